@@ -1,0 +1,58 @@
+# A thin wrapper over what CI runs (.ci/run calls `make test`).
+# Caddy's version comes from go.mod; nothing is pinned twice.
+
+GO       ?= go
+CADDY    := bin/caddy
+MODULE   := github.com/nellis-edge/gateway
+CADDY_V  := $(shell $(GO) list -m -f '{{.Version}}' github.com/caddyserver/caddy/v2)
+XCADDY   := $(GO) run github.com/caddyserver/xcaddy/cmd/xcaddy@v0.4.5
+# Caddyfile.example reads its secrets from the environment; validation only
+# needs them to be set.
+EXAMPLE_ENV := NELLIS_AUTH_TOKEN=validate-only NELLIS_COOKIE_KEY=0000000000000000000000000000000000000000000000000000000000000000
+
+.PHONY: all build xcaddy test vet fmt-check unit caddyfiles demo fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(CADDY) ./cmd/caddy
+
+# The plugin build users make: xcaddy with this checkout as the module.
+# The explicit @v0.0.0 lets the module proxy skip the unpublished path.
+xcaddy:
+	$(XCADDY) build $(CADDY_V) --with $(MODULE)@v0.0.0=. --output bin/caddy-xcaddy
+	bin/caddy-xcaddy list-modules | grep -E '^(nellis|http\.handlers\.nellis_)'
+
+test: vet fmt-check unit caddyfiles xcaddy
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+caddyfiles: build
+	$(EXAMPLE_ENV) $(CADDY) validate --config Caddyfile.example --adapter caddyfile
+	$(CADDY) validate --config Caddyfile.demo --adapter caddyfile
+	$(CADDY) fmt --diff Caddyfile.example
+	$(CADDY) fmt --diff Caddyfile.demo
+
+# The demo: the simulator and the gateway in one process, on localhost.
+demo: build
+	@echo "open http://localhost:8080 (ctrl-c to stop)"
+	$(CADDY) run --config Caddyfile.demo --adapter caddyfile
+
+FUZZTIME ?= 20s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -rf bin

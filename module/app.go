@@ -1,0 +1,281 @@
+// Package module is the Caddy glue of Nellis Edge: the `nellis` app that owns
+// the upstream feeds and the connection registry, the HTTP handlers that hand
+// requests to them, and their Caddyfile syntax. It parses, provisions,
+// registers and hands over; the work happens in the packages below it.
+package module
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+)
+
+func init() {
+	caddy.RegisterModule(new(App))
+}
+
+// Defaults of the app's settings. Each field's doc repeats its default.
+const (
+	DefaultSSEEndpoint = "https://sse.nellisauction.com"
+	DefaultAPIEndpoint = "https://www.nellisauction.com"
+)
+
+// App is the `nellis` Caddy app. It owns one feed per watched product (an
+// SSE subscription with polling fallback) and the registry of extension
+// connections. Both live in a process-wide pool so a config reload neither
+// reopens an upstream stream nor drops a client; a reload pushes the new
+// settings into them.
+type App struct {
+	// Base URL of Nellis's SSE service. Default: https://sse.nellisauction.com.
+	SSEEndpoint string `json:"sse_endpoint,omitempty"`
+
+	// Base URL of Nellis's web site, for snapshots and bids.
+	// Default: https://www.nellisauction.com.
+	APIEndpoint string `json:"api_endpoint,omitempty"`
+
+	// Whether products are followed over SSE. Off means polling only: the
+	// emergency switch when Nellis's stream misbehaves. Default: true.
+	UseSSE *bool `json:"use_sse,omitempty"`
+
+	// The users allowed to connect, each with their own token. The
+	// Caddyfile's `auth_token` is one user named "default". Required.
+	Users []User `json:"users,omitempty"`
+
+	// Key that encrypts synced Nellis cookies at rest: 32 bytes, as 64 hex
+	// digits or standard base64. Without it cookies stay in memory only.
+	// Default: none.
+	CookieKey string `json:"cookie_key,omitempty"`
+
+	// Tuning of the upstream side. Every field has a documented default.
+	Upstream UpstreamConfig `json:"upstream,omitempty"`
+
+	// Limits of the extension side shared by every endpoint.
+	Relay RelayConfig `json:"relay,omitempty"`
+
+	logger *zap.Logger
+	shared *shared
+}
+
+// User is one bidder allowed to use the gateway.
+type User struct {
+	// Name identifies the user in storage and logs. Required, unique.
+	Name string `json:"name"`
+	// Token is the secret the extension sends in `authenticate` and the
+	// REST Authorization header. Required, unique.
+	Token string `json:"token"`
+}
+
+// UpstreamConfig tunes how products are followed on Nellis.
+type UpstreamConfig struct {
+	// No byte (pings included) for this long means a stream is stalled and
+	// is replaced. Default: 3s.
+	StallTimeout caddy.Duration `json:"stall_timeout,omitempty"`
+	// First reconnect delay cap; delays grow from here with full jitter.
+	// Default: 1s.
+	BackoffBase caddy.Duration `json:"backoff_base,omitempty"`
+	// Largest reconnect delay. Default: 15s.
+	BackoffMax caddy.Duration `json:"backoff_max,omitempty"`
+	// A stream up this long resets the reconnect delay. Default: 30s.
+	HealthyAfter caddy.Duration `json:"healthy_after,omitempty"`
+	// Largest SSE event accepted, in bytes. Default: 1 MiB.
+	MaxEventSize int `json:"max_event_size,omitempty"`
+	// Most upstream streams open at once; further products are polled.
+	// Default: 1000.
+	MaxStreams int `json:"max_streams,omitempty"`
+	// How long a feed stays open after its last subscriber left. Default: 30s.
+	Linger caddy.Duration `json:"linger,omitempty"`
+	// Changes each feed keeps for clients that resume. Default: 64.
+	History int `json:"history,omitempty"`
+	// Snapshot format: auto, json, data or html. Default: auto.
+	SnapshotFormat string `json:"snapshot_format,omitempty"`
+	// Poll interval while a product has no healthy stream. Default: 2s.
+	PollInterval caddy.Duration `json:"poll_interval,omitempty"`
+	// Poll interval without a healthy stream in the closing window.
+	// Default: 1s.
+	PollIntervalClosing caddy.Duration `json:"poll_interval_closing,omitempty"`
+	// Safety-net poll interval while the stream is healthy. Default: 30s.
+	SafetyPollInterval caddy.Duration `json:"safety_poll_interval,omitempty"`
+	// Hedging poll interval with a healthy stream in the closing window.
+	// Default: 2s.
+	HedgePollInterval caddy.Duration `json:"hedge_poll_interval,omitempty"`
+	// The closing window: time left under which polls speed up. Default: 60s.
+	ClosingWindow caddy.Duration `json:"closing_window,omitempty"`
+	// Snapshot requests per second toward Nellis, across all products.
+	// Default: 10.
+	PollRate float64 `json:"poll_rate,omitempty"`
+	// Snapshot requests in flight at once, across all products. Default: 4.
+	PollConcurrency int `json:"poll_concurrency,omitempty"`
+	// Consecutive stream failures that open a product's breaker. Default: 3.
+	BreakerFailures int `json:"breaker_failures,omitempty"`
+	// Time without a healthy stream that opens the breaker. Default: 20s.
+	BreakerOpenAfter caddy.Duration `json:"breaker_open_after,omitempty"`
+	// Cool-down before an open breaker probes SSE again (jittered).
+	// Default: 10s.
+	BreakerCooldown caddy.Duration `json:"breaker_cooldown,omitempty"`
+}
+
+// RelayConfig holds the limits of the extension side, shared by every
+// `nellis_ws` and `nellis_api` endpoint of the process.
+type RelayConfig struct {
+	// Most auctions one user may monitor. Default: 200.
+	MaxAuctions int `json:"max_auctions,omitempty"`
+	// Largest client message in bytes; larger closes the socket with
+	// 1009. Default: 1 MiB.
+	MaxMessageSize int `json:"max_message_size,omitempty"`
+	// Sockets one client IP may open per minute; more get 429 before the
+	// upgrade. Default: 30.
+	ConnectionsPerMinute int `json:"connections_per_minute,omitempty"`
+	// Sustained client messages per second per socket. Default: 20.
+	MessagesPerSecond float64 `json:"messages_per_second,omitempty"`
+	// Client messages a socket may send at once above that rate.
+	// Default: 40.
+	MessageBurst int `json:"message_burst,omitempty"`
+	// Sockets open without a successful authenticate; more get 503.
+	// Default: 1000.
+	MaxUnauthenticated int `json:"max_unauthenticated,omitempty"`
+	// Messages waiting for one socket before it counts as stuck.
+	// Default: 256.
+	QueueSize int `json:"queue_size,omitempty"`
+	// How long one write may take before the client is closed with 4008.
+	// Default: 10s.
+	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
+	// WebSocket ping interval. Default: 30s.
+	PingInterval caddy.Duration `json:"ping_interval,omitempty"`
+	// Application heartbeat interval that keeps a Chrome MV3 service
+	// worker alive; at most 20s. Default: 15s.
+	HeartbeatInterval caddy.Duration `json:"heartbeat_interval,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (*App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "nellis",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// useSSE reports the effective `use_sse` setting.
+func (a *App) useSSE() bool { return a.UseSSE == nil || *a.UseSSE }
+
+// Validate checks the settings that need no network: it is what `caddy
+// validate` and `caddy adapt --validate` run.
+func (a *App) Validate() error {
+	var errs []error
+	for _, e := range []struct{ name, raw string }{
+		{"sse_endpoint", a.SSEEndpoint},
+		{"api_endpoint", a.APIEndpoint},
+	} {
+		if e.raw == "" {
+			continue
+		}
+		if err := checkEndpoint(e.raw); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", e.name, err))
+		}
+	}
+	if len(a.Users) == 0 {
+		errs = append(errs, errors.New("no users: set auth_token or at least one user"))
+	}
+	names := make(map[string]bool)
+	tokens := make(map[string]string)
+	for i, u := range a.Users {
+		switch {
+		case u.Name == "":
+			errs = append(errs, fmt.Errorf("user %d: empty name", i))
+		case names[u.Name]:
+			errs = append(errs, fmt.Errorf("user %q given twice", u.Name))
+		}
+		names[u.Name] = true
+		if u.Token == "" {
+			errs = append(errs, fmt.Errorf("user %q: empty token", u.Name))
+		} else if other, dup := tokens[u.Token]; dup {
+			// The error names the users, never the token.
+			errs = append(errs, fmt.Errorf("users %q and %q share a token", other, u.Name))
+		}
+		tokens[u.Token] = u.Name
+	}
+	if a.CookieKey != "" {
+		if _, err := parseCookieKey(a.CookieKey); err != nil {
+			errs = append(errs, fmt.Errorf("cookie_key: %w", err))
+		}
+	}
+	if err := a.Upstream.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (u UpstreamConfig) validate() error {
+	var errs []error
+	for _, d := range []struct {
+		name string
+		val  caddy.Duration
+	}{
+		{"stall_timeout", u.StallTimeout}, {"backoff_base", u.BackoffBase},
+		{"backoff_max", u.BackoffMax}, {"healthy_after", u.HealthyAfter},
+		{"linger", u.Linger}, {"poll_interval", u.PollInterval},
+		{"poll_interval_closing", u.PollIntervalClosing},
+		{"safety_poll_interval", u.SafetyPollInterval},
+		{"hedge_poll_interval", u.HedgePollInterval},
+		{"closing_window", u.ClosingWindow},
+		{"breaker_open_after", u.BreakerOpenAfter}, {"breaker_cooldown", u.BreakerCooldown},
+	} {
+		if d.val < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative, got %s", d.name, time.Duration(d.val)))
+		}
+	}
+	if u.BackoffBase > 0 && u.BackoffMax > 0 && u.BackoffMax < u.BackoffBase {
+		errs = append(errs, errors.New("backoff_max: must not be below backoff_base"))
+	}
+	for _, n := range []struct {
+		name string
+		val  int
+	}{
+		{"max_event_size", u.MaxEventSize}, {"max_streams", u.MaxStreams},
+		{"history", u.History}, {"poll_concurrency", u.PollConcurrency},
+		{"breaker_failures", u.BreakerFailures},
+	} {
+		if n.val < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative, got %d", n.name, n.val))
+		}
+	}
+	if u.PollRate < 0 {
+		errs = append(errs, fmt.Errorf("poll_rate: must not be negative, got %g", u.PollRate))
+	}
+	switch u.SnapshotFormat {
+	case "", "auto", "json", "data", "html":
+	default:
+		errs = append(errs, fmt.Errorf("snapshot_format: want auto, json, data or html, got %q", u.SnapshotFormat))
+	}
+	return errors.Join(errs...)
+}
+
+// checkEndpoint accepts an absolute http or https URL without a query.
+func checkEndpoint(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("invalid URL %q: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("invalid URL %q: scheme must be http or https", raw)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("invalid URL %q: no host", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("invalid URL %q: must not have a query or fragment", raw)
+	}
+	return nil
+}
+
+// trimEndpoint drops a trailing slash so paths join cleanly.
+func trimEndpoint(raw, def string) string {
+	if raw == "" {
+		return def
+	}
+	return strings.TrimRight(raw, "/")
+}

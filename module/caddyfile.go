@@ -1,0 +1,330 @@
+package module
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/dustin/go-humanize"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("nellis", parseGlobalOption)
+}
+
+// parseGlobalOption sets up the `nellis` app from the global option of the
+// same name. Given twice, the blocks merge; a setting given twice with
+// different values is an error naming the second place.
+//
+// Syntax:
+//
+//	nellis {
+//		sse_endpoint          <url>
+//		api_endpoint          <url>
+//		use_sse               on|off
+//		auth_token            <token>
+//		user                  <name> <token>
+//		cookie_key            <key>
+//		snapshot_format       auto|json|data|html
+//		stall_timeout         <duration>
+//		backoff_base          <duration>
+//		backoff_max           <duration>
+//		healthy_after         <duration>
+//		max_event_size        <size>
+//		max_streams           <n>
+//		linger                <duration>
+//		history               <n>
+//		poll_interval         <duration>
+//		poll_interval_closing <duration>
+//		safety_poll_interval  <duration>
+//		hedge_poll_interval   <duration>
+//		closing_window        <duration>
+//		poll_rate             <requests per second>
+//		poll_concurrency      <n>
+//		breaker_failures      <n>
+//		breaker_open_after    <duration>
+//		breaker_cooldown      <duration>
+//		max_auctions          <n>
+//		max_message_size      <size>
+//		connections_per_minute <n>
+//		messages_per_second   <n>
+//		message_burst         <n>
+//		max_unauthenticated   <n>
+//		queue_size            <n>
+//		write_timeout         <duration>
+//		ping_interval         <duration>
+//		heartbeat_interval    <duration>
+//	}
+//
+// `user` may repeat; `auth_token <token>` is the user "default".
+func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	app := new(App)
+	if existing != nil {
+		prev, ok := existing.(httpcaddyfile.App)
+		if !ok {
+			return nil, d.Errf("unexpected existing value %T for nellis", existing)
+		}
+		if err := caddy.StrictUnmarshalJSON(prev.Value, app); err != nil {
+			return nil, d.Errf("reading the earlier nellis block: %v", err)
+		}
+	}
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	if len(app.Users) == 0 {
+		return nil, d.Err("nellis: no users: set auth_token <token> or user <name> <token>")
+	}
+	return httpcaddyfile.App{Name: "nellis", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// UnmarshalCaddyfile reads one `nellis` block into a, which may already
+// hold an earlier block's settings: a setting given again must have the
+// same value.
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the option's name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		name := d.Val()
+		args := d.RemainingArgs()
+		if d.NextBlock(1) {
+			return d.Errf("%s: takes no block", name)
+		}
+		// Each setting is parsed alone, then merged, so a repeat with
+		// another value is caught whichever block it came from.
+		one := new(App)
+		if err := one.setOption(d, name, args); err != nil {
+			return err
+		}
+		if err := a.merge(one); err != nil {
+			return d.Errf("%s: %v", name, err)
+		}
+	}
+	return nil
+}
+
+// setOption applies one subdirective. d is positioned on its last token,
+// so d.Errf names the right line.
+func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) error {
+	one := func() (string, error) {
+		if len(args) != 1 {
+			return "", d.Errf("%s: want exactly one argument, got %d", name, len(args))
+		}
+		return args[0], nil
+	}
+	duration := func(dst *caddy.Duration) error {
+		raw, err := one()
+		if err != nil {
+			return err
+		}
+		dur, err := caddy.ParseDuration(raw)
+		if err != nil {
+			return d.Errf("%s: invalid duration %q", name, raw)
+		}
+		if dur <= 0 {
+			return d.Errf("%s: must be positive, got %q", name, raw)
+		}
+		*dst = caddy.Duration(dur)
+		return nil
+	}
+	count := func(dst *int) error {
+		raw, err := one()
+		if err != nil {
+			return err
+		}
+		n, err := strconv.Atoi(raw)
+		if err != nil || n <= 0 {
+			return d.Errf("%s: want a positive whole number, got %q", name, raw)
+		}
+		*dst = n
+		return nil
+	}
+	up := &a.Upstream
+	switch name {
+	case "sse_endpoint", "api_endpoint":
+		raw, err := one()
+		if err != nil {
+			return err
+		}
+		if err := checkEndpoint(raw); err != nil {
+			return d.Errf("%s: %v", name, err)
+		}
+		if name == "sse_endpoint" {
+			a.SSEEndpoint = raw
+		} else {
+			a.APIEndpoint = raw
+		}
+	case "use_sse":
+		raw, err := one()
+		if err != nil {
+			return err
+		}
+		on, err := parseSwitch(raw)
+		if err != nil {
+			return d.Errf("use_sse: %v", err)
+		}
+		a.UseSSE = &on
+	case "auth_token":
+		raw, err := one()
+		if err != nil {
+			return err
+		}
+		return a.addUser(d, "default", raw)
+	case "user":
+		if len(args) != 2 {
+			return d.Errf("user: want <name> <token>, got %d arguments", len(args))
+		}
+		return a.addUser(d, args[0], args[1])
+	case "cookie_key":
+		raw, err := one()
+		if err != nil {
+			return err
+		}
+		if _, err := parseCookieKey(raw); err != nil {
+			return d.Errf("cookie_key: %v", err)
+		}
+		a.CookieKey = raw
+	case "snapshot_format":
+		raw, err := one()
+		if err != nil {
+			return err
+		}
+		switch raw {
+		case "auto", "json", "data", "html":
+			up.SnapshotFormat = raw
+		default:
+			return d.Errf("snapshot_format: want auto, json, data or html, got %q", raw)
+		}
+	case "stall_timeout":
+		return duration(&up.StallTimeout)
+	case "backoff_base":
+		return duration(&up.BackoffBase)
+	case "backoff_max":
+		return duration(&up.BackoffMax)
+	case "healthy_after":
+		return duration(&up.HealthyAfter)
+	case "linger":
+		return duration(&up.Linger)
+	case "poll_interval":
+		return duration(&up.PollInterval)
+	case "poll_interval_closing":
+		return duration(&up.PollIntervalClosing)
+	case "safety_poll_interval":
+		return duration(&up.SafetyPollInterval)
+	case "hedge_poll_interval":
+		return duration(&up.HedgePollInterval)
+	case "closing_window":
+		return duration(&up.ClosingWindow)
+	case "breaker_open_after":
+		return duration(&up.BreakerOpenAfter)
+	case "breaker_cooldown":
+		return duration(&up.BreakerCooldown)
+	case "max_event_size":
+		raw, err := one()
+		if err != nil {
+			return err
+		}
+		size, err := humanize.ParseBytes(raw)
+		if err != nil || size == 0 || size > 1<<30 {
+			return d.Errf("max_event_size: want a size between 1B and 1GiB, got %q", raw)
+		}
+		up.MaxEventSize = int(size)
+	case "max_streams":
+		return count(&up.MaxStreams)
+	case "history":
+		return count(&up.History)
+	case "poll_concurrency":
+		return count(&up.PollConcurrency)
+	case "breaker_failures":
+		return count(&up.BreakerFailures)
+	case "poll_rate":
+		raw, err := one()
+		if err != nil {
+			return err
+		}
+		rate, err := strconv.ParseFloat(raw, 64)
+		if err != nil || rate <= 0 {
+			return d.Errf("poll_rate: want a positive number of requests per second, got %q", raw)
+		}
+		up.PollRate = rate
+	case "max_auctions":
+		return count(&a.Relay.MaxAuctions)
+	case "max_message_size":
+		raw, err := one()
+		if err != nil {
+			return err
+		}
+		size, err := humanize.ParseBytes(raw)
+		if err != nil || size == 0 || size > 1<<30 {
+			return d.Errf("max_message_size: want a size between 1B and 1GiB, got %q", raw)
+		}
+		a.Relay.MaxMessageSize = int(size)
+	case "connections_per_minute":
+		return count(&a.Relay.ConnectionsPerMinute)
+	case "messages_per_second":
+		raw, err := one()
+		if err != nil {
+			return err
+		}
+		rate, err := strconv.ParseFloat(raw, 64)
+		if err != nil || rate <= 0 {
+			return d.Errf("messages_per_second: want a positive number, got %q", raw)
+		}
+		a.Relay.MessagesPerSecond = rate
+	case "message_burst":
+		return count(&a.Relay.MessageBurst)
+	case "max_unauthenticated":
+		return count(&a.Relay.MaxUnauthenticated)
+	case "queue_size":
+		return count(&a.Relay.QueueSize)
+	case "write_timeout":
+		return duration(&a.Relay.WriteTimeout)
+	case "ping_interval":
+		return duration(&a.Relay.PingInterval)
+	case "heartbeat_interval":
+		if err := duration(&a.Relay.HeartbeatInterval); err != nil {
+			return err
+		}
+		if time.Duration(a.Relay.HeartbeatInterval) > 20*time.Second {
+			return d.Errf("heartbeat_interval: at most 20s, or Chrome suspends the extension's service worker")
+		}
+	default:
+		return d.Errf("unrecognized subdirective %q", name)
+	}
+	return nil
+}
+
+// addUser adds a user; the error for a duplicate names the user, never
+// the token.
+func (a *App) addUser(d *caddyfile.Dispenser, name, token string) error {
+	if token == "" {
+		return d.Errf("user %q: empty token (is its environment variable set?)", name)
+	}
+	for _, u := range a.Users {
+		if u.Name == name {
+			return d.Errf("user %q given twice", name)
+		}
+		if u.Token == token {
+			return d.Errf("users %q and %q share a token", u.Name, name)
+		}
+	}
+	a.Users = append(a.Users, User{Name: name, Token: token})
+	return nil
+}
+
+// parseSwitch reads on/off (and the usual synonyms, so an environment
+// variable holding "true" or "0" works too).
+func parseSwitch(raw string) (bool, error) {
+	switch raw {
+	case "on", "true", "yes", "1":
+		return true, nil
+	case "off", "false", "no", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("want on or off, got %q", raw)
+}

@@ -1,0 +1,193 @@
+package module
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+)
+
+// adapt runs the Caddyfile adapter as `caddy adapt` does.
+func adapt(t *testing.T, src string) (map[string]any, error) {
+	t.Helper()
+	out, _, err := caddyfile.Adapter{ServerType: httpcaddyfile.ServerType{}}.Adapt([]byte(src), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		return nil, err
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatalf("adapter produced invalid JSON: %v", err)
+	}
+	return cfg, nil
+}
+
+func nellisJSON(t *testing.T, cfg map[string]any) *App {
+	t.Helper()
+	apps, _ := cfg["apps"].(map[string]any)
+	raw, err := json.Marshal(apps["nellis"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := new(App)
+	if err := json.Unmarshal(raw, app); err != nil {
+		t.Fatalf("nellis app JSON: %v", err)
+	}
+	return app
+}
+
+func TestGlobalOptionParses(t *testing.T) {
+	cfg, err := adapt(t, `{
+	nellis {
+		sse_endpoint http://127.0.0.1:9081
+		api_endpoint http://127.0.0.1:9081/
+		use_sse off
+		auth_token tok-a
+		user bob tok-b
+		cookie_key 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
+		stall_timeout 5s
+		max_event_size 2MiB
+		poll_rate 2.5
+		snapshot_format html
+		max_auctions 10
+	}
+}
+:9080 {
+	nellis_ws /ws {
+		allowed_origins chrome-extension://abc http://localhost:8080
+	}
+}
+`)
+	if err != nil {
+		t.Fatalf("adapt: %v", err)
+	}
+	app := nellisJSON(t, cfg)
+	if app.SSEEndpoint != "http://127.0.0.1:9081" || app.APIEndpoint != "http://127.0.0.1:9081/" {
+		t.Errorf("endpoints: %q %q", app.SSEEndpoint, app.APIEndpoint)
+	}
+	if app.useSSE() {
+		t.Error("use_sse off was not applied")
+	}
+	if len(app.Users) != 2 || app.Users[0] != (User{"default", "tok-a"}) || app.Users[1] != (User{"bob", "tok-b"}) {
+		t.Errorf("users: %+v", app.Users)
+	}
+	if time.Duration(app.Upstream.StallTimeout) != 5*time.Second {
+		t.Errorf("stall_timeout: %v", app.Upstream.StallTimeout)
+	}
+	if app.Upstream.MaxEventSize != 2<<20 {
+		t.Errorf("max_event_size: %d", app.Upstream.MaxEventSize)
+	}
+	if app.Upstream.PollRate != 2.5 || app.Upstream.SnapshotFormat != "html" || app.Relay.MaxAuctions != 10 {
+		t.Errorf("tuning: %+v %+v", app.Upstream, app.Relay)
+	}
+}
+
+func TestUseSSEFromEnvironment(t *testing.T) {
+	t.Setenv("NELLIS_TEST_USE_SSE", "off")
+	cfg, err := adapt(t, "{\n\tnellis {\n\t\tuse_sse {$NELLIS_TEST_USE_SSE}\n\t\tauth_token x\n\t}\n}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nellisJSON(t, cfg).useSSE() {
+		t.Error("use_sse from the environment was not applied")
+	}
+}
+
+// TestConfigErrors checks that each mistake fails adaptation with one line
+// naming the file and the line of the mistake.
+func TestConfigErrors(t *testing.T) {
+	const head = "{\n\tnellis {\n\t\tauth_token t\n" // the mistake goes on line 4
+	const tail = "\t}\n}\n"
+	cases := map[string]struct {
+		src  string
+		want string
+	}{
+		"unknown subdirective": {head + "\t\tstal_timeout 3s\n" + tail, `Caddyfile:4: unrecognized subdirective "stal_timeout"`},
+		"bad url":              {head + "\t\tsse_endpoint ftp://x\n" + tail, "Caddyfile:4: sse_endpoint: invalid URL \"ftp://x\": scheme must be http or https"},
+		"url without host":     {head + "\t\tapi_endpoint https://\n" + tail, "Caddyfile:4: api_endpoint: invalid URL"},
+		"bad duration":         {head + "\t\tstall_timeout soon\n" + tail, `Caddyfile:4: stall_timeout: invalid duration "soon"`},
+		"zero duration":        {head + "\t\tlinger 0s\n" + tail, `Caddyfile:4: linger: must be positive`},
+		"use_sse maybe":        {head + "\t\tuse_sse maybe\n" + tail, `Caddyfile:4: use_sse: want on or off, got "maybe"`},
+		"missing argument":     {head + "\t\tuse_sse\n" + tail, "Caddyfile:4: use_sse: want exactly one argument, got 0"},
+		"bad count":            {head + "\t\tmax_streams many\n" + tail, `Caddyfile:4: max_streams: want a positive whole number, got "many"`},
+		"bad size":             {head + "\t\tmax_event_size huge\n" + tail, `Caddyfile:4: max_event_size: want a size`},
+		"bad format":           {head + "\t\tsnapshot_format xml\n" + tail, `Caddyfile:4: snapshot_format: want auto, json, data or html, got "xml"`},
+		"bad cookie key":       {head + "\t\tcookie_key short\n" + tail, "Caddyfile:4: cookie_key: want 32 bytes"},
+		"user without token":   {head + "\t\tuser bob\n" + tail, "Caddyfile:4: user: want <name> <token>, got 1 arguments"},
+		"missing token":        {"{\n\tnellis {\n\t\tuse_sse on\n\t}\n}\n", "Caddyfile:4: nellis: no users"},
+		"empty token from env": {"{\n\tnellis {\n\t\tauth_token {$NELLIS_TEST_UNSET_TOKEN}\n\t}\n}\n", "Caddyfile:3: auth_token: want exactly one argument, got 0"},
+		"shared token":         {head + "\t\tuser bob t\n" + tail, `Caddyfile:4: user: user "bob" shares a token with another user`},
+		"conflicting blocks": {
+			"{\n\tnellis {\n\t\tauth_token t\n\t\tuse_sse on\n\t}\n\tnellis {\n\t\tuse_sse off\n\t}\n}\n",
+			"Caddyfile:7: use_sse: given twice with different values",
+		},
+		"conflicting users": {
+			"{\n\tnellis {\n\t\tuser bob a\n\t}\n\tnellis {\n\t\tuser bob b\n\t}\n}\n",
+			`Caddyfile:6: user: user "bob" given twice with different tokens`,
+		},
+		"ws unknown subdirective": {
+			"{\n\tnellis {\n\t\tauth_token t\n\t}\n}\n:9080 {\n\tnellis_ws {\n\t\torigins x\n\t}\n}\n",
+			`Caddyfile:8: unrecognized subdirective "origins"`,
+		},
+		"ws bad origin": {
+			"{\n\tnellis {\n\t\tauth_token t\n\t}\n}\n:9080 {\n\tnellis_ws {\n\t\tallowed_origins chrome-extension://abc/path\n\t}\n}\n",
+			`Caddyfile:8: allowed_origins: "chrome-extension://abc/path" is not an origin`,
+		},
+		"sim bad format": {
+			":9080 {\n\tnellis_sim {\n\t\tsnapshot_format xml\n\t}\n}\n",
+			`Caddyfile:3: snapshot_format: want json, data or html, got "xml"`,
+		},
+		"sim unknown subdirective": {
+			":9080 {\n\tnellis_sim {\n\t\tspeed 3\n\t}\n}\n",
+			`Caddyfile:3: unrecognized subdirective "speed"`,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := adapt(t, tc.src)
+			if err == nil {
+				t.Fatalf("adapt succeeded, want an error containing %q", tc.want)
+			}
+			// Caddy words a position as "<message>, at <file>:<line>".
+			loc, text, _ := strings.Cut(tc.want, ": ")
+			msg := err.Error()
+			if !strings.Contains(msg, text) || !strings.Contains(msg, "at "+loc) {
+				t.Errorf("error %q\nwant %q at %s", msg, text, loc)
+			}
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error spans lines: %q", msg)
+			}
+		})
+	}
+}
+
+// TestErrorsNeverShowSecrets: a conflict or a bad value names the setting,
+// never the token or key behind it.
+func TestErrorsNeverShowSecrets(t *testing.T) {
+	for _, src := range []string{
+		"{\n\tnellis {\n\t\tuser bob s3cret-one\n\t}\n\tnellis {\n\t\tuser bob s3cret-two\n\t}\n}\n",
+		"{\n\tnellis {\n\t\tauth_token s3cret-one\n\t\tcookie_key s3cret-two\n\t}\n}\n",
+		"{\n\tnellis {\n\t\tuser a s3cret-one\n\t\tuser b s3cret-one\n\t}\n}\n",
+	} {
+		_, err := adapt(t, src)
+		if err == nil {
+			t.Fatalf("adapt succeeded for %q", src)
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("error shows a secret: %v", err)
+		}
+	}
+}
+
+func TestRepeatedBlockWithSameValues(t *testing.T) {
+	cfg, err := adapt(t, "{\n\tnellis {\n\t\tauth_token t\n\t\tuse_sse off\n\t}\n\tnellis {\n\t\tuse_sse off\n\t\tuser bob b\n\t}\n}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := nellisJSON(t, cfg)
+	if app.useSSE() || len(app.Users) != 2 {
+		t.Errorf("merged app: use_sse=%v users=%d", app.useSSE(), len(app.Users))
+	}
+}
