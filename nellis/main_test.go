@@ -1,0 +1,26 @@
+package nellis
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// samplesDir is the shared sample payloads, beside the repository.
+var samplesDir = filepath.Join("..", "..", "shared", "nellis", "samples")
+
+// readSample reads a file under samplesDir.
+func readSample(t testing.TB, parts ...string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(append([]string{samplesDir}, parts...)...))
+	if err != nil {
+		t.Fatalf("reading sample: %v", err)
+	}
+	return b
+}
