@@ -1,0 +1,190 @@
+package wsrelay
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/nellis-edge/gateway/hub"
+)
+
+// AuctionConfig is a user's bidding settings for one auction.
+type AuctionConfig struct {
+	MaxBid          float64 `json:"maxBid"`
+	IncrementAmount float64 `json:"incrementAmount"`
+	Strategy        string  `json:"strategy"` // auto, sniping, or an older synonym kept as sent
+	AutoBid         bool    `json:"autoBid"`
+}
+
+// defaultAuctionConfig applies when startMonitoring carries no config.
+var defaultAuctionConfig = AuctionConfig{IncrementAmount: 1, Strategy: "auto"}
+
+func (c *AuctionConfig) apply(p *ConfigPatch) {
+	if p == nil {
+		return
+	}
+	if p.MaxBid != nil {
+		c.MaxBid = *p.MaxBid
+	}
+	if p.IncrementAmount != nil {
+		c.IncrementAmount = *p.IncrementAmount
+	}
+	if p.Strategy != nil {
+		c.Strategy = *p.Strategy
+	}
+	if p.AutoBid != nil {
+		c.AutoBid = *p.AutoBid
+	}
+}
+
+// Auction is one auction a user monitors, as persisted.
+type Auction struct {
+	ID        string        `json:"id"`
+	ProductID int64         `json:"productId"`
+	Title     string        `json:"title"`
+	URL       string        `json:"url"`
+	ImageURL  *string       `json:"imageUrl"`
+	Config    AuctionConfig `json:"config"`
+	AddedAt   int64         `json:"addedAt"` // ms since the epoch
+}
+
+// monitored is a user's auction plus the encoded user-specific part of its
+// state messages, rebuilt only when the user changes the auction, so that a
+// change fanned out under the relay's read lock only reads it.
+type monitored struct {
+	Auction
+	owner *user
+	head  []byte // {"id":…,"title":…,"url":…,"imageUrl":…,"config":{…}  (open object)
+}
+
+// refreshHead re-encodes the user-specific part; callers hold the relay's
+// write lock (or own a not yet shared auction).
+func (a *monitored) refreshHead() {
+	b, _ := json.Marshal(struct {
+		ID       string        `json:"id"`
+		Title    string        `json:"title"`
+		URL      string        `json:"url"`
+		ImageURL *string       `json:"imageUrl"`
+		Config   AuctionConfig `json:"config"`
+	}{a.ID, a.Title, a.URL, a.ImageURL, a.Config})
+	a.head = b[:len(b)-1]
+}
+
+// appendAuctionJSON appends the auction object the extension reads: the
+// predecessor's fields, data (the hub's encoding spliced in, never
+// re-encoded), the panel fields repeated at the top level, and the change's
+// seq, epoch, source and receivedAt. c may be nil before the first change.
+//
+// timeRemaining depends on the clock, so it is computed from closeTime at
+// now, the time the message is built. A change is built once per user when
+// it is fanned out and shared by that user's sockets; it waits at most one
+// write timeout in a queue, and a newer change replaces it there.
+func appendAuctionJSON(b []byte, head []byte, addedAt int64, c *hub.Change, now time.Time) []byte {
+	b = append(b, head...)
+	if c == nil {
+		b = append(b, `,"status":"monitoring","data":null,"lastUpdate":`...)
+		b = strconv.AppendInt(b, addedAt, 10)
+		return append(b, '}')
+	}
+	p := &c.Product
+	remaining := int64(p.TimeRemaining(now) / time.Second)
+	b = append(b, `,"status":`...)
+	if productEnded(c) {
+		b = append(b, `"ended"`...)
+	} else {
+		b = append(b, `"monitoring"`...)
+	}
+	b = append(b, `,"data":`...)
+	b = appendData(b, c.JSON, remaining)
+	received := c.ReceivedAt.UnixMilli()
+	b = append(b, `,"lastUpdate":`...)
+	b = strconv.AppendInt(b, received, 10)
+	b = append(b, `,"currentBid":`...)
+	b = strconv.AppendFloat(b, p.CurrentBid, 'f', -1, 64)
+	b = append(b, `,"nextBid":`...)
+	b = strconv.AppendFloat(b, nextBid(p.NextBid, p.CurrentBid), 'f', -1, 64)
+	b = append(b, `,"timeRemaining":`...)
+	b = strconv.AppendInt(b, remaining, 10)
+	b = append(b, `,"bidderCount":`...)
+	b = strconv.AppendInt(b, int64(p.BidderCount), 10)
+	b = append(b, `,"isClosed":`...)
+	b = strconv.AppendBool(b, p.IsClosed)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, c.Seq, 10)
+	b = append(b, `,"epoch":`...)
+	b = strconv.AppendQuote(b, c.Epoch)
+	b = append(b, `,"source":`...)
+	b = strconv.AppendQuote(b, string(c.Source))
+	b = append(b, `,"receivedAt":`...)
+	b = strconv.AppendInt(b, received, 10)
+	return append(b, '}')
+}
+
+// appendData splices the product's JSON in and adds timeRemaining (seconds),
+// which the product cannot carry because it changes every second.
+func appendData(b, product []byte, remaining int64) []byte {
+	if len(product) < 2 || product[0] != '{' || product[len(product)-1] != '}' {
+		return append(b, "null"...)
+	}
+	b = append(b, product[:len(product)-1]...)
+	if len(product) > 2 {
+		b = append(b, ',')
+	}
+	b = append(b, `"timeRemaining":`...)
+	b = strconv.AppendInt(b, remaining, 10)
+	return append(b, '}')
+}
+
+// nextBid falls back to currentBid + 1, as Nellis does.
+func nextBid(next, current float64) float64 {
+	if next > 0 {
+		return next
+	}
+	return current + 1
+}
+
+// productEnded reports whether the lot is closed or off the market. A past
+// close time alone does not end it: a soft close may still extend it.
+func productEnded(c *hub.Change) bool {
+	p := &c.Product
+	return p.IsClosed || (p.MarketStatus != "" && p.MarketStatus != "open" && p.MarketStatus != "active")
+}
+
+// auctionStateJSON is the auctionState push. recovered is false when a
+// resume could not replay the missed changes and this is the full state.
+func auctionStateJSON(head []byte, addedAt int64, c *hub.Change, now time.Time, unrecovered bool) []byte {
+	b := make([]byte, 0, len(head)+len(changeJSON(c))+320)
+	b = append(b, `{"type":"auctionState",`...)
+	if unrecovered {
+		b = append(b, `"recovered":false,`...)
+	}
+	b = append(b, `"auction":`...)
+	b = appendAuctionJSON(b, head, addedAt, c, now)
+	return append(b, '}')
+}
+
+// auctionUpdateJSON is the push to sockets that subscribed to a product;
+// it carries nothing user-specific, so one encoding serves every socket.
+func auctionUpdateJSON(productID int64, c *hub.Change, now time.Time, requestID json.RawMessage) []byte {
+	b := make([]byte, 0, len(changeJSON(c))+96)
+	b = append(b, `{"type":"auctionUpdate","auctionId":"`...)
+	b = strconv.AppendInt(b, productID, 10)
+	b = append(b, `","data":`...)
+	if c == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendData(b, c.JSON, int64(c.Product.TimeRemaining(now)/time.Second))
+	}
+	if len(requestID) > 0 {
+		b = append(b, `,"requestId":`...)
+		b = append(b, requestID...)
+	}
+	return append(b, '}')
+}
+
+func changeJSON(c *hub.Change) []byte {
+	if c == nil {
+		return nil
+	}
+	return c.JSON
+}

@@ -1,0 +1,166 @@
+package wsrelay
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// BenchmarkEncodeAuctionState is the per (change, user) cost of fan-out.
+func BenchmarkEncodeAuctionState(b *testing.B) {
+	a := &monitored{Auction: Auction{ID: "58040119", ProductID: 58040119, Title: "PARTIAL ITEM THIS IS ONLY BOX 1",
+		URL: "https://www.nellisauction.com/p/x/58040119", Config: defaultAuctionConfig}}
+	a.refreshHead()
+	c := newChange(b, product(58040119, 25), "epoch", 7)
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = auctionStateJSON(a.head, a.AddedAt, c, now, false)
+	}
+}
+
+// BenchmarkFanout times one change reaching 100 sockets of one user over
+// real WebSockets: encoded once, one PreparedMessage shared by all.
+func BenchmarkFanout(b *testing.B) {
+	const sockets = 100
+	cfg := testConfig()
+	cfg.ConnectionsPerMinute = sockets * 2
+	f := newFixture(b, cfg, Options{})
+	first := f.login(tokenAlice)
+	startMonitoring(first, "9", 50)
+	clients := []*client{first}
+	for len(clients) < sockets {
+		clients = append(clients, f.login(tokenAlice))
+	}
+	got := make(chan struct{}, sockets)
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				_, data, err := c.ws.ReadMessage()
+				if err != nil {
+					return
+				}
+				var m struct{ Type string }
+				if json.Unmarshal(data, &m) == nil && m.Type == "auctionState" {
+					got <- struct{}{}
+				}
+			}
+		}()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		f.feeds.publish(newChange(b, product(9, float64(i+1)), "e", uint64(i+1)))
+		for range sockets {
+			<-got
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*sockets), "ns/delivery")
+	for _, c := range clients {
+		c.ws.Close()
+	}
+	wg.Wait()
+}
+
+// BenchmarkIdleConnMemory reports the memory the relay holds per idle
+// socket: heap and stacks of this process, while the clients run in a child
+// process so that their memory is not counted. It measures once; run it
+// alone (-bench IdleConn) so no earlier benchmark's freed memory is reused.
+func BenchmarkIdleConnMemory(b *testing.B) {
+	const sockets = 1000
+	cfg := testConfig()
+	cfg.ConnectionsPerMinute = sockets
+	cfg.MaxUnauthenticated = sockets
+	f := newFixture(b, cfg, Options{})
+	heap0, stack0 := memInUse()
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), idleClientsEnv+"="+f.wsURL(), idleCountEnv+"="+strconv.Itoa(sockets))
+	stdin, _ := child.StdinPipe()
+	stdout, _ := child.StdoutPipe()
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		b.Fatal(err)
+	}
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+		b.Fatalf("client process: %q %v", line, err)
+	}
+	for f.relay.Stats().Connections < sockets || writersRunning(f.relay) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	heap1, stack1 := memInUse()
+	for b.Loop() {
+		// The measurement above is the benchmark.
+	}
+	b.ReportMetric(float64(heap1+stack1-heap0-stack0)/sockets, "B/conn")
+	b.ReportMetric(float64(stack1-stack0)/sockets, "stackB/conn")
+	stdin.Close()
+	if err := child.Wait(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+const (
+	idleClientsEnv = "WSRELAY_IDLE_CLIENTS_URL"
+	idleCountEnv   = "WSRELAY_IDLE_CLIENTS"
+)
+
+// runIdleClients is the child process of BenchmarkIdleConnMemory: it opens
+// the sockets, says ready, and holds them until its stdin closes.
+func runIdleClients(url, count string) int {
+	n, err := strconv.Atoi(count)
+	if err != nil {
+		return 2
+	}
+	dialer := websocket.Dialer{ReadBufferSize: 256, WriteBufferSize: 256}
+	conns := make([]*websocket.Conn, 0, n)
+	for range n {
+		ws, _, err := dialer.Dial(url, nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "dial:", err)
+			return 1
+		}
+		conns = append(conns, ws)
+	}
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	for _, ws := range conns {
+		ws.Close()
+	}
+	return 0
+}
+
+func writersRunning(r *Relay) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for c := range r.conns {
+		c.mu.Lock()
+		w := c.writing
+		c.mu.Unlock()
+		if w {
+			return true
+		}
+	}
+	return false
+}
+
+func memInUse() (heap, stack int64) {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapInuse), int64(m.StackInuse)
+}

@@ -1,0 +1,209 @@
+package wsrelay
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// DefaultUserName is the user that Config.AuthToken authenticates.
+const DefaultUserName = "default"
+
+// Config holds the relay's settings. The zero value of every field selects
+// its default; UpdateConfig applies a new Config to open connections in place.
+type Config struct {
+	// AuthToken is the token of a single user named "default". It may be
+	// combined with Users as long as no two users share a token. Default: none.
+	AuthToken string `json:"auth_token,omitempty"`
+
+	// Users maps a user name (1-64 of A-Z, a-z, 0-9, _ and -) to that user's
+	// token. Each user has their own monitored auctions, configs and cookies.
+	// Default: none.
+	Users map[string]string `json:"users,omitempty"`
+
+	// CookieKey encrypts users' Nellis cookies at rest with AES-256-GCM. It is
+	// 32 bytes written as 64 hex digits or as base64 (standard or URL
+	// alphabet, padded or not). Without it cookies are kept in memory only.
+	// Default: none.
+	CookieKey string `json:"cookie_key,omitempty"`
+
+	// AllowedOrigins lists the exact Origin header values (for example
+	// "chrome-extension://abcdefghijklmnopabcdefghijklmnop") allowed to open a
+	// socket or call the REST API; "*" allows any origin. A request without an
+	// Origin header (a non-browser client) is allowed and still needs a token.
+	// Default: none, so every browser origin is refused.
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+
+	// MaxMessageSize is the largest client message in bytes; a larger one
+	// closes the socket with code 1009. Default: 1 MiB.
+	MaxMessageSize int64 `json:"max_message_size,omitempty"`
+
+	// ConnectionsPerMinute is how many sockets one client IP may open per
+	// minute; beyond that the upgrade is answered 429. Default: 30.
+	ConnectionsPerMinute int `json:"connections_per_minute,omitempty"`
+
+	// MessagesPerSecond is the sustained rate of client messages per socket;
+	// an excess message gets an error reply. Default: 20.
+	MessagesPerSecond float64 `json:"messages_per_second,omitempty"`
+
+	// MessageBurst is how many client messages a socket may send at once
+	// above MessagesPerSecond. A socket that keeps flooding after its excess
+	// messages were refused for another burst is closed with code 1008.
+	// Default: 40.
+	MessageBurst int `json:"message_burst,omitempty"`
+
+	// MaxMonitoredPerUser is how many auctions one user may monitor.
+	// Default: 200.
+	MaxMonitoredPerUser int `json:"max_monitored_per_user,omitempty"`
+
+	// MaxUnauthenticated caps the sockets open without a successful
+	// authenticate; beyond it the upgrade is answered 503. Such sockets are
+	// never timed out, because the extension with a bad token stays connected
+	// by design. Default: 1000.
+	MaxUnauthenticated int `json:"max_unauthenticated,omitempty"`
+
+	// QueueSize bounds the messages waiting to be written to one socket. A
+	// newer auctionState for an auction replaces an unsent older one, so the
+	// queue fills only when a client stops reading; then it is closed with
+	// code 4008. Default: 256.
+	QueueSize int `json:"queue_size,omitempty"`
+
+	// WriteTimeout is how long one write may take before the client counts
+	// as stuck and is closed with code 4008 "slow". Default: 10s.
+	WriteTimeout time.Duration `json:"write_timeout,omitempty"`
+
+	// PingInterval is how often a WebSocket ping is sent. A socket that sends
+	// nothing (not even a pong) for twice this long is closed. Default: 30s.
+	PingInterval time.Duration `json:"ping_interval,omitempty"`
+
+	// HeartbeatInterval is how often an application message
+	// {"type":"heartbeat","ts":<ms>} is sent, which keeps a Chrome MV3
+	// service worker alive; it must not exceed 20s. Default: 15s.
+	HeartbeatInterval time.Duration `json:"heartbeat_interval,omitempty"`
+
+	// SaveDelay is how long changes to a user's data are collected before
+	// they are written to storage. Shutdown writes pending changes at once.
+	// Default: 250ms.
+	SaveDelay time.Duration `json:"save_delay,omitempty"`
+}
+
+// The defaults of Config.
+const (
+	DefaultMaxMessageSize       = 1 << 20
+	DefaultConnectionsPerMinute = 30
+	DefaultMessagesPerSecond    = 20
+	DefaultMessageBurst         = 40
+	DefaultMaxMonitoredPerUser  = 200
+	DefaultMaxUnauthenticated   = 1000
+	DefaultQueueSize            = 256
+	DefaultWriteTimeout         = 10 * time.Second
+	DefaultPingInterval         = 30 * time.Second
+	DefaultHeartbeatInterval    = 15 * time.Second
+	DefaultSaveDelay            = 250 * time.Millisecond
+
+	// maxHeartbeatInterval keeps a Chrome MV3 service worker alive: Chrome
+	// suspends one after 30 s without an event.
+	maxHeartbeatInterval = 20 * time.Second
+)
+
+var userNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// WithDefaults returns a copy of c with every unset field at its default.
+func (c Config) WithDefaults() Config {
+	setDefault(&c.MaxMessageSize, DefaultMaxMessageSize)
+	setDefault(&c.ConnectionsPerMinute, DefaultConnectionsPerMinute)
+	setDefault(&c.MessagesPerSecond, DefaultMessagesPerSecond)
+	setDefault(&c.MessageBurst, DefaultMessageBurst)
+	setDefault(&c.MaxMonitoredPerUser, DefaultMaxMonitoredPerUser)
+	setDefault(&c.MaxUnauthenticated, DefaultMaxUnauthenticated)
+	setDefault(&c.QueueSize, DefaultQueueSize)
+	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&c.PingInterval, DefaultPingInterval)
+	setDefault(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	setDefault(&c.SaveDelay, DefaultSaveDelay)
+	return c
+}
+
+func setDefault[T int | int64 | float64 | time.Duration](field *T, def T) {
+	if *field == 0 {
+		*field = def
+	}
+}
+
+// Validate reports the first setting that cannot work. It never includes a
+// token or the cookie key in its error.
+func (c Config) Validate() error {
+	seen := make(map[[sha256.Size]byte]string)
+	for name, token := range c.userTokens() {
+		if !userNamePattern.MatchString(name) {
+			return fmt.Errorf("user name %q: must be 1-64 of A-Z, a-z, 0-9, _ and -", name)
+		}
+		if token == "" {
+			return fmt.Errorf("user %q: empty token", name)
+		}
+		h := sha256.Sum256([]byte(token))
+		if other, dup := seen[h]; dup {
+			return fmt.Errorf("users %q and %q share a token", min(name, other), max(name, other))
+		}
+		seen[h] = name
+	}
+	if c.AuthToken != "" {
+		if _, dup := c.Users[DefaultUserName]; dup {
+			return fmt.Errorf("auth_token defines user %q, which users defines too", DefaultUserName)
+		}
+	}
+	if _, err := parseCookieKey(c.CookieKey); err != nil {
+		return err
+	}
+	for _, o := range c.AllowedOrigins {
+		if o == "" || strings.TrimSpace(o) != o {
+			return fmt.Errorf("allowed origin %q: must be an exact, non-empty Origin value", o)
+		}
+	}
+	if c.MaxMessageSize < 0 || c.ConnectionsPerMinute < 0 || c.MessagesPerSecond < 0 || c.MessageBurst < 0 ||
+		c.MaxMonitoredPerUser < 0 || c.MaxUnauthenticated < 0 || c.QueueSize < 0 {
+		return errors.New("limits must not be negative")
+	}
+	if c.WriteTimeout < 0 || c.PingInterval < 0 || c.HeartbeatInterval < 0 || c.SaveDelay < 0 {
+		return errors.New("durations must not be negative")
+	}
+	if c.HeartbeatInterval > maxHeartbeatInterval {
+		return fmt.Errorf("heartbeat_interval %s: must be at most %s to keep a Chrome service worker alive",
+			c.HeartbeatInterval, maxHeartbeatInterval)
+	}
+	return nil
+}
+
+// userTokens lists every configured user, AuthToken as DefaultUserName.
+func (c Config) userTokens() map[string]string {
+	users := make(map[string]string, len(c.Users)+1)
+	for name, token := range c.Users {
+		users[name] = token
+	}
+	if c.AuthToken != "" {
+		users[DefaultUserName] = c.AuthToken
+	}
+	return users
+}
+
+// parseCookieKey decodes the cookie key; nil without a key. The error never
+// contains the key.
+func parseCookieKey(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if b, err := hex.DecodeString(s); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) == 32 {
+			return b, nil
+		}
+	}
+	return nil, errors.New("cookie_key: must be 32 bytes written as 64 hex digits or base64")
+}

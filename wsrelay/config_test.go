@@ -1,0 +1,31 @@
+package wsrelay
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	tests := map[string]Config{
+		"bad user name":  {Users: map[string]string{"../x": "t"}},
+		"empty token":    {Users: map[string]string{"a": ""}},
+		"shared token":   {Users: map[string]string{"a": "t", "b": "t"}},
+		"default twice":  {AuthToken: "t", Users: map[string]string{"default": "u"}},
+		"short key":      {CookieKey: "abcd"},
+		"negative limit": {MaxMessageSize: -1},
+		"slow heartbeat": {HeartbeatInterval: 25 * time.Second},
+		"blank origin":   {AllowedOrigins: []string{""}},
+	}
+	for name, cfg := range tests {
+		if _, err := New(context.Background(), cfg, Options{Feeds: newFakeFeeds()}); err == nil {
+			t.Errorf("%s: accepted", name)
+		} else if strings.Contains(err.Error(), "abcd") {
+			t.Errorf("%s: error %q shows the key", name, err)
+		}
+	}
+	if _, err := New(context.Background(), Config{}, Options{}); err == nil {
+		t.Error("no Feeds accepted")
+	}
+}

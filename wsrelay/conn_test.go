@@ -1,0 +1,38 @@
+package wsrelay
+
+import (
+	"testing"
+	"time"
+)
+
+// TestPipelinedMessagesAreAllAnswered: messages that arrive together sit in
+// the read buffer; the idle reader must not wait for more bytes first.
+func TestPipelinedMessagesAreAllAnswered(t *testing.T) {
+	f := newFixture(t, testConfig(), Options{})
+	c := f.connect()
+	const n = 30
+	for range n {
+		c.send(map[string]any{"type": "ping"})
+	}
+	for range n {
+		c.expectType("pong")
+	}
+}
+
+// TestSilentClientIsDropped: a client that answers no ping is closed after
+// two ping intervals, even while its reader waits on the idle path.
+func TestSilentClientIsDropped(t *testing.T) {
+	closed := make(chan int, 1)
+	cfg := testConfig()
+	cfg.PingInterval = 50 * time.Millisecond
+	f := newFixture(t, cfg, Options{Hooks: Hooks{ConnClosed: func(code int) { closed <- code }}})
+	f.dial(nil) // never reads, so never answers a ping
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a silent client was never dropped")
+	}
+	if n := f.relay.Stats().Connections; n != 0 {
+		t.Errorf("%d connections left", n)
+	}
+}

@@ -1,0 +1,56 @@
+package wsrelay
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+)
+
+// TestCookiesFor: snapshots of a product are fetched with the cookies of a
+// user who monitors it, never with those of a user who does not.
+func TestCookiesFor(t *testing.T) {
+	f := newFixture(t, testConfig(), Options{})
+	alice := f.login(tokenAlice)
+	bob := f.login(tokenBob)
+	startMonitoring(alice, "77", 50)
+	startMonitoring(bob, "88", 50)
+
+	if got := f.relay.CookiesFor(77); got != "" {
+		t.Fatalf("before any sync: %q", got)
+	}
+	apiCall(t, f, "POST", "/api/auth", tokenBob, `{"cookies":"bob=1"}`, http.StatusOK)
+	if got := f.relay.CookiesFor(77); got != "" {
+		t.Errorf("product 77 (alice's) got bob's cookies: %q", got)
+	}
+	if got := f.relay.CookiesFor(88); got != "bob=1" {
+		t.Errorf("product 88: %q, want bob's cookies", got)
+	}
+	apiCall(t, f, "POST", "/api/auth", tokenAlice, `{"cookies":"alice=1"}`, http.StatusOK)
+	startMonitoring(alice, "88", 50)
+	// Both monitor 88: the choice is stable (name order).
+	for range 3 {
+		if got := f.relay.CookiesFor(88); got != "alice=1" {
+			t.Fatalf("product 88 with two users: %q, want alice's", got)
+		}
+	}
+	if got := f.relay.monitoredBy(88); len(got) != 2 {
+		t.Errorf("monitoredBy(88) = %v", got)
+	}
+	if got := f.relay.CookiesFor(99); got != "" {
+		t.Errorf("unmonitored product: %q", got)
+	}
+}
+
+// monitoredBy lists the users monitoring a product, for tests.
+func (r *Relay) monitoredBy(productID int64) []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var names []string
+	for a := range r.monitors[productID] {
+		if a.owner != nil && !slices.Contains(names, a.owner.name) {
+			names = append(names, a.owner.name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}

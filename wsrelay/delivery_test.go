@@ -1,0 +1,283 @@
+package wsrelay
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// smallBuffers shrinks the kernel's send buffer of the socket accepted
+// from one client port, so that client jams its socket after a few
+// messages when it stops reading, instead of after megabytes.
+type smallBuffers struct {
+	net.Listener
+	port int
+}
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok && tc.RemoteAddr().(*net.TCPAddr).Port == l.port {
+		_ = tc.SetWriteBuffer(4096)
+	}
+	return c, err
+}
+
+// freePort finds a local port nothing listens on.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestSlowClientDoesNotDelayOthers: 1 of 100 sockets stops reading. The
+// other 99 get every change, in order and promptly; the stuck one is closed
+// with 4008 once a write to it exceeds the write timeout.
+func TestSlowClientDoesNotDelayOthers(t *testing.T) {
+	const (
+		sockets = 100
+		changes = 20
+	)
+	stuckPort := freePort(t)
+	closeCodes := make(chan int, sockets)
+	var slow atomic.Int32
+	cfg := testConfig()
+	cfg.WriteTimeout = time.Second
+	cfg.ConnectionsPerMinute = sockets
+	f := newFixtureWith(t, cfg, Options{Hooks: Hooks{
+		ConnClosed: func(code int) { closeCodes <- code },
+		SlowClosed: func() { slow.Add(1) },
+	}}, func(s *httptest.Server) { s.Listener = smallBuffers{s.Listener, stuckPort} })
+
+	// Big messages fill the stuck socket quickly.
+	owner := f.login(tokenAlice)
+	owner.send(map[string]any{"type": "startMonitoring", "auctionId": "9", "requestId": "s",
+		"metadata": map[string]any{"title": strings.Repeat("big ", 2048), "url": "https://www.nellisauction.com/p/x/9"}})
+	owner.expectType("response")
+	owner.expectType("auctionState")
+
+	// The stuck client also keeps its kernel receive buffer small.
+	dialer := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: stuckPort}}
+		c, err := d.DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(4096)
+		}
+		return c, err
+	}}
+	ws, _, err := dialer.Dial(f.wsURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	stuck := &client{t: t, ws: ws}
+	stuck.expectType("connected")
+	stuck.expectType("monitoredAuctions")
+	stuck.send(map[string]any{"type": "authenticate", "token": tokenAlice})
+	stuck.expectType("authenticated")
+	stuck.expectType("monitoredAuctions")
+	// From here on the stuck client reads nothing.
+
+	readers := []*client{owner}
+	for len(readers) < sockets-1 {
+		readers = append(readers, f.login(tokenAlice))
+	}
+	type receipt struct {
+		reader int
+		seq    uint64
+	}
+	got := make(chan receipt, sockets*changes)
+	var wg sync.WaitGroup
+	for i, c := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				_, data, err := c.ws.ReadMessage()
+				if err != nil {
+					return
+				}
+				var m struct {
+					Type    string `json:"type"`
+					Auction struct {
+						Seq uint64 `json:"seq"`
+					} `json:"auction"`
+				}
+				if json.Unmarshal(data, &m) == nil && m.Type == "auctionState" {
+					got <- receipt{i, m.Auction.Seq}
+				}
+			}
+		}()
+	}
+	defer func() {
+		for _, c := range readers {
+			c.ws.Close()
+		}
+		wg.Wait()
+	}()
+
+	var worst time.Duration
+	stuckClosed := false
+	last := make([]uint64, len(readers))
+	for seq := uint64(1); seq <= changes; seq++ {
+		start := time.Now()
+		f.feeds.publish(newChange(t, product(9, float64(seq)), "e", seq))
+		for n := 0; n < len(readers); {
+			select {
+			case r := <-got:
+				if r.seq != last[r.reader]+1 {
+					t.Fatalf("reader %d got seq %d after %d", r.reader, r.seq, last[r.reader])
+				}
+				last[r.reader] = r.seq
+				n++
+			case code := <-closeCodes:
+				if code != CloseSlow || stuckClosed {
+					t.Fatalf("a reading client was closed with %d", code)
+				}
+				stuckClosed = true
+			case <-time.After(5 * time.Second):
+				t.Fatalf("change %d did not reach every reader", seq)
+			}
+		}
+		worst = max(worst, time.Since(start))
+	}
+	t.Logf("worst time for a change to reach all %d readers: %v", len(readers), worst)
+
+	if !stuckClosed {
+		select {
+		case code := <-closeCodes:
+			if code != CloseSlow {
+				t.Fatalf("a socket closed with %d, want only the stuck one with 4008", code)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the stuck client was not closed")
+		}
+	}
+	if slow.Load() != 1 {
+		t.Errorf("slow closes %d, want 1", slow.Load())
+	}
+	// The stuck client, reading again, finds its connection ended.
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, _, err := ws.ReadMessage(); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("stuck client's connection still open")
+			}
+			break
+		}
+	}
+}
+
+// TestQueueCoalescesStates: while a socket is not read, newer states of an
+// auction replace older unsent ones, so the reader ends with the latest.
+func TestQueueCoalescesStates(t *testing.T) {
+	var coalesced atomic.Int32
+	f := newFixture(t, testConfig(), Options{Hooks: Hooks{Coalesced: func() { coalesced.Add(1) }}})
+	c := f.login(tokenAlice)
+	startMonitoring(c, "8", 10)
+	conn := f.onlyConn(t, "alice")
+	// Once the writer is idle, hold it: queue everything while none may start.
+	waitFor(t, "the writer to drain", func() bool {
+		conn.mu.Lock()
+		defer conn.mu.Unlock()
+		if conn.writing || len(conn.queue) > 0 {
+			return false
+		}
+		conn.writing = true
+		return true
+	})
+	for seq := uint64(1); seq <= 50; seq++ {
+		f.feeds.publish(newChange(t, product(8, float64(seq)), "e", seq))
+	}
+	conn.mu.Lock()
+	queued := len(conn.queue)
+	conn.writing = false
+	conn.startWriterLocked()
+	conn.mu.Unlock()
+	if queued != 1 || coalesced.Load() != 49 {
+		t.Fatalf("queue %d, coalesced %d; want 1 and 49", queued, coalesced.Load())
+	}
+	if a := auctionOf(c.expectType("auctionState")); a["seq"] != 50.0 {
+		t.Fatalf("got seq %v, want the latest", a["seq"])
+	}
+}
+
+// onlyConn is the single authenticated socket of a user.
+func (f *fixture) onlyConn(t *testing.T, name string) *conn {
+	t.Helper()
+	f.relay.mu.RLock()
+	defer f.relay.mu.RUnlock()
+	u := f.relay.users[name]
+	if len(u.conns) != 1 {
+		t.Fatalf("%s has %d sockets", name, len(u.conns))
+	}
+	for c := range u.conns {
+		return c
+	}
+	return nil
+}
+
+// TestShutdownCutsStuckClients: Shutdown does not wait out the write
+// timeout of a client that stopped reading.
+func TestShutdownCutsStuckClients(t *testing.T) {
+	stuckPort := freePort(t)
+	cfg := testConfig()
+	cfg.WriteTimeout = time.Minute
+	var written atomic.Int64
+	f := newFixtureWith(t, cfg, Options{Hooks: Hooks{MessageOut: func(string) { written.Add(1) }}},
+		func(s *httptest.Server) { s.Listener = smallBuffers{s.Listener, stuckPort} })
+	dialer := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: stuckPort}}
+		c, err := d.DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(4096)
+		}
+		return c, err
+	}}
+	ws, _, err := dialer.Dial(f.wsURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	stuck := &client{t: t, ws: ws}
+	stuck.expectType("connected")
+	stuck.expectType("monitoredAuctions")
+	stuck.send(map[string]any{"type": "authenticate", "token": tokenAlice})
+	stuck.expectType("authenticated")
+	stuck.expectType("monitoredAuctions")
+	stuck.send(map[string]any{"type": "startMonitoring", "auctionId": "9", "requestId": "s",
+		"metadata": map[string]any{"title": strings.Repeat("big ", 4096), "url": "https://www.nellisauction.com/p/x/9"}})
+	conn := f.onlyConn(t, "alice")
+	// Blocked: a change stays queued while nothing is written for 100ms.
+	seq, lastWritten, still := uint64(0), int64(-1), 0
+	waitFor(t, "the writer to block", func() bool {
+		seq++
+		f.feeds.publish(newChange(t, product(9, float64(seq)), "e", seq))
+		conn.mu.Lock()
+		queued := conn.writing && len(conn.queue) > 0
+		conn.mu.Unlock()
+		if n := written.Load(); !queued || n != lastWritten {
+			lastWritten, still = n, 0
+			return false
+		}
+		still++
+		return still == 20
+	})
+	start := time.Now()
+	f.relay.Shutdown()
+	if d := time.Since(start); d > shutdownGrace+2*time.Second {
+		t.Errorf("shutdown took %v", d)
+	}
+	t.Logf("shutdown with a stuck client took %v", time.Since(start))
+}

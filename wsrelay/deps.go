@@ -1,0 +1,130 @@
+package wsrelay
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/nellis-edge/gateway/hub"
+)
+
+// Feeds is what the relay needs from the hub: interest in a product, its
+// current state and the recent changes a reconnecting client missed.
+type Feeds interface {
+	// Subscribe registers s for the product's changes until unsubscribe is
+	// called. The relay subscribes a product once, however many users and
+	// sockets watch it.
+	Subscribe(productID int64, s hub.Subscriber) (unsubscribe func())
+	// State is the product's latest change, if any.
+	State(productID int64) (*hub.Change, bool)
+	// Since lists the changes after (epoch, seq) in order. It reports false
+	// when it can no longer tell (another epoch, or history already dropped).
+	Since(productID int64, epoch string, seq uint64) ([]*hub.Change, bool)
+}
+
+// Storage is the subset of certmagic.Storage the relay persists users'
+// data through; Caddy's ctx.Storage() satisfies it. Load must return an
+// error matching fs.ErrNotExist for a missing key.
+type Storage interface {
+	Load(ctx context.Context, key string) ([]byte, error)
+	Store(ctx context.Context, key string, value []byte) error
+}
+
+// Bid is one bid a user asked for.
+type Bid struct {
+	User      string
+	AuctionID string
+	ProductID int64
+	Amount    float64
+	Cookies   string // the user's Nellis cookies; secret
+}
+
+// BidResult is what a Bidder reports; it maps onto the bidResult message.
+type BidResult struct {
+	Success   bool
+	Data      json.RawMessage // Nellis's answer, passed to the client as data
+	Error     string
+	ErrorType string
+	Retryable bool
+}
+
+// Bidder places bids upstream. Without one, every bid is refused with
+// "bidding is disabled on this gateway".
+type Bidder interface {
+	PlaceBid(ctx context.Context, bid Bid) (BidResult, error)
+}
+
+// Hooks are callbacks for metrics. Each may be nil; each must be fast and
+// safe for concurrent use, as they run on the relay's hot paths.
+type Hooks struct {
+	ConnOpened      func()
+	ConnClosed      func(code int)
+	Authenticated   func(user string)
+	MessageIn       func(msgType string)
+	MessageOut      func(msgType string)
+	Coalesced       func()
+	Dropped         func(reason string)
+	SlowClosed      func()
+	DeliveryLatency func(d time.Duration) // from hub.Change.ReceivedAt to the write
+	UpgradeRefused  func(status int)
+}
+
+func (h *Hooks) connOpened() {
+	if h.ConnOpened != nil {
+		h.ConnOpened()
+	}
+}
+
+func (h *Hooks) connClosed(code int) {
+	if h.ConnClosed != nil {
+		h.ConnClosed(code)
+	}
+}
+
+func (h *Hooks) authenticated(user string) {
+	if h.Authenticated != nil {
+		h.Authenticated(user)
+	}
+}
+
+func (h *Hooks) messageIn(t string) {
+	if h.MessageIn != nil {
+		h.MessageIn(t)
+	}
+}
+
+func (h *Hooks) messageOut(t string) {
+	if h.MessageOut != nil {
+		h.MessageOut(t)
+	}
+}
+
+func (h *Hooks) coalesced() {
+	if h.Coalesced != nil {
+		h.Coalesced()
+	}
+}
+
+func (h *Hooks) dropped(reason string) {
+	if h.Dropped != nil {
+		h.Dropped(reason)
+	}
+}
+
+func (h *Hooks) slowClosed() {
+	if h.SlowClosed != nil {
+		h.SlowClosed()
+	}
+}
+
+func (h *Hooks) deliveryLatency(d time.Duration) {
+	if h.DeliveryLatency != nil {
+		h.DeliveryLatency(d)
+	}
+}
+
+func (h *Hooks) upgradeRefused(status int) {
+	if h.UpgradeRefused != nil {
+		h.UpgradeRefused(status)
+	}
+}

@@ -1,0 +1,50 @@
+// Package wsrelay is the Chrome extension's side of the gateway: the
+// WebSocket endpoint speaking the extension's protocol (PROTOCOL.md §2) and
+// the REST API it calls (§3), for many users, fed by the hub's per-product
+// feeds. It knows nothing of Caddy: the module builds one Relay per app with
+// New, keeps it across config reloads (UpdateConfig applies new settings to
+// the open sockets), mounts ServeWS and APIHandler, and calls Shutdown.
+//
+// # Protocol additions
+//
+// The extension ignores fields and types it does not know, so the relay adds:
+//   - auctionState.auction carries currentBid, nextBid, timeRemaining,
+//     bidderCount and isClosed beside data (the in-page panel reads them
+//     there), and seq, epoch, source and receivedAt (ms) of the change.
+//   - {"type":"heartbeat","ts":<ms>} every HeartbeatInterval, which keeps a
+//     Chrome MV3 service worker alive.
+//   - {"type":"resume","auctions":{"<id>":{"epoch":"…","seq":n}},"requestId":…}
+//     replays the missed changes as auctionState messages, in order; when the
+//     feed no longer has them it sends the full state as an auctionState with
+//     "recovered":false at the top level. Then it answers
+//     {"type":"response","action":"resume","success":true,"data":{"auctions":
+//     {"<id>":{"recovered":bool,"changes":n,"found":bool}}},"requestId":…}.
+//   - Close codes: 1001 on Shutdown, 1008 for a sustained message flood,
+//     1009 for an oversized message, 4008 "slow" for a client that does not
+//     read.
+//
+// # Delivery
+//
+// A change is encoded once per user that monitors the product (the user's
+// title, url and config differ; timeRemaining is computed at that moment
+// from closeTime), wrapped in one websocket.PreparedMessage and queued to
+// each of that user's sockets; sockets that sent subscribe share a single
+// auctionUpdate encoding. The product's JSON from the hub is spliced in,
+// never re-encoded. Each socket has a bounded queue in which a newer
+// auctionState of an auction replaces an unsent older one, and at most one
+// writer goroutine, which runs only while the queue is non-empty. A write
+// that exceeds WriteTimeout closes the socket with 4008.
+//
+// # Memory
+//
+// An idle socket holds its reader goroutine, parked on a shallow stack until
+// a byte arrives (idlewait.go), a 512-byte read buffer and no write buffer:
+// about 4.6 KB in all on plain TCP (BenchmarkIdleConnMemory). Behind TLS
+// terminated in the same process the reader parks inside gorilla instead.
+//
+// # Locking
+//
+// Relay.mu guards users, sockets and interest sets; a socket's mu guards its
+// queue. Feeds is never called with Relay.mu held, because a feed delivers
+// to the relay while holding its own lock.
+package wsrelay

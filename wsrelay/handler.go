@@ -1,0 +1,479 @@
+package wsrelay
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/nellis-edge/gateway/hub"
+)
+
+// bidFailed is the errorType of a bid the Bidder could not place at all.
+const bidFailed = "BID_FAILED"
+
+// bidTimeout bounds one bid placed through the Bidder.
+const bidTimeout = 30 * time.Second
+
+// The replies, field for field as the extension expects them.
+type (
+	errorReply struct {
+		Type      string          `json:"type"`
+		Error     string          `json:"error"`
+		RequestID json.RawMessage `json:"requestId,omitempty"`
+	}
+	authenticatedReply struct {
+		Type      string          `json:"type"`
+		Success   bool            `json:"success"`
+		Error     string          `json:"error,omitempty"`
+		RequestID json.RawMessage `json:"requestId,omitempty"`
+	}
+	actionReply struct {
+		Type      string          `json:"type"`
+		Action    string          `json:"action"`
+		AuctionID string          `json:"auctionId,omitempty"`
+		Success   bool            `json:"success"`
+		Data      any             `json:"data,omitempty"`
+		RequestID json.RawMessage `json:"requestId,omitempty"`
+	}
+	dataReply struct {
+		Type      string          `json:"type"`
+		RequestID json.RawMessage `json:"requestId,omitempty"`
+		Data      any             `json:"data"`
+	}
+	bidResultReply struct {
+		Type      string          `json:"type"`
+		AuctionID string          `json:"auctionId"`
+		Success   bool            `json:"success"`
+		Data      json.RawMessage `json:"data,omitempty"`
+		Amount    float64         `json:"amount,omitempty"`
+		Error     string          `json:"error,omitempty"`
+		ErrorType string          `json:"errorType,omitempty"`
+		Retryable *bool           `json:"retryable,omitempty"`
+		RequestID json.RawMessage `json:"requestId,omitempty"`
+	}
+	pongReply struct {
+		Type      string          `json:"type"`
+		RequestID json.RawMessage `json:"requestId,omitempty"`
+	}
+)
+
+func (c *conn) sendError(text string, requestID json.RawMessage) {
+	c.send("error", errorReply{Type: "error", Error: text, RequestID: requestID})
+}
+
+// handle answers one client message.
+func (c *conn) handle(data []byte) {
+	m, err := DecodeClientMessage(data)
+	if err != nil {
+		c.r.hooksNow().messageIn("invalid")
+		var pe *ProtocolError
+		if errors.As(err, &pe) {
+			c.sendError(pe.Text, pe.RequestID)
+		}
+		return
+	}
+	c.r.hooksNow().messageIn(m.Type)
+	switch m.Type {
+	case TypePing:
+		c.send("pong", pongReply{Type: "pong", RequestID: m.RequestID})
+		return
+	case TypeAuthenticate:
+		c.handleAuthenticate(m)
+		return
+	case TypeGetMonitoredAuctions:
+		c.send("response", dataReply{Type: "response", RequestID: m.RequestID,
+			Data: map[string]json.RawMessage{"auctions": c.r.auctionList(c.userOf())}})
+		return
+	case TypeUnsubscribe:
+		c.handleUnsubscribe(m)
+		return
+	}
+	u := c.userOf()
+	if u == nil {
+		c.sendError(errNotAuthed, m.RequestID)
+		return
+	}
+	switch m.Type {
+	case TypeStartMonitoring:
+		c.handleStartMonitoring(u, m)
+	case TypeStopMonitoring:
+		c.handleStopMonitoring(u, m)
+	case TypeUpdateConfig:
+		c.handleUpdateConfig(u, m)
+	case TypePlaceBid:
+		c.handlePlaceBid(u, m)
+	case TypeSubscribe:
+		c.handleSubscribe(m)
+	case TypeResume:
+		c.handleResume(u, m)
+	}
+}
+
+func (c *conn) userOf() *user {
+	c.r.mu.RLock()
+	defer c.r.mu.RUnlock()
+	return c.user
+}
+
+func (c *conn) handleAuthenticate(m *ClientMessage) {
+	u, configured := c.r.authenticate(m.Token)
+	switch {
+	case !configured:
+		c.send("authenticated", authenticatedReply{Type: "authenticated", Error: errServerMisconfig, RequestID: m.RequestID})
+		return
+	case u == nil:
+		c.send("authenticated", authenticatedReply{Type: "authenticated", Error: errInvalidToken, RequestID: m.RequestID})
+		return
+	}
+	r := c.r
+	r.mu.Lock()
+	if r.users[u.name] != u { // removed by a reload meanwhile
+		r.mu.Unlock()
+		c.send("authenticated", authenticatedReply{Type: "authenticated", Error: errInvalidToken, RequestID: m.RequestID})
+		return
+	}
+	if c.user != u {
+		if c.user != nil {
+			delete(c.user.conns, c)
+		} else {
+			r.unauthed--
+		}
+		c.user = u
+		u.conns[c] = struct{}{}
+	}
+	r.mu.Unlock()
+	r.hooksNow().authenticated(u.name)
+	c.send("authenticated", authenticatedReply{Type: "authenticated", Success: true, RequestID: m.RequestID})
+	c.send("monitoredAuctions", monitoredAuctionsMsg{Type: "monitoredAuctions", Auctions: r.auctionList(u)})
+}
+
+type monitoredAuctionsMsg struct {
+	Type     string          `json:"type"`
+	Auctions json.RawMessage `json:"auctions"`
+}
+
+// deauthenticateLocked makes c an unauthenticated socket again.
+func (r *Relay) deauthenticateLocked(c *conn) {
+	if c.user == nil {
+		return
+	}
+	delete(c.user.conns, c)
+	c.user = nil
+	r.unauthed++
+}
+
+func (c *conn) handleStartMonitoring(u *user, m *ClientMessage) {
+	r := c.r
+	md := m.Metadata
+	if md == nil {
+		md = &Metadata{}
+	}
+	productID, ok := productIDOf(m.AuctionID, md.URL)
+	if !ok {
+		c.sendError(fmt.Sprintf("Cannot tell the Nellis product of auction %s: use its numeric id or a /p/<slug>/<id> url", m.AuctionID), m.RequestID)
+		return
+	}
+	r.mu.Lock()
+	a, exists := u.auctions[m.AuctionID]
+	if !exists {
+		if limit := r.config().MaxMonitoredPerUser; len(u.auctions) >= limit {
+			r.mu.Unlock()
+			c.sendError(fmt.Sprintf("Monitoring limit reached: at most %d auctions per user; stop monitoring another auction first", limit), m.RequestID)
+			return
+		}
+		a = &monitored{owner: u, Auction: Auction{
+			ID: m.AuctionID, ProductID: productID, Config: defaultAuctionConfig, AddedAt: r.now().UnixMilli(),
+		}}
+		u.auctions[a.ID] = a
+		r.addMonitorLocked(a)
+	}
+	if md.Title != "" {
+		a.Title = md.Title
+	}
+	if md.URL != "" {
+		a.URL = md.URL
+	}
+	if md.ImageURL != nil {
+		a.ImageURL = md.ImageURL
+	}
+	a.Config.apply(m.Config)
+	a.refreshHead()
+	r.mu.Unlock()
+	if !exists {
+		r.acquire(productID)
+	}
+	r.saver.markDirty(u.name)
+	c.send("response", actionReply{Type: "response", Action: TypeStartMonitoring, AuctionID: m.AuctionID, Success: true, RequestID: m.RequestID})
+	r.pushState(u, m.AuctionID)
+}
+
+func (c *conn) handleStopMonitoring(u *user, m *ClientMessage) {
+	r := c.r
+	r.mu.Lock()
+	a, ok := u.auctions[m.AuctionID]
+	if ok {
+		delete(u.auctions, m.AuctionID)
+		r.removeMonitorLocked(a)
+	}
+	r.mu.Unlock()
+	if ok {
+		r.release(a.ProductID)
+		r.saver.markDirty(u.name)
+	}
+	c.send("response", actionReply{Type: "response", Action: TypeStopMonitoring, AuctionID: m.AuctionID, Success: ok, RequestID: m.RequestID})
+}
+
+func (c *conn) handleUpdateConfig(u *user, m *ClientMessage) {
+	if _, err := c.r.updateAuctionConfig(u, m.AuctionID, m.Config); err != nil {
+		c.sendError(err.Error(), m.RequestID)
+		return
+	}
+	c.send("response", dataReply{Type: "response", RequestID: m.RequestID, Data: map[string]bool{"success": true}})
+	c.r.pushState(u, m.AuctionID)
+}
+
+// errAuctionNotFound is the extension's text for an auction the user does
+// not monitor, which includes another user's auction.
+func errAuctionNotFound(id string) error { return fmt.Errorf("Auction %s not found", id) }
+
+// updateAuctionConfig applies p and returns the resulting config.
+func (r *Relay) updateAuctionConfig(u *user, auctionID string, p *ConfigPatch) (AuctionConfig, error) {
+	r.mu.Lock()
+	a, ok := u.auctions[auctionID]
+	var cfg AuctionConfig
+	if ok {
+		a.Config.apply(p)
+		a.refreshHead()
+		cfg = a.Config
+	}
+	r.mu.Unlock()
+	if !ok {
+		return cfg, errAuctionNotFound(auctionID)
+	}
+	r.saver.markDirty(u.name)
+	return cfg, nil
+}
+
+func (c *conn) handlePlaceBid(u *user, m *ClientMessage) {
+	res := c.r.placeBid(u, m.AuctionID, m.Amount)
+	retryable := res.Retryable
+	c.send("bidResult", bidResultReply{
+		Type: "bidResult", AuctionID: m.AuctionID, Success: res.Success, Data: res.Data,
+		Amount: amountIf(res.Success, m.Amount), Error: res.Error, ErrorType: res.ErrorType,
+		Retryable: retryableIf(!res.Success, &retryable), RequestID: m.RequestID,
+	})
+}
+
+func amountIf(ok bool, amount float64) float64 {
+	if ok {
+		return amount
+	}
+	return 0
+}
+
+func retryableIf(ok bool, v *bool) *bool {
+	if ok {
+		return v
+	}
+	return nil
+}
+
+// placeBid hands a bid to the Bidder; without one bidding is disabled.
+func (r *Relay) placeBid(u *user, auctionID string, amount float64) BidResult {
+	if r.bidder == nil {
+		return BidResult{Error: errBiddingDisabled, ErrorType: "BIDDING_DISABLED"}
+	}
+	r.mu.RLock()
+	a, ok := u.auctions[auctionID]
+	var bid Bid
+	if ok {
+		bid = Bid{User: u.name, AuctionID: auctionID, ProductID: a.ProductID, Amount: amount, Cookies: u.cookies}
+	}
+	r.mu.RUnlock()
+	if !ok {
+		return BidResult{Error: errAuctionNotFound(auctionID).Error(), ErrorType: "NOT_FOUND"}
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, bidTimeout)
+	defer cancel()
+	res, err := r.bidder.PlaceBid(ctx, bid)
+	if err != nil {
+		r.log().Warn("bid failed", zap.String("user", u.name), zap.String("auction", auctionID), zap.Error(err))
+		return BidResult{Error: "bid failed: " + err.Error(), ErrorType: bidFailed, Retryable: true}
+	}
+	return res
+}
+
+func (c *conn) handleSubscribe(m *ClientMessage) {
+	r := c.r
+	productID, ok := parseProductID(m.AuctionID)
+	if !ok {
+		c.sendError(fmt.Sprintf("Cannot subscribe to auction %s: use its numeric Nellis product id", m.AuctionID), m.RequestID)
+		return
+	}
+	r.mu.Lock()
+	_, already := c.subs[productID]
+	if !already {
+		if limit := r.config().MaxMonitoredPerUser; len(c.subs) >= limit {
+			r.mu.Unlock()
+			c.sendError(fmt.Sprintf("Subscription limit reached: at most %d auctions per connection", limit), m.RequestID)
+			return
+		}
+		if c.subs == nil {
+			c.subs = make(map[int64]struct{})
+		}
+		c.subs[productID] = struct{}{}
+		set := r.subscribers[productID]
+		if set == nil {
+			set = make(map[*conn]struct{})
+			r.subscribers[productID] = set
+		}
+		set[c] = struct{}{}
+	}
+	r.mu.Unlock()
+	if !already {
+		r.acquire(productID)
+	}
+	state, _ := r.feeds.State(productID)
+	c.enqueue(outMsg{msgType: "auctionUpdate", data: auctionUpdateJSON(productID, state, r.now(), m.RequestID)})
+}
+
+func (c *conn) handleUnsubscribe(m *ClientMessage) {
+	r := c.r
+	productID, ok := parseProductID(m.AuctionID)
+	r.mu.Lock()
+	_, subscribed := c.subs[productID]
+	if ok && subscribed {
+		delete(c.subs, productID)
+		r.removeSubscriberLocked(productID, c)
+	}
+	r.mu.Unlock()
+	if ok && subscribed {
+		r.release(productID)
+	}
+	// The protocol has no reply; answer only a request that waits for one.
+	if len(m.RequestID) > 0 {
+		c.send("response", actionReply{Type: "response", Action: TypeUnsubscribe, AuctionID: m.AuctionID, Success: true, RequestID: m.RequestID})
+	}
+}
+
+func (r *Relay) removeSubscriberLocked(productID int64, c *conn) {
+	set := r.subscribers[productID]
+	delete(set, c)
+	if len(set) == 0 {
+		delete(r.subscribers, productID)
+	}
+}
+
+// resumeResult says per auction whether the missed changes were replayed.
+type resumeResult struct {
+	Recovered bool `json:"recovered"`
+	Changes   int  `json:"changes"`
+	Found     bool `json:"found"`
+}
+
+// handleResume replays, in order, the changes the client missed since the
+// (epoch, seq) it last saw of each of the user's auctions; when the feed no
+// longer has them it sends the full state with "recovered":false. The
+// replayed messages are never coalesced, so none is lost.
+func (c *conn) handleResume(u *user, m *ClientMessage) {
+	r := c.r
+	ids := make([]string, 0, len(m.Resume))
+	for id := range m.Resume {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	results := make(map[string]resumeResult, len(ids))
+	for _, id := range ids {
+		head, addedAt, productID, ok := r.auctionHead(u, id)
+		if !ok {
+			results[id] = resumeResult{}
+			continue
+		}
+		point := m.Resume[id]
+		changes, recovered := r.feeds.Since(productID, point.Epoch, point.Seq)
+		now := r.now()
+		if recovered {
+			for _, ch := range changes {
+				msg := outMsg{msgType: "auctionState", data: auctionStateJSON(head, addedAt, ch, now, false), receivedAt: ch.ReceivedAt}
+				c.enqueue(msg)
+			}
+			results[id] = resumeResult{Recovered: true, Changes: len(changes), Found: true}
+			continue
+		}
+		state, _ := r.feeds.State(productID)
+		c.enqueue(outMsg{msgType: "auctionState", data: auctionStateJSON(head, addedAt, state, now, true)})
+		results[id] = resumeResult{Found: true}
+	}
+	c.send("response", actionReply{Type: "response", Action: TypeResume, Success: true,
+		Data: map[string]any{"auctions": results}, RequestID: m.RequestID})
+}
+
+// auctionHead copies what encoding a user's auction needs.
+func (r *Relay) auctionHead(u *user, auctionID string) (head []byte, addedAt, productID int64, ok bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	a, ok := u.auctions[auctionID]
+	if !ok {
+		return nil, 0, 0, false
+	}
+	return a.head, a.AddedAt, a.ProductID, true
+}
+
+// pushState sends the auction's current state to all of the user's
+// sockets, after a change the user made to it.
+func (r *Relay) pushState(u *user, auctionID string) {
+	head, addedAt, productID, ok := r.auctionHead(u, auctionID)
+	if !ok {
+		return
+	}
+	state, _ := r.feeds.State(productID)
+	msg := newShared("auctionState", auctionStateJSON(head, addedAt, state, r.now(), false))
+	msg.key = coalesceKey{kind: kindState, id: auctionID}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for c := range u.conns {
+		c.enqueue(msg)
+	}
+}
+
+// auctionList encodes the user's auctions with their current state, oldest
+// first; an empty list for nil (a socket that has not authenticated).
+func (r *Relay) auctionList(u *user) json.RawMessage {
+	if u == nil {
+		return json.RawMessage("[]")
+	}
+	type entry struct {
+		head      []byte
+		addedAt   int64
+		productID int64
+		id        string
+	}
+	r.mu.RLock()
+	entries := make([]entry, 0, len(u.auctions))
+	for _, a := range u.auctions {
+		entries = append(entries, entry{a.head, a.AddedAt, a.ProductID, a.ID})
+	}
+	r.mu.RUnlock()
+	slices.SortFunc(entries, func(a, b entry) int {
+		return cmp.Or(cmp.Compare(a.addedAt, b.addedAt), cmp.Compare(a.id, b.id))
+	})
+	now := r.now()
+	b := []byte{'['}
+	for i, e := range entries {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var state *hub.Change
+		if s, ok := r.feeds.State(e.productID); ok {
+			state = s
+		}
+		b = appendAuctionJSON(b, e.head, e.addedAt, state, now)
+	}
+	return append(b, ']')
+}

@@ -1,0 +1,15 @@
+package wsrelay
+
+import (
+	"os"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	if url := os.Getenv(idleClientsEnv); url != "" {
+		os.Exit(runIdleClients(url, os.Getenv(idleCountEnv)))
+	}
+	goleak.VerifyTestMain(m)
+}

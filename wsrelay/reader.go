@@ -1,0 +1,113 @@
+package wsrelay
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+)
+
+// readLoop reads the client's messages until the socket ends, then
+// unregisters it. It is the socket's only reader.
+func (c *conn) readLoop() {
+	defer c.r.wg.Done()
+	defer c.teardown()
+	defer c.r.recoverPanic("reader", c)
+	c.ws.SetPongHandler(func(string) error {
+		c.extendReadDeadline()
+		return nil
+	})
+	for {
+		c.applyLimits()
+		c.extendReadDeadline()
+		c.idle.wait()
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			switch {
+			case errors.As(err, &ce):
+				c.readEndCode = ce.Code
+			case errors.Is(err, websocket.ErrReadLimit):
+				c.readEndCode = websocket.CloseMessageTooBig // gorilla sent it
+			}
+			return
+		}
+		if c.closing() {
+			continue // drain until the writer has sent the close frame
+		}
+		cfg, now := c.r.config(), c.r.now()
+		if !c.msgLimit.allow(now, cfg.MessagesPerSecond, cfg.MessageBurst) {
+			if !c.floodLimit.allow(now, cfg.MessagesPerSecond, cfg.MessageBurst) {
+				c.r.hooksNow().dropped("flood")
+				c.requestClose(websocket.ClosePolicyViolation, "message rate exceeded")
+				continue
+			}
+			c.r.hooksNow().dropped("rate")
+			c.sendError("Rate limit exceeded: slow down", requestIDOf(data))
+			continue
+		}
+		c.handle(data)
+	}
+}
+
+// applyLimits follows the current config's read limit, so a reload
+// applies to open sockets; the message buckets read it on every message.
+func (c *conn) applyLimits() {
+	if limit := c.r.config().MaxMessageSize; limit != c.readLimit {
+		c.readLimit = limit
+		c.ws.SetReadLimit(limit)
+	}
+}
+
+// extendReadDeadline ends a socket that has sent nothing, not even a pong,
+// for two ping intervals. Deadlines use the real clock: they act on I/O.
+func (c *conn) extendReadDeadline() {
+	now := time.Now()
+	c.lastRead.Store(now.UnixNano())
+	_ = c.ws.SetReadDeadline(now.Add(2 * c.r.config().PingInterval))
+}
+
+// teardown unregisters the socket; after it nothing is queued to it.
+func (c *conn) teardown() {
+	code := c.closeCode()
+	c.mu.Lock()
+	c.closed = true
+	c.queue = nil
+	c.mu.Unlock()
+	c.ws.Close()
+
+	r := c.r
+	r.mu.Lock()
+	delete(r.conns, c)
+	if c.user != nil {
+		delete(c.user.conns, c)
+		c.user = nil
+	} else {
+		r.unauthed--
+	}
+	subs := c.subs
+	c.subs = nil
+	for id := range subs {
+		r.removeSubscriberLocked(id, c)
+	}
+	r.mu.Unlock()
+	for id := range subs {
+		r.release(id)
+	}
+	r.hooksNow().connClosed(code)
+	if ce := r.log().Check(zap.DebugLevel, "client disconnected"); ce != nil {
+		ce.Write(zap.String("client", c.id), zap.String("ip", c.ip), zap.Int("code", code))
+	}
+}
+
+func requestIDOf(data []byte) json.RawMessage {
+	var m struct {
+		RequestID json.RawMessage `json:"requestId"`
+	}
+	if json.Unmarshal(data, &m) != nil {
+		return nil
+	}
+	return requestID(m.RequestID)
+}

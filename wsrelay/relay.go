@@ -1,0 +1,468 @@
+package wsrelay
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+
+	"github.com/nellis-edge/gateway/hub"
+)
+
+// readBufferSize is each socket's read buffer; larger messages are read
+// in several steps.
+const readBufferSize = 512
+
+// Options are the relay's collaborators. Logger and Hooks can be replaced
+// later (a reload brings a new logger and metrics registry); the others are
+// fixed for the relay's lifetime.
+type Options struct {
+	Feeds   Feeds       // required
+	Storage Storage     // where users' data persists; nil keeps it in memory
+	Bidder  Bidder      // nil refuses every bid
+	Logger  *zap.Logger // default zap.NewNop()
+	Hooks   Hooks
+	// Now is the clock for rate limits and timestamps. Default: time.Now.
+	Now func() time.Time
+	// ClientIP names the client of a request for the per-IP connection rate
+	// (Caddy knows its trusted proxies). Default: the host of RemoteAddr.
+	ClientIP func(*http.Request) string
+}
+
+// Relay is the connection registry, the users and their monitored auctions.
+// It outlives a config reload: UpdateConfig applies new settings to the open
+// sockets in place. Shutdown ends it.
+type Relay struct {
+	feeds    Feeds
+	storage  Storage
+	bidder   Bidder
+	logger   atomic.Pointer[zap.Logger] // swapped by SetLogger on a reload
+	hooks    atomic.Pointer[Hooks]      // swapped by SetHooks on a reload
+	now      func() time.Time
+	clientIP func(*http.Request) string
+	upgrader websocket.Upgrader
+	started  time.Time
+
+	cfg       atomic.Pointer[Config] // with defaults; read on hot paths
+	cookieKey atomic.Pointer[[]byte] // nil without a key
+	reconfig  chan struct{}          // wakes the sweeper after UpdateConfig
+
+	ctx    context.Context // the relay's lifetime: cancelled by Shutdown
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the relay started
+	saver  *saver
+
+	// mu guards the registry. Never call Feeds while holding it: a feed
+	// may hold its own lock while it delivers to the relay.
+	mu          sync.RWMutex
+	closing     bool
+	users       map[string]*user
+	conns       map[*conn]struct{}
+	unauthed    int                               // sockets without a user, and upgrades in flight
+	monitors    map[int64]map[*monitored]struct{} // auctions monitored, by product
+	subscribers map[int64]map[*conn]struct{}      // sockets that sent subscribe, by product
+
+	interestMu sync.Mutex // held across Feeds.Subscribe and unsubscribe
+	interest   map[int64]*interest
+
+	ipMu     sync.Mutex
+	ipLimits map[string]*rate.Limiter
+}
+
+// user is one configured user; its fields are guarded by Relay.mu.
+type user struct {
+	name      string
+	tokenHash [sha256.Size]byte
+	auctions  map[string]*monitored
+	conns     map[*conn]struct{} // authenticated sockets
+	cookies   string             // secret: never logged
+}
+
+// interest is the relay's one hub subscription to a product.
+type interest struct {
+	refs        int
+	unsubscribe func()
+}
+
+// New builds a relay and loads every configured user's saved data. ctx
+// bounds only the loading.
+func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
+	if opts.Feeds == nil {
+		return nil, errors.New("wsrelay: Feeds is required")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("wsrelay: %w", err)
+	}
+	r := &Relay{
+		feeds:       opts.Feeds,
+		storage:     opts.Storage,
+		bidder:      opts.Bidder,
+		now:         opts.Now,
+		clientIP:    opts.ClientIP,
+		reconfig:    make(chan struct{}, 1),
+		users:       make(map[string]*user),
+		conns:       make(map[*conn]struct{}),
+		monitors:    make(map[int64]map[*monitored]struct{}),
+		subscribers: make(map[int64]map[*conn]struct{}),
+		interest:    make(map[int64]*interest),
+		ipLimits:    make(map[string]*rate.Limiter),
+	}
+	r.SetLogger(opts.Logger)
+	r.SetHooks(opts.Hooks)
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.clientIP == nil {
+		r.clientIP = remoteHost
+	}
+	r.started = r.now()
+	r.upgrader = websocket.Upgrader{
+		// Small buffers keep an idle socket cheap; writes borrow a pooled
+		// buffer only while they run, and shared messages need none. The
+		// read buffer (readBufferSize) comes with the hijacked connection;
+		// zero makes gorilla use it.
+		ReadBufferSize:  0,
+		WriteBufferSize: 4096,
+		WriteBufferPool: &sync.Pool{},
+		// ServeWS checks the origin itself, before it upgrades.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.saver = newSaver(r)
+	if err := r.applyConfig(ctx, cfg); err != nil {
+		r.cancel()
+		return nil, err
+	}
+	if r.cookieKey.Load() == nil {
+		r.log().Info("cookie_key not set: users' cookies are kept in memory only")
+	}
+	r.wg.Add(2)
+	go r.saver.run()
+	go r.sweep()
+	return r, nil
+}
+
+// recoverPanic contains a bug in one of the relay's goroutines: it is
+// logged with its stack and, for a socket, ends only that socket.
+func (r *Relay) recoverPanic(what string, c *conn) {
+	if v := recover(); v != nil {
+		r.log().Error("panic in relay goroutine", zap.String("goroutine", what), zap.Any("panic", v), zap.StackSkip("stack", 1))
+		if c != nil {
+			c.ws.Close()
+		}
+	}
+}
+
+func remoteHost(req *http.Request) string {
+	host, _, err := net.SplitHostPort(req.RemoteAddr)
+	if err != nil {
+		return req.RemoteAddr
+	}
+	return host
+}
+
+func (r *Relay) config() *Config { return r.cfg.Load() }
+
+// SetLogger replaces the relay's logger; nil discards logs.
+func (r *Relay) SetLogger(l *zap.Logger) {
+	if l == nil {
+		l = zap.NewNop()
+	}
+	r.logger.Store(l)
+}
+
+// SetHooks replaces the relay's metrics callbacks.
+func (r *Relay) SetHooks(h Hooks) { r.hooks.Store(&h) }
+
+func (r *Relay) log() *zap.Logger { return r.logger.Load() }
+
+func (r *Relay) hooksNow() *Hooks { return r.hooks.Load() }
+
+// UpdateConfig applies cfg in place: open sockets stay open and follow the
+// new limits; new users' saved data is loaded; sockets of a user that is
+// gone or whose token changed are no longer authenticated. A socket waiting
+// for a message reads that one under the old size and rate limits.
+func (r *Relay) UpdateConfig(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("wsrelay: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+	defer cancel()
+	if err := r.applyConfig(ctx, cfg); err != nil {
+		return err
+	}
+	select {
+	case r.reconfig <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
+	key, err := parseCookieKey(cfg.CookieKey)
+	if err != nil {
+		return fmt.Errorf("wsrelay: %w", err)
+	}
+	tokens := cfg.userTokens()
+	// Load the new users before taking the lock: storage may be slow.
+	r.mu.RLock()
+	var fresh []string
+	for name := range tokens {
+		if _, ok := r.users[name]; !ok {
+			fresh = append(fresh, name)
+		}
+	}
+	r.mu.RUnlock()
+	loaded := make(map[string]*userRecord, len(fresh))
+	for _, name := range fresh {
+		rec, err := r.loadUser(ctx, name, key)
+		if err != nil {
+			return err
+		}
+		loaded[name] = rec
+	}
+
+	withDefaults := cfg.WithDefaults()
+	var acquire, release []int64
+	r.mu.Lock()
+	r.cfg.Store(&withDefaults)
+	if key == nil {
+		r.cookieKey.Store(nil)
+	} else {
+		r.cookieKey.Store(&key)
+	}
+	for name, u := range r.users {
+		token, ok := tokens[name]
+		if ok && sha256.Sum256([]byte(token)) == u.tokenHash {
+			continue
+		}
+		for c := range u.conns {
+			r.deauthenticateLocked(c)
+		}
+		if !ok {
+			for _, a := range u.auctions {
+				r.removeMonitorLocked(a)
+				release = append(release, a.ProductID)
+			}
+			delete(r.users, name)
+			continue
+		}
+		u.tokenHash = sha256.Sum256([]byte(token))
+	}
+	for name, rec := range loaded {
+		if _, ok := r.users[name]; ok {
+			continue // loaded concurrently by another UpdateConfig
+		}
+		u := &user{
+			name:      name,
+			tokenHash: sha256.Sum256([]byte(tokens[name])),
+			auctions:  make(map[string]*monitored, len(rec.Auctions)),
+			conns:     make(map[*conn]struct{}),
+			cookies:   rec.cookies,
+		}
+		for _, a := range rec.Auctions {
+			m := &monitored{Auction: a, owner: u}
+			m.refreshHead()
+			u.auctions[a.ID] = m
+			r.addMonitorLocked(m)
+			acquire = append(acquire, a.ProductID)
+		}
+		r.users[name] = u
+	}
+	r.mu.Unlock()
+	for _, id := range acquire {
+		r.acquire(id)
+	}
+	for _, id := range release {
+		r.release(id)
+	}
+	return nil
+}
+
+// authenticate finds the user owning token. Every user's hash is compared
+// in constant time, so timing tells nothing about any token.
+func (r *Relay) authenticate(token string) (u *user, configured bool) {
+	h := sha256.Sum256([]byte(token))
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, candidate := range r.users {
+		if subtle.ConstantTimeCompare(h[:], candidate.tokenHash[:]) == 1 {
+			u = candidate
+		}
+	}
+	return u, len(r.users) > 0
+}
+
+func (r *Relay) addMonitorLocked(a *monitored) {
+	set := r.monitors[a.ProductID]
+	if set == nil {
+		set = make(map[*monitored]struct{})
+		r.monitors[a.ProductID] = set
+	}
+	set[a] = struct{}{}
+}
+
+func (r *Relay) removeMonitorLocked(a *monitored) {
+	set := r.monitors[a.ProductID]
+	delete(set, a)
+	if len(set) == 0 {
+		delete(r.monitors, a.ProductID)
+	}
+}
+
+// acquire and release count the relay's interest in a product: it holds
+// one hub subscription while any user monitors the product or any socket
+// subscribed to it. Never call them holding mu.
+func (r *Relay) acquire(productID int64) {
+	r.interestMu.Lock()
+	defer r.interestMu.Unlock()
+	in := r.interest[productID]
+	if in == nil {
+		in = &interest{}
+		r.interest[productID] = in
+	}
+	in.refs++
+	if in.refs == 1 {
+		in.unsubscribe = r.feeds.Subscribe(productID, productSubscriber{r: r})
+	}
+}
+
+func (r *Relay) release(productID int64) {
+	r.interestMu.Lock()
+	defer r.interestMu.Unlock()
+	in := r.interest[productID]
+	if in == nil {
+		return
+	}
+	in.refs--
+	if in.refs <= 0 {
+		delete(r.interest, productID)
+		if in.unsubscribe != nil {
+			in.unsubscribe()
+		}
+	}
+}
+
+// productSubscriber is the relay as the hub sees it.
+type productSubscriber struct{ r *Relay }
+
+func (s productSubscriber) Deliver(c *hub.Change) { s.r.deliver(c) }
+
+// deliver fans a change out: encoded once per user monitoring the product
+// and shared by that user's sockets, and once for every socket that
+// subscribed to it. It only queues, so it never blocks the feed.
+func (r *Relay) deliver(c *hub.Change) {
+	if c == nil {
+		return
+	}
+	now := r.now()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closing {
+		return
+	}
+	for a := range r.monitors[c.ProductID] {
+		if len(a.owner.conns) == 0 {
+			continue
+		}
+		msg := newShared("auctionState", auctionStateJSON(a.head, a.AddedAt, c, now, false))
+		msg.key = coalesceKey{kind: kindState, id: a.ID}
+		msg.receivedAt = c.ReceivedAt
+		for conn := range a.owner.conns {
+			conn.enqueue(msg)
+		}
+	}
+	if subs := r.subscribers[c.ProductID]; len(subs) > 0 {
+		msg := newShared("auctionUpdate", auctionUpdateJSON(c.ProductID, c, now, nil))
+		msg.key = coalesceKey{kind: kindUpdate, id: fmt.Sprint(c.ProductID)}
+		msg.receivedAt = c.ReceivedAt
+		for conn := range subs {
+			conn.enqueue(msg)
+		}
+	}
+}
+
+// shutdownGrace is how long Shutdown lets sockets take their close frame
+// before it cuts the ones still writing to a stuck client.
+const shutdownGrace = 2 * time.Second
+
+// Shutdown closes every socket with code 1001, writes pending user data
+// and returns when every goroutine of the relay has ended.
+func (r *Relay) Shutdown() {
+	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
+		r.wg.Wait()
+		return
+	}
+	r.closing = true
+	conns := make([]*conn, 0, len(r.conns))
+	for c := range r.conns {
+		conns = append(conns, c)
+	}
+	r.mu.Unlock()
+	for _, c := range conns {
+		c.requestClose(websocket.CloseGoingAway, "server shutting down")
+	}
+	r.cancel()
+	done := make(chan struct{})
+	go func() {
+		r.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(shutdownGrace):
+		for _, c := range conns {
+			c.ws.Close() // a writer stuck on a client that does not read
+		}
+		<-done
+	}
+
+	r.interestMu.Lock()
+	for id, in := range r.interest {
+		delete(r.interest, id)
+		if in.unsubscribe != nil {
+			in.unsubscribe()
+		}
+	}
+	r.interestMu.Unlock()
+}
+
+// Destruct shuts the relay down; it lets a caddy.UsagePool own a Relay
+// (caddy.Destructor) without this package importing Caddy.
+func (r *Relay) Destruct() error {
+	r.Shutdown()
+	return nil
+}
+
+// Stats is a snapshot of the relay's registry.
+type Stats struct {
+	Connections       int `json:"connections"`
+	Authenticated     int `json:"authenticated"`
+	Users             int `json:"users"`
+	MonitoredAuctions int `json:"monitoredAuctions"`
+	Products          int `json:"products"`
+}
+
+// Stats counts the relay's sockets, users and auctions.
+func (r *Relay) Stats() Stats {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s := Stats{Connections: len(r.conns), Users: len(r.users), Products: len(r.monitors)}
+	for _, u := range r.users {
+		s.Authenticated += len(u.conns)
+		s.MonitoredAuctions += len(u.auctions)
+	}
+	return s
+}

@@ -1,0 +1,94 @@
+package wsrelay
+
+import (
+	"strconv"
+	"time"
+)
+
+// sweep is the relay's one timer goroutine: it pings every socket, sends
+// the application heartbeat that keeps a Chrome MV3 service worker alive,
+// and prunes the per-IP limits. One goroutine for all sockets keeps an idle
+// socket free of timers of its own.
+func (r *Relay) sweep() {
+	defer r.wg.Done()
+	defer r.recoverPanic("sweeper", nil)
+	now := time.Now()
+	nextPing, nextBeat := now, now
+	reschedule := func() {
+		cfg := r.config()
+		now := time.Now()
+		nextPing = now.Add(cfg.PingInterval / pingChecks)
+		nextBeat = now.Add(cfg.HeartbeatInterval)
+	}
+	reschedule()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		timer.Reset(time.Until(earliest(nextPing, nextBeat)))
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-r.reconfig:
+			reschedule()
+			continue
+		case <-timer.C:
+		}
+		now := time.Now()
+		cfg := r.config()
+		if !now.Before(nextBeat) {
+			nextBeat = now.Add(cfg.HeartbeatInterval)
+			r.broadcast(heartbeatMessage(r.now()))
+			r.pruneIPLimits()
+		}
+		if !now.Before(nextPing) {
+			nextPing = now.Add(cfg.PingInterval / pingChecks)
+			r.pingSilent(now.Add(-cfg.PingInterval))
+		}
+	}
+}
+
+// pingChecks is how often per ping interval the sweeper looks for silent
+// sockets: a socket is pinged within a quarter interval of falling silent
+// for one, which leaves it at least three quarters of one to answer before
+// its read deadline (two intervals after its last frame).
+const pingChecks = 4
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// heartbeatMessage is {"type":"heartbeat","ts":<ms>}; the extension ignores
+// types it does not know, but receiving it keeps its service worker alive.
+func heartbeatMessage(now time.Time) outMsg {
+	m := newShared("heartbeat", []byte(`{"type":"heartbeat","ts":`+strconv.FormatInt(now.UnixMilli(), 10)+`}`))
+	m.key = coalesceKey{kind: kindHeartbeat}
+	return m
+}
+
+// pingSilent pings the sockets that have sent nothing since silentSince.
+// The extension sends a message every 25 s, so it is seldom pinged: a pong
+// would leave its idle reader parked deep inside gorilla, on a stack twice
+// the size of the one it waits on between messages (see idlewait.go).
+func (r *Relay) pingSilent(silentSince time.Time) {
+	ping := outMsg{msgType: "ping", ping: true, key: coalesceKey{kind: kindPing}}
+	since := silentSince.UnixNano()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for c := range r.conns {
+		if c.lastRead.Load() <= since {
+			c.enqueue(ping)
+		}
+	}
+}
+
+// broadcast queues m to every socket.
+func (r *Relay) broadcast(m outMsg) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for c := range r.conns {
+		c.enqueue(m)
+	}
+}
