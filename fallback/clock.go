@@ -1,0 +1,39 @@
+package fallback
+
+import "time"
+
+// Clock is the time source of the breaker's owners, the limiter and the
+// feeds. Timers are set for an absolute instant rather than a duration, so a
+// timer armed a little late still fires when it should: this is what makes a
+// fake clock race-free in tests.
+type Clock interface {
+	Now() time.Time
+	// NewTimer returns a timer that fires once at `at`, or at once when `at`
+	// has passed.
+	NewTimer(at time.Time) Timer
+}
+
+// Timer is a one-shot timer made by a Clock.
+type Timer interface {
+	C() <-chan time.Time
+	// Stop prevents the timer from firing; it reports whether it did.
+	Stop() bool
+}
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// NewTimer returns a time.Timer that fires at `at`.
+func (SystemClock) NewTimer(at time.Time) Timer {
+	return systemTimer{time.NewTimer(time.Until(at))}
+}
+
+type systemTimer struct{ t *time.Timer }
+
+func (t systemTimer) C() <-chan time.Time { return t.t.C }
+func (t systemTimer) Stop() bool          { return t.t.Stop() }
+
+var _ Clock = SystemClock{}

@@ -1,0 +1,290 @@
+package fallback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Priority orders polls waiting for a free slot.
+type Priority int
+
+// The priorities: Urgent polls (first snapshots, gap healing, the closing
+// window) get a free slot before Routine ones (safety net, ordinary fallback).
+const (
+	Routine Priority = iota
+	Urgent
+)
+
+// LimiterConfig tunes the process-wide Limiter. Zero fields take the
+// defaults.
+type LimiterConfig struct {
+	// Snapshot requests per second toward Nellis. Default: 10.
+	Rate float64 `json:"rate,omitempty"`
+	// Requests that may start back to back. Default: 1.
+	Burst int `json:"burst,omitempty"`
+	// Requests in flight at once. Default: 4.
+	MaxInFlight int `json:"max_in_flight,omitempty"`
+	// Lowest rate a throttled limiter falls to. Default: 0.5.
+	MinRate float64 `json:"min_rate,omitempty"`
+	// Factor the rate is multiplied by on a 429 or 5xx. Default: 0.5.
+	Backoff float64 `json:"backoff,omitempty"`
+	// Quiet time after which a slowed rate steps back up. Default: 10s.
+	Recover time.Duration `json:"recover,omitempty"`
+	// Longest Retry-After honoured. Default: 2m.
+	MaxPause time.Duration `json:"max_pause,omitempty"`
+}
+
+// WithDefaults returns c with its zero fields set to the defaults.
+func (c LimiterConfig) WithDefaults() LimiterConfig {
+	if c.Rate == 0 {
+		c.Rate = 10
+	}
+	if c.Burst == 0 {
+		c.Burst = 1
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 4
+	}
+	if c.MinRate == 0 {
+		c.MinRate = min(0.5, c.Rate)
+	}
+	if c.Backoff == 0 {
+		c.Backoff = 0.5
+	}
+	if c.Recover == 0 {
+		c.Recover = 10 * time.Second
+	}
+	if c.MaxPause == 0 {
+		c.MaxPause = 2 * time.Minute
+	}
+	return c
+}
+
+// Validate reports every nonsensical setting.
+func (c LimiterConfig) Validate() error {
+	var errs []error
+	if c.Rate <= 0 || c.MinRate <= 0 || c.MinRate > c.Rate {
+		errs = append(errs, fmt.Errorf("limiter rate %v and min_rate %v must be positive with min_rate <= rate", c.Rate, c.MinRate))
+	}
+	if c.Burst < 1 || c.MaxInFlight < 1 {
+		errs = append(errs, fmt.Errorf("limiter burst %d and max_in_flight %d must be at least 1", c.Burst, c.MaxInFlight))
+	}
+	if c.Backoff <= 0 || c.Backoff >= 1 {
+		errs = append(errs, fmt.Errorf("limiter backoff must be in (0, 1), got %v", c.Backoff))
+	}
+	if c.Recover <= 0 || c.MaxPause <= 0 {
+		errs = append(errs, errors.New("limiter recover and max_pause must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Limiter keeps every snapshot request of the process polite: a token
+// bucket, a cap on requests in flight, and a slowdown when Nellis answers
+// 429 or 5xx (the rate halves, then recovers step by step; a Retry-After
+// pauses everything). It is safe for concurrent use.
+type Limiter struct {
+	clock Clock
+
+	mu           sync.Mutex
+	cfg          LimiterConfig
+	bucket       *rate.Limiter
+	rate         float64 // the current, possibly slowed, rate
+	pausedUntil  time.Time
+	lastThrottle time.Time
+	lastRecover  time.Time
+	inFlight     int
+	queues       [2][]*slotWaiter // by Priority
+}
+
+type slotWaiter struct {
+	ready   chan struct{} // closed when the slot is handed over
+	granted bool          // guarded by Limiter.mu
+}
+
+// NewLimiter returns a limiter on clock (nil: the system clock).
+func NewLimiter(cfg LimiterConfig, clock Clock) *Limiter {
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	cfg = cfg.WithDefaults()
+	return &Limiter{
+		clock:  clock,
+		cfg:    cfg,
+		rate:   cfg.Rate,
+		bucket: rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst),
+	}
+}
+
+// SetConfig applies new tuning at once; requests in flight are unaffected.
+func (l *Limiter) SetConfig(cfg LimiterConfig) {
+	cfg = cfg.WithDefaults()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.clock.Now()
+	l.cfg = cfg
+	l.rate = min(max(l.rate, cfg.MinRate), cfg.Rate)
+	if l.lastThrottle.IsZero() {
+		l.rate = cfg.Rate
+	}
+	l.bucket.SetLimitAt(now, rate.Limit(l.rate))
+	l.bucket.SetBurstAt(now, cfg.Burst)
+	l.grantLocked()
+}
+
+// LimiterStats is a point-in-time view of a Limiter.
+type LimiterStats struct {
+	Rate        float64 // requests per second now
+	InFlight    int
+	Waiting     int
+	PausedUntil time.Time
+}
+
+// Stats returns the limiter's current state.
+func (l *Limiter) Stats() LimiterStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return LimiterStats{Rate: l.rate, InFlight: l.inFlight, Waiting: len(l.queues[0]) + len(l.queues[1]), PausedUntil: l.pausedUntil}
+}
+
+// Permit is the right to make one request. Call Done exactly once with the
+// request's error.
+type Permit struct {
+	l    *Limiter
+	once sync.Once
+}
+
+// Acquire waits for a free slot (urgent first), any Retry-After pause and a
+// token, and returns the permit; or the context's error.
+func (l *Limiter) Acquire(ctx context.Context, pri Priority) (*Permit, error) {
+	if pri != Urgent {
+		pri = Routine
+	}
+	if err := l.acquireSlot(ctx, pri); err != nil {
+		return nil, err
+	}
+	for {
+		l.mu.Lock()
+		now := l.clock.Now()
+		var at time.Time
+		var res *rate.Reservation
+		if now.Before(l.pausedUntil) {
+			at = l.pausedUntil
+		} else {
+			res = l.bucket.ReserveN(now, 1)
+			d := res.DelayFrom(now)
+			if d <= 0 {
+				l.mu.Unlock()
+				return &Permit{l: l}, nil
+			}
+			at = now.Add(d)
+		}
+		l.mu.Unlock()
+
+		t := l.clock.NewTimer(at)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			l.mu.Lock()
+			if res != nil {
+				res.CancelAt(l.clock.Now())
+			}
+			l.releaseSlotLocked()
+			l.mu.Unlock()
+			return nil, ctx.Err()
+		case <-t.C():
+		}
+		if res != nil {
+			return &Permit{l: l}, nil
+		}
+	}
+}
+
+func (l *Limiter) acquireSlot(ctx context.Context, pri Priority) error {
+	l.mu.Lock()
+	if l.inFlight < l.cfg.MaxInFlight && len(l.queues[Urgent]) == 0 && (pri == Urgent || len(l.queues[Routine]) == 0) {
+		l.inFlight++
+		l.mu.Unlock()
+		return nil
+	}
+	w := &slotWaiter{ready: make(chan struct{})}
+	l.queues[pri] = append(l.queues[pri], w)
+	l.mu.Unlock()
+
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if w.granted {
+			l.releaseSlotLocked()
+		} else {
+			l.queues[pri] = slices.DeleteFunc(l.queues[pri], func(o *slotWaiter) bool { return o == w })
+		}
+		return ctx.Err()
+	}
+}
+
+func (l *Limiter) releaseSlotLocked() {
+	l.inFlight--
+	l.grantLocked()
+}
+
+// grantLocked hands free slots to waiters, urgent ones first.
+func (l *Limiter) grantLocked() {
+	for l.inFlight < l.cfg.MaxInFlight {
+		var w *slotWaiter
+		for _, pri := range []Priority{Urgent, Routine} {
+			if q := l.queues[pri]; len(q) > 0 {
+				w, l.queues[pri] = q[0], q[1:]
+				break
+			}
+		}
+		if w == nil {
+			return
+		}
+		l.inFlight++
+		w.granted = true
+		close(w.ready)
+	}
+}
+
+// Done returns the slot and tells the limiter how the request went: a
+// throttling answer (429 or 5xx, see Throttled) slows every later request.
+func (p *Permit) Done(err error) {
+	p.once.Do(func() { p.l.done(err) })
+}
+
+func (l *Limiter) done(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.releaseSlotLocked()
+	now := l.clock.Now()
+	if throttled, retryAfter := Throttled(err); throttled {
+		l.lastThrottle = now
+		l.rate = max(l.cfg.MinRate, l.rate*l.cfg.Backoff)
+		l.bucket.SetLimitAt(now, rate.Limit(l.rate))
+		if retryAfter > 0 {
+			l.pausedUntil = later(l.pausedUntil, now.Add(min(retryAfter, l.cfg.MaxPause)))
+		}
+		return
+	}
+	if l.rate < l.cfg.Rate && now.Sub(l.lastThrottle) >= l.cfg.Recover && now.Sub(l.lastRecover) >= l.cfg.Recover {
+		l.lastRecover = now
+		l.rate = min(l.cfg.Rate, l.rate/l.cfg.Backoff)
+		l.bucket.SetLimitAt(now, rate.Limit(l.rate))
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

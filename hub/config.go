@@ -1,0 +1,87 @@
+package hub
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nellis-edge/gateway/fallback"
+	"github.com/nellis-edge/gateway/sseupstream"
+)
+
+// Config tunes the hub and every feed in it. UpdateConfig applies a new one
+// to running feeds in place.
+type Config struct {
+	// UseSSE opens one upstream stream per product; off, every product is
+	// polled only. The zero value is off: the caller chooses (the Caddy
+	// module defaults it to on).
+	UseSSE bool `json:"use_sse,omitempty"`
+	// Linger is how long a feed outlives its last subscriber, so that a
+	// client reconnecting or a page reloading finds it warm. Default: 30s.
+	Linger time.Duration `json:"linger,omitempty"`
+	// RingSize is how many recent changes a feed keeps for Since. A new
+	// value applies to feeds created after it. Default: 64.
+	RingSize int `json:"ring_size,omitempty"`
+	// MaxStreams caps the upstream streams open in the process; products
+	// beyond it are polled only. Lowering it closes no open stream.
+	// Default: 1000.
+	MaxStreams int `json:"max_streams,omitempty"`
+	// SnapshotTimeout bounds one snapshot fetch. Default: 10s.
+	SnapshotTimeout time.Duration `json:"snapshot_timeout,omitempty"`
+
+	SSE     sseupstream.Config      `json:"-"`
+	Breaker fallback.BreakerConfig  `json:"breaker,omitempty"`
+	Poll    fallback.ScheduleConfig `json:"poll,omitempty"`
+	Limiter fallback.LimiterConfig  `json:"limiter,omitempty"`
+}
+
+// WithDefaults returns c with its zero fields set to the defaults. It leaves
+// SSE alone: sseupstream.Config.WithDefaults builds an HTTP client per call,
+// so the hub calls it once itself.
+func (c Config) WithDefaults() Config {
+	if c.Linger == 0 {
+		c.Linger = 30 * time.Second
+	}
+	if c.RingSize == 0 {
+		c.RingSize = 64
+	}
+	if c.MaxStreams == 0 {
+		c.MaxStreams = 1000
+	}
+	if c.SnapshotTimeout == 0 {
+		c.SnapshotTimeout = 10 * time.Second
+	}
+	c.Breaker = c.Breaker.WithDefaults()
+	c.Poll = c.Poll.WithDefaults()
+	c.Limiter = c.Limiter.WithDefaults()
+	return c
+}
+
+// Validate reports every setting that cannot work; call it on the result of
+// WithDefaults. The SSE settings are checked only when UseSSE is on.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Linger < 0 {
+		errs = append(errs, fmt.Errorf("linger must not be negative, got %v", c.Linger))
+	}
+	if c.RingSize < 1 {
+		errs = append(errs, fmt.Errorf("ring size must be at least 1, got %d", c.RingSize))
+	}
+	if c.MaxStreams < 0 {
+		errs = append(errs, fmt.Errorf("max streams must not be negative, got %d", c.MaxStreams))
+	}
+	if c.SnapshotTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("snapshot timeout must be positive, got %v", c.SnapshotTimeout))
+	}
+	if c.UseSSE {
+		if err := c.SSE.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("sse: %w", err))
+		}
+	}
+	for _, err := range []error{c.Breaker.Validate(), c.Poll.Validate(), c.Limiter.Validate()} {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,82 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/nellis-edge/gateway/fallback"
+	"github.com/nellis-edge/gateway/nellis"
+	"github.com/nellis-edge/gateway/sseupstream"
+)
+
+// SnapshotFetcher fetches a product's full state; *nellis.Client is one.
+type SnapshotFetcher interface {
+	Snapshot(ctx context.Context, productID int64, cookies string) (nellis.Snapshot, error)
+}
+
+// missingFetcher stands in for a forgotten Deps.Snapshots: every feed is
+// degraded with a clear error instead of the process panicking.
+type missingFetcher struct{}
+
+func (missingFetcher) Snapshot(context.Context, int64, string) (nellis.Snapshot, error) {
+	return nellis.Snapshot{}, errors.New("hub: no snapshot fetcher configured")
+}
+
+// Stream is one product's upstream stream; *sseupstream.Subscription is one.
+type Stream interface {
+	// Close stops the stream and returns once no observer call can follow.
+	Close()
+	SessionID() string
+	LastByte() time.Time
+	LastEvent() time.Time
+	UpdateConfig(cfg sseupstream.Config)
+}
+
+// StreamOpener starts watching productID's stream, reporting to obs.
+type StreamOpener func(cfg sseupstream.Config, productID int64, obs sseupstream.Observer) Stream
+
+// OpenSSE is the default StreamOpener: a real sseupstream subscription.
+func OpenSSE(cfg sseupstream.Config, productID int64, obs sseupstream.Observer) Stream {
+	return sseupstream.Subscribe(cfg, productID, obs)
+}
+
+// Hooks are optional callbacks for metrics. Each is called from a feed's
+// goroutine and must return quickly; a nil hook is skipped.
+type Hooks struct {
+	StreamUp          func(productID int64)
+	StreamDown        func(productID int64, reason sseupstream.Reason)
+	StreamEvent       func(productID int64, kind sseupstream.Kind)
+	StreamDecodeError func(productID int64, name string)
+	BreakerTransition func(productID int64, t fallback.Transition)
+	// PollResult follows every snapshot fetch, after its change (if any)
+	// was published.
+	PollResult func(productID int64, source Source, took time.Duration, err error)
+	// ReconcileChange: a gap-healing snapshot found something the stream
+	// had missed.
+	ReconcileChange func(productID int64)
+	// FallbackActivated: the breaker opened and polling took over.
+	FallbackActivated func(productID int64)
+	// Published follows every change handed to subscribers.
+	Published func(c *Change)
+}
+
+// Deps are what a Hub needs from the outside world.
+type Deps struct {
+	// Snapshots fetches product snapshots. Required.
+	Snapshots SnapshotFetcher
+	// Cookies returns the user cookies to fetch productID's snapshot with;
+	// nil or "" fetches anonymously. It may be called from any goroutine.
+	Cookies func(productID int64) string
+	// OpenStream opens upstream streams. Default: OpenSSE.
+	OpenStream StreamOpener
+	// Clock drives polls, the breaker and linger. Default: the system clock.
+	Clock fallback.Clock
+	// Rand returns a float in [0, 1) for jitter. Default: math/rand/v2.
+	Rand func() float64
+	// Logger. Default: zap.NewNop().
+	Logger *zap.Logger
+	Hooks  Hooks
+}

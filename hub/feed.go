@@ -1,0 +1,356 @@
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/nellis-edge/gateway/fallback"
+	"github.com/nellis-edge/gateway/nellis"
+)
+
+// feed is the one live view of a product. Its goroutine (run) owns the
+// upstream side: stream, breaker, polls, linger. What Hub methods read from
+// other goroutines sits under mu.
+type feed struct {
+	h     *Hub
+	id    int64
+	epoch string
+	log   *zap.Logger
+
+	ctx    context.Context // cancelled to end the feed; fetches run under it
+	cancel context.CancelFunc
+
+	streamCh chan streamMsg
+	fetchCh  chan fetchResult
+	kick     chan struct{} // interest changed; buffered 1
+	cfgCh    chan Config   // the latest config; buffered 1
+
+	mu      sync.Mutex
+	subs    map[uint64]Subscriber
+	subList []Subscriber // rebuilt on every change of subs, never mutated
+	nextSub uint64
+	last    *Change
+	history ring
+	status  FeedStatus // the fields run maintains
+	stream  Stream     // for LastByte and LastEvent in Status
+
+	// Owned by run.
+	cfg      Config
+	breaker  *fallback.Breaker
+	sched    fallback.Schedule
+	product  nellis.Product
+	live     *liveStream // nil when no stream is open
+	nextGen  uint64
+	hasSlot  bool // holds one of the hub's MaxStreams slots
+	capped   bool // wants a stream but the hub is at MaxStreams
+	fetching bool
+	// reconcileAfter asks for a reconcile once the fetch in flight is done:
+	// that fetch may have started before the gap it should heal.
+	reconcileAfter bool
+	lastFetchAt    time.Time
+	nextPoll       time.Time // zero: no poll planned
+	lingerSince    time.Time // zero: not lingering
+	failing        bool      // snapshots are failing
+	decodeErrors   int       // undecodable upstream events so far
+	fetches        sync.WaitGroup
+}
+
+func newFeed(h *Hub, id int64, cfg Config) *feed {
+	ctx, cancel := context.WithCancel(context.Background())
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error
+	f := &feed{
+		h:        h,
+		id:       id,
+		epoch:    hex.EncodeToString(b[:]),
+		log:      h.log.With(zap.Int64("product_id", id)),
+		ctx:      ctx,
+		cancel:   cancel,
+		streamCh: make(chan streamMsg, 16),
+		fetchCh:  make(chan fetchResult, 1),
+		kick:     make(chan struct{}, 1),
+		cfgCh:    make(chan Config, 1),
+		subs:     make(map[uint64]Subscriber),
+		history:  newRing(cfg.RingSize),
+		cfg:      cfg,
+		sched:    fallback.Schedule{Config: cfg.Poll, Rand: h.rand},
+	}
+	f.product.ID = id
+	f.status = FeedStatus{ProductID: id, Epoch: f.epoch, Source: string(SourcePoll)}
+	f.breaker = f.newBreaker()
+	return f
+}
+
+func (f *feed) newBreaker() *fallback.Breaker {
+	return fallback.NewBreaker(f.cfg.Breaker, f.h.clock.Now(), f.h.rand, f.onTransition)
+}
+
+// run is the feed's goroutine. It returns once the feed has lingered without
+// subscribers or the hub closed it, leaving no stream or fetch behind.
+func (f *feed) run() {
+	defer f.fetches.Wait()
+	defer f.cancel()
+	defer f.closeStream()
+
+	f.startFetch(fetchInitial)
+	for {
+		now := f.h.clock.Now()
+		if f.lingerDue(now) {
+			if f.h.retire(f) {
+				return
+			}
+			f.lingerSince = time.Time{}
+			f.handleInterest(now)
+		}
+		f.tick(now)
+		f.syncStream()
+		f.publishStatus()
+		if !f.wait(f.nextWake()) {
+			return
+		}
+	}
+}
+
+// wait handles one input, or the timer at `at`; false means the feed is
+// cancelled.
+func (f *feed) wait(at time.Time) bool {
+	var timerC <-chan time.Time
+	if !at.IsZero() {
+		t := f.h.clock.NewTimer(at)
+		defer t.Stop()
+		timerC = t.C()
+	}
+	select {
+	case <-f.ctx.Done():
+		return false
+	case m := <-f.streamCh:
+		f.handleStream(m)
+	case r := <-f.fetchCh:
+		f.handleFetch(r)
+	case <-f.kick:
+		f.handleInterest(f.h.clock.Now())
+	case cfg := <-f.cfgCh:
+		f.applyConfig(cfg)
+	case <-timerC:
+	}
+	return true
+}
+
+// nextWake is the earliest instant something is due by time alone.
+func (f *feed) nextWake() time.Time {
+	var at time.Time
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
+			at = t
+		}
+	}
+	if !f.lingerSince.IsZero() {
+		earliest(f.lingerSince.Add(f.cfg.Linger))
+	}
+	if !f.fetching {
+		earliest(f.nextPoll)
+	}
+	if f.breakerActive() {
+		earliest(f.breaker.Deadline())
+	}
+	return at
+}
+
+func (f *feed) lingerDue(now time.Time) bool {
+	return !f.lingerSince.IsZero() && !now.Before(f.lingerSince.Add(f.cfg.Linger))
+}
+
+// breakerActive: the breaker is judging a stream, or waiting to probe one.
+func (f *feed) breakerActive() bool {
+	return f.cfg.UseSSE && !over(&f.product) && (f.live != nil || f.breaker.State() != fallback.BreakerClosed)
+}
+
+func (f *feed) tick(now time.Time) {
+	if f.breakerActive() {
+		f.breaker.Tick(now)
+	}
+	if !f.fetching && !f.nextPoll.IsZero() && !now.Before(f.nextPoll) {
+		f.startFetch(fetchPoll)
+	}
+}
+
+// handleInterest starts lingering when the last subscriber left and stops
+// when one came back.
+func (f *feed) handleInterest(now time.Time) {
+	f.mu.Lock()
+	n := len(f.subs)
+	f.mu.Unlock()
+	switch {
+	case n == 0 && f.lingerSince.IsZero():
+		f.lingerSince = now
+	case n > 0:
+		f.lingerSince = time.Time{}
+	}
+}
+
+func (f *feed) applyConfig(cfg Config) {
+	now := f.h.clock.Now()
+	wasSSE := f.cfg.UseSSE
+	f.cfg = cfg
+	f.sched.Config = cfg.Poll
+	f.breaker.SetConfig(cfg.Breaker)
+	if !wasSSE && cfg.UseSSE {
+		f.breaker = f.newBreaker()
+	}
+	if f.live != nil {
+		f.live.stream.UpdateConfig(cfg.SSE)
+	}
+	f.replan(now)
+}
+
+func (f *feed) situation(now time.Time) fallback.Situation {
+	return fallback.Situation{
+		StreamHealthy: f.live != nil && f.live.healthy,
+		Over:          over(&f.product),
+		CloseKnown:    !f.product.CloseTime.IsZero(),
+		TimeLeft:      f.product.TimeRemaining(now),
+	}
+}
+
+// replan sets the next poll from the last one and the situation now. While
+// a healthy stream makes polls rare, the first poll of the closing window
+// is brought forward to its start.
+func (f *feed) replan(now time.Time) {
+	if f.fetching {
+		return // handleFetch replans when the fetch is done
+	}
+	sit := f.situation(now)
+	d, ok := f.sched.Next(sit)
+	if !ok {
+		f.nextPoll = time.Time{}
+		return
+	}
+	base := f.lastFetchAt
+	if base.IsZero() {
+		base = now
+	}
+	at := base.Add(d)
+	if sit.CloseKnown && !sit.Closing(f.cfg.Poll) {
+		if w := f.product.CloseTime.Add(-f.cfg.Poll.ClosingWindow); w.Before(at) {
+			at = w
+		}
+	}
+	f.nextPoll = at
+}
+
+// apply merges a patch and publishes a change if anything visible differs.
+func (f *feed) apply(p *nellis.Patch, receivedAt time.Time, src Source) bool {
+	if p.ProductID != 0 && p.ProductID != f.id {
+		f.log.Warn("patch for another product dropped", zap.Int64("patch_product_id", p.ProductID), zap.String("source", string(src)))
+		return false
+	}
+	next, changed := merge(f.product, p, receivedAt)
+	if !changed {
+		return false
+	}
+	wasOver := over(&f.product)
+	f.product = next
+	f.publish(src, receivedAt)
+	if !wasOver && over(&next) {
+		f.log.Info("lot over", zap.String("source", string(src)), zap.Float64("final_bid", next.CurrentBid))
+		f.replan(f.h.clock.Now())
+	}
+	return true
+}
+
+// publish records the current product as the next change and hands it to
+// every subscriber. Delivery happens outside mu, so a Deliver that calls
+// back into the hub cannot deadlock; order is kept because only run
+// publishes.
+func (f *feed) publish(src Source, receivedAt time.Time) {
+	body, err := json.Marshal(f.product)
+	if err != nil {
+		// Only a malformed Location can fail; drop it rather than the change.
+		f.log.Error("product not encodable; location dropped", zap.Error(err))
+		f.product.Location = nil
+		body, _ = json.Marshal(f.product)
+	}
+	f.mu.Lock()
+	var seq uint64 = 1
+	if f.last != nil {
+		seq = f.last.Seq + 1
+	}
+	c := &Change{
+		ProductID:  f.id,
+		Epoch:      f.epoch,
+		Seq:        seq,
+		Source:     src,
+		ReceivedAt: receivedAt,
+		Product:    f.product,
+		JSON:       body,
+	}
+	f.last = c
+	f.history.push(c)
+	subs := f.subList
+	f.mu.Unlock()
+
+	for _, s := range subs {
+		s.Deliver(c)
+	}
+	if hook := f.h.hooks.Published; hook != nil {
+		hook(c)
+	}
+}
+
+func (f *feed) onTransition(t fallback.Transition) {
+	fields := []zap.Field{zap.String("from", t.From.String()), zap.String("to", t.To.String()), zap.String("reason", t.Reason), zap.Int("failures", t.Failures)}
+	// A long outage cycles open, half-open, open every few minutes per
+	// product: only leaving and regaining the stream are worth a line.
+	switch {
+	case t.From == fallback.BreakerClosed && t.To == fallback.BreakerOpen:
+		f.log.Warn("stream breaker open; polling", append(fields, zap.Time("probe_at", t.ProbeAt))...)
+	case t.To == fallback.BreakerClosed:
+		f.log.Info("stream breaker closed; back on sse", fields...)
+	default:
+		f.log.Debug("stream breaker", fields...)
+	}
+	if hook := f.h.hooks.BreakerTransition; hook != nil {
+		hook(f.id, t)
+	}
+	if t.To == fallback.BreakerOpen {
+		if hook := f.h.hooks.FallbackActivated; hook != nil {
+			hook(f.id)
+		}
+		// Heal the gap at once rather than at the next poll.
+		f.startFetch(fetchReconcile)
+	}
+}
+
+func (f *feed) publishStatus() {
+	sessionID := ""
+	source := SourcePoll
+	if f.live != nil {
+		sessionID = f.live.stream.SessionID()
+		if f.live.healthy {
+			source = SourceSSE
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status.Source = string(source)
+	f.status.SessionID = sessionID
+	f.status.Breaker = f.breaker.State().String()
+	if !f.cfg.UseSSE {
+		f.status.Breaker = "disabled"
+	}
+	f.status.StreamCapped = f.capped
+	f.status.LingerUntil = time.Time{}
+	if !f.lingerSince.IsZero() {
+		f.status.LingerUntil = f.lingerSince.Add(f.cfg.Linger)
+	}
+	f.status.NextPoll = time.Time{}
+	if !f.fetching {
+		f.status.NextPoll = f.nextPoll
+	}
+}

@@ -1,0 +1,189 @@
+package hub
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/nellis-edge/gateway/fallback"
+	"github.com/nellis-edge/gateway/sseupstream"
+)
+
+// liveStream is the feed's current upstream stream.
+type liveStream struct {
+	gen     uint64 // tells its messages from those of streams already closed
+	stream  Stream
+	quit    chan struct{} // closed before Close, so no observer call blocks it
+	up      bool          // StreamUp seen, StreamDown not yet
+	healthy bool          // up and at least one event since
+}
+
+type streamMsgKind int
+
+const (
+	msgUp streamMsgKind = iota
+	msgEvent
+	msgDecodeError
+	msgDown
+)
+
+type streamMsg struct {
+	gen    uint64
+	kind   streamMsgKind
+	ev     sseupstream.Event
+	name   string
+	reason sseupstream.Reason
+	err    error
+}
+
+// streamObserver forwards one stream's callbacks to its feed's goroutine.
+type streamObserver struct {
+	f    *feed
+	gen  uint64
+	quit <-chan struct{}
+}
+
+func (o *streamObserver) send(m streamMsg) {
+	m.gen = o.gen
+	select {
+	case o.f.streamCh <- m:
+	case <-o.quit:
+	case <-o.f.ctx.Done():
+	}
+}
+
+func (o *streamObserver) StreamUp(int64) { o.send(streamMsg{kind: msgUp}) }
+
+func (o *streamObserver) StreamEvent(ev sseupstream.Event) {
+	o.send(streamMsg{kind: msgEvent, ev: ev})
+}
+
+func (o *streamObserver) StreamDecodeError(_ int64, name string, err error) {
+	o.send(streamMsg{kind: msgDecodeError, name: name, err: err})
+}
+
+func (o *streamObserver) StreamDown(_ int64, reason sseupstream.Reason, err error, _ time.Duration) {
+	o.send(streamMsg{kind: msgDown, reason: reason, err: err})
+}
+
+var _ sseupstream.Observer = (*streamObserver)(nil)
+
+// syncStream opens or closes the stream to match the config, the breaker
+// and the lot.
+func (f *feed) syncStream() {
+	want := f.cfg.UseSSE && f.breaker.AllowStream() && !over(&f.product)
+	if !want {
+		f.closeStream()
+		f.capped = false
+		return
+	}
+	if f.live != nil {
+		return
+	}
+	if !f.hasSlot {
+		f.hasSlot = f.h.takeStreamSlot()
+	}
+	if !f.hasSlot {
+		if !f.capped {
+			f.log.Info("stream cap reached; polling only", zap.Int("max_streams", f.cfg.MaxStreams))
+		}
+		f.capped = true
+		return
+	}
+	f.capped = false
+	if f.breaker.State() == fallback.BreakerClosed {
+		// A fresh stream gets a fresh judgement; a half-open probe keeps
+		// the breaker that allowed it.
+		f.breaker = f.newBreaker()
+	}
+	f.nextGen++
+	quit := make(chan struct{})
+	l := &liveStream{gen: f.nextGen, quit: quit}
+	l.stream = f.h.openStream(f.cfg.SSE, f.id, &streamObserver{f: f, gen: l.gen, quit: quit})
+	f.live = l
+	f.mu.Lock()
+	f.stream = l.stream
+	f.mu.Unlock()
+}
+
+func (f *feed) closeStream() {
+	if f.live != nil {
+		wasHealthy := f.live.healthy
+		close(f.live.quit)
+		f.live.stream.Close()
+		f.live = nil
+		f.mu.Lock()
+		f.stream = nil
+		f.mu.Unlock()
+		if wasHealthy {
+			f.replan(f.h.clock.Now())
+		}
+	}
+	if f.hasSlot {
+		f.h.releaseStreamSlot()
+		f.hasSlot = false
+	}
+}
+
+func (f *feed) handleStream(m streamMsg) {
+	l := f.live
+	if l == nil || m.gen != l.gen {
+		return // from a stream already closed
+	}
+	now := f.h.clock.Now()
+	hooks := &f.h.hooks
+	switch m.kind {
+	case msgUp:
+		l.up, l.healthy = true, false
+		if hooks.StreamUp != nil {
+			hooks.StreamUp(f.id)
+		}
+		// The stream never replays what happened while it was down.
+		f.startFetch(fetchReconcile)
+	case msgEvent:
+		if hooks.StreamEvent != nil {
+			hooks.StreamEvent(f.id, m.ev.Kind)
+		}
+		if l.up && !l.healthy {
+			l.healthy = true
+			f.breaker.Healthy(now)
+			f.replan(now)
+		}
+		if m.ev.Kind == sseupstream.Bid || m.ev.Kind == sseupstream.Closed {
+			at := m.ev.ReceivedAt
+			if at.IsZero() {
+				at = now
+			}
+			f.apply(&m.ev.Patch, at, SourceSSE)
+		}
+	case msgDecodeError:
+		if hooks.StreamDecodeError != nil {
+			hooks.StreamDecodeError(f.id, m.name)
+		}
+		// The first bad payload is news; the rest are counted by the hook.
+		f.decodeErrors++
+		level := zap.DebugLevel
+		if f.decodeErrors == 1 {
+			level = zap.WarnLevel
+		}
+		if ce := f.log.Check(level, "upstream event not decodable"); ce != nil {
+			ce.Write(zap.String("event", m.name), zap.Int("count", f.decodeErrors), zap.Error(m.err))
+		}
+	case msgDown:
+		wasHealthy := l.healthy
+		l.up, l.healthy = false, false
+		if hooks.StreamDown != nil {
+			hooks.StreamDown(f.id, m.reason)
+		}
+		f.log.Debug("stream down", zap.String("reason", string(m.reason)), zap.Error(m.err))
+		f.breaker.Failed(now)
+		if m.reason == sseupstream.ReasonStall && f.breaker.State() != fallback.BreakerOpen {
+			// (An opening breaker has already asked for one.)
+			// Events may have been lost in the silence before the stall.
+			f.startFetch(fetchReconcile)
+		}
+		if wasHealthy {
+			f.replan(now)
+		}
+	}
+}

@@ -1,0 +1,296 @@
+package hub
+
+import (
+	"cmp"
+	"math/rand/v2"
+	"slices"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/nellis-edge/gateway/fallback"
+	"github.com/nellis-edge/gateway/sseupstream"
+)
+
+// Hub holds one feed per product with interest, for the whole process.
+// Every method is safe for concurrent use.
+type Hub struct {
+	snapshots  SnapshotFetcher
+	cookies    func(productID int64) string
+	openStream StreamOpener
+	clock      fallback.Clock
+	rand       func() float64
+	log        *zap.Logger
+	hooks      Hooks
+	limiter    *fallback.Limiter
+
+	mu      sync.Mutex
+	cfg     Config
+	feeds   map[int64]*feed
+	streams int // open stream slots, at most cfg.MaxStreams
+	closed  bool
+	running sync.WaitGroup // one per feed goroutine
+}
+
+// New returns a hub; feeds start on the first Subscribe. cfg gets
+// WithDefaults; validate it first. deps.Snapshots is required.
+func New(cfg Config, deps Deps) *Hub {
+	h := &Hub{
+		snapshots:  deps.Snapshots,
+		cookies:    deps.Cookies,
+		openStream: deps.OpenStream,
+		clock:      deps.Clock,
+		rand:       deps.Rand,
+		log:        deps.Logger,
+		hooks:      deps.Hooks,
+		feeds:      make(map[int64]*feed),
+	}
+	if h.snapshots == nil {
+		h.snapshots = missingFetcher{}
+	}
+	if h.openStream == nil {
+		h.openStream = OpenSSE
+	}
+	if h.clock == nil {
+		h.clock = fallback.SystemClock{}
+	}
+	if h.rand == nil {
+		h.rand = rand.Float64
+	}
+	if h.log == nil {
+		h.log = zap.NewNop()
+	}
+	h.cfg = h.prepare(cfg, sseupstream.Config{})
+	h.limiter = fallback.NewLimiter(h.cfg.Limiter, h.clock)
+	return h
+}
+
+// prepare fills in cfg's defaults, keeping the previous SSE HTTP client and
+// logger when the new config has none, so a reload reuses connections.
+func (h *Hub) prepare(cfg Config, prevSSE sseupstream.Config) Config {
+	cfg = cfg.WithDefaults()
+	if cfg.SSE.HTTPClient == nil {
+		cfg.SSE.HTTPClient = prevSSE.HTTPClient
+	}
+	if cfg.SSE.Logger == nil {
+		cfg.SSE.Logger = prevSSE.Logger
+	}
+	if cfg.SSE.Logger == nil {
+		cfg.SSE.Logger = h.log.Named("sse")
+	}
+	cfg.SSE = cfg.SSE.WithDefaults()
+	return cfg
+}
+
+// Subscribe registers interest in productID: the first creates its feed
+// (one stream if allowed, and an immediate snapshot); s then receives every
+// change until the returned func is called. After the last unsubscribe the
+// feed lingers for Config.Linger, then closes.
+//
+// The Deliver contract: it is called from the feed's goroutine, never under
+// a hub lock, and must not block (queue and return; drop the client if its
+// queue is full). A slow Deliver delays that product's other subscribers.
+// A change may reach s with a Seq it already got from State: ignore Seqs at
+// or below the one known.
+//
+// After Close, or for a nil s, Subscribe does nothing and returns a no-op.
+func (h *Hub) Subscribe(productID int64, s Subscriber) (unsubscribe func()) {
+	if s == nil {
+		return func() {}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return func() {}
+	}
+	f, ok := h.feeds[productID]
+	if !ok {
+		f = newFeed(h, productID, h.cfg)
+		h.feeds[productID] = f
+	}
+	f.mu.Lock()
+	key := f.nextSub
+	f.nextSub++
+	f.subs[key] = s
+	f.rebuildSubs()
+	f.mu.Unlock()
+	if ok {
+		f.poke()
+	} else {
+		h.running.Add(1)
+		go func() {
+			defer h.running.Done()
+			defer h.recoverFeed(f)
+			f.run()
+		}()
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			f.mu.Lock()
+			delete(f.subs, key)
+			f.rebuildSubs()
+			f.mu.Unlock()
+			f.poke()
+		})
+	}
+}
+
+// rebuildSubs replaces subList; the caller holds f.mu.
+func (f *feed) rebuildSubs() {
+	list := make([]Subscriber, 0, len(f.subs))
+	for _, s := range f.subs {
+		list = append(list, s)
+	}
+	f.subList = list
+}
+
+func (f *feed) poke() {
+	select {
+	case f.kick <- struct{}{}:
+	default:
+	}
+}
+
+// recoverFeed contains a panic in a feed (a bug, or in a Subscriber or
+// hook): the process and every other feed go on; the broken feed is dropped
+// so the next Subscribe starts a fresh one.
+func (h *Hub) recoverFeed(f *feed) {
+	if r := recover(); r != nil {
+		h.log.Error("feed stopped by panic", zap.Int64("product_id", f.id), zap.Any("panic", r), zap.StackSkip("stack", 1))
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.feeds[f.id] == f {
+			delete(h.feeds, f.id)
+		}
+	}
+}
+
+// retire removes f from the hub if it still has no subscriber.
+func (h *Hub) retire(f *feed) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.subs) > 0 {
+		return false
+	}
+	if h.feeds[f.id] == f {
+		delete(h.feeds, f.id)
+	}
+	return true
+}
+
+func (h *Hub) feed(productID int64) *feed {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.feeds[productID]
+}
+
+// State returns productID's latest published change (shared and immutable,
+// like every change), or false when it has no feed or nothing is known yet.
+func (h *Hub) State(productID int64) (*Change, bool) {
+	f := h.feed(productID)
+	if f == nil {
+		return nil, false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.last, f.last != nil
+}
+
+// Since returns the changes after seq in epoch, in order (none when seq is
+// the latest), or false when the epoch is not the feed's (the feed was
+// recreated) or its history no longer reaches back to seq: the client then
+// needs the full State.
+func (h *Hub) Since(productID int64, epoch string, seq uint64) (changes []*Change, ok bool) {
+	f := h.feed(productID)
+	if f == nil {
+		return nil, false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if epoch != f.epoch {
+		return nil, false
+	}
+	var latest uint64
+	if f.last != nil {
+		latest = f.last.Seq
+	}
+	return f.history.after(seq, latest)
+}
+
+// UpdateConfig applies cfg to the hub and its running feeds in place:
+// intervals, breaker and stream tuning, linger, limits. Switching UseSSE
+// closes or opens streams; no subscriber is dropped and no healthy stream
+// is reopened. Validate cfg first.
+func (h *Hub) UpdateConfig(cfg Config) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	cfg = h.prepare(cfg, h.cfg.SSE)
+	h.cfg = cfg
+	h.limiter.SetConfig(cfg.Limiter)
+	for _, f := range h.feeds {
+		select {
+		case <-f.cfgCh: // superseded
+		default:
+		}
+		f.cfgCh <- cfg
+	}
+}
+
+func (h *Hub) takeStreamSlot() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.streams >= h.cfg.MaxStreams {
+		return false
+	}
+	h.streams++
+	return true
+}
+
+func (h *Hub) releaseStreamSlot() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.streams--
+}
+
+// OpenStreams returns the number of upstream streams open (or opening).
+func (h *Hub) OpenStreams() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.streams
+}
+
+// Status reports every feed, by product id.
+func (h *Hub) Status() []FeedStatus {
+	h.mu.Lock()
+	feeds := make([]*feed, 0, len(h.feeds))
+	for _, f := range h.feeds {
+		feeds = append(feeds, f)
+	}
+	h.mu.Unlock()
+	now := h.clock.Now()
+	out := make([]FeedStatus, 0, len(feeds))
+	for _, f := range feeds {
+		out = append(out, f.statusAt(now))
+	}
+	slices.SortFunc(out, func(a, b FeedStatus) int { return cmp.Compare(a.ProductID, b.ProductID) })
+	return out
+}
+
+// Close ends every feed and waits for all their goroutines and streams.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	h.closed = true
+	feeds := h.feeds
+	h.feeds = make(map[int64]*feed)
+	h.mu.Unlock()
+	for _, f := range feeds {
+		f.cancel()
+	}
+	h.running.Wait()
+}

@@ -1,0 +1,103 @@
+package hub
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/nellis-edge/gateway/nellis"
+)
+
+// closeTimeTolerance is the smallest close-time move that counts as a change:
+// a close time derived from a whole-second timeRemaining wobbles by the
+// event's latency, and clients must not be woken for that.
+const closeTimeTolerance = time.Second
+
+// merge applies patch, received at receivedAt, to prev and reports whether
+// anything a client can see differs. Its rules keep a product sane whatever
+// order its sources arrive in:
+//   - a missing field (nil, or an empty string) never blanks a known one;
+//   - price and bid count never go backwards: a patch reporting a lower
+//     price or bid count than known is stale (a poll that started before an
+//     SSE bid), and none of its bid-related fields are taken;
+//   - closed is final: a closed lot never reopens;
+//   - a relative TimeRemaining becomes CloseTime = receivedAt + remaining.
+func merge(prev nellis.Product, p *nellis.Patch, receivedAt time.Time) (nellis.Product, bool) {
+	next := prev
+	changed := false
+
+	stale := (p.CurrentBid != nil && *p.CurrentBid < prev.CurrentBid) ||
+		(p.BidCount != nil && *p.BidCount < prev.BidCount)
+	if !stale {
+		setValue(&next.CurrentBid, p.CurrentBid, &changed)
+		setValue(&next.BidCount, p.BidCount, &changed)
+		setValue(&next.NextBid, p.NextBid, &changed)
+		setValue(&next.MinimumBid, p.MinimumBid, &changed)
+		setValue(&next.BidderCount, p.BidderCount, &changed)
+		setValue(&next.IsWinning, p.IsWinning, &changed)
+		setString(&next.LastBidder, p.LastBidder, &changed)
+		switch {
+		case p.CloseTime != nil && !p.CloseTime.IsZero():
+			setTime(&next.CloseTime, *p.CloseTime, closeTimeTolerance, &changed)
+		case p.TimeRemaining != nil && *p.TimeRemaining >= 0 && !receivedAt.IsZero():
+			setTime(&next.CloseTime, receivedAt.Add(*p.TimeRemaining), closeTimeTolerance, &changed)
+		}
+	}
+
+	setString(&next.Title, p.Title, &changed)
+	setValue(&next.IsWatching, p.IsWatching, &changed)
+	setValue(&next.ExtensionInterval, p.ExtensionInterval, &changed)
+	setValue(&next.RetailPrice, p.RetailPrice, &changed)
+	setString(&next.InventoryNumber, p.InventoryNumber, &changed)
+	setString(&next.ImageURL, p.ImageURL, &changed)
+	if len(p.Location) > 0 && !bytes.Equal(p.Location, prev.Location) {
+		next.Location = bytes.Clone(p.Location)
+		changed = true
+	}
+
+	if !prev.IsClosed {
+		setValue(&next.IsClosed, p.IsClosed, &changed)
+		setString(&next.MarketStatus, p.MarketStatus, &changed)
+	} else if p.MarketStatus != nil && *p.MarketStatus != "" && !openStatus(*p.MarketStatus) {
+		// A closed lot may still move from "closed" to "sold", never back.
+		setString(&next.MarketStatus, p.MarketStatus, &changed)
+	}
+	setValue(&next.FinalBid, p.FinalBid, &changed)
+	setString(&next.Winner, p.Winner, &changed)
+	if p.ClosedAt != nil && !p.ClosedAt.IsZero() {
+		setTime(&next.ClosedAt, *p.ClosedAt, 0, &changed)
+	}
+	return next, changed
+}
+
+func openStatus(s string) bool { return s == "open" || s == "active" }
+
+// over reports whether the lot is confirmed finished: polling it further
+// cannot change anything. A passed close time alone is not enough, since a
+// late bid extends it (soft close).
+func over(p *nellis.Product) bool {
+	return p.IsClosed || (p.MarketStatus != "" && !openStatus(p.MarketStatus))
+}
+
+func setValue[T comparable](dst *T, src *T, changed *bool) {
+	if src != nil && *dst != *src {
+		*dst = *src
+		*changed = true
+	}
+}
+
+func setString(dst *string, src *string, changed *bool) {
+	if src != nil && *src != "" && *dst != *src {
+		*dst = *src
+		*changed = true
+	}
+}
+
+// setTime stores t (in UTC, without a monotonic reading, so equal instants
+// compare equal) when it moved by more than tolerance.
+func setTime(dst *time.Time, t time.Time, tolerance time.Duration, changed *bool) {
+	t = t.Round(0).UTC()
+	if d := t.Sub(*dst); dst.IsZero() || d > tolerance || d < -tolerance || (tolerance == 0 && !t.Equal(*dst)) {
+		*dst = t
+		*changed = true
+	}
+}

@@ -1,0 +1,55 @@
+package hub
+
+import "time"
+
+// FeedStatus is what a feed reports for the status endpoint.
+type FeedStatus struct {
+	ProductID int64 `json:"product_id"`
+	// Source is "sse" while a healthy stream feeds the product, else "poll".
+	Source string `json:"source"`
+	// Breaker is the stream breaker's state (closed, open, half-open), or
+	// "disabled" when use_sse is off.
+	Breaker string `json:"breaker"`
+	// SessionID is the upstream stream's session, if one is open.
+	SessionID string `json:"session_id,omitempty"`
+	// Seconds since the stream's last byte and last event; -1 for never.
+	SinceLastByte  float64 `json:"since_last_byte_s"`
+	SinceLastEvent float64 `json:"since_last_event_s"`
+	Subscribers    int     `json:"subscribers"`
+	Epoch          string  `json:"epoch"`
+	Seq            uint64  `json:"seq"`
+	// NextPoll is when the next snapshot poll is due; zero when a fetch is
+	// in flight or polling stopped.
+	NextPoll time.Time `json:"next_poll,omitzero"`
+	// LingerUntil is when the feed closes for want of subscribers; zero
+	// while it has some.
+	LingerUntil time.Time `json:"linger_until,omitzero"`
+	// Degraded says why the feed's state may be stale, "" when it is not.
+	Degraded  string `json:"degraded,omitempty"`
+	LastError string `json:"last_error,omitempty"`
+	// StreamCapped: a stream is wanted but MaxStreams are open already.
+	StreamCapped bool `json:"stream_capped,omitempty"`
+}
+
+func (f *feed) statusAt(now time.Time) FeedStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.status
+	s.Subscribers = len(f.subs)
+	if f.last != nil {
+		s.Seq = f.last.Seq
+	}
+	s.SinceLastByte, s.SinceLastEvent = -1, -1
+	if f.stream != nil {
+		s.SinceLastByte = secondsSince(now, f.stream.LastByte())
+		s.SinceLastEvent = secondsSince(now, f.stream.LastEvent())
+	}
+	return s
+}
+
+func secondsSince(now, t time.Time) float64 {
+	if t.IsZero() {
+		return -1
+	}
+	return max(0, now.Sub(t).Seconds())
+}
