@@ -20,7 +20,7 @@ var update = flag.Bool("update", false, "rewrite the golden adapt files")
 func TestAdaptGolden(t *testing.T) {
 	t.Setenv("NELLIS_AUTH_TOKEN", "golden-token")
 	t.Setenv("NELLIS_COOKIE_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
-	t.Setenv("USE_SSE", "")
+	t.Setenv("USE_SSE", "on")
 	for _, name := range []string{"Caddyfile.example", "Caddyfile.demo"} {
 		t.Run(name, func(t *testing.T) {
 			src, err := os.ReadFile(filepath.Join("..", name))

@@ -9,10 +9,15 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/nellis-edge/gateway/hub"
+	"github.com/nellis-edge/gateway/nellis"
+	"github.com/nellis-edge/gateway/wsrelay"
 )
 
 func init() {
@@ -57,8 +62,15 @@ type App struct {
 	// Limits of the extension side shared by every endpoint.
 	Relay RelayConfig `json:"relay,omitempty"`
 
-	logger *zap.Logger
-	shared *shared
+	logger    *zap.Logger
+	storage   wsrelay.Storage
+	client    *nellis.Client
+	hubCfg    hub.Config
+	relayCfg  wsrelay.Config
+	originsMu sync.Mutex
+	origins   []string // from this config's handlers
+	shared    *shared
+	held      bool // this config holds a reference to shared
 }
 
 // User is one bidder allowed to use the gateway.

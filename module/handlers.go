@@ -50,8 +50,12 @@ func (*WSHandler) CaddyModule() caddy.ModuleInfo {
 // Provision finds the app that owns the connections.
 func (h *WSHandler) Provision(ctx caddy.Context) error {
 	app, err := nellisApp(ctx)
+	if err != nil {
+		return err
+	}
 	h.app = app
-	return err
+	app.addOrigins(h.AllowedOrigins)
+	return nil
 }
 
 // Validate checks the origins.
@@ -83,8 +87,12 @@ func (*APIHandler) CaddyModule() caddy.ModuleInfo {
 // Provision finds the app.
 func (h *APIHandler) Provision(ctx caddy.Context) error {
 	app, err := nellisApp(ctx)
+	if err != nil {
+		return err
+	}
 	h.app = app
-	return err
+	app.addOrigins(h.AllowedOrigins)
+	return nil
 }
 
 // Validate checks the origins.

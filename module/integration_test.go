@@ -1,0 +1,256 @@
+package module
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/gorilla/websocket"
+
+	"github.com/nellis-edge/gateway/nellissim"
+)
+
+const (
+	caddySimURL = "http://127.0.0.1:9081"
+	gatewayWS   = "ws://127.0.0.1:9080/ws"
+	testToken   = "integration-token"
+	testOrigin  = "chrome-extension://allowedextensionid"
+)
+
+// gatewayConfig is a whole Caddy config: the gateway on :9080 following
+// the simulator at simURL, with extra lines for the nellis block, and a
+// `nellis_sim` site on :9081. The gateway's simulator runs outside Caddy,
+// as Nellis does: a reload of this config must not touch its streams.
+func gatewayConfig(simURL, nellisExtra string) string {
+	return fmt.Sprintf(`{
+	admin localhost:2999
+	http_port 9080
+	grace_period 1ns
+	nellis {
+		sse_endpoint %[1]s
+		api_endpoint %[1]s
+		auth_token %[2]s
+		%[3]s
+	}
+}
+
+http://127.0.0.1:9081 {
+	bind 127.0.0.1
+	nellis_sim {
+		seed 7
+		auctions 3
+	}
+}
+
+http://127.0.0.1:9080 {
+	bind 127.0.0.1
+	nellis_ws /ws {
+		allowed_origins %[4]s
+	}
+	nellis_api /api/*
+	nellis_sse_metrics /metrics/sse
+}
+`, simURL, testToken, nellisExtra, testOrigin)
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, res.Status)
+	}
+	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+// extension is a client speaking the extension's protocol.
+type extension struct {
+	t    *testing.T
+	conn *websocket.Conn
+}
+
+func dialExtension(t *testing.T, origin string) (*extension, *http.Response, error) {
+	h := http.Header{}
+	if origin != "" {
+		h.Set("Origin", origin)
+	}
+	conn, res, err := websocket.DefaultDialer.Dial(gatewayWS, h)
+	if err != nil {
+		return nil, res, err
+	}
+	e := &extension{t: t, conn: conn}
+	t.Cleanup(func() { conn.Close() })
+	return e, res, nil
+}
+
+func (e *extension) send(v any) {
+	e.t.Helper()
+	if err := e.conn.WriteJSON(v); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// next reads messages until one of type typ satisfies ok (nil: any).
+func (e *extension) next(typ string, within time.Duration, ok func(map[string]any) bool) map[string]any {
+	e.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		_ = e.conn.SetReadDeadline(deadline)
+		var m map[string]any
+		if err := e.conn.ReadJSON(&m); err != nil {
+			e.t.Fatalf("waiting for %s: %v", typ, err)
+		}
+		if m["type"] == typ && (ok == nil || ok(m)) {
+			return m
+		}
+	}
+}
+
+// priceIs matches an auctionState for product id showing price.
+func priceIs(id int64, price float64) func(map[string]any) bool {
+	return func(m map[string]any) bool {
+		a, _ := m["auction"].(map[string]any)
+		data, _ := a["data"].(map[string]any)
+		return a["id"] == fmt.Sprint(id) && data["currentBid"] == price
+	}
+}
+
+func (e *extension) monitor(id int64) {
+	e.send(map[string]any{"type": "authenticate", "token": testToken, "requestId": "req_1"})
+	if m := e.next("authenticated", 5*time.Second, nil); m["success"] != true {
+		e.t.Fatalf("authenticate: %v", m)
+	}
+	e.send(map[string]any{
+		"type": "startMonitoring", "auctionId": fmt.Sprint(id), "requestId": "req_2",
+		"config":   map[string]any{"maxBid": 5, "strategy": "sniping", "incrementAmount": 1, "autoBid": false},
+		"metadata": map[string]any{"source": "test", "title": "lot", "url": fmt.Sprintf("https://www.nellisauction.com/p/x/%d", id)},
+	})
+	if m := e.next("response", 5*time.Second, nil); m["success"] != true {
+		e.t.Fatalf("startMonitoring: %v", m)
+	}
+}
+
+// newSimulator runs a simulated Nellis beside the Caddy under test.
+func newSimulator(t *testing.T) (*nellissim.Simulator, string) {
+	t.Helper()
+	sim := nellissim.New(nellissim.Config{Seed: 7, Auctions: 3, AuctionLength: 2 * time.Hour})
+	sim.Start()
+	srv := httptest.NewServer(sim)
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		sim.Close()
+		srv.Close()
+	})
+	return sim, srv.URL
+}
+
+func streams(t *testing.T, sim *nellissim.Simulator, id int64) nellissim.Stats {
+	t.Helper()
+	st, err := sim.Stats(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestGatewayThroughCaddy runs the gateway in a real Caddy against the
+// simulator: a bid reaches every monitoring client over one upstream
+// stream; a config reload keeps the sockets and the stream; `use_sse off`
+// by reload closes the stream and prices still move; origins are exact.
+func TestGatewayThroughCaddy(t *testing.T) {
+	sim, simURL := newSimulator(t)
+	tester := caddytest.NewTester(t)
+	tester.InitServer(gatewayConfig(simURL, "stall_timeout 3s"), "caddyfile")
+
+	lot := sim.Auctions()[0]
+	ext, _, err := dialExtension(t, testOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext.monitor(lot.ID)
+	// The first state comes from a snapshot: the stream never sends prices.
+	ext.next("auctionState", 5*time.Second, priceIs(lot.ID, float64(lot.CurrentBid)))
+
+	// A second client of the same product shares the one upstream stream.
+	other, _, err := dialExtension(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.monitor(lot.ID)
+
+	price := lot.CurrentBid + 7
+	sent := time.Now()
+	if err := sim.EmitBid(lot.ID, price, "rival-1"); err != nil {
+		t.Fatal(err)
+	}
+	m := ext.next("auctionState", 3*time.Second, priceIs(lot.ID, float64(price)))
+	other.next("auctionState", 3*time.Second, priceIs(lot.ID, float64(price)))
+	t.Logf("bid to both clients: %v", time.Since(sent))
+	if src := m["auction"].(map[string]any)["source"]; src != "sse" {
+		t.Errorf("source %v, want sse", src)
+	}
+	if st := streams(t, sim, lot.ID); st.StreamsOpened != 1 || st.StreamsOpen != 1 {
+		t.Fatalf("upstream streams for two clients: %+v, want exactly one", st)
+	}
+
+	// A reload with new tuning keeps the sockets and the stream.
+	tester.InitServer(gatewayConfig(simURL, "stall_timeout 4s"), "caddyfile")
+	price += 3
+	if err := sim.EmitBid(lot.ID, price, "rival-2"); err != nil {
+		t.Fatal(err)
+	}
+	ext.next("auctionState", 3*time.Second, priceIs(lot.ID, float64(price)))
+	other.next("auctionState", 3*time.Second, priceIs(lot.ID, float64(price)))
+	if st := streams(t, sim, lot.ID); st.StreamsOpened != 1 || st.StreamsOpen != 1 {
+		t.Fatalf("after a reload: %+v, want the same single stream", st)
+	}
+
+	// The emergency switch: polling only, without dropping a client.
+	tester.InitServer(gatewayConfig(simURL, "use_sse off\n\t\tpoll_interval 300ms"), "caddyfile")
+	waitFor(t, 3*time.Second, "the stream to close", func() bool { return streams(t, sim, lot.ID).StreamsOpen == 0 })
+	price += 4
+	if err := sim.EmitBid(lot.ID, price, "rival-3"); err != nil {
+		t.Fatal(err)
+	}
+	m = ext.next("auctionState", 3*time.Second, priceIs(lot.ID, float64(price)))
+	// A snapshot brought it: a poll, or the reconcile that follows the
+	// stream's close.
+	if src := m["auction"].(map[string]any)["source"]; src != "poll" && src != "reconcile" {
+		t.Errorf("source with use_sse off: %v, want a snapshot's", src)
+	}
+	if st := streams(t, sim, lot.ID); st.StreamsOpened != 1 {
+		t.Errorf("use_sse off opened streams: %+v", st)
+	}
+
+	// Origins are exact.
+	if _, res, err := dialExtension(t, "chrome-extension://someoneelse"); err == nil || res == nil || res.StatusCode != http.StatusForbidden {
+		t.Errorf("foreign origin: err=%v res=%v, want 403", err, res)
+	}
+
+	// The nellis_sim handler serves a simulated Nellis through Caddy.
+	var lots []nellissim.Auction
+	getJSON(t, caddySimURL+"/_sim/auctions", &lots)
+	if len(lots) != 3 {
+		t.Errorf("nellis_sim lists %d lots, want 3", len(lots))
+	}
+}
+
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

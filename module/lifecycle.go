@@ -1,0 +1,166 @@
+package module
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/nellis-edge/gateway/fallback"
+	"github.com/nellis-edge/gateway/hub"
+	"github.com/nellis-edge/gateway/nellis"
+	"github.com/nellis-edge/gateway/sseupstream"
+	"github.com/nellis-edge/gateway/wsrelay"
+)
+
+// Provision turns the config into the packages' settings and finds (or
+// makes, without I/O) the process-wide state. Nothing is applied to a
+// running state here: a config may still fail to provision, and Caddy then
+// keeps the old one running untouched.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	a.storage = ctx.Storage()
+	client, err := nellis.NewClient(a.clientConfig())
+	if err != nil {
+		return err
+	}
+	a.client = client
+	a.hubCfg = a.hubConfig()
+	if err := a.hubCfg.Validate(); err != nil {
+		return fmt.Errorf("nellis: %w", err)
+	}
+	a.relayCfg = a.relayConfig(nil)
+	if err := a.relayCfg.Validate(); err != nil {
+		return fmt.Errorf("nellis: %w", err)
+	}
+	v, _, err := states.LoadOrNew(stateKey, func() (caddy.Destructor, error) {
+		return newShared(a.logger, client, a.hubCfg), nil
+	})
+	if err != nil {
+		return err
+	}
+	a.shared = v.(*shared)
+	a.held = true
+	// The registry is new with every config; the collectors are not, so
+	// counts carry on across reloads.
+	return a.shared.metrics.Register(ctx.GetMetricsRegistry())
+}
+
+// Start pushes this config's settings into the running state, creating the
+// connection registry on the first start.
+func (a *App) Start() error {
+	a.relayCfg = a.relayConfig(a.origins)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := a.shared.start(ctx, a.logger, a.client, a.hubCfg, a.relayCfg, a.storage); err != nil {
+		return fmt.Errorf("nellis: %w", err)
+	}
+	a.logger.Info("nellis gateway started",
+		zap.Bool("use_sse", a.useSSE()),
+		zap.Int("users", len(a.Users)))
+	return nil
+}
+
+// Stop leaves the shared state alone: the next config (on a reload) takes
+// it over, and Cleanup ends it when no config is left.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this config's hold on the shared state; the last
+// release closes connections (1001) and feeds. Caddy also calls it after a
+// failed Provision, so it releases only what Provision acquired.
+func (a *App) Cleanup() error {
+	if !a.held {
+		return nil
+	}
+	a.held = false
+	_, err := states.Delete(stateKey)
+	return err
+}
+
+// addOrigins records the origins a handler of this config allows; the
+// relay refuses every other browser origin.
+func (a *App) addOrigins(origins []string) {
+	a.originsMu.Lock()
+	defer a.originsMu.Unlock()
+	for _, o := range origins {
+		if !slices.Contains(a.origins, o) {
+			a.origins = append(a.origins, o)
+		}
+	}
+}
+
+func (a *App) clientConfig() nellis.ClientConfig {
+	return nellis.ClientConfig{
+		APIEndpoint: trimEndpoint(a.APIEndpoint, DefaultAPIEndpoint),
+		Format:      a.Upstream.SnapshotFormat,
+		Logger:      a.logger.Named("snapshots"),
+	}
+}
+
+func (a *App) hubConfig() hub.Config {
+	u := a.Upstream
+	return hub.Config{
+		UseSSE:     a.useSSE(),
+		Linger:     time.Duration(u.Linger),
+		RingSize:   u.History,
+		MaxStreams: u.MaxStreams,
+		SSE: sseupstream.Config{
+			Endpoint:     trimEndpoint(a.SSEEndpoint, DefaultSSEEndpoint),
+			StallTimeout: time.Duration(u.StallTimeout),
+			BackoffBase:  time.Duration(u.BackoffBase),
+			BackoffMax:   time.Duration(u.BackoffMax),
+			HealthyAfter: time.Duration(u.HealthyAfter),
+			MaxEventSize: u.MaxEventSize,
+		},
+		Breaker: fallback.BreakerConfig{
+			Failures:  u.BreakerFailures,
+			Unhealthy: time.Duration(u.BreakerOpenAfter),
+			CoolDown:  time.Duration(u.BreakerCooldown),
+		},
+		Poll: fallback.ScheduleConfig{
+			Fallback:        time.Duration(u.PollInterval),
+			FallbackClosing: time.Duration(u.PollIntervalClosing),
+			SafetyNet:       time.Duration(u.SafetyPollInterval),
+			Hedge:           time.Duration(u.HedgePollInterval),
+			ClosingWindow:   time.Duration(u.ClosingWindow),
+		},
+		Limiter: fallback.LimiterConfig{
+			Rate:        u.PollRate,
+			MaxInFlight: u.PollConcurrency,
+		},
+	}.WithDefaults()
+}
+
+func (a *App) relayConfig(origins []string) wsrelay.Config {
+	users := make(map[string]string, len(a.Users))
+	for _, u := range a.Users {
+		users[u.Name] = u.Token
+	}
+	r := a.Relay
+	return wsrelay.Config{
+		Users:                users,
+		CookieKey:            a.CookieKey,
+		AllowedOrigins:       origins,
+		MaxMessageSize:       int64(r.MaxMessageSize),
+		ConnectionsPerMinute: r.ConnectionsPerMinute,
+		MessagesPerSecond:    r.MessagesPerSecond,
+		MessageBurst:         r.MessageBurst,
+		MaxMonitoredPerUser:  r.MaxAuctions,
+		MaxUnauthenticated:   r.MaxUnauthenticated,
+		QueueSize:            r.QueueSize,
+		WriteTimeout:         time.Duration(r.WriteTimeout),
+		PingInterval:         time.Duration(r.PingInterval),
+		HeartbeatInterval:    time.Duration(r.HeartbeatInterval),
+	}.WithDefaults()
+}
+
+// Interface guards.
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

@@ -1,0 +1,168 @@
+package module
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/nellis-edge/gateway/hub"
+	"github.com/nellis-edge/gateway/metrics"
+	"github.com/nellis-edge/gateway/nellis"
+	"github.com/nellis-edge/gateway/wsrelay"
+)
+
+// states holds what must survive a config reload: the feeds (open upstream
+// streams, their state and history), the connections and the metrics.
+// There is one per process, under stateKey. Caddy provisions and starts a
+// new config before it cleans up the old one, so across a reload the
+// reference count never reaches zero and nothing is closed or reopened.
+var states = caddy.NewUsagePool()
+
+const stateKey = "nellis"
+
+// shared is the gateway's long-lived state. The config that created it
+// does not own it: each config pushes its settings in when it starts.
+type shared struct {
+	logger    *zap.Logger
+	setLogger func(*zap.Logger)
+	snapshots *snapshotSource
+	metrics   *metrics.Metrics
+	hub       *hub.Hub
+
+	// The relay loads users' saved data and resubscribes their auctions,
+	// which dials Nellis, so it is made on the first Start: `caddy
+	// validate` provisions but never starts.
+	startMu sync.Mutex
+	relay   atomic.Pointer[wsrelay.Relay]
+}
+
+// newShared builds the state without any I/O.
+func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config) *shared {
+	s := &shared{metrics: metrics.New(), snapshots: new(snapshotSource)}
+	s.logger, s.setLogger = newReloadableLogger(logger)
+	s.snapshots.client.Store(client)
+	s.hub = hub.New(hubCfg, hub.Deps{
+		Snapshots: s.snapshots,
+		Cookies:   s.cookies,
+		Logger:    s.logger.Named("feed"),
+		Hooks:     s.metrics.HubHooks(),
+	})
+	s.metrics.SetStatusSource(func() metrics.Snapshot {
+		snap := metrics.SnapshotFromFeeds(s.hub.Status())
+		if r := s.relay.Load(); r != nil {
+			snap.AuthenticatedUsers = r.Stats().Authenticated
+		}
+		return snap
+	})
+	return s
+}
+
+// start applies a started config's settings, creating the relay on the
+// first start.
+func (s *shared) start(ctx context.Context, logger *zap.Logger, client *nellis.Client,
+	hubCfg hub.Config, relayCfg wsrelay.Config, storage wsrelay.Storage) error {
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
+	s.setLogger(logger)
+	s.snapshots.client.Store(client)
+	s.hub.UpdateConfig(hubCfg)
+	if r := s.relay.Load(); r != nil {
+		return r.UpdateConfig(relayCfg)
+	}
+	r, err := wsrelay.New(ctx, relayCfg, wsrelay.Options{
+		Feeds:    s.hub,
+		Storage:  storage,
+		Logger:   s.logger.Named("relay"),
+		Hooks:    s.metrics.RelayHooks(),
+		ClientIP: clientIP,
+	})
+	if err != nil {
+		return err
+	}
+	s.relay.Store(r)
+	return nil
+}
+
+// Destruct ends the state when no config uses it any more: clients get
+// 1001 (going away), then every feed and upstream stream closes.
+func (s *shared) Destruct() error {
+	if r := s.relay.Load(); r != nil {
+		r.Shutdown()
+	}
+	s.hub.Close()
+	return nil
+}
+
+// cookies picks the synced cookies a product's snapshots are fetched with.
+func (s *shared) cookies(productID int64) string {
+	if r := s.relay.Load(); r != nil {
+		return r.CookiesFor(productID)
+	}
+	return ""
+}
+
+// serveWS and serveAPI hand a request to the relay. The relay allows the
+// origins of every endpoint of the config; each endpoint first narrows
+// that to its own list, so a site's `allowed_origins` mean what they say.
+func (s *shared) serveWS(w http.ResponseWriter, r *http.Request, origins []string) {
+	if relay := s.ready(w, r, origins); relay != nil {
+		relay.ServeWS(w, r)
+	}
+}
+
+func (s *shared) serveAPI(w http.ResponseWriter, r *http.Request, origins []string) {
+	if relay := s.ready(w, r, origins); relay != nil {
+		relay.APIHandler().ServeHTTP(w, r)
+	}
+}
+
+// ready returns the relay, or answers the request itself when the
+// endpoint refuses its origin or the app has not started yet.
+func (s *shared) ready(w http.ResponseWriter, r *http.Request, origins []string) *wsrelay.Relay {
+	if o := r.Header.Get("Origin"); o != "" && !slices.Contains(origins, o) {
+		writeError(w, http.StatusForbidden, "origin not allowed")
+		return nil
+	}
+	relay := s.relay.Load()
+	if relay == nil {
+		writeError(w, http.StatusServiceUnavailable, "starting up")
+	}
+	return relay
+}
+
+// writeError answers with the JSON error shape the REST API uses.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"success": false, "error": msg})
+}
+
+func (s *shared) serveSSEMetrics(w http.ResponseWriter, r *http.Request) {
+	s.metrics.ServeSSE(w, r)
+}
+
+// clientIP names a request's client as Caddy does, honouring its trusted
+// proxies, for the per-IP connection rate.
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	return r.RemoteAddr
+}
+
+// snapshotSource lets a reload point running feeds at a new client (a new
+// api_endpoint or snapshot_format) without touching the feeds.
+type snapshotSource struct {
+	client atomic.Pointer[nellis.Client]
+}
+
+func (s *snapshotSource) Snapshot(ctx context.Context, productID int64, cookies string) (nellis.Snapshot, error) {
+	return s.client.Load().Snapshot(ctx, productID, cookies)
+}
