@@ -25,11 +25,12 @@ const (
 // the simulator at simURL, with extra lines for the nellis block, and a
 // `nellis_sim` site on :9081. The gateway's simulator runs outside Caddy,
 // as Nellis does: a reload of this config must not touch its streams.
-func gatewayConfig(simURL, nellisExtra string) string {
+func gatewayConfig(simURL, storage, nellisExtra string) string {
 	return fmt.Sprintf(`{
 	admin localhost:2999
 	http_port 9080
 	grace_period 1ns
+	storage file_system %[5]s
 	nellis {
 		sse_endpoint %[1]s
 		api_endpoint %[1]s
@@ -54,7 +55,7 @@ http://127.0.0.1:9080 {
 	nellis_api /api/*
 	nellis_sse_metrics /metrics/sse
 }
-`, simURL, testToken, nellisExtra, testOrigin)
+`, simURL, testToken, nellisExtra, testOrigin, storage)
 }
 
 func getJSON(t *testing.T, url string, v any) {
@@ -168,8 +169,9 @@ func streams(t *testing.T, sim *nellissim.Simulator, id int64) nellissim.Stats {
 // by reload closes the stream and prices still move; origins are exact.
 func TestGatewayThroughCaddy(t *testing.T) {
 	sim, simURL := newSimulator(t)
+	storage := t.TempDir()
 	tester := caddytest.NewTester(t)
-	tester.InitServer(gatewayConfig(simURL, "stall_timeout 3s"), "caddyfile")
+	tester.InitServer(gatewayConfig(simURL, storage, "stall_timeout 3s"), "caddyfile")
 
 	lot := sim.Auctions()[0]
 	ext, _, err := dialExtension(t, testOrigin)
@@ -203,7 +205,7 @@ func TestGatewayThroughCaddy(t *testing.T) {
 	}
 
 	// A reload with new tuning keeps the sockets and the stream.
-	tester.InitServer(gatewayConfig(simURL, "stall_timeout 4s"), "caddyfile")
+	tester.InitServer(gatewayConfig(simURL, storage, "stall_timeout 4s"), "caddyfile")
 	price += 3
 	if err := sim.EmitBid(lot.ID, price, "rival-2"); err != nil {
 		t.Fatal(err)
@@ -215,7 +217,7 @@ func TestGatewayThroughCaddy(t *testing.T) {
 	}
 
 	// The emergency switch: polling only, without dropping a client.
-	tester.InitServer(gatewayConfig(simURL, "use_sse off\n\t\tpoll_interval 300ms"), "caddyfile")
+	tester.InitServer(gatewayConfig(simURL, storage, "use_sse off\n\t\tpoll_interval 300ms"), "caddyfile")
 	waitFor(t, 3*time.Second, "the stream to close", func() bool { return streams(t, sim, lot.ID).StreamsOpen == 0 })
 	price += 4
 	if err := sim.EmitBid(lot.ID, price, "rival-3"); err != nil {
