@@ -10,7 +10,7 @@ XCADDY   := $(GO) run github.com/caddyserver/xcaddy/cmd/xcaddy@v0.4.5
 # needs them to be set.
 EXAMPLE_ENV := NELLIS_AUTH_TOKEN=validate-only NELLIS_COOKIE_KEY=0000000000000000000000000000000000000000000000000000000000000000
 
-.PHONY: all build xcaddy test vet fmt-check unit caddyfiles demo fuzz bench clean
+.PHONY: all build xcaddy test deps vet fmt-check unit caddyfiles demo fuzz bench clean
 
 all: build
 
@@ -23,7 +23,13 @@ xcaddy:
 	$(XCADDY) build $(CADDY_V) --with $(MODULE)@v0.0.0=. --output bin/caddy-xcaddy
 	bin/caddy-xcaddy list-modules | grep -E '^(nellis|http\.handlers\.nellis_)'
 
-test: vet fmt-check unit caddyfiles xcaddy
+test: deps vet fmt-check unit caddyfiles xcaddy
+
+# What the tests need beyond Go: Debian's Chromium for the browser tests.
+deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium (Debian package) for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 vet:
 	$(GO) vet ./...

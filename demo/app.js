@@ -52,6 +52,11 @@ function handle(msg) {
         setConn("down", "authentication failed: " + (msg.error || "unknown"));
       }
       break;
+    case "monitoredAuctions":
+      // After authenticating, the user's list arrives with each lot's
+      // latest state: draw it at once rather than wait for a change.
+      (msg.auctions || []).forEach(render);
+      break;
     case "auctionState":
       render(msg.auction);
       break;
@@ -86,12 +91,18 @@ async function startMonitoring() {
 
 function render(auction) {
   if (!auction || !auction.id) return;
-  const data = auction.data || {};
   let lot = lots.get(auction.id);
+  // A state without data (the feed has no snapshot yet) never blanks what
+  // the page already shows.
+  if (!auction.data && lot && lot.state && lot.state.data) {
+    auction = Object.assign({}, auction, { data: lot.state.data });
+  }
+  const data = auction.data || {};
   if (!lot) {
     const el = document.getElementById("lot-template").content.firstElementChild.cloneNode(true);
     document.getElementById("lots").appendChild(el);
     document.getElementById("empty").hidden = true;
+    el.dataset.id = auction.id;
     lot = { el, price: null };
     lots.set(auction.id, lot);
   }
@@ -99,7 +110,7 @@ function render(auction) {
   lot.lastChange = Date.now();
   const el = lot.el;
   el.querySelector(".title").textContent = data.title || auction.title || "Lot " + auction.id;
-  const price = data.currentBid ?? auction.currentBid;
+  const price = data.currentBid ?? auction.currentBid ?? null;
   const priceEl = el.querySelector(".price");
   priceEl.textContent = price == null ? "–" : "$" + Number(price).toLocaleString();
   if (lot.price !== null && price !== lot.price) {

@@ -15,7 +15,7 @@ import (
 )
 
 const (
-	caddySimURL = "http://127.0.0.1:9081"
+	caddySimURL = "http://127.0.0.1:9082"
 	gatewayWS   = "ws://127.0.0.1:9080/ws"
 	testToken   = "integration-token"
 	testOrigin  = "chrome-extension://allowedextensionid"
@@ -23,7 +23,7 @@ const (
 
 // gatewayConfig is a whole Caddy config: the gateway on :9080 following
 // the simulator at simURL, with extra lines for the nellis block, and a
-// `nellis_sim` site on :9081. The gateway's simulator runs outside Caddy,
+// `nellis_sim` site on :9082. The gateway's simulator runs outside Caddy,
 // as Nellis does: a reload of this config must not touch its streams.
 func gatewayConfig(simURL, storage, nellisExtra string) string {
 	return fmt.Sprintf(`{
@@ -39,7 +39,7 @@ func gatewayConfig(simURL, storage, nellisExtra string) string {
 	}
 }
 
-http://127.0.0.1:9081 {
+http://127.0.0.1:9082 {
 	bind 127.0.0.1
 	nellis_sim {
 		seed 7

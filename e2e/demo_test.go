@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/chromedp/chromedp"
+
+	_ "github.com/nellis-edge/gateway"
+)
+
+// demoAdminPort keeps this package's Caddy apart from package module's,
+// whose tests may run at the same time.
+const demoAdminPort = 2998
+
+// demoConfig is Caddyfile.demo as `make demo` runs it, with the admin
+// endpoint moved for the test, its storage in a temporary folder and the
+// page served from the repository's demo folder.
+func demoConfig(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "Caddyfile.demo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := filepath.Abs(filepath.Join("..", "demo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(raw)
+	for old, repl := range map[string]string{
+		"admin localhost:2019": fmt.Sprintf("admin localhost:%d\n\tstorage file_system %s", demoAdminPort, t.TempDir()),
+		"root * demo":          "root * " + pages,
+	} {
+		if !strings.Contains(cfg, old) {
+			t.Fatalf("Caddyfile.demo no longer contains %q", old)
+		}
+		cfg = strings.Replace(cfg, old, repl, 1)
+	}
+	return cfg
+}
+
+// TestDemoPageShowsLivePrices opens the demo in Chromium, as a newcomer
+// does after `make demo`, and checks that it shows the simulated lots'
+// prices and that a new bid moves one on screen.
+func TestDemoPageShowsLivePrices(t *testing.T) {
+	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: demoAdminPort})
+	tester.InitServer(demoConfig(t), "caddyfile")
+
+	ctx := newBrowser(t)
+	step, cancel := withTimeout(ctx, 20*time.Second)
+	defer cancel()
+	const pricedLots = `Array.from(document.querySelectorAll(".lot .price")).filter(e => e.textContent.startsWith("$")).length`
+	err := chromedp.Do(step,
+		chromedp.Navigate("http://localhost:8080/"),
+		chromedp.WaitVisible(`.conn[data-state="live"]`),
+		chromedp.Poll[chromedp.Void](pricedLots+` >= 3`),
+	)
+	if err != nil {
+		screenshot(t, ctx, "demo-failed")
+		t.Fatalf("the demo page never showed prices: %v", err)
+	}
+	priced, err := chromedp.Run(step, chromedp.Evaluate[int](pricedLots))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := chromedp.Run(step, chromedp.AttributeValue(`.lot[data-id]`, "data-id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := first.Value
+	shown, err := chromedp.Run(step, chromedp.Text(fmt.Sprintf(`.lot[data-id="%s"] .price`, id)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	price, err := strconv.Atoi(strings.ReplaceAll(strings.TrimPrefix(shown, "$"), ",", ""))
+	if err != nil {
+		t.Fatalf("price on screen %q: %v", shown, err)
+	}
+
+	// A rival bids through the simulator; the page must show it.
+	next := price + 25
+	body := fmt.Sprintf(`{"productId":%s,"amount":%d,"bidder":"e2e-rival"}`, id, next)
+	res, err := http.Post("http://127.0.0.1:9081/_sim/bid", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("simulated bid: %s", res.Status)
+	}
+	want := fmt.Sprintf("$%d", next)
+	sel := fmt.Sprintf(`.lot[data-id="%s"]`, id)
+	err = chromedp.Do(step, chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelector('%s .price').textContent === %q`, sel, want)))
+	screenshot(t, ctx, "demo")
+	if err != nil {
+		t.Fatalf("the page never showed %s for lot %s: %v", want, id, err)
+	}
+	source, err := chromedp.Run(step, chromedp.Text(sel+" .source"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if source != "sse" {
+		t.Errorf("lot %s shows source %q after a live bid, want sse", id, source)
+	}
+	t.Logf("%d lots priced; lot %s moved %s -> %s", priced, id, shown, want)
+}
