@@ -135,6 +135,10 @@ func TestConfigErrors(t *testing.T) {
 			"{\n\tnellis {\n\t\tauth_token t\n\t}\n}\n:9080 {\n\tnellis_ws {\n\t\tallowed_origins chrome-extension://abc/path\n\t}\n}\n",
 			`Caddyfile:8: allowed_origins: "chrome-extension://abc/path" is not an origin`,
 		},
+		"endpoint without the app": {
+			":9080 {\n\tnellis_api /api/*\n}\n",
+			"Caddyfile:2: nellis_api needs the global nellis option",
+		},
 		"sim bad format": {
 			":9080 {\n\tnellis_sim {\n\t\tsnapshot_format xml\n\t}\n}\n",
 			`Caddyfile:3: snapshot_format: want json, data or html, got "xml"`,

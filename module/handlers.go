@@ -170,6 +170,9 @@ func checkOrigin(o string) error {
 //		allowed_origins <origin...>
 //	}
 func parseWSHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	if err := requireApp(h); err != nil {
+		return nil, err
+	}
 	handler := new(WSHandler)
 	origins, err := parseOriginsBlock(h.Dispenser)
 	handler.AllowedOrigins = origins
@@ -184,6 +187,9 @@ func parseWSHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		allowed_origins <origin...>
 //	}
 func parseAPIHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	if err := requireApp(h); err != nil {
+		return nil, err
+	}
 	handler := new(APIHandler)
 	origins, err := parseOriginsBlock(h.Dispenser)
 	handler.AllowedOrigins = origins
@@ -204,6 +210,17 @@ func parseSSEMetricsHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler
 		return nil, h.Errf("nellis_sse_metrics: takes no block, got %q", h.Val())
 	}
 	return new(SSEMetricsHandler), nil
+}
+
+// requireApp reports, at the directive's line, a handler used without the
+// global `nellis` option, which holds the users every endpoint needs.
+func requireApp(h httpcaddyfile.Helper) error {
+	defer h.Reset() // leave the tokens for the directive's own parser
+	h.Next()        // the directive's name, for the error's position
+	if h.Option("nellis") == nil {
+		return h.Errf("%s needs the global nellis option with auth_token or user lines", h.Val())
+	}
+	return nil
 }
 
 // parseOriginsBlock reads a handler whose only subdirective is
