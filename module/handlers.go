@@ -6,7 +6,6 @@ import (
 	"net/url"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
@@ -26,17 +25,38 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("nellis_sse_metrics", httpcaddyfile.Before, "respond")
 }
 
+// endpoint is what `nellis_ws` and `nellis_api` share: the browser
+// origins they accept and the app they hand requests to.
+type endpoint struct {
+	// Origins allowed to call the endpoint from a browser, matched
+	// exactly, e.g. chrome-extension://<id>. Any other browser origin gets
+	// 403 (before the upgrade, for sockets). A request without an Origin
+	// header (not a browser) is let through and still needs a token.
+	// Default: none, so browsers are refused until origins are listed.
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+
+	app *App
+}
+
+// Provision finds the app and tells it the origins this endpoint allows.
+func (e *endpoint) Provision(ctx caddy.Context) error {
+	app, err := nellisApp(ctx)
+	if err != nil {
+		return err
+	}
+	e.app = app
+	app.addOrigins(e.AllowedOrigins)
+	return nil
+}
+
+// Validate checks the origins.
+func (e *endpoint) Validate() error { return validateOrigins(e.AllowedOrigins) }
+
 // WSHandler is the extension's WebSocket endpoint (`nellis_ws`). It hands
 // each upgrade to the app's connection registry, which outlives the
 // handler across config reloads.
 type WSHandler struct {
-	// Origins allowed to open a socket, matched exactly, e.g.
-	// chrome-extension://<id>. A request without an Origin header (not a
-	// browser) is allowed and still needs a token. Default: none, so
-	// browsers are refused until origins are listed.
-	AllowedOrigins []string `json:"allowed_origins,omitempty"`
-
-	app *App
+	endpoint
 }
 
 // CaddyModule returns the Caddy module information.
@@ -47,33 +67,16 @@ func (*WSHandler) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision finds the app that owns the connections.
-func (h *WSHandler) Provision(ctx caddy.Context) error {
-	app, err := nellisApp(ctx)
-	if err != nil {
-		return err
-	}
-	h.app = app
-	app.addOrigins(h.AllowedOrigins)
-	return nil
-}
-
-// Validate checks the origins.
-func (h *WSHandler) Validate() error { return validateOrigins(h.AllowedOrigins) }
-
 // ServeHTTP upgrades the request; it never calls next.
 func (h *WSHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	h.app.shared.serveWS(w, r, h.AllowedOrigins)
 	return nil
 }
 
-// APIHandler serves the REST calls the extension makes (`nellis_api`).
+// APIHandler serves the REST calls the extension makes and health
+// (`nellis_api`).
 type APIHandler struct {
-	// Origins that may call the API from a browser (CORS), matched
-	// exactly. Default: none.
-	AllowedOrigins []string `json:"allowed_origins,omitempty"`
-
-	app *App
+	endpoint
 }
 
 // CaddyModule returns the Caddy module information.
@@ -83,20 +86,6 @@ func (*APIHandler) CaddyModule() caddy.ModuleInfo {
 		New: func() caddy.Module { return new(APIHandler) },
 	}
 }
-
-// Provision finds the app.
-func (h *APIHandler) Provision(ctx caddy.Context) error {
-	app, err := nellisApp(ctx)
-	if err != nil {
-		return err
-	}
-	h.app = app
-	app.addOrigins(h.AllowedOrigins)
-	return nil
-}
-
-// Validate checks the origins.
-func (h *APIHandler) Validate() error { return validateOrigins(h.AllowedOrigins) }
 
 // ServeHTTP answers the request; it never calls next.
 func (h *APIHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
@@ -170,13 +159,8 @@ func checkOrigin(o string) error {
 //		allowed_origins <origin...>
 //	}
 func parseWSHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	if err := requireApp(h); err != nil {
-		return nil, err
-	}
 	handler := new(WSHandler)
-	origins, err := parseOriginsBlock(h.Dispenser)
-	handler.AllowedOrigins = origins
-	return handler, err
+	return handler, handler.parse(h)
 }
 
 // parseAPIHandler reads `nellis_api`.
@@ -187,13 +171,8 @@ func parseWSHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		allowed_origins <origin...>
 //	}
 func parseAPIHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	if err := requireApp(h); err != nil {
-		return nil, err
-	}
 	handler := new(APIHandler)
-	origins, err := parseOriginsBlock(h.Dispenser)
-	handler.AllowedOrigins = origins
-	return handler, err
+	return handler, handler.parse(h)
 }
 
 // parseSSEMetricsHandler reads `nellis_sse_metrics`.
@@ -223,32 +202,34 @@ func requireApp(h httpcaddyfile.Helper) error {
 	return nil
 }
 
-// parseOriginsBlock reads a handler whose only subdirective is
+// parse reads an endpoint directive, whose only subdirective is
 // allowed_origins, which may repeat.
-func parseOriginsBlock(d *caddyfile.Dispenser) ([]string, error) {
-	d.Next() // the directive's name
-	if d.NextArg() {
-		return nil, d.ArgErr()
+func (e *endpoint) parse(h httpcaddyfile.Helper) error {
+	if err := requireApp(h); err != nil {
+		return err
 	}
-	var origins []string
-	for d.NextBlock(0) {
-		switch d.Val() {
+	h.Next() // the directive's name
+	if h.NextArg() {
+		return h.ArgErr()
+	}
+	for h.NextBlock(0) {
+		switch h.Val() {
 		case "allowed_origins":
-			args := d.RemainingArgs()
+			args := h.RemainingArgs()
 			if len(args) == 0 {
-				return nil, d.ArgErr()
+				return h.ArgErr()
 			}
 			for _, o := range args {
 				if err := checkOrigin(o); err != nil {
-					return nil, d.Err(err.Error())
+					return h.Err(err.Error())
 				}
 			}
-			origins = append(origins, args...)
+			e.AllowedOrigins = append(e.AllowedOrigins, args...)
 		default:
-			return nil, d.Errf("unrecognized subdirective %q", d.Val())
+			return h.Errf("unrecognized subdirective %q", h.Val())
 		}
 	}
-	return origins, nil
+	return nil
 }
 
 // Interface guards.
