@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -244,6 +246,45 @@ func TestGatewayThroughCaddy(t *testing.T) {
 	if len(lots) != 3 {
 		t.Errorf("nellis_sim lists %d lots, want 3", len(lots))
 	}
+
+	// Unloading the gateway says goodbye (1001) and leaves nothing running.
+	tester.InitServer("{\n\tadmin localhost:2999\n}\n", "caddyfile")
+	_ = ext.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, _, err := ext.conn.ReadMessage(); err != nil {
+			if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+				t.Errorf("socket ended with %v, want close 1001 (going away)", err)
+			}
+			break
+		}
+	}
+	waitFor(t, 5*time.Second, "the gateway's goroutines to end", func() bool {
+		return len(gatewayGoroutines()) == 0
+	})
+}
+
+// gatewayGoroutines lists the goroutines running the gateway's code (not
+// the test's own simulator).
+func gatewayGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var found []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		for _, pkg := range []string{"/hub.", "/wsrelay.", "/sseupstream.", "/fallback.", "/module.", "/metrics."} {
+			if strings.Contains(g, "github.com/nellis-edge/gateway"+pkg) && !strings.Contains(g, "_test.go") {
+				found = append(found, g)
+				break
+			}
+		}
+	}
+	return found
 }
 
 func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
@@ -251,6 +292,9 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
+			if left := gatewayGoroutines(); len(left) > 0 && strings.Contains(what, "goroutines") {
+				t.Logf("still running:\n%s", strings.Join(left, "\n\n"))
+			}
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(50 * time.Millisecond)
