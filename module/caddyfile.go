@@ -3,6 +3,7 @@ package module
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -185,8 +186,12 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 		if err != nil {
 			return err
 		}
-		if _, err := parseCookieKey(raw); err != nil {
-			return d.Errf("cookie_key: %v", err)
+		// A runtime placeholder ({env.NELLIS_COOKIE_KEY}) is checked when
+		// it is resolved, at provisioning.
+		if !strings.Contains(raw, "{") {
+			if _, err := parseCookieKey(raw); err != nil {
+				return d.Errf("cookie_key: %v", err)
+			}
 		}
 		a.CookieKey = raw
 	case "snapshot_format":

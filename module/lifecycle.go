@@ -22,6 +22,9 @@ import (
 // keeps the old one running untouched.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	if err := a.resolveSecrets(); err != nil {
+		return err
+	}
 	a.storage = ctx.Storage()
 	client, err := nellis.NewClient(a.clientConfig())
 	if err != nil {
@@ -78,6 +81,23 @@ func (a *App) Cleanup() error {
 	a.held = false
 	_, err := states.Delete(stateKey)
 	return err
+}
+
+// resolveSecrets expands runtime placeholders such as {env.NELLIS_TOKEN}
+// in tokens and the cookie key. Written that way, secrets stay out of the
+// JSON config (and so out of the admin API and autosave.json) and are read
+// from the environment at each load.
+func (a *App) resolveSecrets() error {
+	repl := caddy.NewReplacer()
+	for i := range a.Users {
+		token := repl.ReplaceKnown(a.Users[i].Token, "")
+		if token == "" {
+			return fmt.Errorf("nellis: user %q: token is empty (is its environment variable set?)", a.Users[i].Name)
+		}
+		a.Users[i].Token = token
+	}
+	a.CookieKey = repl.ReplaceKnown(a.CookieKey, "")
+	return nil
 }
 
 // addOrigins records the origins a handler of this config allows; the

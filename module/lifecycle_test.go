@@ -1,0 +1,85 @@
+package module
+
+import (
+	"encoding/json"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+// validate runs what `caddy validate` runs: provision and validate, no
+// start, then cleanup.
+func validate(t *testing.T, app map[string]any) error {
+	t.Helper()
+	raw, err := json.Marshal(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return caddy.Validate(&caddy.Config{
+		Admin:   &caddy.AdminConfig{Disabled: true},
+		AppsRaw: caddy.ModuleMap{"nellis": raw},
+	})
+}
+
+// TestValidateNeverDialsNellis: provisioning does no network I/O, so
+// `caddy validate` works offline and never touches Nellis.
+func TestValidateNeverDialsNellis(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var dials atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			dials.Add(1)
+			c.Close()
+		}
+	}()
+	url := "http://" + ln.Addr().String()
+	err = validate(t, map[string]any{
+		"sse_endpoint": url, "api_endpoint": url,
+		"users": []map[string]string{{"name": "default", "token": "t"}},
+	})
+	if err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	if n := dials.Load(); n != 0 {
+		t.Errorf("validate dialled the upstream %d times", n)
+	}
+}
+
+// TestSecretsFromEnvironment: {env.*} placeholders in tokens and the
+// cookie key are read at load time, and an unset one is a clear error
+// that names the user, not a secret.
+func TestSecretsFromEnvironment(t *testing.T) {
+	app := map[string]any{
+		"users":      []map[string]string{{"name": "alice", "token": "{env.NELLIS_TEST_TOKEN}"}},
+		"cookie_key": "{env.NELLIS_TEST_KEY}",
+	}
+	t.Setenv("NELLIS_TEST_TOKEN", "s3cret-token")
+	t.Setenv("NELLIS_TEST_KEY", strings.Repeat("ab", 32))
+	if err := validate(t, app); err != nil {
+		t.Fatalf("with the environment set: %v", err)
+	}
+
+	t.Setenv("NELLIS_TEST_KEY", "not-a-key")
+	err := validate(t, app)
+	if err == nil || !strings.Contains(err.Error(), "cookie_key") || strings.Contains(err.Error(), "not-a-key") {
+		t.Errorf("bad key from the environment: %v", err)
+	}
+
+	t.Setenv("NELLIS_TEST_KEY", strings.Repeat("ab", 32))
+	t.Setenv("NELLIS_TEST_TOKEN", "")
+	err = validate(t, app)
+	if err == nil || !strings.Contains(err.Error(), `user "alice": token is empty`) {
+		t.Errorf("unset token: %v", err)
+	}
+}
