@@ -50,8 +50,16 @@ func demoConfig(t *testing.T) string {
 // does after `make demo`, and checks that it shows the simulated lots'
 // prices and that a new bid moves one on screen.
 func TestDemoPageShowsLivePrices(t *testing.T) {
-	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: demoAdminPort})
-	tester.InitServer(demoConfig(t), "caddyfile")
+	cfg := demoConfig(t)
+	loaded := false
+	// caddytest skips what it cannot run; here that is a failure.
+	t.Run("load config", func(st *testing.T) {
+		caddytest.NewTester(st).WithDefaultOverrides(caddytest.Config{AdminPort: demoAdminPort}).InitServer(cfg, "caddyfile")
+		loaded = !st.Failed()
+	})
+	if !loaded {
+		t.Fatalf("caddytest could not load Caddyfile.demo (is another process using admin port %d or ports 8080/9081?)", demoAdminPort)
+	}
 
 	ctx := newBrowser(t)
 	step, cancel := withTimeout(ctx, 20*time.Second)
