@@ -1,0 +1,234 @@
+package bidding
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/nellis-edge/gateway/hub"
+)
+
+// Messages the user sees in an auction's state.
+const (
+	msgNoCookies = "No Nellis cookies are synced for this user: open nellisauction.com while signed in so the extension syncs them. Auto-bid is stopped."
+	msgAuth      = "Nellis refused the synced cookies (authentication required): sign in on nellisauction.com again so the extension syncs fresh ones. Auto-bid is stopped."
+	msgOff       = "Bidding is off on this gateway: auto-bid is paused."
+)
+
+// evaluate is one decision round for a product, with the feed's newest
+// change if one arrived. It returns when the product must be looked at
+// again without news (zero: only on news).
+func (e *Engine) evaluate(productID int64, c *hub.Change) time.Time {
+	watchers := e.dir.AutoBidders(productID)
+	now := e.clock.Now()
+	off := e.server.Offset(now)
+	cfg := e.config()
+
+	launches, touched, wake := e.decideAll(productID, c, watchers, now, off, cfg)
+	for _, l := range launches {
+		go func() {
+			defer e.recoverPanic("bid")
+			e.send(e.ctx, l)
+		}()
+	}
+	e.flush(touched)
+	return wake
+}
+
+// decideAll runs the rules for every watcher under e.mu: the bids to
+// launch, the states to report and when to look again.
+func (e *Engine) decideAll(productID int64, c *hub.Change, watchers []Watcher, now time.Time, off Offset, cfg *Config) (launches []launch, touched []stateKey, wake time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	v := e.views[productID]
+	if e.closed || e.workers[productID] == nil {
+		return nil, nil, time.Time{}
+	}
+	if v == nil {
+		v = &view{}
+		e.views[productID] = v
+	}
+	fresh := c != nil && v.newer(c)
+	if fresh {
+		v.change = c
+	}
+	for _, w := range watchers {
+		k := stateKey{w.User, w.AuctionID}
+		st := e.stateLocked(k, productID)
+		if fresh {
+			observeChange(st, w, c)
+		}
+		l, at := e.decideLocked(k, st, w, v, now, off, cfg)
+		if l != nil {
+			launches = append(launches, *l)
+		}
+		if !at.IsZero() && (wake.IsZero() || at.Before(wake)) {
+			wake = at
+		}
+		if st.version != st.reported {
+			touched = append(touched, k)
+		}
+	}
+	return launches, touched, wake
+}
+
+// observeChange updates whether the user is winning from a change of the
+// feed: a price above the user's maximum is someone else's bid, and a
+// snapshot fetched with the user's own cookies says it outright. A live
+// event carries no user state (the feed keeps the last snapshot's), so only
+// polled changes are believed.
+func observeChange(st *bidState, w Watcher, c *hub.Change) {
+	p := &c.Product
+	if st.winning && p.CurrentBid > float64(st.winMax) {
+		st.winning = false
+		st.version++
+	}
+	if c.Source != hub.SourceSSE && w.OwnsUserState && p.IsWinning != st.winning {
+		st.winning = p.IsWinning
+		if st.winning {
+			st.winMax = max(st.winMax, int(math.Ceil(p.CurrentBid)))
+		}
+		st.version++
+	}
+}
+
+// decideLocked applies the rules to one user's auction and, when a bid is
+// due, marks it in flight and returns it. It also returns when to look
+// again without news. The caller holds e.mu.
+func (e *Engine) decideLocked(k stateKey, st *bidState, w Watcher, v *view, now time.Time, off Offset, cfg *Config) (*launch, time.Time) {
+	strategy := w.Config.strategy()
+	if strategy == "" {
+		st.setStatus(StatusIdle, "")
+		return nil, time.Time{}
+	}
+	if w.Config.MaxBid != st.maxBid {
+		st.maxBid = w.Config.MaxBid
+		if st.maxReported {
+			st.maxReported = false
+			st.version++
+		}
+	}
+	if cfg.Off {
+		st.setStatus(StatusError, msgOff)
+		return nil, time.Time{}
+	}
+	if !v.known() {
+		st.setStatus(StatusIdle, "Waiting for the lot's price.")
+		return nil, time.Time{}
+	}
+	if v.ended(now.Add(off.Mid())) {
+		msg := "The auction has ended."
+		if st.winning {
+			msg = fmt.Sprintf("The auction has ended; your bid of $%d was leading.", st.winMax)
+		}
+		st.setStatus(StatusEnded, msg)
+		return nil, time.Time{}
+	}
+	if st.inFlight {
+		return nil, time.Time{} // its answer brings the next look
+	}
+	if w.Cookies == "" {
+		st.setStatus(StatusError, msgNoCookies)
+		return nil, time.Time{}
+	}
+	if h, refused := e.authFailed[w.User]; refused && h == cookieHash(w.Cookies) {
+		st.setStatus(StatusError, msgAuth)
+		return nil, time.Time{}
+	}
+	if st.winning && v.price() > float64(st.winMax) {
+		// A price above the user's maximum is someone else's bid, even
+		// when it arrived before the answer that made the user leader.
+		st.winning = false
+		st.version++
+	}
+	if st.winning {
+		st.setStatus(StatusWinning, fmt.Sprintf("Winning at $%s.", dollars(v.price())))
+		return nil, time.Time{}
+	}
+
+	next := int(math.Ceil(v.nextBid()))
+	maxWhole := int(math.Floor(w.Config.MaxBid))
+	if next > maxWhole {
+		if !st.maxReported {
+			st.maxReported = true
+			st.version++
+			e.hooksNow().maxReached(strategy)
+			e.log().Info("maximum bid reached", logFields(k, st.productID, next, strategy)...)
+		}
+		st.setStatus(StatusMaxReached, fmt.Sprintf("Maximum bid $%d reached: the next bid is $%d.", maxWhole, next))
+		return nil, time.Time{}
+	}
+	amount := next
+	if strategy == StrategyAuto {
+		amount = min(next+cfg.Buffer, maxWhole)
+	}
+
+	if strategy == StrategySniping {
+		closeAt := v.closeTime()
+		if closeAt.IsZero() {
+			st.setStatus(StatusWaiting, "Sniping: waiting for the lot's close time.")
+			return nil, time.Time{}
+		}
+		window := cfg.SnipeWindow
+		if w.Config.SnipeSeconds > 0 {
+			window = time.Duration(w.Config.SnipeSeconds) * time.Second
+		}
+		// The window opens when Nellis's clock reads closeAt-window. The
+		// lower bound of the offset opens it no earlier than that, and at
+		// most the estimate's width later; a poor estimate uses its middle
+		// rather than eat most of the window.
+		shift := off.Lo
+		if off.Width() > window/2 {
+			shift = off.Mid()
+		}
+		opens := closeAt.Add(-window).Add(-shift)
+		if now.Before(opens) {
+			st.setStatus(StatusWaiting, fmt.Sprintf("Sniping: will bid $%d with %s left.", amount, window))
+			return nil, opens
+		}
+	}
+
+	if now.Before(st.retryAt) {
+		st.setStatus(StatusBidding, "Nellis failed to answer the last bid: trying again shortly.")
+		return nil, st.retryAt
+	}
+	if _, done := st.tried[amount]; done {
+		st.setStatus(StatusOutbid, fmt.Sprintf("Already bid $%d: waiting for the price to move.", amount))
+		return nil, time.Time{}
+	}
+	if ok, retryAt := st.rate.allow(now, cfg.BidsPerMinute); !ok {
+		st.setStatus(StatusBidding, fmt.Sprintf("Rate limit: at most %d bids a minute on one auction.", cfg.BidsPerMinute))
+		return nil, retryAt
+	}
+	st.tried[amount] = struct{}{}
+	st.rate.record(now)
+	if cfg.DryRun {
+		e.recordDryRunLocked(k, st, amount, strategy, now)
+		return nil, time.Time{}
+	}
+	st.inFlight = true
+	st.setStatus(StatusBidding, fmt.Sprintf("Bidding $%d.", amount))
+	e.wg.Add(1)
+	e.active.Add(1)
+	return &launch{key: k, productID: st.productID, amount: amount, cookies: w.Cookies, strategy: strategy}, time.Time{}
+}
+
+// recordDryRunLocked reports a bid that would have been sent.
+func (e *Engine) recordDryRunLocked(k stateKey, st *bidState, amount int, strategy string, now time.Time) {
+	msg := fmt.Sprintf("Dry run: would have bid $%d on product %d; nothing was sent.", amount, st.productID)
+	st.history.add(Record{At: now, Amount: amount, Strategy: strategy, Result: resultDryRun, Message: msg})
+	st.version++
+	if strategy != StrategyManual {
+		st.setStatus(StatusOutbid, msg)
+	}
+	e.hooksNow().bidResult(strategy, resultDryRun)
+	e.log().Info("dry run bid", logFields(k, st.productID, amount, strategy)...)
+}
+
+// dollars formats an amount without a needless fraction.
+func dollars(f float64) string {
+	if f == math.Trunc(f) {
+		return fmt.Sprintf("%.0f", f)
+	}
+	return fmt.Sprintf("%.2f", f)
+}

@@ -1,0 +1,16 @@
+// Package bidding places bids with Nellis for the gateway's users: manual
+// bids (it implements wsrelay.Bidder) and the extension's auto-bid
+// strategies, driven by the hub's live changes.
+//
+// Every bid of a user on an auction goes through one Engine, which keeps per
+// user and auction the rules a wrong bid would break: at most one bid in
+// flight, a rate limit, never the same amount twice, never above the
+// user's maximum, never on a closed lot, never while winning. Time is
+// Nellis's time: a ServerClock estimates the offset between the gateway's
+// clock and Nellis's from HTTP Date headers, the close times bid answers
+// project and the time left events report, and the snipe window is
+// measured with it.
+//
+// The package knows nothing of Caddy. The relay plugs in through Directory
+// and Reporter, the hub through Feed; see Options.
+package bidding

@@ -1,0 +1,285 @@
+package bidding
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+
+	"github.com/nellis-edge/gateway/fallback"
+)
+
+// Options are the engine's collaborators. Placer is required; Feed and
+// Directory are required for auto-bidding (without them the engine places
+// manual bids only).
+type Options struct {
+	Placer    Placer
+	Feed      Feed
+	Directory Directory
+	// Reporter receives auto-bid states; nil drops them.
+	Reporter Reporter
+	// Clock is the local clock for timers, rate limits and history.
+	// Default: the system clock.
+	Clock fallback.Clock
+	// ServerClock estimates Nellis's clock. Default: a new one, fed only
+	// by the engine's own bids; share one with a TimedSnapshots so that
+	// snapshot fetches feed it too.
+	ServerClock *ServerClock
+	// Logger. Default: zap.NewNop().
+	Logger *zap.Logger
+	Hooks  Hooks
+}
+
+// Engine places every bid of every user. Create it with New and end it
+// with Close; it starts a goroutine per product that some user auto-bids
+// on (see Refresh) and one per bid in flight.
+type Engine struct {
+	placer   Placer
+	feed     Feed
+	dir      Directory
+	reporter Reporter
+	clock    fallback.Clock
+	server   *ServerClock
+
+	cfg    atomic.Pointer[Config] // with defaults
+	logger atomic.Pointer[zap.Logger]
+	hooks  atomic.Pointer[Hooks]
+
+	ctx    context.Context // cancelled by Close: aborts bids in flight
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // workers and bids
+
+	// active counts work not yet done: wake-ups queued for workers and
+	// bids in flight. Tests wait for it to drain.
+	active atomic.Int64
+
+	subMu sync.Mutex // serialises Refresh; taken before mu, never after
+
+	mu         sync.Mutex
+	closed     bool
+	workers    map[int64]*worker
+	views      map[int64]*view
+	states     map[stateKey]*bidState
+	authFailed map[string][32]byte // user → hash of the cookies Nellis refused
+
+	reportMu sync.Mutex // orders reports: one Reporter call at a time
+}
+
+// New checks cfg and returns an engine; it starts nothing yet.
+func New(cfg Config, opts Options) (*Engine, error) {
+	if opts.Placer == nil {
+		return nil, errors.New("bidding: a Placer is required")
+	}
+	if (opts.Feed == nil) != (opts.Directory == nil) {
+		return nil, errors.New("bidding: auto-bidding needs both a Feed and a Directory")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("bidding: %w", err)
+	}
+	e := &Engine{
+		placer:     opts.Placer,
+		feed:       opts.Feed,
+		dir:        opts.Directory,
+		reporter:   opts.Reporter,
+		clock:      opts.Clock,
+		server:     opts.ServerClock,
+		workers:    make(map[int64]*worker),
+		views:      make(map[int64]*view),
+		states:     make(map[stateKey]*bidState),
+		authFailed: make(map[string][32]byte),
+	}
+	if e.clock == nil {
+		e.clock = fallback.SystemClock{}
+	}
+	if e.server == nil {
+		e.server = &ServerClock{}
+	}
+	withDefaults := cfg.withDefaults()
+	e.cfg.Store(&withDefaults)
+	e.SetLogger(opts.Logger)
+	e.SetHooks(opts.Hooks)
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	return e, nil
+}
+
+// UpdateConfig applies new switches and limits at once (a reload): every
+// auction is looked at again under them.
+func (e *Engine) UpdateConfig(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("bidding: %w", err)
+	}
+	withDefaults := cfg.withDefaults()
+	e.cfg.Store(&withDefaults)
+	e.mu.Lock()
+	workers := make([]*worker, 0, len(e.workers))
+	for _, w := range e.workers {
+		workers = append(workers, w)
+	}
+	e.mu.Unlock()
+	for _, w := range workers {
+		w.poke()
+	}
+	return nil
+}
+
+// SetLogger replaces the logger; nil discards logs.
+func (e *Engine) SetLogger(l *zap.Logger) {
+	if l == nil {
+		l = zap.NewNop()
+	}
+	e.logger.Store(l)
+}
+
+// SetHooks replaces the metrics callbacks.
+func (e *Engine) SetHooks(h Hooks) { e.hooks.Store(&h) }
+
+// ServerClock is the engine's estimate of Nellis's clock.
+func (e *Engine) ServerClock() *ServerClock { return e.server }
+
+func (e *Engine) config() *Config  { return e.cfg.Load() }
+func (e *Engine) log() *zap.Logger { return e.logger.Load() }
+func (e *Engine) hooksNow() *Hooks { return e.hooks.Load() }
+
+// Refresh looks at who auto-bids on productID again. The relay calls it
+// whenever that may have changed: an auction started, stopped or
+// reconfigured, cookies synced, users loaded. The engine follows the
+// product's feed while anyone auto-bids on it, and not after. It calls the
+// Directory, so the relay must not hold its own lock while calling it.
+func (e *Engine) Refresh(productID int64) {
+	if e.dir == nil {
+		return
+	}
+	watchers := e.dir.AutoBidders(productID)
+	e.subMu.Lock()
+	defer e.subMu.Unlock()
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	w := e.workers[productID]
+	switch {
+	case len(watchers) == 0 && w == nil:
+		e.mu.Unlock()
+	case len(watchers) == 0:
+		delete(e.workers, productID)
+		delete(e.views, productID)
+		e.mu.Unlock()
+		w.stop()
+	case w != nil:
+		e.mu.Unlock()
+		w.poke()
+	default:
+		w = newWorker(e, productID)
+		e.workers[productID] = w
+		e.wg.Add(1)
+		e.mu.Unlock()
+		go w.run()
+		w.setUnsubscribe(e.feed.Subscribe(productID, w))
+		if c, ok := e.feed.State(productID); ok {
+			w.Deliver(c)
+		}
+		w.poke()
+	}
+}
+
+// Forget drops a user's state of an auction (its history included), once
+// the user stopped monitoring it.
+func (e *Engine) Forget(user, auctionID string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.states, stateKey{user, auctionID})
+}
+
+// State is a user's auto-bid state of an auction and its last bids.
+func (e *Engine) State(user, auctionID string) (State, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k := stateKey{user, auctionID}
+	st, ok := e.states[k]
+	if !ok {
+		return State{}, false
+	}
+	return st.snapshot(k), true
+}
+
+// Close stops every worker, cancels the bids in flight and returns once
+// every goroutine of the engine has ended.
+func (e *Engine) Close() {
+	e.subMu.Lock()
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		e.subMu.Unlock()
+		e.wg.Wait()
+		return
+	}
+	e.closed = true
+	workers := make([]*worker, 0, len(e.workers))
+	for id, w := range e.workers {
+		workers = append(workers, w)
+		delete(e.workers, id)
+	}
+	e.mu.Unlock()
+	e.subMu.Unlock()
+	e.cancel()
+	for _, w := range workers {
+		w.stop()
+	}
+	e.wg.Wait()
+}
+
+// stateLocked returns k's state, creating it; the caller holds mu.
+func (e *Engine) stateLocked(k stateKey, productID int64) *bidState {
+	st := e.states[k]
+	if st == nil {
+		st = newBidState(productID)
+		e.states[k] = st
+	}
+	st.productID = productID
+	return st
+}
+
+// poke makes productID's worker look again, if it has one.
+func (e *Engine) poke(productID int64) {
+	e.mu.Lock()
+	w := e.workers[productID]
+	e.mu.Unlock()
+	if w != nil {
+		w.poke()
+	}
+}
+
+// flush hands the Reporter the states of keys that changed since they were
+// last reported, in order and the newest only.
+func (e *Engine) flush(keys []stateKey) {
+	if e.reporter == nil || len(keys) == 0 {
+		return
+	}
+	e.reportMu.Lock()
+	defer e.reportMu.Unlock()
+	for _, k := range keys {
+		e.mu.Lock()
+		st, ok := e.states[k]
+		var s State
+		fresh := ok && st.version != st.reported
+		if fresh {
+			s = st.snapshot(k)
+			st.reported = st.version
+		}
+		e.mu.Unlock()
+		if fresh {
+			e.reporter.ReportAutoBid(s)
+		}
+	}
+}
+
+// recoverPanic keeps a bug in one goroutine from taking the process down.
+func (e *Engine) recoverPanic(what string) {
+	if v := recover(); v != nil {
+		e.log().Error("panic in bidding goroutine", zap.String("goroutine", what), zap.Any("panic", v), zap.StackSkip("stack", 1))
+	}
+}

@@ -1,0 +1,64 @@
+package bidding
+
+import "time"
+
+// Record is one bid in a user's history of an auction.
+type Record struct {
+	// At is when the bid was decided (local clock).
+	At     time.Time `json:"at"`
+	Amount int       `json:"amount"`
+	// Strategy is manual, auto or sniping.
+	Strategy string `json:"strategy"`
+	// Result is a nellis.BidOutcome, or "dry_run" for a bid not sent.
+	Result string `json:"result"`
+	// Message is Nellis's message or what went wrong.
+	Message string `json:"message,omitempty"`
+}
+
+// resultDryRun is the Result of a bid decided in a dry run.
+const resultDryRun = "dry_run"
+
+// history is a ring of the last HistorySize records.
+type history struct {
+	buf  []Record
+	next int // where the next record goes once buf is full
+}
+
+func (h *history) add(r Record) {
+	if len(h.buf) < HistorySize {
+		h.buf = append(h.buf, r)
+		return
+	}
+	h.buf[h.next] = r
+	h.next = (h.next + 1) % HistorySize
+}
+
+// list returns the records oldest first, as a copy.
+func (h *history) list() []Record {
+	out := make([]Record, 0, len(h.buf))
+	out = append(out, h.buf[h.next:]...)
+	return append(out, h.buf[:h.next]...)
+}
+
+// rateWindow counts the bids of the last minute.
+type rateWindow struct {
+	sent []time.Time // oldest first, within the last minute
+}
+
+const rateSpan = time.Minute
+
+// allow reports whether another bid fits at now under limit, and if not,
+// when one will.
+func (w *rateWindow) allow(now time.Time, limit int) (ok bool, retryAt time.Time) {
+	i := 0
+	for i < len(w.sent) && !now.Before(w.sent[i].Add(rateSpan)) {
+		i++
+	}
+	w.sent = w.sent[i:]
+	if len(w.sent) < limit {
+		return true, time.Time{}
+	}
+	return false, w.sent[len(w.sent)-limit].Add(rateSpan)
+}
+
+func (w *rateWindow) record(now time.Time) { w.sent = append(w.sent, now) }

@@ -1,0 +1,111 @@
+package bidding
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/nellis-edge/gateway/nellis"
+	"github.com/nellis-edge/gateway/wsrelay"
+)
+
+// The errorType of each refusal and outcome, as the extension knows them
+// (the predecessor's names, plus the gateway's own refusals).
+const (
+	ErrTypeDisabled      = "BIDDING_DISABLED"
+	ErrTypeInvalidAmount = "INVALID_AMOUNT"
+	ErrTypeNoProduct     = "NO_PRODUCT_ID"
+	ErrTypeNoCookies     = "NO_COOKIES"
+	ErrTypeInFlight      = "BID_IN_FLIGHT"
+	ErrTypeRateLimited   = "RATE_LIMITED"
+	ErrTypeDryRun        = "DRY_RUN"
+	ErrTypeShuttingDown  = "SHUTTING_DOWN"
+)
+
+// errorTypes maps an outcome to the bidResult's errorType.
+var errorTypes = map[nellis.BidOutcome]string{
+	nellis.BidOutbid:        "OUTBID",
+	nellis.BidTooLow:        "BID_TOO_LOW",
+	nellis.BidDuplicate:     "DUPLICATE_BID_AMOUNT",
+	nellis.BidEnded:         "AUCTION_ENDED",
+	nellis.BidAuthRequired:  "AUTHENTICATION_ERROR",
+	nellis.BidRejected:      "BID_REJECTED",
+	nellis.BidUpstreamError: "SERVER_ERROR",
+}
+
+// PlaceBid places a bid a user asked for (placeBid over the socket, or the
+// REST call); it implements wsrelay.Bidder. Refusals and Nellis's answers
+// are all in the BidResult; the error is always nil. An outbid is not a
+// success: Nellis took the bid, but the user is not winning, and the
+// extension must say so.
+func (e *Engine) PlaceBid(ctx context.Context, b wsrelay.Bid) (wsrelay.BidResult, error) {
+	cfg := e.config()
+	if cfg.Off {
+		return refusal(ErrTypeDisabled, "Bidding is turned off on this gateway.", false), nil
+	}
+	if b.Amount != math.Trunc(b.Amount) || b.Amount < 1 || b.Amount > nellis.MaxBidAmount {
+		return refusal(ErrTypeInvalidAmount, fmt.Sprintf("Bids are whole dollars from 1 to %d; %v is not one.", nellis.MaxBidAmount, b.Amount), false), nil
+	}
+	if b.ProductID <= 0 {
+		return refusal(ErrTypeNoProduct, fmt.Sprintf("Auction %s has no Nellis product id to bid on.", b.AuctionID), false), nil
+	}
+	if strings.TrimSpace(b.Cookies) == "" {
+		return refusal(ErrTypeNoCookies, "No Nellis cookies are synced for this user: open nellisauction.com while signed in so the extension syncs them, then bid again.", false), nil
+	}
+	amount := int(b.Amount)
+	k := stateKey{b.User, b.AuctionID}
+	now := e.clock.Now()
+
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return refusal(ErrTypeShuttingDown, "The gateway is shutting down; bid again in a moment.", true), nil
+	}
+	st := e.stateLocked(k, b.ProductID)
+	if st.inFlight {
+		e.mu.Unlock()
+		return refusal(ErrTypeInFlight, "A bid on this auction is already on its way; wait for its answer.", true), nil
+	}
+	if ok, retryAt := st.rate.allow(now, cfg.BidsPerMinute); !ok {
+		e.mu.Unlock()
+		wait := retryAt.Sub(now).Round(1e9)
+		return refusal(ErrTypeRateLimited, fmt.Sprintf("At most %d bids a minute on one auction; try again in %s.", cfg.BidsPerMinute, wait), true), nil
+	}
+	st.rate.record(now)
+	st.tried[amount] = struct{}{}
+	if cfg.DryRun {
+		e.recordDryRunLocked(k, st, amount, StrategyManual, now)
+		e.mu.Unlock()
+		e.flush([]stateKey{k})
+		data, _ := json.Marshal(map[string]any{"dryRun": true, "productId": b.ProductID, "bid": amount})
+		return wsrelay.BidResult{
+			Error:     fmt.Sprintf("Dry run: would have bid $%d on product %d; nothing was sent.", amount, b.ProductID),
+			ErrorType: ErrTypeDryRun, Data: data,
+		}, nil
+	}
+	st.inFlight = true
+	e.wg.Add(1)
+	e.active.Add(1)
+	e.mu.Unlock()
+
+	res := e.send(ctx, launch{key: k, productID: b.ProductID, amount: amount, cookies: b.Cookies, strategy: StrategyManual})
+	return relayResult(res), nil
+}
+
+func refusal(errorType, msg string, retryable bool) wsrelay.BidResult {
+	return wsrelay.BidResult{Error: msg, ErrorType: errorType, Retryable: retryable}
+}
+
+// relayResult is Nellis's answer as the bidResult message carries it.
+func relayResult(res nellis.BidResult) wsrelay.BidResult {
+	out := wsrelay.BidResult{Success: res.Outcome == nellis.BidAccepted, Data: res.Body, Retryable: res.Retryable}
+	if !out.Success {
+		out.Error = res.Message
+		out.ErrorType = errorTypes[res.Outcome]
+	}
+	return out
+}
+
+var _ wsrelay.Bidder = (*Engine)(nil)

@@ -1,0 +1,117 @@
+package bidding
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nellis-edge/gateway/wsrelay"
+)
+
+func manualBid(productID int64, amount int) wsrelay.Bid {
+	return wsrelay.Bid{User: "alice", AuctionID: auctionID(productID), ProductID: productID, Amount: float64(amount), Cookies: "sim_user=alice"}
+}
+
+func TestManualBidsAreClassified(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	lot := r.lots[0]
+	ctx := context.Background()
+
+	res, _ := r.engine.PlaceBid(ctx, manualBid(lot.ID, lot.NextBid))
+	if !res.Success || res.Error != "" || len(res.Data) == 0 {
+		t.Errorf("accepted bid: %+v", res)
+	}
+	r.proxyBid(lot.ID, lot.NextBid+50, "rival")
+	res, _ = r.engine.PlaceBid(ctx, manualBid(lot.ID, r.lot(lot.ID).NextBid))
+	if res.Success || res.ErrorType != "OUTBID" || !strings.Contains(res.Error, "higher maximum bid") || res.Retryable {
+		t.Errorf("outbid: %+v", res)
+	}
+	res, _ = r.engine.PlaceBid(ctx, manualBid(lot.ID, 2))
+	if res.Success || res.ErrorType != "BID_TOO_LOW" || res.Retryable {
+		t.Errorf("too low: %+v", res)
+	}
+	bid := manualBid(lot.ID, lot.NextBid+200)
+	bid.Cookies = "sid=gone"
+	res, _ = r.engine.PlaceBid(ctx, bid)
+	if res.ErrorType != "AUTHENTICATION_ERROR" {
+		t.Errorf("expired cookies: %+v", res)
+	}
+	if err := r.sim.CloseLot(lot.ID); err != nil {
+		t.Fatal(err)
+	}
+	res, _ = r.engine.PlaceBid(ctx, manualBid(lot.ID, lot.NextBid+300))
+	if res.ErrorType != "AUCTION_ENDED" {
+		t.Errorf("ended: %+v", res)
+	}
+	s := r.state("alice", auctionID(lot.ID))
+	if len(s.Bids) != 5 || s.Bids[0].Strategy != StrategyManual || s.Bids[0].Amount != lot.NextBid {
+		t.Errorf("history %+v", s.Bids)
+	}
+}
+
+func TestManualBidRefusals(t *testing.T) {
+	r := newRig(t, rigOptions{cfg: Config{BidsPerMinute: 2}})
+	lot := r.lots[0]
+	ctx := context.Background()
+	check := func(name string, b wsrelay.Bid, errorType string, retryable bool) {
+		t.Helper()
+		res, err := r.engine.PlaceBid(ctx, b)
+		if err != nil || res.Success || res.ErrorType != errorType || res.Retryable != retryable || res.Error == "" {
+			t.Errorf("%s: %+v %v, want %s", name, res, err, errorType)
+		}
+		if strings.Contains(res.Error, "sim_user") {
+			t.Errorf("%s: cookies in %q", name, res.Error)
+		}
+	}
+	fraction := manualBid(lot.ID, 10)
+	fraction.Amount = 10.5
+	check("fraction", fraction, ErrTypeInvalidAmount, false)
+	check("zero", manualBid(lot.ID, 0), ErrTypeInvalidAmount, false)
+	noCookies := manualBid(lot.ID, 10)
+	noCookies.Cookies = ""
+	check("no cookies", noCookies, ErrTypeNoCookies, false)
+
+	for i := range 2 {
+		if res, _ := r.engine.PlaceBid(ctx, manualBid(lot.ID, lot.NextBid+i)); !res.Success {
+			t.Fatalf("bid %d: %+v", i, res)
+		}
+	}
+	check("third bid in a minute", manualBid(lot.ID, lot.NextBid+5), ErrTypeRateLimited, true)
+	r.advance(time.Minute)
+	if res, _ := r.engine.PlaceBid(ctx, manualBid(lot.ID, lot.NextBid+5)); !res.Success {
+		t.Errorf("a minute later: %+v", res)
+	}
+	if n := len(r.bidsSent()); n != 3 {
+		t.Errorf("%d bids sent, want 3", n)
+	}
+
+	if err := r.engine.UpdateConfig(Config{Off: true}); err != nil {
+		t.Fatal(err)
+	}
+	check("bidding off", manualBid(lot.ID, lot.NextBid+9), ErrTypeDisabled, false)
+}
+
+func TestOneManualBidInFlightPerAuction(t *testing.T) {
+	g := &gate{entered: make(chan struct{}, 10), release: make(chan struct{})}
+	r := newRig(t, rigOptions{placer: func(p Placer) Placer { g.Placer = p; return g }})
+	lot := r.lots[0]
+	done := make(chan wsrelay.BidResult)
+	go func() {
+		res, _ := r.engine.PlaceBid(context.Background(), manualBid(lot.ID, lot.NextBid))
+		done <- res
+	}()
+	<-g.entered
+	res, _ := r.engine.PlaceBid(context.Background(), manualBid(lot.ID, lot.NextBid+1))
+	if res.ErrorType != ErrTypeInFlight || !res.Retryable {
+		t.Errorf("second bid while one is out: %+v", res)
+	}
+	other := manualBid(r.lots[1].ID, r.lots[1].NextBid)
+	close(g.release)
+	if res, _ := r.engine.PlaceBid(context.Background(), other); !res.Success {
+		t.Errorf("another auction is independent: %+v", res)
+	}
+	if res := <-done; !res.Success {
+		t.Errorf("first bid: %+v", res)
+	}
+}
