@@ -26,7 +26,10 @@ func (u RelayUsers) AutoBidders(productID int64) []Watcher {
 	for _, a := range list {
 		out = append(out, Watcher{
 			User: a.User, AuctionID: a.AuctionID, Cookies: a.Cookies, OwnsUserState: a.OwnsUserState,
-			Config: AuctionConfig{MaxBid: a.Config.MaxBid, Strategy: a.Config.Strategy, AutoBid: a.Config.AutoBid},
+			Config: AuctionConfig{
+				MaxBid: a.Config.MaxBid, Strategy: a.Config.Strategy, AutoBid: a.Config.AutoBid,
+				SnipeSeconds: a.Config.SnipeSeconds,
+			},
 		})
 	}
 	return out

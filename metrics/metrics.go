@@ -59,6 +59,9 @@ type Metrics struct {
 	wsUpgradeRefusals *prometheus.CounterVec // status
 	deliveryLatency   prometheus.Histogram
 
+	// Bids placed for users.
+	bids *bidCollectors
+
 	// Gauges read from the lead's status source on every scrape.
 	status *statusCollector
 
@@ -134,6 +137,7 @@ func New() *Metrics {
 		deliveryLatency: histogram("delivery_latency_seconds",
 			"Time from the upstream bytes' arrival to the write of the change to a client socket.", latencyBuckets),
 
+		bids:   newBidCollectors(),
 		status: newStatusCollector(),
 		now:    time.Now,
 	}
@@ -149,6 +153,7 @@ func (m *Metrics) collectors() []prometheus.Collector {
 		m.wsOpen, m.wsOpened, m.wsClosed, m.wsAuthentications, m.wsMessagesIn,
 		m.wsMessagesOut, m.wsCoalesced, m.wsDropped, m.wsSlowCloses,
 		m.wsUpgradeRefusals, m.deliveryLatency,
+		m.bids.results, m.bids.latency, m.bids.maxReached,
 		m.status,
 	}
 }

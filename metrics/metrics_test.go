@@ -136,7 +136,7 @@ func TestNoLabelCarriesAProductIDOrUser(t *testing.T) {
 	}
 	allowedNames := map[string]bool{
 		"reason": true, "type": true, "from": true, "to": true, "result": true,
-		"source": true, "code": true, "status": true, "state": true,
+		"source": true, "code": true, "status": true, "state": true, "strategy": true,
 	}
 	leak := regexp.MustCompile(`987654321|alice`)
 	for _, f := range families {

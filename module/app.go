@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/nellis-edge/gateway/bidding"
 	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/nellis"
 	"github.com/nellis-edge/gateway/wsrelay"
@@ -57,16 +58,20 @@ type App struct {
 	CookieKey string `json:"cookie_key,omitempty"`
 
 	// Tuning of the upstream side. Every field has a documented default.
-	Upstream UpstreamConfig `json:"upstream,omitempty"`
+	Upstream UpstreamConfig `json:"upstream,omitzero"`
 
 	// Limits of the extension side shared by every endpoint.
-	Relay RelayConfig `json:"relay,omitempty"`
+	Relay RelayConfig `json:"relay,omitzero"`
+
+	// Switches and limits of bidding.
+	Bidding BiddingConfig `json:"bidding,omitzero"`
 
 	logger    *zap.Logger
 	storage   wsrelay.Storage
 	client    *nellis.Client
 	hubCfg    hub.Config
 	relayCfg  wsrelay.Config
+	bidCfg    bidding.Config
 	originsMu sync.Mutex
 	origins   []string // from this config's handlers
 	shared    *shared
@@ -161,6 +166,27 @@ type RelayConfig struct {
 	// Application heartbeat interval that keeps a Chrome MV3 service
 	// worker alive; at most 20s. Default: 15s.
 	HeartbeatInterval caddy.Duration `json:"heartbeat_interval,omitempty"`
+}
+
+// BiddingConfig holds the switches and limits of bidding: manual bids
+// (`placeBid`, `POST /api/auctions/{id}/bid`) and auto-bidding.
+type BiddingConfig struct {
+	// Disabled answers every bid with a clear error and stops
+	// auto-bidding (the Caddyfile's `bidding off`). Default: false.
+	Disabled bool `json:"disabled,omitempty"`
+	// DryRun decides, logs and reports every bid without sending it.
+	// Default: false.
+	DryRun bool `json:"dry_run,omitempty"`
+	// Most bids one user may place on one auction in any minute, manual
+	// and automatic together. Default: 10.
+	BidsPerMinute int `json:"bids_per_minute,omitempty"`
+	// Whole dollars the auto strategy adds to the next bid. Default: 0.
+	Buffer int `json:"buffer,omitempty"`
+	// Time left under which the sniping strategy bids, unless an auction
+	// sets snipeSeconds. Default: 10s.
+	SnipeWindow caddy.Duration `json:"snipe_window,omitempty"`
+	// Longest wait for Nellis's answer to one bid. Default: 10s.
+	BidTimeout caddy.Duration `json:"bid_timeout,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.

@@ -59,6 +59,12 @@ func init() {
 //		write_timeout         <duration>
 //		ping_interval         <duration>
 //		heartbeat_interval    <duration>
+//		bidding               on|off
+//		dry_run               on|off
+//		bids_per_minute       <n>
+//		bid_buffer            <dollars>
+//		snipe_window          <duration>
+//		bid_timeout           <duration>
 //	}
 //
 // `user` may repeat; `auth_token <token>` is the user "default".
@@ -298,6 +304,28 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 		if time.Duration(a.Relay.HeartbeatInterval) > 20*time.Second {
 			return d.Errf("heartbeat_interval: at most 20s, or Chrome suspends the extension's service worker")
 		}
+	case "bidding", "dry_run":
+		raw, err := one()
+		if err != nil {
+			return err
+		}
+		on, err := parseSwitch(raw)
+		if err != nil {
+			return d.Errf("%s: %v", name, err)
+		}
+		if name == "bidding" {
+			a.Bidding.Disabled = !on
+		} else {
+			a.Bidding.DryRun = on
+		}
+	case "bids_per_minute":
+		return count(&a.Bidding.BidsPerMinute)
+	case "bid_buffer":
+		return count(&a.Bidding.Buffer)
+	case "snipe_window":
+		return duration(&a.Bidding.SnipeWindow)
+	case "bid_timeout":
+		return duration(&a.Bidding.BidTimeout)
 	default:
 		return d.Errf("unrecognized subdirective %q", name)
 	}

@@ -52,6 +52,10 @@ func TestGlobalOptionParses(t *testing.T) {
 		poll_rate 2.5
 		snapshot_format html
 		max_auctions 10
+		bidding off
+		dry_run on
+		bids_per_minute 4
+		snipe_window 8s
 	}
 }
 :9080 {
@@ -81,6 +85,9 @@ func TestGlobalOptionParses(t *testing.T) {
 	}
 	if app.Upstream.PollRate != 2.5 || app.Upstream.SnapshotFormat != "html" || app.Relay.MaxAuctions != 10 {
 		t.Errorf("tuning: %+v %+v", app.Upstream, app.Relay)
+	}
+	if b := app.Bidding; !b.Disabled || !b.DryRun || b.BidsPerMinute != 4 || time.Duration(b.SnipeWindow) != 8*time.Second {
+		t.Errorf("bidding: %+v", b)
 	}
 }
 
@@ -114,6 +121,7 @@ func TestConfigErrors(t *testing.T) {
 		"bad count":            {head + "\t\tmax_streams many\n" + tail, `Caddyfile:4: max_streams: want a positive whole number, got "many"`},
 		"bad size":             {head + "\t\tmax_event_size huge\n" + tail, `Caddyfile:4: max_event_size: want a size`},
 		"bad format":           {head + "\t\tsnapshot_format xml\n" + tail, `Caddyfile:4: snapshot_format: want auto, json, data or html, got "xml"`},
+		"bidding maybe":        {head + "\t\tbidding maybe\n" + tail, `Caddyfile:4: bidding: want on or off, got "maybe"`},
 		"bad cookie key":       {head + "\t\tcookie_key short\n" + tail, "Caddyfile:4: cookie_key: want 32 bytes"},
 		"user without token":   {head + "\t\tuser bob\n" + tail, "Caddyfile:4: user: want <name> <token>, got 1 arguments"},
 		"missing token":        {"{\n\tnellis {\n\t\tuse_sse on\n\t}\n}\n", "Caddyfile:4: nellis: no users"},

@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/nellis-edge/gateway/bidding"
 	"github.com/nellis-edge/gateway/fallback"
 	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/nellis"
@@ -39,8 +40,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.relayCfg.Validate(); err != nil {
 		return fmt.Errorf("nellis: %w", err)
 	}
+	a.bidCfg = a.biddingConfig()
+	if err := a.bidCfg.Validate(); err != nil {
+		return fmt.Errorf("nellis: %w", err)
+	}
 	v, _, err := states.LoadOrNew(stateKey, func() (caddy.Destructor, error) {
-		return newShared(a.logger, client, a.hubCfg), nil
+		return newShared(a.logger, client, a.hubCfg, a.bidCfg)
 	})
 	if err != nil {
 		return err
@@ -58,11 +63,13 @@ func (a *App) Start() error {
 	a.relayCfg = a.relayConfig(a.origins)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := a.shared.start(ctx, a.logger, a.client, a.hubCfg, a.relayCfg, a.storage); err != nil {
+	if err := a.shared.start(ctx, a.logger, a.client, a.hubCfg, a.relayCfg, a.bidCfg, a.storage); err != nil {
 		return fmt.Errorf("nellis: %w", err)
 	}
 	a.logger.Info("nellis gateway started",
 		zap.Bool("use_sse", a.useSSE()),
+		zap.Bool("bidding", !a.Bidding.Disabled),
+		zap.Bool("dry_run", a.Bidding.DryRun),
 		zap.Int("users", len(a.Users)))
 	return nil
 }
@@ -152,6 +159,18 @@ func (a *App) hubConfig() hub.Config {
 			MaxInFlight: u.PollConcurrency,
 		},
 	}.WithDefaults()
+}
+
+func (a *App) biddingConfig() bidding.Config {
+	b := a.Bidding
+	return bidding.Config{
+		Off:           b.Disabled,
+		DryRun:        b.DryRun,
+		BidsPerMinute: b.BidsPerMinute,
+		Buffer:        b.Buffer,
+		SnipeWindow:   time.Duration(b.SnipeWindow),
+		BidTimeout:    time.Duration(b.BidTimeout),
+	}
 }
 
 func (a *App) relayConfig(origins []string) wsrelay.Config {

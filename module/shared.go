@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/nellis-edge/gateway/bidding"
 	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/metrics"
 	"github.com/nellis-edge/gateway/nellis"
@@ -32,9 +33,10 @@ const stateKey = "nellis"
 type shared struct {
 	logger    *zap.Logger
 	setLogger func(*zap.Logger)
-	snapshots *snapshotSource
+	nellis    *upstreamClient
 	metrics   *metrics.Metrics
 	hub       *hub.Hub
+	bidder    *bidding.Engine
 
 	// The relay loads users' saved data and resubscribes their auctions,
 	// which dials Nellis, so it is made on the first Start: `caddy
@@ -44,16 +46,34 @@ type shared struct {
 }
 
 // newShared builds the state without any I/O.
-func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config) *shared {
-	s := &shared{metrics: metrics.New(), snapshots: new(snapshotSource)}
+func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bidCfg bidding.Config) (*shared, error) {
+	s := &shared{metrics: metrics.New(), nellis: new(upstreamClient)}
 	s.logger, s.setLogger = newReloadableLogger(logger)
-	s.snapshots.client.Store(client)
+	s.nellis.client.Store(client)
+	// One estimate of Nellis's clock, fed by every snapshot and bid, times
+	// the snipes.
+	serverClock := new(bidding.ServerClock)
 	s.hub = hub.New(hubCfg, hub.Deps{
-		Snapshots: s.snapshots,
+		Snapshots: bidding.TimedSnapshots{Fetcher: s.nellis, Server: serverClock},
 		Cookies:   s.cookies,
 		Logger:    s.logger.Named("feed"),
 		Hooks:     s.metrics.HubHooks(),
 	})
+	users := bidding.RelayUsers{Relay: s.relay.Load}
+	bidder, err := bidding.New(bidCfg, bidding.Options{
+		Placer:      s.nellis,
+		Feed:        s.hub,
+		Directory:   users,
+		Reporter:    users,
+		ServerClock: serverClock,
+		Logger:      s.logger.Named("bidding"),
+		Hooks:       s.metrics.BiddingHooks(),
+	})
+	if err != nil {
+		s.hub.Close()
+		return nil, err
+	}
+	s.bidder = bidder
 	s.metrics.SetStatusSource(func() metrics.Snapshot {
 		snap := metrics.SnapshotFromFeeds(s.hub.Status())
 		if r := s.relay.Load(); r != nil {
@@ -61,24 +81,28 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config) *sh
 		}
 		return snap
 	})
-	return s
+	return s, nil
 }
 
 // start applies a started config's settings, creating the relay on the
 // first start.
 func (s *shared) start(ctx context.Context, logger *zap.Logger, client *nellis.Client,
-	hubCfg hub.Config, relayCfg wsrelay.Config, storage wsrelay.Storage) error {
+	hubCfg hub.Config, relayCfg wsrelay.Config, bidCfg bidding.Config, storage wsrelay.Storage) error {
 	s.startMu.Lock()
 	defer s.startMu.Unlock()
 	s.setLogger(logger)
-	s.snapshots.client.Store(client)
+	s.nellis.client.Store(client)
 	s.hub.UpdateConfig(hubCfg)
+	if err := s.bidder.UpdateConfig(bidCfg); err != nil {
+		return err
+	}
 	if r := s.relay.Load(); r != nil {
 		return r.UpdateConfig(relayCfg)
 	}
 	r, err := wsrelay.New(ctx, relayCfg, wsrelay.Options{
 		Feeds:    s.hub,
 		Storage:  storage,
+		Bidder:   s.bidder,
 		Logger:   s.logger.Named("relay"),
 		Hooks:    s.metrics.RelayHooks(),
 		ClientIP: clientIP,
@@ -87,12 +111,32 @@ func (s *shared) start(ctx context.Context, logger *zap.Logger, client *nellis.C
 		return err
 	}
 	s.relay.Store(r)
+	// Now that the engine can see the relay, tell the relay where to
+	// report; this also looks at every auction loaded from storage.
+	r.SetAutoBid(wsrelay.AutoBidHooks{
+		Refresh: s.bidder.Refresh,
+		Forget:  s.bidder.Forget,
+		State:   s.autoBidState,
+	})
 	return nil
 }
 
-// Destruct ends the state when no config uses it any more: clients get
-// 1001 (going away), then every feed and upstream stream closes.
+// autoBidState is a user's auto-bid state for an auction, as the relay
+// shows it with the auction.
+func (s *shared) autoBidState(user, auctionID string) (json.RawMessage, bool) {
+	st, ok := s.bidder.State(user, auctionID)
+	if !ok {
+		return nil, false
+	}
+	raw, err := json.Marshal(st)
+	return raw, err == nil
+}
+
+// Destruct ends the state when no config uses it any more: bidding stops
+// first (it reports to the relay), clients get 1001 (going away), then
+// every feed and upstream stream closes.
 func (s *shared) Destruct() error {
+	s.bidder.Close()
 	if r := s.relay.Load(); r != nil {
 		r.Shutdown()
 	}
@@ -157,12 +201,17 @@ func clientIP(r *http.Request) string {
 	return r.RemoteAddr
 }
 
-// snapshotSource lets a reload point running feeds at a new client (a new
-// api_endpoint or snapshot_format) without touching the feeds.
-type snapshotSource struct {
+// upstreamClient lets a reload point running feeds and the bidder at a
+// new Nellis client (a new api_endpoint or snapshot_format) without
+// touching them.
+type upstreamClient struct {
 	client atomic.Pointer[nellis.Client]
 }
 
-func (s *snapshotSource) Snapshot(ctx context.Context, productID int64, cookies string) (nellis.Snapshot, error) {
-	return s.client.Load().Snapshot(ctx, productID, cookies)
+func (u *upstreamClient) Snapshot(ctx context.Context, productID int64, cookies string) (nellis.Snapshot, error) {
+	return u.client.Load().Snapshot(ctx, productID, cookies)
+}
+
+func (u *upstreamClient) PlaceBid(ctx context.Context, productID int64, amount int, cookies string) (nellis.BidResult, error) {
+	return u.client.Load().PlaceBid(ctx, productID, amount, cookies)
 }

@@ -183,6 +183,9 @@ func (r *Relay) apiAuth(w http.ResponseWriter, req *http.Request, u *user) {
 	u.cookies = strings.TrimSpace(*body.Cookies)
 	r.mu.Unlock()
 	r.saver.markDirty(u.name)
+	// New cookies may revive auto-bidding stopped by refused ones, and may
+	// change whose cookies a product's snapshots use.
+	r.refreshAutoBid(r.UserProducts(u.name)...)
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "message": "Cookies updated"})
 }
 

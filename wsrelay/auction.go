@@ -14,6 +14,9 @@ type AuctionConfig struct {
 	IncrementAmount float64 `json:"incrementAmount"`
 	Strategy        string  `json:"strategy"` // auto, sniping, or an older synonym kept as sent
 	AutoBid         bool    `json:"autoBid"`
+	// SnipeSeconds is this auction's snipe window in whole seconds,
+	// [1, 300]; 0 (absent) leaves the engine's default.
+	SnipeSeconds int `json:"snipeSeconds,omitempty"`
 }
 
 // defaultAuctionConfig applies when startMonitoring carries no config.
@@ -35,6 +38,9 @@ func (c *AuctionConfig) apply(p *ConfigPatch) {
 	if p.AutoBid != nil {
 		c.AutoBid = *p.AutoBid
 	}
+	if p.SnipeSeconds != nil {
+		c.SnipeSeconds = *p.SnipeSeconds
+	}
 }
 
 // Auction is one auction a user monitors, as persisted.
@@ -53,8 +59,9 @@ type Auction struct {
 // change fanned out under the relay's read lock only reads it.
 type monitored struct {
 	Auction
-	owner *user
-	head  []byte // {"id":…,"title":…,"url":…,"imageUrl":…,"config":{…}  (open object)
+	owner   *user
+	head    []byte      // {"id":…,"title":…,"url":…,"imageUrl":…,"config":{…}  (open object)
+	autoBid autoBidView // the engine's latest report; written under the relay's write lock
 }
 
 // refreshHead re-encodes the user-specific part; callers hold the relay's
@@ -79,21 +86,26 @@ func (a *monitored) refreshHead() {
 // now, the time the message is built. A change is built once per user when
 // it is fanned out and shared by that user's sockets; it waits at most one
 // write timeout in a queue, and a newer change replaces it there.
-func appendAuctionJSON(b []byte, head []byte, addedAt int64, c *hub.Change, now time.Time) []byte {
+//
+// ab is the user's auto-bid state, spliced in as autoBid; when the engine
+// stopped auto-bidding (status error) the auction's status is "error" and
+// error and message say why, which is what the extension's panel shows. A
+// closed lot stays "ended": nothing can be bid on it any more.
+func appendAuctionJSON(b []byte, head []byte, addedAt int64, c *hub.Change, ab autoBidView, now time.Time) []byte {
 	b = append(b, head...)
 	if c == nil {
-		b = append(b, `,"status":"monitoring","data":null,"lastUpdate":`...)
+		b = append(b, `,"status":`...)
+		b = appendStatus(b, false, ab)
+		b = append(b, `,"data":null,"lastUpdate":`...)
 		b = strconv.AppendInt(b, addedAt, 10)
+		b = ab.appendFields(b, false)
 		return append(b, '}')
 	}
 	p := &c.Product
 	remaining := int64(p.TimeRemaining(now) / time.Second)
+	ended := productEnded(c)
 	b = append(b, `,"status":`...)
-	if productEnded(c) {
-		b = append(b, `"ended"`...)
-	} else {
-		b = append(b, `"monitoring"`...)
-	}
+	b = appendStatus(b, ended, ab)
 	b = append(b, `,"data":`...)
 	b = appendData(b, c.JSON, remaining)
 	received := c.ReceivedAt.UnixMilli()
@@ -117,7 +129,19 @@ func appendAuctionJSON(b []byte, head []byte, addedAt int64, c *hub.Change, now 
 	b = strconv.AppendQuote(b, string(c.Source))
 	b = append(b, `,"receivedAt":`...)
 	b = strconv.AppendInt(b, received, 10)
+	b = ab.appendFields(b, ended)
 	return append(b, '}')
+}
+
+// appendStatus appends the auction's status: ended, error or monitoring.
+func appendStatus(b []byte, ended bool, ab autoBidView) []byte {
+	switch {
+	case ended:
+		return append(b, `"ended"`...)
+	case ab.failed():
+		return append(b, `"error"`...)
+	}
+	return append(b, `"monitoring"`...)
 }
 
 // appendData splices the product's JSON in and adds timeRemaining (seconds),
@@ -152,14 +176,14 @@ func productEnded(c *hub.Change) bool {
 
 // auctionStateJSON is the auctionState push. recovered is false when a
 // resume could not replay the missed changes and this is the full state.
-func auctionStateJSON(head []byte, addedAt int64, c *hub.Change, now time.Time, unrecovered bool) []byte {
-	b := make([]byte, 0, len(head)+len(changeJSON(c))+320)
+func auctionStateJSON(head []byte, addedAt int64, c *hub.Change, ab autoBidView, now time.Time, unrecovered bool) []byte {
+	b := make([]byte, 0, len(head)+len(changeJSON(c))+ab.size()+320)
 	b = append(b, `{"type":"auctionState",`...)
 	if unrecovered {
 		b = append(b, `"recovered":false,`...)
 	}
 	b = append(b, `"auction":`...)
-	b = appendAuctionJSON(b, head, addedAt, c, now)
+	b = appendAuctionJSON(b, head, addedAt, c, ab, now)
 	return append(b, '}')
 }
 

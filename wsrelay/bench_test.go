@@ -25,7 +25,26 @@ func BenchmarkEncodeAuctionState(b *testing.B) {
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = auctionStateJSON(a.head, a.AddedAt, c, now, false)
+		_ = auctionStateJSON(a.head, a.AddedAt, c, a.autoBid, now, false)
+	}
+}
+
+// BenchmarkEncodeAuctionStateWithAutoBid is the same with the user's
+// auto-bid state and a full history (100 bids) spliced in.
+func BenchmarkEncodeAuctionStateWithAutoBid(b *testing.B) {
+	a := &monitored{Auction: Auction{ID: "58040119", ProductID: 58040119, Title: "PARTIAL ITEM THIS IS ONLY BOX 1",
+		URL: "https://www.nellisauction.com/p/x/58040119", Config: defaultAuctionConfig}}
+	a.refreshHead()
+	view, ok := newAutoBidView(json.RawMessage(`{"productId":58040119,"status":"winning","isWinning":true,"maxBidReached":false,"bids":` + bidsJSON(100) + `}`))
+	if !ok {
+		b.Fatal("state refused")
+	}
+	a.autoBid = view
+	c := newChange(b, product(58040119, 25), "epoch", 7)
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = auctionStateJSON(a.head, a.AddedAt, c, a.autoBid, now, false)
 	}
 }
 

@@ -20,6 +20,8 @@ var newKeys = map[string]bool{
 	// auctionState: the panel fields at the top level, and the change's origin
 	"currentBid": true, "nextBid": true, "timeRemaining": true, "bidderCount": true, "isClosed": true,
 	"seq": true, "epoch": true, "source": true, "receivedAt": true,
+	// the user's auto-bid state, and why auto-bidding stopped
+	"autoBid": true, "error": true, "message": true,
 }
 
 // sameShape reports how got differs from want: every key of want must be in

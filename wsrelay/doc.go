@@ -19,6 +19,15 @@
 //     "recovered":false at the top level. Then it answers
 //     {"type":"response","action":"resume","success":true,"data":{"auctions":
 //     {"<id>":{"recovered":bool,"changes":n,"found":bool}}},"requestId":…}.
+//   - config.snipeSeconds: an auction's own snipe window, whole seconds in
+//     [1, 300]; absent means the engine's default.
+//   - With an auto-bid engine (AutoBidHooks), auctionState.auction and each
+//     listed auction carry the user's auto-bid state as autoBid (status,
+//     message, isWinning, maxBidReached and the last 100 bids); when the
+//     engine stopped auto-bidding (its status error, e.g. refused cookies)
+//     the auction's status is "error" and error and message say why. Every
+//     new state is pushed as {"type":"autoBidState","auctionId":…,"state":…}
+//     followed by the auction's auctionState.
 //   - Close codes: 1001 on Shutdown, 1008 for a sustained message flood,
 //     1009 for an oversized message, 4008 "slow" for a client that does not
 //     read.
@@ -46,5 +55,7 @@
 //
 // Relay.mu guards users, sockets and interest sets; a socket's mu guards its
 // queue. Feeds is never called with Relay.mu held, because a feed delivers
-// to the relay while holding its own lock.
+// to the relay while holding its own lock; nor are AutoBidHooks, because the
+// engine reads the relay back (AutoBidders). The engine's pushed states are
+// kept with each auction, so fanning a change out never calls the engine.
 package wsrelay

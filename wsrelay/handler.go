@@ -204,11 +204,13 @@ func (c *conn) handleStartMonitoring(u *user, m *ClientMessage) {
 	}
 	a.Config.apply(m.Config)
 	a.refreshHead()
+	productID = a.ProductID // an auction keeps the product it started with
 	r.mu.Unlock()
 	if !exists {
 		r.acquire(productID)
 	}
 	r.saver.markDirty(u.name)
+	r.refreshAutoBid(productID)
 	c.send("response", actionReply{Type: "response", Action: TypeStartMonitoring, AuctionID: m.AuctionID, Success: true, RequestID: m.RequestID})
 	r.pushState(u, m.AuctionID)
 }
@@ -225,6 +227,10 @@ func (c *conn) handleStopMonitoring(u *user, m *ClientMessage) {
 	if ok {
 		r.release(a.ProductID)
 		r.saver.markDirty(u.name)
+		// Refresh first: once the engine no longer lists the auction it
+		// creates no new state for it, so what Forget drops stays dropped.
+		r.refreshAutoBid(a.ProductID)
+		r.forgetAutoBid(u.name, a.ID)
 	}
 	c.send("response", actionReply{Type: "response", Action: TypeStopMonitoring, AuctionID: m.AuctionID, Success: ok, RequestID: m.RequestID})
 }
@@ -242,21 +248,24 @@ func (c *conn) handleUpdateConfig(u *user, m *ClientMessage) {
 // not monitor, which includes another user's auction.
 func errAuctionNotFound(id string) error { return fmt.Errorf("Auction %s not found", id) }
 
-// updateAuctionConfig applies p and returns the resulting config.
+// updateAuctionConfig applies p, tells the auto-bid engine and returns the
+// resulting config.
 func (r *Relay) updateAuctionConfig(u *user, auctionID string, p *ConfigPatch) (AuctionConfig, error) {
 	r.mu.Lock()
 	a, ok := u.auctions[auctionID]
 	var cfg AuctionConfig
+	var productID int64
 	if ok {
 		a.Config.apply(p)
 		a.refreshHead()
-		cfg = a.Config
+		cfg, productID = a.Config, a.ProductID
 	}
 	r.mu.Unlock()
 	if !ok {
 		return cfg, errAuctionNotFound(auctionID)
 	}
 	r.saver.markDirty(u.name)
+	r.refreshAutoBid(productID)
 	return cfg, nil
 }
 
@@ -390,50 +399,65 @@ func (c *conn) handleResume(u *user, m *ClientMessage) {
 	slices.Sort(ids)
 	results := make(map[string]resumeResult, len(ids))
 	for _, id := range ids {
-		head, addedAt, productID, ok := r.auctionHead(u, id)
+		s, ok := r.auctionHead(u, id)
 		if !ok {
 			results[id] = resumeResult{}
 			continue
 		}
 		point := m.Resume[id]
-		changes, recovered := r.feeds.Since(productID, point.Epoch, point.Seq)
+		changes, recovered := r.feeds.Since(s.productID, point.Epoch, point.Seq)
 		now := r.now()
 		if recovered {
 			for _, ch := range changes {
-				msg := outMsg{msgType: "auctionState", data: auctionStateJSON(head, addedAt, ch, now, false), receivedAt: ch.ReceivedAt}
+				msg := outMsg{msgType: "auctionState", data: auctionStateJSON(s.head, s.addedAt, ch, s.autoBid, now, false), receivedAt: ch.ReceivedAt}
 				c.enqueue(msg)
 			}
 			results[id] = resumeResult{Recovered: true, Changes: len(changes), Found: true}
 			continue
 		}
-		state, _ := r.feeds.State(productID)
-		c.enqueue(outMsg{msgType: "auctionState", data: auctionStateJSON(head, addedAt, state, now, true)})
+		state, _ := r.feeds.State(s.productID)
+		c.enqueue(outMsg{msgType: "auctionState", data: auctionStateJSON(s.head, s.addedAt, state, s.autoBid, now, true)})
 		results[id] = resumeResult{Found: true}
 	}
 	c.send("response", actionReply{Type: "response", Action: TypeResume, Success: true,
 		Data: map[string]any{"auctions": results}, RequestID: m.RequestID})
 }
 
-// auctionHead copies what encoding a user's auction needs.
-func (r *Relay) auctionHead(u *user, auctionID string) (head []byte, addedAt, productID int64, ok bool) {
+// auctionSnapshot is what encoding a user's auction needs, copied under
+// the relay's lock.
+type auctionSnapshot struct {
+	head               []byte
+	addedAt, productID int64
+	autoBid            autoBidView
+}
+
+// auctionHead copies what encoding a user's auction needs, with its
+// auto-bid state (asked of the engine when none was pushed yet). Never
+// call it holding r.mu.
+func (r *Relay) auctionHead(u *user, auctionID string) (auctionSnapshot, bool) {
 	r.mu.RLock()
-	defer r.mu.RUnlock()
 	a, ok := u.auctions[auctionID]
-	if !ok {
-		return nil, 0, 0, false
+	var s auctionSnapshot
+	if ok {
+		s = auctionSnapshot{a.head, a.AddedAt, a.ProductID, a.autoBid}
 	}
-	return a.head, a.AddedAt, a.ProductID, true
+	r.mu.RUnlock()
+	if !ok {
+		return s, false
+	}
+	s.autoBid = r.fillAutoBid(a, s.autoBid)
+	return s, true
 }
 
 // pushState sends the auction's current state to all of the user's
-// sockets, after a change the user made to it.
+// sockets, after a change the user made to it or a new auto-bid state.
 func (r *Relay) pushState(u *user, auctionID string) {
-	head, addedAt, productID, ok := r.auctionHead(u, auctionID)
+	s, ok := r.auctionHead(u, auctionID)
 	if !ok {
 		return
 	}
-	state, _ := r.feeds.State(productID)
-	msg := newShared("auctionState", auctionStateJSON(head, addedAt, state, r.now(), false))
+	state, _ := r.feeds.State(s.productID)
+	msg := newShared("auctionState", auctionStateJSON(s.head, s.addedAt, state, s.autoBid, r.now(), false))
 	msg.key = coalesceKey{kind: kindState, id: auctionID}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -449,15 +473,14 @@ func (r *Relay) auctionList(u *user) json.RawMessage {
 		return json.RawMessage("[]")
 	}
 	type entry struct {
-		head      []byte
-		addedAt   int64
-		productID int64
-		id        string
+		auctionSnapshot
+		id string
+		a  *monitored
 	}
 	r.mu.RLock()
 	entries := make([]entry, 0, len(u.auctions))
 	for _, a := range u.auctions {
-		entries = append(entries, entry{a.head, a.AddedAt, a.ProductID, a.ID})
+		entries = append(entries, entry{auctionSnapshot{a.head, a.AddedAt, a.ProductID, a.autoBid}, a.ID, a})
 	}
 	r.mu.RUnlock()
 	slices.SortFunc(entries, func(a, b entry) int {
@@ -473,7 +496,7 @@ func (r *Relay) auctionList(u *user) json.RawMessage {
 		if s, ok := r.feeds.State(e.productID); ok {
 			state = s
 		}
-		b = appendAuctionJSON(b, e.head, e.addedAt, state, now)
+		b = appendAuctionJSON(b, e.head, e.addedAt, state, r.fillAutoBid(e.a, e.autoBid), now)
 	}
 	return append(b, ']')
 }

@@ -38,6 +38,7 @@ const (
 const (
 	maxBidLimit       = 999999
 	maxIncrement      = 1000
+	maxSnipeSeconds   = 300 // a window of five minutes is already an auto bid
 	maxResumeAuctions = 1000
 )
 
@@ -68,6 +69,7 @@ type ConfigPatch struct {
 	Strategy        *string
 	IncrementAmount *float64
 	AutoBid         *bool
+	SnipeSeconds    *int
 }
 
 // Metadata describes an auction as the extension saw it on the page.
@@ -246,6 +248,14 @@ func decodeConfigPatch(raw json.RawMessage) (*ConfigPatch, error) {
 			return nil, fmt.Errorf("config.autoBid must be true or false")
 		}
 		p.AutoBid = &b
+	}
+	if v, ok := fields["snipeSeconds"]; ok && !isNull(v) {
+		f, err := decodeNumber(v)
+		if err != nil || f != math.Trunc(f) || f < 1 || f > maxSnipeSeconds {
+			return nil, fmt.Errorf("config.snipeSeconds must be a whole number of seconds in [1, %d]", maxSnipeSeconds)
+		}
+		n := int(f)
+		p.SnipeSeconds = &n
 	}
 	return p, nil
 }

@@ -45,6 +45,24 @@ func TestDecodeClientMessage(t *testing.T) {
 		{name: "older strategies accepted", in: `{"type":"updateConfig","auctionId":"1","config":{"strategy":"manual"}}`},
 		{name: "increment too big", in: `{"type":"updateConfig","auctionId":"1","config":{"incrementAmount":1001}}`, wantErr: "config.incrementAmount must be a number in (0, 1000]"},
 		{name: "autoBid not bool", in: `{"type":"updateConfig","auctionId":"1","config":{"autoBid":"yes"}}`, wantErr: "config.autoBid must be true or false"},
+		{name: "snipeSeconds zero", in: `{"type":"updateConfig","auctionId":"1","config":{"snipeSeconds":0}}`, wantErr: "config.snipeSeconds must be a whole number of seconds in [1, 300]"},
+		{name: "snipeSeconds too long", in: `{"type":"updateConfig","auctionId":"1","config":{"snipeSeconds":301}}`, wantErr: "config.snipeSeconds must be a whole number of seconds in [1, 300]"},
+		{name: "snipeSeconds fraction", in: `{"type":"updateConfig","auctionId":"1","config":{"snipeSeconds":2.5}}`, wantErr: "config.snipeSeconds must be a whole number of seconds in [1, 300]"},
+		{name: "snipeSeconds negative", in: `{"type":"updateConfig","auctionId":"1","config":{"snipeSeconds":-5}}`, wantErr: "config.snipeSeconds must be a whole number of seconds in [1, 300]"},
+		{name: "snipeSeconds not a number", in: `{"type":"updateConfig","auctionId":"1","config":{"snipeSeconds":"soon"}}`, wantErr: "config.snipeSeconds must be a whole number of seconds in [1, 300]"},
+		{name: "snipeSeconds bool", in: `{"type":"updateConfig","auctionId":"1","config":{"snipeSeconds":true}}`, wantErr: "config.snipeSeconds must be a whole number of seconds in [1, 300]"},
+		{name: "snipeSeconds bounds and numeric string", in: `{"type":"startMonitoring","auctionId":"1","config":{"snipeSeconds":"300"}}`,
+			check: func(t *testing.T, m *ClientMessage) {
+				if m.Config.SnipeSeconds == nil || *m.Config.SnipeSeconds != 300 {
+					t.Errorf("snipeSeconds %v", m.Config.SnipeSeconds)
+				}
+			}},
+		{name: "snipeSeconds null left alone", in: `{"type":"updateConfig","auctionId":"1","config":{"snipeSeconds":null,"maxBid":1}}`,
+			check: func(t *testing.T, m *ClientMessage) {
+				if m.Config.SnipeSeconds != nil {
+					t.Errorf("snipeSeconds %v", *m.Config.SnipeSeconds)
+				}
+			}},
 		{name: "updateConfig without config", in: `{"type":"updateConfig","auctionId":"1"}`, wantErr: "config is required"},
 		{name: "bad url", in: `{"type":"startMonitoring","auctionId":"1","metadata":{"url":"javascript:alert(1)"}}`, wantErr: "metadata.url must be an http or https URL"},
 		{name: "long title accepted", in: `{"type":"startMonitoring","auctionId":"1","metadata":{"title":"` + strings.Repeat("t", 5000) + `","imageUrl":null}}`,
@@ -153,6 +171,9 @@ func FuzzDecodeClientMessage(f *testing.F) {
 			}
 			if c.Strategy != nil && !strategies[*c.Strategy] {
 				t.Fatalf("accepted strategy %q", *c.Strategy)
+			}
+			if c.SnipeSeconds != nil && (*c.SnipeSeconds < 1 || *c.SnipeSeconds > maxSnipeSeconds) {
+				t.Fatalf("accepted snipeSeconds %v", *c.SnipeSeconds)
 			}
 		}
 		if m.Type == TypePlaceBid && (m.Amount <= 0 || m.Amount > maxBidLimit) {

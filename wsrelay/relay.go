@@ -1,6 +1,7 @@
 package wsrelay
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +34,9 @@ type Options struct {
 	Bidder  Bidder      // nil refuses every bid
 	Logger  *zap.Logger // default zap.NewNop()
 	Hooks   Hooks
+	// AutoBid tells an auto-bid engine what changed and shows its state
+	// (see AutoBidHooks); SetAutoBid replaces it. Default: none.
+	AutoBid AutoBidHooks
 	// Now is the clock for rate limits and timestamps. Default: time.Now.
 	Now func() time.Time
 	// ClientIP names the client of a request for the per-IP connection rate
@@ -48,6 +53,7 @@ type Relay struct {
 	bidder   Bidder
 	logger   atomic.Pointer[zap.Logger] // swapped by SetLogger on a reload
 	hooks    atomic.Pointer[Hooks]      // swapped by SetHooks on a reload
+	autoBid  atomic.Pointer[AutoBidHooks]
 	now      func() time.Time
 	clientIP func(*http.Request) string
 	upgrader websocket.Upgrader
@@ -119,6 +125,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 	}
 	r.SetLogger(opts.Logger)
 	r.SetHooks(opts.Hooks)
+	r.autoBid.Store(&opts.AutoBid)
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -189,9 +196,11 @@ func (r *Relay) log() *zap.Logger { return r.logger.Load() }
 func (r *Relay) hooksNow() *Hooks { return r.hooks.Load() }
 
 // UpdateConfig applies cfg in place: open sockets stay open and follow the
-// new limits; new users' saved data is loaded; sockets of a user that is
-// gone or whose token changed are no longer authenticated. A socket waiting
-// for a message reads that one under the old size and rate limits.
+// new limits; new users' saved data is loaded (and the auto-bid engine told
+// of their products); sockets of a user that is gone or whose token changed
+// are no longer authenticated, and the engine forgets a gone user's
+// auctions. A socket waiting for a message reads that one under the old
+// size and rate limits.
 func (r *Relay) UpdateConfig(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("wsrelay: %w", err)
@@ -234,6 +243,7 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 
 	withDefaults := cfg.WithDefaults()
 	var acquire, release []int64
+	var gone []*monitored // auctions of users no longer configured
 	r.mu.Lock()
 	r.cfg.Store(&withDefaults)
 	if key == nil {
@@ -253,6 +263,7 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 			for _, a := range u.auctions {
 				r.removeMonitorLocked(a)
 				release = append(release, a.ProductID)
+				gone = append(gone, a)
 			}
 			delete(r.users, name)
 			continue
@@ -286,7 +297,20 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 	for _, id := range release {
 		r.release(id)
 	}
+	r.refreshAutoBid(uniqueSorted(append(acquire, release...))...)
+	slices.SortFunc(gone, func(x, y *monitored) int {
+		return cmp.Or(cmp.Compare(x.owner.name, y.owner.name), cmp.Compare(x.ID, y.ID))
+	})
+	for _, a := range gone {
+		r.forgetAutoBid(a.owner.name, a.ID)
+	}
 	return nil
+}
+
+// uniqueSorted sorts ids and drops repeats, in place.
+func uniqueSorted(ids []int64) []int64 {
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // authenticate finds the user owning token. Every user's hash is compared
@@ -375,7 +399,7 @@ func (r *Relay) deliver(c *hub.Change) {
 		if len(a.owner.conns) == 0 {
 			continue
 		}
-		msg := newShared("auctionState", auctionStateJSON(a.head, a.AddedAt, c, now, false))
+		msg := newShared("auctionState", auctionStateJSON(a.head, a.AddedAt, c, a.autoBid, now, false))
 		msg.key = coalesceKey{kind: kindState, id: a.ID}
 		msg.receivedAt = c.ReceivedAt
 		for conn := range a.owner.conns {

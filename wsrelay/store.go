@@ -60,6 +60,12 @@ func (r *Relay) loadUser(ctx context.Context, name string, key []byte) (*userRec
 	rec.Auctions = slices.DeleteFunc(rec.Auctions, func(a Auction) bool {
 		return !auctionIDPattern.MatchString(a.ID) || a.ProductID <= 0
 	})
+	for i := range rec.Auctions {
+		// A window the protocol would refuse falls back to the engine's.
+		if s := &rec.Auctions[i].Config.SnipeSeconds; *s < 0 || *s > maxSnipeSeconds {
+			*s = 0
+		}
+	}
 	if rec.SealedCookies != "" {
 		if key == nil {
 			r.log().Warn("stored cookies ignored: cookie_key not set", zap.String("user", name))

@@ -1,0 +1,139 @@
+package wsrelay
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+)
+
+// autoBidView is a user's auto-bid state of one auction as the relay shows
+// it, encoded once when the engine reports it so that fanning a change out
+// only copies bytes. The zero value is "no state known". A view is
+// replaced whole, never changed in place, so a copy taken under the
+// relay's lock stays valid after it.
+type autoBidView struct {
+	field   []byte // ,"autoBid":{…}
+	failure []byte // ,"error":"…","message":"…" while the engine's status is error
+}
+
+// autoBidStatusError is the engine's status when auto-bidding stopped and
+// the user must act (cookies missing or refused, bidding off).
+const autoBidStatusError = "error"
+
+// newAutoBidView checks and encodes an engine's state: a JSON object with
+// a string status and, for status error, a message saying why.
+func newAutoBidView(state json.RawMessage) (autoBidView, bool) {
+	state = bytes.TrimSpace(state)
+	if len(state) < 2 || state[0] != '{' || !json.Valid(state) {
+		return autoBidView{}, false
+	}
+	var head struct {
+		Status  string `json:"status"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(state, &head) != nil || head.Status == "" {
+		return autoBidView{}, false
+	}
+	v := autoBidView{field: make([]byte, 0, len(state)+12)}
+	v.field = append(v.field, `,"autoBid":`...)
+	v.field = append(v.field, state...)
+	if head.Status == autoBidStatusError {
+		msg := head.Message
+		if msg == "" {
+			msg = "auto-bidding stopped"
+		}
+		v.failure = append(v.failure, `,"error":`...)
+		v.failure = strconv.AppendQuote(v.failure, msg)
+		v.failure = append(v.failure, `,"message":`...)
+		v.failure = strconv.AppendQuote(v.failure, msg)
+	}
+	return v, true
+}
+
+func (v autoBidView) known() bool  { return v.field != nil }
+func (v autoBidView) failed() bool { return v.failure != nil }
+func (v autoBidView) size() int    { return len(v.field) + len(v.failure) }
+
+// appendFields appends autoBid and, unless the lot ended, the error.
+func (v autoBidView) appendFields(b []byte, ended bool) []byte {
+	b = append(b, v.field...)
+	if !ended {
+		b = append(b, v.failure...)
+	}
+	return b
+}
+
+// PushAutoBidState records the engine's latest state of a user's auction
+// and sends every socket of the user an autoBidState message,
+//
+//	{"type":"autoBidState","auctionId":"…","state":<state>}
+//
+// followed by the auction's auctionState, which now carries the state as
+// autoBid (the extension reads only auctionState). state is the engine's
+// report, a JSON object with a string status; anything else is dropped.
+// The messages are broadcasts, so they never carry a requestId. A user
+// without sockets gets nothing now; the state shows in the next listing
+// and the next change of the auction.
+//
+// Reports must arrive in order (the engine makes them one at a time): the
+// latest one wins.
+func (r *Relay) PushAutoBidState(name, auctionID string, state json.RawMessage) {
+	view, ok := newAutoBidView(state)
+	if !ok {
+		return
+	}
+	state = bytes.TrimSpace(state)
+	b := make([]byte, 0, len(state)+len(auctionID)+48)
+	b = append(b, `{"type":"autoBidState","auctionId":`...)
+	b = strconv.AppendQuote(b, auctionID)
+	b = append(b, `,"state":`...)
+	b = append(b, state...)
+	b = append(b, '}')
+	msg := newShared("autoBidState", b)
+	r.mu.Lock()
+	u := r.users[name]
+	if u == nil || r.closing {
+		r.mu.Unlock()
+		return
+	}
+	a, ok := u.auctions[auctionID]
+	if !ok {
+		r.mu.Unlock()
+		return
+	}
+	a.autoBid = view
+	listening := len(u.conns) > 0
+	for c := range u.conns {
+		c.enqueue(msg)
+	}
+	r.mu.Unlock()
+	if listening {
+		r.pushState(u, auctionID)
+	}
+}
+
+// fillAutoBid returns the auction's view, asking the engine (AutoBidHooks.State)
+// when the relay has no report of it yet, for example because the engine
+// reported before the relay existed. A report that arrives meanwhile
+// wins over the answer. Never call it holding r.mu.
+func (r *Relay) fillAutoBid(a *monitored, cur autoBidView) autoBidView {
+	h := r.autoBidHooks()
+	if cur.known() || h.State == nil {
+		return cur
+	}
+	state, ok := h.State(a.owner.name, a.ID)
+	if !ok {
+		return cur
+	}
+	view, ok := newAutoBidView(state)
+	if !ok {
+		return cur
+	}
+	r.mu.Lock()
+	if !a.autoBid.known() {
+		a.autoBid = view
+	}
+	view = a.autoBid
+	r.mu.Unlock()
+	return view
+}
