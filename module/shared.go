@@ -34,6 +34,7 @@ type shared struct {
 	logger    *zap.Logger
 	setLogger func(*zap.Logger)
 	nellis    *upstreamClient
+	storage   *currentStorage
 	metrics   *metrics.Metrics
 	hub       *hub.Hub
 	bidder    *bidding.Engine
@@ -47,7 +48,7 @@ type shared struct {
 
 // newShared builds the state without any I/O.
 func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bidCfg bidding.Config) (*shared, error) {
-	s := &shared{metrics: metrics.New(), nellis: new(upstreamClient)}
+	s := &shared{metrics: metrics.New(), nellis: new(upstreamClient), storage: new(currentStorage)}
 	s.logger, s.setLogger = newReloadableLogger(logger)
 	s.nellis.client.Store(client)
 	// One estimate of Nellis's clock, fed by every snapshot and bid, times
@@ -92,6 +93,7 @@ func (s *shared) start(ctx context.Context, logger *zap.Logger, client *nellis.C
 	defer s.startMu.Unlock()
 	s.setLogger(logger)
 	s.nellis.client.Store(client)
+	s.storage.set(storage)
 	s.hub.UpdateConfig(hubCfg)
 	if err := s.bidder.UpdateConfig(bidCfg); err != nil {
 		return err
@@ -101,7 +103,7 @@ func (s *shared) start(ctx context.Context, logger *zap.Logger, client *nellis.C
 	}
 	r, err := wsrelay.New(ctx, relayCfg, wsrelay.Options{
 		Feeds:    s.hub,
-		Storage:  storage,
+		Storage:  s.storage,
 		Bidder:   s.bidder,
 		Logger:   s.logger.Named("relay"),
 		Hooks:    s.metrics.RelayHooks(),
@@ -214,4 +216,20 @@ func (u *upstreamClient) Snapshot(ctx context.Context, productID int64, cookies 
 
 func (u *upstreamClient) PlaceBid(ctx context.Context, productID int64, amount int, cookies string) (nellis.BidResult, error) {
 	return u.client.Load().PlaceBid(ctx, productID, amount, cookies)
+}
+
+// currentStorage is the newest config's storage (Caddy's `storage` global
+// option), so users' data follows a reload that moves it.
+type currentStorage struct {
+	inner atomic.Pointer[wsrelay.Storage]
+}
+
+func (c *currentStorage) set(s wsrelay.Storage) { c.inner.Store(&s) }
+
+func (c *currentStorage) Load(ctx context.Context, key string) ([]byte, error) {
+	return (*c.inner.Load()).Load(ctx, key)
+}
+
+func (c *currentStorage) Store(ctx context.Context, key string, value []byte) error {
+	return (*c.inner.Load()).Store(ctx, key, value)
 }
