@@ -1,0 +1,172 @@
+package statusview
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nellis-edge/gateway/hub"
+	"github.com/nellis-edge/gateway/metrics"
+)
+
+// Frame is what one redraw of the live view shows.
+type Frame struct {
+	// Address names the admin API the report came from.
+	Address string
+	Report  Report
+	// Prev is the previous frame's report, nil on the first: delivery
+	// latency is shown for the writes between the two.
+	Prev *Report
+}
+
+// Render draws a frame as plain text: a header, the totals, the latency
+// and one table row per feed. It draws no terminal control codes; the
+// caller clears the screen between frames.
+func Render(f Frame) string {
+	var b strings.Builder
+	r := f.Report
+	state := "started"
+	if !r.Started {
+		state = "starting"
+	}
+	fmt.Fprintf(&b, "nellis edge · %s · %s · %s\n", f.Address, r.At.UTC().Format("2006-01-02 15:04:05 MST"), state)
+
+	t := r.Totals
+	fmt.Fprintf(&b, "feeds %d (%s) · streams open %d · stale %d · subscribers %d\n",
+		t.Feeds, counts(t.FeedsBySource), t.OpenStreams, t.Stale, t.Subscribers)
+	fmt.Fprintf(&b, "clients %d connected, %d authenticated · users %d monitoring %d auctions\n",
+		t.Connections, t.Authenticated, t.Users, t.MonitoredAuctions)
+	fmt.Fprintf(&b, "latency delivery %s · processing %s\n",
+		deliveryLatency(r, f.Prev), processingLatency(r.Latency.Processing))
+	b.WriteByte('\n')
+
+	if len(r.Feeds) == 0 {
+		b.WriteString("no feeds: no product is being watched\n")
+		return b.String()
+	}
+	var table strings.Builder
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PRODUCT\tSOURCE\tBREAKER\tLAST EVENT\tLAST BYTE\tSUBS\tSEQ\tNEXT POLL\tNOTE")
+	for _, feed := range r.Feeds {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n",
+			feed.ProductID, feed.Source, feed.Breaker,
+			age(feed.SinceLastEvent), age(feed.SinceLastByte),
+			feed.Subscribers, feed.Seq, nextPoll(r.At, feed.NextPoll), note(r.At, feed))
+	}
+	_ = tw.Flush() // writes to a strings.Builder cannot fail
+	// A row without a note would end in the padding of its last cell.
+	for line := range strings.Lines(table.String()) {
+		b.WriteString(strings.TrimRight(line, " \n"))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// counts lists a count map as "a 1, b 2", in key order, zeros left out.
+func counts(m map[string]int) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if m[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// deliveryLatency describes the writes since the previous report, or since
+// the process started on the first frame.
+func deliveryLatency(r Report, prev *Report) string {
+	h := r.Latency.Delivery
+	window := "since start"
+	if prev != nil && r.At.After(prev.At) {
+		h = h.Since(prev.Latency.Delivery)
+		window = "in the last " + approx(r.At.Sub(prev.At))
+	}
+	p50, ok := h.Quantile(0.5)
+	if !ok {
+		return "no writes " + window
+	}
+	p99, _ := h.Quantile(0.99)
+	return fmt.Sprintf("p50 %s p99 %s (%d writes %s)", seconds(p50), seconds(p99), h.Count, window)
+}
+
+func processingLatency(p metrics.Recent) string {
+	if p.Samples == 0 {
+		return "no changes yet"
+	}
+	return fmt.Sprintf("p50 %s p99 %s (last %d changes)", seconds(p.P50), seconds(p.P99), p.Samples)
+}
+
+// age shows a number of seconds ago; negative means never.
+func age(s float64) string {
+	if s < 0 {
+		return "-"
+	}
+	return approx(time.Duration(s * float64(time.Second)))
+}
+
+// approx shows a duration to about two significant figures: 0.4s, 12s,
+// 3m04s, 2h05m.
+func approx(d time.Duration) string {
+	switch {
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	case d < 100*time.Second:
+		return fmt.Sprintf("%.0fs", d.Seconds())
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// seconds shows a latency: microseconds below a millisecond, where a
+// healthy gateway delivers.
+func seconds(s float64) string {
+	switch {
+	case s < 0.001:
+		return fmt.Sprintf("%.0fµs", s*1e6)
+	case s < 1:
+		return fmt.Sprintf("%.1fms", s*1e3)
+	}
+	return fmt.Sprintf("%.2fs", s)
+}
+
+// nextPoll shows when the next snapshot poll is due, relative to the
+// gateway's clock: "-" while one is in flight or polling stopped.
+func nextPoll(at, next time.Time) string {
+	if next.IsZero() {
+		return "-"
+	}
+	if !next.After(at) {
+		return "due"
+	}
+	return "in " + approx(next.Sub(at))
+}
+
+// note explains what is unusual about a feed.
+func note(at time.Time, f hub.FeedStatus) string {
+	var notes []string
+	if Stale(f) {
+		notes = append(notes, "STALE")
+	}
+	if f.Degraded != "" {
+		notes = append(notes, f.Degraded)
+	}
+	if f.StreamCapped {
+		notes = append(notes, "stream capped (max_streams)")
+	}
+	if !f.LingerUntil.IsZero() {
+		closes := "closing"
+		if f.LingerUntil.After(at) {
+			closes = "closes in " + approx(f.LingerUntil.Sub(at))
+		}
+		notes = append(notes, "no subscribers, "+closes)
+	}
+	return strings.Join(notes, "; ")
+}

@@ -1,0 +1,113 @@
+package statusview
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nellis-edge/gateway/metrics"
+	"github.com/nellis-edge/gateway/wsrelay"
+)
+
+// latencies returns two delivery readings a second apart: an old
+// incident before, fast writes between them.
+func latencies() (before, after metrics.Histogram) {
+	m := metrics.New()
+	deliver := m.RelayHooks().DeliveryLatency
+	for range 10 {
+		deliver(3 * time.Second)
+	}
+	before = m.DeliveryLatency()
+	for range 40 {
+		deliver(200 * time.Microsecond)
+	}
+	return before, m.DeliveryLatency()
+}
+
+func TestRender(t *testing.T) {
+	before, after := latencies()
+	relay := &wsrelay.Stats{Connections: 5, Authenticated: 4, Users: 2, MonitoredAuctions: 3}
+	processing := metrics.Recent{Samples: 40, P50: 0.00012, P99: 0.0021}
+	prev := NewReport(at.Add(-time.Second), feeds(), relay, Latency{Delivery: before})
+
+	for _, c := range []struct {
+		name  string
+		frame Frame
+		want  string
+	}{
+		{
+			name:  "first frame, three feeds",
+			frame: Frame{Address: "localhost:2019", Report: NewReport(at, feeds(), relay, Latency{Delivery: after, Processing: processing})},
+			want: `nellis edge · localhost:2019 · 2026-11-27 08:00:00 UTC · started
+feeds 3 (poll 2, sse 1) · streams open 1 · stale 1 · subscribers 4
+clients 5 connected, 4 authenticated · users 2 monitoring 3 auctions
+latency delivery p50 194µs p99 4.88s (50 writes since start) · processing p50 120µs p99 2.1ms (last 40 changes)
+
+PRODUCT  SOURCE  BREAKER  LAST EVENT  LAST BYTE  SUBS  SEQ  NEXT POLL  NOTE
+101      sse     closed   0.9s        0.2s       3     17   in 28s
+102      poll    open     -           -          1     4    in 1.5s
+103      poll    open     -           -          0     1    -          STALE; snapshot failing; no subscribers, closes in 12s
+`,
+		},
+		{
+			name:  "next frame: delivery between the two",
+			frame: Frame{Address: "localhost:2019", Report: NewReport(at, feeds()[:1], relay, Latency{Delivery: after, Processing: processing}), Prev: &prev},
+			want: `nellis edge · localhost:2019 · 2026-11-27 08:00:00 UTC · started
+feeds 1 (sse 1) · streams open 1 · stale 0 · subscribers 3
+clients 5 connected, 4 authenticated · users 2 monitoring 3 auctions
+latency delivery p50 175µs p99 249µs (40 writes in the last 1.0s) · processing p50 120µs p99 2.1ms (last 40 changes)
+
+PRODUCT  SOURCE  BREAKER  LAST EVENT  LAST BYTE  SUBS  SEQ  NEXT POLL  NOTE
+101      sse     closed   0.9s        0.2s       3     17   in 28s
+`,
+		},
+		{
+			name:  "starting, nothing watched",
+			frame: Frame{Address: "unix//run/caddy.sock", Report: NewReport(at, nil, nil, Latency{Delivery: metrics.Histogram{}})},
+			want: `nellis edge · unix//run/caddy.sock · 2026-11-27 08:00:00 UTC · starting
+feeds 0 (none) · streams open 0 · stale 0 · subscribers 0
+clients 0 connected, 0 authenticated · users 0 monitoring 0 auctions
+latency delivery no writes since start · processing no changes yet
+
+no feeds: no product is being watched
+`,
+		},
+		{
+			name:  "quiet second",
+			frame: Frame{Address: "a", Report: NewReport(at, nil, relay, Latency{Delivery: after}), Prev: &Report{At: at.Add(-2 * time.Second), Latency: Latency{Delivery: after}}},
+			want: `nellis edge · a · 2026-11-27 08:00:00 UTC · started
+feeds 0 (none) · streams open 0 · stale 0 · subscribers 0
+clients 5 connected, 4 authenticated · users 2 monitoring 3 auctions
+latency delivery no writes in the last 2.0s · processing no changes yet
+
+no feeds: no product is being watched
+`,
+		},
+	} {
+		if got := Render(c.frame); got != c.want {
+			t.Errorf("%s:\n got:\n%s\nwant:\n%s", c.name, got, c.want)
+		}
+	}
+}
+
+func TestApprox(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0:                                "0.0s",
+		400 * time.Millisecond:           "0.4s",
+		9940 * time.Millisecond:          "9.9s",
+		12 * time.Second:                 "12s",
+		3*time.Minute + 4*time.Second:    "3m04s",
+		2*time.Hour + 5*time.Minute + 59: "2h05m",
+	} {
+		if got := approx(d); got != want {
+			t.Errorf("approx(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestRenderHasNoControlCodes(t *testing.T) {
+	out := Render(Frame{Address: "a", Report: NewReport(at, feeds(), nil, Latency{})})
+	if strings.ContainsRune(out, '\x1b') {
+		t.Errorf("frame carries an escape sequence:\n%q", out)
+	}
+}
