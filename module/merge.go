@@ -25,8 +25,15 @@ func (a *App) merge(b *App) error {
 			return fmt.Errorf("user %q given twice with different tokens", u.Name)
 		}
 	}
-	users := a.Users
+	// The rest goes through JSON, users aside: re-encoding them for every
+	// line would make a Caddyfile with many `user` lines quadratic.
 	b.Users = nil
+	if reflect.ValueOf(b).Elem().IsZero() {
+		return nil
+	}
+	users := a.Users
+	a.Users = nil
+	defer func() { a.Users = users }()
 	mine, err := toMap(a)
 	if err != nil {
 		return err
@@ -43,11 +50,7 @@ func (a *App) merge(b *App) error {
 		return err
 	}
 	*a = App{}
-	if err := json.Unmarshal(merged, a); err != nil {
-		return err
-	}
-	a.Users = users
-	return nil
+	return json.Unmarshal(merged, a)
 }
 
 func toMap(a *App) (map[string]any, error) {
