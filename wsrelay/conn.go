@@ -76,6 +76,10 @@ type outMsg struct {
 	ping       bool
 	key        coalesceKey
 	receivedAt time.Time // of the change behind it, for the latency hook
+	// The feed version of a state message: a queued newer one is never
+	// replaced by an older one.
+	epoch string
+	seq   uint64
 }
 
 func newShared(msgType string, data []byte) outMsg {
@@ -94,6 +98,10 @@ func (c *conn) enqueue(m outMsg) {
 	if m.key.kind != kindNone {
 		for i := range c.queue {
 			if c.queue[i].key == m.key {
+				if q := c.queue[i]; q.epoch == m.epoch && q.seq > m.seq {
+					c.mu.Unlock() // the queued message is newer: keep it
+					return
+				}
 				c.queue[i] = m
 				c.mu.Unlock()
 				c.r.hooksNow().coalesced()

@@ -213,6 +213,37 @@ func TestQueueCoalescesStates(t *testing.T) {
 	}
 }
 
+// TestOlderStateNeverReplacesNewer: a state read before a change was
+// published (a user's own request racing a price change) cannot overwrite
+// the newer state waiting in the queue.
+func TestOlderStateNeverReplacesNewer(t *testing.T) {
+	f := newFixture(t, testConfig(), Options{})
+	c := f.login(tokenAlice)
+	startMonitoring(c, "8", 10)
+	conn := f.onlyConn(t, "alice")
+	waitFor(t, "the writer to drain", func() bool {
+		conn.mu.Lock()
+		defer conn.mu.Unlock()
+		if conn.writing || len(conn.queue) > 0 {
+			return false
+		}
+		conn.writing = true
+		return true
+	})
+	f.feeds.publish(newChange(t, product(8, 12), "e", 7))
+	older := newShared("auctionState", []byte(`{"type":"auctionState","auction":{"id":"8","seq":6}}`))
+	older.key = coalesceKey{kind: kindState, id: "8"}
+	older.epoch, older.seq = "e", 6
+	conn.enqueue(older)
+	conn.mu.Lock()
+	conn.writing = false
+	conn.startWriterLocked()
+	conn.mu.Unlock()
+	if a := auctionOf(c.expectType("auctionState")); a["seq"] != 7.0 {
+		t.Fatalf("got seq %v, want the newer 7", a["seq"])
+	}
+}
+
 // onlyConn is the single authenticated socket of a user.
 func (f *fixture) onlyConn(t *testing.T, name string) *conn {
 	t.Helper()

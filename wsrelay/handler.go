@@ -456,11 +456,19 @@ func (r *Relay) pushState(u *user, auctionID string) {
 	if !ok {
 		return
 	}
+	// The state is read and queued under the write lock, which deliver
+	// (a read lock) cannot share: a change published meanwhile is either
+	// in this state already or queued after it, so a socket never gets a
+	// price older than one it has. The hub calls deliver outside its own
+	// locks, so reading its state here cannot deadlock.
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	state, _ := r.feeds.State(s.productID)
 	msg := newShared("auctionState", auctionStateJSON(s.head, s.addedAt, state, s.autoBid, r.now(), false))
 	msg.key = coalesceKey{kind: kindState, id: auctionID}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+	if state != nil {
+		msg.epoch, msg.seq = state.Epoch, state.Seq
+	}
 	for c := range u.conns {
 		c.enqueue(msg)
 	}

@@ -402,6 +402,7 @@ func (r *Relay) deliver(c *hub.Change) {
 		msg := newShared("auctionState", auctionStateJSON(a.head, a.AddedAt, c, a.autoBid, now, false))
 		msg.key = coalesceKey{kind: kindState, id: a.ID}
 		msg.receivedAt = c.ReceivedAt
+		msg.epoch, msg.seq = c.Epoch, c.Seq
 		for conn := range a.owner.conns {
 			conn.enqueue(msg)
 		}
