@@ -20,7 +20,9 @@ const closeTimeTolerance = time.Second
 //     price or bid count than known is stale (a poll that started before an
 //     SSE bid), and none of its bid-related fields are taken;
 //   - closed is final: a closed lot never reopens;
-//   - a relative TimeRemaining becomes CloseTime = receivedAt + remaining.
+//   - a relative TimeRemaining becomes CloseTime = receivedAt + remaining;
+//   - a next bid the price has caught up with is replaced by the price
+//     plus one (raiseNextBid).
 func merge(prev nellis.Product, p *nellis.Patch, receivedAt time.Time) (nellis.Product, bool) {
 	next := prev
 	changed := false
@@ -32,6 +34,7 @@ func merge(prev nellis.Product, p *nellis.Patch, receivedAt time.Time) (nellis.P
 		setValue(&next.BidCount, p.BidCount, &changed)
 		setValue(&next.NextBid, p.NextBid, &changed)
 		setValue(&next.MinimumBid, p.MinimumBid, &changed)
+		raiseNextBid(&prev, &next, p)
 		setValue(&next.BidderCount, p.BidderCount, &changed)
 		setValue(&next.IsWinning, p.IsWinning, &changed)
 		setString(&next.LastBidder, p.LastBidder, &changed)
@@ -67,6 +70,27 @@ func merge(prev nellis.Product, p *nellis.Patch, receivedAt time.Time) (nellis.P
 		setTime(&next.ClosedAt, *p.ClosedAt, 0, &changed)
 	}
 	return next, changed
+}
+
+// raiseNextBid keeps the next and minimum bid above the price after a bid.
+// A bid event moves the price but need not carry the next bid (PROTOCOL.md
+// §1.2), and keeping the known one would show a next bid at or below the
+// price until the next snapshot, up to a safety-net interval later: a
+// bidder offering it is refused as too low. Nellis's own fallback is the
+// price plus one (§1.3), which the next snapshot confirms or corrects. Only
+// a bid (the price or the bid count moved) raises it, since before the
+// first bid the next bid may equal the price; only values the patch left
+// out are raised; an unknown (zero) one stays unknown.
+func raiseNextBid(prev, next *nellis.Product, p *nellis.Patch) {
+	if next.CurrentBid == prev.CurrentBid && next.BidCount == prev.BidCount {
+		return
+	}
+	if p.NextBid == nil && next.NextBid != 0 && next.NextBid <= next.CurrentBid {
+		next.NextBid = next.CurrentBid + 1
+	}
+	if p.MinimumBid == nil && next.MinimumBid != 0 && next.MinimumBid <= next.CurrentBid {
+		next.MinimumBid = next.CurrentBid + 1
+	}
 }
 
 func openStatus(s string) bool { return s == "open" || s == "active" }

@@ -41,8 +41,77 @@ func TestMerge(t *testing.T) {
 				if p.CurrentBid != 125 || p.BidCount != 5 || p.LastBidder != "bob" {
 					t.Errorf("bid not applied: %+v", p)
 				}
-				if p.Title != "Drill" || p.NextBid != 101 || p.BidderCount != 2 || !p.CloseTime.Equal(closeAt) || string(p.Location) != `{"city":"LV"}` {
+				if p.Title != "Drill" || p.BidderCount != 2 || !p.CloseTime.Equal(closeAt) || string(p.Location) != `{"city":"LV"}` {
 					t.Errorf("a missing field blanked a known one: %+v", p)
+				}
+			},
+		},
+		{
+			// Regression: the next bid stayed below the price until a poll,
+			// so a bidder offering it was refused as too low.
+			name:    "a bid without a next bid raises a next bid the price caught up with",
+			prev:    withMinimum(known, 101),
+			patch:   nellis.Patch{CurrentBid: ptr(125.0), BidCount: ptr(5)},
+			changed: true,
+			check: func(t *testing.T, p nellis.Product) {
+				if p.NextBid != 126 || p.MinimumBid != 126 {
+					t.Errorf("next %v, minimum %v after a bid of 125, want 126", p.NextBid, p.MinimumBid)
+				}
+			},
+		},
+		{
+			name:    "a next bid still above the price stays",
+			prev:    withMinimum(known, 101),
+			patch:   nellis.Patch{CurrentBid: ptr(100.5), BidCount: ptr(5)},
+			changed: true,
+			check: func(t *testing.T, p nellis.Product) {
+				if p.NextBid != 101 || p.MinimumBid != 101 {
+					t.Errorf("next %v, minimum %v, want the known 101", p.NextBid, p.MinimumBid)
+				}
+			},
+		},
+		{
+			// Before the first bid Nellis asks for the opening price itself.
+			name:    "a next bid equal to the price stays until a bid",
+			prev:    withMinimum(withNext(known, 100), 100),
+			patch:   nellis.Patch{Title: ptr("Cordless drill")},
+			changed: true,
+			check: func(t *testing.T, p nellis.Product) {
+				if p.NextBid != 100 || p.MinimumBid != 100 {
+					t.Errorf("next %v, minimum %v without a bid, want 100", p.NextBid, p.MinimumBid)
+				}
+			},
+		},
+		{
+			name:    "the first bid at the opening price raises the next bid",
+			prev:    withMinimum(withNext(known, 100), 100),
+			patch:   nellis.Patch{CurrentBid: ptr(100.0), BidCount: ptr(5)},
+			changed: true,
+			check: func(t *testing.T, p nellis.Product) {
+				if p.NextBid != 101 || p.MinimumBid != 101 {
+					t.Errorf("next %v, minimum %v after a bid of 100, want 101", p.NextBid, p.MinimumBid)
+				}
+			},
+		},
+		{
+			name:    "a next bid in the patch is taken as it is",
+			prev:    known,
+			patch:   nellis.Patch{CurrentBid: ptr(125.0), NextBid: ptr(130.0)},
+			changed: true,
+			check: func(t *testing.T, p nellis.Product) {
+				if p.NextBid != 130 {
+					t.Errorf("next %v, want the patch's 130", p.NextBid)
+				}
+			},
+		},
+		{
+			name:    "an unknown next bid stays unknown",
+			prev:    withNext(known, 0),
+			patch:   nellis.Patch{CurrentBid: ptr(125.0)},
+			changed: true,
+			check: func(t *testing.T, p nellis.Product) {
+				if p.NextBid != 0 || p.MinimumBid != 0 {
+					t.Errorf("next %v, minimum %v, want both unknown (0)", p.NextBid, p.MinimumBid)
 				}
 			},
 		},
@@ -166,6 +235,16 @@ func TestMerge(t *testing.T) {
 			}
 		})
 	}
+}
+
+func withMinimum(p nellis.Product, minimum float64) nellis.Product {
+	p.MinimumBid = minimum
+	return p
+}
+
+func withNext(p nellis.Product, next float64) nellis.Product {
+	p.NextBid = next
+	return p
 }
 
 func TestMergeLocationNotAliased(t *testing.T) {
