@@ -1,0 +1,197 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// setupTimeout bounds one client's connect, authenticate and monitoring.
+const setupTimeout = 15 * time.Second
+
+// client is one extension: a socket and what its reader measured. The
+// reader goroutine owns every field below conn until done is closed.
+type client struct {
+	conn *websocket.Conn
+	done chan struct{}
+
+	// Measurements, written by the reader only.
+	lat        []time.Duration
+	lastPrice  map[int64]float64
+	delivered  int64
+	duplicates int64
+	sources    map[string]int64
+	// afterMark holds, per product, the delay from the mark to the first
+	// change scheduled at or after it; afterPoll the same for the first
+	// such change that came from a poll.
+	afterMark map[int64]time.Duration
+	afterPoll map[int64]time.Duration
+	closeErr  error // why the socket ended before it was stopped
+}
+
+// dial connects one client, authenticates it and, when products are given,
+// monitors each, waiting for every reply, as the extension does.
+func dial(ctx context.Context, d *websocket.Dialer, url, token string, products []int64) (*client, error) {
+	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	conn, resp, err := d.DialContext(ctx, url, http.Header{})
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("dial %s: %w (HTTP %d)", url, err, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("dial %s: %w", url, err)
+	}
+	deadline, _ := ctx.Deadline()
+	_ = conn.SetReadDeadline(deadline)
+	_ = conn.SetWriteDeadline(deadline)
+	if err := request(conn, fmt.Sprintf(`{"type":"authenticate","token":%q,"requestId":"req_0"}`, token), "req_0"); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	for i, id := range products {
+		reqID := "req_" + strconv.Itoa(i+1)
+		msg := fmt.Sprintf(`{"type":"startMonitoring","auctionId":"%d","config":{"maxBid":999999,"strategy":"auto","incrementAmount":1,"autoBid":false},`+
+			`"metadata":{"source":"loadgen","title":"bench %d","url":"https://www.nellisauction.com/p/bench/%d"},"requestId":%q}`, id, id, id, reqID)
+		if err := request(conn, msg, reqID); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("startMonitoring %d: %w", id, err)
+		}
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	_ = conn.SetWriteDeadline(time.Time{})
+	return &client{
+		conn:      conn,
+		done:      make(chan struct{}),
+		lastPrice: make(map[int64]float64, len(products)),
+		sources:   make(map[string]int64, 4),
+		afterMark: make(map[int64]time.Duration, len(products)),
+		afterPoll: make(map[int64]time.Duration, len(products)),
+	}, nil
+}
+
+// request sends msg and reads until the reply carrying reqID, which must
+// report success.
+func request(conn *websocket.Conn, msg, reqID string) error {
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+		return err
+	}
+	want := []byte(`"requestId":"` + reqID + `"`)
+	for {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			return err
+		}
+		if !bytes.Contains(data, want) {
+			continue
+		}
+		if !bytes.Contains(data, []byte(`"success":true`)) {
+			return fmt.Errorf("refused: %.200s", data)
+		}
+		return nil
+	}
+}
+
+// read records every change until the socket ends; stopped tells an
+// expected end (the run is over) from a failure.
+func (c *client) read(plan *atomic.Pointer[runPlan], stopped *atomic.Bool) {
+	defer close(c.done)
+	// One buffer per client, reused: ReadMessage allocates every message,
+	// and at 100,000 a second the garbage would cost the shared cores.
+	buf := make([]byte, 0, 4096)
+	for {
+		data, err := readInto(c.conn, buf[:0])
+		buf = data[:0]
+		now := time.Now()
+		if err != nil {
+			if !stopped.Load() {
+				c.closeErr = err
+			}
+			return
+		}
+		p := plan.Load()
+		if p == nil {
+			continue // before the schedule: the lots' old prices
+		}
+		ch, ok := parseState(data)
+		if !ok {
+			continue
+		}
+		c.record(p, ch, now)
+	}
+}
+
+// readInto reads the next message into buf, growing it as needed.
+func readInto(conn *websocket.Conn, buf []byte) ([]byte, error) {
+	_, r, err := conn.NextReader()
+	if err != nil {
+		return buf, err
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// runPlan is a Plan with the schedule's index built once.
+type runPlan struct {
+	Plan
+	index map[int64]int
+}
+
+func (c *client) record(p *runPlan, ch change, now time.Time) {
+	k, ok := p.Schedule.Lookup(p.index, ch.productID, ch.price)
+	if !ok {
+		return
+	}
+	due := p.Schedule.At(k)
+	inWindow := !due.Before(p.MeasureFrom) && due.Before(p.MeasureUntil)
+	if last, seen := c.lastPrice[ch.productID]; seen && ch.price <= last {
+		if inWindow {
+			c.duplicates++
+		}
+		return
+	}
+	c.lastPrice[ch.productID] = ch.price
+	if !p.Mark.IsZero() && !due.Before(p.Mark) {
+		if _, seen := c.afterMark[ch.productID]; !seen {
+			c.afterMark[ch.productID] = now.Sub(p.Mark)
+		}
+		if _, seen := c.afterPoll[ch.productID]; !seen && ch.source == "poll" {
+			c.afterPoll[ch.productID] = now.Sub(p.Mark)
+		}
+	}
+	if !inWindow {
+		return
+	}
+	c.delivered++
+	c.sources[ch.source]++
+	c.lat = append(c.lat, now.Sub(due))
+}
+
+// stop ends the reader and waits for it.
+func (c *client) stop() {
+	_ = c.conn.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bench over"), time.Now().Add(time.Second))
+	_ = c.conn.Close()
+	<-c.done
+}
+
+// errStopped marks a run ended by its context.
+var errStopped = errors.New("load generator stopped")

@@ -1,0 +1,79 @@
+// Package loadgen is the benchmark's client side: many WebSocket clients
+// speaking the extension's protocol to the gateway, measuring each price
+// change against the simulator's schedule. cmd/nellis-loadgen runs it in a
+// process of its own; the bench driver talks to that process with one JSON
+// line each way on stdin and stdout:
+//
+//	loadgen → driver  Ready   once every client is connected (and monitoring)
+//	driver → loadgen  Plan    the schedule and the measurement window
+//	loadgen → driver  Result  after the window and its drain have passed
+//
+// The schedule is sent only once the clients are ready, so connection setup
+// never eats into the measured window.
+package loadgen
+
+import (
+	"time"
+
+	"github.com/nellis-edge/gateway/nellissim"
+)
+
+// Ready reports that the clients are set up.
+type Ready struct {
+	Connected int     `json:"connected"`
+	Failed    int     `json:"failed"`
+	FirstErr  string  `json:"firstErr,omitempty"`
+	SetupSecs float64 `json:"setupSecs"`
+}
+
+// Plan is what the driver decided once the clients were ready.
+type Plan struct {
+	// Schedule is the simulator's; zero for idle clients.
+	Schedule nellissim.Schedule `json:"schedule"`
+	// MeasureFrom and MeasureUntil bound the scheduled times of the events
+	// measured; events before are warm-up, after are not expected.
+	MeasureFrom  time.Time `json:"measureFrom"`
+	MeasureUntil time.Time `json:"measureUntil"`
+	// DrainUntil is when the clients stop waiting for late deliveries and
+	// the result is computed. Idle clients hold their sockets until then.
+	DrainUntil time.Time `json:"drainUntil"`
+	// Mark, when set, is the due time of the first event after a fault:
+	// Result.AfterMark says how long after it the changes resumed.
+	Mark time.Time `json:"mark,omitzero"`
+}
+
+// Result is what the clients measured.
+type Result struct {
+	Clients int `json:"clients"`
+	// Open is how many sockets were still open at DrainUntil.
+	Open int `json:"open"`
+	// FirstClose is the first unexpected close, for the report.
+	FirstClose string `json:"firstClose,omitempty"`
+
+	Expected   int64 `json:"expected"`   // scheduled deliveries in the window, all clients
+	Delivered  int64 `json:"delivered"`  // distinct ones received
+	Drops      int64 `json:"drops"`      // expected − delivered
+	Duplicates int64 `json:"duplicates"` // a price received again, or older than one already seen
+
+	// Latency is from each change's scheduled emit to its receipt.
+	Latency Summary `json:"latency"`
+
+	// DeliveriesPerSec is Delivered over the window's length.
+	DeliveriesPerSec float64 `json:"deliveriesPerSec"`
+	// Sources counts received changes in the window by the gateway's source.
+	Sources map[string]int64 `json:"sources"`
+
+	// AfterMark holds one sample per client: the delay from Mark until
+	// every product had delivered it a change scheduled at or after Mark
+	// (the slowest product's first such change). AfterMarkPoll is the same
+	// for changes whose source is "poll". The worst client is what matters.
+	AfterMark     Summary `json:"afterMark"`
+	AfterMarkPoll Summary `json:"afterMarkPoll"`
+	// MarkMissing counts clients with a product that delivered no change
+	// after Mark at all.
+	MarkMissing int `json:"markMissing"`
+
+	// CPUSecs is this process's user+system CPU during the window.
+	CPUSecs    float64 `json:"cpuSecs"`
+	WindowSecs float64 `json:"windowSecs"`
+}

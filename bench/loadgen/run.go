@@ -1,0 +1,256 @@
+package loadgen
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Options configure one load generator process.
+type Options struct {
+	URL string // the gateway's WebSocket endpoint, ws://host:port/ws
+	// Secret is the run's secret; client i authenticates as user i with
+	// Token(Secret, First+i).
+	Secret   string
+	First    int
+	Clients  int     // sockets to open
+	Products []int64 // auctions each client monitors; none: idle clients
+	// DialConcurrency is how many clients set up at once. Default: 64.
+	DialConcurrency int
+}
+
+// Run sets the clients up, writes Ready to out, reads the Plan from in,
+// measures until the plan's DrainUntil, writes the Result and closes every
+// socket. It returns early, with an error, when ctx ends or in fails.
+func Run(ctx context.Context, opt Options, in io.Reader, out io.Writer) error {
+	if opt.Clients <= 0 {
+		return fmt.Errorf("clients must be positive, got %d", opt.Clients)
+	}
+	if opt.DialConcurrency <= 0 {
+		opt.DialConcurrency = 64
+	}
+	var (
+		plan    atomic.Pointer[runPlan]
+		stopped atomic.Bool
+	)
+	started := time.Now()
+	// Each client reads from the moment it is set up: a setup of thousands
+	// of clients can outlast the gateway's ping timeout, and only a reading
+	// client answers pings.
+	var readers sync.WaitGroup
+	clients, ready := setup(ctx, opt, func(c *client) {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			c.read(&plan, &stopped)
+		}()
+	})
+	ready.SetupSecs = time.Since(started).Seconds()
+	// Every exit closes the sockets and waits for their readers.
+	defer func() {
+		stopped.Store(true)
+		var wg sync.WaitGroup
+		for _, c := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.stop()
+			}()
+		}
+		wg.Wait()
+		readers.Wait()
+	}()
+	enc := json.NewEncoder(out)
+	if err := enc.Encode(ready); err != nil {
+		return fmt.Errorf("write ready: %w", err)
+	}
+	p, err := readPlan(ctx, in)
+	if err != nil {
+		return err
+	}
+	plan.Store(p)
+
+	if err := sleepUntil(ctx, p.MeasureFrom); err != nil {
+		return err
+	}
+	cpu0 := cpuTime()
+	if err := sleepUntil(ctx, p.MeasureUntil); err != nil {
+		return err
+	}
+	cpu1 := cpuTime()
+	if err := sleepUntil(ctx, p.DrainUntil); err != nil {
+		return err
+	}
+	stopped.Store(true)
+	for _, c := range clients {
+		_ = c.conn.Close()
+	}
+	readers.Wait()
+	res := collect(p, opt, clients)
+	res.CPUSecs = (cpu1 - cpu0).Seconds()
+	if err := enc.Encode(res); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	return nil
+}
+
+// setup connects the clients, DialConcurrency at a time, and hands each
+// to started once it is monitoring.
+func setup(ctx context.Context, opt Options, started func(*client)) ([]*client, Ready) {
+	d := &websocket.Dialer{
+		HandshakeTimeout: setupTimeout,
+		ReadBufferSize:   4096,
+		WriteBufferSize:  1024,
+	}
+	var (
+		mu      sync.Mutex
+		clients = make([]*client, 0, opt.Clients)
+		ready   Ready
+		wg      sync.WaitGroup
+		slots   = make(chan struct{}, opt.DialConcurrency)
+	)
+	for i := range opt.Clients {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			c, err := dial(ctx, d, opt.URL, Token(opt.Secret, opt.First+i), opt.Products)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				ready.Failed++
+				if ready.FirstErr == "" {
+					ready.FirstErr = err.Error()
+				}
+				return
+			}
+			clients = append(clients, c)
+			started(c)
+		}()
+	}
+	wg.Wait()
+	ready.Connected = len(clients)
+	return clients, ready
+}
+
+// readPlan reads one JSON line; ctx ending abandons the read (the process
+// is about to exit, so the blocked reader goroutine ends with it).
+func readPlan(ctx context.Context, in io.Reader) (*runPlan, error) {
+	type result struct {
+		p   Plan
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		line, err := bufio.NewReader(in).ReadBytes('\n')
+		var r result
+		if err != nil {
+			r.err = fmt.Errorf("read plan: %w", err)
+		} else if err := json.Unmarshal(line, &r.p); err != nil {
+			r.err = fmt.Errorf("read plan: %w", err)
+		}
+		got <- r
+	}()
+	select {
+	case <-ctx.Done():
+		return nil, errStopped
+	case r := <-got:
+		if r.err != nil {
+			return nil, r.err
+		}
+		p := &runPlan{Plan: r.p}
+		if len(p.Schedule.Products) > 0 {
+			if err := p.Schedule.Validate(); err != nil {
+				return nil, fmt.Errorf("plan: %w", err)
+			}
+			p.index = p.Schedule.Index()
+		}
+		if p.DrainUntil.IsZero() || p.MeasureUntil.Before(p.MeasureFrom) || p.DrainUntil.Before(p.MeasureUntil) {
+			return nil, fmt.Errorf("plan: want measureFrom ≤ measureUntil ≤ drainUntil, got %s, %s, %s",
+				p.MeasureFrom, p.MeasureUntil, p.DrainUntil)
+		}
+		return p, nil
+	}
+}
+
+// collect merges the clients' measurements.
+func collect(p *runPlan, opt Options, clients []*client) Result {
+	res := Result{Clients: len(clients), Sources: map[string]int64{}}
+	var lat, mark, poll []time.Duration
+	for _, c := range clients {
+		if c.closeErr == nil {
+			res.Open++
+		} else if res.FirstClose == "" {
+			res.FirstClose = c.closeErr.Error()
+		}
+		res.Delivered += c.delivered
+		res.Duplicates += c.duplicates
+		for s, n := range c.sources {
+			res.Sources[s] += n
+		}
+		lat = append(lat, c.lat...)
+		if !p.Mark.IsZero() {
+			if d, ok := slowest(c.afterMark, len(opt.Products)); ok {
+				mark = append(mark, d)
+			} else {
+				res.MarkMissing++
+			}
+			if d, ok := slowest(c.afterPoll, len(opt.Products)); ok {
+				poll = append(poll, d)
+			}
+		}
+	}
+	if len(opt.Products) > 0 {
+		res.Expected = p.Schedule.Count(p.MeasureFrom, p.MeasureUntil) * int64(len(clients))
+		res.Drops = res.Expected - res.Delivered
+	}
+	res.Latency = Summarize(lat)
+	res.AfterMark = Summarize(mark)
+	res.AfterMarkPoll = Summarize(poll)
+	res.WindowSecs = p.MeasureUntil.Sub(p.MeasureFrom).Seconds()
+	if res.WindowSecs > 0 {
+		res.DeliveriesPerSec = float64(res.Delivered) / res.WindowSecs
+	}
+	return res
+}
+
+// slowest is the longest of a client's per-product delays; ok is false
+// when some of its n products never had one.
+func slowest(perProduct map[int64]time.Duration, n int) (d time.Duration, ok bool) {
+	if len(perProduct) < n || n == 0 {
+		return 0, false
+	}
+	for _, v := range perProduct {
+		d = max(d, v)
+	}
+	return d, true
+}
+
+func sleepUntil(ctx context.Context, t time.Time) error {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return errStopped
+	case <-timer.C:
+		return nil
+	}
+}
+
+// cpuTime is this process's user plus system CPU so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -1,0 +1,171 @@
+package loadgen
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/nellis-edge/gateway/nellissim"
+)
+
+// fakeGateway speaks just enough of the extension protocol: it answers
+// authenticate (checking the token) and startMonitoring, then pushes the
+// schedule's events at their due times, with one event missing, one sent
+// twice and one price from before the schedule.
+type fakeGateway struct {
+	secret string
+	sched  chan nellissim.Schedule // the schedule, once the plan is known
+	until  time.Time
+
+	mu      sync.Mutex
+	streams []chan nellissim.Schedule
+	wg      sync.WaitGroup
+}
+
+func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	conn, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	mine := make(chan nellissim.Schedule, 1)
+	g.mu.Lock()
+	g.streams = append(g.streams, mine)
+	g.mu.Unlock()
+	_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"connected","clientId":"c"}`))
+	var msg struct {
+		Type, Token, AuctionID, RequestID string
+	}
+	for monitored := 0; monitored < 2; {
+		if err := conn.ReadJSON(&msg); err != nil {
+			return
+		}
+		switch msg.Type {
+		case "authenticate":
+			ok := strings.HasPrefix(msg.Token, g.secret+"-")
+			_ = conn.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, `{"type":"authenticated","success":%t,"requestId":%q}`, ok, msg.RequestID))
+		case "startMonitoring":
+			monitored++
+			_ = conn.WriteMessage(websocket.TextMessage, fmt.Appendf(nil,
+				`{"type":"response","action":"startMonitoring","auctionId":%q,"success":true,"requestId":%q}`, msg.AuctionID, msg.RequestID))
+		}
+	}
+	sc := <-mine
+	push := func(id int64, price int) {
+		_ = conn.WriteMessage(websocket.TextMessage, fmt.Appendf(nil,
+			`{"type":"auctionState","auction":{"id":"%d","data":{"currentBid":1},"currentBid":%d,"seq":1,"source":"sse"}}`, id, price))
+	}
+	push(sc.Products[0], sc.BasePrice-1) // the lot's price before the schedule: ignored
+	for k := int64(0); sc.At(k).Before(g.until); k++ {
+		time.Sleep(time.Until(sc.At(k))) // emit on schedule, as the simulator does
+		if k == 3 {
+			continue // lost
+		}
+		id, price := sc.Event(k)
+		push(id, price)
+		if k == 5 {
+			push(id, price) // sent twice
+		}
+	}
+	// Hold the socket until the load generator closes it.
+	for {
+		if _, _, err := conn.ReadMessage(); err != nil {
+			return
+		}
+	}
+}
+
+func (g *fakeGateway) start(sc nellissim.Schedule) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, s := range g.streams {
+		s <- sc
+	}
+}
+
+// Run measures what a user would notice: every change delivered once, the
+// lost one counted as a drop, the repeated one as a duplicate.
+func TestRunCountsDeliveriesDropsAndDuplicates(t *testing.T) {
+	g := &fakeGateway{secret: "s3cret"}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	opt := Options{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Secret: "s3cret", Clients: 3, Products: []int64{7, 9}}
+	go func() {
+		done <- Run(t.Context(), opt, inR, outW)
+		outW.Close()
+	}()
+	out := bufio.NewScanner(outR)
+	var ready Ready
+	if !out.Scan() || json.Unmarshal(out.Bytes(), &ready) != nil {
+		t.Fatalf("no ready line: %q", out.Text())
+	}
+	if ready.Connected != 3 || ready.Failed != 0 {
+		t.Fatalf("ready = %+v, want 3 connected", ready)
+	}
+	start := time.Now().Add(300 * time.Millisecond)
+	sc := nellissim.Schedule{Start: start, Rate: 50, Products: []int64{7, 9}, BasePrice: 1000}
+	g.until = sc.At(10) // events 0-9 in the window
+	plan := Plan{Schedule: sc, MeasureFrom: start, MeasureUntil: g.until, DrainUntil: g.until.Add(300 * time.Millisecond)}
+	line, _ := json.Marshal(plan)
+	if _, err := inW.Write(append(line, '\n')); err != nil {
+		t.Fatal(err)
+	}
+	g.start(sc)
+	var res Result
+	if !out.Scan() || json.Unmarshal(out.Bytes(), &res) != nil {
+		t.Fatalf("no result line: %q", out.Text())
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	inW.Close()
+	if res.Expected != 30 || res.Delivered != 27 || res.Drops != 3 || res.Duplicates != 3 {
+		t.Fatalf("result = %+v; want 30 expected, 27 delivered, 3 drops, 3 duplicates", res)
+	}
+	if res.Open != 3 || res.Sources["sse"] != 27 || res.Latency.N != 27 {
+		t.Fatalf("result = %+v; want 3 open, 27 sse latencies", res)
+	}
+	if res.Latency.Max > 250 {
+		t.Fatalf("latency max %.1f ms for on-time pushes over loopback", res.Latency.Max)
+	}
+}
+
+// A client refused at authenticate is reported, not fatal.
+func TestRunReportsRefusedClients(t *testing.T) {
+	g := &fakeGateway{secret: "other"}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	opt := Options{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Secret: "s3cret", Clients: 2, Products: []int64{7, 9}}
+	go func() {
+		done <- Run(t.Context(), opt, inR, outW)
+		outW.Close()
+	}()
+	out := bufio.NewScanner(outR)
+	var ready Ready
+	if !out.Scan() || json.Unmarshal(out.Bytes(), &ready) != nil {
+		t.Fatalf("no ready line: %q", out.Text())
+	}
+	if ready.Connected != 0 || ready.Failed != 2 || !strings.Contains(ready.FirstErr, "authenticate: refused") {
+		t.Fatalf("ready = %+v; want 2 refused at authenticate", ready)
+	}
+	inW.Close() // no plan: Run ends with an error, sockets closed
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "read plan") {
+		t.Fatalf("Run without a plan: %v", err)
+	}
+}

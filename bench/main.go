@@ -1,0 +1,154 @@
+// Command bench is the benchmark driver behind `make bench`: for each
+// scenario it starts the simulator (in this process), a fresh gateway
+// (bin/caddy, its own process) and the load generators
+// (bin/nellis-loadgen, their own processes), measures, stops them, and
+// finally writes the figures into BENCHMARKS.md between its markers,
+// leaving the hand-written analysis around them alone.
+//
+//	go run ./bench -caddy bin/caddy -loadgen bin/nellis-loadgen
+//
+// BENCH_QUICK=1 (or -quick) is a smoke run of a minute or two that prints
+// the table and writes nothing; BENCH_HOLD (or -hold) sets how long the
+// idle connections are held (default 10m, quick 10s).
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// bench is one run of the driver.
+type bench struct {
+	caddy   string
+	loadgen string
+	dir     string // scratch, removed at the end
+	token   string // the run's secret, from which the users' tokens derive
+	// profileDir, when set, receives a CPU profile of the gateway over
+	// each load scenario's window (-profile).
+	profileDir string
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	caddy := fs.String("caddy", "bin/caddy", "the gateway binary (make build)")
+	lg := fs.String("loadgen", "bin/nellis-loadgen", "the load generator binary")
+	quick := fs.Bool("quick", os.Getenv("BENCH_QUICK") != "" && os.Getenv("BENCH_QUICK") != "0", "a short smoke run (env BENCH_QUICK=1)")
+	out := fs.String("out", "", "file to write the figures into (default BENCHMARKS.md; none when quick or profiling)")
+	holdFlag := fs.Duration("hold", 0, "how long idle connections are held (env BENCH_HOLD; default 10m, quick 10s)")
+	only := fs.String("only", "", "comma-separated scenario keys to run (default all)")
+	profile := fs.String("profile", "", "directory for gateway CPU profiles of each load scenario's window (turns the admin endpoint on)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	hold := *holdFlag
+	if hold == 0 {
+		if env := os.Getenv("BENCH_HOLD"); env != "" {
+			d, err := time.ParseDuration(env)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("BENCH_HOLD: want a duration such as 10m, got %q", env)
+			}
+			hold = d
+		}
+	}
+	if hold == 0 {
+		hold = 10 * time.Minute
+		if *quick {
+			hold = 10 * time.Second
+		}
+	}
+	outPath := *out
+	if outPath == "" && !*quick && *profile == "" {
+		outPath = "BENCHMARKS.md"
+	}
+	for _, bin := range []string{*caddy, *lg} {
+		if _, err := os.Stat(bin); err != nil {
+			return fmt.Errorf("%w (run make build, or make bench)", err)
+		}
+	}
+	dir, err := os.MkdirTemp("", "nellis-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	secret := make([]byte, 16)
+	if _, err := rand.Read(secret); err != nil {
+		return err
+	}
+	b := &bench{caddy: *caddy, loadgen: *lg, dir: dir, token: hex.EncodeToString(secret), profileDir: *profile}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	began := time.Now()
+	rep := &report{quick: *quick, hold: hold, args: os.Args, began: began.UTC()}
+	keys := strings.Split(*only, ",")
+	want := func(key string) bool { return *only == "" || slices.Contains(keys, key) }
+	for _, spec := range loadSpecs(*quick) {
+		if !want(spec.key) {
+			continue
+		}
+		quiet := waitQuiet(ctx, quietLimit(*quick))
+		logf("%s: %d clients, %g events/s over %d products, %s window (machine busy %.0f%% of a core before)",
+			spec.name, spec.clients, spec.rate, spec.products, spec.window, 100*quiet)
+		o, err := b.runLoad(ctx, spec)
+		o.busyBefore = quiet
+		if err != nil {
+			return fmt.Errorf("%s: %w", spec.name, err)
+		}
+		logf("%s: p50 %.2f p99 %.2f max %.2f ms, %.0f deliveries/s, %d drops, %d duplicates, gateway %.3f ms CPU/1k",
+			spec.name, o.res.Latency.P50, o.res.Latency.P99, o.res.Latency.Max, o.res.DeliveriesPerSec,
+			o.res.Drops, o.res.Duplicates, o.gwCPUPer1k())
+		rep.loads = append(rep.loads, o)
+	}
+	if want("idle") {
+		n := 19_000
+		if *quick {
+			n = 2_000
+		}
+		quiet := waitQuiet(ctx, quietLimit(*quick))
+		logf("idle: %d connections held %s (machine busy %.0f%% of a core before)", n, hold, 100*quiet)
+		o, err := b.runIdle(ctx, n, 5*time.Second, hold)
+		if err != nil {
+			return fmt.Errorf("idle: %w", err)
+		}
+		logf("idle: %.2f KiB per connection, %d/%d open at the end", o.perConnKiB(), o.open, o.conns)
+		rep.idle = &o
+	}
+	rep.took = time.Since(began)
+	text := rep.markdown()
+	fmt.Print(text)
+	if outPath == "" {
+		return nil
+	}
+	return writeSection(outPath, text)
+}
+
+// quietLimit is how long a scenario waits for a quiet machine.
+func quietLimit(quick bool) time.Duration {
+	if quick {
+		return 5 * time.Second
+	}
+	return 30 * time.Second
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/nellis-edge/gateway/nellissim"
+)
+
+// basePrice is above any catalogue price, so the schedule's first bid on a
+// lot takes the lead at once.
+const basePrice = 100_000
+
+// simulator is nellissim served on a loopback port of the driver process:
+// Nellis is not part of the gateway, so its CPU must not count as the
+// gateway's.
+type simulator struct {
+	*nellissim.Simulator
+	srv *http.Server
+	url string
+	ln  net.Listener
+	end chan error
+}
+
+func startSimulator() (*simulator, error) {
+	sim := nellissim.New(nellissim.Config{
+		Seed:          1,
+		Auctions:      40,
+		AuctionLength: 24 * time.Hour, // no lot closes during a run
+	})
+	sim.Start()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		sim.Close()
+		return nil, err
+	}
+	s := &simulator{
+		Simulator: sim,
+		srv:       &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second},
+		url:       "http://" + ln.Addr().String(),
+		ln:        ln,
+		end:       make(chan error, 1),
+	}
+	go func() { s.end <- s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// products picks n lots, those closing last, so none closes mid-run.
+func (s *simulator) products(n int) ([]int64, error) {
+	lots := s.Auctions()
+	if n > len(lots) {
+		return nil, errors.New("simulator has too few lots")
+	}
+	slices.SortFunc(lots, func(a, b nellissim.Auction) int { return b.CloseTime.Compare(a.CloseTime) })
+	ids := make([]int64, n)
+	for i := range ids {
+		ids[i] = lots[i].ID
+	}
+	slices.SortFunc(ids, cmp.Compare)
+	return ids, nil
+}
+
+// close ends the simulator's streams first (the server's Shutdown would
+// wait for them) and then its server.
+func (s *simulator) close() {
+	s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.srv.Shutdown(ctx)
+	<-s.end
+}
