@@ -3,8 +3,10 @@ package wsrelay
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -311,4 +313,40 @@ func TestShutdownCutsStuckClients(t *testing.T) {
 		t.Errorf("shutdown took %v", d)
 	}
 	t.Logf("shutdown with a stuck client took %v", time.Since(start))
+}
+
+// TestLargeFanoutKeepsOrder: a change watched by enough users to be split
+// across the cores still reaches every user's socket, each in order.
+func TestLargeFanoutKeepsOrder(t *testing.T) {
+	users := fanoutMin*2 + 10
+	cfg := testConfig()
+	cfg.ConnectionsPerMinute = users * 2
+	cfg.Users = make(map[string]string, users)
+	for i := range users {
+		cfg.Users[fmt.Sprintf("u%d", i)] = fmt.Sprintf("token-%d", i)
+	}
+	f := newFixture(t, cfg, Options{})
+	clients := make([]*client, users)
+	for i := range clients {
+		clients[i] = f.login(fmt.Sprintf("token-%d", i))
+		startMonitoring(clients[i], "9", 50)
+	}
+	if fanoutParts(users) < 2 && runtime.GOMAXPROCS(0) > 1 {
+		t.Fatalf("%d users would not be split", users)
+	}
+	const changes = 10
+	for seq := uint64(1); seq <= changes; seq++ {
+		f.feeds.publish(newChange(t, product(9, float64(100+seq)), "e", seq))
+	}
+	for i, c := range clients {
+		last := 0.0
+		for last < changes {
+			a := auctionOf(c.expectType("auctionState"))
+			seq, _ := a["seq"].(float64)
+			if seq <= last {
+				t.Fatalf("user %d got seq %v after %v", i, seq, last)
+			}
+			last = seq
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -384,7 +385,9 @@ func (s productSubscriber) Deliver(c *hub.Change) { s.r.deliver(c) }
 
 // deliver fans a change out: encoded once per user monitoring the product
 // and shared by that user's sockets, and once for every socket that
-// subscribed to it. It only queues, so it never blocks the feed.
+// subscribed to it. It only queues, so it never blocks the feed. A large
+// fan-out is split across the cores; deliver returns only when every part
+// is queued, so a socket still gets a product's changes in order.
 func (r *Relay) deliver(c *hub.Change) {
 	if c == nil {
 		return
@@ -395,16 +398,12 @@ func (r *Relay) deliver(c *hub.Change) {
 	if r.closing {
 		return
 	}
-	for a := range r.monitors[c.ProductID] {
-		if len(a.owner.conns) == 0 {
-			continue
-		}
-		msg := newShared("auctionState", auctionStateJSON(a.head, a.AddedAt, c, a.autoBid, now, false))
-		msg.key = coalesceKey{kind: kindState, id: a.ID}
-		msg.receivedAt = c.ReceivedAt
-		msg.epoch, msg.seq = c.Epoch, c.Seq
-		for conn := range a.owner.conns {
-			conn.enqueue(msg)
+	monitors := r.monitors[c.ProductID]
+	if parts := fanoutParts(len(monitors)); parts > 1 {
+		r.deliverParallel(c, monitors, parts, now)
+	} else {
+		for a := range monitors {
+			r.deliverTo(a, c, now)
 		}
 	}
 	if subs := r.subscribers[c.ProductID]; len(subs) > 0 {
@@ -414,6 +413,58 @@ func (r *Relay) deliver(c *hub.Change) {
 		for conn := range subs {
 			conn.enqueue(msg)
 		}
+	}
+}
+
+// fanoutMin is the number of users below which splitting a fan-out costs
+// more (a goroutine, a copy of the set) than it saves.
+const fanoutMin = 256
+
+func fanoutParts(users int) int {
+	if users < fanoutMin {
+		return 1
+	}
+	return min(runtime.GOMAXPROCS(0), users/fanoutMin)
+}
+
+// deliverParallel queues c for monitors in parts goroutines. The caller
+// holds r.mu (read), which the parts rely on.
+func (r *Relay) deliverParallel(c *hub.Change, monitors map[*monitored]struct{}, parts int, now time.Time) {
+	list := make([]*monitored, 0, len(monitors))
+	for a := range monitors {
+		list = append(list, a)
+	}
+	var wg sync.WaitGroup
+	size := (len(list) + parts - 1) / parts
+	for start := 0; start < len(list); start += size {
+		chunk := list[start:min(start+size, len(list))]
+		wg.Go(func() {
+			for _, a := range chunk {
+				r.deliverTo(a, c, now)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// deliverTo queues c's auctionState for one user's sockets. The message
+// is prepared once for a user with several sockets; a single socket takes
+// the bytes as they are, without the prepared message's copy.
+func (r *Relay) deliverTo(a *monitored, c *hub.Change, now time.Time) {
+	n := len(a.owner.conns)
+	if n == 0 {
+		return
+	}
+	data := auctionStateJSON(a.head, a.AddedAt, c, a.autoBid, now, false)
+	msg := outMsg{msgType: "auctionState", data: data}
+	if n > 1 {
+		msg = newShared("auctionState", data)
+	}
+	msg.key = coalesceKey{kind: kindState, id: a.ID}
+	msg.receivedAt = c.ReceivedAt
+	msg.epoch, msg.seq = c.Epoch, c.Seq
+	for conn := range a.owner.conns {
+		conn.enqueue(msg)
 	}
 }
 
