@@ -56,6 +56,7 @@ http://127.0.0.1:9080 {
 	}
 	nellis_api /api/*
 	nellis_sse_metrics /metrics/sse
+	metrics /metrics
 }
 `, simURL, testToken, nellisExtra, testOrigin, storage)
 }
@@ -224,7 +225,12 @@ func TestGatewayThroughCaddy(t *testing.T) {
 		t.Fatalf("upstream streams for two clients: %+v, want exactly one", st)
 	}
 
-	// A reload with new tuning keeps the sockets and the stream.
+	// A reload with new tuning keeps the sockets, the stream and the counts.
+	const bidEvents = `nellis_upstream_events_total{type="bid"}`
+	before := scrape(t)[bidEvents]
+	if before < 1 {
+		t.Fatalf("%s = %v before the reload, want the bid counted", bidEvents, before)
+	}
 	loadCaddy(t, gatewayConfig(simURL, storage, "stall_timeout 4s"))
 	price += 3
 	if err := sim.EmitBid(lot.ID, price, "rival-2"); err != nil {
@@ -234,6 +240,9 @@ func TestGatewayThroughCaddy(t *testing.T) {
 	other.next("auctionState", 3*time.Second, priceIs(lot.ID, float64(price)))
 	if st := streams(t, sim, lot.ID); st.StreamsOpened != 1 || st.StreamsOpen != 1 {
 		t.Fatalf("after a reload: %+v, want the same single stream", st)
+	}
+	if after := scrape(t)[bidEvents]; after != before+1 {
+		t.Errorf("%s = %v after the reload and one more bid, want %v: counts must continue", bidEvents, after, before+1)
 	}
 
 	// The emergency switch: polling only, without dropping a client.
