@@ -507,29 +507,25 @@ func TestFaultClientInvalidUTF8(t *testing.T) {
 	leavesNoGoroutine(t)
 	r := newRig(t, "")
 	bad := misbehaver(t, r)
-	for _, frame := range [][]byte{
-		{0xff, 0xfe, 0xfd},
-		[]byte("{\"type\":\"ping\",\"requestId\":\"utf8_\xc3\x28\"}"),
-	} {
-		if err := bad.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
-			t.Fatal(err)
-		}
+	// Bytes that are UTF-8 but not JSON get the protocol's error and the
+	// socket carries on.
+	if err := bad.conn.WriteMessage(websocket.TextMessage, []byte("not json")); err != nil {
+		t.Fatal(err)
 	}
-	m := bad.next("error", 3*time.Second, nil)
-	if m["error"] != "Invalid message format" {
-		t.Errorf("bytes that are not UTF-8 got %v, want the invalid-format error", m)
+	if m := bad.next("error", 3*time.Second, nil); m["error"] != "Invalid message format" {
+		t.Errorf("a text frame that is not JSON got %v, want the invalid-format error", m)
 	}
-	pong := bad.next("pong", 3*time.Second, nil)
-	if id := fmt.Sprint(pong["requestId"]); !strings.HasPrefix(id, "utf8_") {
-		t.Errorf("the ping with a bad byte in its requestId got %v", pong)
+	// A text frame that is not UTF-8 fails the socket with 1007 (RFC 6455
+	// §8.1); the other client is not affected.
+	if err := bad.conn.WriteMessage(websocket.TextMessage, []byte("{\"type\":\"ping\",\"requestId\":\"utf8_\xc3\x28\"}")); err != nil {
+		t.Fatal(err)
 	}
-	// The socket is still open and serves the user.
-	bad.send(map[string]any{"type": "ping", "requestId": "after"})
-	bad.next("pong", 3*time.Second, func(m map[string]any) bool { return m["requestId"] == "after" })
-	if n := userConnections(t); n != 2 {
-		t.Errorf("/api/status counts %d connections, want both clients", n)
+	if _, err := readUntilEnd(bad.conn, 3*time.Second); !websocket.IsCloseError(err, websocket.CloseInvalidFramePayloadData) {
+		t.Errorf("a text frame with invalid UTF-8 ended the socket with %v, want close 1007", err)
 	}
-	grewBy(t, r.before, `nellis_ws_messages_received_total{type="invalid"}`, 1)
+	waitFor(t, 3*time.Second, "the gateway to drop the socket", func() bool { return userConnections(t) == 1 })
+	// Both frames count as invalid messages.
+	grewBy(t, r.before, `nellis_ws_messages_received_total{type="invalid"}`, 2)
 	r.healthyAfter(t, "invalid UTF-8")
 }
 

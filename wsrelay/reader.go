@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
@@ -23,7 +24,7 @@ func (c *conn) readLoop() {
 		c.applyLimits()
 		c.extendReadDeadline()
 		c.idle.wait()
-		_, data, err := c.ws.ReadMessage()
+		kind, data, err := c.ws.ReadMessage()
 		if err != nil {
 			var ce *websocket.CloseError
 			switch {
@@ -36,6 +37,14 @@ func (c *conn) readLoop() {
 		}
 		if c.closing() {
 			continue // drain until the writer has sent the close frame
+		}
+		// RFC 6455 §8.1: a text frame that is not UTF-8 fails the socket
+		// with 1007. gorilla leaves the check to us; a browser never
+		// sends one, so this is a broken or hostile client.
+		if kind == websocket.TextMessage && !utf8.Valid(data) {
+			c.r.hooksNow().messageIn("invalid")
+			c.requestClose(websocket.CloseInvalidFramePayloadData, "text frame is not valid UTF-8")
+			continue
 		}
 		cfg, now := c.r.config(), c.r.now()
 		if !c.msgLimit.allow(now, cfg.MessagesPerSecond, cfg.MessageBurst) {
