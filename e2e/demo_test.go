@@ -118,4 +118,16 @@ func TestDemoPageShowsLivePrices(t *testing.T) {
 		t.Errorf("lot %s shows source %q after a live bid, want sse", id, source)
 	}
 	t.Logf("%d lots priced; lot %s moved %s -> %s", priced, id, shown, want)
+
+	// A second visit finds the user already monitoring these lots: the
+	// list that follows authentication must draw them at once.
+	if err := chromedp.Do(step,
+		chromedp.Navigate("http://localhost:8080/"),
+		chromedp.WaitVisible(`.conn[data-state="live"]`),
+		chromedp.Poll[chromedp.Void](pricedLots+` >= 3`),
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelector('%s .price').textContent === %q`, sel, want)),
+	); err != nil {
+		screenshot(t, ctx, "demo-revisit-failed")
+		t.Fatalf("a second visit never showed the prices: %v", err)
+	}
 }
