@@ -90,7 +90,8 @@ type User struct {
 // UpstreamConfig tunes how products are followed on Nellis.
 type UpstreamConfig struct {
 	// No byte (pings included) for this long means a stream is stalled and
-	// is replaced. Default: 3s.
+	// is replaced; so does no whole line for three times this long (bytes
+	// trickling in). Default: 3s.
 	StallTimeout caddy.Duration `json:"stall_timeout,omitempty"`
 	// First reconnect delay cap; delays grow from here with full jitter.
 	// Default: 1s.

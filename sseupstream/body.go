@@ -11,7 +11,9 @@ import (
 //
 //   - It stamps the time of every read that returned bytes, before any
 //     parsing, so pings, comments and half-received events all prove the
-//     stream alive to the stall watchdog.
+//     stream alive to the stall watchdog; and the time of every read that
+//     completed a line, so a stream that only trickles (bytes, but no
+//     whole line for a long time) can be told from a live one.
 //   - It drops comment lines (":" at the start of a line, with their line
 //     end). The library would glue them to the next event, so a server that
 //     sends ":\n" keep-alives without blank lines would grow one endless
@@ -26,6 +28,9 @@ type activityReader struct {
 	body     io.Reader
 	now      func() time.Time
 	lastByte *atomic.Int64 // UnixNano of the last read that returned bytes
+	lastLine *atomic.Int64 // UnixNano of the last read that ended a line
+
+	lineEnded bool // filter saw a line end in the current read
 
 	lineStart bool // the next byte starts a line
 	inComment bool // dropping a comment line
@@ -35,8 +40,8 @@ type activityReader struct {
 	ended     bool // the body returned an error or EOF
 }
 
-func newActivityReader(body io.Reader, now func() time.Time, lastByte *atomic.Int64) *activityReader {
-	return &activityReader{body: body, now: now, lastByte: lastByte, lineStart: true}
+func newActivityReader(body io.Reader, now func() time.Time, lastByte, lastLine *atomic.Int64) *activityReader {
+	return &activityReader{body: body, now: now, lastByte: lastByte, lastLine: lastLine, lineStart: true}
 }
 
 // Read fills p with the body's bytes minus comment lines. It never returns
@@ -46,8 +51,13 @@ func (a *activityReader) Read(p []byte) (int, error) {
 	for {
 		n, err := a.body.Read(p)
 		if n > 0 {
-			a.lastByte.Store(a.now().UnixNano())
+			at := a.now().UnixNano()
+			a.lastByte.Store(at)
+			a.lineEnded = false
 			n = a.filter(p[:n])
+			if a.lineEnded {
+				a.lastLine.Store(at)
+			}
 		}
 		if err != nil {
 			a.ended = true
@@ -68,6 +78,7 @@ func (a *activityReader) filter(b []byte) int {
 			if c == '\r' || c == '\n' {
 				a.inComment = false
 				a.skipLF = c == '\r'
+				a.lineEnded = true
 			}
 			continue
 		}
@@ -86,6 +97,7 @@ func (a *activityReader) filter(b []byte) int {
 				a.pending = false // a blank line: the event is complete
 			}
 			a.lineStart = true
+			a.lineEnded = true
 			a.prevCR = c == '\r'
 		case a.lineStart && c == ':':
 			a.inComment = true

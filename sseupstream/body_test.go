@@ -22,8 +22,8 @@ func readBlocks(t *testing.T, text string, limit int, oneByte bool) ([]string, *
 	if oneByte {
 		body = iotest.OneByteReader(body)
 	}
-	var last atomic.Int64
-	activity := newActivityReader(body, time.Now, &last)
+	var last, line atomic.Int64
+	activity := newActivityReader(body, time.Now, &last, &line)
 	reader := sse.NewEventStreamReader(activity, limit)
 	var blocks []string
 	for {
@@ -105,9 +105,9 @@ func TestActivityReaderEndedMidEvent(t *testing.T) {
 }
 
 func TestActivityReaderStampsEveryRead(t *testing.T) {
-	var last atomic.Int64
+	var last, line atomic.Int64
 	clock := newFakeClock()
-	r := newActivityReader(strings.NewReader(":only a comment\n"), clock.Now, &last)
+	r := newActivityReader(strings.NewReader(":only a comment\n"), clock.Now, &last, &line)
 	buf := make([]byte, 64)
 	n, err := r.Read(buf)
 	if n != 0 || !errors.Is(err, io.EOF) {
@@ -115,5 +115,34 @@ func TestActivityReaderStampsEveryRead(t *testing.T) {
 	}
 	if got := time.Unix(0, last.Load()); !got.Equal(clock.Now()) {
 		t.Fatalf("last byte %v, want the comment's read time %v", got, clock.Now())
+	}
+	if got := time.Unix(0, line.Load()); !got.Equal(clock.Now()) {
+		t.Fatalf("last line %v, want the comment's read time %v: a comment line is a whole line", got, clock.Now())
+	}
+}
+
+// TestActivityReaderStampsLinesOnlyWhenOneEnds: bytes of an unfinished
+// line prove the connection alive but not the stream useful.
+func TestActivityReaderStampsLinesOnlyWhenOneEnds(t *testing.T) {
+	var last, line atomic.Int64
+	clock := newFakeClock()
+	r := newActivityReader(iotest.OneByteReader(strings.NewReader("data: ping\n\n")), clock.Now, &last, &line)
+	buf := make([]byte, 64)
+	start := clock.Now()
+	for i := range len("data: ping") {
+		clock.Advance(time.Second)
+		if _, err := r.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		if line.Load() != 0 {
+			t.Fatalf("after %d bytes of one line, a line was stamped", i+1)
+		}
+	}
+	clock.Advance(time.Second)
+	if _, err := r.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := time.Unix(0, line.Load()), start.Add(11*time.Second); !got.Equal(want) {
+		t.Fatalf("line stamped at %v, want the newline's read at %v", got, want)
 	}
 }

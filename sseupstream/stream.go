@@ -53,6 +53,7 @@ func (s *Subscription) attempt(ctx context.Context, cfg Config, failures int) ou
 
 	connectedAt := s.clock.Now()
 	s.lastByte.Store(connectedAt.UnixNano())
+	s.lastLine.Store(connectedAt.UnixNano())
 	s.up.Store(true)
 	defer s.up.Store(false)
 	// Debug only: a server that accepts and hangs up at once would
@@ -79,7 +80,7 @@ func (s *Subscription) attempt(ctx context.Context, cfg Config, failures int) ou
 		// Closing: nobody is told.
 	case stalled.Load():
 		out.reason = ReasonStall
-		out.err = fmt.Errorf("no byte for %s", s.config().StallTimeout)
+		out.err = s.stallError()
 	case errors.Is(err, bufio.ErrTooLong):
 		out.reason = ReasonTooLarge
 		out.err = fmt.Errorf("%w: over %d bytes", ErrEventTooLarge, cfg.MaxEventSize)
@@ -138,7 +139,7 @@ func checkResponse(resp *http.Response) error {
 
 // read dispatches the events of body until it ends, returning why.
 func (s *Subscription) read(body io.Reader, cfg Config) error {
-	activity := newActivityReader(body, s.clock.Now, &s.lastByte)
+	activity := newActivityReader(body, s.clock.Now, &s.lastByte, &s.lastLine)
 	reader := sse.NewEventStreamReader(activity, cfg.MaxEventSize+maxDelimiterLen)
 	first := true
 	// held is a block read after the body ended inside an event: it may be
@@ -196,13 +197,24 @@ func (s *Subscription) decodeError(logger *zap.Logger, name string, err error) {
 	s.notify(func() { s.obs.StreamDecodeError(s.productID, name, err) })
 }
 
+// tricklingFactor: a stream that has sent bytes but no whole line for this
+// many stall timeouts is stalled too. Nellis pings every second, so a live
+// stream ends a line every second; one dripping a byte at a time keeps the
+// byte watchdog quiet while its prices arrive seconds late.
+const tricklingFactor = 3
+
 // watch is the stall watchdog of one connection: when no byte has arrived
-// for the stall timeout, it marks the connection stalled and cancels it,
-// which unblocks the read. It re-reads the timeout at every check so a
-// config reload applies to open streams.
+// for the stall timeout, or no whole line for tricklingFactor of them, it
+// marks the connection stalled and cancels it, which unblocks the read. It
+// re-reads the timeout at every check so a config reload applies to open
+// streams.
 func (s *Subscription) watch(ctx context.Context, cancelConn context.CancelFunc, stalled *atomic.Bool) {
 	for {
-		deadline := unixNanoTime(s.lastByte.Load()).Add(s.config().StallTimeout)
+		timeout := s.config().StallTimeout
+		deadline := unixNanoTime(s.lastByte.Load()).Add(timeout)
+		if lines := unixNanoTime(s.lastLine.Load()).Add(tricklingFactor * timeout); lines.Before(deadline) {
+			deadline = lines
+		}
 		wait := deadline.Sub(s.clock.Now())
 		if wait <= 0 {
 			stalled.Store(true)
@@ -217,6 +229,15 @@ func (s *Subscription) watch(ctx context.Context, cancelConn context.CancelFunc,
 		case <-t.C():
 		}
 	}
+}
+
+// stallError says which watchdog ended the stream.
+func (s *Subscription) stallError() error {
+	timeout := s.config().StallTimeout
+	if unixNanoTime(s.lastByte.Load()).Add(timeout).After(s.clock.Now()) {
+		return fmt.Errorf("bytes trickling: no whole line for %s", tricklingFactor*timeout)
+	}
+	return fmt.Errorf("no byte for %s", timeout)
 }
 
 // isCorruptEncoding reports a body that broke in decoding rather than in

@@ -24,6 +24,7 @@ type Subscription struct {
 
 	lastByte  atomic.Int64 // UnixNano of the last byte read; 0 before any
 	lastEvent atomic.Int64 // UnixNano of the last event dispatched; 0 before any
+	lastLine  atomic.Int64 // UnixNano of the last read that ended a line
 	up        atomic.Bool  // a 200 event stream is open
 }
 

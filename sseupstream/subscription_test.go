@@ -267,6 +267,52 @@ func TestCommentsKeepStreamAlive(t *testing.T) {
 	}
 }
 
+// A stream that drips a byte at a time keeps the byte watchdog quiet but
+// delivers prices seconds late: with no whole line for three stall
+// timeouts it is stalled too, and replaced.
+func TestTricklingStreamIsStalled(t *testing.T) {
+	clock := newFakeClock()
+	drip := make(chan struct{})
+	srv := newSSEServer(t, func(n int64, w http.ResponseWriter, r *http.Request) {
+		startStream(w)
+		if n > 1 {
+			<-r.Context().Done()
+			return
+		}
+		for _, b := range []byte("data: ping\n\n") {
+			select {
+			case <-drip:
+				send(w, string(b))
+			case <-r.Context().Done():
+				return
+			}
+		}
+		<-r.Context().Done()
+	})
+	sub, rec := subscribe(t, testConfig(srv, clock))
+	next(t, rec.ups)
+	clock.WaitForTimers(t, 1) // the watchdog
+	start := clock.Now()
+	// One byte every two thirds of the stall timeout: never silent for a
+	// stall timeout, yet "data: ping" takes 10 of them to finish its line.
+	for range len("data: ping") {
+		clock.Advance(DefaultStallTimeout * 2 / 3)
+		if clock.Now().Sub(start) >= tricklingFactor*DefaultStallTimeout {
+			break
+		}
+		drip <- struct{}{}
+		now := clock.Now()
+		waitFor(t, "the byte to be read", func() bool { return sub.LastByte().Equal(now) })
+		none(t, rec.downs)
+	}
+	clock.Advance(tricklingFactor*DefaultStallTimeout - clock.Now().Sub(start))
+	down := next(t, rec.downs)
+	if down.reason != ReasonStall || !strings.Contains(down.err.Error(), "trickling") {
+		t.Fatalf("down %q %v, want a trickling stall", down.reason, down.err)
+	}
+	none(t, rec.events)
+}
+
 func TestSessionIDKeptAcrossReconnects(t *testing.T) {
 	clock := newFakeClock()
 	srv := newSSEServer(t, func(n int64, w http.ResponseWriter, r *http.Request) {
