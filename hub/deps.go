@@ -76,6 +76,11 @@ type Deps struct {
 	Clock fallback.Clock
 	// Rand returns a float in [0, 1) for jitter. Default: math/rand/v2.
 	Rand func() float64
+	// ServerTime is Nellis's clock at a local instant. An SSE event gives
+	// the time left, not the close time; the close time a feed keeps is on
+	// Nellis's clock, as snapshots give it, so a skewed local clock never
+	// shifts it (a sniper reads it). Default: the local clock.
+	ServerTime func(local time.Time) time.Time
 	// Logger. Default: zap.NewNop().
 	Logger *zap.Logger
 	Hooks  Hooks

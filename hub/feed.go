@@ -250,7 +250,7 @@ func (f *feed) apply(p *nellis.Patch, receivedAt time.Time, src Source) bool {
 		f.log.Warn("patch for another product dropped", zap.Int64("patch_product_id", p.ProductID), zap.String("source", string(src)))
 		return false
 	}
-	next, changed := merge(f.product, p, receivedAt)
+	next, changed := merge(f.product, p, f.h.serverTime(receivedAt))
 	if !changed {
 		return false
 	}

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -20,6 +21,7 @@ type Hub struct {
 	openStream StreamOpener
 	clock      fallback.Clock
 	rand       func() float64
+	serverTime func(time.Time) time.Time
 	log        *zap.Logger
 	hooks      Hooks
 	limiter    *fallback.Limiter
@@ -41,6 +43,7 @@ func New(cfg Config, deps Deps) *Hub {
 		openStream: deps.OpenStream,
 		clock:      deps.Clock,
 		rand:       deps.Rand,
+		serverTime: deps.ServerTime,
 		log:        deps.Logger,
 		hooks:      deps.Hooks,
 		feeds:      make(map[int64]*feed),
@@ -56,6 +59,9 @@ func New(cfg Config, deps Deps) *Hub {
 	}
 	if h.rand == nil {
 		h.rand = rand.Float64
+	}
+	if h.serverTime == nil {
+		h.serverTime = func(t time.Time) time.Time { return t }
 	}
 	if h.log == nil {
 		h.log = zap.NewNop()

@@ -156,6 +156,32 @@ func TestStalePollNeverRegressesPrice(t *testing.T) {
 	}
 }
 
+// TestTimeRemainingOnNellisClock: an event's time left becomes a close
+// time on Nellis's clock, not the gateway's, so a skewed gateway clock
+// does not move the close a sniper aims at.
+func TestTimeRemainingOnNellisClock(t *testing.T) {
+	const skew = 5 * time.Second // Nellis is ahead
+	e := newEnv(t, sseConfig(), func(d *Deps) {
+		d.ServerTime = func(local time.Time) time.Time { return local.Add(skew) }
+	})
+	r := newRecorder()
+	defer e.h.Subscribe(7, r)()
+	s := e.waitOpened()
+	e.waitPoll(SourcePoll)
+	e.waitChange(r)
+	e.makeHealthy(s)
+
+	received := e.clk.Now()
+	s.obs.StreamEvent(sseupstream.Event{
+		Kind: sseupstream.Bid, ProductID: 7, Name: "ch_product_bids:7", ReceivedAt: received,
+		Patch: nellis.Patch{ProductID: 7, CurrentBid: ptr(130.0), BidCount: ptr(6), TimeRemaining: ptr(42 * time.Second)},
+	})
+	c := e.waitChange(r)
+	if want := received.Add(skew + 42*time.Second); !c.Product.CloseTime.Equal(want) {
+		t.Fatalf("close time %v, want %v (Nellis's clock)", c.Product.CloseTime, want)
+	}
+}
+
 func TestClosedIsFinalAndStopsUpstream(t *testing.T) {
 	e := newEnv(t, sseConfig())
 	r := newRecorder()

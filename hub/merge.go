@@ -12,8 +12,8 @@ import (
 // event's latency, and clients must not be woken for that.
 const closeTimeTolerance = time.Second
 
-// merge applies patch, received at receivedAt, to prev and reports whether
-// anything a client can see differs. Its rules keep a product sane whatever
+// merge applies patch, received at receivedAt (on Nellis's clock), to prev
+// and reports whether anything a client can see differs. Its rules keep a product sane whatever
 // order its sources arrive in:
 //   - a missing field (nil, or an empty string) never blanks a known one;
 //   - price and bid count never go backwards: a patch reporting a lower

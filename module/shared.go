@@ -55,10 +55,11 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bid
 	// the snipes.
 	serverClock := new(bidding.ServerClock)
 	s.hub = hub.New(hubCfg, hub.Deps{
-		Snapshots: bidding.TimedSnapshots{Fetcher: s.nellis, Server: serverClock},
-		Cookies:   s.cookies,
-		Logger:    s.logger.Named("feed"),
-		Hooks:     s.metrics.HubHooks(),
+		Snapshots:  bidding.TimedSnapshots{Fetcher: s.nellis, Server: serverClock},
+		Cookies:    s.cookies,
+		ServerTime: serverClock.Now,
+		Logger:     s.logger.Named("feed"),
+		Hooks:      s.metrics.HubHooks(),
 	})
 	users := bidding.RelayUsers{Relay: s.relay.Load}
 	bidder, err := bidding.New(bidCfg, bidding.Options{
