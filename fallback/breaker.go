@@ -78,7 +78,7 @@ func (c BreakerConfig) WithDefaults() BreakerConfig {
 	return c
 }
 
-// Validate reports the first nonsensical setting.
+// Validate reports every nonsensical setting.
 func (c BreakerConfig) Validate() error {
 	var errs []error
 	if c.Failures < 1 {
@@ -140,9 +140,6 @@ func (b *Breaker) SetConfig(cfg BreakerConfig) {
 
 // State returns the current state.
 func (b *Breaker) State() BreakerState { return b.state }
-
-// Failures returns the count of consecutive stream failures.
-func (b *Breaker) Failures() int { return b.failures }
 
 // AllowStream reports whether a stream should be open now: always when
 // closed, for the probe when half-open, never when open.

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -290,6 +291,48 @@ func (e *env) waitStatus(productID int64, what string, ok func(FeedStatus) bool)
 	}
 }
 
+// eventually waits for a condition another goroutine makes true.
+func (e *env) eventually(what string, cond func() bool) {
+	e.t.Helper()
+	for deadline := time.Now().Add(waitTimeout); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("never: %s", what)
+		}
+	}
+}
+
+func (e *env) waitGone(productID int64) {
+	e.t.Helper()
+	e.eventually(fmt.Sprintf("feed %d gone from the hub", productID), func() bool {
+		for _, s := range e.h.Status() {
+			if s.ProductID == productID {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// openFeed subscribes a recorder to productID for the rest of the test and
+// waits for the feed's stream, its first poll and the first change.
+func (e *env) openFeed(productID int64) (*recorder, *fakeStream, *Change) {
+	e.t.Helper()
+	r := newRecorder()
+	e.t.Cleanup(e.h.Subscribe(productID, r))
+	s := e.waitOpened()
+	e.waitPoll(SourcePoll)
+	first := e.waitChange(r)
+	return r, s, first
+}
+
+// healthyFeed is openFeed with the stream then made healthy.
+func (e *env) healthyFeed(productID int64) (*recorder, *fakeStream, *Change) {
+	e.t.Helper()
+	r, s, first := e.openFeed(productID)
+	e.makeHealthy(s)
+	return r, s, first
+}
+
 // makeHealthy plays a stream connecting and pinging, and waits for the
 // reconcile fetch that follows the connect.
 func (e *env) makeHealthy(s *fakeStream) {
@@ -298,6 +341,18 @@ func (e *env) makeHealthy(s *fakeStream) {
 	s.obs.StreamEvent(sseupstream.Event{Kind: sseupstream.Ping, ProductID: s.id, ReceivedAt: e.clk.Now()})
 	e.waitPoll(SourceReconcile)
 	e.waitStatus(s.id, "on sse", func(st FeedStatus) bool { return st.Source == "sse" })
+}
+
+// polledPrice moves productID's upstream price, lets the 2s poll interval
+// pass and checks that r hears the new price from that poll.
+func (e *env) polledPrice(r *recorder, productID int64, price float64, bids int, what string) {
+	e.t.Helper()
+	e.ft.set(productID, lot(productID, price, bids))
+	e.clk.Advance(2 * time.Second)
+	e.waitPoll(SourcePoll)
+	if c := e.waitChange(r); c.Product.CurrentBid != price || c.Source != SourcePoll {
+		e.t.Fatalf("%s: %v %s, want %v from a poll", what, c.Product.CurrentBid, c.Source, price)
+	}
 }
 
 func (e *env) bid(s *fakeStream, price float64, bids int) {

@@ -219,11 +219,7 @@ func (h *Hub) Since(productID int64, epoch string, seq uint64) (changes []*Chang
 	if epoch != f.epoch {
 		return nil, false
 	}
-	var latest uint64
-	if f.last != nil {
-		latest = f.last.Seq
-	}
-	return f.history.after(seq, latest)
+	return f.history.after(seq)
 }
 
 // UpdateConfig applies cfg to the hub and its running feeds in place:

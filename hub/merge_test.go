@@ -53,22 +53,14 @@ func TestMerge(t *testing.T) {
 			prev:    withMinimum(known, 101),
 			patch:   nellis.Patch{CurrentBid: ptr(125.0), BidCount: ptr(5)},
 			changed: true,
-			check: func(t *testing.T, p nellis.Product) {
-				if p.NextBid != 126 || p.MinimumBid != 126 {
-					t.Errorf("next %v, minimum %v after a bid of 125, want 126", p.NextBid, p.MinimumBid)
-				}
-			},
+			check:   nextAndMinimum(126),
 		},
 		{
 			name:    "a next bid still above the price stays",
 			prev:    withMinimum(known, 101),
 			patch:   nellis.Patch{CurrentBid: ptr(100.5), BidCount: ptr(5)},
 			changed: true,
-			check: func(t *testing.T, p nellis.Product) {
-				if p.NextBid != 101 || p.MinimumBid != 101 {
-					t.Errorf("next %v, minimum %v, want the known 101", p.NextBid, p.MinimumBid)
-				}
-			},
+			check:   nextAndMinimum(101),
 		},
 		{
 			// Before the first bid Nellis asks for the opening price itself.
@@ -76,22 +68,14 @@ func TestMerge(t *testing.T) {
 			prev:    withMinimum(withNext(known, 100), 100),
 			patch:   nellis.Patch{Title: ptr("Cordless drill")},
 			changed: true,
-			check: func(t *testing.T, p nellis.Product) {
-				if p.NextBid != 100 || p.MinimumBid != 100 {
-					t.Errorf("next %v, minimum %v without a bid, want 100", p.NextBid, p.MinimumBid)
-				}
-			},
+			check:   nextAndMinimum(100),
 		},
 		{
 			name:    "the first bid at the opening price raises the next bid",
 			prev:    withMinimum(withNext(known, 100), 100),
 			patch:   nellis.Patch{CurrentBid: ptr(100.0), BidCount: ptr(5)},
 			changed: true,
-			check: func(t *testing.T, p nellis.Product) {
-				if p.NextBid != 101 || p.MinimumBid != 101 {
-					t.Errorf("next %v, minimum %v after a bid of 100, want 101", p.NextBid, p.MinimumBid)
-				}
-			},
+			check:   nextAndMinimum(101),
 		},
 		{
 			name:    "a next bid in the patch is taken as it is",
@@ -109,11 +93,7 @@ func TestMerge(t *testing.T) {
 			prev:    withNext(known, 0),
 			patch:   nellis.Patch{CurrentBid: ptr(125.0)},
 			changed: true,
-			check: func(t *testing.T, p nellis.Product) {
-				if p.NextBid != 0 || p.MinimumBid != 0 {
-					t.Errorf("next %v, minimum %v, want both unknown (0)", p.NextBid, p.MinimumBid)
-				}
-			},
+			check:   nextAndMinimum(0),
 		},
 		{
 			name:  "empty strings never blank known ones",
@@ -234,6 +214,16 @@ func TestMerge(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// nextAndMinimum checks that the next and the minimum bid are both want.
+func nextAndMinimum(want float64) func(*testing.T, nellis.Product) {
+	return func(t *testing.T, p nellis.Product) {
+		t.Helper()
+		if p.NextBid != want || p.MinimumBid != want {
+			t.Errorf("next %v, minimum %v, want both %v", p.NextBid, p.MinimumBid, want)
+		}
 	}
 }
 

@@ -20,16 +20,18 @@ func (r *ring) push(c *Change) {
 }
 
 // after returns the changes with a seq above seq, in order, or false when
-// the ring no longer holds all of them. Seqs in the ring are consecutive.
-func (r *ring) after(seq, latest uint64) ([]*Change, bool) {
+// the ring no longer holds all of them or seq is beyond the newest. Seqs in
+// the ring are consecutive.
+func (r *ring) after(seq uint64) ([]*Change, bool) {
+	var latest uint64 // 0 before the first change
+	if r.n > 0 {
+		latest = r.buf[(r.start+r.n-1)%len(r.buf)].Seq
+	}
 	if seq > latest {
 		return nil, false
 	}
 	if seq == latest {
 		return []*Change{}, true
-	}
-	if r.n == 0 {
-		return nil, false
 	}
 	oldest := r.buf[r.start].Seq
 	if seq+1 < oldest {

@@ -26,17 +26,7 @@ func TestRealStreamDeliversBids(t *testing.T) {
 		fmt.Fprint(w, "data: ping\n\n")
 		fmt.Fprintf(w, "event: ch_product_bids:%d\ndata: {\"productId\":%d,\"currentBid\":125.00,\"bidCount\":15,\"lastBidder\":\"user123\",\"timeRemaining\":300}\n\n", id, id)
 		w.(http.Flusher).Flush()
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-r.Context().Done():
-				return
-			case <-tick.C:
-				fmt.Fprint(w, "data: ping\n\n")
-				w.(http.Flusher).Flush()
-			}
-		}
+		pingUntilDone(w, r)
 	}))
 	defer srv.Close()
 	transport := &http.Transport{}
@@ -99,17 +89,7 @@ func TestRealStreamReconnectHealsGap(t *testing.T) {
 			ft.set(id, lot(id, 150, 6)) // a bid the stream misses
 			return                      // EOF
 		}
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-r.Context().Done():
-				return
-			case <-tick.C:
-				fmt.Fprint(w, "data: ping\n\n")
-				w.(http.Flusher).Flush()
-			}
-		}
+		pingUntilDone(w, r)
 	}))
 	defer srv.Close()
 	transport := &http.Transport{}
@@ -162,6 +142,22 @@ func TestRealStreamReconnectHealsGap(t *testing.T) {
 			return
 		case <-deadline:
 			t.Fatalf("missed bid never delivered; status %+v", h.Status())
+		}
+	}
+}
+
+// pingUntilDone keeps an SSE response alive with a ping every 100ms until
+// the client goes away.
+func pingUntilDone(w http.ResponseWriter, r *http.Request) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+			fmt.Fprint(w, "data: ping\n\n")
+			w.(http.Flusher).Flush()
 		}
 	}
 }
