@@ -1,6 +1,7 @@
 package wsrelay
 
 import (
+	"cmp"
 	"encoding/json"
 	"slices"
 )
@@ -82,12 +83,7 @@ type AutoBidder struct {
 func (r *Relay) AutoBidders(productID int64) []AutoBidder {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	var owner *user // the same choice as CookiesFor
-	for a := range r.monitors[productID] {
-		if u := a.owner; u != nil && u.cookies != "" && (owner == nil || u.name < owner.name) {
-			owner = u
-		}
-	}
+	owner := r.cookieOwnerLocked(productID)
 	var out []AutoBidder
 	for a := range r.monitors[productID] {
 		if !a.Config.AutoBid || a.owner == nil {
@@ -99,19 +95,7 @@ func (r *Relay) AutoBidders(productID int64) []AutoBidder {
 		})
 	}
 	slices.SortFunc(out, func(x, y AutoBidder) int {
-		if x.User != y.User {
-			if x.User < y.User {
-				return -1
-			}
-			return 1
-		}
-		if x.AuctionID < y.AuctionID {
-			return -1
-		}
-		if x.AuctionID > y.AuctionID {
-			return 1
-		}
-		return 0
+		return cmp.Or(cmp.Compare(x.User, y.User), cmp.Compare(x.AuctionID, y.AuctionID))
 	})
 	return out
 }

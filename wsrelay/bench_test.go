@@ -64,20 +64,7 @@ func BenchmarkFanout(b *testing.B) {
 	got := make(chan struct{}, sockets)
 	var wg sync.WaitGroup
 	for _, c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				_, data, err := c.ws.ReadMessage()
-				if err != nil {
-					return
-				}
-				var m struct{ Type string }
-				if json.Unmarshal(data, &m) == nil && m.Type == "auctionState" {
-					got <- struct{}{}
-				}
-			}
-		}()
+		wg.Go(func() { c.readStates(func(uint64) { got <- struct{}{} }) })
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

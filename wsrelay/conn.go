@@ -87,6 +87,16 @@ func newShared(msgType string, data []byte) outMsg {
 	return outMsg{msgType: msgType, pm: pm}
 }
 
+// newOutMsg is a message for the given number of sockets: prepared once
+// and shared when there are several; a single socket takes the bytes as
+// they are, without the prepared message's copy.
+func newOutMsg(msgType string, data []byte, sockets int) outMsg {
+	if sockets > 1 {
+		return newShared(msgType, data)
+	}
+	return outMsg{msgType: msgType, data: data}
+}
+
 // enqueue queues m without blocking. A socket whose queue is full is
 // closed as slow: it has stopped reading while changes keep coming.
 func (c *conn) enqueue(m outMsg) {

@@ -8,6 +8,15 @@ package wsrelay
 func (r *Relay) CookiesFor(productID int64) string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	if u := r.cookieOwnerLocked(productID); u != nil {
+		return u.cookies
+	}
+	return ""
+}
+
+// cookieOwnerLocked is the user whose cookies CookiesFor picks, nil for
+// none. Callers hold r.mu.
+func (r *Relay) cookieOwnerLocked(productID int64) *user {
 	var best *user
 	for a := range r.monitors[productID] {
 		u := a.owner
@@ -18,8 +27,5 @@ func (r *Relay) CookiesFor(productID int64) string {
 			best = u
 		}
 	}
-	if best == nil {
-		return ""
-	}
-	return best.cookies
+	return best
 }

@@ -2,7 +2,6 @@ package wsrelay
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http/httptest"
@@ -43,6 +42,33 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// stuckClient logs in as alice from port, the one smallBuffers shrinks,
+// with a small kernel receive buffer too: once the test stops reading it,
+// the socket jams after a few messages.
+func (f *fixture) stuckClient(port int) *client {
+	f.t.Helper()
+	dialer := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}}
+		c, err := d.DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(4096)
+		}
+		return c, err
+	}}
+	ws, _, err := dialer.Dial(f.wsURL(), nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { ws.Close() })
+	c := &client{t: f.t, ws: ws}
+	c.expectType("connected")
+	c.expectType("monitoredAuctions")
+	c.send(map[string]any{"type": "authenticate", "token": tokenAlice})
+	c.expectType("authenticated")
+	c.expectType("monitoredAuctions")
+	return c
+}
+
 // TestSlowClientDoesNotDelayOthers: 1 of 100 sockets stops reading. The
 // other 99 get every change, in order and promptly; the stuck one is closed
 // with 4008 once a write to it exceeds the write timeout.
@@ -69,26 +95,7 @@ func TestSlowClientDoesNotDelayOthers(t *testing.T) {
 	owner.expectType("response")
 	owner.expectType("auctionState")
 
-	// The stuck client also keeps its kernel receive buffer small.
-	dialer := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: stuckPort}}
-		c, err := d.DialContext(ctx, network, addr)
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetReadBuffer(4096)
-		}
-		return c, err
-	}}
-	ws, _, err := dialer.Dial(f.wsURL(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
-	stuck := &client{t: t, ws: ws}
-	stuck.expectType("connected")
-	stuck.expectType("monitoredAuctions")
-	stuck.send(map[string]any{"type": "authenticate", "token": tokenAlice})
-	stuck.expectType("authenticated")
-	stuck.expectType("monitoredAuctions")
+	stuck := f.stuckClient(stuckPort)
 	// From here on the stuck client reads nothing.
 
 	readers := []*client{owner}
@@ -102,25 +109,7 @@ func TestSlowClientDoesNotDelayOthers(t *testing.T) {
 	got := make(chan receipt, sockets*changes)
 	var wg sync.WaitGroup
 	for i, c := range readers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				_, data, err := c.ws.ReadMessage()
-				if err != nil {
-					return
-				}
-				var m struct {
-					Type    string `json:"type"`
-					Auction struct {
-						Seq uint64 `json:"seq"`
-					} `json:"auction"`
-				}
-				if json.Unmarshal(data, &m) == nil && m.Type == "auctionState" {
-					got <- receipt{i, m.Auction.Seq}
-				}
-			}
-		}()
+		wg.Go(func() { c.readStates(func(seq uint64) { got <- receipt{i, seq} }) })
 	}
 	defer func() {
 		for _, c := range readers {
@@ -170,9 +159,9 @@ func TestSlowClientDoesNotDelayOthers(t *testing.T) {
 		t.Errorf("slow closes %d, want 1", slow.Load())
 	}
 	// The stuck client, reading again, finds its connection ended.
-	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = stuck.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for {
-		if _, _, err := ws.ReadMessage(); err != nil {
+		if _, _, err := stuck.ws.ReadMessage(); err != nil {
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
 				t.Fatal("stuck client's connection still open")
 			}
@@ -270,25 +259,7 @@ func TestShutdownCutsStuckClients(t *testing.T) {
 	var written atomic.Int64
 	f := newFixtureWith(t, cfg, Options{Hooks: Hooks{MessageOut: func(string) { written.Add(1) }}},
 		func(s *httptest.Server) { s.Listener = smallBuffers{s.Listener, stuckPort} })
-	dialer := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: stuckPort}}
-		c, err := d.DialContext(ctx, network, addr)
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetReadBuffer(4096)
-		}
-		return c, err
-	}}
-	ws, _, err := dialer.Dial(f.wsURL(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
-	stuck := &client{t: t, ws: ws}
-	stuck.expectType("connected")
-	stuck.expectType("monitoredAuctions")
-	stuck.send(map[string]any{"type": "authenticate", "token": tokenAlice})
-	stuck.expectType("authenticated")
-	stuck.expectType("monitoredAuctions")
+	stuck := f.stuckClient(stuckPort)
 	stuck.send(map[string]any{"type": "startMonitoring", "auctionId": "9", "requestId": "s",
 		"metadata": map[string]any{"title": strings.Repeat("big ", 4096), "url": "https://www.nellisauction.com/p/x/9"}})
 	conn := f.onlyConn(t, "alice")

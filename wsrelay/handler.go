@@ -431,6 +431,11 @@ type auctionSnapshot struct {
 	autoBid            autoBidView
 }
 
+// snapshot copies what encoding a needs; callers hold r.mu.
+func (a *monitored) snapshot() auctionSnapshot {
+	return auctionSnapshot{a.head, a.AddedAt, a.ProductID, a.autoBid}
+}
+
 // auctionHead copies what encoding a user's auction needs, with its
 // auto-bid state (asked of the engine when none was pushed yet). Never
 // call it holding r.mu.
@@ -439,7 +444,7 @@ func (r *Relay) auctionHead(u *user, auctionID string) (auctionSnapshot, bool) {
 	a, ok := u.auctions[auctionID]
 	var s auctionSnapshot
 	if ok {
-		s = auctionSnapshot{a.head, a.AddedAt, a.ProductID, a.autoBid}
+		s = a.snapshot()
 	}
 	r.mu.RUnlock()
 	if !ok {
@@ -463,8 +468,11 @@ func (r *Relay) pushState(u *user, auctionID string) {
 	// locks, so reading its state here cannot deadlock.
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if len(u.conns) == 0 {
+		return
+	}
 	state, _ := r.feeds.State(s.productID)
-	msg := newShared("auctionState", auctionStateJSON(s.head, s.addedAt, state, s.autoBid, r.now(), false))
+	msg := newOutMsg("auctionState", auctionStateJSON(s.head, s.addedAt, state, s.autoBid, r.now(), false), len(u.conns))
 	msg.key = coalesceKey{kind: kindState, id: auctionID}
 	if state != nil {
 		msg.epoch, msg.seq = state.Epoch, state.Seq
@@ -488,7 +496,7 @@ func (r *Relay) auctionList(u *user) json.RawMessage {
 	r.mu.RLock()
 	entries := make([]entry, 0, len(u.auctions))
 	for _, a := range u.auctions {
-		entries = append(entries, entry{auctionSnapshot{a.head, a.AddedAt, a.ProductID, a.autoBid}, a.ID, a})
+		entries = append(entries, entry{a.snapshot(), a.ID, a})
 	}
 	r.mu.RUnlock()
 	slices.SortFunc(entries, func(a, b entry) int {

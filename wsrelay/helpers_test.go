@@ -292,6 +292,26 @@ func (c *client) readRaw() []byte {
 	}
 }
 
+// readStates reads until the connection ends, passing on the seq of every
+// auctionState; it is for a goroutine of its own, so it never fails the test.
+func (c *client) readStates(got func(seq uint64)) {
+	for {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		var m struct {
+			Type    string `json:"type"`
+			Auction struct {
+				Seq uint64 `json:"seq"`
+			} `json:"auction"`
+		}
+		if json.Unmarshal(data, &m) == nil && m.Type == "auctionState" {
+			got(m.Auction.Seq)
+		}
+	}
+}
+
 func (c *client) read() map[string]any {
 	c.t.Helper()
 	data := c.readRaw()

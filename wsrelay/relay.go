@@ -407,7 +407,7 @@ func (r *Relay) deliver(c *hub.Change) {
 		}
 	}
 	if subs := r.subscribers[c.ProductID]; len(subs) > 0 {
-		msg := newShared("auctionUpdate", auctionUpdateJSON(c.ProductID, c, now, nil))
+		msg := newOutMsg("auctionUpdate", auctionUpdateJSON(c.ProductID, c, now, nil), len(subs))
 		msg.key = coalesceKey{kind: kindUpdate, id: fmt.Sprint(c.ProductID)}
 		msg.receivedAt = c.ReceivedAt
 		for conn := range subs {
@@ -447,19 +447,14 @@ func (r *Relay) deliverParallel(c *hub.Change, monitors map[*monitored]struct{},
 	wg.Wait()
 }
 
-// deliverTo queues c's auctionState for one user's sockets. The message
-// is prepared once for a user with several sockets; a single socket takes
-// the bytes as they are, without the prepared message's copy.
+// deliverTo queues c's auctionState for one user's sockets, encoded once
+// for all of them.
 func (r *Relay) deliverTo(a *monitored, c *hub.Change, now time.Time) {
 	n := len(a.owner.conns)
 	if n == 0 {
 		return
 	}
-	data := auctionStateJSON(a.head, a.AddedAt, c, a.autoBid, now, false)
-	msg := outMsg{msgType: "auctionState", data: data}
-	if n > 1 {
-		msg = newShared("auctionState", data)
-	}
+	msg := newOutMsg("auctionState", auctionStateJSON(a.head, a.AddedAt, c, a.autoBid, now, false), n)
 	msg.key = coalesceKey{kind: kindState, id: a.ID}
 	msg.receivedAt = c.ReceivedAt
 	msg.epoch, msg.seq = c.Epoch, c.Seq

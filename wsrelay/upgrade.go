@@ -32,7 +32,8 @@ func (r *Relay) ServeWS(w http.ResponseWriter, req *http.Request) {
 		r.refuse(w, http.StatusForbidden, "origin not allowed")
 		return
 	}
-	if !r.allowConnection(r.clientIP(req)) {
+	ip := r.clientIP(req)
+	if !r.allowConnection(ip) {
 		w.Header().Set("Retry-After", "60")
 		r.refuse(w, http.StatusTooManyRequests, "too many connections from this address")
 		return
@@ -62,7 +63,7 @@ func (r *Relay) ServeWS(w http.ResponseWriter, req *http.Request) {
 		r.log().Debug("websocket upgrade failed", zap.Error(err))
 		return
 	}
-	c := &conn{r: r, ws: ws, idle: idle, id: newClientID(r.now()), ip: r.clientIP(req)}
+	c := &conn{r: r, ws: ws, idle: idle, id: newClientID(r.now()), ip: ip}
 	r.mu.Lock()
 	if r.closing {
 		r.unauthed--
