@@ -157,7 +157,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("auth_token defines user %q, which users defines too", DefaultUserName)
 		}
 	}
-	if _, err := parseCookieKey(c.CookieKey); err != nil {
+	if _, err := ParseCookieKey(c.CookieKey); err != nil {
 		return err
 	}
 	for _, o := range c.AllowedOrigins {
@@ -191,9 +191,10 @@ func (c Config) userTokens() map[string]string {
 	return users
 }
 
-// parseCookieKey decodes the cookie key; nil without a key. The error never
-// contains the key.
-func parseCookieKey(s string) ([]byte, error) {
+// ParseCookieKey decodes a cookie key (Config.CookieKey); nil without a key.
+// The Caddyfile parser uses it too, so both accept the same forms. The
+// error never contains the key.
+func ParseCookieKey(s string) ([]byte, error) {
 	if s == "" {
 		return nil, nil
 	}

@@ -219,7 +219,7 @@ func (r *Relay) UpdateConfig(cfg Config) error {
 }
 
 func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
-	key, err := parseCookieKey(cfg.CookieKey)
+	key, err := ParseCookieKey(cfg.CookieKey)
 	if err != nil {
 		return fmt.Errorf("wsrelay: %w", err)
 	}
