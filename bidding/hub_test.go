@@ -18,25 +18,9 @@ import (
 func TestAutoBidDrivenByTheRealHubOverSSE(t *testing.T) {
 	sim := nellissim.New(nellissim.Config{Seed: 11, Auctions: 1, PingInterval: 200 * time.Millisecond})
 	sim.Start()
-	defer sim.Close()
-	srv := httptest.NewServer(sim)
-	defer srv.Close()
-	transport := &http.Transport{}
-	defer transport.CloseIdleConnections()
-	client, err := nellis.NewClient(nellis.ClientConfig{APIEndpoint: srv.URL, Format: nellis.FormatJSON, HTTPClient: &http.Client{Transport: transport}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := hub.New(hub.Config{UseSSE: true, SSE: sseupstream.Config{Endpoint: srv.URL, HTTPClient: &http.Client{Transport: transport}}},
-		hub.Deps{Snapshots: client})
-	defer h.Close()
-	dir := &fakeDirectory{watchers: make(map[int64][]Watcher)}
+	t.Cleanup(sim.Close)
 	rep := &fakeReporter{}
-	e, err := New(Config{}, Options{Placer: client, Feed: h, Directory: dir, Reporter: rep})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e, dir := engineOverSSE(t, sim, Config{}, rep)
 
 	lot := sim.Auctions()[0]
 	current := func() nellissim.Auction { return sim.Auctions()[0] }
@@ -83,3 +67,28 @@ func TestAutoBidDrivenByTheRealHubOverSSE(t *testing.T) {
 }
 
 func itoa(n int) string { return auctionID(int64(n)) }
+
+// engineOverSSE serves handler (the simulator, or a wrapper of it) and
+// returns an engine with its Nellis client and the real hub, following
+// the served SSE streams, on it. Everything ends when tb does.
+func engineOverSSE(tb testing.TB, handler http.Handler, cfg Config, rep Reporter) (*Engine, *fakeDirectory) {
+	tb.Helper()
+	srv := httptest.NewServer(handler)
+	tb.Cleanup(srv.Close)
+	transport := &http.Transport{}
+	tb.Cleanup(transport.CloseIdleConnections)
+	client, err := nellis.NewClient(nellis.ClientConfig{APIEndpoint: srv.URL, Format: nellis.FormatJSON, HTTPClient: &http.Client{Transport: transport}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h := hub.New(hub.Config{UseSSE: true, SSE: sseupstream.Config{Endpoint: srv.URL, HTTPClient: &http.Client{Transport: transport}}},
+		hub.Deps{Snapshots: client})
+	tb.Cleanup(h.Close)
+	dir := &fakeDirectory{watchers: make(map[int64][]Watcher)}
+	e, err := New(cfg, Options{Placer: client, Feed: h, Directory: dir, Reporter: rep})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(e.Close)
+	return e, dir
+}

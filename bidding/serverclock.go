@@ -29,12 +29,6 @@ const (
 	maxOffsetAge = 15 * time.Minute
 	// dateResolution is the Date header's: whole seconds, truncated.
 	dateResolution = time.Second
-	// remainingResolution is timeRemaining's: whole seconds, rounded or
-	// truncated, Nellis has been seen to do either.
-	remainingResolution = time.Second
-	// maxEventTransit bounds how long an event takes from Nellis to us;
-	// an event later than this was stalled and says little about time.
-	maxEventTransit = 2 * time.Second
 )
 
 // Offset is the estimate: Nellis's clock minus the local clock lies in
@@ -69,22 +63,6 @@ func (c *ServerClock) ObserveInstant(server, sent, received time.Time) {
 		return
 	}
 	c.add(offsetSample{lo: server.Sub(received), hi: server.Sub(sent), at: received})
-}
-
-// ObserveRemaining records an event's timeRemaining (whole seconds)
-// against the lot's close time by Nellis's clock, for an event received at
-// received. closeTime must be Nellis's own (a snapshot's or the event's
-// closeTime), never one derived from a local clock.
-func (c *ServerClock) ObserveRemaining(closeTime time.Time, remaining time.Duration, received time.Time) {
-	if closeTime.IsZero() || received.IsZero() || remaining <= 0 {
-		return
-	}
-	emitted := closeTime.Add(-remaining)
-	c.add(offsetSample{
-		lo: emitted.Add(-remainingResolution).Sub(received),
-		hi: emitted.Add(remainingResolution + maxEventTransit).Sub(received),
-		at: received,
-	})
 }
 
 func (c *ServerClock) add(s offsetSample) {

@@ -61,21 +61,8 @@ func TestServerClockForgetsOldSamples(t *testing.T) {
 	c.ObserveDate(time.Time{}, local, local)
 	c.ObserveDate(local, local, local.Add(-time.Second))
 	c.ObserveInstant(time.Time{}, local, local)
-	c.ObserveRemaining(time.Time{}, time.Second, local)
-	c.ObserveRemaining(local, 0, local)
 	if c.Offset(local.Add(maxOffsetAge + time.Second)).Known {
 		t.Error("an invalid sample was taken")
-	}
-}
-
-func TestServerClockReadsTimeRemaining(t *testing.T) {
-	var c ServerClock
-	local := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	closeAt := local.Add(-3 * time.Second).Add(40 * time.Second) // Nellis is 3 s behind
-	c.ObserveRemaining(closeAt, 40*time.Second, local.Add(50*time.Millisecond))
-	o := c.Offset(local)
-	if o.Lo > -3*time.Second || o.Hi < -3*time.Second {
-		t.Errorf("offset %+v does not contain -3s", o)
 	}
 }
 

@@ -33,13 +33,13 @@ func (m *Metrics) streamDown(_ int64, reason sseupstream.Reason) {
 	if failedToOpen(reason) {
 		m.streamAttempts.Inc()
 	}
-	m.streamFailures.WithLabelValues(streamReasonLabel(reason)).Inc()
+	m.streamFailures.inc(string(reason))
 	// Every stream that goes down is retried (sseupstream.Reason).
 	m.reconnects.Inc()
 }
 
 func (m *Metrics) streamEvent(_ int64, kind sseupstream.Kind) {
-	m.streamEvents.WithLabelValues(eventKindLabel(kind)).Inc()
+	m.streamEvents.inc(eventKindLabel(kind))
 }
 
 // streamDecodeError ignores the event name: it carries the product id.
@@ -71,7 +71,7 @@ func (m *Metrics) publishedChange(c *hub.Change) {
 	if c == nil {
 		return
 	}
-	m.published.WithLabelValues(changeSourceLabel(c.Source)).Inc()
+	m.published.inc(string(c.Source))
 	if c.ReceivedAt.IsZero() {
 		return
 	}

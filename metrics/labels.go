@@ -26,10 +26,6 @@ var streamReasons = []string{
 	other,
 }
 
-func streamReasonLabel(r sseupstream.Reason) string {
-	return known(string(r), streamReasons)
-}
-
 // failedToOpen reports whether a stream that went down for r never came up:
 // such a failure ends a connection attempt rather than a live stream.
 func failedToOpen(r sseupstream.Reason) bool {
@@ -91,10 +87,6 @@ var changeSources = []string{
 	other,
 }
 
-func changeSourceLabel(s hub.Source) string {
-	return known(string(s), changeSources)
-}
-
 // pollResults are the values of the result label on snapshot fetches.
 var pollResults = []string{"ok", "status_4xx", "status_5xx", "status_other", "timeout", "canceled", "error"}
 
@@ -147,7 +139,7 @@ func dropReasonLabel(reason string) string {
 	if reason == "queue full" {
 		return "queue_full"
 	}
-	return known(reason, dropReasons)
+	return reason
 }
 
 // closeCodeLabel names a WebSocket close code: the code itself in the

@@ -32,8 +32,8 @@ type Metrics struct {
 	// Upstream streams.
 	streamAttempts  prometheus.Counter
 	streamSuccesses prometheus.Counter
-	streamFailures  *prometheus.CounterVec // reason
-	streamEvents    *prometheus.CounterVec // type
+	streamFailures  *knownCounterVec // reason
+	streamEvents    *knownCounterVec // type
 	decodeErrors    prometheus.Counter
 	reconnects      prometheus.Counter
 
@@ -43,7 +43,7 @@ type Metrics struct {
 	polls               *prometheus.CounterVec // result
 	pollDuration        prometheus.Histogram
 	reconcileChanges    prometheus.Counter
-	published           *prometheus.CounterVec // source
+	published           *knownCounterVec // source
 	processingTime      prometheus.Histogram
 
 	// WebSocket relay.
@@ -51,10 +51,10 @@ type Metrics struct {
 	wsOpened          prometheus.Counter
 	wsClosed          *prometheus.CounterVec // code
 	wsAuthentications prometheus.Counter
-	wsMessagesIn      *prometheus.CounterVec // type
-	wsMessagesOut     *prometheus.CounterVec // type
+	wsMessagesIn      *knownCounterVec // type
+	wsMessagesOut     *knownCounterVec // type
 	wsCoalesced       prometheus.Counter
-	wsDropped         *prometheus.CounterVec // reason
+	wsDropped         *knownCounterVec // reason
 	wsSlowCloses      prometheus.Counter
 	wsUpgradeRefusals *prometheus.CounterVec // status
 	deliveryLatency   prometheus.Histogram
@@ -80,10 +80,10 @@ func New() *Metrics {
 			"Upstream SSE connection attempts. An attempt ends either with the stream up or with a dial or status failure."),
 		streamSuccesses: counter("upstream_stream_successes_total",
 			"Upstream SSE connection attempts answered with a 200 text/event-stream."),
-		streamFailures: counterVec("upstream_stream_failures_total",
+		streamFailures: knownCounters("upstream_stream_failures_total",
 			"Upstream SSE streams that failed to open or ended, by reason: dial and status fail an attempt; eof, stall, decode and too_large end a live stream.",
 			"reason", streamReasons),
-		streamEvents: counterVec("upstream_events_total",
+		streamEvents: knownCounters("upstream_events_total",
 			"Upstream SSE events dispatched, by type. Pings arrive about once a second per stream.",
 			"type", kindLabels()),
 		decodeErrors: counter("upstream_decode_errors_total",
@@ -101,7 +101,7 @@ func New() *Metrics {
 			"Time a snapshot fetch took, whatever its result.", pollBuckets),
 		reconcileChanges: counter("reconcile_changes_total",
 			"Gap-healing snapshots that found a change the stream had missed."),
-		published: counterVec("changes_published_total",
+		published: knownCounters("changes_published_total",
 			"Product changes handed to subscribers, by source.",
 			"source", changeSources),
 		processingTime: histogram("change_processing_seconds",
@@ -118,15 +118,15 @@ func New() *Metrics {
 			"code", closeCodeLabels()),
 		wsAuthentications: counter("ws_authentications_total",
 			"Successful WebSocket authentications."),
-		wsMessagesIn: counterVec("ws_messages_received_total",
+		wsMessagesIn: knownCounters("ws_messages_received_total",
 			"Messages received from WebSocket clients, by type; invalid for undecodable ones.",
 			"type", clientMessageTypes),
-		wsMessagesOut: counterVec("ws_messages_sent_total",
+		wsMessagesOut: knownCounters("ws_messages_sent_total",
 			"Messages written to WebSocket clients, by type.",
 			"type", serverMessageTypes),
 		wsCoalesced: counter("ws_coalesced_frames_total",
 			"Queued frames replaced by a newer frame for the same auction before they were written."),
-		wsDropped: counterVec("ws_dropped_frames_total",
+		wsDropped: knownCounters("ws_dropped_frames_total",
 			"Frames dropped, by reason: queue_full (outbound, slow client), flood and rate (inbound, over the client's limit).",
 			"reason", dropReasons),
 		wsSlowCloses: counter("ws_slow_client_closes_total",
@@ -203,6 +203,38 @@ func counterVec(name, help, label string, values []string) *prometheus.CounterVe
 		v.WithLabelValues(value)
 	}
 	return v
+}
+
+// knownCounterVec is a one-label counter whose label takes a fixed set of
+// values, other among them. Its series are resolved once, so counting an
+// event on a hot path is a map lookup rather than WithLabelValues' label
+// hashing under the vector's lock.
+type knownCounterVec struct {
+	*prometheus.CounterVec
+	series map[string]prometheus.Counter
+}
+
+// knownCounters creates a counter with one label, with a zero series for
+// each of values, which must include other.
+func knownCounters(name, help, label string, values []string) *knownCounterVec {
+	v := &knownCounterVec{
+		CounterVec: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, []string{label}),
+		series:     make(map[string]prometheus.Counter, len(values)),
+	}
+	for _, value := range values {
+		v.series[value] = v.WithLabelValues(value)
+	}
+	return v
+}
+
+// inc counts one event under value, or under other when value is not one
+// of the known values.
+func (v *knownCounterVec) inc(value string) {
+	c, ok := v.series[value]
+	if !ok {
+		c = v.series[other]
+	}
+	c.Inc()
 }
 
 func breakerTransitionVec() *prometheus.CounterVec {

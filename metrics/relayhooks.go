@@ -38,15 +38,15 @@ func (m *Metrics) authenticated(string) {
 }
 
 func (m *Metrics) messageIn(msgType string) {
-	m.wsMessagesIn.WithLabelValues(known(msgType, clientMessageTypes)).Inc()
+	m.wsMessagesIn.inc(msgType)
 }
 
 func (m *Metrics) messageOut(msgType string) {
-	m.wsMessagesOut.WithLabelValues(known(msgType, serverMessageTypes)).Inc()
+	m.wsMessagesOut.inc(msgType)
 }
 
 func (m *Metrics) dropped(reason string) {
-	m.wsDropped.WithLabelValues(dropReasonLabel(reason)).Inc()
+	m.wsDropped.inc(dropReasonLabel(reason))
 }
 
 // delivered observes one change's latency to a socket write; a clock step

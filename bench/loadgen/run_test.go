@@ -92,26 +92,33 @@ func (g *fakeGateway) start(sc nellissim.Schedule) {
 	}
 }
 
-// Run measures what a user would notice: every change delivered once, the
-// lost one counted as a drop, the repeated one as a duplicate.
-func TestRunCountsDeliveriesDropsAndDuplicates(t *testing.T) {
-	g := &fakeGateway{secret: "s3cret"}
+// startRun runs the load generator with clients sockets against g, with
+// secret s3cret and products 7 and 9, and reads its ready line. The plan
+// goes to inW, the result comes from out, Run's error from done.
+func startRun(t *testing.T, g *fakeGateway, clients int) (inW *io.PipeWriter, out *bufio.Scanner, done chan error, ready Ready) {
+	t.Helper()
 	srv := httptest.NewServer(g)
-	defer srv.Close()
-
+	t.Cleanup(srv.Close)
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	done := make(chan error, 1)
-	opt := Options{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Secret: "s3cret", Clients: 3, Products: []int64{7, 9}}
+	done = make(chan error, 1)
+	opt := Options{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Secret: "s3cret", Clients: clients, Products: []int64{7, 9}}
 	go func() {
 		done <- Run(t.Context(), opt, inR, outW)
 		outW.Close()
 	}()
-	out := bufio.NewScanner(outR)
-	var ready Ready
+	out = bufio.NewScanner(outR)
 	if !out.Scan() || json.Unmarshal(out.Bytes(), &ready) != nil {
 		t.Fatalf("no ready line: %q", out.Text())
 	}
+	return inW, out, done, ready
+}
+
+// Run measures what a user would notice: every change delivered once, the
+// lost one counted as a drop, the repeated one as a duplicate.
+func TestRunCountsDeliveriesDropsAndDuplicates(t *testing.T) {
+	g := &fakeGateway{secret: "s3cret"}
+	inW, out, done, ready := startRun(t, g, 3)
 	if ready.Connected != 3 || ready.Failed != 0 {
 		t.Fatalf("ready = %+v, want 3 connected", ready)
 	}
@@ -146,21 +153,7 @@ func TestRunCountsDeliveriesDropsAndDuplicates(t *testing.T) {
 // A client refused at authenticate is reported, not fatal.
 func TestRunReportsRefusedClients(t *testing.T) {
 	g := &fakeGateway{secret: "other"}
-	srv := httptest.NewServer(g)
-	defer srv.Close()
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	done := make(chan error, 1)
-	opt := Options{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Secret: "s3cret", Clients: 2, Products: []int64{7, 9}}
-	go func() {
-		done <- Run(t.Context(), opt, inR, outW)
-		outW.Close()
-	}()
-	out := bufio.NewScanner(outR)
-	var ready Ready
-	if !out.Scan() || json.Unmarshal(out.Bytes(), &ready) != nil {
-		t.Fatalf("no ready line: %q", out.Text())
-	}
+	inW, _, done, ready := startRun(t, g, 2)
 	if ready.Connected != 0 || ready.Failed != 2 || !strings.Contains(ready.FirstErr, "authenticate: refused") {
 		t.Fatalf("ready = %+v; want 2 refused at authenticate", ready)
 	}
