@@ -84,8 +84,3 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 		t.Logf("screenshot: %v", err)
 	}
 }
-
-// withTimeout bounds one browser step.
-func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, d)
-}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -46,23 +47,44 @@ func demoConfig(t *testing.T) string {
 	return cfg
 }
 
-// TestDemoPageShowsLivePrices opens the demo in Chromium, as a newcomer
-// does after `make demo`, and checks that it shows the simulated lots'
-// prices and that a new bid moves one on screen.
-func TestDemoPageShowsLivePrices(t *testing.T) {
-	cfg := demoConfig(t)
+// loadConfig loads cfg into the package's Caddy. caddytest skips what it
+// cannot run; here that is a failure, and ports names the ones that must
+// be free.
+func loadConfig(t *testing.T, cfg, ports string) {
+	t.Helper()
 	loaded := false
-	// caddytest skips what it cannot run; here that is a failure.
 	t.Run("load config", func(st *testing.T) {
 		caddytest.NewTester(st).WithDefaultOverrides(caddytest.Config{AdminPort: demoAdminPort}).InitServer(cfg, "caddyfile")
 		loaded = !st.Failed()
 	})
 	if !loaded {
-		t.Fatalf("caddytest could not load Caddyfile.demo (is another process using admin port %d or ports 8080/9081?)", demoAdminPort)
+		t.Fatalf("caddytest could not load the config (is another process using admin port %d or ports %s?)", demoAdminPort, ports)
 	}
+}
+
+// simulateBid makes a rival bid amount on lot id through the simulator at
+// simURL.
+func simulateBid(t *testing.T, simURL string, id int64, amount int) {
+	t.Helper()
+	body := fmt.Sprintf(`{"productId":%d,"amount":%d,"bidder":"e2e-rival-%d"}`, id, amount, amount)
+	res, err := http.Post(simURL+"/_sim/bid", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("simulated bid: %s", res.Status)
+	}
+}
+
+// TestDemoPageShowsLivePrices opens the demo in Chromium, as a newcomer
+// does after `make demo`, and checks that it shows the simulated lots'
+// prices and that a new bid moves one on screen.
+func TestDemoPageShowsLivePrices(t *testing.T) {
+	loadConfig(t, demoConfig(t), "8080/9081")
 
 	ctx := newBrowser(t)
-	step, cancel := withTimeout(ctx, 20*time.Second)
+	step, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	const pricedLots = `Array.from(document.querySelectorAll(".lot .price")).filter(e => e.textContent.startsWith("$")).length`
 	err := chromedp.Do(step,
@@ -83,6 +105,10 @@ func TestDemoPageShowsLivePrices(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := first.Value
+	lot, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		t.Fatalf("lot id on screen %q: %v", id, err)
+	}
 	shown, err := chromedp.Run(step, chromedp.Text(fmt.Sprintf(`.lot[data-id="%s"] .price`, id)))
 	if err != nil {
 		t.Fatal(err)
@@ -94,15 +120,7 @@ func TestDemoPageShowsLivePrices(t *testing.T) {
 
 	// A rival bids through the simulator; the page must show it.
 	next := price + 25
-	body := fmt.Sprintf(`{"productId":%s,"amount":%d,"bidder":"e2e-rival"}`, id, next)
-	res, err := http.Post("http://127.0.0.1:9081/_sim/bid", "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("simulated bid: %s", res.Status)
-	}
+	simulateBid(t, "http://127.0.0.1:9081", lot, next)
 	want := fmt.Sprintf("$%d", next)
 	sel := fmt.Sprintf(`.lot[data-id="%s"]`, id)
 	err = chromedp.Do(step, chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelector('%s .price').textContent === %q`, sel, want)))

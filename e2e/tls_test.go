@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/chromedp/chromedp"
 )
 
@@ -72,18 +71,6 @@ https://%[5]s {
 `, demoAdminPort, t.TempDir(), tlsSimURL, tlsToken, tlsSite, strings.Join(origins, " "), pages)
 }
 
-func loadTLS(t *testing.T, cfg string) {
-	t.Helper()
-	loaded := false
-	t.Run("load config", func(st *testing.T) {
-		caddytest.NewTester(st).WithDefaultOverrides(caddytest.Config{AdminPort: demoAdminPort}).InitServer(cfg, "caddyfile")
-		loaded = !st.Failed()
-	})
-	if !loaded {
-		t.Fatalf("caddytest could not load the TLS config (admin port %d, ports 8443/9083 free?)", demoAdminPort)
-	}
-}
-
 // serverSPKI pins the gateway's certificate for Chromium: the base64
 // SHA-256 of its public key, as --ignore-certificate-errors-spki-list
 // wants. Caddy's internal CA may take a moment to issue it.
@@ -129,26 +116,13 @@ func firstOpenLot(t *testing.T) (id int64, price int) {
 	return 0, 0
 }
 
-func simulateBid(t *testing.T, id int64, amount int) {
-	t.Helper()
-	body := fmt.Sprintf(`{"productId":%d,"amount":%d,"bidder":"e2e-rival-%d"}`, id, amount, amount)
-	res, err := http.Post(tlsSimURL+"/_sim/bid", "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("simulated bid: %s", res.Status)
-	}
-}
-
 // TestPageOverTLS: a page served over HTTPS opens wss://…/ws with the
 // browser's own WebSocket, authenticates, monitors, and sees a bid arrive.
 func TestPageOverTLS(t *testing.T) {
-	loadTLS(t, tlsConfig(t, "https://"+tlsSite))
+	loadConfig(t, tlsConfig(t, "https://"+tlsSite), "8443/9083")
 	spki := serverSPKI(t)
 	ctx := newBrowser(t, chromedp.Flag("ignore-certificate-errors-spki-list", spki))
-	step, cancel := withTimeout(ctx, 20*time.Second)
+	step, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 
 	if err := chromedp.Do(step,
@@ -164,7 +138,7 @@ func TestPageOverTLS(t *testing.T) {
 	if err := chromedp.Do(step, chromedp.Poll[chromedp.Void](fmt.Sprintf(`(document.querySelector('%s') || {}).textContent === "$%d"`, sel, price))); err != nil {
 		t.Fatalf("lot %d never showed its price $%d: %v", id, price, err)
 	}
-	simulateBid(t, id, price+9)
+	simulateBid(t, tlsSimURL, id, price+9)
 	if err := chromedp.Do(step, chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelector('%s').textContent === "$%d"`, sel, price+9))); err != nil {
 		t.Fatalf("the bid never reached the page over wss: %v", err)
 	}
@@ -217,7 +191,7 @@ func probeExtension(t *testing.T, lot int64) (dir, id string) {
 // service worker recorded.
 func probeStatus(t *testing.T, ctx context.Context, id string) map[string]any {
 	t.Helper()
-	step, cancel := withTimeout(ctx, 10*time.Second)
+	step, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := chromedp.Do(step, chromedp.Navigate("chrome-extension://"+id+"/status.html"),
 		chromedp.Poll[chromedp.Void](`document.getElementById("status").textContent.length > 2`)); err != nil {
@@ -261,11 +235,11 @@ func connections(t *testing.T) int {
 // is not allowed is refused.
 func TestExtensionServiceWorker(t *testing.T) {
 	// The simulator comes up with the config; load once to find a lot.
-	loadTLS(t, tlsConfig(t, "https://"+tlsSite))
+	loadConfig(t, tlsConfig(t, "https://"+tlsSite), "8443/9083")
 	lot, price := firstOpenLot(t)
 	allowedDir, allowed := probeExtension(t, lot)
 	otherDir, other := probeExtension(t, lot)
-	loadTLS(t, tlsConfig(t, "chrome-extension://"+allowed))
+	loadConfig(t, tlsConfig(t, "chrome-extension://"+allowed), "8443/9083")
 	spki := serverSPKI(t)
 
 	ctx := newBrowser(t,
@@ -284,7 +258,7 @@ func TestExtensionServiceWorker(t *testing.T) {
 		time.Sleep(5 * time.Second)
 	}
 
-	simulateBid(t, lot, price+11)
+	simulateBid(t, tlsSimURL, lot, price+11)
 	waitUntil(t, 10*time.Second, "the bid to reach the service worker", func() bool {
 		st := probeStatus(t, ctx, allowed)
 		return st["price"] == float64(price+11)

@@ -11,12 +11,6 @@ import (
 	"github.com/nellis-edge/gateway/statusview"
 )
 
-const testAdmin = "http://localhost:2999"
-
-// noGatewayConfig is a Caddy without the nellis app. Loading it ends the
-// gateway a previous test left running, feeds and all.
-const noGatewayConfig = "{\n\tadmin localhost:2999\n}\n"
-
 // adminCall makes a request to the test Caddy's admin API.
 func adminCall(t *testing.T, method, path string) (int, []byte) {
 	t.Helper()
@@ -85,7 +79,7 @@ func TestAdminFeedsAndHealth(t *testing.T) {
 		ext.monitor(lot.ID)
 	}
 	var r statusview.Report
-	waitFor(t, 5*time.Second, "both feeds on sse with a first snapshot", func() bool {
+	eventually(t, 5*time.Second, "both feeds on sse with a first snapshot", func() bool {
 		r = adminReport(t)
 		return len(r.Feeds) == 2 && r.Totals.OpenStreams == 2 && r.Feeds[0].Seq > 0 && r.Feeds[1].Seq > 0
 	})
@@ -112,7 +106,7 @@ func TestAdminFeedsAndHealth(t *testing.T) {
 	}
 	loadCaddy(t, gatewayConfig(simURL, storage, "use_sse off\n\t\tpoll_interval 300ms"))
 	var v statusview.Readiness
-	waitFor(t, 5*time.Second, "the gateway to turn unready", func() bool {
+	eventually(t, 5*time.Second, "the gateway to turn unready", func() bool {
 		var status int
 		status, v = adminReadiness(t)
 		return status == http.StatusServiceUnavailable
@@ -132,7 +126,7 @@ func TestAdminFeedsAndHealth(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 5*time.Second, "the gateway to be ready again", func() bool {
+	eventually(t, 5*time.Second, "the gateway to be ready again", func() bool {
 		status, _ := adminReadiness(t)
 		return status == http.StatusOK
 	})

@@ -2,7 +2,6 @@ package module
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -51,11 +50,7 @@ func TestBiddingThroughCaddy(t *testing.T) {
 	// Nellis (the simulator) took alice's bid, and the new price reaches
 	// the client.
 	ext.next("auctionState", 5*time.Second, priceIs(lot.ID, float64(lot.NextBid)))
-	for _, a := range sim.Auctions() {
-		if a.ID == lot.ID && a.Leader != "alice" {
-			t.Errorf("the simulator's leader is %q, want alice", a.Leader)
-		}
+	if leader := lotNow(t, sim, lot.ID).Leader; leader != "alice" {
+		t.Errorf("the simulator's leader is %q, want alice", leader)
 	}
 }
-
-func itoa(id int64) string { return strconv.FormatInt(id, 10) }

@@ -144,11 +144,23 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 		if err != nil {
 			return err
 		}
-		n, err := strconv.Atoi(raw)
-		if err != nil || n <= 0 {
-			return d.Errf("%s: want a positive whole number, got %q", name, raw)
+		n, err := positiveInt(raw)
+		if err != nil {
+			return d.Errf("%s: %v", name, err)
 		}
 		*dst = n
+		return nil
+	}
+	size := func(dst *int) error {
+		raw, err := one()
+		if err != nil {
+			return err
+		}
+		n, err := humanize.ParseBytes(raw)
+		if err != nil || n == 0 || n > 1<<30 {
+			return d.Errf("%s: want a size between 1B and 1GiB, got %q", name, raw)
+		}
+		*dst = int(n)
 		return nil
 	}
 	up := &a.Upstream
@@ -236,15 +248,7 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 	case "breaker_cooldown":
 		return duration(&up.BreakerCooldown)
 	case "max_event_size":
-		raw, err := one()
-		if err != nil {
-			return err
-		}
-		size, err := humanize.ParseBytes(raw)
-		if err != nil || size == 0 || size > 1<<30 {
-			return d.Errf("max_event_size: want a size between 1B and 1GiB, got %q", raw)
-		}
-		up.MaxEventSize = int(size)
+		return size(&up.MaxEventSize)
 	case "max_streams":
 		return count(&up.MaxStreams)
 	case "history":
@@ -266,15 +270,7 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 	case "max_auctions":
 		return count(&a.Relay.MaxAuctions)
 	case "max_message_size":
-		raw, err := one()
-		if err != nil {
-			return err
-		}
-		size, err := humanize.ParseBytes(raw)
-		if err != nil || size == 0 || size > 1<<30 {
-			return d.Errf("max_message_size: want a size between 1B and 1GiB, got %q", raw)
-		}
-		a.Relay.MaxMessageSize = int(size)
+		return size(&a.Relay.MaxMessageSize)
 	case "connections_per_minute":
 		return count(&a.Relay.ConnectionsPerMinute)
 	case "messages_per_second":

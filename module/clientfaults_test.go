@@ -1,221 +1,27 @@
 package module
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/gorilla/websocket"
 
 	"github.com/nellis-edge/gateway/metrics"
-	"github.com/nellis-edge/gateway/nellissim"
 	"github.com/nellis-edge/gateway/statusview"
 )
 
 // The rest of the fault suite (issue 7): an upstream whose certificate is
 // not trusted, clients that misbehave beside a healthy one watching the
-// same lot, and config reloads under load. Like faults_test.go, every test
-// loads a config without the nellis app before and after it, so no state
-// leaks between tests.
-
-const (
-	gatewayAPIStatus = "http://127.0.0.1:9080/api/status"
-	adminFeeds       = "http://localhost:2999/nellis/feeds"
-)
-
-func closedWith(code string) string {
-	return `nellis_ws_connections_closed_total{code="` + code + `"}`
-}
-
-func dropped(reason string) string {
-	return `nellis_ws_dropped_frames_total{reason="` + reason + `"}`
-}
-
-const slowCloses = "nellis_ws_slow_client_closes_total"
-
-// newTLSSimulator runs a simulated Nellis behind a certificate nobody
-// trusts. The handshake errors it logs are the point of the test, not
-// noise worth printing.
-func newTLSSimulator(t *testing.T) (*nellissim.Simulator, string) {
-	t.Helper()
-	sim := nellissim.New(nellissim.Config{Seed: 7, Auctions: 3, AuctionLength: 2 * time.Hour})
-	sim.Start()
-	srv := httptest.NewUnstartedServer(sim)
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		sim.Close()
-		srv.Close()
-	})
-	return sim, srv.URL
-}
-
-// startGatewayIn is startGateway with the storage directory chosen by the
-// caller, so that a reload can keep it.
-func startGatewayIn(t *testing.T, sim *nellissim.Simulator, simURL, storage, nellisExtra string) *caddytest.Tester {
-	t.Helper()
-	tester := caddytest.NewTester(t)
-	tester.InitServer(emptyConfig, "caddyfile")
-	tester.InitServer(faultConfig(simURL, simURL, storage, nellisExtra), "caddyfile")
-	t.Cleanup(func() {
-		tester.InitServer(emptyConfig, "caddyfile")
-		deadline := time.Now().Add(3 * time.Second)
-		for {
-			st, err := sim.Stats(0)
-			if err != nil || st.StreamsOpen == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("%d upstream streams still open 3s after the gateway stopped", st.StreamsOpen)
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-	return tester
-}
-
-// userConnections is the number of sockets the test user has open, as the
-// extension's "test connection" button sees it.
-func userConnections(t *testing.T) int {
-	t.Helper()
-	return connectionsOf(t, testToken)
-}
-
-// connectionsOf is the number of sockets the user of token has open.
-func connectionsOf(t *testing.T, token string) int {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, gatewayAPIStatus, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET /api/status: %v", err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("GET /api/status: %s", res.Status)
-	}
-	var st struct {
-		Connections int `json:"connections"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
-		t.Fatalf("GET /api/status: %v", err)
-	}
-	return st.Connections
-}
-
-// misbehaver is a client of the test user monitoring the rig's lot, read
-// only when the test says so.
-func misbehaver(t *testing.T, r *rig) *extension {
-	t.Helper()
-	ext, _, err := dialExtension(t, testOrigin)
-	if err != nil {
-		t.Fatalf("dial the gateway: %v", err)
-	}
-	ext.monitor(r.id)
-	return ext
-}
-
-// readUntilEnd reads conn until it fails and returns why, with every text
-// message it read before. It gives up after within.
-func readUntilEnd(conn *websocket.Conn, within time.Duration) ([]map[string]any, error) {
-	_ = conn.SetReadDeadline(time.Now().Add(within))
-	var got []map[string]any
-	for {
-		_, data, err := conn.ReadMessage()
-		if err != nil {
-			return got, err
-		}
-		var m map[string]any
-		if json.Unmarshal(data, &m) == nil {
-			got = append(got, m)
-		}
-	}
-}
-
-// growth is how much series grew since before; a series missing before
-// (a labelled counter not yet incremented) counts from 0.
-func growth(t *testing.T, before promSample, series string) float64 {
-	t.Helper()
-	return scrape(t).get(t, series) - before[series]
-}
-
-// grewBy waits until series has grown since before by want (a client's
-// end is counted just after its socket closes), then checks it grew by
-// exactly that.
-func grewBy(t *testing.T, before promSample, series string, want float64) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		_, exposed := scrape(t)[series]
-		if exposed {
-			if n := growth(t, before, series); n >= want || time.Now().After(deadline) {
-				if n != want {
-					t.Errorf("%s grew by %v, want %v", series, n, want)
-				}
-				return
-			}
-		} else if time.Now().After(deadline) {
-			t.Errorf("%s never appeared, want it grown by %v", series, want)
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// leavesNoGoroutine checks, once the test's gateway has stopped (its
-// cleanup runs first: cleanups run last-registered first), that none of
-// the gateway's goroutines outlived it. Call it before starting the
-// gateway.
-func leavesNoGoroutine(t *testing.T) {
-	t.Helper()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			left := gatewayGoroutines()
-			if len(left) == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("%d gateway goroutines still running 5s after the gateway stopped:\n%s",
-					len(left), strings.Join(left, "\n\n"))
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// healthyAfter checks the rig's healthy client: a bid made now reaches it
-// over the stream, and nothing it received so far broke the guarantees.
-func (r *rig) healthyAfter(t *testing.T, what string) {
-	t.Helper()
-	lot := r.bids.bid(t)
-	r.w.awaitBid(t, lot, time.Now().Add(2*time.Second), "sse")
-	if err := func() error { r.w.mu.Lock(); defer r.w.mu.Unlock(); return r.w.err }(); err != nil {
-		t.Fatalf("after %s the healthy client's socket ended: %v", what, err)
-	}
-	r.w.checkHistory(t, r.before)
-}
+// same lot, and config reloads under load. Like the whole suite (its rig
+// is in faultrig_test.go), every test loads a config without the nellis
+// app before and after it, so no state leaks between tests.
 
 // TestFaultUpstreamTLS: Nellis's certificate is not trusted. Nothing is
 // accepted from it, the stream failures are counted as dial failures, the
@@ -523,7 +329,7 @@ func TestFaultClientInvalidUTF8(t *testing.T) {
 	if _, err := readUntilEnd(bad.conn, 3*time.Second); !websocket.IsCloseError(err, websocket.CloseInvalidFramePayloadData) {
 		t.Errorf("a text frame with invalid UTF-8 ended the socket with %v, want close 1007", err)
 	}
-	waitFor(t, 3*time.Second, "the gateway to drop the socket", func() bool { return userConnections(t) == 1 })
+	eventually(t, 3*time.Second, "the gateway to drop the socket", func() bool { return userConnections(t) == 1 })
 	// Both frames count as invalid messages.
 	grewBy(t, r.before, `nellis_ws_messages_received_total{type="invalid"}`, 2)
 	r.healthyAfter(t, "invalid UTF-8")
@@ -580,7 +386,7 @@ func TestFaultReloadUnderLoad(t *testing.T) {
 	extra := func(stall string) string {
 		return "connections_per_minute 200\n\t\tstall_timeout " + stall
 	}
-	tester := startGatewayIn(t, sim, simURL, storage, extra("3s"))
+	tester := startGatewayIn(t, sim, simURL, simURL, storage, extra("3s"))
 	before := scrape(t)
 	lot := sim.Auctions()[0]
 	ws := make([]*watcher, clients)
@@ -641,7 +447,7 @@ func TestFaultReloadUnderLoad(t *testing.T) {
 	res := <-done
 	// The reloads took: the running config has the last tuning.
 	var stall int64
-	getJSON(t, "http://localhost:2999/config/apps/nellis/upstream/stall_timeout", &stall)
+	getJSON(t, testAdmin+"/config/apps/nellis/upstream/stall_timeout", &stall)
 	if stall != int64(6*time.Second) {
 		t.Errorf("the running config's stall_timeout is %v, want the last reload's 6s", time.Duration(stall))
 	}
@@ -659,10 +465,7 @@ func TestFaultReloadUnderLoad(t *testing.T) {
 	}
 	received := 0
 	for i, w := range ws {
-		w.mu.Lock()
-		err := w.err
-		w.mu.Unlock()
-		if err != nil {
+		if err := w.ended(); err != nil {
 			t.Errorf("client %d: the socket closed during the reloads: %v", i, err)
 		}
 		received += len(w.history())

@@ -121,11 +121,10 @@ func watchStatus(ctx context.Context, client *adminClient, interval time.Duratio
 // Origin header the admin API's cross-site checks expect, as caddy's own
 // commands do.
 type adminClient struct {
-	addr      string
-	url       string
-	origin    string
-	transport *http.Transport
-	http      *http.Client
+	addr   string
+	url    string
+	origin string
+	http   *http.Client
 }
 
 func newAdminClient(addr string) (*adminClient, error) {
@@ -151,14 +150,16 @@ func newAdminClient(addr string) (*adminClient, error) {
 		c.url = "http://" + dialAddr + "/nellis/feeds"
 		c.origin = "http://" + dialAddr
 	}
-	c.transport = &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, na.Network, dialAddr)
+	c.http = &http.Client{
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, na.Network, dialAddr)
+			},
+			MaxIdleConns: 1,
 		},
-		MaxIdleConns: 1,
+		Timeout: statusRequestTimeout,
 	}
-	c.http = &http.Client{Transport: c.transport, Timeout: statusRequestTimeout}
 	return c, nil
 }
 
@@ -205,4 +206,4 @@ func apiErrorMessage(body io.Reader) string {
 	return ": " + e.Error
 }
 
-func (c *adminClient) close() { c.transport.CloseIdleConnections() }
+func (c *adminClient) close() { c.http.CloseIdleConnections() }

@@ -94,7 +94,7 @@ func TestNellisStatusCommand(t *testing.T) {
 		}
 		ext.monitor(lot.ID)
 	}
-	waitFor(t, 5*time.Second, "every lot on sse", func() bool {
+	eventually(t, 5*time.Second, "every lot on sse", func() bool {
 		return adminReport(t).Totals.OpenStreams == len(lots)
 	})
 
@@ -127,7 +127,7 @@ func TestNellisStatusCommand(t *testing.T) {
 	}()
 	lot := lots[0]
 	before := -1
-	waitFor(t, 3*time.Second, "a first frame", func() bool {
+	eventually(t, 3*time.Second, "a first frame", func() bool {
 		if f := live.frames(); len(f) > 0 {
 			before = rowSeq(statusRow(f[len(f)-1], lot.ID))
 		}
@@ -137,7 +137,7 @@ func TestNellisStatusCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var last string
-	waitFor(t, 3*time.Second, "the bid in a later frame", func() bool {
+	eventually(t, 3*time.Second, "the bid in a later frame", func() bool {
 		f := live.frames()
 		last = f[len(f)-1]
 		return rowSeq(statusRow(last, lot.ID)) > before

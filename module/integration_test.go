@@ -1,27 +1,18 @@
 package module
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/gorilla/websocket"
 
 	"github.com/nellis-edge/gateway/nellissim"
 )
 
-const (
-	caddySimURL = "http://127.0.0.1:9082"
-	gatewayWS   = "ws://127.0.0.1:9080/ws"
-	testToken   = "integration-token"
-	testOrigin  = "chrome-extension://allowedextensionid"
-)
+const caddySimURL = "http://127.0.0.1:9082"
 
 // gatewayConfig is a whole Caddy config: the gateway on :9080 following
 // the simulator at simURL, with extra lines for the nellis block, and a
@@ -61,127 +52,6 @@ http://127.0.0.1:9080 {
 `, simURL, testToken, nellisExtra, testOrigin, storage)
 }
 
-func getJSON(t *testing.T, url string, v any) {
-	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", url, res.Status)
-	}
-	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-}
-
-// extension is a client speaking the extension's protocol.
-type extension struct {
-	t    *testing.T
-	conn *websocket.Conn
-}
-
-func dialExtension(t *testing.T, origin string) (*extension, *http.Response, error) {
-	h := http.Header{}
-	if origin != "" {
-		h.Set("Origin", origin)
-	}
-	conn, res, err := websocket.DefaultDialer.Dial(gatewayWS, h)
-	if err != nil {
-		return nil, res, err
-	}
-	e := &extension{t: t, conn: conn}
-	t.Cleanup(func() { conn.Close() })
-	return e, res, nil
-}
-
-func (e *extension) send(v any) {
-	e.t.Helper()
-	if err := e.conn.WriteJSON(v); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
-// next reads messages until one of type typ satisfies ok (nil: any).
-func (e *extension) next(typ string, within time.Duration, ok func(map[string]any) bool) map[string]any {
-	e.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		_ = e.conn.SetReadDeadline(deadline)
-		var m map[string]any
-		if err := e.conn.ReadJSON(&m); err != nil {
-			e.t.Fatalf("waiting for %s: %v", typ, err)
-		}
-		if m["type"] == typ && (ok == nil || ok(m)) {
-			return m
-		}
-	}
-}
-
-// priceIs matches an auctionState for product id showing price.
-func priceIs(id int64, price float64) func(map[string]any) bool {
-	return func(m map[string]any) bool {
-		a, _ := m["auction"].(map[string]any)
-		data, _ := a["data"].(map[string]any)
-		return a["id"] == fmt.Sprint(id) && data["currentBid"] == price
-	}
-}
-
-func (e *extension) monitor(id int64) {
-	e.send(map[string]any{"type": "authenticate", "token": testToken, "requestId": "req_1"})
-	if m := e.next("authenticated", 5*time.Second, nil); m["success"] != true {
-		e.t.Fatalf("authenticate: %v", m)
-	}
-	e.send(map[string]any{
-		"type": "startMonitoring", "auctionId": fmt.Sprint(id), "requestId": "req_2",
-		"config":   map[string]any{"maxBid": 5, "strategy": "sniping", "incrementAmount": 1, "autoBid": false},
-		"metadata": map[string]any{"source": "test", "title": "lot", "url": fmt.Sprintf("https://www.nellisauction.com/p/x/%d", id)},
-	})
-	if m := e.next("response", 5*time.Second, nil); m["success"] != true {
-		e.t.Fatalf("startMonitoring: %v", m)
-	}
-}
-
-// loadCaddy loads a Caddyfile into the test's Caddy (started in-process
-// by caddytest on first use, admin on :2999). caddytest skips a test it
-// cannot run, say when another process holds the admin port; here that is
-// a failure, never a silent pass.
-func loadCaddy(t *testing.T, cfg string) {
-	t.Helper()
-	loaded := false
-	t.Run("load config", func(st *testing.T) {
-		caddytest.NewTester(st).InitServer(cfg, "caddyfile")
-		loaded = !st.Failed()
-	})
-	if !loaded {
-		t.Fatal("caddytest could not load the config (is another process using admin port 2999?)")
-	}
-}
-
-// newSimulator runs a simulated Nellis beside the Caddy under test.
-func newSimulator(t *testing.T) (*nellissim.Simulator, string) {
-	t.Helper()
-	sim := nellissim.New(nellissim.Config{Seed: 7, Auctions: 3, AuctionLength: 2 * time.Hour})
-	sim.Start()
-	srv := httptest.NewServer(sim)
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		sim.Close()
-		srv.Close()
-	})
-	return sim, srv.URL
-}
-
-func streams(t *testing.T, sim *nellissim.Simulator, id int64) nellissim.Stats {
-	t.Helper()
-	st, err := sim.Stats(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
 // TestGatewayThroughCaddy runs the gateway in a real Caddy against the
 // simulator: a bid reaches every monitoring client over one upstream
 // stream; a config reload keeps the sockets and the stream; `use_sse off`
@@ -209,7 +79,7 @@ func TestGatewayThroughCaddy(t *testing.T) {
 
 	// A bid made before the stream is up arrives by reconcile instead;
 	// this part is about the live path, so wait for the stream.
-	waitFor(t, 3*time.Second, "the upstream stream", func() bool { return streams(t, sim, lot.ID).StreamsOpen == 1 })
+	eventually(t, 3*time.Second, "the upstream stream", func() bool { return streams(t, sim, lot.ID).StreamsOpen == 1 })
 	price := lot.CurrentBid + 7
 	sent := time.Now()
 	if err := sim.EmitBid(lot.ID, price, "rival-1"); err != nil {
@@ -247,7 +117,7 @@ func TestGatewayThroughCaddy(t *testing.T) {
 
 	// The emergency switch: polling only, without dropping a client.
 	loadCaddy(t, gatewayConfig(simURL, storage, "use_sse off\n\t\tpoll_interval 300ms"))
-	waitFor(t, 3*time.Second, "the stream to close", func() bool { return streams(t, sim, lot.ID).StreamsOpen == 0 })
+	eventually(t, 3*time.Second, "the stream to close", func() bool { return streams(t, sim, lot.ID).StreamsOpen == 0 })
 	price += 4
 	if err := sim.EmitBid(lot.ID, price, "rival-3"); err != nil {
 		t.Fatal(err)
@@ -275,7 +145,7 @@ func TestGatewayThroughCaddy(t *testing.T) {
 	}
 
 	// Unloading the gateway says goodbye (1001) and leaves nothing running.
-	loadCaddy(t, "{\n\tadmin localhost:2999\n}\n")
+	loadCaddy(t, noGatewayConfig)
 	_ = ext.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for {
 		if _, _, err := ext.conn.ReadMessage(); err != nil {
@@ -285,9 +155,10 @@ func TestGatewayThroughCaddy(t *testing.T) {
 			break
 		}
 	}
-	waitFor(t, 5*time.Second, "the gateway's goroutines to end", func() bool {
-		return len(gatewayGoroutines()) == 0
-	})
+	if !poll(5*time.Second, func() bool { return len(gatewayGoroutines()) == 0 }) {
+		t.Fatalf("the gateway's goroutines still running 5s after it was unloaded:\n%s",
+			strings.Join(gatewayGoroutines(), "\n\n"))
+	}
 
 	// Started again on the same storage, the gateway remembers what the
 	// user monitors and follows it again without being asked.
@@ -311,49 +182,11 @@ func TestGatewayThroughCaddy(t *testing.T) {
 		return len(auctions) > 0
 	})
 	price += 5
-	waitFor(t, 3*time.Second, "the restarted gateway to stream the lot again", func() bool {
+	eventually(t, 3*time.Second, "the restarted gateway to stream the lot again", func() bool {
 		return streams(t, sim, lot.ID).StreamsOpen == 1
 	})
 	if err := sim.EmitBid(lot.ID, price, "rival-4"); err != nil {
 		t.Fatal(err)
 	}
 	back.next("auctionState", 3*time.Second, priceIs(lot.ID, float64(price)))
-}
-
-// gatewayGoroutines lists the goroutines running the gateway's code (not
-// the test's own simulator).
-func gatewayGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var found []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		for _, pkg := range []string{"/hub.", "/wsrelay.", "/sseupstream.", "/fallback.", "/module.", "/metrics."} {
-			if strings.Contains(g, "github.com/nellis-edge/gateway"+pkg) && !strings.Contains(g, "_test.go") {
-				found = append(found, g)
-				break
-			}
-		}
-	}
-	return found
-}
-
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			if left := gatewayGoroutines(); len(left) > 0 && strings.Contains(what, "goroutines") {
-				t.Logf("still running:\n%s", strings.Join(left, "\n\n"))
-			}
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
