@@ -219,28 +219,15 @@ func (a *App) Validate() error {
 	if len(a.Users) == 0 {
 		errs = append(errs, errors.New("no users: set auth_token or at least one user"))
 	}
+	// Users become a map for the relay, which checks names, tokens and the
+	// cookie key when Provision builds its config; only a name given twice
+	// would vanish in that map, so it is checked here.
 	names := make(map[string]bool)
-	tokens := make(map[string]string)
-	for i, u := range a.Users {
-		switch {
-		case u.Name == "":
-			errs = append(errs, fmt.Errorf("user %d: empty name", i))
-		case names[u.Name]:
+	for _, u := range a.Users {
+		if names[u.Name] {
 			errs = append(errs, fmt.Errorf("user %q given twice", u.Name))
 		}
 		names[u.Name] = true
-		if u.Token == "" {
-			errs = append(errs, fmt.Errorf("user %q: empty token", u.Name))
-		} else if other, dup := tokens[u.Token]; dup {
-			// The error names the users, never the token.
-			errs = append(errs, fmt.Errorf("users %q and %q share a token", other, u.Name))
-		}
-		tokens[u.Token] = u.Name
-	}
-	if a.CookieKey != "" {
-		if _, err := parseCookieKey(a.CookieKey); err != nil {
-			errs = append(errs, fmt.Errorf("cookie_key: %w", err))
-		}
 	}
 	if err := a.Upstream.validate(); err != nil {
 		errs = append(errs, err)

@@ -11,6 +11,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/dustin/go-humanize"
+
+	"github.com/nellis-edge/gateway/wsrelay"
 )
 
 func init() {
@@ -207,8 +209,8 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 		// A runtime placeholder ({env.NELLIS_COOKIE_KEY}) is checked when
 		// it is resolved, at provisioning.
 		if !strings.Contains(raw, "{") {
-			if _, err := parseCookieKey(raw); err != nil {
-				return d.Errf("cookie_key: %v", err)
+			if _, err := wsrelay.ParseCookieKey(raw); err != nil {
+				return d.Err(err.Error()) // it names cookie_key, never the key
 			}
 		}
 		a.CookieKey = raw

@@ -122,7 +122,7 @@ func TestConfigErrors(t *testing.T) {
 		"bad size":             {head + "\t\tmax_event_size huge\n" + tail, `Caddyfile:4: max_event_size: want a size`},
 		"bad format":           {head + "\t\tsnapshot_format xml\n" + tail, `Caddyfile:4: snapshot_format: want auto, json, data or html, got "xml"`},
 		"bidding maybe":        {head + "\t\tbidding maybe\n" + tail, `Caddyfile:4: bidding: want on or off, got "maybe"`},
-		"bad cookie key":       {head + "\t\tcookie_key short\n" + tail, "Caddyfile:4: cookie_key: want 32 bytes"},
+		"bad cookie key":       {head + "\t\tcookie_key short\n" + tail, "Caddyfile:4: cookie_key: must be 32 bytes"},
 		"user without token":   {head + "\t\tuser bob\n" + tail, "Caddyfile:4: user: want <name> <token>, got 1 arguments"},
 		"missing token":        {"{\n\tnellis {\n\t\tuse_sse on\n\t}\n}\n", "Caddyfile:4: nellis: no users"},
 		"empty token from env": {"{\n\tnellis {\n\t\tauth_token {$NELLIS_TEST_UNSET_TOKEN}\n\t}\n}\n", "Caddyfile:3: auth_token: want exactly one argument, got 0"},

@@ -83,3 +83,23 @@ func TestSecretsFromEnvironment(t *testing.T) {
 		t.Errorf("unset token: %v", err)
 	}
 }
+
+// TestValidateUsers: JSON configs get the same user checks as Caddyfiles,
+// and the errors name users, never tokens.
+func TestValidateUsers(t *testing.T) {
+	for name, tc := range map[string]struct {
+		users []map[string]string
+		want  string
+	}{
+		"name twice":   {[]map[string]string{{"name": "bob", "token": "s3cret-a"}, {"name": "bob", "token": "s3cret-b"}}, `user "bob" given twice`},
+		"shared token": {[]map[string]string{{"name": "amy", "token": "s3cret-a"}, {"name": "bob", "token": "s3cret-a"}}, `users "amy" and "bob" share a token`},
+		"bad name":     {[]map[string]string{{"name": "a b", "token": "s3cret-a"}}, `user name "a b"`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := validate(t, map[string]any{"users": tc.users})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("got %v, want an error containing %q and no token", err, tc.want)
+			}
+		})
+	}
+}
