@@ -178,16 +178,7 @@ func TestQueueCoalescesStates(t *testing.T) {
 	c := f.login(tokenAlice)
 	startMonitoring(c, "8", 10)
 	conn := f.onlyConn(t, "alice")
-	// Once the writer is idle, hold it: queue everything while none may start.
-	waitFor(t, "the writer to drain", func() bool {
-		conn.mu.Lock()
-		defer conn.mu.Unlock()
-		if conn.writing || len(conn.queue) > 0 {
-			return false
-		}
-		conn.writing = true
-		return true
-	})
+	holdWriter(t, conn)
 	for seq := uint64(1); seq <= 50; seq++ {
 		f.feeds.publish(newChange(t, product(8, float64(seq)), "e", seq))
 	}
@@ -204,14 +195,10 @@ func TestQueueCoalescesStates(t *testing.T) {
 	}
 }
 
-// TestOlderStateNeverReplacesNewer: a state read before a change was
-// published (a user's own request racing a price change) cannot overwrite
-// the newer state waiting in the queue.
-func TestOlderStateNeverReplacesNewer(t *testing.T) {
-	f := newFixture(t, testConfig(), Options{})
-	c := f.login(tokenAlice)
-	startMonitoring(c, "8", 10)
-	conn := f.onlyConn(t, "alice")
+// holdWriter waits until conn's writer is idle, then keeps any from
+// starting, so what is queued next stays queued; the caller releases it.
+func holdWriter(t *testing.T, conn *conn) {
+	t.Helper()
 	waitFor(t, "the writer to drain", func() bool {
 		conn.mu.Lock()
 		defer conn.mu.Unlock()
@@ -221,6 +208,17 @@ func TestOlderStateNeverReplacesNewer(t *testing.T) {
 		conn.writing = true
 		return true
 	})
+}
+
+// TestOlderStateNeverReplacesNewer: a state read before a change was
+// published (a user's own request racing a price change) cannot overwrite
+// the newer state waiting in the queue.
+func TestOlderStateNeverReplacesNewer(t *testing.T) {
+	f := newFixture(t, testConfig(), Options{})
+	c := f.login(tokenAlice)
+	startMonitoring(c, "8", 10)
+	conn := f.onlyConn(t, "alice")
+	holdWriter(t, conn)
 	f.feeds.publish(newChange(t, product(8, 12), "e", 7))
 	older := newShared("auctionState", []byte(`{"type":"auctionState","auction":{"id":"8","seq":6}}`))
 	older.key = coalesceKey{kind: kindState, id: "8"}
