@@ -83,6 +83,11 @@ func TestAdminFeedsAndHealth(t *testing.T) {
 		r = adminReport(t)
 		return len(r.Feeds) == 2 && r.Totals.OpenStreams == 2 && r.Feeds[0].Seq > 0 && r.Feeds[1].Seq > 0
 	})
+	// Through Caddy's plain-HTTP listener too, an idle socket is parked
+	// without a reader goroutine (module/conn.go unwraps Caddy's conn).
+	eventually(t, 5*time.Second, "both idle sockets parked", func() bool {
+		return adminReport(t).Totals.Parked == 2
+	})
 	watched := map[int64]bool{lots[0].ID: true, lots[1].ID: true}
 	for _, f := range r.Feeds {
 		if !watched[f.ProductID] || f.Source != "sse" || f.Breaker != "closed" || f.SessionID == "" ||

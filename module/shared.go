@@ -109,6 +109,7 @@ func (s *shared) start(ctx context.Context, logger *zap.Logger, client *nellis.C
 		Logger:   s.logger.Named("relay"),
 		Hooks:    s.metrics.RelayHooks(),
 		ClientIP: clientIP,
+		Unwrap:   caddyPlainConn,
 	})
 	if err != nil {
 		return err

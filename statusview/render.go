@@ -37,8 +37,8 @@ func Render(f Frame) string {
 	t := r.Totals
 	fmt.Fprintf(&b, "feeds %d (%s) · streams open %d · stale %d · subscribers %d\n",
 		t.Feeds, counts(t.FeedsBySource), t.OpenStreams, t.Stale, t.Subscribers)
-	fmt.Fprintf(&b, "clients %d connected, %d authenticated · users %d monitoring %d auctions\n",
-		t.Connections, t.Authenticated, t.Users, t.MonitoredAuctions)
+	fmt.Fprintf(&b, "clients %d connected, %d authenticated, %d idle parked · users %d monitoring %d auctions\n",
+		t.Connections, t.Authenticated, t.Parked, t.Users, t.MonitoredAuctions)
 	fmt.Fprintf(&b, "latency delivery %s · processing %s\n",
 		deliveryLatency(r, f.Prev), processingLatency(r.Latency.Processing))
 	b.WriteByte('\n')

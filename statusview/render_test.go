@@ -26,7 +26,7 @@ func latencies() (before, after metrics.Histogram) {
 
 func TestRender(t *testing.T) {
 	before, after := latencies()
-	relay := &wsrelay.Stats{Connections: 5, Authenticated: 4, Users: 2, MonitoredAuctions: 3}
+	relay := &wsrelay.Stats{Connections: 5, Authenticated: 4, Users: 2, MonitoredAuctions: 3, Parked: 3}
 	processing := metrics.Recent{Samples: 40, P50: 0.00012, P99: 0.0021}
 	prev := NewReport(at.Add(-time.Second), feeds(), relay, Latency{Delivery: before})
 
@@ -40,7 +40,7 @@ func TestRender(t *testing.T) {
 			frame: Frame{Address: "localhost:2019", Report: NewReport(at, feeds(), relay, Latency{Delivery: after, Processing: processing})},
 			want: `nellis edge · localhost:2019 · 2026-11-27 08:00:00 UTC · started
 feeds 3 (poll 2, sse 1) · streams open 1 · stale 1 · subscribers 4
-clients 5 connected, 4 authenticated · users 2 monitoring 3 auctions
+clients 5 connected, 4 authenticated, 3 idle parked · users 2 monitoring 3 auctions
 latency delivery p50 194µs p99 4.88s (50 writes since start) · processing p50 120µs p99 2.1ms (last 40 changes)
 
 PRODUCT  SOURCE  BREAKER  LAST EVENT  LAST BYTE  SUBS  SEQ  NEXT POLL  NOTE
@@ -54,7 +54,7 @@ PRODUCT  SOURCE  BREAKER  LAST EVENT  LAST BYTE  SUBS  SEQ  NEXT POLL  NOTE
 			frame: Frame{Address: "localhost:2019", Report: NewReport(at, feeds()[:1], relay, Latency{Delivery: after, Processing: processing}), Prev: &prev},
 			want: `nellis edge · localhost:2019 · 2026-11-27 08:00:00 UTC · started
 feeds 1 (sse 1) · streams open 1 · stale 0 · subscribers 3
-clients 5 connected, 4 authenticated · users 2 monitoring 3 auctions
+clients 5 connected, 4 authenticated, 3 idle parked · users 2 monitoring 3 auctions
 latency delivery p50 175µs p99 249µs (40 writes in the last 1.0s) · processing p50 120µs p99 2.1ms (last 40 changes)
 
 PRODUCT  SOURCE  BREAKER  LAST EVENT  LAST BYTE  SUBS  SEQ  NEXT POLL  NOTE
@@ -66,7 +66,7 @@ PRODUCT  SOURCE  BREAKER  LAST EVENT  LAST BYTE  SUBS  SEQ  NEXT POLL  NOTE
 			frame: Frame{Address: "unix//run/caddy.sock", Report: NewReport(at, nil, nil, Latency{Delivery: metrics.Histogram{}})},
 			want: `nellis edge · unix//run/caddy.sock · 2026-11-27 08:00:00 UTC · starting
 feeds 0 (none) · streams open 0 · stale 0 · subscribers 0
-clients 0 connected, 0 authenticated · users 0 monitoring 0 auctions
+clients 0 connected, 0 authenticated, 0 idle parked · users 0 monitoring 0 auctions
 latency delivery no writes since start · processing no changes yet
 
 no feeds: no product is being watched
@@ -77,7 +77,7 @@ no feeds: no product is being watched
 			frame: Frame{Address: "a", Report: NewReport(at, nil, relay, Latency{Delivery: after}), Prev: &Report{At: at.Add(-2 * time.Second), Latency: Latency{Delivery: after}}},
 			want: `nellis edge · a · 2026-11-27 08:00:00 UTC · started
 feeds 0 (none) · streams open 0 · stale 0 · subscribers 0
-clients 5 connected, 4 authenticated · users 2 monitoring 3 auctions
+clients 5 connected, 4 authenticated, 3 idle parked · users 2 monitoring 3 auctions
 latency delivery no writes in the last 2.0s · processing no changes yet
 
 no feeds: no product is being watched

@@ -47,6 +47,8 @@ type Totals struct {
 	Authenticated     int `json:"authenticated"`
 	Users             int `json:"users"`
 	MonitoredAuctions int `json:"monitored_auctions"`
+	// Parked counts idle sockets waiting without a reader goroutine.
+	Parked int `json:"parked"`
 }
 
 // Latency is the latency of changes on their way to clients. Metrics have
@@ -99,6 +101,7 @@ func NewReport(at time.Time, feeds []hub.FeedStatus, relay *wsrelay.Stats, laten
 		r.Totals.Authenticated = relay.Authenticated
 		r.Totals.Users = relay.Users
 		r.Totals.MonitoredAuctions = relay.MonitoredAuctions
+		r.Totals.Parked = relay.Parked
 	}
 	return r
 }

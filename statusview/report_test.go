@@ -29,11 +29,11 @@ func feeds() []hub.FeedStatus {
 }
 
 func TestNewReportTotals(t *testing.T) {
-	relay := &wsrelay.Stats{Connections: 5, Authenticated: 4, Users: 2, MonitoredAuctions: 3, Products: 3}
+	relay := &wsrelay.Stats{Connections: 5, Authenticated: 4, Users: 2, MonitoredAuctions: 3, Products: 3, Parked: 2}
 	r := NewReport(at, feeds(), relay, Latency{})
 	want := Totals{
 		Feeds: 3, OpenStreams: 1, Stale: 1, Subscribers: 4,
-		Connections: 5, Authenticated: 4, Users: 2, MonitoredAuctions: 3,
+		Connections: 5, Authenticated: 4, Users: 2, MonitoredAuctions: 3, Parked: 2,
 	}
 	got := r.Totals
 	got.FeedsBySource, got.Breakers = nil, nil

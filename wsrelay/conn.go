@@ -18,15 +18,20 @@ const CloseSlow = 4008
 // closeGrace bounds the write of a close frame.
 const closeGrace = time.Second
 
-// conn is one client socket. Its reader goroutine lives as long as the
-// socket; a writer goroutine runs only while its queue is non-empty, so an
-// idle socket costs one goroutine and no write buffer.
+// conn is one client socket. Its reader goroutine runs while the client
+// has something to read, and a writer goroutine only while its queue is
+// non-empty: an idle socket on plain TCP is parked with the relay's idle
+// poller and costs neither a goroutine nor a buffer beyond its 512-byte
+// read buffer (see park).
 type conn struct {
-	r    *Relay
-	ws   *websocket.Conn
-	idle *idleWaiter
-	id   string
-	ip   string
+	r  *Relay
+	ws *websocket.Conn
+	hj *hijacked
+	id string
+	ip string
+
+	parked  atomic.Bool // no reader runs: the idle poller or a close starts one
+	pollKey uint64      // the socket's key in the idle poller; guarded by its mu
 
 	// Used by the reader goroutine only.
 	readLimit   int64  // the read limit set on ws
@@ -215,7 +220,7 @@ func (c *conn) writeLoop() {
 			c.mu.Lock()
 			c.writing = false
 			c.mu.Unlock()
-			c.ws.Close()
+			c.closeSocket()
 			return
 		}
 	}
@@ -250,7 +255,7 @@ func (c *conn) write(m outMsg) error {
 // ends the reader.
 func (c *conn) writeClose(cf *closeFrame) {
 	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(cf.code, cf.text), time.Now().Add(closeGrace))
-	c.ws.Close()
+	c.closeSocket()
 }
 
 // closing reports whether the relay has decided to close the socket.

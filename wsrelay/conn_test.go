@@ -20,7 +20,7 @@ func TestPipelinedMessagesAreAllAnswered(t *testing.T) {
 }
 
 // TestSilentClientIsDropped: a client that answers no ping is closed after
-// two ping intervals, even while its reader waits on the idle path.
+// two ping intervals, whether its reader is parked or waits in gorilla.
 func TestSilentClientIsDropped(t *testing.T) {
 	closed := make(chan int, 1)
 	cfg := testConfig()

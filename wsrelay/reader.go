@@ -10,11 +10,19 @@ import (
 	"go.uber.org/zap"
 )
 
-// readLoop reads the client's messages until the socket ends, then
-// unregisters it. It is the socket's only reader.
-func (c *conn) readLoop() {
-	defer c.r.wg.Done()
-	defer c.teardown()
+// readLoop reads the client's messages. When none is left to read and the
+// socket can be parked, it parks it and returns; the idle poller, or
+// whoever closes the socket, runs it again (resumed). It unregisters the
+// socket when the socket ends; until then the relay's WaitGroup counts the
+// reader, parked or not.
+func (c *conn) readLoop(resumed bool) {
+	parked := false
+	defer func() {
+		if !parked {
+			c.teardown()
+			c.r.wg.Done()
+		}
+	}()
 	defer c.r.recoverPanic("reader", c)
 	c.ws.SetPongHandler(func(string) error {
 		c.extendReadDeadline()
@@ -23,7 +31,15 @@ func (c *conn) readLoop() {
 	for {
 		c.applyLimits()
 		c.extendReadDeadline()
-		c.idle.wait()
+		if !resumed && c.park() {
+			parked = true
+			return
+		}
+		if resumed && c.skipPongs() {
+			resumed = false
+			continue
+		}
+		resumed = false
 		kind, data, err := c.ws.ReadMessage()
 		if err != nil {
 			var ce *websocket.CloseError
@@ -88,6 +104,9 @@ func (c *conn) teardown() {
 	c.ws.Close()
 
 	r := c.r
+	if r.poller != nil {
+		r.poller.forget(c)
+	}
 	r.mu.Lock()
 	delete(r.conns, c)
 	if c.user != nil {

@@ -43,6 +43,11 @@ type Options struct {
 	// ClientIP names the client of a request for the per-IP connection rate
 	// (Caddy knows its trusted proxies). Default: the host of RemoteAddr.
 	ClientIP func(*http.Request) string
+	// Unwrap returns the connection under a server's wrapper of a hijacked
+	// connection, for a wrapper that passes reads straight through and
+	// buffers nothing (Caddy's h2c-preface check, say), or nil. An idle
+	// socket on plain TCP is then parked without a goroutine (park.go).
+	Unwrap func(net.Conn) net.Conn
 }
 
 // Relay is the connection registry, the users and their monitored auctions.
@@ -57,6 +62,8 @@ type Relay struct {
 	autoBid  atomic.Pointer[AutoBidHooks]
 	now      func() time.Time
 	clientIP func(*http.Request) string
+	unwrap   func(net.Conn) net.Conn
+	poller   *idlePoller // nil where epoll is missing: idle readers wait in gorilla
 	upgrader websocket.Upgrader
 	started  time.Time
 
@@ -116,6 +123,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 		bidder:      opts.Bidder,
 		now:         opts.Now,
 		clientIP:    opts.ClientIP,
+		unwrap:      opts.Unwrap,
 		reconfig:    make(chan struct{}, 1),
 		users:       make(map[string]*user),
 		conns:       make(map[*conn]struct{}),
@@ -154,6 +162,11 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 	if r.cookieKey.Load() == nil {
 		r.log().Info("cookie_key not set: users' cookies are kept in memory only")
 	}
+	if p, err := newIdlePoller(); err == nil {
+		r.poller = p
+	} else {
+		r.log().Info("idle sockets keep their reader goroutines", zap.Error(err))
+	}
 	r.wg.Add(2)
 	go r.saver.run()
 	go r.sweep()
@@ -166,7 +179,7 @@ func (r *Relay) recoverPanic(what string, c *conn) {
 	if v := recover(); v != nil {
 		r.log().Error("panic in relay goroutine", zap.String("goroutine", what), zap.Any("panic", v), zap.StackSkip("stack", 1))
 		if c != nil {
-			c.ws.Close()
+			c.closeSocket()
 		}
 	}
 }
@@ -495,9 +508,12 @@ func (r *Relay) Shutdown() {
 	case <-done:
 	case <-time.After(shutdownGrace):
 		for _, c := range conns {
-			c.ws.Close() // a writer stuck on a client that does not read
+			c.closeSocket() // a writer stuck on a client that does not read
 		}
 		<-done
+	}
+	if r.poller != nil {
+		r.poller.close() // every socket has ended: none is parked
 	}
 
 	r.interestMu.Lock()
@@ -524,6 +540,9 @@ type Stats struct {
 	Users             int `json:"users"`
 	MonitoredAuctions int `json:"monitoredAuctions"`
 	Products          int `json:"products"`
+	// Parked counts the idle sockets waiting without a reader goroutine
+	// (park.go): on plain TCP, most of them.
+	Parked int `json:"parked"`
 }
 
 // Stats counts the relay's sockets, users and auctions.
@@ -531,6 +550,11 @@ func (r *Relay) Stats() Stats {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	s := Stats{Connections: len(r.conns), Users: len(r.users), Products: len(r.monitors)}
+	for c := range r.conns {
+		if c.parked.Load() {
+			s.Parked++
+		}
+	}
 	for _, u := range r.users {
 		s.Authenticated += len(u.conns)
 		s.MonitoredAuctions += len(u.auctions)

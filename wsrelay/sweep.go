@@ -42,7 +42,7 @@ func (r *Relay) sweep() {
 		}
 		if !now.Before(nextPing) {
 			nextPing = now.Add(cfg.PingInterval / pingChecks)
-			r.pingSilent(now.Add(-cfg.PingInterval))
+			r.pingSilent(now.Add(-cfg.PingInterval), now.Add(-2*cfg.PingInterval))
 		}
 	}
 }
@@ -68,17 +68,20 @@ func heartbeatMessage(now time.Time) outMsg {
 	return m
 }
 
-// pingSilent pings the sockets that have sent nothing since silentSince.
-// The extension sends a message every 25 s, so it is seldom pinged: a pong
-// would leave its idle reader parked deep inside gorilla, on a stack twice
-// the size of the one it waits on between messages (see idlewait.go).
-func (r *Relay) pingSilent(silentSince time.Time) {
+// pingSilent pings the sockets that have sent nothing since silentSince
+// (the extension sends a message every 25 s, so it is seldom pinged), and
+// closes a parked socket that has sent nothing since deadSince: its read
+// deadline cannot fire while no reader runs.
+func (r *Relay) pingSilent(silentSince, deadSince time.Time) {
 	ping := outMsg{msgType: "ping", ping: true, key: coalesceKey{kind: kindPing}}
-	since := silentSince.UnixNano()
+	since, dead := silentSince.UnixNano(), deadSince.UnixNano()
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for c := range r.conns {
-		if c.lastRead.Load() <= since {
+		switch last := c.lastRead.Load(); {
+		case last <= dead && c.parked.Load():
+			c.closeSocket()
+		case last <= since:
 			c.enqueue(ping)
 		}
 	}

@@ -53,7 +53,7 @@ func (r *Relay) ServeWS(w http.ResponseWriter, req *http.Request) {
 	r.unauthed++
 	r.mu.Unlock()
 
-	hw, idle := hijackable(w, readBufferSize)
+	hw, hj := hijackable(w, readBufferSize, r.unwrap)
 	ws, err := r.upgrader.Upgrade(hw, req, nil)
 	if err != nil {
 		// The upgrader has answered the client already.
@@ -63,7 +63,7 @@ func (r *Relay) ServeWS(w http.ResponseWriter, req *http.Request) {
 		r.log().Debug("websocket upgrade failed", zap.Error(err))
 		return
 	}
-	c := &conn{r: r, ws: ws, idle: idle, id: newClientID(r.now()), ip: ip}
+	c := &conn{r: r, ws: ws, hj: hj, id: newClientID(r.now()), ip: ip}
 	r.mu.Lock()
 	if r.closing {
 		r.unauthed--
@@ -85,7 +85,7 @@ func (r *Relay) ServeWS(w http.ResponseWriter, req *http.Request) {
 	}{"connected", c.id, connectedMessage})
 	// Until the socket authenticates it sees no one's auctions.
 	c.send("monitoredAuctions", monitoredAuctionsMsg{Type: "monitoredAuctions", Auctions: json.RawMessage("[]")})
-	go c.readLoop()
+	go c.readLoop(false)
 }
 
 func (r *Relay) refuse(w http.ResponseWriter, status int, text string) {

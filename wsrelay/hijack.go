@@ -1,0 +1,79 @@
+package wsrelay
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"net/http"
+	"syscall"
+)
+
+// hijacked is what the relay keeps of a socket's connection beyond
+// gorilla's view of it: the read buffer it handed gorilla, so it can tell
+// whether a message is already buffered, and the file descriptor to park
+// an idle socket on (nil when the connection has none the relay can poll).
+type hijacked struct {
+	br  *bufio.Reader
+	raw syscall.RawConn
+}
+
+// hijackable hands gorilla a writer it can hijack. Caddy wraps the
+// ResponseWriter in types that lack http.Hijacker but implement
+// Unwrap() http.ResponseWriter, which http.ResponseController follows.
+// The hijacked reader is replaced by a small one the relay can inspect.
+func hijackable(w http.ResponseWriter, readBufferSize int, unwrap func(net.Conn) net.Conn) (http.ResponseWriter, *hijacked) {
+	hj := &hijacked{}
+	return hijackWriter{ResponseWriter: w, rc: http.NewResponseController(w), size: readBufferSize, unwrap: unwrap, hj: hj}, hj
+}
+
+type hijackWriter struct {
+	http.ResponseWriter
+	rc     *http.ResponseController
+	size   int
+	unwrap func(net.Conn) net.Conn
+	hj     *hijacked
+}
+
+func (h hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := h.rc.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if brw.Reader.Buffered() > 0 {
+		// A client may not talk before the handshake's answer.
+		c.Close()
+		return nil, nil, errors.New("client sent data before the handshake completed")
+	}
+	h.hj.br = bufio.NewReaderSize(c, h.size)
+	h.hj.raw = rawConnOf(c, h.unwrap)
+	return c, bufio.NewReadWriter(h.hj.br, brw.Writer), nil
+}
+
+func (h hijackWriter) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+
+// rawConnOf is the file descriptor under c, or nil. Only a connection that
+// buffers nothing itself qualifies: readiness of the descriptor must mean
+// a message is coming. A *tls.Conn keeps decrypted bytes the relay cannot
+// see, so it never qualifies; unwrap may look through a server's wrapper
+// that passes reads straight on (the module knows Caddy's).
+func rawConnOf(c net.Conn, unwrap func(net.Conn) net.Conn) syscall.RawConn {
+	if unwrap != nil {
+		if inner := unwrap(c); inner != nil {
+			c = inner
+		}
+	}
+	var sc syscall.Conn
+	switch c := c.(type) {
+	case *net.TCPConn:
+		sc = c
+	case *net.UnixConn:
+		sc = c
+	default:
+		return nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return raw
+}

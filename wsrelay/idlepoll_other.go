@@ -1,0 +1,15 @@
+//go:build !linux
+
+package wsrelay
+
+import "errors"
+
+// idlePoller needs epoll; elsewhere every idle socket keeps its reader
+// goroutine, waiting inside gorilla.
+type idlePoller struct{}
+
+func newIdlePoller() (*idlePoller, error) { return nil, errors.New("idle poller: not supported here") }
+
+func (p *idlePoller) arm(*conn) error { return errors.New("idle poller: not supported here") }
+func (p *idlePoller) forget(*conn)    {}
+func (p *idlePoller) close()          {}

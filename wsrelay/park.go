@@ -1,0 +1,78 @@
+package wsrelay
+
+// Parking. Most sockets are idle most of the time: an extension sends a
+// message every 25 s and receives one per price change. A reader goroutine
+// blocked in gorilla's ReadMessage would hold a stack of several KiB per
+// socket for nothing, so a reader with nothing buffered hands its socket to
+// the relay's idle poller (one epoll set for all sockets) and ends; the
+// poller starts a new reader when the socket becomes readable. Closing a
+// socket (closeSocket) starts one too, which finds the socket closed and
+// tears it down, so a parked socket always ends through its reader.
+//
+// Only a socket whose descriptor tells the whole truth is parked: plain
+// TCP, where nothing is buffered above the kernel except gorilla's read
+// buffer, which park checks. TLS keeps decrypted bytes of its own, so those
+// readers wait inside gorilla as before.
+//
+// While parked, no read deadline can fire: the sweeper closes a parked
+// socket that has been silent for two ping intervals instead.
+
+// park parks the socket if it can be: reports whether it did, in which
+// case the calling reader must end at once.
+func (c *conn) park() bool {
+	p := c.r.poller
+	if p == nil || c.hj == nil || c.hj.raw == nil || c.hj.br.Buffered() > 0 {
+		return false
+	}
+	c.parked.Store(true) // before arming: the poller may fire at once
+	if err := p.arm(c); err != nil {
+		// The socket is closed or the poller is: read here instead,
+		// unless a close already started a reader.
+		return !c.parked.CompareAndSwap(true, false)
+	}
+	return true
+}
+
+// unpark starts a reader for a parked socket; no-op otherwise.
+func (c *conn) unpark() {
+	if c.parked.CompareAndSwap(true, false) {
+		go c.readLoop(true)
+	}
+}
+
+// closeSocket closes the connection and, if the socket is parked, starts
+// the reader that will tear it down.
+func (c *conn) closeSocket() {
+	c.ws.Close()
+	c.unpark()
+}
+
+// skipPongs consumes complete pong frames at the head of the read buffer
+// and reports whether it consumed any. The sweeper pings a socket that has
+// been silent for a ping interval; its pong wakes the reader, and gorilla
+// would handle the pong and then wait, deep in ReadMessage, for a message
+// that may not come for minutes. Taking the pong here lets the reader park
+// again. A resumed reader first fills the buffer with what arrived.
+func (c *conn) skipPongs() bool {
+	br := c.hj.br
+	if _, err := br.Peek(1); err != nil {
+		return false // ReadMessage reports the error
+	}
+	skipped := false
+	for {
+		head, _ := br.Peek(min(br.Buffered(), 2))
+		// A client's pong: FIN and opcode 0xA, no RSV bits, masked, with
+		// a payload of at most 125 bytes (RFC 6455 §5.5); anything else,
+		// or a pong not yet whole, is gorilla's to read.
+		if len(head) < 2 || head[0] != 0x8A || head[1]&0x80 == 0 || head[1]&0x7F > 125 {
+			return skipped
+		}
+		size := 2 + 4 + int(head[1]&0x7F)
+		if br.Buffered() < size {
+			return skipped
+		}
+		_, _ = br.Discard(size)
+		skipped = true
+		c.extendReadDeadline()
+	}
+}

@@ -1,0 +1,269 @@
+package wsrelay
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// parkedSockets counts the sockets with no reader goroutine.
+func parkedSockets(r *Relay) int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	n := 0
+	for c := range r.conns {
+		if c.parked.Load() {
+			n++
+		}
+	}
+	return n
+}
+
+// waitParked waits until n sockets are parked.
+func waitParked(t *testing.T, r *Relay, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for parkedSockets(r) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sockets parked, want %d", parkedSockets(r), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func requireIdlePoller(t *testing.T, r *Relay) {
+	t.Helper()
+	if r.poller == nil {
+		if runtime.GOOS == "linux" {
+			t.Fatal("no idle poller on linux")
+		}
+		t.Skip("idle sockets are parked on linux only")
+	}
+}
+
+// TestIdleSocketsHoldNoGoroutine: a socket with nothing to read costs no
+// goroutine, and wakes when its client talks, as often as it talks.
+func TestIdleSocketsHoldNoGoroutine(t *testing.T) {
+	const sockets = 50
+	cfg := testConfig()
+	cfg.ConnectionsPerMinute = 4 * sockets
+	cfg.MaxUnauthenticated = 4 * sockets
+	f := newFixture(t, cfg, Options{})
+	requireIdlePoller(t, f.relay)
+	clients := make([]*client, sockets)
+	for i := range clients {
+		clients[i] = f.login(tokenAlice)
+	}
+	waitParked(t, f.relay, sockets)
+	base := runtime.NumGoroutine()
+	more := make([]*client, sockets)
+	for i := range more {
+		more[i] = f.connect()
+	}
+	waitParked(t, f.relay, 2*sockets)
+	// Each test client holds none either (it reads only when asked), so
+	// the process grew by no goroutine per socket.
+	if grown := runtime.NumGoroutine() - base; grown >= sockets/2 {
+		t.Errorf("%d more goroutines for %d more idle sockets", grown, sockets)
+	}
+	for range 3 {
+		for _, c := range clients {
+			c.roundTrip()
+		}
+		waitParked(t, f.relay, 2*sockets)
+	}
+}
+
+// clientFrame is a client's final frame: masked, with a zero mask key so
+// the payload reads as it is (RFC 6455 §5.3 allows any key).
+func clientFrame(opcode byte, payload string) []byte {
+	if len(payload) > 125 {
+		panic("clientFrame: short payloads only")
+	}
+	return append([]byte{0x80 | opcode, 0x80 | byte(len(payload)), 0, 0, 0, 0}, payload...)
+}
+
+// TestParkedSocketWakesForEveryMessage: messages that arrive in pieces, or
+// several at once, are all answered.
+func TestParkedSocketWakesForEveryMessage(t *testing.T) {
+	f := newFixture(t, testConfig(), Options{})
+	requireIdlePoller(t, f.relay)
+	c := f.connect()
+	waitParked(t, f.relay, 1)
+	ping := clientFrame(websocket.TextMessage, `{"type":"ping"}`)
+	raw := c.ws.NetConn()
+
+	// One frame a byte at a time: the reader wakes on the first byte and
+	// waits in gorilla for the rest.
+	for _, b := range ping {
+		if _, err := raw.Write([]byte{b}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.expectType("pong")
+	waitParked(t, f.relay, 1)
+
+	// Three frames in one write: all three are answered, none waits for
+	// a fourth.
+	var three []byte
+	for range 3 {
+		three = append(three, ping...)
+	}
+	if _, err := raw.Write(three); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		c.expectType("pong")
+	}
+	waitParked(t, f.relay, 1)
+}
+
+// TestPongKeepsSocketParked: a silent client is pinged every ping interval
+// and its pongs keep it open, without its reader staying awake in gorilla
+// after each one; a pong arriving with a message is not lost either.
+func TestPongKeepsSocketParked(t *testing.T) {
+	cfg := testConfig()
+	cfg.PingInterval = 40 * time.Millisecond
+	f := newFixture(t, cfg, Options{})
+	requireIdlePoller(t, f.relay)
+	c := f.connect()
+	raw := c.ws.NetConn() // from here on the test speaks the frames itself
+	pings := make(chan struct{}, 100)
+	texts := make(chan string, 10)
+	go func() {
+		br := bufio.NewReader(raw)
+		for {
+			var head [2]byte
+			if _, err := io.ReadFull(br, head[:]); err != nil {
+				close(texts)
+				return
+			}
+			payload := make([]byte, head[1]&0x7F) // the relay's frames here are short
+			if _, err := io.ReadFull(br, payload); err != nil {
+				close(texts)
+				return
+			}
+			switch head[0] & 0x0F {
+			case websocket.PingMessage:
+				pings <- struct{}{}
+				_, _ = raw.Write(clientFrame(websocket.PongMessage, string(payload)))
+			case websocket.TextMessage:
+				texts <- string(payload)
+			}
+		}
+	}()
+	// Five ping intervals: far past the two after which a socket that
+	// answered nothing is dropped.
+	select {
+	case m, ok := <-texts:
+		t.Fatalf("socket ended or sent %q while answering pings (open: %v)", m, ok)
+	case <-time.After(5 * cfg.PingInterval):
+	}
+	if n := len(pings); n < 3 {
+		t.Fatalf("%d pings in five intervals", n)
+	}
+	waitParked(t, f.relay, 1)
+
+	// A pong and a message in one write: the pong is taken at the buffer's
+	// head, the message still reaches gorilla.
+	both := append(clientFrame(websocket.PongMessage, "x"), clientFrame(websocket.TextMessage, `{"type":"ping"}`)...)
+	if _, err := raw.Write(both); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-texts:
+		if !strings.Contains(m, `"type":"pong"`) {
+			t.Fatalf("answer %q, want a pong message", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the message behind a pong was not answered")
+	}
+	waitParked(t, f.relay, 1)
+}
+
+// TestSilentParkedSocketIsDropped: no read deadline fires while a socket
+// is parked; the sweeper drops it after two silent ping intervals.
+func TestSilentParkedSocketIsDropped(t *testing.T) {
+	closed := make(chan int, 1)
+	cfg := testConfig()
+	cfg.PingInterval = 40 * time.Millisecond
+	f := newFixture(t, cfg, Options{Hooks: Hooks{ConnClosed: func(code int) { closed <- code }}})
+	requireIdlePoller(t, f.relay)
+	f.dial(nil) // never reads, so never answers a ping
+	start := time.Now()
+	select {
+	case code := <-closed:
+		if code != websocket.CloseAbnormalClosure {
+			t.Errorf("closed with %d, want %d", code, websocket.CloseAbnormalClosure)
+		}
+		if took := time.Since(start); took < 2*cfg.PingInterval {
+			t.Errorf("dropped after %v, before two ping intervals", took)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a silent parked socket was never dropped")
+	}
+}
+
+// TestShutdownEndsParkedSockets: parked sockets get 1001 and the relay's
+// goroutines all end (the package's goleak check covers the poller).
+func TestShutdownEndsParkedSockets(t *testing.T) {
+	f := newFixture(t, testConfig(), Options{})
+	requireIdlePoller(t, f.relay)
+	a, b := f.login(tokenAlice), f.connect()
+	waitParked(t, f.relay, 2)
+	f.relay.Shutdown()
+	for _, c := range []*client{a, b} {
+		if code := c.expectClose(); code != websocket.CloseGoingAway {
+			t.Errorf("closed with %d, want 1001", code)
+		}
+	}
+}
+
+// TestFailedPollerHandsSocketsBack: if the epoll set ever fails, every
+// parked socket gets its reader goroutine back and keeps working.
+func TestFailedPollerHandsSocketsBack(t *testing.T) {
+	f := newFixture(t, testConfig(), Options{})
+	requireIdlePoller(t, f.relay)
+	a, b := f.login(tokenAlice), f.connect()
+	waitParked(t, f.relay, 2)
+	f.relay.poller.fail()
+	waitParked(t, f.relay, 0)
+	a.roundTrip()
+	b.roundTrip()
+	if n := parkedSockets(f.relay); n != 0 {
+		t.Errorf("%d sockets parked on a failed poller", n)
+	}
+}
+
+// TestTLSSocketsAreNotParked: TLS buffers decrypted bytes the poller
+// cannot see, so its readers stay in their goroutines, and keep working.
+func TestTLSSocketsAreNotParked(t *testing.T) {
+	f := newFixture(t, testConfig(), Options{})
+	requireIdlePoller(t, f.relay)
+	srv := httptest.NewTLSServer(f.mux())
+	defer srv.Close()
+	dialer := websocket.Dialer{TLSClientConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig}
+	ws, _, err := dialer.Dial("wss"+strings.TrimPrefix(srv.URL, "https")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	c := &client{t: t, ws: ws}
+	c.expectType("connected")
+	c.expectType("monitoredAuctions")
+	plain := f.connect()
+	waitParked(t, f.relay, 1) // the plain socket only
+	for range 3 {
+		c.roundTrip()
+		plain.roundTrip()
+	}
+	waitParked(t, f.relay, 1)
+}
