@@ -69,4 +69,5 @@ clean:
 # BENCH_HOLD=<duration> shortens the 10-minute idle-connection hold.
 bench: build
 	$(GO) build -o bin/nellis-loadgen ./cmd/nellis-loadgen
-	$(GO) run ./bench -caddy $(CADDY) -loadgen bin/nellis-loadgen
+	$(GO) build -o bin/nellis-floor ./cmd/nellis-floor
+	$(GO) run ./bench -caddy $(CADDY) -loadgen bin/nellis-loadgen -floor bin/nellis-floor

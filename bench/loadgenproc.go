@@ -36,7 +36,13 @@ func startLoadgen(bin, dir, name, url, token string, first, n int, products []in
 	cmd := exec.Command(bin, "-url", url, "-first", strconv.Itoa(first), "-clients", strconv.Itoa(n),
 		"-products", strings.Join(ids, ","))
 	cmd.Env = append(os.Environ(), "NELLIS_LOADGEN_SECRET="+token)
-	logPath := filepath.Join(dir, name+".log")
+	return startPiped(cmd, filepath.Join(dir, name+".log"))
+}
+
+// startPiped starts cmd with its stdin and stdout as the JSON line pipe
+// and its stderr into logPath. The floor server (floorproc.go) speaks the
+// same way.
+func startPiped(cmd *exec.Cmd, logPath string) (*loadgenProc, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -52,7 +58,7 @@ func startLoadgen(bin, dir, name, url, token string, first, n int, products []in
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
 	p := &loadgenProc{cmd: cmd, in: in, log: logPath, lines: make(chan []byte, 2), done: make(chan error, 1)}
 	p.out = bufio.NewScanner(stdout)
@@ -93,8 +99,9 @@ func (p *loadgenProc) ready(limit time.Duration) (loadgen.Ready, error) {
 	return r, p.next(&r, limit)
 }
 
-func (p *loadgenProc) send(plan loadgen.Plan) error {
-	b, err := json.Marshal(plan)
+// send writes v as one JSON line: a loadgen.Plan, or a floor.Order.
+func (p *loadgenProc) send(v any) error {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,11 @@
 // finally writes the figures into BENCHMARKS.md between its markers,
 // leaving the hand-written analysis around them alone.
 //
-//	go run ./bench -caddy bin/caddy -loadgen bin/nellis-loadgen
+//	go run ./bench -caddy bin/caddy -loadgen bin/nellis-loadgen -floor bin/nellis-floor
+//
+// The delivery scenarios c10, c1k, c10k and 100k also run as floor-c10 …
+// floor-100k against the machine floor (bin/nellis-floor, package
+// bench/floor), a minimal fan-out server, with the same clients.
 //
 // BENCH_QUICK=1 (or -quick) is a smoke run of a minute or two that prints
 // the table and writes nothing; BENCH_HOLD (or -hold) sets how long the
@@ -37,6 +41,7 @@ func main() {
 type bench struct {
 	caddy   string
 	loadgen string
+	floor   string // the machine floor's binary
 	dir     string // scratch, removed at the end
 	token   string // the run's secret, from which the users' tokens derive
 	// profileDir, when set, receives a CPU profile of the gateway over
@@ -48,6 +53,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	caddy := fs.String("caddy", "bin/caddy", "the gateway binary (make build)")
 	lg := fs.String("loadgen", "bin/nellis-loadgen", "the load generator binary")
+	floorBin := fs.String("floor", "bin/nellis-floor", "the machine floor's binary (floor-* scenarios)")
 	quick := fs.Bool("quick", os.Getenv("BENCH_QUICK") != "" && os.Getenv("BENCH_QUICK") != "0", "a short smoke run (env BENCH_QUICK=1)")
 	out := fs.String("out", "", "file to write the figures into (default BENCHMARKS.md; none when quick or profiling)")
 	holdFlag := fs.Duration("hold", 0, "how long idle connections are held (env BENCH_HOLD; default 10m, quick 10s)")
@@ -93,7 +99,7 @@ func run(args []string) error {
 	if _, err := rand.Read(secret); err != nil {
 		return err
 	}
-	b := &bench{caddy: *caddy, loadgen: *lg, dir: dir, token: hex.EncodeToString(secret), profileDir: *profile}
+	b := &bench{caddy: *caddy, loadgen: *lg, floor: *floorBin, dir: dir, token: hex.EncodeToString(secret), profileDir: *profile}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -101,20 +107,29 @@ func run(args []string) error {
 	rep := &report{quick: *quick, hold: hold, args: os.Args, began: began.UTC()}
 	keys := strings.Split(*only, ",")
 	want := func(key string) bool { return *only == "" || slices.Contains(keys, key) }
-	for _, spec := range loadSpecs(*quick) {
+	specs := withFloor(loadSpecs(*quick))
+	for _, spec := range specs {
+		if spec.floor && want(spec.key) {
+			if err := floorBinary(b.floor); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	for _, spec := range specs {
 		if !want(spec.key) {
 			continue
 		}
 		quiet := waitQuiet(ctx, quietLimit(*quick))
 		logf("%s: %d clients, %g events/s over %d products, %s window (machine busy %.0f%% of a core before)",
-			spec.name, spec.clients, spec.rate, spec.products, spec.window, 100*quiet)
+			spec.label(), spec.clients, spec.rate, spec.products, spec.window, 100*quiet)
 		o, err := b.runLoad(ctx, spec)
 		o.busyBefore = quiet
 		if err != nil {
-			return fmt.Errorf("%s: %w", spec.name, err)
+			return fmt.Errorf("%s: %w", spec.label(), err)
 		}
-		logf("%s: p50 %.2f p99 %.2f max %.2f ms, %.0f deliveries/s, %d drops, %d duplicates, gateway %.3f ms CPU/1k",
-			spec.name, o.res.Latency.P50, o.res.Latency.P99, o.res.Latency.Max, o.res.DeliveriesPerSec,
+		logf("%s: p50 %.2f p99 %.2f max %.2f ms, %.0f deliveries/s, %d drops, %d duplicates, server %.3f ms CPU/1k",
+			spec.label(), o.res.Latency.P50, o.res.Latency.P99, o.res.Latency.Max, o.res.DeliveriesPerSec,
 			o.res.Drops, o.res.Duplicates, o.gwCPUPer1k())
 		rep.loads = append(rep.loads, o)
 	}

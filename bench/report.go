@@ -113,6 +113,9 @@ func (r *report) markdown() string {
 	w("| scenario | clients | events/s | window | expected | delivered | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | drops | duplicates | gateway CPU ms / 1k deliveries | gateway CPU (%% of a core) | loadgen CPU (%% of a core) | gateway RSS MiB (peak) | simulator emit lag p50 / p99 / max ms | simulator CPU (%% of a core) | other processes' CPU (%% of a core) before / during | sources |\n")
 	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, o := range r.loads {
+		if o.spec.floor {
+			continue // their own table, floorTable
+		}
 		l, res := o.res.Latency, o.res
 		lag := loadgen.Summarize(o.play.Lags)
 		secs := o.spec.window.Seconds()
@@ -127,6 +130,7 @@ func (r *report) markdown() string {
 				o.ready.Failed, o.ready.FirstErr, res.Clients-res.Open, res.FirstClose, o.play.Failed, o.play.FirstErr)
 		}
 	}
+	r.floorTable(&b)
 	if o := r.idle; o != nil {
 		w("\n#### Idle connections\n\n")
 		w("%d of %d connections (authenticated, monitoring nothing) from %d load generator processes, set up in %s. ",

@@ -27,9 +27,13 @@ type loadSpec struct {
 	// event; the clients time their first change scheduled after it.
 	markAfter time.Duration
 	fault     func(*simulator) error
+	// floor runs the scenario against the machine floor (bin/nellis-floor)
+	// instead of the gateway and the simulator.
+	floor bool
 }
 
-// loadOutcome is what one run measured.
+// loadOutcome is what one run measured. The gateway's figures (gwCPU,
+// gwRSS, gwPeak) are the floor server's in a floor scenario.
 type loadOutcome struct {
 	spec   loadSpec
 	ready  loadgen.Ready
@@ -68,8 +72,20 @@ func (o loadOutcome) gwCPUPer1k() float64 {
 	return float64(o.gwCPU.Milliseconds()) / (float64(o.res.Delivered) / 1000)
 }
 
-// runLoad starts a simulator, a gateway and one load generator, plays the
-// schedule and collects every figure. Everything it starts is stopped
+// startServer starts what serves the scenario's clients: the floor
+// server, or a simulator and a gateway following it.
+func (b *bench) startServer(ctx context.Context, spec loadSpec, dir string) (server, error) {
+	if spec.floor {
+		if spec.fault != nil {
+			return nil, errNoUpstream
+		}
+		return startFloor(b.floor, dir, spec)
+	}
+	return b.startGatewayServer(ctx, spec, dir)
+}
+
+// runLoad starts the server (startServer) and one load generator, plays
+// the schedule and collects every figure. Everything it starts is stopped
 // before it returns.
 func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, err error) {
 	out.spec = spec
@@ -77,25 +93,17 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 	if err != nil {
 		return out, err
 	}
-	sim, err := startSimulator()
-	if err != nil {
-		return out, err
-	}
-	defer sim.close()
-	ids, err := sim.products(spec.products)
-	if err != nil {
-		return out, err
-	}
-	gw, err := startGateway(ctx, b.caddy, dir, sim.url, b.token, spec.clients, b.profileDir != "")
+	srv, err := b.startServer(ctx, spec, dir)
 	if err != nil {
 		return out, err
 	}
 	defer func() {
-		if stopErr := gw.stop(); stopErr != nil && err == nil {
+		if stopErr := srv.stop(); stopErr != nil && err == nil {
 			err = stopErr
 		}
 	}()
-	lg, err := startLoadgen(b.loadgen, dir, "loadgen", gw.wsURL(), b.token, 0, spec.clients, ids)
+	ids := srv.products()
+	lg, err := startLoadgen(b.loadgen, dir, "loadgen", srv.wsURL(), b.token, 0, spec.clients, ids)
 	if err != nil {
 		return out, err
 	}
@@ -136,21 +144,21 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 	var faultErr error // written by the emitter, read after played
 	opts := nellissim.PlayOptions{Until: plan.MeasureUntil, Spin: spec.spin(), Before: func(k int64) {
 		if k == markK {
-			faultErr = spec.fault(sim)
+			faultErr = srv.inject(spec.fault)
 		}
 	}}
 	// The emitter ends with playCtx at the latest and sends on a buffered
 	// channel, so an early return does not leak it.
 	played := make(chan playOutcome, 1)
 	go func() {
-		res, err := sim.Play(playCtx, sc, opts)
+		res, err := srv.play(playCtx, sc, opts)
 		played <- playOutcome{res, err}
 	}()
 
 	if err := sleepUntil(ctx, plan.MeasureFrom); err != nil {
 		return out, err
 	}
-	cpu0, err := procCPU(gw.pid())
+	cpu0, err := procCPU(srv.pid())
 	if err != nil {
 		return out, err
 	}
@@ -159,7 +167,7 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 		// Profiling costs the gateway a little CPU; such a run is for
 		// finding out why, not for the table.
 		go func() {
-			profiled <- gw.profile(spec.window, filepath.Join(b.profileDir, spec.key+".pprof"))
+			profiled <- srv.profile(spec.window, filepath.Join(b.profileDir, spec.key+".pprof"))
 		}()
 	} else {
 		profiled <- nil
@@ -169,7 +177,7 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 	if err := sleepUntil(ctx, plan.MeasureUntil); err != nil {
 		return out, err
 	}
-	cpu1, err := procCPU(gw.pid())
+	cpu1, err := procCPU(srv.pid())
 	if err != nil {
 		return out, err
 	}
@@ -178,7 +186,7 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 	out.gwCPU = cpu1 - cpu0
 	out.simCPU = self1 - self0
 	out.others = max(0, (busy1-busy0)-out.gwCPU-out.simCPU-(lg1-lg0))
-	if out.gwRSS, out.gwPeak, err = procMem(gw.pid()); err != nil {
+	if out.gwRSS, out.gwPeak, err = procMem(srv.pid()); err != nil {
 		return out, err
 	}
 	p := <-played

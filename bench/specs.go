@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"time"
 )
 
@@ -43,4 +44,31 @@ func loadSpecs(quick bool) []loadSpec {
 				return s.DropStreams(0)
 			}},
 	}
+}
+
+// floorKeys are the delivery scenarios also measured against the machine
+// floor (bench/floor), keyed "floor-<key>".
+var floorKeys = []string{"c10", "c1k", "c10k", "100k"}
+
+// withFloor puts each floor scenario right after its gateway scenario, so
+// the two meet the machine in about the same state.
+func withFloor(specs []loadSpec) []loadSpec {
+	var out []loadSpec
+	for _, s := range specs {
+		out = append(out, s)
+		if slices.Contains(floorKeys, s.key) {
+			f := s
+			f.key, f.floor = "floor-"+s.key, true
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// label names the scenario in the driver's log.
+func (s loadSpec) label() string {
+	if s.floor {
+		return "machine floor, " + s.name
+	}
+	return s.name
 }
