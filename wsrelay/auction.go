@@ -177,7 +177,19 @@ func productEnded(c *hub.Change) bool {
 // auctionStateJSON is the auctionState push. recovered is false when a
 // resume could not replay the missed changes and this is the full state.
 func auctionStateJSON(head []byte, addedAt int64, c *hub.Change, ab autoBidView, now time.Time, unrecovered bool) []byte {
-	b := make([]byte, 0, len(head)+len(changeJSON(c))+ab.size()+320)
+	return appendAuctionState(make([]byte, 0, auctionStateSize(head, c, ab)), head, addedAt, c, ab, now, unrecovered)
+}
+
+// auctionStateFrame is auctionStateJSON built in place as a text frame.
+func auctionStateFrame(head []byte, addedAt int64, c *hub.Change, ab autoBidView, now time.Time) []byte {
+	return finishText(appendAuctionState(frameBuf(auctionStateSize(head, c, ab)), head, addedAt, c, ab, now, false))
+}
+
+func auctionStateSize(head []byte, c *hub.Change, ab autoBidView) int {
+	return len(head) + len(changeJSON(c)) + ab.size() + 320
+}
+
+func appendAuctionState(b, head []byte, addedAt int64, c *hub.Change, ab autoBidView, now time.Time, unrecovered bool) []byte {
 	b = append(b, `{"type":"auctionState",`...)
 	if unrecovered {
 		b = append(b, `"recovered":false,`...)
@@ -190,7 +202,15 @@ func auctionStateJSON(head []byte, addedAt int64, c *hub.Change, ab autoBidView,
 // auctionUpdateJSON is the push to sockets that subscribed to a product;
 // it carries nothing user-specific, so one encoding serves every socket.
 func auctionUpdateJSON(productID int64, c *hub.Change, now time.Time, requestID json.RawMessage) []byte {
-	b := make([]byte, 0, len(changeJSON(c))+96)
+	return appendAuctionUpdate(make([]byte, 0, len(changeJSON(c))+len(requestID)+96), productID, c, now, requestID)
+}
+
+// auctionUpdateFrame is auctionUpdateJSON built in place as a text frame.
+func auctionUpdateFrame(productID int64, c *hub.Change, now time.Time) []byte {
+	return finishText(appendAuctionUpdate(frameBuf(len(changeJSON(c))+96), productID, c, now, nil))
+}
+
+func appendAuctionUpdate(b []byte, productID int64, c *hub.Change, now time.Time, requestID json.RawMessage) []byte {
 	b = append(b, `{"type":"auctionUpdate","auctionId":"`...)
 	b = strconv.AppendInt(b, productID, 10)
 	b = append(b, `","data":`...)

@@ -89,7 +89,7 @@ func (r *Relay) PushAutoBidState(name, auctionID string, state json.RawMessage) 
 	b = append(b, `,"state":`...)
 	b = append(b, state...)
 	b = append(b, '}')
-	msg := newShared("autoBidState", b)
+	msg := newOutMsg("autoBidState", b)
 	r.mu.Lock()
 	u := r.users[name]
 	if u == nil || r.closing {

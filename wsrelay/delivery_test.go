@@ -16,8 +16,9 @@ import (
 )
 
 // smallBuffers shrinks the kernel's send buffer of the socket accepted
-// from one client port, so that client jams its socket after a few
-// messages when it stops reading, instead of after megabytes.
+// from one client port (every socket if port is 0), so that client jams
+// its socket after a few messages when it stops reading, instead of after
+// megabytes.
 type smallBuffers struct {
 	net.Listener
 	port int
@@ -25,7 +26,7 @@ type smallBuffers struct {
 
 func (l smallBuffers) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok && tc.RemoteAddr().(*net.TCPAddr).Port == l.port {
+	if tc, ok := c.(*net.TCPConn); ok && (l.port == 0 || tc.RemoteAddr().(*net.TCPAddr).Port == l.port) {
 		_ = tc.SetWriteBuffer(4096)
 	}
 	return c, err
@@ -220,7 +221,7 @@ func TestOlderStateNeverReplacesNewer(t *testing.T) {
 	conn := f.onlyConn(t, "alice")
 	holdWriter(t, conn)
 	f.feeds.publish(newChange(t, product(8, 12), "e", 7))
-	older := newShared("auctionState", []byte(`{"type":"auctionState","auction":{"id":"8","seq":6}}`))
+	older := newOutMsg("auctionState", []byte(`{"type":"auctionState","auction":{"id":"8","seq":6}}`))
 	older.key = coalesceKey{kind: kindState, id: "8"}
 	older.epoch, older.seq = "e", 6
 	conn.enqueue(older)

@@ -349,7 +349,7 @@ func (c *conn) handleSubscribe(m *ClientMessage) {
 		r.acquire(productID)
 	}
 	state, _ := r.feeds.State(productID)
-	c.enqueue(outMsg{msgType: "auctionUpdate", data: auctionUpdateJSON(productID, state, r.now(), m.RequestID)})
+	c.enqueue(newOutMsg("auctionUpdate", auctionUpdateJSON(productID, state, r.now(), m.RequestID)))
 }
 
 func (c *conn) handleUnsubscribe(m *ClientMessage) {
@@ -409,14 +409,14 @@ func (c *conn) handleResume(u *user, m *ClientMessage) {
 		now := r.now()
 		if recovered {
 			for _, ch := range changes {
-				msg := outMsg{msgType: "auctionState", data: auctionStateJSON(s.head, s.addedAt, ch, s.autoBid, now, false), receivedAt: ch.ReceivedAt}
+				msg := outMsg{msgType: "auctionState", frame: auctionStateFrame(s.head, s.addedAt, ch, s.autoBid, now), receivedAt: ch.ReceivedAt}
 				c.enqueue(msg)
 			}
 			results[id] = resumeResult{Recovered: true, Changes: len(changes), Found: true}
 			continue
 		}
 		state, _ := r.feeds.State(s.productID)
-		c.enqueue(outMsg{msgType: "auctionState", data: auctionStateJSON(s.head, s.addedAt, state, s.autoBid, now, true)})
+		c.enqueue(newOutMsg("auctionState", auctionStateJSON(s.head, s.addedAt, state, s.autoBid, now, true)))
 		results[id] = resumeResult{Found: true}
 	}
 	c.send("response", actionReply{Type: "response", Action: TypeResume, Success: true,
@@ -472,7 +472,7 @@ func (r *Relay) pushState(u *user, auctionID string) {
 		return
 	}
 	state, _ := r.feeds.State(s.productID)
-	msg := newOutMsg("auctionState", auctionStateJSON(s.head, s.addedAt, state, s.autoBid, r.now(), false), len(u.conns))
+	msg := outMsg{msgType: "auctionState", frame: auctionStateFrame(s.head, s.addedAt, state, s.autoBid, r.now())}
 	msg.key = coalesceKey{kind: kindState, id: auctionID}
 	if state != nil {
 		msg.epoch, msg.seq = state.Epoch, state.Seq

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"sync"
 	"syscall"
+	"time"
 )
 
 // hijacked is what the relay keeps of a socket's connection beyond
@@ -14,7 +16,35 @@ import (
 // an idle socket on (nil when the connection has none the relay can poll).
 type hijacked struct {
 	br  *bufio.Reader
-	raw syscall.RawConn
+	raw syscall.RawConn // also for the non-blocking first write (writer.go)
+	out net.Conn        // where frames are written: the TCP conn under a wrapper, or the conn
+	wmu sync.Mutex      // one write at a time, gorilla's control replies included
+}
+
+// lockedConn is the connection as gorilla sees it. The relay writes its
+// frames itself; gorilla still answers pings and closes on its own, from
+// the reader, so its writes take the socket's write lock too.
+type lockedConn struct {
+	net.Conn
+	hj *hijacked
+}
+
+func (l lockedConn) Write(p []byte) (int, error) {
+	l.hj.wmu.Lock()
+	defer l.hj.wmu.Unlock()
+	return l.Conn.Write(p)
+}
+
+func (l lockedConn) SetWriteDeadline(t time.Time) error {
+	l.hj.wmu.Lock()
+	defer l.hj.wmu.Unlock()
+	return l.Conn.SetWriteDeadline(t)
+}
+
+func (l lockedConn) SetDeadline(t time.Time) error {
+	l.hj.wmu.Lock()
+	defer l.hj.wmu.Unlock()
+	return l.Conn.SetDeadline(t)
 }
 
 // hijackable hands gorilla a writer it can hijack. Caddy wraps the
@@ -45,18 +75,22 @@ func (h hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errors.New("client sent data before the handshake completed")
 	}
 	h.hj.br = bufio.NewReaderSize(c, h.size)
-	h.hj.raw = rawConnOf(c, h.unwrap)
-	return c, bufio.NewReadWriter(h.hj.br, brw.Writer), nil
+	h.hj.out = c
+	if plain, raw := plainConnOf(c, h.unwrap); raw != nil {
+		h.hj.out, h.hj.raw = plain, raw
+	}
+	return lockedConn{Conn: c, hj: h.hj}, bufio.NewReadWriter(h.hj.br, brw.Writer), nil
 }
 
 func (h hijackWriter) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
-// rawConnOf is the file descriptor under c, or nil. Only a connection that
+// plainConnOf is the TCP (or Unix) connection under c and its file
+// descriptor, or nil. Only a connection that
 // buffers nothing itself qualifies: readiness of the descriptor must mean
 // a message is coming. A *tls.Conn keeps decrypted bytes the relay cannot
 // see, so it never qualifies; unwrap may look through a server's wrapper
 // that passes reads straight on (the module knows Caddy's).
-func rawConnOf(c net.Conn, unwrap func(net.Conn) net.Conn) syscall.RawConn {
+func plainConnOf(c net.Conn, unwrap func(net.Conn) net.Conn) (net.Conn, syscall.RawConn) {
 	if unwrap != nil {
 		if inner := unwrap(c); inner != nil {
 			c = inner
@@ -69,11 +103,11 @@ func rawConnOf(c net.Conn, unwrap func(net.Conn) net.Conn) syscall.RawConn {
 	case *net.UnixConn:
 		sc = c
 	default:
-		return nil
+		return nil, nil
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	return raw
+	return c, raw
 }

@@ -24,10 +24,6 @@ func (c *conn) readLoop(resumed bool) {
 		}
 	}()
 	defer c.r.recoverPanic("reader", c)
-	c.ws.SetPongHandler(func(string) error {
-		c.extendReadDeadline()
-		return nil
-	})
 	for {
 		c.applyLimits()
 		c.extendReadDeadline()
@@ -75,6 +71,22 @@ func (c *conn) readLoop(resumed bool) {
 		}
 		c.handle(data)
 	}
+}
+
+// setControlHandlers answers a client's ping through the socket's queue,
+// in order with everything else and without ever blocking the reader
+// (gorilla's own handler writes the pong from the reader, and fails the
+// socket if that takes a second); a pong only proves the client alive.
+func (c *conn) setControlHandlers() {
+	c.ws.SetPingHandler(func(data string) error {
+		c.extendReadDeadline()
+		c.enqueue(outMsg{frame: controlFrame(opPong, []byte(data)), key: coalesceKey{kind: kindPong}})
+		return nil
+	})
+	c.ws.SetPongHandler(func(string) error {
+		c.extendReadDeadline()
+		return nil
+	})
 }
 
 // applyLimits follows the current config's read limit, so a reload

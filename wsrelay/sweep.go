@@ -63,7 +63,7 @@ func earliest(a, b time.Time) time.Time {
 // heartbeatMessage is {"type":"heartbeat","ts":<ms>}; the extension ignores
 // types it does not know, but receiving it keeps its service worker alive.
 func heartbeatMessage(now time.Time) outMsg {
-	m := newShared("heartbeat", []byte(`{"type":"heartbeat","ts":`+strconv.FormatInt(now.UnixMilli(), 10)+`}`))
+	m := newOutMsg("heartbeat", []byte(`{"type":"heartbeat","ts":`+strconv.FormatInt(now.UnixMilli(), 10)+`}`))
 	m.key = coalesceKey{kind: kindHeartbeat}
 	return m
 }
@@ -73,7 +73,7 @@ func heartbeatMessage(now time.Time) outMsg {
 // closes a parked socket that has sent nothing since deadSince: its read
 // deadline cannot fire while no reader runs.
 func (r *Relay) pingSilent(silentSince, deadSince time.Time) {
-	ping := outMsg{msgType: "ping", ping: true, key: coalesceKey{kind: kindPing}}
+	ping := outMsg{frame: pingFrame, key: coalesceKey{kind: kindPing}}
 	since, dead := silentSince.UnixNano(), deadSince.UnixNano()
 	r.mu.RLock()
 	defer r.mu.RUnlock()

@@ -78,6 +78,7 @@ func (r *Relay) ServeWS(w http.ResponseWriter, req *http.Request) {
 	r.hooksNow().connOpened()
 
 	c.applyLimits()
+	c.setControlHandlers()
 	c.send("connected", struct {
 		Type     string `json:"type"`
 		ClientID string `json:"clientId"`

@@ -1,0 +1,77 @@
+package wsrelay
+
+import (
+	"context"
+	"net"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// TestFramesSurvivePartialWrites: a client that pauses while large
+// changes keep coming fills its socket, so the first write of a message
+// is cut short and a writer goroutine finishes it; meanwhile the client's
+// pings are answered by gorilla between the relay's frames. Every frame
+// arrives whole and in order, and every change arrives.
+func TestFramesSurvivePartialWrites(t *testing.T) {
+	cfg := testConfig()
+	cfg.MessageBurst = 100 // the 40 startMonitoring requests
+	f := newFixtureWith(t, cfg, Options{}, func(s *httptest.Server) {
+		s.Listener = smallBuffers{s.Listener, 0}
+	})
+	dialer := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(64 << 10)
+		}
+		return c, err
+	}}
+	ws, _, err := dialer.Dial(f.wsURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	c := &client{t: t, ws: ws}
+	c.expectType("connected")
+	c.expectType("monitoredAuctions")
+	c.send(map[string]any{"type": "authenticate", "token": tokenAlice})
+	c.expectType("authenticated")
+	c.expectType("monitoredAuctions")
+	const lots = 3
+	for id := 1; id <= lots; id++ {
+		startMonitoring(c, strconv.Itoa(id), 100)
+	}
+	var pongs []string
+	ws.SetPongHandler(func(data string) error { pongs = append(pongs, data); return nil })
+
+	// The client reads nothing while the changes, about 77 KB each, more than the kernel takes in one piece, go out.
+	title := strings.Repeat("long title ", 7000)
+	for id := int64(1); id <= lots; id++ {
+		p := product(id, 50)
+		p.Title = title
+		f.feeds.publish(newChange(t, p, "e", 2))
+		if id >= 2 {
+			if err := ws.WriteControl(websocket.PingMessage, []byte(strconv.FormatInt(id, 10)), time.Now().Add(time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+
+	for id := 1; id <= lots; id++ {
+		a := auctionOf(c.expectType("auctionState")) // a torn frame fails the read
+		data, _ := a["data"].(map[string]any)
+		if a["id"] != strconv.Itoa(id) || data["title"] != title || a["currentBid"] != 50.0 {
+			t.Fatalf("change %d arrived as auction %v, price %v, title of %d bytes", id, a["id"], a["currentBid"], len(data["title"].(string)))
+		}
+	}
+	c.roundTrip()
+	// Pongs may be merged (RFC 6455 §5.5.3), but the last ping is answered.
+	if len(pongs) == 0 || pongs[len(pongs)-1] != strconv.Itoa(lots) {
+		t.Errorf("pongs %q, want the last answering ping %d", pongs, lots)
+	}
+}
