@@ -66,6 +66,13 @@ func (b *bench) runIdle(ctx context.Context, n int, settle, hold time.Duration) 
 	if out.baseRSS, _, err = procMem(gw.pid()); err != nil {
 		return out, err
 	}
+	if b.profileDir != "" {
+		// The runtime's memory statistics before any client, to tell what
+		// the connections added: heap, stacks, or memory not yet returned.
+		if err := gw.fetchAdmin("/debug/vars", filepath.Join(b.profileDir, "idle.vars.before.json")); err != nil {
+			return out, err
+		}
+	}
 	started := time.Now()
 	var procs []*loadgenProc
 	defer func() {

@@ -39,7 +39,7 @@ type conn struct {
 
 	mu        sync.Mutex
 	queue     []outMsg
-	rest      outMsg      // the unwritten end of a frame begun: written first
+	rest      *outMsg     // the unwritten end of a frame begun: written first
 	writing   bool        // someone holds the writer's role (writer.go)
 	closed    bool        // the reader has ended; nothing more is queued
 	closeWith *closeFrame // a close requested; the writer sends it last

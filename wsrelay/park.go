@@ -1,5 +1,7 @@
 package wsrelay
 
+import "bufio"
+
 // Parking. Most sockets are idle most of the time: an extension sends a
 // message every 25 s and receives one per price change. A reader goroutine
 // blocked in gorilla's ReadMessage would hold a stack of several KiB per
@@ -14,6 +16,10 @@ package wsrelay
 // buffer, which park checks. TLS keeps decrypted bytes of its own, so those
 // readers wait inside gorilla as before.
 //
+// A parked socket gives up its read buffer too, which is empty: gorilla
+// keeps a pointer to the bufio.Reader, so the reader's contents are
+// swapped rather than the pointer, and only while no reader runs.
+//
 // While parked, no read deadline can fire: the sweeper closes a parked
 // socket that has been silent for two ping intervals instead.
 
@@ -24,13 +30,23 @@ func (c *conn) park() bool {
 	if p == nil || c.hj == nil || c.hj.raw == nil || c.hj.br.Buffered() > 0 {
 		return false
 	}
+	*c.hj.br = bufio.Reader{}
 	c.parked.Store(true) // before arming: the poller may fire at once
 	if err := p.arm(c); err != nil {
 		// The socket is closed or the poller is: read here instead,
 		// unless a close already started a reader.
-		return !c.parked.CompareAndSwap(true, false)
+		if c.parked.CompareAndSwap(true, false) {
+			c.refillBuffer()
+			return false
+		}
+		return true
 	}
 	return true
+}
+
+// refillBuffer gives a resumed reader its read buffer back.
+func (c *conn) refillBuffer() {
+	*c.hj.br = *bufio.NewReaderSize(c.hj.in, readBufferSize)
 }
 
 // unpark starts a reader for a parked socket; no-op otherwise.

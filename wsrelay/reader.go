@@ -16,6 +16,9 @@ import (
 // socket when the socket ends; until then the relay's WaitGroup counts the
 // reader, parked or not.
 func (c *conn) readLoop(resumed bool) {
+	if resumed {
+		c.refillBuffer()
+	}
 	parked := false
 	defer func() {
 		if !parked {

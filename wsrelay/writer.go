@@ -108,9 +108,9 @@ func (c *conn) writeNow(m outMsg) {
 		c.mu.Lock()
 	} else {
 		m.frame = m.frame[n:]
-		c.rest = m
+		c.rest = &m
 	}
-	if c.rest.frame == nil && len(c.queue) == 0 && c.closeWith == nil {
+	if c.rest == nil && len(c.queue) == 0 && c.closeWith == nil {
 		c.writing = false
 		c.mu.Unlock()
 		return
@@ -174,9 +174,9 @@ func (c *conn) writeLoop() {
 	for {
 		c.mu.Lock()
 		switch {
-		case c.rest.frame != nil:
-			batch = append(batch[:0], c.rest)
-			c.rest = outMsg{}
+		case c.rest != nil:
+			batch = append(batch[:0], *c.rest)
+			c.rest = nil
 		case c.closeWith != nil || c.closed:
 			cf := c.closeWith
 			c.writing = false
