@@ -101,11 +101,42 @@ func appendAuctionJSON(b []byte, head []byte, addedAt int64, c *hub.Change, ab a
 		b = ab.appendFields(b, false)
 		return append(b, '}')
 	}
-	p := &c.Product
-	remaining := int64(p.TimeRemaining(now) / time.Second)
 	ended := productEnded(c)
 	b = append(b, `,"status":`...)
 	b = appendStatus(b, ended, ab)
+	b = appendChangeFields(b, c, now)
+	b = ab.appendFields(b, ended)
+	return append(b, '}')
+}
+
+// changeFields is the part of an auction object that depends on the change
+// alone, from data to receivedAt: the bulk of every auctionState, built
+// once per change when it is fanned out, whoever the user.
+type changeFields struct {
+	ended  bool
+	fields []byte
+}
+
+func newChangeFields(c *hub.Change, now time.Time) changeFields {
+	return changeFields{ended: productEnded(c), fields: appendChangeFields(make([]byte, 0, len(c.JSON)+256), c, now)}
+}
+
+// appendAuctionWith is appendAuctionJSON for a change whose fields are
+// built already.
+func appendAuctionWith(b, head []byte, cf changeFields, ab autoBidView) []byte {
+	b = append(b, head...)
+	b = append(b, `,"status":`...)
+	b = appendStatus(b, cf.ended, ab)
+	b = append(b, cf.fields...)
+	b = ab.appendFields(b, cf.ended)
+	return append(b, '}')
+}
+
+// appendChangeFields appends data and the fields after it (see
+// appendAuctionJSON).
+func appendChangeFields(b []byte, c *hub.Change, now time.Time) []byte {
+	p := &c.Product
+	remaining := int64(p.TimeRemaining(now) / time.Second)
 	b = append(b, `,"data":`...)
 	b = appendData(b, c.JSON, remaining)
 	received := c.ReceivedAt.UnixMilli()
@@ -128,9 +159,7 @@ func appendAuctionJSON(b []byte, head []byte, addedAt int64, c *hub.Change, ab a
 	b = append(b, `,"source":`...)
 	b = strconv.AppendQuote(b, string(c.Source))
 	b = append(b, `,"receivedAt":`...)
-	b = strconv.AppendInt(b, received, 10)
-	b = ab.appendFields(b, ended)
-	return append(b, '}')
+	return strconv.AppendInt(b, received, 10)
 }
 
 // appendStatus appends the auction's status: ended, error or monitoring.
@@ -183,6 +212,15 @@ func auctionStateJSON(head []byte, addedAt int64, c *hub.Change, ab autoBidView,
 // auctionStateFrame is auctionStateJSON built in place as a text frame.
 func auctionStateFrame(head []byte, addedAt int64, c *hub.Change, ab autoBidView, now time.Time) []byte {
 	return finishText(appendAuctionState(frameBuf(auctionStateSize(head, c, ab)), head, addedAt, c, ab, now, false))
+}
+
+// fannedStateFrame is auctionStateFrame for a change being fanned out,
+// its fields built once for every user.
+func fannedStateFrame(head []byte, cf changeFields, ab autoBidView) []byte {
+	b := frameBuf(len(head) + len(cf.fields) + ab.size() + 64)
+	b = append(b, `{"type":"auctionState","auction":`...)
+	b = appendAuctionWith(b, head, cf, ab)
+	return finishText(append(b, '}'))
 }
 
 func auctionStateSize(head []byte, c *hub.Change, ab autoBidView) int {

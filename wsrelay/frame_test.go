@@ -2,7 +2,11 @@ package wsrelay
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
+	"time"
+
+	"github.com/nellis-edge/gateway/nellis"
 )
 
 // TestTextFrameHeaders: the three length encodings of RFC 6455 §5.2, at
@@ -35,5 +39,34 @@ func TestCloseFrame(t *testing.T) {
 	long := bytes.Repeat([]byte{'r'}, 200)
 	if f := closeFrameBytes(1001, string(long)); f[1] != 125 || len(f) != 127 {
 		t.Errorf("a long reason is not cut to fit a control frame: length byte %d, %d bytes", f[1], len(f))
+	}
+}
+
+// TestFannedStateIsTheState: a change fanned out, its fields built once
+// for every user, reads exactly as the same state built for one user, in
+// each of its statuses.
+func TestFannedStateIsTheState(t *testing.T) {
+	a := &monitored{Auction: Auction{ID: "42", Title: `a "quoted" lot`, URL: "https://www.nellisauction.com/p/x/42",
+		Config: AuctionConfig{MaxBid: 30, IncrementAmount: 1, Strategy: "sniping", AutoBid: true}}}
+	a.refreshHead()
+	open, closed := product(42, 12.5), product(42, 20)
+	closed.IsClosed = true
+	failed, _ := newAutoBidView(json.RawMessage(`{"status":"error","error":"cookies refused"}`))
+	bidding, _ := newAutoBidView(json.RawMessage(`{"status":"active","lastBid":13}`))
+	now := time.Now()
+	for name, tc := range map[string]struct {
+		p  nellis.Product
+		ab autoBidView
+	}{
+		"monitoring":   {open, autoBidView{}},
+		"auto-bidding": {open, bidding},
+		"error":        {open, failed},
+		"ended":        {closed, failed},
+	} {
+		c := newChange(t, tc.p, "e1", 7)
+		want := textFrame(auctionStateJSON(a.head, a.AddedAt, c, tc.ab, now, false))
+		if got := fannedStateFrame(a.head, newChangeFields(c, now), tc.ab); !bytes.Equal(got, want) {
+			t.Errorf("%s:\n got %s\nwant %s", name, got, want)
+		}
 	}
 }

@@ -412,11 +412,14 @@ func (r *Relay) deliver(c *hub.Change) {
 		return
 	}
 	monitors := r.monitors[c.ProductID]
-	if parts := fanoutParts(len(monitors)); parts > 1 {
-		r.deliverParallel(c, monitors, parts, now)
-	} else {
-		for a := range monitors {
-			r.deliverTo(a, c, now)
+	if len(monitors) > 0 {
+		cf := newChangeFields(c, now)
+		if parts := fanoutParts(len(monitors)); parts > 1 {
+			r.deliverParallel(c, cf, monitors, parts)
+		} else {
+			for a := range monitors {
+				r.deliverTo(a, c, cf)
+			}
 		}
 	}
 	if subs := r.subscribers[c.ProductID]; len(subs) > 0 {
@@ -444,7 +447,7 @@ func fanoutParts(users int) int {
 
 // deliverParallel queues c for monitors in parts goroutines. The caller
 // holds r.mu (read), which the parts rely on.
-func (r *Relay) deliverParallel(c *hub.Change, monitors map[*monitored]struct{}, parts int, now time.Time) {
+func (r *Relay) deliverParallel(c *hub.Change, cf changeFields, monitors map[*monitored]struct{}, parts int) {
 	list := make([]*monitored, 0, len(monitors))
 	for a := range monitors {
 		list = append(list, a)
@@ -455,7 +458,7 @@ func (r *Relay) deliverParallel(c *hub.Change, monitors map[*monitored]struct{},
 		chunk := list[start:min(start+size, len(list))]
 		wg.Go(func() {
 			for _, a := range chunk {
-				r.deliverTo(a, c, now)
+				r.deliverTo(a, c, cf)
 			}
 		})
 	}
@@ -464,12 +467,11 @@ func (r *Relay) deliverParallel(c *hub.Change, monitors map[*monitored]struct{},
 
 // deliverTo queues c's auctionState for one user's sockets, encoded once
 // for all of them.
-func (r *Relay) deliverTo(a *monitored, c *hub.Change, now time.Time) {
-	n := len(a.owner.conns)
-	if n == 0 {
+func (r *Relay) deliverTo(a *monitored, c *hub.Change, cf changeFields) {
+	if len(a.owner.conns) == 0 {
 		return
 	}
-	msg := outMsg{msgType: "auctionState", frame: auctionStateFrame(a.head, a.AddedAt, c, a.autoBid, now)}
+	msg := outMsg{msgType: "auctionState", frame: fannedStateFrame(a.head, cf, a.autoBid)}
 	msg.key = coalesceKey{kind: kindState, id: a.ID}
 	msg.receivedAt = c.ReceivedAt
 	msg.epoch, msg.seq = c.Epoch, c.Seq
