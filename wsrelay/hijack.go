@@ -15,8 +15,8 @@ import (
 // whether a message is already buffered, and the file descriptor to park
 // an idle socket on (nil when the connection has none the relay can poll).
 type hijacked struct {
-	br  *bufio.Reader // gorilla reads through it; emptied while parked (park.go)
-	in  net.Conn      // what br reads from
+	br  *bufio.Reader   // gorilla reads through it; emptied while parked (park.go)
+	in  net.Conn        // what br reads from
 	raw syscall.RawConn // also for the non-blocking first write (writer.go)
 	out net.Conn        // where frames are written: the TCP conn under a wrapper, or the conn
 	wmu sync.Mutex      // one write at a time, gorilla's control replies included
