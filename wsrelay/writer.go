@@ -101,13 +101,12 @@ func (c *conn) writeNow(m outMsg) {
 		c.closeSocket()
 		return
 	}
-	c.mu.Lock()
 	if n == len(m.frame) {
-		c.mu.Unlock()
 		c.wrote(m)
 		c.mu.Lock()
 	} else {
 		m.frame = m.frame[n:]
+		c.mu.Lock()
 		c.rest = &m
 	}
 	if c.rest == nil && len(c.queue) == 0 && c.closeWith == nil {
