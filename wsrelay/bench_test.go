@@ -49,7 +49,7 @@ func BenchmarkEncodeAuctionStateWithAutoBid(b *testing.B) {
 }
 
 // BenchmarkFanout times one change reaching 100 sockets of one user over
-// real WebSockets: encoded once, one PreparedMessage shared by all.
+// real WebSockets: encoded and framed once, the frame shared by all.
 func BenchmarkFanout(b *testing.B) {
 	const sockets = 100
 	cfg := testConfig()

@@ -34,15 +34,22 @@
 //
 // # Delivery
 //
-// A change is encoded once per user that monitors the product (the user's
-// title, url and config differ; timeRemaining is computed at that moment
-// from closeTime), wrapped in one websocket.PreparedMessage and queued to
-// each of that user's sockets; sockets that sent subscribe share a single
-// auctionUpdate encoding. The product's JSON from the hub is spliced in,
-// never re-encoded. Each socket has a bounded queue in which a newer
-// auctionState of an auction replaces an unsent older one, and at most one
-// writer goroutine, which runs only while the queue is non-empty. A write
-// that exceeds WriteTimeout closes the socket with 4008.
+// A change's fields (data and the panel fields, timeRemaining computed at
+// that moment from closeTime) are encoded once per fan-out; each user that
+// monitors the product gets them copied around its own head (title, url,
+// config, auto-bid state), framed in place as one WebSocket frame shared by
+// that user's sockets; sockets that sent subscribe share a single
+// auctionUpdate frame. The product's JSON from the hub is spliced in, never
+// re-encoded. A fan-out to more than a few dozen users is split across the
+// cores.
+//
+// A socket that keeps up gets its frame at once, with one non-blocking
+// write(2) by whoever delivers it; only what the kernel does not take goes
+// through the socket's bounded queue, in which a newer auctionState of an
+// auction replaces an unsent older one, and its writer goroutine, which
+// runs only while the queue is non-empty and writes it in vectored batches
+// (writer.go). A write that exceeds WriteTimeout closes the socket with
+// 4008. gorilla/websocket reads; the relay writes its own frames.
 //
 // # Memory
 //
