@@ -215,12 +215,17 @@ func auctionStateFrame(head []byte, addedAt int64, c *hub.Change, ab autoBidView
 }
 
 // fannedStateFrame is auctionStateFrame for a change being fanned out,
-// its fields built once for every user.
-func fannedStateFrame(head []byte, cf changeFields, ab autoBidView) []byte {
-	b := frameBuf(len(head) + len(cf.fields) + ab.size() + 64)
+// its fields built once for every user, built in b (from frameBuf, or
+// its length frameHeadroom).
+func fannedStateFrame(b, head []byte, cf changeFields, ab autoBidView) []byte {
 	b = append(b, `{"type":"auctionState","auction":`...)
 	b = appendAuctionWith(b, head, cf, ab)
 	return finishText(append(b, '}'))
+}
+
+// fannedStateSize is what fannedStateFrame needs beyond the headroom.
+func fannedStateSize(head []byte, cf changeFields, ab autoBidView) int {
+	return len(head) + len(cf.fields) + ab.size() + 64
 }
 
 func auctionStateSize(head []byte, c *hub.Change, ab autoBidView) int {

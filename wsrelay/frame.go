@@ -1,6 +1,9 @@
 package wsrelay
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"sync"
+)
 
 // A server's frames are unmasked (RFC 6455 §5.1), so a message framed once
 // is the same bytes for every socket that gets it: the relay frames each
@@ -24,6 +27,25 @@ const (
 func frameBuf(payloadCap int) []byte {
 	return make([]byte, frameHeadroom, frameHeadroom+payloadCap)
 }
+
+// framePool recycles frame buffers (frameBuf-shaped) that nothing refers to
+// any more.
+type framePool struct{ p sync.Pool }
+
+type frameBuffer struct{ b []byte }
+
+// get is a buffer with room for a payload of size bytes.
+func (fp *framePool) get(size int) *frameBuffer {
+	if fb, _ := fp.p.Get().(*frameBuffer); fb != nil && cap(fb.b) >= frameHeadroom+size {
+		fb.b = fb.b[:frameHeadroom]
+		return fb
+	}
+	return &frameBuffer{b: frameBuf(size + size/4)} // some room for the next, larger one
+}
+
+// put returns a buffer whose frame has been written and is referred to by
+// nothing: not queued, not kept as a frame begun.
+func (fp *framePool) put(fb *frameBuffer) { fp.p.Put(fb) }
 
 // finishText turns a buffer from frameBuf, its payload appended, into the
 // frame: the header is written just before the payload.

@@ -65,7 +65,8 @@ func TestFannedStateIsTheState(t *testing.T) {
 	} {
 		c := newChange(t, tc.p, "e1", 7)
 		want := textFrame(auctionStateJSON(a.head, a.AddedAt, c, tc.ab, now, false))
-		if got := fannedStateFrame(a.head, newChangeFields(c, now), tc.ab); !bytes.Equal(got, want) {
+		cf := newChangeFields(c, now)
+		if got := fannedStateFrame(frameBuf(fannedStateSize(a.head, cf, tc.ab)), a.head, cf, tc.ab); !bytes.Equal(got, want) {
 			t.Errorf("%s:\n got %s\nwant %s", name, got, want)
 		}
 	}

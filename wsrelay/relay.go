@@ -86,6 +86,8 @@ type Relay struct {
 	monitors    map[int64]map[*monitored]struct{} // auctions monitored, by product
 	subscribers map[int64]map[*conn]struct{}      // sockets that sent subscribe, by product
 
+	frames framePool // buffers of fanned-out frames that were written at once
+
 	interestMu sync.Mutex // held across Feeds.Subscribe and unsubscribe
 	interest   map[int64]*interest
 
@@ -468,15 +470,31 @@ func (r *Relay) deliverParallel(c *hub.Change, cf changeFields, monitors map[*mo
 // deliverTo queues c's auctionState for one user's sockets, encoded once
 // for all of them.
 func (r *Relay) deliverTo(a *monitored, c *hub.Change, cf changeFields) {
-	if len(a.owner.conns) == 0 {
+	n := len(a.owner.conns)
+	if n == 0 {
 		return
 	}
-	msg := outMsg{msgType: "auctionState", frame: fannedStateFrame(a.head, cf, a.autoBid)}
+	size := fannedStateSize(a.head, cf, a.autoBid)
+	// A user with one socket that keeps up (the usual case) is written to
+	// at once and keeps no reference to the frame, whose buffer can then
+	// serve the next user: a fan-out to 10,000 users would otherwise leave
+	// 15 MB of garbage per change.
+	var buf *frameBuffer
+	var b []byte
+	if n == 1 {
+		buf = r.frames.get(size)
+		b = buf.b
+	} else {
+		b = frameBuf(size)
+	}
+	msg := outMsg{msgType: "auctionState", frame: fannedStateFrame(b, a.head, cf, a.autoBid)}
 	msg.key = coalesceKey{kind: kindState, id: a.ID}
 	msg.receivedAt = c.ReceivedAt
 	msg.epoch, msg.seq = c.Epoch, c.Seq
 	for conn := range a.owner.conns {
-		conn.enqueue(msg)
+		if conn.enqueue(msg) && buf != nil {
+			r.frames.put(buf)
+		}
 	}
 }
 

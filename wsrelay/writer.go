@@ -27,43 +27,45 @@ import (
 
 // enqueue sends m without blocking: at once if the socket is idle, else
 // through its bounded queue. A socket whose queue is full is closed as
-// slow: it has stopped reading while changes keep coming.
-func (c *conn) enqueue(m outMsg) {
+// slow: it has stopped reading while changes keep coming. It reports
+// whether m was written in full at once, so that the socket keeps no
+// reference to its frame.
+func (c *conn) enqueue(m outMsg) (written bool) {
 	c.mu.Lock()
 	if c.closed || c.closeWith != nil {
 		c.mu.Unlock()
-		return
+		return false
 	}
 	if m.key.kind != kindNone {
 		for i := range c.queue {
 			if c.queue[i].key == m.key {
 				if q := c.queue[i]; q.epoch == m.epoch && q.seq > m.seq {
 					c.mu.Unlock() // the queued message is newer: keep it
-					return
+					return false
 				}
 				c.queue[i] = m
 				c.mu.Unlock()
 				c.r.hooksNow().coalesced()
-				return
+				return false
 			}
 		}
 	}
 	if !c.writing && len(c.queue) == 0 && c.hj.raw != nil {
 		c.writing = true
 		c.mu.Unlock()
-		c.writeNow(m)
-		return
+		return c.writeNow(m)
 	}
 	if len(c.queue) >= c.r.config().QueueSize {
 		c.mu.Unlock()
 		c.r.hooksNow().dropped("queue full")
 		c.r.hooksNow().slowClosed()
 		c.requestClose(CloseSlow, "slow")
-		return
+		return false
 	}
 	c.queue = append(c.queue, m)
 	c.startWriterLocked()
 	c.mu.Unlock()
+	return false
 }
 
 // send queues a reply for this socket alone.
@@ -91,17 +93,18 @@ func (c *conn) requestClose(code int, text string) {
 
 // writeNow writes m with one non-blocking write, for a caller that has
 // taken the writer's role; it hands the role on to a writer goroutine if
-// anything is left to write.
-func (c *conn) writeNow(m outMsg) {
+// anything is left to write. It reports whether m was written in full.
+func (c *conn) writeNow(m outMsg) (written bool) {
 	n, err := c.tryWrite(m.frame)
 	if err != nil {
 		c.mu.Lock()
 		c.writing = false
 		c.mu.Unlock()
 		c.closeSocket()
-		return
+		return false
 	}
-	if n == len(m.frame) {
+	written = n == len(m.frame)
+	if written {
 		c.wrote(m)
 		c.mu.Lock()
 	} else {
@@ -112,10 +115,11 @@ func (c *conn) writeNow(m outMsg) {
 	if c.rest == nil && len(c.queue) == 0 && c.closeWith == nil {
 		c.writing = false
 		c.mu.Unlock()
-		return
+		return written
 	}
 	c.runWriterLocked()
 	c.mu.Unlock()
+	return written
 }
 
 // tryWrite makes one non-blocking write of f and reports how much of it

@@ -75,3 +75,37 @@ func TestFramesSurvivePartialWrites(t *testing.T) {
 		t.Errorf("pongs %q, want the last answering ping %d", pongs, lots)
 	}
 }
+
+// TestFanoutKeepsEachUsersOwnState: a change fanned out to many users on
+// several cores, each user's frame built in a recycled buffer, reaches
+// every user with that user's own title and every price in order.
+func TestFanoutKeepsEachUsersOwnState(t *testing.T) {
+	const users, changes = 3 * fanoutMin, 20
+	cfg := testConfig()
+	cfg.ConnectionsPerMinute = 2 * users
+	cfg.MaxUnauthenticated = 2 * users
+	for i := range users {
+		cfg.Users["user"+strconv.Itoa(i)] = "token-" + strconv.Itoa(i)
+	}
+	f := newFixture(t, cfg, Options{})
+	clients := make([]*client, users)
+	for i := range clients {
+		c := f.login("token-" + strconv.Itoa(i))
+		c.send(map[string]any{"type": "startMonitoring", "auctionId": "5", "requestId": "r",
+			"metadata": map[string]any{"title": "title of user " + strconv.Itoa(i), "url": "https://www.nellisauction.com/p/x/5"}})
+		c.expectType("response")
+		c.expectType("auctionState")
+		clients[i] = c
+	}
+	for seq := uint64(1); seq <= changes; seq++ {
+		f.feeds.publish(newChange(t, product(5, float64(100+seq)), "e", seq))
+	}
+	for i, c := range clients {
+		for seq := 1; seq <= changes; seq++ {
+			a := auctionOf(c.expectType("auctionState"))
+			if a["title"] != "title of user "+strconv.Itoa(i) || a["currentBid"] != float64(100+seq) {
+				t.Fatalf("user %d, change %d: title %q, price %v", i, seq, a["title"], a["currentBid"])
+			}
+		}
+	}
+}
