@@ -20,6 +20,8 @@ type hijacked struct {
 	raw syscall.RawConn // also for the non-blocking first write (writer.go)
 	out net.Conn        // where frames are written: the TCP conn under a wrapper, or the conn
 	wmu sync.Mutex      // one write at a time, gorilla's control replies included
+	// once is the non-blocking write's state (writer.go), guarded by wmu.
+	once oneWrite
 }
 
 // lockedConn is the connection as gorilla sees it. The relay writes its
@@ -79,6 +81,7 @@ func (h hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	h.hj.out = c
 	if plain, raw := plainConnOf(c, h.unwrap); raw != nil {
 		h.hj.out, h.hj.raw = plain, raw
+		h.hj.once.call = h.hj.once.write
 	}
 	return lockedConn{Conn: c, hj: h.hj}, bufio.NewReadWriter(h.hj.br, brw.Writer), nil
 }

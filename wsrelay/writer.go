@@ -108,9 +108,10 @@ func (c *conn) writeNow(m outMsg) (written bool) {
 		c.wrote(m)
 		c.mu.Lock()
 	} else {
-		m.frame = m.frame[n:]
+		rest := m
+		rest.frame = m.frame[n:]
 		c.mu.Lock()
-		c.rest = &m
+		c.rest = &rest
 	}
 	if c.rest == nil && len(c.queue) == 0 && c.closeWith == nil {
 		c.writing = false
@@ -129,11 +130,11 @@ func (c *conn) tryWrite(f []byte) (int, error) {
 		return 0, nil // gorilla is writing a control reply: the writer waits for it
 	}
 	defer c.hj.wmu.Unlock()
-	n, werr := 0, error(nil)
-	err := c.hj.raw.Write(func(fd uintptr) bool {
-		n, werr = syscall.Write(int(fd), f)
-		return true // one attempt: never wait here
-	})
+	w := &c.hj.once
+	w.f = f
+	err := c.hj.raw.Write(w.call)
+	n, werr := w.n, w.err
+	*w = oneWrite{call: w.call} // keep no reference to the frame
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return 0, nil // a deadline of gorilla's passed: the writer sets its own
@@ -145,6 +146,21 @@ func (c *conn) tryWrite(f []byte) (int, error) {
 		return 0, werr
 	}
 	return max(n, 0), nil
+}
+
+// oneWrite is one write(2) attempt, as the function RawConn.Write calls;
+// built once per socket and reused under its write lock, since a closure
+// per write would cost three allocations.
+type oneWrite struct {
+	f    []byte
+	n    int
+	err  error
+	call func(fd uintptr) bool // o.write, bound once
+}
+
+func (o *oneWrite) write(fd uintptr) bool {
+	o.n, o.err = syscall.Write(int(fd), o.f)
+	return true // one attempt: never wait here
 }
 
 // startWriterLocked starts the writer unless one runs.
