@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -246,7 +247,9 @@ func TestFailedPollerHandsSocketsBack(t *testing.T) {
 // TestTLSSocketsAreNotParked: TLS buffers decrypted bytes the poller
 // cannot see, so its readers stay in their goroutines, and keep working.
 func TestTLSSocketsAreNotParked(t *testing.T) {
-	f := newFixture(t, testConfig(), Options{})
+	cfg := testConfig()
+	cfg.MessageBurst = 100 // the 30 startMonitoring requests
+	f := newFixture(t, cfg, Options{})
 	requireIdlePoller(t, f.relay)
 	srv := httptest.NewTLSServer(f.mux())
 	defer srv.Close()
@@ -266,4 +269,26 @@ func TestTLSSocketsAreNotParked(t *testing.T) {
 		plain.roundTrip()
 	}
 	waitParked(t, f.relay, 1)
+
+	// Changes in quick succession queue up behind the TLS socket's writer
+	// and go out joined in batches: every one arrives, in order.
+	c.send(map[string]any{"type": "authenticate", "token": tokenAlice})
+	c.expectType("authenticated")
+	c.expectType("monitoredAuctions")
+	const lots = 30
+	for id := 1; id <= lots; id++ {
+		c.send(map[string]any{"type": "startMonitoring", "auctionId": strconv.Itoa(id), "requestId": "r"})
+	}
+	for range lots {
+		c.expectType("response")
+		c.expectType("auctionState")
+	}
+	for id := int64(1); id <= lots; id++ {
+		f.feeds.publish(newChange(t, product(id, 50), "e", 2))
+	}
+	for id := 1; id <= lots; id++ {
+		if a := auctionOf(c.expectType("auctionState")); a["id"] != strconv.Itoa(id) || a["currentBid"] != 50.0 {
+			t.Fatalf("change %d arrived as auction %v at %v", id, a["id"], a["currentBid"])
+		}
+	}
 }

@@ -226,8 +226,10 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// writeFrames writes a batch with one vectored write and the configured
-// deadline, which it clears afterwards so that writeNow can try again.
+// writeFrames writes a batch at once, with the configured deadline, which
+// it clears afterwards so that writeNow can try again: one vectored write
+// on plain TCP; over TLS the frames are joined first, so that the batch is
+// one TLS record and one write(2) rather than one of each per frame.
 func (c *conn) writeFrames(batch []outMsg) error {
 	c.hj.wmu.Lock()
 	defer c.hj.wmu.Unlock()
@@ -236,14 +238,25 @@ func (c *conn) writeFrames(batch []outMsg) error {
 		return err // I/O deadlines use the real clock
 	}
 	var err error
-	if len(batch) == 1 {
+	switch {
+	case len(batch) == 1:
 		_, err = out.Write(batch[0].frame)
-	} else {
+	case c.hj.raw != nil:
 		bufs := make(net.Buffers, len(batch))
 		for i := range batch {
 			bufs[i] = batch[i].frame
 		}
 		_, err = bufs.WriteTo(out)
+	default:
+		size := 0
+		for i := range batch {
+			size += len(batch[i].frame)
+		}
+		joined := make([]byte, 0, size)
+		for i := range batch {
+			joined = append(joined, batch[i].frame...)
+		}
+		_, err = out.Write(joined)
 	}
 	if err != nil {
 		return err
