@@ -81,9 +81,10 @@ type Config struct {
 	// nothing (not even a pong) for twice this long is closed. Default: 30s.
 	PingInterval time.Duration `json:"ping_interval,omitempty"`
 
-	// HeartbeatInterval is how often an application message
-	// {"type":"heartbeat","ts":<ms>} is sent, which keeps a Chrome MV3
-	// service worker alive; it must not exceed 20s. Default: 15s.
+	// HeartbeatInterval is the longest a socket goes without a message:
+	// one that has had none for most of it gets the application message
+	// {"type":"heartbeat","ts":<ms>}, which keeps a Chrome MV3 service
+	// worker alive; it must not exceed 20s. Default: 15s.
 	HeartbeatInterval time.Duration `json:"heartbeat_interval,omitempty"`
 
 	// SaveDelay is how long changes to a user's data are collected before

@@ -36,6 +36,7 @@ type conn struct {
 	readEndCode int    // the close code the read side ended with, if any
 
 	lastRead atomic.Int64 // unix ns of the last frame read, for the sweeper
+	lastSent atomic.Int64 // unix ns of the last message written, for the sweeper
 
 	mu        sync.Mutex
 	queue     []outMsg

@@ -11,8 +11,9 @@
 //   - auctionState.auction carries currentBid, nextBid, timeRemaining,
 //     bidderCount and isClosed beside data (the in-page panel reads them
 //     there), and seq, epoch, source and receivedAt (ms) of the change.
-//   - {"type":"heartbeat","ts":<ms>} every HeartbeatInterval, which keeps a
-//     Chrome MV3 service worker alive.
+//   - {"type":"heartbeat","ts":<ms>} to a socket that has had no other
+//     message for most of HeartbeatInterval, which keeps a Chrome MV3
+//     service worker alive.
 //   - {"type":"resume","auctions":{"<id>":{"epoch":"…","seq":n}},"requestId":…}
 //     replays the missed changes as auctionState messages, in order; when the
 //     feed no longer has them it sends the full state as an auctionState with

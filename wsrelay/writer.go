@@ -296,12 +296,14 @@ func (c *conn) writeFailed(err error) {
 // wrote counts a message that has been written in full.
 func (c *conn) wrote(m outMsg) {
 	if m.msgType == "" {
-		return // a control frame
+		return // a control frame: no message to the extension
 	}
+	now := time.Now()
+	c.lastSent.Store(now.UnixNano())
 	h := c.r.hooksNow()
 	h.messageOut(m.msgType)
 	if !m.receivedAt.IsZero() {
-		h.deliveryLatency(time.Since(m.receivedAt))
+		h.deliveryLatency(now.Sub(m.receivedAt))
 	}
 }
 
