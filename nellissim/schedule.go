@@ -146,28 +146,8 @@ func (s *Simulator) Play(ctx context.Context, sc Schedule, opts PlayOptions) (Pl
 	if err := sc.Validate(); err != nil {
 		return res, err
 	}
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	<-timer.C
 	p := int64(len(sc.Products))
-	for k := int64(0); ; k++ {
-		due := sc.At(k)
-		if !due.Before(opts.Until) {
-			return res, nil
-		}
-		if wait := time.Until(due) - opts.Spin; wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
-				return res, nil
-			case <-timer.C:
-			}
-		} else if ctx.Err() != nil {
-			return res, nil
-		}
-		for time.Now().Before(due) {
-			runtime.Gosched()
-		}
+	err := sc.Pace(ctx, opts.Until, opts.Spin, func(k int64, due time.Time) error {
 		if opts.Before != nil {
 			opts.Before(k)
 		}
@@ -181,15 +161,51 @@ func (s *Simulator) Play(ctx context.Context, sc Schedule, opts PlayOptions) (Pl
 		res.MaxLag = max(res.MaxLag, lag)
 		if err != nil {
 			if errors.Is(err, errSimulatorDown) {
-				return res, err
+				return err
 			}
 			res.Failed++
 			if res.FirstErr == nil {
 				res.FirstErr = err
 			}
-			continue
+			return nil
 		}
 		res.Emitted++
 		res.Lags = append(res.Lags, lag)
+		return nil
+	})
+	return res, err
+}
+
+// Pace calls emit for each of the schedule's events at its due time, in
+// the caller's goroutine, until ctx ends, emit fails, or the first event
+// due at or after until. An event is never skipped: when emit falls
+// behind, due events are emitted at once, late. spin is how long before
+// each due time Pace stops sleeping and yields in a loop instead (see
+// PlayOptions.Spin).
+func (sc Schedule) Pace(ctx context.Context, until time.Time, spin time.Duration, emit func(k int64, due time.Time) error) error {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	for k := int64(0); ; k++ {
+		due := sc.At(k)
+		if !due.Before(until) {
+			return nil
+		}
+		if wait := time.Until(due) - spin; wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-timer.C:
+			}
+		} else if ctx.Err() != nil {
+			return nil
+		}
+		for time.Now().Before(due) {
+			runtime.Gosched()
+		}
+		if err := emit(k, due); err != nil {
+			return err
+		}
 	}
 }

@@ -2,7 +2,6 @@ package floor
 
 import (
 	"context"
-	"runtime"
 	"sync"
 	"time"
 
@@ -77,37 +76,19 @@ func (s *Server) Play(ctx context.Context, sc nellissim.Schedule, until time.Tim
 		workers.Wait()
 	}()
 
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	<-timer.C
-	for k := int64(0); ; k++ {
-		due := sc.At(k)
-		if !due.Before(until) {
-			return res, nil
-		}
-		if wait := time.Until(due) - spin; wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
-				return res, nil
-			case <-timer.C:
-			}
-		} else if ctx.Err() != nil {
-			return res, nil
-		}
-		for time.Now().Before(due) {
-			runtime.Gosched()
-		}
+	err := sc.Pace(ctx, until, spin, func(k int64, due time.Time) error {
 		id, price := sc.Event(k)
 		ev := event{productID: id, frame: stateFrame(id, price)}
 		for _, f := range feeds {
 			select {
 			case f <- ev:
 			case <-ctx.Done():
-				return res, nil
+				return nil // the run is over; Pace sees it before the next event
 			}
 		}
 		res.Emitted++
 		res.Lags = append(res.Lags, time.Since(due))
-	}
+		return nil
+	})
+	return res, err
 }
