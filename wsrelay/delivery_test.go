@@ -48,26 +48,25 @@ func freePort(t *testing.T) int {
 // the socket jams after a few messages.
 func (f *fixture) stuckClient(port int) *client {
 	f.t.Helper()
-	dialer := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}}
+	c := dialWith(f.t, readBufferDialer(4096, port), f.wsURL(), nil).greeted()
+	c.authenticate(tokenAlice)
+	return c
+}
+
+// readBufferDialer dials with the given kernel receive buffer and, unless
+// port is 0, from that local port.
+func readBufferDialer(size, port int) *websocket.Dialer {
+	return &websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := net.Dialer{}
+		if port != 0 {
+			d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+		}
 		c, err := d.DialContext(ctx, network, addr)
 		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetReadBuffer(4096)
+			_ = tc.SetReadBuffer(size)
 		}
 		return c, err
 	}}
-	ws, _, err := dialer.Dial(f.wsURL(), nil)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.t.Cleanup(func() { ws.Close() })
-	c := &client{t: f.t, ws: ws}
-	c.expectType("connected")
-	c.expectType("monitoredAuctions")
-	c.send(map[string]any{"type": "authenticate", "token": tokenAlice})
-	c.expectType("authenticated")
-	c.expectType("monitoredAuctions")
-	return c
 }
 
 // TestSlowClientDoesNotDelayOthers: 1 of 100 sockets stops reading. The

@@ -229,23 +229,34 @@ type client struct {
 
 func (f *fixture) dial(header http.Header) *client {
 	f.t.Helper()
-	c, resp, err := websocket.DefaultDialer.Dial(f.wsURL(), header)
+	return dialWith(f.t, websocket.DefaultDialer, f.wsURL(), header)
+}
+
+// dialWith dials url with dialer; the socket is closed when the test ends.
+func dialWith(t testing.TB, dialer *websocket.Dialer, url string, header http.Header) *client {
+	t.Helper()
+	c, resp, err := dialer.Dial(url, header)
 	if err != nil {
 		status := 0
 		if resp != nil {
 			status = resp.StatusCode
 		}
-		f.t.Fatalf("dial: %v (status %d)", err, status)
+		t.Fatalf("dial: %v (status %d)", err, status)
 	}
-	cl := &client{t: f.t, ws: c}
-	f.t.Cleanup(func() { c.Close() })
+	cl := &client{t: t, ws: c}
+	t.Cleanup(func() { c.Close() })
 	return cl
 }
 
 // connect dials and reads the two connect-time messages.
 func (f *fixture) connect() *client {
 	f.t.Helper()
-	c := f.dial(nil)
+	return f.dial(nil).greeted()
+}
+
+// greeted reads the two connect-time messages.
+func (c *client) greeted() *client {
+	c.t.Helper()
 	c.expectType("connected")
 	c.expectType("monitoredAuctions")
 	return c
@@ -255,12 +266,18 @@ func (f *fixture) connect() *client {
 func (f *fixture) login(token string) *client {
 	f.t.Helper()
 	c := f.connect()
+	c.authenticate(token)
+	return c
+}
+
+// authenticate signs the socket in as token's user.
+func (c *client) authenticate(token string) {
+	c.t.Helper()
 	c.send(map[string]any{"type": "authenticate", "token": token, "requestId": "auth"})
 	if m := c.expectType("authenticated"); m["success"] != true {
-		f.t.Fatalf("authenticate: %v", m)
+		c.t.Fatalf("authenticate: %v", m)
 	}
 	c.expectType("monitoredAuctions")
-	return c
 }
 
 func (c *client) send(v any) {

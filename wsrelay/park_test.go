@@ -255,14 +255,7 @@ func TestTLSSocketsAreNotParked(t *testing.T) {
 	srv := httptest.NewTLSServer(f.mux())
 	defer srv.Close()
 	dialer := websocket.Dialer{TLSClientConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig}
-	ws, _, err := dialer.Dial("wss"+strings.TrimPrefix(srv.URL, "https")+"/ws", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
-	c := &client{t: t, ws: ws}
-	c.expectType("connected")
-	c.expectType("monitoredAuctions")
+	c := dialWith(t, &dialer, "wss"+strings.TrimPrefix(srv.URL, "https")+"/ws", nil).greeted()
 	plain := f.connect()
 	waitParked(t, f.relay, 1) // the plain socket only
 	for range 3 {
@@ -273,9 +266,7 @@ func TestTLSSocketsAreNotParked(t *testing.T) {
 
 	// Changes in quick succession queue up behind the TLS socket's writer
 	// and go out joined in batches: every one arrives, in order.
-	c.send(map[string]any{"type": "authenticate", "token": tokenAlice})
-	c.expectType("authenticated")
-	c.expectType("monitoredAuctions")
+	c.authenticate(tokenAlice)
 	const lots = 30
 	for id := 1; id <= lots; id++ {
 		c.send(map[string]any{"type": "startMonitoring", "auctionId": strconv.Itoa(id), "requestId": "r"})

@@ -1,8 +1,6 @@
 package wsrelay
 
 import (
-	"context"
-	"net"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -15,32 +13,15 @@ import (
 // TestFramesSurvivePartialWrites: a client that pauses while large
 // changes keep coming fills its socket, so the first write of a message
 // is cut short and a writer goroutine finishes it; meanwhile the client's
-// pings are answered by gorilla between the relay's frames. Every frame
+// pings are answered through the same queue, between the relay's frames. Every frame
 // arrives whole and in order, and every change arrives.
 func TestFramesSurvivePartialWrites(t *testing.T) {
-	cfg := testConfig()
-	cfg.MessageBurst = 100 // the 40 startMonitoring requests
-	f := newFixtureWith(t, cfg, Options{}, func(s *httptest.Server) {
+	f := newFixtureWith(t, testConfig(), Options{}, func(s *httptest.Server) {
 		s.Listener = smallBuffers{s.Listener, 0}
 	})
-	dialer := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetReadBuffer(64 << 10)
-		}
-		return c, err
-	}}
-	ws, _, err := dialer.Dial(f.wsURL(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
-	c := &client{t: t, ws: ws}
-	c.expectType("connected")
-	c.expectType("monitoredAuctions")
-	c.send(map[string]any{"type": "authenticate", "token": tokenAlice})
-	c.expectType("authenticated")
-	c.expectType("monitoredAuctions")
+	c := dialWith(t, readBufferDialer(64<<10, 0), f.wsURL(), nil).greeted()
+	c.authenticate(tokenAlice)
+	ws := c.ws
 	const lots = 3
 	for id := 1; id <= lots; id++ {
 		startMonitoring(c, strconv.Itoa(id), 100)
@@ -48,7 +29,8 @@ func TestFramesSurvivePartialWrites(t *testing.T) {
 	var pongs []string
 	ws.SetPongHandler(func(data string) error { pongs = append(pongs, data); return nil })
 
-	// The client reads nothing while the changes, about 77 KB each, more than the kernel takes in one piece, go out.
+	// The client reads nothing while the changes go out, about 77 KB each:
+	// more than the kernel takes in one piece.
 	title := strings.Repeat("long title ", 7000)
 	for id := int64(1); id <= lots; id++ {
 		p := product(id, 50)
