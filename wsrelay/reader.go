@@ -30,15 +30,17 @@ func (c *conn) readLoop(resumed bool) {
 	for {
 		c.applyLimits()
 		c.extendReadDeadline()
-		if !resumed && c.park() {
+		if resumed {
+			// Woken by the poller: whatever arrived is read before
+			// parking again, pongs first.
+			resumed = false
+			if c.skipPongs() {
+				continue
+			}
+		} else if c.park() {
 			parked = true
 			return
 		}
-		if resumed && c.skipPongs() {
-			resumed = false
-			continue
-		}
-		resumed = false
 		kind, data, err := c.ws.ReadMessage()
 		if err != nil {
 			var ce *websocket.CloseError

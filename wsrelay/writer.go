@@ -97,10 +97,7 @@ func (c *conn) requestClose(code int, text string) {
 func (c *conn) writeNow(m outMsg) (written bool) {
 	n, err := c.tryWrite(m.frame)
 	if err != nil {
-		c.mu.Lock()
-		c.writing = false
-		c.mu.Unlock()
-		c.closeSocket()
+		c.writeFailed(err)
 		return false
 	}
 	written = n == len(m.frame)
