@@ -23,8 +23,5 @@ func caddyPlainConn(c net.Conn) net.Conn {
 		return nil
 	}
 	inner, _ := f.Interface().(net.Conn)
-	if _, plain := inner.(*net.TCPConn); !plain {
-		return nil
-	}
-	return inner
+	return inner // the relay itself checks that it is plain TCP
 }

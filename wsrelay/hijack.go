@@ -44,11 +44,6 @@ func (l lockedConn) SetWriteDeadline(t time.Time) error {
 	return l.Conn.SetWriteDeadline(t)
 }
 
-func (l lockedConn) SetDeadline(t time.Time) error {
-	l.hj.wmu.Lock()
-	defer l.hj.wmu.Unlock()
-	return l.Conn.SetDeadline(t)
-}
 
 // hijackable hands gorilla a writer it can hijack. Caddy wraps the
 // ResponseWriter in types that lack http.Hijacker but implement
