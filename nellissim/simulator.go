@@ -141,9 +141,9 @@ func (s *Simulator) goLocked(f func()) {
 	}()
 }
 
-// pingLoop sends `data: ping` to every open stream each PingInterval.
-func (s *Simulator) pingLoop() {
-	t := time.NewTicker(s.cfg.PingInterval)
+// every runs f under mu each period until Close.
+func (s *Simulator) every(period time.Duration, f func()) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
@@ -152,29 +152,25 @@ func (s *Simulator) pingLoop() {
 		case <-t.C:
 		}
 		s.mu.Lock()
+		f()
+		s.mu.Unlock()
+	}
+}
+
+// pingLoop sends `data: ping` to every open stream each PingInterval.
+func (s *Simulator) pingLoop() {
+	s.every(s.cfg.PingInterval, func() {
 		frame := s.wire.event("", "ping")
 		for _, l := range s.lots {
 			s.broadcastLocked(l, frame)
 		}
-		s.mu.Unlock()
 		s.pings.Add(1)
-	}
+	})
 }
 
 // closeLoop closes lots whose close time has passed on the auction clock.
 func (s *Simulator) closeLoop() {
-	t := time.NewTicker(s.closeCheck)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.done:
-			return
-		case <-t.C:
-		}
-		s.mu.Lock()
-		s.closeDueLocked(s.cfg.Now())
-		s.mu.Unlock()
-	}
+	s.every(s.closeCheck, func() { s.closeDueLocked(s.cfg.Now()) })
 }
 
 // closeDueLocked closes every open lot whose close time has passed. It also
