@@ -44,7 +44,6 @@ func (l lockedConn) SetWriteDeadline(t time.Time) error {
 	return l.Conn.SetWriteDeadline(t)
 }
 
-
 // hijackable hands gorilla a writer it can hijack. Caddy wraps the
 // ResponseWriter in types that lack http.Hijacker but implement
 // Unwrap() http.ResponseWriter, which http.ResponseController follows.
