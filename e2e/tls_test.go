@@ -92,9 +92,10 @@ func serverSPKI(t *testing.T) string {
 	}
 }
 
-func firstOpenLot(t *testing.T) (id int64, price int) {
+// firstOpenLot asks the simulator at simURL for a lot still open.
+func firstOpenLot(t *testing.T, simURL string) (id int64, price int) {
 	t.Helper()
-	res, err := http.Get(tlsSimURL + "/_sim/auctions")
+	res, err := http.Get(simURL + "/_sim/auctions")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +134,7 @@ func TestPageOverTLS(t *testing.T) {
 		screenshot(t, ctx, "tls-failed")
 		t.Fatalf("the page over TLS never went live: %v", err)
 	}
-	id, price := firstOpenLot(t)
+	id, price := firstOpenLot(t, tlsSimURL)
 	sel := fmt.Sprintf(`.lot[data-id="%d"] .price`, id)
 	if err := chromedp.Do(step, chromedp.Poll[chromedp.Void](fmt.Sprintf(`(document.querySelector('%s') || {}).textContent === "$%d"`, sel, price))); err != nil {
 		t.Fatalf("lot %d never showed its price $%d: %v", id, price, err)
@@ -236,7 +237,7 @@ func connections(t *testing.T) int {
 func TestExtensionServiceWorker(t *testing.T) {
 	// The simulator comes up with the config; load once to find a lot.
 	loadConfig(t, tlsConfig(t, "https://"+tlsSite), "8443/9083")
-	lot, price := firstOpenLot(t)
+	lot, price := firstOpenLot(t, tlsSimURL)
 	allowedDir, allowed := probeExtension(t, lot)
 	otherDir, other := probeExtension(t, lot)
 	loadConfig(t, tlsConfig(t, "chrome-extension://"+allowed), "8443/9083")
