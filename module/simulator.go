@@ -78,7 +78,7 @@ func (h *SimHandler) Validate() error {
 }
 
 // Provision finds or starts the simulator for these settings.
-func (h *SimHandler) Provision(caddy.Context) error {
+func (h *SimHandler) Provision(ctx caddy.Context) error {
 	key, err := json.Marshal(h)
 	if err != nil {
 		return err
@@ -93,7 +93,24 @@ func (h *SimHandler) Provision(caddy.Context) error {
 		return err
 	}
 	h.sim = v.(pooledSim).Simulator
+	if srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok {
+		srv.RegisterOnShutdown(closeWhenExiting(h.sim))
+	}
 	return nil
+}
+
+// closeWhenExiting is a server's shutdown hook that ends sim when the
+// process exits. The streams it serves are responses that never finish on
+// their own, and an exiting Caddy waits for every response, those of
+// servers a reload replaced included, before it cleans up modules: only
+// then would the pool close sim. A reload also shuts servers down, but the
+// next config keeps sim and the streams it serves, so they go on.
+func closeWhenExiting(sim *nellissim.Simulator) func() {
+	return func() {
+		if caddy.Exiting() {
+			sim.Close()
+		}
+	}
 }
 
 // Cleanup releases this config's hold on the simulator.
