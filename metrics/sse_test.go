@@ -21,7 +21,7 @@ import (
 // The extension's dashboards read /metrics/sse as the predecessor wrote
 // it: every key of the sample must be there, and no other.
 func TestSSEReportHasTheSampleShape(t *testing.T) {
-	sample, err := os.ReadFile(filepath.Join("..", "..", "shared", "nellis", "samples", "http_get_metrics_sse.shape-from-code.json"))
+	sample, err := os.ReadFile(filepath.Join("testdata", "samples", "http_get_metrics_sse.shape-from-code.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

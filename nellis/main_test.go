@@ -12,8 +12,9 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// samplesDir is the shared sample payloads, beside the repository.
-var samplesDir = filepath.Join("..", "..", "shared", "nellis", "samples")
+// samplesDir holds copies of the sample payloads (PROVENANCE.md says
+// where each comes from): the repository stands alone.
+var samplesDir = filepath.Join("testdata", "samples")
 
 // readSample reads a file under samplesDir.
 func readSample(t testing.TB, parts ...string) []byte {

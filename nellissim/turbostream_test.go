@@ -13,7 +13,7 @@ import (
 
 func sample(t *testing.T, name ...string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(append([]string{"..", "..", "shared", "nellis", "samples", "turbostream", "synthetic"}, name...)...))
+	b, err := os.ReadFile(filepath.Join(append([]string{"testdata", "samples", "turbostream", "synthetic"}, name...)...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 // "#" lines that a client must ignore as unknown fields.
 func sampleStream(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "shared", "nellis", "samples", "nellis_sse_stream.wire-example.DERIVED.txt"))
+	b, err := os.ReadFile(filepath.Join("testdata", "samples", "nellis_sse_stream.wire-example.DERIVED.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}

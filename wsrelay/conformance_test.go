@@ -135,7 +135,7 @@ func TestConformance(t *testing.T) {
 		"ws_c2s_updateConfig.json", "ws_c2s_placeBid.json", "ws_c2s_subscribe.json", "ws_c2s_unsubscribe.json",
 		"ws_c2s_ping.json", "ws_c2s_stopMonitoring.json",
 	}
-	all, err := filepath.Glob(filepath.Join("..", "..", "shared", "nellis", "samples", "ws_c2s_*.json"))
+	all, err := filepath.Glob(filepath.Join("testdata", "samples", "ws_c2s_*.json"))
 	if err != nil || len(all) != len(order) {
 		t.Fatalf("samples %v (%v): the conformance table must cover every ws_c2s sample", all, err)
 	}

@@ -385,7 +385,7 @@ func (c *client) roundTrip() {
 
 func sample(t testing.TB, name string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "shared", "nellis", "samples", name))
+	data, err := os.ReadFile(filepath.Join("testdata", "samples", name))
 	if err != nil {
 		t.Fatal(err)
 	}
