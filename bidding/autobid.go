@@ -116,7 +116,7 @@ func (e *Engine) decideLocked(k stateKey, st *bidState, w Watcher, v *view, now 
 		st.setStatus(StatusIdle, "Waiting for the lot's price.")
 		return nil, time.Time{}
 	}
-	if v.ended(now.Add(off.Mid())) {
+	if st.endedAnswer || v.ended(now.Add(off.Mid())) {
 		msg := "The auction has ended."
 		if st.winning {
 			msg = fmt.Sprintf("The auction has ended; your bid of $%d was leading.", st.winMax)

@@ -536,3 +536,47 @@ func TestOutbidWhileTheBidIsInFlight(t *testing.T) {
 		t.Errorf("lot %+v after %d bids: the outbid was not answered", a, len(r.bidsSent()))
 	}
 }
+
+// endedFor answers every bid of one user "auction ended", as Nellis might
+// for that user alone (a session it ended, a lot closed for that account),
+// and passes the others on.
+type endedFor struct {
+	Placer
+	cookies string
+}
+
+func (p endedFor) PlaceBid(ctx context.Context, productID int64, amount int, cookies string) (nellis.BidResult, error) {
+	if cookies == p.cookies {
+		return nellis.BidResult{Outcome: nellis.BidEnded, Status: 410, Message: "This auction has ended"}, nil
+	}
+	return p.Placer.PlaceBid(ctx, productID, amount, cookies)
+}
+
+// One user's "ended" answer ends that user's auction only: the lot ends
+// for everyone when the feed says it closed.
+func TestOneUsersEndedAnswerDoesNotStopAnothersAutoBid(t *testing.T) {
+	r := newRig(t, rigOptions{placer: func(p Placer) Placer { return endedFor{p, "sim_user=alice"} }})
+	lot := r.lots[0]
+	r.rivalBid(lot.ID, lot.NextBid)
+	cfg := AuctionConfig{MaxBid: 1000, Strategy: StrategyAuto, AutoBid: true}
+	r.watch(lot.ID, alice(lot.ID, cfg))
+	if s := r.state("alice", auctionID(lot.ID)); s.Status != StatusEnded {
+		t.Fatalf("alice after her ended answer: %+v", s)
+	}
+	r.watch(lot.ID, Watcher{User: "bob", AuctionID: auctionID(lot.ID), Config: cfg, Cookies: "sim_user=bob"})
+	if s := r.state("bob", auctionID(lot.ID)); s.Status != StatusWinning || r.lot(lot.ID).Leader != "bob" {
+		t.Fatalf("bob stopped by alice's answer: %+v, leader %q", s, r.lot(lot.ID).Leader)
+	}
+	if s := r.state("alice", auctionID(lot.ID)); s.Status != StatusEnded || len(s.Bids) != 1 {
+		t.Errorf("alice bid again after her ended answer: %+v", s)
+	}
+
+	// The real close, from the feed, ends it for both.
+	if err := r.sim.CloseLot(lot.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.publish(lot.ID)
+	if s := r.state("bob", auctionID(lot.ID)); s.Status != StatusEnded {
+		t.Errorf("bob after the close: %+v", s)
+	}
+}

@@ -68,6 +68,8 @@ func (e *Engine) applyResult(l launch, res nellis.BidResult, sent, received time
 	case nellis.BidOutbid:
 		st.winning = false
 		delete(e.authFailed, l.key.user)
+	case nellis.BidEnded:
+		st.endedAnswer = true
 	case nellis.BidAuthRequired:
 		e.authFailed[l.key.user] = cookieHash(l.cookies)
 		// Refused before it was looked at: with fresh cookies the same
@@ -86,9 +88,6 @@ func (e *Engine) applyResult(l launch, res nellis.BidResult, sent, received time
 	}
 	var extendedAt time.Time
 	if v := e.views[l.productID]; v != nil {
-		if res.Outcome == nellis.BidEnded {
-			v.resultEnded = true
-		}
 		if d := res.Data; res.Outcome.Placed() {
 			if d.CurrentAmount >= v.resultPrice {
 				v.resultPrice, v.resultNext = d.CurrentAmount, d.MinimumNextBid

@@ -58,6 +58,12 @@ type bidState struct {
 	winning bool
 	winMax  int // the user's maximum while winning: a higher price is someone else's
 
+	// endedAnswer: Nellis refused this user's bid because the auction
+	// ended. It ends this user's bidding only: an answer to one user's
+	// cookies says nothing certain of the lot, whose close for everyone
+	// comes from the feed.
+	endedAnswer bool
+
 	maxBid      float64 // the maximum the reported max-reached is for
 	maxReported bool
 
@@ -97,7 +103,6 @@ type view struct {
 	resultPrice float64   // the highest currentAmount a bid answer reported
 	resultNext  float64   // minimumNextBid of the answer with resultPrice
 	resultClose time.Time // the newest projectNewCloseTime (Nellis's clock)
-	resultEnded bool      // a bid was refused because the auction ended
 }
 
 // newer reports whether c is a change the view has not seen.
@@ -152,7 +157,7 @@ func (v *view) extension() time.Duration {
 // ended reports whether the lot is over at Nellis's time nellisNow.
 func (v *view) ended(nellisNow time.Time) bool {
 	p := v.product()
-	if v.resultEnded || p.IsClosed || (p.MarketStatus != "" && p.MarketStatus != "open" && p.MarketStatus != "active") {
+	if p.IsClosed || (p.MarketStatus != "" && p.MarketStatus != "open" && p.MarketStatus != "active") {
 		return true
 	}
 	c := v.closeTime()
