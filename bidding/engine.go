@@ -174,6 +174,9 @@ func (e *Engine) Refresh(productID int64) {
 		w.stop()
 	case w != nil:
 		e.mu.Unlock()
+		// A look in progress may still hold a watcher that just left: it
+		// ends before the caller goes on to forget that watcher's state.
+		w.settle()
 		w.poke()
 	default:
 		w = newWorker(e, productID)

@@ -53,37 +53,16 @@ func (e *Engine) applyResult(l launch, res nellis.BidResult, sent, received time
 	e.server.ObserveDate(res.ServerDate, sent, received)
 
 	e.mu.Lock()
-	st := e.stateLocked(l.key)
-	st.inFlight = false
-	st.history.add(Record{At: sent, Amount: l.amount, Strategy: l.strategy, Result: string(res.Outcome), Message: res.Message})
-	st.version++
 	switch res.Outcome {
-	case nellis.BidAccepted:
-		if !st.winning || l.amount > st.winMax {
-			st.winMax = l.amount
-		}
-		st.winning = true
+	case nellis.BidAccepted, nellis.BidOutbid:
 		delete(e.authFailed, l.key.user)
-	case nellis.BidOutbid:
-		st.winning = false
-		delete(e.authFailed, l.key.user)
-	case nellis.BidEnded:
-		st.endedAnswer = true
 	case nellis.BidAuthRequired:
 		e.authFailed[l.key.user] = cookieHash(l.cookies)
-		// Refused before it was looked at: with fresh cookies the same
-		// amount is a first bid, not a repeat.
-		delete(st.tried, l.amount)
-	case nellis.BidUpstreamError:
-		if res.Status != 0 {
-			// Nellis answered with an error, so it did not take the bid:
-			// the amount may go again after a pause. (Had it taken it
-			// after all, the repeat is refused as a duplicate and costs
-			// nothing.) Without any answer the bid may stand, and the
-			// amount is never sent again.
-			delete(st.tried, l.amount)
-			st.retryAt = received.Add(max(res.RetryAfter, serverErrorPause))
-		}
+	}
+	// A state forgotten while its bid was in flight (the user stopped
+	// monitoring the lot) stays forgotten: the answer is logged, not kept.
+	if st := e.states[l.key]; st != nil {
+		st.recordAnswer(l, res, sent, received)
 	}
 	var extendedAt time.Time
 	if v := e.views[l.key.productID]; v != nil {
@@ -120,6 +99,38 @@ func (e *Engine) applyResult(l launch, res nellis.BidResult, sent, received time
 		e.pokeUser(l.key.user)
 	} else {
 		e.poke(l.key.productID)
+	}
+}
+
+// recordAnswer applies a bid's answer to the user's state of the lot.
+func (st *bidState) recordAnswer(l launch, res nellis.BidResult, sent, received time.Time) {
+	st.inFlight = false
+	st.history.add(Record{At: sent, Amount: l.amount, Strategy: l.strategy, Result: string(res.Outcome), Message: res.Message})
+	st.version++
+	switch res.Outcome {
+	case nellis.BidAccepted:
+		if !st.winning || l.amount > st.winMax {
+			st.winMax = l.amount
+		}
+		st.winning = true
+	case nellis.BidOutbid:
+		st.winning = false
+	case nellis.BidEnded:
+		st.endedAnswer = true
+	case nellis.BidAuthRequired:
+		// Refused before it was looked at: with fresh cookies the same
+		// amount is a first bid, not a repeat.
+		delete(st.tried, l.amount)
+	case nellis.BidUpstreamError:
+		if res.Status != 0 {
+			// Nellis answered with an error, so it did not take the bid:
+			// the amount may go again after a pause. (Had it taken it
+			// after all, the repeat is refused as a duplicate and costs
+			// nothing.) Without any answer the bid may stand, and the
+			// amount is never sent again.
+			delete(st.tried, l.amount)
+			st.retryAt = received.Add(max(res.RetryAfter, serverErrorPause))
+		}
 	}
 }
 
