@@ -52,9 +52,10 @@ func (e *Engine) decideAll(productID int64, c *hub.Change, watchers []Watcher, n
 	if fresh {
 		v.change = c
 	}
-	for _, w := range watchers {
-		k := stateKey{w.User, w.AuctionID}
-		st := e.stateLocked(k, productID)
+	for _, lw := range lotWatchers(watchers) {
+		w := lw.Watcher
+		k := stateKey{w.User, productID}
+		st := e.stateLocked(k, lw.ids...)
 		if fresh {
 			observeChange(st, w, c)
 		}
@@ -70,6 +71,35 @@ func (e *Engine) decideAll(productID int64, c *hub.Change, watchers []Watcher, n
 		}
 	}
 	return launches, touched, wake
+}
+
+// lotWatcher is one user's watching of a lot: the watcher whose config
+// rules it and every auction id the user watches the lot under.
+type lotWatcher struct {
+	Watcher
+	ids []string
+}
+
+// lotWatchers merges the watchers of one user into one, since the rules
+// hold per lot. Of several configs the one with the lowest maximum rules:
+// the engine never bids above a maximum the user set for the lot.
+func lotWatchers(watchers []Watcher) []lotWatcher {
+	var out []lotWatcher
+	byUser := make(map[string]int, len(watchers))
+	for _, w := range watchers {
+		i, seen := byUser[w.User]
+		if !seen {
+			byUser[w.User] = len(out)
+			out = append(out, lotWatcher{Watcher: w, ids: []string{w.AuctionID}})
+			continue
+		}
+		lw := &out[i]
+		lw.ids = append(lw.ids, w.AuctionID)
+		if w.Config.MaxBid < lw.Config.MaxBid || (w.Config.MaxBid == lw.Config.MaxBid && w.AuctionID < lw.AuctionID) {
+			lw.Watcher = w
+		}
+	}
+	return out
 }
 
 // observeChange updates whether the user is winning from a change of the
@@ -116,7 +146,7 @@ func (e *Engine) decideLocked(k stateKey, st *bidState, w Watcher, v *view, now 
 		st.setStatus(StatusIdle, "Waiting for the lot's price.")
 		return nil, time.Time{}
 	}
-	if v.ended(now.Add(off.Mid())) {
+	if st.endedAnswer || v.ended(now.Add(off.Mid())) {
 		msg := "The auction has ended."
 		if st.winning {
 			msg = fmt.Sprintf("The auction has ended; your bid of $%d was leading.", st.winMax)
@@ -153,7 +183,7 @@ func (e *Engine) decideLocked(k stateKey, st *bidState, w Watcher, v *view, now 
 			st.maxReported = true
 			st.version++
 			e.hooksNow().maxReached(strategy)
-			e.log().Info("maximum bid reached", logFields(k, st.productID, next, strategy)...)
+			e.log().Info("maximum bid reached", logFields(k, next, strategy)...)
 		}
 		st.setStatus(StatusMaxReached, fmt.Sprintf("Maximum bid $%d reached: the next bid is $%d.", maxWhole, next))
 		return nil, time.Time{}
@@ -210,7 +240,7 @@ func (e *Engine) decideLocked(k stateKey, st *bidState, w Watcher, v *view, now 
 	st.setStatus(StatusBidding, fmt.Sprintf("Bidding $%d.", amount))
 	e.wg.Add(1)
 	e.active.Add(1)
-	return &launch{key: k, productID: st.productID, amount: amount, cookies: w.Cookies, strategy: strategy}, time.Time{}
+	return &launch{key: k, amount: amount, cookies: w.Cookies, strategy: strategy}, time.Time{}
 }
 
 // recordDryRunLocked reports a bid that would have been sent.
@@ -222,7 +252,7 @@ func (e *Engine) recordDryRunLocked(k stateKey, st *bidState, amount int, strate
 		st.setStatus(StatusOutbid, msg)
 	}
 	e.hooksNow().bidResult(strategy, resultDryRun)
-	e.log().Info("dry run bid", logFields(k, st.productID, amount, strategy)...)
+	e.log().Info("dry run bid", logFields(k, amount, strategy)...)
 }
 
 // dollars formats an amount without a needless fraction.

@@ -536,3 +536,92 @@ func TestOutbidWhileTheBidIsInFlight(t *testing.T) {
 		t.Errorf("lot %+v after %d bids: the outbid was not answered", a, len(r.bidsSent()))
 	}
 }
+
+// endedFor answers every bid of one user "auction ended", as Nellis might
+// for that user alone (a session it ended, a lot closed for that account),
+// and passes the others on.
+type endedFor struct {
+	Placer
+	cookies string
+}
+
+func (p endedFor) PlaceBid(ctx context.Context, productID int64, amount int, cookies string) (nellis.BidResult, error) {
+	if cookies == p.cookies {
+		return nellis.BidResult{Outcome: nellis.BidEnded, Status: 410, Message: "This auction has ended"}, nil
+	}
+	return p.Placer.PlaceBid(ctx, productID, amount, cookies)
+}
+
+// One user's "ended" answer ends that user's auction only: the lot ends
+// for everyone when the feed says it closed.
+func TestOneUsersEndedAnswerDoesNotStopAnothersAutoBid(t *testing.T) {
+	r := newRig(t, rigOptions{placer: func(p Placer) Placer { return endedFor{p, "sim_user=alice"} }})
+	lot := r.lots[0]
+	r.rivalBid(lot.ID, lot.NextBid)
+	cfg := AuctionConfig{MaxBid: 1000, Strategy: StrategyAuto, AutoBid: true}
+	r.watch(lot.ID, alice(lot.ID, cfg))
+	if s := r.state("alice", auctionID(lot.ID)); s.Status != StatusEnded {
+		t.Fatalf("alice after her ended answer: %+v", s)
+	}
+	r.watch(lot.ID, Watcher{User: "bob", AuctionID: auctionID(lot.ID), Config: cfg, Cookies: "sim_user=bob"})
+	if s := r.state("bob", auctionID(lot.ID)); s.Status != StatusWinning || r.lot(lot.ID).Leader != "bob" {
+		t.Fatalf("bob stopped by alice's answer: %+v, leader %q", s, r.lot(lot.ID).Leader)
+	}
+	if s := r.state("alice", auctionID(lot.ID)); s.Status != StatusEnded || len(s.Bids) != 1 {
+		t.Errorf("alice bid again after her ended answer: %+v", s)
+	}
+
+	// The real close, from the feed, ends it for both.
+	if err := r.sim.CloseLot(lot.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.publish(lot.ID)
+	if s := r.state("bob", auctionID(lot.ID)); s.Status != StatusEnded {
+		t.Errorf("bob after the close: %+v", s)
+	}
+}
+
+// A lot monitored under two ids (058040119 and 58040119, or an id and a
+// URL) is one lot: the user winning it under one id is winning under the
+// other, and the other never raises the user's own winning bid.
+func TestASecondAuctionIDOfTheSameLotIsTheSameLot(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	lot := r.lots[0]
+	r.rivalBid(lot.ID, lot.NextBid)
+	padded, plain := "0"+auctionID(lot.ID), auctionID(lot.ID)
+	w := alice(lot.ID, AuctionConfig{MaxBid: 1000, Strategy: StrategyAuto, AutoBid: true})
+	w.AuctionID = padded
+	r.watch(lot.ID, w)
+	if s := r.state("alice", padded); s.Status != StatusWinning || len(r.bidsSent()) != 1 {
+		t.Fatalf("first id: %+v, %d bids", s, len(r.bidsSent()))
+	}
+	// The second id, with a higher maximum.
+	w.AuctionID, w.Config.MaxBid = plain, 2000
+	r.watch(lot.ID, w)
+	r.publish(lot.ID)
+	if sent := r.bidsSent(); len(sent) != 1 {
+		t.Fatalf("alice bid against herself through the second id: %+v", sent)
+	}
+	for _, id := range []string{padded, plain} {
+		if s := r.state("alice", id); s.Status != StatusWinning || !s.Winning || len(s.Bids) != 1 {
+			t.Errorf("id %s: %+v", id, s)
+		}
+		if got := r.rep.last("alice", id); got.Status != StatusWinning {
+			t.Errorf("id %s reported %+v", id, got)
+		}
+	}
+	// Outbid: one bid answers it, not one per id, and never above the
+	// lower of the two maximums.
+	r.rivalBid(lot.ID, 995)
+	if sent := r.bidsSent(); len(sent) != 2 || sent[1].amount > 1000 {
+		t.Errorf("after the outbid: %+v, want one more bid of at most $1000", sent)
+	}
+	// Stopping one id keeps the lot's state for the other.
+	r.engine.Forget("alice", padded)
+	if _, ok := r.engine.State("alice", padded); ok {
+		t.Error("the stopped id still has a state")
+	}
+	if s := r.state("alice", plain); len(s.Bids) != 2 {
+		t.Errorf("the other id lost the lot's history: %+v", s)
+	}
+}

@@ -3,7 +3,8 @@
 // strategies, driven by the hub's live changes.
 //
 // Every bid of a user on an auction goes through one Engine, which keeps per
-// user and auction the rules a wrong bid would break: at most one bid in
+// user and lot (the Nellis product, however many auction ids the user
+// monitors it under) the rules a wrong bid would break: at most one bid in
 // flight, a rate limit, never the same amount twice, never above the
 // user's maximum, never on a closed lot, never while winning. Time is
 // Nellis's time: a ServerClock estimates the offset between the gateway's

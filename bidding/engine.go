@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -63,6 +64,7 @@ type Engine struct {
 	workers    map[int64]*worker
 	views      map[int64]*view
 	states     map[stateKey]*bidState
+	lots       map[idKey]int64     // an auction id's product, for every id of a state
 	authFailed map[string][32]byte // user → hash of the cookies Nellis refused
 
 	reportMu sync.Mutex // orders reports: one Reporter call at a time
@@ -89,6 +91,7 @@ func New(cfg Config, opts Options) (*Engine, error) {
 		workers:    make(map[int64]*worker),
 		views:      make(map[int64]*view),
 		states:     make(map[stateKey]*bidState),
+		lots:       make(map[idKey]int64),
 		authFailed: make(map[string][32]byte),
 	}
 	if e.clock == nil {
@@ -171,6 +174,9 @@ func (e *Engine) Refresh(productID int64) {
 		w.stop()
 	case w != nil:
 		e.mu.Unlock()
+		// A look in progress may still hold a watcher that just left: it
+		// ends before the caller goes on to forget that watcher's state.
+		w.settle()
 		w.poke()
 	default:
 		w = newWorker(e, productID)
@@ -186,24 +192,46 @@ func (e *Engine) Refresh(productID int64) {
 	}
 }
 
-// Forget drops a user's state of an auction (its history included), once
-// the user stopped monitoring it.
+// Forget drops a user's auction id, once the user stopped monitoring it,
+// and the lot's state (its history included) with the lot's last id.
 func (e *Engine) Forget(user, auctionID string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	delete(e.states, stateKey{user, auctionID})
+	e.dropIDLocked(idKey{user, auctionID})
 }
 
-// State is a user's auto-bid state of an auction and its last bids.
+// dropIDLocked unlinks an auction id from its lot's state, and drops the
+// state once no id is left; the caller holds mu.
+func (e *Engine) dropIDLocked(ik idKey) {
+	productID, ok := e.lots[ik]
+	if !ok {
+		return
+	}
+	delete(e.lots, ik)
+	k := stateKey{ik.user, productID}
+	if st := e.states[k]; st != nil {
+		delete(st.ids, ik.auctionID)
+		if len(st.ids) == 0 {
+			delete(e.states, k)
+		}
+	}
+}
+
+// State is a user's auto-bid state of an auction and its last bids: the
+// state of the lot the auction id names.
 func (e *Engine) State(user, auctionID string) (State, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	k := stateKey{user, auctionID}
+	productID, ok := e.lots[idKey{user, auctionID}]
+	if !ok {
+		return State{}, false
+	}
+	k := stateKey{user, productID}
 	st, ok := e.states[k]
 	if !ok {
 		return State{}, false
 	}
-	return st.snapshot(k), true
+	return st.snapshot(k, auctionID), true
 }
 
 // Close stops every worker, cancels the bids in flight and returns once
@@ -232,14 +260,25 @@ func (e *Engine) Close() {
 	e.wg.Wait()
 }
 
-// stateLocked returns k's state, creating it; the caller holds mu.
-func (e *Engine) stateLocked(k stateKey, productID int64) *bidState {
+// stateLocked returns k's state, creating it, and links the user's
+// auction ids to it; the caller holds mu.
+func (e *Engine) stateLocked(k stateKey, auctionIDs ...string) *bidState {
 	st := e.states[k]
 	if st == nil {
-		st = newBidState(productID)
+		st = newBidState(k.productID)
 		e.states[k] = st
 	}
-	st.productID = productID
+	for _, id := range auctionIDs {
+		ik := idKey{k.user, id}
+		if p, ok := e.lots[ik]; ok && p != k.productID {
+			e.dropIDLocked(ik) // the id named another lot before
+		}
+		e.lots[ik] = k.productID
+		if _, known := st.ids[id]; !known {
+			st.ids[id] = struct{}{}
+			st.version++ // the new id is told the lot's state
+		}
+	}
 	return st
 }
 
@@ -254,7 +293,8 @@ func (e *Engine) poke(productID int64) {
 }
 
 // flush hands the Reporter the states of keys that changed since they were
-// last reported, in order and the newest only.
+// last reported, in order and the newest only, under each of the lot's
+// auction ids.
 func (e *Engine) flush(keys []stateKey) {
 	if e.reporter == nil || len(keys) == 0 {
 		return
@@ -264,17 +304,27 @@ func (e *Engine) flush(keys []stateKey) {
 	for _, k := range keys {
 		e.mu.Lock()
 		st, ok := e.states[k]
-		var s State
-		fresh := ok && st.version != st.reported
-		if fresh {
-			s = st.snapshot(k)
+		var states []State
+		if ok && st.version != st.reported {
+			for _, id := range sortedIDs(st.ids) {
+				states = append(states, st.snapshot(k, id))
+			}
 			st.reported = st.version
 		}
 		e.mu.Unlock()
-		if fresh {
+		for _, s := range states {
 			e.reporter.ReportAutoBid(s)
 		}
 	}
+}
+
+func sortedIDs(ids map[string]struct{}) []string {
+	out := make([]string, 0, len(ids))
+	for id := range ids {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // recoverPanic keeps a bug in one goroutine from taking the process down.

@@ -55,7 +55,9 @@ func (e *Engine) PlaceBid(ctx context.Context, b wsrelay.Bid) (wsrelay.BidResult
 		return refusal(ErrTypeNoCookies, "No Nellis cookies are synced for this user: open nellisauction.com while signed in so the extension syncs them, then bid again.", false), nil
 	}
 	amount := int(b.Amount)
-	k := stateKey{b.User, b.AuctionID}
+	// The lot, not the auction id, is what the rules hold for: a second id
+	// of the same lot shares its bid in flight and its rate.
+	k := stateKey{b.User, b.ProductID}
 	now := e.clock.Now()
 
 	e.mu.Lock()
@@ -63,7 +65,7 @@ func (e *Engine) PlaceBid(ctx context.Context, b wsrelay.Bid) (wsrelay.BidResult
 		e.mu.Unlock()
 		return refusal(ErrTypeShuttingDown, "The gateway is shutting down; bid again in a moment.", true), nil
 	}
-	st := e.stateLocked(k, b.ProductID)
+	st := e.stateLocked(k, b.AuctionID)
 	if st.inFlight {
 		e.mu.Unlock()
 		return refusal(ErrTypeInFlight, "A bid on this auction is already on its way; wait for its answer.", true), nil
@@ -90,7 +92,7 @@ func (e *Engine) PlaceBid(ctx context.Context, b wsrelay.Bid) (wsrelay.BidResult
 	e.active.Add(1)
 	e.mu.Unlock()
 
-	res := e.send(ctx, launch{key: k, productID: b.ProductID, amount: amount, cookies: b.Cookies, strategy: StrategyManual})
+	res := e.send(ctx, launch{key: k, amount: amount, cookies: b.Cookies, strategy: StrategyManual})
 	return relayResult(res), nil
 }
 

@@ -15,11 +15,10 @@ const serverErrorPause = time.Second
 
 // launch is one bid decided and marked in flight.
 type launch struct {
-	key       stateKey
-	productID int64
-	amount    int
-	cookies   string
-	strategy  string
+	key      stateKey
+	amount   int
+	cookies  string
+	strategy string
 }
 
 // send places l with Nellis and applies the answer. The caller has done
@@ -34,7 +33,7 @@ func (e *Engine) send(ctx context.Context, l launch) nellis.BidResult {
 
 	sent := e.clock.Now()
 	start := time.Now()
-	res, err := e.placer.PlaceBid(ctx, l.productID, l.amount, l.cookies)
+	res, err := e.placer.PlaceBid(ctx, l.key.productID, l.amount, l.cookies)
 	took := time.Since(start)
 	received := e.clock.Now()
 	if err != nil {
@@ -54,41 +53,19 @@ func (e *Engine) applyResult(l launch, res nellis.BidResult, sent, received time
 	e.server.ObserveDate(res.ServerDate, sent, received)
 
 	e.mu.Lock()
-	st := e.stateLocked(l.key, l.productID)
-	st.inFlight = false
-	st.history.add(Record{At: sent, Amount: l.amount, Strategy: l.strategy, Result: string(res.Outcome), Message: res.Message})
-	st.version++
 	switch res.Outcome {
-	case nellis.BidAccepted:
-		if !st.winning || l.amount > st.winMax {
-			st.winMax = l.amount
-		}
-		st.winning = true
-		delete(e.authFailed, l.key.user)
-	case nellis.BidOutbid:
-		st.winning = false
+	case nellis.BidAccepted, nellis.BidOutbid:
 		delete(e.authFailed, l.key.user)
 	case nellis.BidAuthRequired:
 		e.authFailed[l.key.user] = cookieHash(l.cookies)
-		// Refused before it was looked at: with fresh cookies the same
-		// amount is a first bid, not a repeat.
-		delete(st.tried, l.amount)
-	case nellis.BidUpstreamError:
-		if res.Status != 0 {
-			// Nellis answered with an error, so it did not take the bid:
-			// the amount may go again after a pause. (Had it taken it
-			// after all, the repeat is refused as a duplicate and costs
-			// nothing.) Without any answer the bid may stand, and the
-			// amount is never sent again.
-			delete(st.tried, l.amount)
-			st.retryAt = received.Add(max(res.RetryAfter, serverErrorPause))
-		}
+	}
+	// A state forgotten while its bid was in flight (the user stopped
+	// monitoring the lot) stays forgotten: the answer is logged, not kept.
+	if st := e.states[l.key]; st != nil {
+		st.recordAnswer(l, res, sent, received)
 	}
 	var extendedAt time.Time
-	if v := e.views[l.productID]; v != nil {
-		if res.Outcome == nellis.BidEnded {
-			v.resultEnded = true
-		}
+	if v := e.views[l.key.productID]; v != nil {
 		if d := res.Data; res.Outcome.Placed() {
 			if d.CurrentAmount >= v.resultPrice {
 				v.resultPrice, v.resultNext = d.CurrentAmount, d.MinimumNextBid
@@ -110,7 +87,7 @@ func (e *Engine) applyResult(l launch, res nellis.BidResult, sent, received time
 		e.server.ObserveInstant(extendedAt, sent, received)
 	}
 	e.hooksNow().bidResult(l.strategy, string(res.Outcome))
-	fields := append(logFields(l.key, l.productID, l.amount, l.strategy),
+	fields := append(logFields(l.key, l.amount, l.strategy),
 		zap.String("result", string(res.Outcome)), zap.Int("status", res.Status), zap.String("message", res.Message))
 	if res.Outcome == nellis.BidAuthRequired || res.Outcome == nellis.BidUpstreamError || res.Outcome == nellis.BidRejected {
 		e.log().Warn("bid not placed", fields...)
@@ -121,7 +98,39 @@ func (e *Engine) applyResult(l launch, res nellis.BidResult, sent, received time
 	if res.Outcome == nellis.BidAuthRequired {
 		e.pokeUser(l.key.user)
 	} else {
-		e.poke(l.productID)
+		e.poke(l.key.productID)
+	}
+}
+
+// recordAnswer applies a bid's answer to the user's state of the lot.
+func (st *bidState) recordAnswer(l launch, res nellis.BidResult, sent, received time.Time) {
+	st.inFlight = false
+	st.history.add(Record{At: sent, Amount: l.amount, Strategy: l.strategy, Result: string(res.Outcome), Message: res.Message})
+	st.version++
+	switch res.Outcome {
+	case nellis.BidAccepted:
+		if !st.winning || l.amount > st.winMax {
+			st.winMax = l.amount
+		}
+		st.winning = true
+	case nellis.BidOutbid:
+		st.winning = false
+	case nellis.BidEnded:
+		st.endedAnswer = true
+	case nellis.BidAuthRequired:
+		// Refused before it was looked at: with fresh cookies the same
+		// amount is a first bid, not a repeat.
+		delete(st.tried, l.amount)
+	case nellis.BidUpstreamError:
+		if res.Status != 0 {
+			// Nellis answered with an error, so it did not take the bid:
+			// the amount may go again after a pause. (Had it taken it
+			// after all, the repeat is refused as a duplicate and costs
+			// nothing.) Without any answer the bid may stand, and the
+			// amount is never sent again.
+			delete(st.tried, l.amount)
+			st.retryAt = received.Add(max(res.RetryAfter, serverErrorPause))
+		}
 	}
 }
 
@@ -130,9 +139,9 @@ func (e *Engine) applyResult(l launch, res nellis.BidResult, sent, received time
 func (e *Engine) pokeUser(user string) {
 	e.mu.Lock()
 	products := make(map[int64]struct{})
-	for k, st := range e.states {
+	for k := range e.states {
 		if k.user == user {
-			products[st.productID] = struct{}{}
+			products[k.productID] = struct{}{}
 		}
 	}
 	var workers []*worker
@@ -148,9 +157,9 @@ func (e *Engine) pokeUser(user string) {
 }
 
 // logFields describe a bid; never the cookies.
-func logFields(k stateKey, productID int64, amount int, strategy string) []zap.Field {
+func logFields(k stateKey, amount int, strategy string) []zap.Field {
 	return []zap.Field{
-		zap.String("user", k.user), zap.String("auction", k.auctionID), zap.Int64("product_id", productID),
+		zap.String("user", k.user), zap.Int64("product_id", k.productID),
 		zap.Int("amount", amount), zap.String("strategy", strategy),
 	}
 }

@@ -115,4 +115,25 @@ func TestEngineBehindARealRelay(t *testing.T) {
 	if r.lot(lot.ID).Leader != "alice" {
 		t.Error("alice is not leading")
 	}
+
+	// The same lot started again by its URL, under an id of the
+	// extension's own, with a higher maximum: the same lot, so no bid
+	// against alice's own lead, and the state shows under the new id.
+	sent := len(r.bidsSent())
+	send(map[string]any{"type": "startMonitoring", "auctionId": "lot-by-url", "requestId": "req_6",
+		"config":   map[string]any{"maxBid": lot.NextBid + 500, "strategy": "auto", "autoBid": true},
+		"metadata": map[string]any{"title": "lot", "url": "https://www.nellisauction.com/p/some-slug/" + id}})
+	if m := read(ofType("response")); m["auctionId"] != "lot-by-url" || m["success"] != true {
+		t.Errorf("start by URL: %v", m)
+	}
+	r.engine.Refresh(lot.ID)
+	r.settle()
+	r.publish(lot.ID)
+	m = read(func(m map[string]any) bool { return m["type"] == "autoBidState" && m["auctionId"] == "lot-by-url" })
+	if state := m["state"].(map[string]any); state["status"] != StatusWinning || len(state["bids"].([]any)) != 2 {
+		t.Errorf("the URL's id does not show the lot's state: %v", m)
+	}
+	if n := len(r.bidsSent()); n != sent {
+		t.Errorf("%d bids through the second id of a lot alice leads", n-sent)
+	}
 }

@@ -29,7 +29,9 @@ const (
 	StatusError = "error"
 )
 
-// State is a user's auto-bid state for one auction, as reported.
+// State is a user's auto-bid state for one auction, as reported. A lot
+// the user monitors under several auction ids has one state, reported
+// under each id.
 type State struct {
 	User      string `json:"-"`
 	AuctionID string `json:"-"`
@@ -43,12 +45,23 @@ type State struct {
 	Bids []Record `json:"bids"`
 }
 
-type stateKey struct{ user, auctionID string }
+// stateKey is one user's lot. Every rule holds per lot, however many
+// auction ids (058040119, 58040119, a URL) the user monitors it under:
+// otherwise a second id would be a second bidder, free to outbid the
+// user's own winning bid.
+type stateKey struct {
+	user      string
+	productID int64
+}
+
+// idKey is an auction id as one user's extension names it.
+type idKey struct{ user, auctionID string }
 
 // bidState is everything the engine knows of one user's bidding on one
-// auction. Guarded by Engine.mu.
+// lot. Guarded by Engine.mu.
 type bidState struct {
 	productID int64
+	ids       map[string]struct{} // the user's auction ids of the lot, reported under each
 	inFlight  bool
 	tried     map[int]struct{} // amounts sent (or decided in a dry run): never again
 	retryAt   time.Time        // no automatic bid before this, after a server error
@@ -57,6 +70,12 @@ type bidState struct {
 
 	winning bool
 	winMax  int // the user's maximum while winning: a higher price is someone else's
+
+	// endedAnswer: Nellis refused this user's bid because the auction
+	// ended. It ends this user's bidding only: an answer to one user's
+	// cookies says nothing certain of the lot, whose close for everyone
+	// comes from the feed.
+	endedAnswer bool
 
 	maxBid      float64 // the maximum the reported max-reached is for
 	maxReported bool
@@ -67,7 +86,7 @@ type bidState struct {
 }
 
 func newBidState(productID int64) *bidState {
-	return &bidState{productID: productID, tried: make(map[int]struct{}), status: StatusIdle}
+	return &bidState{productID: productID, ids: make(map[string]struct{}), tried: make(map[int]struct{}), status: StatusIdle}
 }
 
 // setStatus changes the reported status; it reports whether it changed.
@@ -80,9 +99,9 @@ func (s *bidState) setStatus(status, message string) bool {
 	return true
 }
 
-func (s *bidState) snapshot(k stateKey) State {
+func (s *bidState) snapshot(k stateKey, auctionID string) State {
 	return State{
-		User: k.user, AuctionID: k.auctionID, ProductID: s.productID,
+		User: k.user, AuctionID: auctionID, ProductID: s.productID,
 		Status: s.status, Message: s.message, Winning: s.winning,
 		MaxBidReached: s.maxReported, Bids: s.history.list(),
 	}
@@ -97,7 +116,6 @@ type view struct {
 	resultPrice float64   // the highest currentAmount a bid answer reported
 	resultNext  float64   // minimumNextBid of the answer with resultPrice
 	resultClose time.Time // the newest projectNewCloseTime (Nellis's clock)
-	resultEnded bool      // a bid was refused because the auction ended
 }
 
 // newer reports whether c is a change the view has not seen.
@@ -152,7 +170,7 @@ func (v *view) extension() time.Duration {
 // ended reports whether the lot is over at Nellis's time nellisNow.
 func (v *view) ended(nellisNow time.Time) bool {
 	p := v.product()
-	if v.resultEnded || p.IsClosed || (p.MarketStatus != "" && p.MarketStatus != "open" && p.MarketStatus != "active") {
+	if p.IsClosed || (p.MarketStatus != "" && p.MarketStatus != "open" && p.MarketStatus != "active") {
 		return true
 	}
 	c := v.closeTime()

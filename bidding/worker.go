@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/nellis-edge/gateway/fallback"
 	"github.com/nellis-edge/gateway/hub"
 )
@@ -19,6 +21,8 @@ type worker struct {
 	productID int64
 	wake      chan struct{} // capacity 1: a pending look covers every reason
 	done      chan struct{}
+	exited    chan struct{} // closed when run returns
+	busy      chan struct{} // capacity 1: held through a look
 	stopOnce  sync.Once
 
 	mu          sync.Mutex
@@ -31,8 +35,14 @@ type worker struct {
 	armed atomic.Int64
 }
 
+// lookWait bounds how long a stop or a Refresh waits for a look in
+// progress. A look does no network I/O (the bids it decides run on their
+// own), so it only runs out on a Directory or Reporter that hangs.
+const lookWait = 5 * time.Second
+
 func newWorker(e *Engine, productID int64) *worker {
-	return &worker{e: e, productID: productID, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	return &worker{e: e, productID: productID, wake: make(chan struct{}, 1), done: make(chan struct{}),
+		exited: make(chan struct{}), busy: make(chan struct{}, 1)}
 }
 
 // Deliver takes a change from the hub. It never blocks.
@@ -77,23 +87,56 @@ func (w *worker) setUnsubscribe(f func()) {
 	f() // stopped while subscribing
 }
 
-// stop ends the worker's subscription and goroutine; it does not wait.
+// stop ends the worker's subscription and goroutine, and waits (at most
+// lookWait) for a look in progress: that look read the watchers before
+// the change that stopped the worker, and must not act on them after the
+// caller goes on (forgetting a user's state, say).
 func (w *worker) stop() {
-	w.stopOnce.Do(func() {
-		w.mu.Lock()
-		w.stopped = true
-		unsubscribe := w.unsubscribe
-		w.unsubscribe = nil
-		w.mu.Unlock()
-		if unsubscribe != nil {
-			unsubscribe()
-		}
-		close(w.done)
-	})
+	w.stopOnce.Do(w.end)
+	w.waitExit()
+}
+
+// waitExit waits, at most lookWait, for run to return.
+func (w *worker) waitExit() {
+	t := time.NewTimer(lookWait)
+	defer t.Stop()
+	select {
+	case <-w.exited:
+	case <-t.C:
+		w.e.log().Warn("bidding worker still busy after its stop", zap.Int64("product_id", w.productID))
+	}
+}
+
+// settle waits, at most lookWait, until no look is in progress: a look
+// that began before a change of the watchers has ended, and the next one
+// reads them anew.
+func (w *worker) settle() {
+	t := time.NewTimer(lookWait)
+	defer t.Stop()
+	select {
+	case w.busy <- struct{}{}:
+		<-w.busy
+	case <-w.exited:
+	case <-t.C:
+		w.e.log().Warn("bidding worker look still in progress", zap.Int64("product_id", w.productID))
+	}
+}
+
+func (w *worker) end() {
+	w.mu.Lock()
+	w.stopped = true
+	unsubscribe := w.unsubscribe
+	w.unsubscribe = nil
+	w.mu.Unlock()
+	if unsubscribe != nil {
+		unsubscribe()
+	}
+	close(w.done)
 }
 
 func (w *worker) run() {
 	defer w.e.wg.Done()
+	defer close(w.exited)
 	var (
 		timer   fallback.Timer
 		timerC  <-chan time.Time
@@ -144,6 +187,8 @@ func (w *worker) run() {
 
 // look runs one decision round, containing a panic to this round.
 func (w *worker) look() (next time.Time) {
+	w.busy <- struct{}{}
+	defer func() { <-w.busy }()
 	defer w.e.recoverPanic("bidding worker")
 	return w.e.evaluate(w.productID, w.take())
 }

@@ -173,11 +173,13 @@ type RelayConfig struct {
 // (`placeBid`, `POST /api/auctions/{id}/bid`) and auto-bidding.
 type BiddingConfig struct {
 	// Disabled answers every bid with a clear error and stops
-	// auto-bidding (the Caddyfile's `bidding off`). Default: false.
-	Disabled bool `json:"disabled,omitempty"`
-	// DryRun decides, logs and reports every bid without sending it.
-	// Default: false.
-	DryRun bool `json:"dry_run,omitempty"`
+	// auto-bidding (the Caddyfile's `bidding off`). A pointer, so that an
+	// explicit `bidding on` is a setting too, and one contradicting it in
+	// another `nellis` block is reported. Default: false.
+	Disabled *bool `json:"disabled,omitempty"`
+	// DryRun decides, logs and reports every bid without sending it; a
+	// pointer for the same reason. Default: false.
+	DryRun *bool `json:"dry_run,omitempty"`
 	// Most bids one user may place on one auction in any minute, manual
 	// and automatic together. Default: 10.
 	BidsPerMinute int `json:"bids_per_minute,omitempty"`
@@ -189,6 +191,12 @@ type BiddingConfig struct {
 	// Longest wait for Nellis's answer to one bid. Default: 10s.
 	BidTimeout caddy.Duration `json:"bid_timeout,omitempty"`
 }
+
+// off reports the effective `bidding` switch: true for `bidding off`.
+func (b BiddingConfig) off() bool { return b.Disabled != nil && *b.Disabled }
+
+// dryRun reports the effective `dry_run` switch.
+func (b BiddingConfig) dryRun() bool { return b.DryRun != nil && *b.DryRun }
 
 // CaddyModule returns the Caddy module information.
 func (*App) CaddyModule() caddy.ModuleInfo {

@@ -312,9 +312,10 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 			return d.Errf("%s: %v", name, err)
 		}
 		if name == "bidding" {
-			a.Bidding.Disabled = !on
+			off := !on
+			a.Bidding.Disabled = &off
 		} else {
-			a.Bidding.DryRun = on
+			a.Bidding.DryRun = &on
 		}
 	case "bids_per_minute":
 		return count(&a.Bidding.BidsPerMinute)

@@ -86,7 +86,7 @@ func TestGlobalOptionParses(t *testing.T) {
 	if app.Upstream.PollRate != 2.5 || app.Upstream.SnapshotFormat != "html" || app.Relay.MaxAuctions != 10 {
 		t.Errorf("tuning: %+v %+v", app.Upstream, app.Relay)
 	}
-	if b := app.Bidding; !b.Disabled || !b.DryRun || b.BidsPerMinute != 4 || time.Duration(b.SnipeWindow) != 8*time.Second {
+	if b := app.Bidding; !b.off() || !b.dryRun() || b.BidsPerMinute != 4 || time.Duration(b.SnipeWindow) != 8*time.Second {
 		t.Errorf("bidding: %+v", b)
 	}
 }
@@ -130,6 +130,18 @@ func TestConfigErrors(t *testing.T) {
 		"conflicting blocks": {
 			"{\n\tnellis {\n\t\tauth_token t\n\t\tuse_sse on\n\t}\n\tnellis {\n\t\tuse_sse off\n\t}\n}\n",
 			"Caddyfile:7: use_sse: given twice with different values",
+		},
+		"conflicting bidding switches": {
+			"{\n\tnellis {\n\t\tauth_token t\n\t\tbidding off\n\t}\n\tnellis {\n\t\tbidding on\n\t}\n}\n",
+			"Caddyfile:7: bidding: given twice with different values",
+		},
+		"conflicting dry_run switches": {
+			"{\n\tnellis {\n\t\tauth_token t\n\t\tdry_run off\n\t}\n\tnellis {\n\t\tdry_run on\n\t}\n}\n",
+			"Caddyfile:7: dry_run: given twice with different values",
+		},
+		"bidding on, then off in the same block": {
+			head + "\t\tbidding on\n\t\tbidding off\n" + tail,
+			"Caddyfile:5: bidding: given twice with different values",
 		},
 		"conflicting users": {
 			"{\n\tnellis {\n\t\tuser bob a\n\t}\n\tnellis {\n\t\tuser bob b\n\t}\n}\n",
@@ -194,12 +206,12 @@ func TestErrorsNeverShowSecrets(t *testing.T) {
 }
 
 func TestRepeatedBlockWithSameValues(t *testing.T) {
-	cfg, err := adapt(t, "{\n\tnellis {\n\t\tauth_token t\n\t\tuse_sse off\n\t}\n\tnellis {\n\t\tuse_sse off\n\t\tuser bob b\n\t}\n}\n")
+	cfg, err := adapt(t, "{\n\tnellis {\n\t\tauth_token t\n\t\tuse_sse off\n\t\tbidding on\n\t}\n\tnellis {\n\t\tuse_sse off\n\t\tbidding on\n\t\tuser bob b\n\t}\n}\n")
 	if err != nil {
 		t.Fatal(err)
 	}
 	app := nellisJSON(t, cfg)
-	if app.useSSE() || len(app.Users) != 2 {
-		t.Errorf("merged app: use_sse=%v users=%d", app.useSSE(), len(app.Users))
+	if app.useSSE() || len(app.Users) != 2 || app.Bidding.off() {
+		t.Errorf("merged app: use_sse=%v users=%d bidding off=%v", app.useSSE(), len(app.Users), app.Bidding.off())
 	}
 }

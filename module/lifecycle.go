@@ -68,8 +68,8 @@ func (a *App) Start() error {
 	}
 	a.logger.Info("nellis gateway started",
 		zap.Bool("use_sse", a.useSSE()),
-		zap.Bool("bidding", !a.Bidding.Disabled),
-		zap.Bool("dry_run", a.Bidding.DryRun),
+		zap.Bool("bidding", !a.Bidding.off()),
+		zap.Bool("dry_run", a.Bidding.dryRun()),
 		zap.Int("users", len(a.Users)))
 	return nil
 }
@@ -164,8 +164,8 @@ func (a *App) hubConfig() hub.Config {
 func (a *App) biddingConfig() bidding.Config {
 	b := a.Bidding
 	return bidding.Config{
-		Off:           b.Disabled,
-		DryRun:        b.DryRun,
+		Off:           b.off(),
+		DryRun:        b.dryRun(),
 		BidsPerMinute: b.BidsPerMinute,
 		Buffer:        b.Buffer,
 		SnipeWindow:   time.Duration(b.SnipeWindow),

@@ -141,7 +141,7 @@ func (c *Client) PlaceBid(ctx context.Context, productID int64, amount int, cook
 	h.Set("Referer", c.siteURL("p", "product", strconv.FormatInt(productID, 10)))
 
 	res := BidResult{SentAt: c.now()}
-	resp, err := c.http.Do(req)
+	resp, err := c.bidHTTP.Do(req)
 	if err != nil {
 		res.ReceivedAt = c.now()
 		res.Outcome = BidUpstreamError
@@ -166,13 +166,14 @@ func (c *Client) PlaceBid(ctx context.Context, productID int64, amount int, cook
 		}
 		return res, nil
 	}
-	classifyBid(&res, raw, cookies)
+	classifyBid(&res, raw, resp.Header.Get("Location"), cookies)
 	return res, nil
 }
 
 // classifyBid fills res from the answer: the message text first, since it
-// is what Nellis documents, then the status.
-func classifyBid(res *BidResult, raw []byte, cookies string) {
+// is what Nellis documents, then the status. location is the answer's
+// Location header.
+func classifyBid(res *BidResult, raw []byte, location, cookies string) {
 	o, isObject := decodeAnswer(raw)
 	if isObject && !containsSecret(raw, cookies) {
 		res.Body = json.RawMessage(bytes.TrimSpace(raw))
@@ -194,15 +195,32 @@ func classifyBid(res *BidResult, raw []byte, cookies string) {
 		return
 	}
 	if status >= 200 && status <= 299 {
-		res.Outcome = BidAccepted
+		d, ok := successData(o)
+		if !ok {
+			// A page or an unknown answer is not proof that the bid stands:
+			// the user must not be told it does.
+			res.Outcome, res.Body = BidUpstreamError, nil
+			res.Message = fmt.Sprintf("bid answer with status %d is not a recognised success", status)
+			return
+		}
+		res.Outcome, res.Data = BidAccepted, readBidData(d)
 		if strings.Contains(strings.ToLower(res.Message), outbidPhrase) {
 			res.Outcome = BidOutbid
 		}
-		if d, ok := o["data"].(map[string]any); ok {
-			res.Data = readBidData(object(d))
-		}
 		if res.Message == "" {
 			res.Message = "bid placed"
+		}
+		return
+	}
+	if status >= 300 && status <= 399 {
+		// Bids never follow redirects. The site sends an expired session to
+		// its login page; any other redirect is not an answer about the bid,
+		// which was not placed.
+		res.Outcome, res.Body = BidUpstreamError, nil
+		res.Message = fmt.Sprintf("bid answered with a redirect (status %d)", status)
+		if redirectsToLogin(location) {
+			res.Outcome = BidAuthRequired
+			res.Message = fmt.Sprintf("authentication required: bid redirected to the login page (status %d)", status)
 		}
 		return
 	}
@@ -227,6 +245,40 @@ func classifyBid(res *BidResult, raw []byte, cookies string) {
 	default:
 		res.Outcome = BidRejected
 	}
+}
+
+// successKeys are the fields of an accepted bid's data (PROTOCOL.md §1.4).
+var successKeys = [...]string{"bidCount", "currentAmount", "minimumNextBid", "winningBidUserId",
+	"bidderCount", "projectNewCloseTime", "projectExtended"}
+
+// successData is the data of an answer of the documented success shape,
+// {"message":"…","data":{"bidCount",…}}: a message and a data object with
+// at least one of its fields. Nothing else proves the bid stands.
+func successData(o object) (object, bool) {
+	if msg, ok := o["message"].(string); !ok || strings.TrimSpace(msg) == "" {
+		return nil, false
+	}
+	d, ok := o["data"].(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	for _, k := range successKeys {
+		if _, ok := d[k]; ok {
+			return object(d), true
+		}
+	}
+	return nil, false
+}
+
+// redirectsToLogin reports whether a redirect's target is a sign-in page.
+func redirectsToLogin(location string) bool {
+	l := strings.ToLower(location)
+	for _, word := range []string{"login", "log-in", "signin", "sign-in", "auth"} {
+		if strings.Contains(l, word) {
+			return true
+		}
+	}
+	return false
 }
 
 // outcomeFromMessage recognises the refusals Nellis words (PROTOCOL.md §1.4

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,6 +100,15 @@ func TestPlaceBidClassifiesAnswers(t *testing.T) {
 		{"server error", 502, `<html>bad gateway</html>`, BidUpstreamError, true, time.Time{}},
 		{"server error whose text looks like a refusal", 503, `{"message":"login service down"}`, BidUpstreamError, true, time.Time{}},
 		{"rate limited", 429, ``, BidUpstreamError, true, time.Time{}},
+		{"HTML page with status 200", 200, `<!DOCTYPE html><html><body>Sign in</body></html>`, BidUpstreamError, false, time.Time{}},
+		{"empty 200", 200, ``, BidUpstreamError, false, time.Time{}},
+		{"empty object", 200, `{}`, BidUpstreamError, false, time.Time{}},
+		{"success flag alone", 200, `{"success":true}`, BidUpstreamError, false, time.Time{}},
+		{"message without data", 200, `{"message":"Bid placed successfully"}`, BidUpstreamError, false, time.Time{}},
+		{"data without a bid field", 200, `{"message":"ok","data":{"user":"x"}}`, BidUpstreamError, false, time.Time{}},
+		{"data without a message", 200, `{"data":{"bidCount":3}}`, BidUpstreamError, false, time.Time{}},
+		{"JSON array", 200, `[{"message":"ok","data":{"bidCount":3}}]`, BidUpstreamError, false, time.Time{}},
+		{"redirect without a target", 302, ``, BidUpstreamError, false, time.Time{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,6 +126,54 @@ func TestPlaceBidClassifiesAnswers(t *testing.T) {
 			}
 			if res.Message == "" {
 				t.Error("no message")
+			}
+		})
+	}
+}
+
+// A bid POST answered with a redirect is never followed: an expired
+// session sent to the login page, whose 200 (even one that looked like a
+// success) must not make the bid accepted.
+func TestPlaceBidNeverFollowsRedirects(t *testing.T) {
+	success := string(readSample(t, "nellis_place_bid_response.success.mock.json"))
+	cases := []struct {
+		name     string
+		status   int
+		location string
+		outcome  BidOutcome
+	}{
+		{"expired session", http.StatusFound, "/login?redirectTo=%2Fp%2Fx%2F1", BidAuthRequired},
+		{"expired session, method kept", http.StatusTemporaryRedirect, "/auth/sign-in", BidAuthRequired},
+		{"moved elsewhere", http.StatusMovedPermanently, "/elsewhere", BidUpstreamError},
+		{"moved elsewhere, method kept", http.StatusPermanentRedirect, "/elsewhere", BidUpstreamError},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var followed atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/api/bids" {
+					w.Header().Set("Location", tc.location)
+					w.WriteHeader(tc.status)
+					return
+				}
+				followed.Add(1)
+				_, _ = io.WriteString(w, success)
+			}))
+			defer srv.Close()
+			c, err := NewClient(ClientConfig{APIEndpoint: srv.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseIdleConnections()
+			res, err := c.PlaceBid(context.Background(), 58040119, 30, testCookies)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Outcome != tc.outcome || res.Status != tc.status || res.Retryable || res.Outcome.Placed() {
+				t.Errorf("got %s status %d retryable=%v (%q), want %s status %d", res.Outcome, res.Status, res.Retryable, res.Message, tc.outcome, tc.status)
+			}
+			if n := followed.Load(); n != 0 {
+				t.Errorf("the redirect was followed %d times", n)
 			}
 		})
 	}

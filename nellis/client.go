@@ -53,8 +53,12 @@ type ClientConfig struct {
 // Client fetches product snapshots from Nellis. It is safe for concurrent
 // use; it starts no goroutines.
 type Client struct {
-	base      *url.URL
-	http      *http.Client
+	base *url.URL
+	http *http.Client
+	// bidHTTP is http that never follows a redirect: a bid POST answered
+	// with one (an expired session sent to the login page) must be seen as
+	// such, not as the 200 of the page it points to.
+	bidHTTP   *http.Client
 	format    string
 	userAgent string
 	logger    *zap.Logger
@@ -96,6 +100,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if c.http == nil {
 		c.http = &http.Client{Timeout: DefaultTimeout}
 	}
+	bid := *c.http
+	bid.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.bidHTTP = &bid
 	if c.userAgent == "" {
 		c.userAgent = DefaultUserAgent
 	}

@@ -130,13 +130,11 @@ func (r *Relay) apiUser(req *http.Request) *user {
 	return u
 }
 
+// apiHealth says the relay is up and nothing more: it answers anyone, and
+// how many users, sockets and auctions the gateway has is for its
+// operator (the admin API's /nellis/feeds), not for the internet.
 func (r *Relay) apiHealth(w http.ResponseWriter, _ *http.Request) {
-	s := r.Stats()
-	writeJSON(w, http.StatusOK, struct {
-		Status string  `json:"status"`
-		Uptime float64 `json:"uptime"`
-		Stats
-	}{"ok", r.now().Sub(r.started).Seconds(), s})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func (r *Relay) apiReady(w http.ResponseWriter, _ *http.Request) {

@@ -88,7 +88,7 @@ type Relay struct {
 
 	frames framePool // buffers of fanned-out frames that were written at once
 
-	interestMu sync.Mutex // held across Feeds.Subscribe and unsubscribe
+	interestMu sync.Mutex // held across Feeds.Subscribe and unsubscribe; taken before mu, never after
 	interest   map[int64]*interest
 
 	ipMu     sync.Mutex
@@ -106,7 +106,6 @@ type user struct {
 
 // interest is the relay's one hub subscription to a product.
 type interest struct {
-	refs        int
 	unsubscribe func()
 }
 
@@ -360,32 +359,32 @@ func (r *Relay) removeMonitorLocked(a *monitored) {
 	}
 }
 
-// acquire and release count the relay's interest in a product: it holds
-// one hub subscription while any user monitors the product or any socket
-// subscribed to it. Never call them holding mu.
-func (r *Relay) acquire(productID int64) {
-	r.interestMu.Lock()
-	defer r.interestMu.Unlock()
-	in := r.interest[productID]
-	if in == nil {
-		in = &interest{}
-		r.interest[productID] = in
-	}
-	in.refs++
-	if in.refs == 1 {
-		in.unsubscribe = r.feeds.Subscribe(productID, productSubscriber{r: r})
-	}
-}
+// acquire and release follow a change of who watches a product: the
+// relay holds one hub subscription while any user monitors the product or
+// any socket subscribed to it. Both read that from the registry rather
+// than count calls: a start and a stop of one auction on two sockets at
+// once may call them in either order, and a count would then subscribe
+// after the last watcher left, forever. Call one after every change of
+// monitors or subscribers, never holding mu.
+func (r *Relay) acquire(productID int64) { r.syncInterest(productID) }
 
-func (r *Relay) release(productID int64) {
+func (r *Relay) release(productID int64) { r.syncInterest(productID) }
+
+// syncInterest subscribes to or unsubscribes from the product as the
+// registry says now. Calls are serialised by interestMu and each reads
+// the registry afresh, so the last one, which follows the last change,
+// leaves the subscription right whatever order they ran in.
+func (r *Relay) syncInterest(productID int64) {
 	r.interestMu.Lock()
 	defer r.interestMu.Unlock()
+	r.mu.RLock()
+	wanted := !r.closing && (len(r.monitors[productID]) > 0 || len(r.subscribers[productID]) > 0)
+	r.mu.RUnlock()
 	in := r.interest[productID]
-	if in == nil {
-		return
-	}
-	in.refs--
-	if in.refs <= 0 {
+	switch {
+	case wanted && in == nil:
+		r.interest[productID] = &interest{unsubscribe: r.feeds.Subscribe(productID, productSubscriber{r: r})}
+	case !wanted && in != nil:
 		delete(r.interest, productID)
 		if in.unsubscribe != nil {
 			in.unsubscribe()
