@@ -179,8 +179,9 @@ func (r *Relay) apiAuth(w http.ResponseWriter, req *http.Request, u *user) {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: "cookies are empty (logged out of nellisauction.com?); the cookies synced before are kept"})
 		return
 	}
+	cookies := strings.TrimSpace(*body.Cookies)
 	r.mu.Lock()
-	u.cookies = strings.TrimSpace(*body.Cookies)
+	r.setCookies(u, cookies)
 	r.mu.Unlock()
 	r.saver.markDirty(u.name)
 	// New cookies may revive auto-bidding stopped by refused ones, and may

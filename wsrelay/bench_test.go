@@ -25,7 +25,7 @@ func BenchmarkEncodeAuctionState(b *testing.B) {
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = auctionStateJSON(a.head, a.AddedAt, c, a.autoBid, now, false)
+		_ = auctionStateJSON(a.head, a.AddedAt, c, a.autoBid, nil, now, false)
 	}
 }
 
@@ -44,7 +44,7 @@ func BenchmarkEncodeAuctionStateWithAutoBid(b *testing.B) {
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = auctionStateJSON(a.head, a.AddedAt, c, a.autoBid, now, false)
+		_ = auctionStateJSON(a.head, a.AddedAt, c, a.autoBid, nil, now, false)
 	}
 }
 

@@ -15,28 +15,28 @@ func TestCookiesFor(t *testing.T) {
 	startMonitoring(alice, "77", 50)
 	startMonitoring(bob, "88", 50)
 
-	if got := f.relay.CookiesFor(77); got != "" {
+	if got := cookiesFor(f.relay, 77); got != "" {
 		t.Fatalf("before any sync: %q", got)
 	}
 	apiCall(t, f, "POST", "/api/auth", tokenBob, `{"cookies":"bob=1"}`, http.StatusOK)
-	if got := f.relay.CookiesFor(77); got != "" {
+	if got := cookiesFor(f.relay, 77); got != "" {
 		t.Errorf("product 77 (alice's) got bob's cookies: %q", got)
 	}
-	if got := f.relay.CookiesFor(88); got != "bob=1" {
+	if got := cookiesFor(f.relay, 88); got != "bob=1" {
 		t.Errorf("product 88: %q, want bob's cookies", got)
 	}
 	apiCall(t, f, "POST", "/api/auth", tokenAlice, `{"cookies":"alice=1"}`, http.StatusOK)
 	startMonitoring(alice, "88", 50)
 	// Both monitor 88: the choice is stable (name order).
 	for range 3 {
-		if got := f.relay.CookiesFor(88); got != "alice=1" {
+		if got := cookiesFor(f.relay, 88); got != "alice=1" {
 			t.Fatalf("product 88 with two users: %q, want alice's", got)
 		}
 	}
 	if got := f.relay.monitoredBy(88); len(got) != 2 {
 		t.Errorf("monitoredBy(88) = %v", got)
 	}
-	if got := f.relay.CookiesFor(99); got != "" {
+	if got := cookiesFor(f.relay, 99); got != "" {
 		t.Errorf("unmonitored product: %q", got)
 	}
 }
@@ -53,4 +53,10 @@ func (r *Relay) monitoredBy(productID int64) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// cookiesFor is CookiesFor without the key.
+func cookiesFor(r *Relay, productID int64) string {
+	_, cookies := r.CookiesFor(productID)
+	return cookies
 }
