@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/nellis-edge/gateway/nellis"
 )
 
 // maxAPIBody bounds a REST request body.
@@ -180,6 +182,12 @@ func (r *Relay) apiAuth(w http.ResponseWriter, req *http.Request, u *user) {
 		return
 	}
 	cookies := strings.TrimSpace(*body.Cookies)
+	if err := nellis.CheckCookies(cookies); err != nil {
+		// Stored, they would fail every snapshot and bid made with them.
+		// The error names the problem, never the value.
+		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error() + "; the cookies synced before are kept"})
+		return
+	}
 	r.mu.Lock()
 	r.setCookies(u, cookies)
 	r.mu.Unlock()
