@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -17,12 +18,14 @@ import (
 // userFetcher answers like Nellis: with the cookies "good" the snapshot
 // carries that user's userState; the cookies "bad" are refused (as the
 // HTTP client refuses cookies with a control character, or the site
-// redirects an expired session to its login page); the cookies "down"
+// redirects an expired session to its login page); the cookies "expired"
+// get a 401; the cookies "down"
 // meet a 503, as would anyone.
 type userFetcher struct {
 	mu      sync.Mutex
 	price   float64
 	winning bool
+	broken  bool // every answer is undecodable, whoever asks
 	cookies []string
 }
 
@@ -30,9 +33,14 @@ func (f *userFetcher) Snapshot(_ context.Context, id int64, cookies string) (nel
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.cookies = append(f.cookies, cookies)
+	if f.broken {
+		return nellis.Snapshot{}, fmt.Errorf("nellis: json snapshot: %w", nellis.ErrNoData)
+	}
 	switch cookies {
 	case "bad":
 		return nellis.Snapshot{}, errors.New("nellis: cookies contain a control character")
+	case "expired":
+		return nellis.Snapshot{}, &nellis.StatusError{Code: 401}
 	case "down":
 		return nellis.Snapshot{}, &nellis.StatusError{Code: 503}
 	}
@@ -100,11 +108,17 @@ func TestUserStateIsKeptApart(t *testing.T) {
 // user's cookies is fetched again without them, so the lot stays fresh for
 // everyone; the owner is reported so its cookies are not given again.
 func TestAnonymousSnapshotWhenCookiesFail(t *testing.T) {
+	for _, cookies := range []string{"bad", "expired"} {
+		t.Run(cookies, func(t *testing.T) { testAnonymousFallback(t, cookies) })
+	}
+}
+
+func testAnonymousFallback(t *testing.T, cookies string) {
 	uf := &userFetcher{price: 100}
 	failed := make(chan string, 10)
 	e := newEnv(t, Config{}, func(d *Deps) {
 		d.Snapshots = uf
-		d.Cookies = func(int64) (string, string) { return "bob-key", "bad" }
+		d.Cookies = func(int64) (string, string) { return "bob-key", cookies }
 		d.CookiesFailed = func(id int64, owner string) {
 			if id == 7 {
 				failed <- owner
@@ -128,7 +142,7 @@ func TestAnonymousSnapshotWhenCookiesFail(t *testing.T) {
 	case <-time.After(waitTimeout):
 		t.Fatal("the failed cookies were not reported")
 	}
-	if got := uf.sent(); len(got) != 2 || got[0] != "bad" || got[1] != "" {
+	if got := uf.sent(); len(got) != 2 || got[0] != cookies || got[1] != "" {
 		t.Errorf("fetched with %q, want bob's cookies then none", got)
 	}
 	if st := e.h.Status(); len(st) != 1 || st[0].Degraded != "" {
@@ -155,5 +169,28 @@ func TestNoAnonymousRetryWhenTheSiteFails(t *testing.T) {
 	}
 	if _, ok := blamed.Load("carol-key"); ok {
 		t.Error("cookies blamed for a 503")
+	}
+}
+
+// TestAnonymousRetryNotRepeatedWhileItFails: when the anonymous snapshot
+// fails too, the site is at fault: the next poll does not double its
+// requests, and the cookies are not blamed.
+func TestAnonymousRetryNotRepeatedWhileItFails(t *testing.T) {
+	uf := &userFetcher{price: 100, broken: true}
+	var blamed sync.Map
+	e := newEnv(t, Config{}, func(d *Deps) {
+		d.Snapshots = uf
+		d.Cookies = func(int64) (string, string) { return "dan-key", "good" }
+		d.CookiesFailed = func(_ int64, owner string) { blamed.Store(owner, true) }
+	})
+	defer e.h.Subscribe(7, newRecorder())()
+	e.waitPoll(SourcePoll)
+	e.clk.Advance(2 * time.Second)
+	e.waitPoll(SourcePoll)
+	if got := uf.sent(); len(got) != 3 || got[0] != "good" || got[1] != "" || got[2] != "good" {
+		t.Errorf("fetched with %q, want the cookies, none, then the cookies alone", got)
+	}
+	if _, ok := blamed.Load("dan-key"); ok {
+		t.Error("cookies blamed for a site that fails for everyone")
 	}
 }
