@@ -54,10 +54,12 @@ type feed struct {
 	// that fetch may have started before the gap it should heal.
 	reconcileAfter bool
 	lastFetchAt    time.Time
-	nextPoll       time.Time  // zero: no poll planned
-	lingerSince    time.Time  // zero: not lingering
-	failing        bool       // snapshots are failing
-	lastUser       *UserState // the last user state published
+	nextPoll       time.Time // zero: no poll planned
+	lingerSince    time.Time // zero: not lingering
+	failing        bool      // snapshots are failing
+	// users is the last state published of each owner's (Change.User),
+	// so that only news about a user makes a change.
+	users map[string]UserState
 	// anonymousFailed: the last fetch failed with cookies and without;
 	// the next is not tried again without them.
 	anonymousFailed bool
@@ -81,6 +83,7 @@ func newFeed(h *Hub, id int64, cfg Config) *feed {
 		kick:     make(chan struct{}, 1),
 		cfgCh:    make(chan Config, 1),
 		subs:     make(map[uint64]Subscriber),
+		users:    make(map[string]UserState),
 		history:  newRing(cfg.RingSize),
 		cfg:      cfg,
 		sched:    fallback.Schedule{Config: cfg.Poll, Rand: h.rand},
@@ -257,11 +260,7 @@ func (f *feed) apply(p *nellis.Patch, user *UserState, receivedAt time.Time, src
 		return false
 	}
 	next, changed := merge(f.product, p, f.h.serverTime(receivedAt))
-	userNews := user != nil && (f.lastUser == nil || *f.lastUser != *user)
-	if user != nil {
-		f.lastUser = user
-	}
-	if !changed && !userNews {
+	if news := f.userNews(user); !changed && !news {
 		return false
 	}
 	wasOver := over(&f.product)
@@ -274,6 +273,27 @@ func (f *feed) apply(p *nellis.Patch, user *UserState, receivedAt time.Time, src
 		f.log.Info("lot over", zap.String("source", string(src)), zap.Float64("final_bid", next.CurrentBid))
 		f.replan(f.h.clock.Now())
 	}
+	return true
+}
+
+// maxOwners bounds the user states a feed remembers. Keys of cookies that
+// were replaced stay behind; forgetting them all costs at most one change
+// per user that is no news.
+const maxOwners = 64
+
+// userNews reports whether u differs from the last state published of its
+// owner, and remembers it. A nil u is no news.
+func (f *feed) userNews(u *UserState) bool {
+	if u == nil {
+		return false
+	}
+	if last, ok := f.users[u.Owner]; ok && last == *u {
+		return false
+	}
+	if len(f.users) >= maxOwners {
+		clear(f.users)
+	}
+	f.users[u.Owner] = *u
 	return true
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -192,5 +193,39 @@ func TestAnonymousRetryNotRepeatedWhileItFails(t *testing.T) {
 	}
 	if _, ok := blamed.Load("dan-key"); ok {
 		t.Error("cookies blamed for a site that fails for everyone")
+	}
+}
+
+// TestTakingTurnsIsNoNews: snapshots fetched in turn with two users'
+// cookies bring each one's standing; once both are known, polls that
+// change nothing publish nothing.
+func TestTakingTurnsIsNoNews(t *testing.T) {
+	uf := &userFetcher{price: 100, winning: true}
+	var turn atomic.Int32
+	e := newEnv(t, Config{}, func(d *Deps) {
+		d.Snapshots = uf
+		d.Cookies = func(int64) (string, string) {
+			return []string{"ann-key", "ben-key"}[turn.Add(1)%2], "good"
+		}
+	})
+	r := newRecorder()
+	defer e.h.Subscribe(7, r)()
+	owners := map[string]bool{}
+	for range 2 {
+		e.waitPoll(SourcePoll)
+		c := e.waitChange(r)
+		if c.User == nil {
+			t.Fatalf("change without the user's state: %+v", c)
+		}
+		owners[c.User.Owner] = true
+		e.clk.Advance(2 * time.Second)
+	}
+	if !owners["ann-key"] || !owners["ben-key"] {
+		t.Fatalf("states of %v, want both users'", owners)
+	}
+	for range 2 {
+		e.waitPoll(SourcePoll)
+		e.noChange(r)
+		e.clk.Advance(2 * time.Second)
 	}
 }

@@ -1,6 +1,8 @@
 package wsrelay
 
 import (
+	"cmp"
+	"slices"
 	"strconv"
 
 	"go.uber.org/zap"
@@ -10,33 +12,31 @@ import (
 // snapshot with: those of a user who monitors it, so the snapshot also
 // carries that user's own state (isWinning, nextBid), which reaches that
 // user alone. owner is the opaque key the hub tags that state with
-// (hub.UserState.Owner). Users are tried in name order so the choice is
-// stable between polls; cookies that failed (CookiesFailed) are skipped
-// until the user syncs new ones. "" means fetch anonymously. The cookies
-// are a secret: never log them.
+// (hub.UserState.Owner). The users whose cookies are usable take turns,
+// in name order, so each one's state is fetched in turn: one request per
+// poll serves the shared state and one user's. Cookies that failed
+// (CookiesFailed) are skipped until the user syncs new ones. "" means
+// fetch anonymously. The cookies are a secret: never log them.
 func (r *Relay) CookiesFor(productID int64) (owner, cookies string) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if u := r.cookieOwnerLocked(productID); u != nil {
-		return u.stateKey, u.cookies
-	}
-	return "", ""
-}
-
-// cookieOwnerLocked is the user whose cookies CookiesFor picks, nil for
-// none. Callers hold r.mu.
-func (r *Relay) cookieOwnerLocked(productID int64) *user {
-	var best *user
+	var users []*user
 	for a := range r.monitors[productID] {
 		u := a.owner
-		if u == nil || u.cookies == "" || u.cookiesFailed {
-			continue
-		}
-		if best == nil || u.name < best.name {
-			best = u
+		if u != nil && u.cookies != "" && !u.cookiesFailed && !slices.Contains(users, u) {
+			users = append(users, u)
 		}
 	}
-	return best
+	if len(users) == 0 {
+		return "", ""
+	}
+	slices.SortFunc(users, func(x, y *user) int { return cmp.Compare(x.name, y.name) })
+	r.turnMu.Lock()
+	turn := r.turns[productID]
+	r.turns[productID] = turn + 1
+	r.turnMu.Unlock()
+	u := users[turn%uint64(len(users))]
+	return u.stateKey, u.cookies
 }
 
 // CookiesFailed sets aside the cookies the hub tagged owner: a snapshot

@@ -214,3 +214,44 @@ func TestBadCookiesFallBackToAnonymousSnapshots(t *testing.T) {
 		t.Errorf("after a new sync: %q", cookies)
 	}
 }
+
+// TestEachUserSeesTheirOwnState: alice and bob both synced cookies and
+// bid; alice leads. The snapshots take turns with their cookies, so each
+// sees their own standing (bob: watching, not winning) and never the
+// other's.
+func TestEachUserSeesTheirOwnState(t *testing.T) {
+	sim := nellissim.New(nellissim.Config{Seed: 8, Auctions: 1})
+	sim.Start()
+	t.Cleanup(sim.Close)
+	var relay atomic.Pointer[Relay]
+	f := newFixture(t, testConfig(), Options{Feeds: simulatedFeeds(t, sim, &relay)})
+	relay.Store(f.relay)
+	lot := sim.Auctions()[0]
+	id := strconv.FormatInt(lot.ID, 10)
+	for _, b := range []struct {
+		amount int
+		who    string
+	}{{lot.NextBid, "alice"}, {lot.NextBid + 100, "alice"}, {lot.NextBid + 1, "bob"}} {
+		if err := sim.EmitBid(lot.ID, b.amount, b.who); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apiCall(t, f, "POST", "/api/auth", tokenAlice, `{"cookies":"sim_user=alice"}`, http.StatusOK)
+	apiCall(t, f, "POST", "/api/auth", tokenBob, `{"cookies":"sim_user=bob"}`, http.StatusOK)
+	alice, bob := f.login(tokenAlice), f.login(tokenBob)
+	watch(alice, id, func(map[string]any) {})
+	watch(bob, id, func(map[string]any) {})
+
+	readUntil(bob, "bob's own state", func(m map[string]any) {
+		if d := stateData(m); d != nil && d["isWinning"] != false {
+			t.Fatalf("bob got alice's standing: %v", d)
+		}
+	}, func(m map[string]any) bool {
+		d := stateData(m)
+		return d != nil && d["isWatching"] == true
+	})
+	readUntil(alice, "alice's own state", func(map[string]any) {}, func(m map[string]any) bool {
+		d := stateData(m)
+		return d != nil && d["isWinning"] == true && d["isWatching"] == true
+	})
+}

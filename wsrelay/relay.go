@@ -89,6 +89,12 @@ type Relay struct {
 
 	frames framePool // buffers of fanned-out frames that were written at once
 
+	// turns counts each monitored product's snapshots fetched with users'
+	// cookies, to take turns (CookiesFor); entries go with the product's
+	// last monitor. turnMu nests inside mu.
+	turnMu sync.Mutex
+	turns  map[int64]uint64
+
 	interestMu sync.Mutex // held across Feeds.Subscribe and unsubscribe
 	interest   map[int64]*interest
 
@@ -140,6 +146,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 		subscribers: make(map[int64]map[*conn]struct{}),
 		interest:    make(map[int64]*interest),
 		ipLimits:    make(map[string]*rate.Limiter),
+		turns:       make(map[int64]uint64),
 	}
 	r.SetLogger(opts.Logger)
 	r.SetHooks(opts.Hooks)
@@ -364,6 +371,9 @@ func (r *Relay) removeMonitorLocked(a *monitored) {
 	delete(set, a)
 	if len(set) == 0 {
 		delete(r.monitors, a.ProductID)
+		r.turnMu.Lock()
+		delete(r.turns, a.ProductID)
+		r.turnMu.Unlock()
 	}
 }
 
