@@ -104,17 +104,18 @@ func lotWatchers(watchers []Watcher) []lotWatcher {
 
 // observeChange updates whether the user is winning from a change of the
 // feed: a price above the user's maximum is someone else's bid, and a
-// snapshot fetched with the user's own cookies says it outright. A live
-// event carries no user state (the feed keeps the last snapshot's), so only
-// polled changes are believed.
+// snapshot fetched with the user's own cookies says it outright (the
+// change's User, when it is this user's). A live event carries no user
+// state, so only polled changes are believed.
 func observeChange(st *bidState, w Watcher, c *hub.Change) {
 	p := &c.Product
 	if st.winning && p.CurrentBid > float64(st.winMax) {
 		st.winning = false
 		st.version++
 	}
-	if c.Source != hub.SourceSSE && w.OwnsUserState && p.IsWinning != st.winning {
-		st.winning = p.IsWinning
+	us := c.User
+	if c.Source != hub.SourceSSE && us != nil && w.StateKey != "" && us.Owner == w.StateKey && us.IsWinning != st.winning {
+		st.winning = us.IsWinning
 		if st.winning {
 			st.winMax = max(st.winMax, int(math.Ceil(p.CurrentBid)))
 		}

@@ -461,7 +461,7 @@ func TestWinningFromTheUsersOwnSnapshot(t *testing.T) {
 	// fetched with her cookies.
 	r.proxyBid(lot.ID, lot.NextBid+5, "alice")
 	w := alice(lot.ID, AuctionConfig{MaxBid: 1000, Strategy: StrategyAuto, AutoBid: true})
-	w.OwnsUserState = true
+	w.StateKey = "alice-key"
 	r.dir.set(lot.ID, w)
 	r.feed.publish(lot.ID, hub.SourcePoll, "alice")
 	r.engine.Refresh(lot.ID)

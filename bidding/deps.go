@@ -67,9 +67,10 @@ type Watcher struct {
 	Config    AuctionConfig
 	// Cookies are the user's synced Nellis cookies; secret.
 	Cookies string
-	// OwnsUserState: the feed's snapshots are fetched with this user's
-	// cookies, so a polled change's IsWinning is this user's.
-	OwnsUserState bool
+	// StateKey tags the user state a snapshot fetched with this user's
+	// cookies brings (hub.UserState.Owner): a polled change whose User has
+	// it says whether this user is winning.
+	StateKey string
 }
 
 // Directory is what the engine needs from the relay: who auto-bids on a

@@ -289,8 +289,10 @@ func (f *fakeFeed) publish(productID int64, source hub.Source, winningFor string
 			ID: productID, CurrentBid: float64(a.CurrentBid), NextBid: float64(a.NextBid), BidCount: a.BidCount,
 			BidderCount: a.BidderCount, IsClosed: a.IsClosed, MarketStatus: status, CloseTime: a.CloseTime,
 			ExtensionInterval: nellis.DefaultExtensionInterval, LastBidder: a.Leader,
-			IsWinning: winningFor != "" && a.Leader == winningFor,
 		},
+	}
+	if winningFor != "" {
+		c.User = &hub.UserState{Owner: winningFor + "-key", IsWinning: a.Leader == winningFor}
 	}
 	f.last[productID] = c
 	subs := make([]hub.Subscriber, 0, len(f.subs[productID]))

@@ -25,7 +25,7 @@ func (u RelayUsers) AutoBidders(productID int64) []Watcher {
 	out := make([]Watcher, 0, len(list))
 	for _, a := range list {
 		out = append(out, Watcher{
-			User: a.User, AuctionID: a.AuctionID, Cookies: a.Cookies, OwnsUserState: a.OwnsUserState,
+			User: a.User, AuctionID: a.AuctionID, Cookies: a.Cookies, StateKey: a.StateKey,
 			Config: AuctionConfig{
 				MaxBid: a.Config.MaxBid, Strategy: a.Config.Strategy, AutoBid: a.Config.AutoBid,
 				SnipeSeconds: a.Config.SnipeSeconds,

@@ -28,8 +28,47 @@ type Change struct {
 	Seq        uint64 // grows by one per change within an epoch
 	Source     Source
 	ReceivedAt time.Time      // when the upstream bytes behind it arrived
-	Product    nellis.Product // the full state after the change
-	JSON       []byte         // Product encoded once, shared by every client
+	Product    nellis.Product // the full state after the change, as everyone sees it
+	// JSON is Product encoded once, shared by every client, without the
+	// fields each viewer sees their own way (nextBid and minimumBid here;
+	// isWinning and isWatching are no product's): a relay adds them per
+	// viewer, from User for its owner and from Product for everyone else.
+	JSON []byte
+	// User is what the snapshot behind this change said about the user
+	// whose cookies fetched it, nil when none did. Only that user may see
+	// it: it rides on the shared change so that it reaches them in order
+	// with the price it was fetched with.
+	User *UserState
+}
+
+// UserState is one user's standing on a lot, from a snapshot fetched with
+// their cookies (its userState).
+type UserState struct {
+	// Owner is the opaque key Deps.Cookies gave with the cookies: the
+	// relay knows whose it is, the hub does not.
+	Owner      string
+	IsWinning  bool
+	IsWatching bool
+	NextBid    float64 // the lowest bid Nellis takes from them; 0 when unknown
+}
+
+// newUserState is what a snapshot fetched with owner's cookies said about
+// them, nil when it was fetched anonymously or said nothing.
+func newUserState(owner string, u *nellis.UserState) *UserState {
+	if owner == "" || u == nil {
+		return nil
+	}
+	s := &UserState{Owner: owner}
+	if u.IsWinning != nil {
+		s.IsWinning = *u.IsWinning
+	}
+	if u.IsWatching != nil {
+		s.IsWatching = *u.IsWatching
+	}
+	if u.NextBid != nil {
+		s.NextBid = *u.NextBid
+	}
+	return s
 }
 
 // Subscriber receives a feed's changes. Deliver is called from the feed's

@@ -67,9 +67,17 @@ type Hooks struct {
 type Deps struct {
 	// Snapshots fetches product snapshots. Required.
 	Snapshots SnapshotFetcher
-	// Cookies returns the user cookies to fetch productID's snapshot with;
-	// nil or "" fetches anonymously. It may be called from any goroutine.
-	Cookies func(productID int64) string
+	// Cookies returns the user cookies to fetch productID's snapshot with
+	// and an opaque key naming whose they are, which tags the user state
+	// the snapshot brings (Change.User); nil or "" cookies fetch
+	// anonymously. It may be called from any goroutine.
+	Cookies func(productID int64) (owner, cookies string)
+	// CookiesFailed: a snapshot fetched with owner's cookies failed where
+	// an anonymous one then succeeded, so those cookies are bad (refused
+	// by the HTTP client, expired, a redirect to a login page). The feed
+	// used the anonymous snapshot; the cookies should not be given again
+	// until they change. Called from a feed's goroutine; must not block.
+	CookiesFailed func(productID int64, owner string)
 	// OpenStream opens upstream streams. Default: OpenSSE.
 	OpenStream StreamOpener
 	// Clock drives polls, the breaker and linger. Default: the system clock.

@@ -57,8 +57,14 @@ type feed struct {
 	nextPoll       time.Time // zero: no poll planned
 	lingerSince    time.Time // zero: not lingering
 	failing        bool      // snapshots are failing
-	decodeErrors   int       // undecodable upstream events so far
-	fetches        sync.WaitGroup
+	// users is the last state published of each owner's (Change.User),
+	// so that only news about a user makes a change.
+	users map[string]UserState
+	// anonymousFailed: the last fetch failed with cookies and without;
+	// the next is not tried again without them.
+	anonymousFailed bool
+	decodeErrors    int // undecodable upstream events so far
+	fetches         sync.WaitGroup
 }
 
 func newFeed(h *Hub, id int64, cfg Config) *feed {
@@ -77,6 +83,7 @@ func newFeed(h *Hub, id int64, cfg Config) *feed {
 		kick:     make(chan struct{}, 1),
 		cfgCh:    make(chan Config, 1),
 		subs:     make(map[uint64]Subscriber),
+		users:    make(map[string]UserState),
 		history:  newRing(cfg.RingSize),
 		cfg:      cfg,
 		sched:    fallback.Schedule{Config: cfg.Poll, Rand: h.rand},
@@ -244,19 +251,24 @@ func (f *feed) replan(now time.Time) {
 	f.nextPoll = at
 }
 
-// apply merges a patch and publishes a change if anything visible differs.
-func (f *feed) apply(p *nellis.Patch, receivedAt time.Time, src Source) bool {
+// apply merges a patch and publishes a change if anything visible differs:
+// the shared product, or the standing of the user whose cookies fetched it
+// (user, nil for none). It reports whether the shared product changed.
+func (f *feed) apply(p *nellis.Patch, user *UserState, receivedAt time.Time, src Source) bool {
 	if p.ProductID != 0 && p.ProductID != f.id {
 		f.log.Warn("patch for another product dropped", zap.Int64("patch_product_id", p.ProductID), zap.String("source", string(src)))
 		return false
 	}
 	next, changed := merge(f.product, p, f.h.serverTime(receivedAt))
-	if !changed {
+	if news := f.userNews(user); !changed && !news {
 		return false
 	}
 	wasOver := over(&f.product)
 	f.product = next
-	f.publish(src, receivedAt)
+	f.publish(src, receivedAt, user)
+	if !changed {
+		return false
+	}
 	if !wasOver && over(&next) {
 		f.log.Info("lot over", zap.String("source", string(src)), zap.Float64("final_bid", next.CurrentBid))
 		f.replan(f.h.clock.Now())
@@ -264,17 +276,38 @@ func (f *feed) apply(p *nellis.Patch, receivedAt time.Time, src Source) bool {
 	return true
 }
 
+// maxOwners bounds the user states a feed remembers. Keys of cookies that
+// were replaced stay behind; forgetting them all costs at most one change
+// per user that is no news.
+const maxOwners = 64
+
+// userNews reports whether u differs from the last state published of its
+// owner, and remembers it. A nil u is no news.
+func (f *feed) userNews(u *UserState) bool {
+	if u == nil {
+		return false
+	}
+	if last, ok := f.users[u.Owner]; ok && last == *u {
+		return false
+	}
+	if len(f.users) >= maxOwners {
+		clear(f.users)
+	}
+	f.users[u.Owner] = *u
+	return true
+}
+
 // publish records the current product as the next change and hands it to
 // every subscriber. Delivery happens outside mu, so a Deliver that calls
 // back into the hub cannot deadlock; order is kept because only run
 // publishes.
-func (f *feed) publish(src Source, receivedAt time.Time) {
-	body, err := json.Marshal(f.product)
+func (f *feed) publish(src Source, receivedAt time.Time, user *UserState) {
+	body, err := sharedJSON(f.product)
 	if err != nil {
 		// Only a malformed Location can fail; drop it rather than the change.
 		f.log.Error("product not encodable; location dropped", zap.Error(err))
 		f.product.Location = nil
-		body, _ = json.Marshal(f.product)
+		body, _ = sharedJSON(f.product)
 	}
 	f.mu.Lock()
 	var seq uint64 = 1
@@ -289,6 +322,7 @@ func (f *feed) publish(src Source, receivedAt time.Time) {
 		ReceivedAt: receivedAt,
 		Product:    f.product,
 		JSON:       body,
+		User:       user,
 	}
 	f.last = c
 	f.history.push(c)
@@ -301,6 +335,13 @@ func (f *feed) publish(src Source, receivedAt time.Time) {
 	if hook := f.h.hooks.Published; hook != nil {
 		hook(c)
 	}
+}
+
+// sharedJSON encodes p without the fields each viewer sees their own way
+// (Change.JSON).
+func sharedJSON(p nellis.Product) ([]byte, error) {
+	p.NextBid, p.MinimumBid = 0, 0 // omitted when zero
+	return json.Marshal(p)
 }
 
 func (f *feed) onTransition(t fallback.Transition) {

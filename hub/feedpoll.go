@@ -2,7 +2,9 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"go.uber.org/zap"
@@ -31,6 +33,15 @@ type fetchResult struct {
 	snap nellis.Snapshot
 	err  error
 	took time.Duration
+	// owner is whose cookies fetched snap ("" for an anonymous fetch).
+	owner string
+	// badOwner is whose cookies failed before snap was fetched
+	// anonymously, and cookieErr how they failed.
+	badOwner  string
+	cookieErr error
+	// triedAnonymous: the fetch with cookies failed and was tried again
+	// without them.
+	triedAnonymous bool
 }
 
 // startFetch fetches the snapshot in a goroutine the feed waits for on
@@ -48,10 +59,11 @@ func (f *feed) startFetch(kind fetchKind) {
 		pri = fallback.Routine
 	}
 	timeout := f.cfg.SnapshotTimeout
+	anonymous := !f.anonymousFailed
 	f.fetches.Add(1)
 	go func() {
 		defer f.fetches.Done()
-		res := f.fetch(kind, pri, timeout)
+		res := f.fetch(kind, pri, timeout, anonymous)
 		select {
 		case f.fetchCh <- res:
 		case <-f.ctx.Done():
@@ -59,22 +71,52 @@ func (f *feed) startFetch(kind fetchKind) {
 	}()
 }
 
-func (f *feed) fetch(kind fetchKind, pri fallback.Priority, timeout time.Duration) fetchResult {
+// fetch fetches one snapshot. anonymous allows fetching it again without
+// the cookies when it fails with them.
+func (f *feed) fetch(kind fetchKind, pri fallback.Priority, timeout time.Duration, anonymous bool) fetchResult {
 	res := fetchResult{kind: kind}
 	permit, err := f.h.limiter.Acquire(f.ctx, pri)
 	if err != nil {
 		res.err = err
 		return res
 	}
-	cookies := ""
+	owner, cookies := "", ""
 	if f.h.cookies != nil {
-		cookies = f.h.cookies(f.id)
+		owner, cookies = f.h.cookies(f.id)
+	}
+	if cookies == "" {
+		owner = ""
 	}
 	start := f.h.clock.Now()
 	res.snap, res.err = f.snapshot(timeout, cookies)
+	if anonymous && res.err != nil && cookies != "" && f.worthAnonymous(res.err) {
+		// One user's bad cookies must not leave the lot stale for
+		// everyone: the shared state needs no cookies.
+		res.triedAnonymous = true
+		if snap, err := f.snapshot(timeout, ""); err == nil {
+			res.badOwner, res.cookieErr = owner, res.err
+			res.snap, res.err, owner = snap, nil, ""
+		}
+	}
+	res.owner = owner
 	permit.Done(res.err)
 	res.took = f.h.clock.Now().Sub(start)
 	return res
+}
+
+// worthAnonymous reports whether a snapshot that failed with a user's
+// cookies is worth fetching again without them. Not after the feed ended
+// or a timeout (the site is slow, not the cookies bad), nor after a 429, a
+// 5xx or a Retry-After: those say the site is in trouble, whoever asks.
+func (f *feed) worthAnonymous(err error) bool {
+	if f.ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var status *nellis.StatusError
+	if errors.As(err, &status) {
+		return status.Code < 500 && status.Code != http.StatusTooManyRequests && status.RetryAfter == 0
+	}
+	return true
 }
 
 // snapshot calls the fetcher, turning a panic in it into an error.
@@ -104,6 +146,16 @@ func (f *feed) handleFetch(res fetchResult) {
 	if res.err == nil && res.snap.Patch.Empty() {
 		res.err = fmt.Errorf("snapshot of product %d carries no field", f.id)
 	}
+	// While the anonymous retry fails too, the site is at fault, not the
+	// cookies: retrying would only double the requests.
+	f.anonymousFailed = res.triedAnonymous && res.err != nil
+	if res.badOwner != "" {
+		// The error is the client's, which never quotes the cookies.
+		f.log.Warn("snapshot with a user's cookies failed; fetched anonymously, and those cookies are set aside until they are synced again", zap.Error(res.cookieErr))
+		if f.h.cookiesBad != nil {
+			f.h.cookiesBad(f.id, res.badOwner)
+		}
+	}
 	if res.err != nil {
 		f.snapshotFailed(res.err)
 	} else {
@@ -112,7 +164,9 @@ func (f *feed) handleFetch(res fetchResult) {
 		if at.IsZero() {
 			at = now
 		}
-		if f.apply(&res.snap.Patch, at, src) && src == SourceReconcile {
+		user := newUserState(res.owner, res.snap.Patch.User)
+		res.snap.Patch.User = nil
+		if f.apply(&res.snap.Patch, user, at, src) && src == SourceReconcile {
 			if hook := f.h.hooks.ReconcileChange; hook != nil {
 				hook(f.id)
 			}

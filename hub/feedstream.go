@@ -154,7 +154,8 @@ func (f *feed) handleStream(m streamMsg) {
 			if at.IsZero() {
 				at = now
 			}
-			f.apply(&m.ev.Patch, at, SourceSSE)
+			m.ev.Patch.User = nil // a live event is nobody's
+			f.apply(&m.ev.Patch, nil, at, SourceSSE)
 		}
 	case msgDecodeError:
 		if hooks.StreamDecodeError != nil {

@@ -169,7 +169,7 @@ func newEnv(t *testing.T, cfg Config, opts ...func(*Deps)) *env {
 	}
 	deps := Deps{
 		Snapshots:  e.ft,
-		Cookies:    func(int64) string { return "session=secret" },
+		Cookies:    func(int64) (string, string) { return "owner-1", "session=secret" },
 		OpenStream: e.op.open,
 		Clock:      e.clk,
 		Rand:       func() float64 { return 0.5 }, // no jitter: exact intervals

@@ -17,7 +17,8 @@ import (
 // Every method is safe for concurrent use.
 type Hub struct {
 	snapshots  SnapshotFetcher
-	cookies    func(productID int64) string
+	cookies    func(productID int64) (owner, cookies string)
+	cookiesBad func(productID int64, owner string)
 	openStream StreamOpener
 	clock      fallback.Clock
 	rand       func() float64
@@ -40,6 +41,7 @@ func New(cfg Config, deps Deps) *Hub {
 	h := &Hub{
 		snapshots:  deps.Snapshots,
 		cookies:    deps.Cookies,
+		cookiesBad: deps.CookiesFailed,
 		openStream: deps.OpenStream,
 		clock:      deps.Clock,
 		rand:       deps.Rand,

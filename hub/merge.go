@@ -18,7 +18,7 @@ const closeTimeTolerance = time.Second
 //   - a missing field (nil, or an empty string) never blanks a known one;
 //   - price and bid count never go backwards: a patch reporting a lower
 //     price or bid count than known is stale (a poll that started before an
-//     SSE bid), and none of its bid-related fields are taken;
+//     SSE bid), and none of its bid-related fields are taken (see stale);
 //   - closed is final: a closed lot never reopens;
 //   - a relative TimeRemaining becomes CloseTime = receivedAt + remaining;
 //   - a next bid the price has caught up with is replaced by the price
@@ -27,16 +27,13 @@ func merge(prev nellis.Product, p *nellis.Patch, receivedAt time.Time) (nellis.P
 	next := prev
 	changed := false
 
-	stale := (p.CurrentBid != nil && *p.CurrentBid < prev.CurrentBid) ||
-		(p.BidCount != nil && *p.BidCount < prev.BidCount)
-	if !stale {
+	if !stale(prev, p) {
 		setValue(&next.CurrentBid, p.CurrentBid, &changed)
 		setValue(&next.BidCount, p.BidCount, &changed)
 		setValue(&next.NextBid, p.NextBid, &changed)
 		setValue(&next.MinimumBid, p.MinimumBid, &changed)
 		raiseNextBid(&prev, &next, p)
 		setValue(&next.BidderCount, p.BidderCount, &changed)
-		setValue(&next.IsWinning, p.IsWinning, &changed)
 		setString(&next.LastBidder, p.LastBidder, &changed)
 		switch {
 		case p.CloseTime != nil && !p.CloseTime.IsZero():
@@ -47,7 +44,6 @@ func merge(prev nellis.Product, p *nellis.Patch, receivedAt time.Time) (nellis.P
 	}
 
 	setString(&next.Title, p.Title, &changed)
-	setValue(&next.IsWatching, p.IsWatching, &changed)
 	setValue(&next.ExtensionInterval, p.ExtensionInterval, &changed)
 	setValue(&next.RetailPrice, p.RetailPrice, &changed)
 	setString(&next.InventoryNumber, p.InventoryNumber, &changed)
@@ -72,6 +68,23 @@ func merge(prev nellis.Product, p *nellis.Patch, receivedAt time.Time) (nellis.P
 	return next, changed
 }
 
+// stale reports whether p is older than prev as far as bids go: it reports
+// fewer bids, or a lower price without reporting more bids. A patch with
+// more bids than known is newer whatever its price: each bid raises the
+// count, so a lower price there means the known one was wrong (a malformed
+// event that got past the decoder's bounds), and without this rule one
+// absurd price would refuse every later bid and close time for the feed's
+// life.
+func stale(prev nellis.Product, p *nellis.Patch) bool {
+	switch {
+	case p.BidCount != nil && *p.BidCount < prev.BidCount:
+		return true
+	case p.BidCount != nil && *p.BidCount > prev.BidCount:
+		return false
+	}
+	return p.CurrentBid != nil && *p.CurrentBid < prev.CurrentBid
+}
+
 // raiseNextBid keeps the next and minimum bid above the price after a bid.
 // A bid event moves the price but need not carry the next bid (PROTOCOL.md
 // §1.2), and keeping the known one would show a next bid at or below the
@@ -85,10 +98,13 @@ func raiseNextBid(prev, next *nellis.Product, p *nellis.Patch) {
 	if next.CurrentBid == prev.CurrentBid && next.BidCount == prev.BidCount {
 		return
 	}
-	if p.NextBid == nil && next.NextBid != 0 && next.NextBid <= next.CurrentBid {
+	// A price that went down corrects a wrong one (see stale): the next
+	// bid derived from it is wrong too.
+	corrected := next.CurrentBid < prev.CurrentBid
+	if p.NextBid == nil && next.NextBid != 0 && (next.NextBid <= next.CurrentBid || corrected) {
 		next.NextBid = next.CurrentBid + 1
 	}
-	if p.MinimumBid == nil && next.MinimumBid != 0 && next.MinimumBid <= next.CurrentBid {
+	if p.MinimumBid == nil && next.MinimumBid != 0 && (next.MinimumBid <= next.CurrentBid || corrected) {
 		next.MinimumBid = next.CurrentBid + 1
 	}
 }

@@ -55,11 +55,12 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bid
 	// the snipes.
 	serverClock := new(bidding.ServerClock)
 	s.hub = hub.New(hubCfg, hub.Deps{
-		Snapshots:  bidding.TimedSnapshots{Fetcher: s.nellis, Server: serverClock},
-		Cookies:    s.cookies,
-		ServerTime: serverClock.Now,
-		Logger:     s.logger.Named("feed"),
-		Hooks:      s.metrics.HubHooks(),
+		Snapshots:     bidding.TimedSnapshots{Fetcher: s.nellis, Server: serverClock},
+		Cookies:       s.cookies,
+		CookiesFailed: s.cookiesFailed,
+		ServerTime:    serverClock.Now,
+		Logger:        s.logger.Named("feed"),
+		Hooks:         s.metrics.HubHooks(),
 	})
 	users := bidding.RelayUsers{Relay: s.relay.Load}
 	bidder, err := bidding.New(bidCfg, bidding.Options{
@@ -148,12 +149,20 @@ func (s *shared) Destruct() error {
 	return nil
 }
 
-// cookies picks the synced cookies a product's snapshots are fetched with.
-func (s *shared) cookies(productID int64) string {
+// cookies picks the synced cookies a product's snapshots are fetched with,
+// and the key their user state is tagged with.
+func (s *shared) cookies(productID int64) (owner, cookies string) {
 	if r := s.relay.Load(); r != nil {
 		return r.CookiesFor(productID)
 	}
-	return ""
+	return "", ""
+}
+
+// cookiesFailed sets aside cookies a snapshot failed with.
+func (s *shared) cookiesFailed(productID int64, owner string) {
+	if r := s.relay.Load(); r != nil {
+		r.CookiesFailed(productID, owner)
+	}
 }
 
 // serveWS and serveAPI hand a request to the relay. The relay allows the

@@ -119,8 +119,8 @@ func (c *Client) Snapshot(ctx context.Context, productID int64, cookies string) 
 	if err := checkWantID(productID); err != nil {
 		return Snapshot{}, err
 	}
-	if strings.ContainsAny(cookies, "\r\n\x00") {
-		return Snapshot{}, errors.New("nellis: cookies contain a control character")
+	if err := CheckCookies(cookies); err != nil {
+		return Snapshot{}, fmt.Errorf("nellis: snapshot: %w", err)
 	}
 	if c.format != FormatAuto {
 		snap, err := c.fetch(ctx, c.format, productID, cookies)

@@ -121,7 +121,13 @@ func numberValue(v any) (float64, bool) {
 	return f, true
 }
 
-// amountField reads a non-negative money amount.
+// MaxAmount is the largest money amount a payload may carry, in dollars.
+// No lot on a liquidation site comes near it, and a bid is capped at
+// $999,999 (PROTOCOL.md §2): a larger price is a malformed payload, and
+// taken as a price it would freeze the lot, whose price never goes back.
+const MaxAmount = 10_000_000
+
+// amountField reads a non-negative money amount up to MaxAmount.
 func amountField(key string, v any) (float64, error) {
 	f, ok := numberValue(v)
 	if !ok {
@@ -129,6 +135,9 @@ func amountField(key string, v any) (float64, error) {
 	}
 	if f < 0 {
 		return 0, fieldError(key, v, "a non-negative amount")
+	}
+	if f > MaxAmount {
+		return 0, fieldError(key, v, "a plausible amount (at most $10,000,000)")
 	}
 	return f, nil
 }

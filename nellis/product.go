@@ -8,9 +8,12 @@ import (
 	"time"
 )
 
-// Product is the normalised state of one lot: the `data` object the extension
-// reads (PROTOCOL.md §2). Zero values mean "not known yet"; use Patch to
-// change a Product so that unknown fields never blank known ones.
+// Product is the normalised state of one lot as everyone sees it: the
+// `data` object the extension reads (PROTOCOL.md §2) but for what Nellis
+// says about one user (UserState), which a gateway adds per user. NextBid
+// and MinimumBid are the public ones (the price plus one, or what a live
+// event said). Zero values mean "not known yet"; use Patch to change a
+// Product so that unknown fields never blank known ones.
 type Product struct {
 	ID                int64           `json:"id"`
 	Title             string          `json:"title,omitempty"`
@@ -19,8 +22,6 @@ type Product struct {
 	MinimumBid        float64         `json:"minimumBid,omitempty"`
 	BidCount          int             `json:"bidCount"`
 	BidderCount       int             `json:"bidderCount,omitempty"`
-	IsWinning         bool            `json:"isWinning"`
-	IsWatching        bool            `json:"isWatching"`
 	IsClosed          bool            `json:"isClosed"`
 	MarketStatus      string          `json:"marketStatus,omitempty"`
 	CloseTime         time.Time       `json:"closeTime,omitzero"`
@@ -73,8 +74,6 @@ type Patch struct {
 	MinimumBid        *float64
 	BidCount          *int
 	BidderCount       *int
-	IsWinning         *bool
-	IsWatching        *bool
 	IsClosed          *bool
 	MarketStatus      *string
 	CloseTime         *time.Time
@@ -88,12 +87,24 @@ type Patch struct {
 	FinalBid          *float64
 	Winner            *string
 	ClosedAt          *time.Time
+	// User is what the answer said about the user whose cookies fetched
+	// it (a snapshot's userState), nil when it said nothing. It is that
+	// user's alone: never merge it into a Product others see.
+	User *UserState
+}
+
+// UserState is a snapshot's userState: one user's standing on the lot. A
+// nil field is unknown.
+type UserState struct {
+	IsWinning  *bool
+	IsWatching *bool
+	NextBid    *float64 // the lowest bid Nellis takes from this user
 }
 
 // Empty reports whether the patch carries no field at all.
 func (p *Patch) Empty() bool {
 	return p.Title == nil && p.CurrentBid == nil && p.NextBid == nil && p.MinimumBid == nil &&
-		p.BidCount == nil && p.BidderCount == nil && p.IsWinning == nil && p.IsWatching == nil &&
+		p.BidCount == nil && p.BidderCount == nil && p.User == nil &&
 		p.IsClosed == nil && p.MarketStatus == nil && p.CloseTime == nil && p.TimeRemaining == nil &&
 		p.ExtensionInterval == nil && p.RetailPrice == nil && p.Location == nil &&
 		p.InventoryNumber == nil && p.ImageURL == nil && p.LastBidder == nil && p.FinalBid == nil &&

@@ -20,8 +20,6 @@ func syntheticProduct() Patch {
 		MinimumBid:        ptr(42.0),
 		BidCount:          ptr(5),
 		BidderCount:       ptr(2),
-		IsWinning:         ptr(false),
-		IsWatching:        ptr(false),
 		IsClosed:          ptr(false),
 		MarketStatus:      ptr("open"),
 		CloseTime:         ptr(time.Date(2026, 9, 16, 1, 53, 0, 0, time.UTC)),
@@ -30,6 +28,7 @@ func syntheticProduct() Patch {
 		Location:          json.RawMessage(`{"id":10,"name":"Phoenix","state":"AZ"}`),
 		InventoryNumber:   ptr("0000000002"),
 		ImageURL:          ptr("https://example.invalid/1.jpg"),
+		User:              &UserState{IsWinning: ptr(false), IsWatching: ptr(false), NextBid: ptr(42.0)},
 	}
 }
 

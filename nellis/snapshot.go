@@ -202,38 +202,43 @@ func readProductFields(o object, p *Patch) error {
 	return readUserState(o, p)
 }
 
-// readUserState reads userState{isWinning,isWatching,nextBid}. It is only
-// present with the user's cookies; without them isWinning and isWatching
-// stay unknown, while nextBid falls back to the price plus one dollar, the
-// site's increment at every price.
+// readUserState reads userState{isWinning,isWatching,nextBid} into p.User.
+// It is only present with the user's cookies and is that user's alone, so
+// the public next and minimum bid are always the price plus one dollar, the
+// site's increment at every price (PROTOCOL.md §1.3).
 func readUserState(o object, p *Patch) error {
-	var err error
-	if raw, ok := o["userState"].(map[string]any); ok {
-		us := object(raw)
-		if key, v, ok := us.first("isWinning"); ok {
-			b, err := boolField("userState."+key, v)
-			if err != nil {
-				return err
-			}
-			p.IsWinning = &b
-		}
-		if key, v, ok := us.first("isWatching"); ok {
-			b, err := boolField("userState."+key, v)
-			if err != nil {
-				return err
-			}
-			p.IsWatching = &b
-		}
-		if key, v, ok := us.first("nextBid"); ok {
-			if p.NextBid, err = amountPtr("userState."+key, v); err != nil {
-				return err
-			}
-		}
-	}
-	if p.NextBid == nil {
-		p.NextBid = ptr(*p.CurrentBid + 1)
-	}
+	p.NextBid = ptr(*p.CurrentBid + 1)
 	p.MinimumBid = ptr(*p.NextBid)
+	raw, ok := o["userState"].(map[string]any)
+	if !ok {
+		return nil
+	}
+	us := object(raw)
+	var u UserState
+	if key, v, ok := us.first("isWinning"); ok {
+		b, err := boolField("userState."+key, v)
+		if err != nil {
+			return err
+		}
+		u.IsWinning = &b
+	}
+	if key, v, ok := us.first("isWatching"); ok {
+		b, err := boolField("userState."+key, v)
+		if err != nil {
+			return err
+		}
+		u.IsWatching = &b
+	}
+	if key, v, ok := us.first("nextBid"); ok {
+		next, err := amountPtr("userState."+key, v)
+		if err != nil {
+			return err
+		}
+		u.NextBid = next
+	}
+	if u != (UserState{}) {
+		p.User = &u
+	}
 	return nil
 }
 

@@ -40,8 +40,13 @@ func TestDecodeSnapshotJSON(t *testing.T) {
 		*p.RetailPrice != 40.66 || *p.BidCount != 15 || *p.BidderCount != 4 || *p.MarketStatus != "open" ||
 		*p.IsClosed || !p.CloseTime.Equal(time.Date(2026, 9, 16, 1, 53, 0, 0, time.UTC)) ||
 		*p.ExtensionInterval != 45 || *p.InventoryNumber != "1234" || *p.ImageURL != "https://example.invalid/1.jpg" ||
-		!*p.IsWinning || *p.IsWatching || *p.NextBid != 127 || *p.MinimumBid != 127 {
+		*p.NextBid != 126 || *p.MinimumBid != 126 {
 		t.Errorf("decoded %s", dumpPatch(p))
+	}
+	// The user state is the cookies' owner's alone: kept apart, never in
+	// the public next bid.
+	if u := p.User; u == nil || !*u.IsWinning || *u.IsWatching || *u.NextBid != 127 {
+		t.Errorf("user state %s", dumpPatch(p))
 	}
 	if string(p.Location) != `{"id":10,"name":"Phoenix","zipCode":85009}` {
 		t.Errorf("Location = %s", p.Location)
@@ -64,7 +69,7 @@ func TestDecodeSnapshotJSONDefaults(t *testing.T) {
 		t.Error("a product with no status is closed")
 	}
 	// Without the user's cookies there is no userState: unknown, not false.
-	if p.IsWinning != nil || p.IsWatching != nil {
+	if p.User != nil {
 		t.Errorf("user state invented: %s", dumpPatch(p))
 	}
 	if p.CloseTime != nil || p.Title != nil || p.Location != nil || p.ImageURL != nil {

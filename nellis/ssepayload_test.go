@@ -125,6 +125,8 @@ func TestDecodeBidRejects(t *testing.T) {
 		{"only the product id", `{"productId":1}`, ErrNoData, "no known field"},
 		{"price not a number", `{"currentBid":"abc"}`, ErrMalformed, `field "currentBid": "abc" is not a number`},
 		{"negative price", `{"currentBid":-5}`, ErrMalformed, `field "currentBid": -5 is not a non-negative amount`},
+		{"absurd price", `{"currentBid":1e15,"bidCount":16}`, ErrMalformed, `field "currentBid": 1e15 is not a plausible amount`},
+		{"absurd next bid", `{"currentBid":5,"nextBid":"$20,000,000"}`, ErrMalformed, `field "nextBid"`},
 		{"fractional count", `{"bidCount":1.5}`, ErrMalformed, `field "bidCount"`},
 		{"bad product id", `{"productId":"abc","currentBid":1}`, ErrMalformed, `field "productId"`},
 		{"bidder is an object", `{"lastBidder":{}}`, ErrMalformed, `field "lastBidder": an object is not a string`},

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/nellis-edge/gateway/nellis"
 )
 
 // maxAPIBody bounds a REST request body.
@@ -177,8 +179,15 @@ func (r *Relay) apiAuth(w http.ResponseWriter, req *http.Request, u *user) {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: "cookies are empty (logged out of nellisauction.com?); the cookies synced before are kept"})
 		return
 	}
+	cookies := strings.TrimSpace(*body.Cookies)
+	if err := nellis.CheckCookies(cookies); err != nil {
+		// Stored, they would fail every snapshot and bid made with them.
+		// The error names the problem, never the value.
+		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error() + "; the cookies synced before are kept"})
+		return
+	}
 	r.mu.Lock()
-	u.cookies = strings.TrimSpace(*body.Cookies)
+	r.setCookies(u, cookies)
 	r.mu.Unlock()
 	r.saver.markDirty(u.name)
 	// New cookies may revive auto-bidding stopped by refused ones, and may

@@ -3,9 +3,11 @@ package wsrelay
 import (
 	"encoding/json"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nellis-edge/gateway/hub"
+	"github.com/nellis-edge/gateway/nellis"
 )
 
 // AuctionConfig is a user's bidding settings for one auction.
@@ -62,6 +64,37 @@ type monitored struct {
 	owner   *user
 	head    []byte      // {"id":…,"title":…,"url":…,"imageUrl":…,"config":{…}  (open object)
 	autoBid autoBidView // the engine's latest report; written under the relay's write lock
+	// userState is the latest of the owner's own state of the lot that a
+	// change brought (observe); written while fanning out, under the
+	// relay's read lock, hence atomic.
+	userState atomic.Pointer[hub.UserState]
+}
+
+// observe keeps c's user state when it is the owner's, and returns the
+// owner's own state of the lot, nil when none is known (the public values
+// then apply). Callers hold the relay's lock (read is enough).
+func (a *monitored) observe(c *hub.Change) *hub.UserState {
+	key := a.owner.stateKey
+	if c != nil && c.User != nil && c.User.Owner == key {
+		a.userState.Store(c.User)
+		return c.User
+	}
+	return a.ownState(c)
+}
+
+// ownState is the owner's own state of the lot without keeping anything:
+// the latest one kept, else c's when it is theirs. State fetched with
+// cookies the owner has since replaced is not theirs any more. Callers
+// hold the relay's lock (read is enough).
+func (a *monitored) ownState(c *hub.Change) *hub.UserState {
+	key := a.owner.stateKey
+	if us := a.userState.Load(); us != nil && us.Owner == key {
+		return us
+	}
+	if c != nil && c.User != nil && c.User.Owner == key {
+		return c.User
+	}
+	return nil
 }
 
 // refreshHead re-encodes the user-specific part; callers hold the relay's
@@ -77,10 +110,61 @@ func (a *monitored) refreshHead() {
 	a.head = b[:len(b)-1]
 }
 
+// viewer is what each viewer of a lot sees their own way: the fields of a
+// snapshot's userState and what derives from them. Everyone sees the
+// public values (publicViewer) but for a user whose own state Nellis gave
+// with their cookies (withUser); so the hub's shared JSON leaves them out
+// (hub.Change.JSON) and they are added here.
+type viewer struct {
+	next, minimum     float64
+	winning, watching bool
+}
+
+// publicViewer is what anyone may see: not winning, not watching, and
+// the public next bid (Nellis's fallback, the price plus one, when none is
+// known).
+func publicViewer(p *nellis.Product) viewer {
+	v := viewer{next: nextBid(p.NextBid, p.CurrentBid), minimum: p.MinimumBid}
+	if v.minimum <= 0 {
+		v.minimum = v.next
+	}
+	return v
+}
+
+// withUser is v for the user whose state us is. Their next bid counts
+// only while it is above the public one: a bid since it was fetched makes
+// it stale.
+func (v viewer) withUser(us *hub.UserState) viewer {
+	if us == nil {
+		return v
+	}
+	v.winning, v.watching = us.IsWinning, us.IsWatching
+	if us.NextBid > v.next {
+		v.next = us.NextBid
+		v.minimum = max(v.minimum, us.NextBid)
+	}
+	return v
+}
+
+// appendViewer appends v's fields of data, without braces or commas
+// around them.
+func appendViewer(b []byte, v viewer) []byte {
+	b = append(b, `"nextBid":`...)
+	b = strconv.AppendFloat(b, v.next, 'f', -1, 64)
+	b = append(b, `,"minimumBid":`...)
+	b = strconv.AppendFloat(b, v.minimum, 'f', -1, 64)
+	b = append(b, `,"isWinning":`...)
+	b = strconv.AppendBool(b, v.winning)
+	b = append(b, `,"isWatching":`...)
+	return strconv.AppendBool(b, v.watching)
+}
+
 // appendAuctionJSON appends the auction object the extension reads: the
 // predecessor's fields, data (the hub's encoding spliced in, never
-// re-encoded), the panel fields repeated at the top level, and the change's
-// seq, epoch, source and receivedAt. c may be nil before the first change.
+// re-encoded, with the viewer's fields), the panel fields repeated at the
+// top level, and the change's seq, epoch, source and receivedAt. c may be
+// nil before the first change; us is the user's own state of the lot, nil
+// for the public values.
 //
 // timeRemaining depends on the clock, so it is computed from closeTime at
 // now, the time the message is built. A change is built once per user when
@@ -91,7 +175,7 @@ func (a *monitored) refreshHead() {
 // stopped auto-bidding (status error) the auction's status is "error" and
 // error and message say why, which is what the extension's panel shows. A
 // closed lot stays "ended": nothing can be bid on it any more.
-func appendAuctionJSON(b []byte, head []byte, addedAt int64, c *hub.Change, ab autoBidView, now time.Time) []byte {
+func appendAuctionJSON(b []byte, head []byte, addedAt int64, c *hub.Change, ab autoBidView, us *hub.UserState, now time.Time) []byte {
 	b = append(b, head...)
 	if c == nil {
 		b = append(b, `,"status":`...)
@@ -104,48 +188,88 @@ func appendAuctionJSON(b []byte, head []byte, addedAt int64, c *hub.Change, ab a
 	ended := productEnded(c)
 	b = append(b, `,"status":`...)
 	b = appendStatus(b, ended, ab)
-	b = appendChangeFields(b, c, now)
+	b, _ = appendChangeFields(b, c, publicViewer(&c.Product).withUser(us), now)
 	b = ab.appendFields(b, ended)
 	return append(b, '}')
 }
 
 // changeFields is the part of an auction object that depends on the change
 // alone, from data to receivedAt: the bulk of every auctionState, built
-// once per change when it is fanned out, whoever the user.
+// once per change when it is fanned out, whoever the user. fields holds
+// the public viewer's values; a user with their own state gets fields
+// with theirs put in place of those (appendFor), never a re-encoding.
 type changeFields struct {
 	ended  bool
 	fields []byte
+	public viewer
+	at     viewerAt
 }
 
+// viewerAt is where appendChangeFields put the viewer's values in its
+// output: the fields in data (data[0] < 0 when data is null) and the value
+// of the top-level nextBid.
+type viewerAt struct{ data, next [2]int }
+
 func newChangeFields(c *hub.Change, now time.Time) changeFields {
-	return changeFields{ended: productEnded(c), fields: appendChangeFields(make([]byte, 0, len(c.JSON)+256), c, now)}
+	cf := changeFields{ended: productEnded(c), public: publicViewer(&c.Product)}
+	cf.fields, cf.at = appendChangeFields(make([]byte, 0, len(c.JSON)+320), c, cf.public, now)
+	return cf
+}
+
+// appendFor appends the fields as the user whose own state is us sees
+// them: the public ones for nil.
+func (cf *changeFields) appendFor(b []byte, us *hub.UserState) []byte {
+	v := cf.public.withUser(us)
+	if v == cf.public {
+		return append(b, cf.fields...)
+	}
+	f, at := cf.fields, cf.at
+	if at.data[0] >= 0 {
+		b = append(b, f[:at.data[0]]...)
+		b = appendViewer(b, v)
+		b = append(b, f[at.data[1]:at.next[0]]...)
+	} else {
+		b = append(b, f[:at.next[0]]...)
+	}
+	b = strconv.AppendFloat(b, v.next, 'f', -1, 64)
+	return append(b, f[at.next[1]:]...)
 }
 
 // appendAuctionWith is appendAuctionJSON for a change whose fields are
 // built already.
-func appendAuctionWith(b, head []byte, cf changeFields, ab autoBidView) []byte {
+func appendAuctionWith(b, head []byte, cf *changeFields, ab autoBidView, us *hub.UserState) []byte {
 	b = append(b, head...)
 	b = append(b, `,"status":`...)
 	b = appendStatus(b, cf.ended, ab)
-	b = append(b, cf.fields...)
+	b = cf.appendFor(b, us)
 	b = ab.appendFields(b, cf.ended)
 	return append(b, '}')
 }
 
 // appendChangeFields appends data and the fields after it (see
-// appendAuctionJSON).
-func appendChangeFields(b []byte, c *hub.Change, now time.Time) []byte {
+// appendAuctionJSON) as viewer v sees them, and says where v's values are
+// in what it appended.
+func appendChangeFields(b []byte, c *hub.Change, v viewer, now time.Time) ([]byte, viewerAt) {
+	start := len(b)
+	var at viewerAt
 	p := &c.Product
 	remaining := int64(p.TimeRemaining(now) / time.Second)
 	b = append(b, `,"data":`...)
-	b = appendData(b, c.JSON, remaining)
+	var dataAt [2]int
+	b, dataAt = appendData(b, c.JSON, v, remaining)
+	at.data = [2]int{-1, -1}
+	if dataAt[0] >= 0 {
+		at.data = [2]int{dataAt[0] - start, dataAt[1] - start}
+	}
 	received := c.ReceivedAt.UnixMilli()
 	b = append(b, `,"lastUpdate":`...)
 	b = strconv.AppendInt(b, received, 10)
 	b = append(b, `,"currentBid":`...)
 	b = strconv.AppendFloat(b, p.CurrentBid, 'f', -1, 64)
 	b = append(b, `,"nextBid":`...)
-	b = strconv.AppendFloat(b, nextBid(p.NextBid, p.CurrentBid), 'f', -1, 64)
+	at.next[0] = len(b) - start
+	b = strconv.AppendFloat(b, v.next, 'f', -1, 64)
+	at.next[1] = len(b) - start
 	b = append(b, `,"timeRemaining":`...)
 	b = strconv.AppendInt(b, remaining, 10)
 	b = append(b, `,"bidderCount":`...)
@@ -159,7 +283,7 @@ func appendChangeFields(b []byte, c *hub.Change, now time.Time) []byte {
 	b = append(b, `,"source":`...)
 	b = strconv.AppendQuote(b, string(c.Source))
 	b = append(b, `,"receivedAt":`...)
-	return strconv.AppendInt(b, received, 10)
+	return strconv.AppendInt(b, received, 10), at
 }
 
 // appendStatus appends the auction's status: ended, error or monitoring.
@@ -173,19 +297,25 @@ func appendStatus(b []byte, ended bool, ab autoBidView) []byte {
 	return append(b, `"monitoring"`...)
 }
 
-// appendData splices the product's JSON in and adds timeRemaining (seconds),
-// which the product cannot carry because it changes every second.
-func appendData(b, product []byte, remaining int64) []byte {
+// appendData appends data: the viewer's fields, the product's shared JSON
+// spliced in, and timeRemaining (seconds), which the product cannot carry
+// because it changes every second. It says where v's fields are in b,
+// [-1,-1] when the product is not an object and data is null.
+func appendData(b, product []byte, v viewer, remaining int64) ([]byte, [2]int) {
 	if len(product) < 2 || product[0] != '{' || product[len(product)-1] != '}' {
-		return append(b, "null"...)
+		return append(b, "null"...), [2]int{-1, -1}
 	}
-	b = append(b, product[:len(product)-1]...)
+	b = append(b, '{')
+	at := [2]int{len(b), 0}
+	b = appendViewer(b, v)
+	at[1] = len(b)
 	if len(product) > 2 {
 		b = append(b, ',')
+		b = append(b, product[1:len(product)-1]...)
 	}
-	b = append(b, `"timeRemaining":`...)
+	b = append(b, `,"timeRemaining":`...)
 	b = strconv.AppendInt(b, remaining, 10)
-	return append(b, '}')
+	return append(b, '}'), at
 }
 
 // nextBid falls back to currentBid + 1, as Nellis does.
@@ -205,52 +335,57 @@ func productEnded(c *hub.Change) bool {
 
 // auctionStateJSON is the auctionState push. recovered is false when a
 // resume could not replay the missed changes and this is the full state.
-func auctionStateJSON(head []byte, addedAt int64, c *hub.Change, ab autoBidView, now time.Time, unrecovered bool) []byte {
-	return appendAuctionState(make([]byte, 0, auctionStateSize(head, c, ab)), head, addedAt, c, ab, now, unrecovered)
+func auctionStateJSON(head []byte, addedAt int64, c *hub.Change, ab autoBidView, us *hub.UserState, now time.Time, unrecovered bool) []byte {
+	return appendAuctionState(make([]byte, 0, auctionStateSize(head, c, ab)), head, addedAt, c, ab, us, now, unrecovered)
 }
 
 // auctionStateFrame is auctionStateJSON built in place as a text frame.
-func auctionStateFrame(head []byte, addedAt int64, c *hub.Change, ab autoBidView, now time.Time) []byte {
-	return finishText(appendAuctionState(frameBuf(auctionStateSize(head, c, ab)), head, addedAt, c, ab, now, false))
+func auctionStateFrame(head []byte, addedAt int64, c *hub.Change, ab autoBidView, us *hub.UserState, now time.Time) []byte {
+	return finishText(appendAuctionState(frameBuf(auctionStateSize(head, c, ab)), head, addedAt, c, ab, us, now, false))
 }
 
 // fannedStateFrame is auctionStateFrame for a change being fanned out,
 // its fields built once for every user, built in b (from frameBuf, or
 // its length frameHeadroom).
-func fannedStateFrame(b, head []byte, cf changeFields, ab autoBidView) []byte {
+func fannedStateFrame(b, head []byte, cf *changeFields, ab autoBidView, us *hub.UserState) []byte {
 	b = append(b, `{"type":"auctionState","auction":`...)
-	b = appendAuctionWith(b, head, cf, ab)
+	b = appendAuctionWith(b, head, cf, ab, us)
 	return finishText(append(b, '}'))
 }
 
 // fannedStateSize is what fannedStateFrame needs beyond the headroom.
-func fannedStateSize(head []byte, cf changeFields, ab autoBidView) int {
-	return len(head) + len(cf.fields) + ab.size() + 64
+func fannedStateSize(head []byte, cf *changeFields, ab autoBidView, us *hub.UserState) int {
+	n := len(head) + len(cf.fields) + ab.size() + 64
+	if us != nil {
+		n += 64 // the user's next bid may be longer than the public one
+	}
+	return n
 }
 
 func auctionStateSize(head []byte, c *hub.Change, ab autoBidView) int {
-	return len(head) + len(changeJSON(c)) + ab.size() + 320
+	return len(head) + len(changeJSON(c)) + ab.size() + 448
 }
 
-func appendAuctionState(b, head []byte, addedAt int64, c *hub.Change, ab autoBidView, now time.Time, unrecovered bool) []byte {
+func appendAuctionState(b, head []byte, addedAt int64, c *hub.Change, ab autoBidView, us *hub.UserState, now time.Time, unrecovered bool) []byte {
 	b = append(b, `{"type":"auctionState",`...)
 	if unrecovered {
 		b = append(b, `"recovered":false,`...)
 	}
 	b = append(b, `"auction":`...)
-	b = appendAuctionJSON(b, head, addedAt, c, ab, now)
+	b = appendAuctionJSON(b, head, addedAt, c, ab, us, now)
 	return append(b, '}')
 }
 
 // auctionUpdateJSON is the push to sockets that subscribed to a product;
-// it carries nothing user-specific, so one encoding serves every socket.
+// it carries nothing user-specific (the public values of the viewer's
+// fields), so one encoding serves every socket.
 func auctionUpdateJSON(productID int64, c *hub.Change, now time.Time, requestID json.RawMessage) []byte {
-	return appendAuctionUpdate(make([]byte, 0, len(changeJSON(c))+len(requestID)+96), productID, c, now, requestID)
+	return appendAuctionUpdate(make([]byte, 0, len(changeJSON(c))+len(requestID)+224), productID, c, now, requestID)
 }
 
 // auctionUpdateFrame is auctionUpdateJSON built in place as a text frame.
 func auctionUpdateFrame(productID int64, c *hub.Change, now time.Time) []byte {
-	return finishText(appendAuctionUpdate(frameBuf(len(changeJSON(c))+96), productID, c, now, nil))
+	return finishText(appendAuctionUpdate(frameBuf(len(changeJSON(c))+224), productID, c, now, nil))
 }
 
 func appendAuctionUpdate(b []byte, productID int64, c *hub.Change, now time.Time, requestID json.RawMessage) []byte {
@@ -260,7 +395,7 @@ func appendAuctionUpdate(b []byte, productID int64, c *hub.Change, now time.Time
 	if c == nil {
 		b = append(b, "null"...)
 	} else {
-		b = appendData(b, c.JSON, int64(c.Product.TimeRemaining(now)/time.Second))
+		b, _ = appendData(b, c.JSON, publicViewer(&c.Product), int64(c.Product.TimeRemaining(now)/time.Second))
 	}
 	if len(requestID) > 0 {
 		b = append(b, `,"requestId":`...)

@@ -73,9 +73,9 @@ type AutoBidder struct {
 	Config    AuctionConfig
 	// Cookies are the user's synced Nellis cookies, "" when none; secret.
 	Cookies string
-	// OwnsUserState: CookiesFor picks this user's cookies for the
-	// product's snapshots, so a polled change's isWinning is theirs.
-	OwnsUserState bool
+	// StateKey tags the user state fetched with these cookies: a change
+	// whose User has this Owner says whether this user is winning.
+	StateKey string
 }
 
 // AutoBidders lists the auctions on productID with autoBid on, in user
@@ -83,7 +83,6 @@ type AutoBidder struct {
 func (r *Relay) AutoBidders(productID int64) []AutoBidder {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	owner := r.cookieOwnerLocked(productID)
 	var out []AutoBidder
 	for a := range r.monitors[productID] {
 		if !a.Config.AutoBid || a.owner == nil {
@@ -91,7 +90,7 @@ func (r *Relay) AutoBidders(productID int64) []AutoBidder {
 		}
 		out = append(out, AutoBidder{
 			User: a.owner.name, AuctionID: a.ID, Config: a.Config,
-			Cookies: a.owner.cookies, OwnsUserState: a.owner == owner,
+			Cookies: a.owner.cookies, StateKey: a.owner.stateKey,
 		})
 	}
 	slices.SortFunc(out, func(x, y AutoBidder) int {

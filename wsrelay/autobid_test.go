@@ -25,12 +25,14 @@ func TestAutoBiddersListsAuctionsWithAutoBidOn(t *testing.T) {
 		t.Fatalf("auto-bidders %+v, want alice only", got)
 	}
 	a := got[0]
-	if a.User != "alice" || a.AuctionID != "100" || a.Config.MaxBid != 45 || a.Config.Strategy != "sniping" || a.Cookies != "" || a.OwnsUserState {
+	if a.User != "alice" || a.AuctionID != "100" || a.Config.MaxBid != 45 || a.Config.Strategy != "sniping" || a.Cookies != "" || a.StateKey == "" {
 		t.Errorf("alice without cookies: %+v", a)
 	}
 	apiCall(t, f, "POST", "/api/auth", tokenAlice, `{"cookies":"sim_user=alice"}`, http.StatusOK)
-	if a := f.relay.AutoBidders(100)[0]; a.Cookies != "sim_user=alice" || !a.OwnsUserState {
-		t.Errorf("alice with cookies: %+v (snapshots use %q)", a, f.relay.CookiesFor(100))
+	if a := f.relay.AutoBidders(100)[0]; a.Cookies != "sim_user=alice" || a.StateKey == "" {
+		t.Errorf("alice with cookies: %+v", a)
+	} else if owner, _ := f.relay.CookiesFor(100); owner != a.StateKey {
+		t.Errorf("snapshots tag their user state %q, alice's key is %q", owner, a.StateKey)
 	}
 	if got := f.relay.UserProducts("alice"); len(got) != 1 || got[0] != 100 {
 		t.Errorf("alice's products %v", got)

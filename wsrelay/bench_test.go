@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/nellis-edge/gateway/hub"
 )
 
 // BenchmarkEncodeAuctionState is the per (change, user) cost of fan-out.
@@ -25,7 +27,7 @@ func BenchmarkEncodeAuctionState(b *testing.B) {
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = auctionStateJSON(a.head, a.AddedAt, c, a.autoBid, now, false)
+		_ = auctionStateJSON(a.head, a.AddedAt, c, a.autoBid, nil, now, false)
 	}
 }
 
@@ -44,7 +46,7 @@ func BenchmarkEncodeAuctionStateWithAutoBid(b *testing.B) {
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = auctionStateJSON(a.head, a.AddedAt, c, a.autoBid, now, false)
+		_ = auctionStateJSON(a.head, a.AddedAt, c, a.autoBid, nil, now, false)
 	}
 }
 
@@ -169,4 +171,31 @@ func memInUse() (heap, stack int64) {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapInuse), int64(m.StackInuse)
+}
+
+// BenchmarkFannedStateFrame is a fanned-out change's per-user work: the
+// fields encoded once are copied around the user's head, with the public
+// values or, for the user whose cookies fetched the snapshot, their own
+// state swapped in.
+func BenchmarkFannedStateFrame(b *testing.B) {
+	a := &monitored{Auction: Auction{ID: "58040119", ProductID: 58040119, Title: "PARTIAL ITEM THIS IS ONLY BOX 1",
+		URL: "https://www.nellisauction.com/p/x/58040119", Config: defaultAuctionConfig}}
+	a.refreshHead()
+	c := newChange(b, product(58040119, 25), "epoch", 7)
+	cf := newChangeFields(c, time.Now())
+	for _, bc := range []struct {
+		name string
+		us   *hub.UserState
+	}{
+		{"public", nil},
+		{"own state", &hub.UserState{Owner: "k", IsWinning: true, IsWatching: true, NextBid: 27}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			buf := frameBuf(fannedStateSize(a.head, &cf, a.autoBid, bc.us))
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = fannedStateFrame(buf[:frameHeadroom], a.head, &cf, a.autoBid, bc.us)
+			}
+		})
+	}
 }

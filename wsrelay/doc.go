@@ -44,6 +44,16 @@
 // re-encoded. A fan-out to more than a few dozen users is split across the
 // cores.
 //
+// What Nellis says about one user (a snapshot's userState: isWinning,
+// isWatching, nextBid and the minimumBid derived from it) reaches that user
+// alone. The hub's shared change carries none of it; a snapshot fetched
+// with a user's cookies (CookiesFor) brings theirs on the side, tagged with
+// an opaque key, and the relay keeps it with that user's auctions. The
+// fields are encoded once with the public values (not winning, not
+// watching, the price plus one), which everyone else and every subscribe
+// socket gets; for a user with their own state, the few bytes of those
+// values are swapped for theirs while copying.
+//
 // A socket that keeps up gets its frame at once, with one non-blocking
 // write(2) by whoever delivers it; only what the kernel does not take goes
 // through the socket's bounded queue, in which a newer auctionState of an

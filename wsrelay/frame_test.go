@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/nellis"
 )
 
@@ -64,10 +65,13 @@ func TestFannedStateIsTheState(t *testing.T) {
 		"ended":        {closed, failed},
 	} {
 		c := newChange(t, tc.p, "e1", 7)
-		want := textFrame(auctionStateJSON(a.head, a.AddedAt, c, tc.ab, now, false))
 		cf := newChangeFields(c, now)
-		if got := fannedStateFrame(frameBuf(fannedStateSize(a.head, cf, tc.ab)), a.head, cf, tc.ab); !bytes.Equal(got, want) {
-			t.Errorf("%s:\n got %s\nwant %s", name, got, want)
+		// The public values, and a user's own state put in their place.
+		for _, us := range []*hub.UserState{nil, {Owner: "k", IsWinning: true, IsWatching: true, NextBid: 1234567.5}} {
+			want := textFrame(auctionStateJSON(a.head, a.AddedAt, c, tc.ab, us, now, false))
+			if got := fannedStateFrame(frameBuf(fannedStateSize(a.head, &cf, tc.ab, us)), a.head, &cf, tc.ab, us); !bytes.Equal(got, want) {
+				t.Errorf("%s (user state %v):\n got %s\nwant %s", name, us, got, want)
+			}
 		}
 	}
 }

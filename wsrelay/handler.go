@@ -409,14 +409,14 @@ func (c *conn) handleResume(u *user, m *ClientMessage) {
 		now := r.now()
 		if recovered {
 			for _, ch := range changes {
-				msg := outMsg{msgType: "auctionState", frame: auctionStateFrame(s.head, s.addedAt, ch, s.autoBid, now), receivedAt: ch.ReceivedAt}
+				msg := outMsg{msgType: "auctionState", frame: auctionStateFrame(s.head, s.addedAt, ch, s.autoBid, s.userFor(ch), now), receivedAt: ch.ReceivedAt}
 				c.enqueue(msg)
 			}
 			results[id] = resumeResult{Recovered: true, Changes: len(changes), Found: true}
 			continue
 		}
 		state, _ := r.feeds.State(s.productID)
-		c.enqueue(newOutMsg("auctionState", auctionStateJSON(s.head, s.addedAt, state, s.autoBid, now, true)))
+		c.enqueue(newOutMsg("auctionState", auctionStateJSON(s.head, s.addedAt, state, s.autoBid, s.userFor(state), now, true)))
 		results[id] = resumeResult{Found: true}
 	}
 	c.send("response", actionReply{Type: "response", Action: TypeResume, Success: true,
@@ -429,11 +429,22 @@ type auctionSnapshot struct {
 	head               []byte
 	addedAt, productID int64
 	autoBid            autoBidView
+	user               *hub.UserState // the user's own state of the lot, nil for none
+	stateKey           string         // the owner's (user.stateKey)
 }
 
 // snapshot copies what encoding a needs; callers hold r.mu.
 func (a *monitored) snapshot() auctionSnapshot {
-	return auctionSnapshot{a.head, a.AddedAt, a.ProductID, a.autoBid}
+	return auctionSnapshot{a.head, a.AddedAt, a.ProductID, a.autoBid, a.ownState(nil), a.owner.stateKey}
+}
+
+// userFor is the user's own state to show with c: the one kept, else c's
+// when it is theirs.
+func (s *auctionSnapshot) userFor(c *hub.Change) *hub.UserState {
+	if s.user == nil && c != nil && c.User != nil && c.User.Owner == s.stateKey {
+		return c.User
+	}
+	return s.user
 }
 
 // auctionHead copies what encoding a user's auction needs, with its
@@ -472,7 +483,7 @@ func (r *Relay) pushState(u *user, auctionID string) {
 		return
 	}
 	state, _ := r.feeds.State(s.productID)
-	msg := outMsg{msgType: "auctionState", frame: auctionStateFrame(s.head, s.addedAt, state, s.autoBid, r.now())}
+	msg := outMsg{msgType: "auctionState", frame: auctionStateFrame(s.head, s.addedAt, state, s.autoBid, s.userFor(state), r.now())}
 	msg.key = coalesceKey{kind: kindState, id: auctionID}
 	if state != nil {
 		msg.epoch, msg.seq = state.Epoch, state.Seq
@@ -512,7 +523,7 @@ func (r *Relay) auctionList(u *user) json.RawMessage {
 		if s, ok := r.feeds.State(e.productID); ok {
 			state = s
 		}
-		b = appendAuctionJSON(b, e.head, e.addedAt, state, r.fillAutoBid(e.a, e.autoBid), now)
+		b = appendAuctionJSON(b, e.head, e.addedAt, state, r.fillAutoBid(e.a, e.autoBid), e.userFor(state), now)
 	}
 	return append(b, ']')
 }

@@ -69,6 +69,7 @@ type Relay struct {
 
 	cfg       atomic.Pointer[Config] // with defaults; read on hot paths
 	cookieKey atomic.Pointer[[]byte] // nil without a key
+	cookieGen atomic.Uint64          // numbers users' cookie syncs (setCookies)
 	reconfig  chan struct{}          // wakes the sweeper after UpdateConfig
 
 	ctx    context.Context // the relay's lifetime: cancelled by Shutdown
@@ -88,6 +89,12 @@ type Relay struct {
 
 	frames framePool // buffers of fanned-out frames that were written at once
 
+	// turns counts each monitored product's snapshots fetched with users'
+	// cookies, to take turns (CookiesFor); entries go with the product's
+	// last monitor. turnMu nests inside mu.
+	turnMu sync.Mutex
+	turns  map[int64]uint64
+
 	interestMu sync.Mutex // held across Feeds.Subscribe and unsubscribe; taken before mu, never after
 	interest   map[int64]*interest
 
@@ -102,6 +109,12 @@ type user struct {
 	auctions  map[string]*monitored
 	conns     map[*conn]struct{} // authenticated sockets
 	cookies   string             // secret: never logged
+	// stateKey tags the user state fetched with these cookies
+	// (hub.UserState.Owner); it changes with the cookies.
+	stateKey string
+	// cookiesFailed: a snapshot failed with these cookies; they are not
+	// used for snapshots until the user syncs new ones.
+	cookiesFailed bool
 }
 
 // interest is the relay's one hub subscription to a product.
@@ -132,6 +145,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 		subscribers: make(map[int64]map[*conn]struct{}),
 		interest:    make(map[int64]*interest),
 		ipLimits:    make(map[string]*rate.Limiter),
+		turns:       make(map[int64]uint64),
 	}
 	r.SetLogger(opts.Logger)
 	r.SetHooks(opts.Hooks)
@@ -294,8 +308,8 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 			tokenHash: sha256.Sum256([]byte(tokens[name])),
 			auctions:  make(map[string]*monitored, len(rec.Auctions)),
 			conns:     make(map[*conn]struct{}),
-			cookies:   rec.cookies,
 		}
+		r.setCookies(u, rec.cookies)
 		for _, a := range rec.Auctions {
 			m := &monitored{Auction: a, owner: u}
 			m.refreshHead()
@@ -356,6 +370,9 @@ func (r *Relay) removeMonitorLocked(a *monitored) {
 	delete(set, a)
 	if len(set) == 0 {
 		delete(r.monitors, a.ProductID)
+		r.turnMu.Lock()
+		delete(r.turns, a.ProductID)
+		r.turnMu.Unlock()
 	}
 }
 
@@ -416,10 +433,10 @@ func (r *Relay) deliver(c *hub.Change) {
 	if len(monitors) > 0 {
 		cf := newChangeFields(c, now)
 		if parts := fanoutParts(len(monitors)); parts > 1 {
-			r.deliverParallel(c, cf, monitors, parts)
+			r.deliverParallel(c, &cf, monitors, parts)
 		} else {
 			for a := range monitors {
-				r.deliverTo(a, c, cf)
+				r.deliverTo(a, c, &cf)
 			}
 		}
 	}
@@ -448,7 +465,7 @@ func fanoutParts(users int) int {
 
 // deliverParallel queues c for monitors in parts goroutines. The caller
 // holds r.mu (read), which the parts rely on.
-func (r *Relay) deliverParallel(c *hub.Change, cf changeFields, monitors map[*monitored]struct{}, parts int) {
+func (r *Relay) deliverParallel(c *hub.Change, cf *changeFields, monitors map[*monitored]struct{}, parts int) {
 	list := make([]*monitored, 0, len(monitors))
 	for a := range monitors {
 		list = append(list, a)
@@ -467,17 +484,19 @@ func (r *Relay) deliverParallel(c *hub.Change, cf changeFields, monitors map[*mo
 }
 
 // deliverTo sends c's auctionState to one user's sockets, encoded once
-// for all of them. Sockets that keep up (the usual case) are written to at
+// for all of them, with what Nellis said about that user (observe) in
+// place of the public values. Sockets that keep up (the usual case) are written to at
 // once and keep no reference to the frame, whose buffer then serves the
 // next user: a fan-out to 10,000 users would otherwise leave 15 MB of
 // garbage per change.
-func (r *Relay) deliverTo(a *monitored, c *hub.Change, cf changeFields) {
+func (r *Relay) deliverTo(a *monitored, c *hub.Change, cf *changeFields) {
+	us := a.observe(c)
 	n := len(a.owner.conns)
 	if n == 0 {
 		return
 	}
-	buf := r.frames.get(fannedStateSize(a.head, cf, a.autoBid))
-	msg := outMsg{msgType: "auctionState", frame: fannedStateFrame(buf.b, a.head, cf, a.autoBid)}
+	buf := r.frames.get(fannedStateSize(a.head, cf, a.autoBid, us))
+	msg := outMsg{msgType: "auctionState", frame: fannedStateFrame(buf.b, a.head, cf, a.autoBid, us)}
 	msg.key = coalesceKey{kind: kindState, id: a.ID}
 	msg.receivedAt = c.ReceivedAt
 	msg.epoch, msg.seq = c.Epoch, c.Seq
