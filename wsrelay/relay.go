@@ -93,6 +93,9 @@ type Relay struct {
 
 	ipMu     sync.Mutex
 	ipLimits map[string]*rate.Limiter
+
+	quarantineMu sync.Mutex
+	quarantined  []QuarantinedRecord // users' records set aside at load
 }
 
 // user is one configured user; its fields are guarded by Relay.mu.
@@ -102,6 +105,9 @@ type user struct {
 	auctions  map[string]*monitored
 	conns     map[*conn]struct{} // authenticated sockets
 	cookies   string             // secret: never logged
+	// unopenedCookies are the stored sealed cookies the current
+	// cookie_key cannot open, written back unchanged (userRecord.unopened).
+	unopenedCookies string
 }
 
 // interest is the relay's one hub subscription to a product.
@@ -286,6 +292,7 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 		}
 		u.tokenHash = sha256.Sum256([]byte(token))
 	}
+	r.reopenCookiesLocked(key)
 	for name, rec := range loaded {
 		if _, ok := r.users[name]; ok {
 			continue // loaded concurrently by another UpdateConfig
@@ -296,6 +303,8 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 			auctions:  make(map[string]*monitored, len(rec.Auctions)),
 			conns:     make(map[*conn]struct{}),
 			cookies:   rec.cookies,
+
+			unopenedCookies: rec.unopened,
 		}
 		for _, a := range rec.Auctions {
 			m := &monitored{Auction: a, owner: u}
@@ -321,6 +330,23 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 		r.forgetAutoBid(a.owner.name, a.ID)
 	}
 	return nil
+}
+
+// reopenCookiesLocked opens, with a cookie_key a reload brought, the
+// stored cookies that earlier keys could not. Callers hold r.mu.
+func (r *Relay) reopenCookiesLocked(key []byte) {
+	if key == nil {
+		return
+	}
+	for _, u := range r.users {
+		if u.unopenedCookies == "" || u.cookies != "" {
+			continue
+		}
+		if cookies, err := openCookies(key, u.name, u.unopenedCookies); err == nil {
+			u.cookies, u.unopenedCookies = cookies, ""
+			r.log().Info("stored cookies opened with the new cookie_key", zap.String("user", u.name))
+		}
+	}
 }
 
 // uniqueSorted sorts ids and drops repeats, in place.
@@ -560,13 +586,16 @@ type Stats struct {
 	// Parked counts the idle sockets waiting without a reader goroutine
 	// (park.go): on plain TCP, most of them.
 	Parked int `json:"parked"`
+	// Quarantined lists the users' records set aside because they could
+	// not be read (see Relay.Quarantined).
+	Quarantined []QuarantinedRecord `json:"quarantined,omitempty"`
 }
 
 // Stats counts the relay's sockets, users and auctions.
 func (r *Relay) Stats() Stats {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	s := Stats{Connections: len(r.conns), Users: len(r.users), Products: len(r.monitors)}
+	s := Stats{Connections: len(r.conns), Users: len(r.users), Products: len(r.monitors), Quarantined: r.Quarantined()}
 	for c := range r.conns {
 		if c.parked.Load() {
 			s.Parked++
