@@ -202,6 +202,12 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 		}
 		return a.addUser(d, args[0], args[1])
 	case "cookie_key":
+		// An unset {$VAR} leaves no argument, a quoted one an empty one:
+		// either way the key the operator meant to give is missing, and
+		// running without one would keep cookies in memory only.
+		if len(args) == 0 || (len(args) == 1 && args[0] == "") {
+			return d.Errf("cookie_key: empty (is its environment variable set?); leave cookie_key out to keep cookies in memory only")
+		}
 		raw, err := one()
 		if err != nil {
 			return err
