@@ -52,6 +52,8 @@ func init() {
 //		breaker_open_after    <duration>
 //		breaker_cooldown      <duration>
 //		max_auctions          <n>
+//		max_products_per_user <n>
+//		max_sockets_per_user  <n>
 //		max_message_size      <size>
 //		connections_per_minute <n>
 //		messages_per_second   <n>
@@ -277,6 +279,10 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 		up.PollRate = rate
 	case "max_auctions":
 		return count(&a.Relay.MaxAuctions)
+	case "max_products_per_user":
+		return count(&a.Relay.MaxProductsPerUser)
+	case "max_sockets_per_user":
+		return count(&a.Relay.MaxSocketsPerUser)
 	case "max_message_size":
 		return size(&a.Relay.MaxMessageSize)
 	case "connections_per_minute":

@@ -200,6 +200,8 @@ func (a *App) relayConfig(origins []string) wsrelay.Config {
 		MessagesPerSecond:    r.MessagesPerSecond,
 		MessageBurst:         r.MessageBurst,
 		MaxMonitoredPerUser:  r.MaxAuctions,
+		MaxProductsPerUser:   r.MaxProductsPerUser,
+		MaxSocketsPerUser:    r.MaxSocketsPerUser,
 		MaxUnauthenticated:   r.MaxUnauthenticated,
 		QueueSize:            r.QueueSize,
 		WriteTimeout:         time.Duration(r.WriteTimeout),

@@ -133,9 +133,9 @@ func (c *conn) handleAuthenticate(m *ClientMessage) {
 	}
 	r := c.r
 	r.mu.Lock()
-	if r.users[u.name] != u { // removed by a reload meanwhile
+	if refusal := r.admitLocked(c, u); refusal != "" { // removed by a reload meanwhile, or too many sockets
 		r.mu.Unlock()
-		c.send("authenticated", authenticatedReply{Type: "authenticated", Error: errInvalidToken, RequestID: m.RequestID})
+		c.send("authenticated", authenticatedReply{Type: "authenticated", Error: refusal, RequestID: m.RequestID})
 		return
 	}
 	if c.user != u {
@@ -185,6 +185,11 @@ func (c *conn) handleStartMonitoring(u *user, m *ClientMessage) {
 		if limit := r.config().MaxMonitoredPerUser; len(u.auctions) >= limit {
 			r.mu.Unlock()
 			c.sendError(fmt.Sprintf("Monitoring limit reached: at most %d auctions per user; stop monitoring another auction first", limit), m.RequestID)
+			return
+		}
+		if refusal := r.productLimitLocked(u, productID); refusal != "" {
+			r.mu.Unlock()
+			c.sendError(refusal, m.RequestID)
 			return
 		}
 		a = &monitored{owner: u, Auction: Auction{
@@ -328,9 +333,14 @@ func (c *conn) handleSubscribe(m *ClientMessage) {
 	r.mu.Lock()
 	_, already := c.subs[productID]
 	if !already {
-		if limit := r.config().MaxMonitoredPerUser; len(c.subs) >= limit {
+		if c.user == nil { // signed out by a reload meanwhile
 			r.mu.Unlock()
-			c.sendError(fmt.Sprintf("Subscription limit reached: at most %d auctions per connection", limit), m.RequestID)
+			c.sendError(errNotAuthed, m.RequestID)
+			return
+		}
+		if refusal := r.productLimitLocked(c.user, productID); refusal != "" {
+			r.mu.Unlock()
+			c.sendError(refusal, m.RequestID)
 			return
 		}
 		if c.subs == nil {

@@ -1,0 +1,46 @@
+package wsrelay
+
+import "fmt"
+
+// Fair use: what one user may make the gateway do upstream. Every product
+// a user watches, monitored or subscribed on any of their sockets, is a
+// feed, a stream and snapshots toward Nellis, so the limits count per
+// user, never per socket: more sockets buy no more.
+
+// productLimitLocked says why u may not add productID to what they watch
+// ("" when they may): a product they already watch, by any socket, costs
+// nothing more. Callers hold r.mu.
+func (r *Relay) productLimitLocked(u *user, productID int64) string {
+	limit := r.config().MaxProductsPerUser
+	products := make(map[int64]struct{}, limit)
+	for _, a := range u.auctions {
+		products[a.ProductID] = struct{}{}
+	}
+	for c := range u.conns {
+		for id := range c.subs {
+			products[id] = struct{}{}
+		}
+	}
+	if _, ok := products[productID]; ok || len(products) < limit {
+		return ""
+	}
+	return fmt.Sprintf("Product limit reached: at most %d different products per user, monitored and subscribed on all connections together; stop monitoring or unsubscribe from another first", limit)
+}
+
+// admitLocked says why socket c may not sign in as u ("" when it may): u
+// was removed by a reload meanwhile, or already has MaxSocketsPerUser
+// signed-in sockets. The new socket is the one refused, never an old one
+// closed: a closed socket's extension reconnects, and two clients of one
+// user would then evict each other for ever, while whoever holds a token
+// could end the user's working sessions at will. A vanished client's
+// socket frees its place once pings stop being answered. Callers hold
+// r.mu.
+func (r *Relay) admitLocked(c *conn, u *user) string {
+	if r.users[u.name] != u {
+		return errInvalidToken
+	}
+	if limit := r.config().MaxSocketsPerUser; c.user != u && len(u.conns) >= limit {
+		return fmt.Sprintf("Connection limit reached: at most %d signed-in connections per user; close another tab or browser first", limit)
+	}
+	return ""
+}

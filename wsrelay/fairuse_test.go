@@ -1,0 +1,79 @@
+package wsrelay
+
+import (
+	"fmt"
+	"testing"
+)
+
+func subscribe(c *client, productID int64) {
+	c.t.Helper()
+	c.send(map[string]any{"type": "subscribe", "auctionId": fmt.Sprint(productID), "requestId": fmt.Sprint("s", productID)})
+	if m := c.expectType("auctionUpdate"); m["requestId"] != fmt.Sprint("s", productID) {
+		c.t.Fatalf("subscribe %d: %v", productID, m)
+	}
+}
+
+// The products a user watches count across all their sockets, monitored
+// and subscribed together: more sockets buy no more upstream work.
+func TestProductLimitCountsEveryUserSocket(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxMonitoredPerUser = 3
+	f := newFixture(t, cfg, Options{})
+	a1, a2 := f.login(tokenAlice), f.login(tokenAlice)
+	startMonitoring(a1, "1", 5)
+	a2.expectType("auctionState") // every socket of the user sees the new auction
+	subscribe(a1, 2)
+	subscribe(a2, 3)
+	const refusal = "Product limit reached: at most 3 different products per user, monitored and subscribed on all connections together; stop monitoring or unsubscribe from another first"
+
+	a2.send(map[string]any{"type": "subscribe", "auctionId": "4", "requestId": "s4"})
+	a2.expectError(refusal, "s4")
+	a1.send(map[string]any{"type": "startMonitoring", "auctionId": "5", "requestId": "m5"})
+	a1.expectError(refusal, "m5")
+	if f.feeds.subscribeCalls(4) != 0 || f.feeds.subscribeCalls(5) != 0 {
+		t.Error("a refused product was subscribed upstream")
+	}
+
+	// What the user already watches costs nothing more, on any socket.
+	subscribe(a2, 1)
+	subscribe(a1, 3)
+	startMonitoring(a2, "2", 7)
+	a1.expectType("auctionState")
+
+	// Another user has their own allowance.
+	subscribe(f.login(tokenBob), 4)
+
+	// Freeing one product makes room for another.
+	a2.send(map[string]any{"type": "unsubscribe", "auctionId": "3", "requestId": "u3"})
+	a2.expectType("response")
+	a1.send(map[string]any{"type": "unsubscribe", "auctionId": "3", "requestId": "u3"})
+	a1.expectType("response")
+	subscribe(a2, 5)
+}
+
+// Sockets signed in as one user are capped; the one beyond the cap is
+// refused with a reason and those already in keep working.
+func TestSocketLimitPerUser(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxSocketsPerUser = 2
+	f := newFixture(t, cfg, Options{})
+	a1, a2 := f.login(tokenAlice), f.login(tokenAlice)
+	a2.authenticate(tokenAlice) // signing in again takes no second place
+
+	extra := f.connect()
+	extra.send(map[string]any{"type": "authenticate", "token": tokenAlice, "requestId": "auth"})
+	m := extra.expectType("authenticated")
+	if m["success"] != false || m["error"] != "Connection limit reached: at most 2 signed-in connections per user; close another tab or browser first" || m["requestId"] != "auth" {
+		t.Fatalf("authenticate over the limit: %v", m)
+	}
+	extra.send(map[string]any{"type": "subscribe", "auctionId": "1", "requestId": "s"})
+	extra.expectError("Not authenticated", "s")
+	a1.roundTrip()
+	startMonitoring(a2, "1", 5)
+	a1.expectType("auctionState")
+	f.login(tokenBob) // another user is not affected
+
+	a1.ws.Close()
+	waitFor(t, "alice's first socket to go", func() bool { return f.relay.Stats().Authenticated == 2 })
+	extra.authenticate(tokenAlice)
+}
