@@ -15,10 +15,16 @@ import (
 type Priority int
 
 // The priorities: Urgent polls (first snapshots, gap healing, the closing
-// window) get a free slot before Routine ones (safety net, ordinary fallback).
+// window) get a free slot before Routine ones (safety net, ordinary
+// fallback), and both before Background ones (products no user monitors,
+// which only subscribe sockets or a lingering feed want), so that watchers
+// who bid never wait for those who only look.
 const (
-	Routine Priority = iota
+	Background Priority = iota
+	Routine
 	Urgent
+
+	priorities = 3
 )
 
 // LimiterConfig tunes the process-wide Limiter. Zero fields take the
@@ -99,7 +105,7 @@ type Limiter struct {
 	lastThrottle time.Time
 	lastRecover  time.Time
 	inFlight     int
-	queues       [2][]*slotWaiter // by Priority
+	queues       [priorities][]*slotWaiter // by Priority
 }
 
 type slotWaiter struct {
@@ -139,9 +145,11 @@ func (l *Limiter) SetConfig(cfg LimiterConfig) {
 
 // LimiterStats is a point-in-time view of a Limiter.
 type LimiterStats struct {
-	Rate        float64 // requests per second now
-	InFlight    int
-	Waiting     int
+	Rate     float64 // requests per second now
+	InFlight int
+	Waiting  int
+	// Background counts, of Waiting, the requests at Background priority.
+	Background  int
 	PausedUntil time.Time
 }
 
@@ -149,7 +157,11 @@ type LimiterStats struct {
 func (l *Limiter) Stats() LimiterStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return LimiterStats{Rate: l.rate, InFlight: l.inFlight, Waiting: len(l.queues[0]) + len(l.queues[1]), PausedUntil: l.pausedUntil}
+	waiting := 0
+	for _, q := range l.queues {
+		waiting += len(q)
+	}
+	return LimiterStats{Rate: l.rate, InFlight: l.inFlight, Waiting: waiting, Background: len(l.queues[Background]), PausedUntil: l.pausedUntil}
 }
 
 // Permit is the right to make one request. Call Done exactly once with the
@@ -162,10 +174,16 @@ type Permit struct {
 // Acquire waits for a free slot (urgent first), any Retry-After pause and a
 // token, and returns the permit; or the context's error.
 func (l *Limiter) Acquire(ctx context.Context, pri Priority) (*Permit, error) {
-	if pri != Urgent {
-		pri = Routine
-	}
-	if err := l.acquireSlot(ctx, pri); err != nil {
+	return l.AcquirePromotable(ctx, pri, nil, pri)
+}
+
+// AcquirePromotable is Acquire, except that a request still waiting for a
+// slot when promote closes moves to the back of the to queue: a poll
+// queued in the background that has become wanted by a bidder no longer
+// waits behind every other background poll. A nil promote never fires.
+func (l *Limiter) AcquirePromotable(ctx context.Context, pri Priority, promote <-chan struct{}, to Priority) (*Permit, error) {
+	pri, to = validPriority(pri), validPriority(to)
+	if err := l.acquireSlot(ctx, pri, promote, to); err != nil {
 		return nil, err
 	}
 	for {
@@ -205,9 +223,13 @@ func (l *Limiter) Acquire(ctx context.Context, pri Priority) (*Permit, error) {
 	}
 }
 
-func (l *Limiter) acquireSlot(ctx context.Context, pri Priority) error {
+func validPriority(p Priority) Priority {
+	return min(max(p, Background), Urgent)
+}
+
+func (l *Limiter) acquireSlot(ctx context.Context, pri Priority, promote <-chan struct{}, to Priority) error {
 	l.mu.Lock()
-	if l.inFlight < l.cfg.MaxInFlight && len(l.queues[Urgent]) == 0 && (pri == Urgent || len(l.queues[Routine]) == 0) {
+	if l.inFlight < l.cfg.MaxInFlight && !l.waitingFromLocked(pri) {
 		l.inFlight++
 		l.mu.Unlock()
 		return nil
@@ -216,19 +238,41 @@ func (l *Limiter) acquireSlot(ctx context.Context, pri Priority) error {
 	l.queues[pri] = append(l.queues[pri], w)
 	l.mu.Unlock()
 
-	select {
-	case <-w.ready:
-		return nil
-	case <-ctx.Done():
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		if w.granted {
-			l.releaseSlotLocked()
-		} else {
-			l.queues[pri] = slices.DeleteFunc(l.queues[pri], func(o *slotWaiter) bool { return o == w })
+	for {
+		select {
+		case <-w.ready:
+			return nil
+		case <-promote:
+			promote = nil
+			l.mu.Lock()
+			if !w.granted && to > pri {
+				l.queues[pri] = slices.DeleteFunc(l.queues[pri], func(o *slotWaiter) bool { return o == w })
+				pri = to
+				l.queues[pri] = append(l.queues[pri], w)
+			}
+			l.mu.Unlock()
+		case <-ctx.Done():
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if w.granted {
+				l.releaseSlotLocked()
+			} else {
+				l.queues[pri] = slices.DeleteFunc(l.queues[pri], func(o *slotWaiter) bool { return o == w })
+			}
+			return ctx.Err()
 		}
-		return ctx.Err()
 	}
+}
+
+// waitingFromLocked reports whether a request of priority pri or above
+// waits for a slot: a new one of pri must queue behind it.
+func (l *Limiter) waitingFromLocked(pri Priority) bool {
+	for p := pri; p <= Urgent; p++ {
+		if len(l.queues[p]) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *Limiter) releaseSlotLocked() {
@@ -240,7 +284,7 @@ func (l *Limiter) releaseSlotLocked() {
 func (l *Limiter) grantLocked() {
 	for l.inFlight < l.cfg.MaxInFlight {
 		var w *slotWaiter
-		for _, pri := range []Priority{Urgent, Routine} {
+		for pri := Urgent; pri >= Background; pri-- {
 			if q := l.queues[pri]; len(q) > 0 {
 				w, l.queues[pri] = q[0], q[1:]
 				break

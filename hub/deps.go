@@ -70,6 +70,12 @@ type Deps struct {
 	// Cookies returns the user cookies to fetch productID's snapshot with;
 	// nil or "" fetches anonymously. It may be called from any goroutine.
 	Cookies func(productID int64) string
+	// Monitored reports whether a user monitors productID. Snapshots of a
+	// product nobody monitors (wanted only by subscribe sockets, or
+	// lingering) wait in the background, behind every monitored product's,
+	// and Hub.Prioritize moves a waiting one up once a user monitors it.
+	// It may be called from any goroutine. Default: nil, every product is.
+	Monitored func(productID int64) bool
 	// OpenStream opens upstream streams. Default: OpenSSE.
 	OpenStream StreamOpener
 	// Clock drives polls, the breaker and linger. Default: the system clock.

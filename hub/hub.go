@@ -18,6 +18,7 @@ import (
 type Hub struct {
 	snapshots  SnapshotFetcher
 	cookies    func(productID int64) string
+	monitored  func(productID int64) bool
 	openStream StreamOpener
 	clock      fallback.Clock
 	rand       func() float64
@@ -40,6 +41,7 @@ func New(cfg Config, deps Deps) *Hub {
 	h := &Hub{
 		snapshots:  deps.Snapshots,
 		cookies:    deps.Cookies,
+		monitored:  deps.Monitored,
 		openStream: deps.OpenStream,
 		clock:      deps.Clock,
 		rand:       deps.Rand,

@@ -57,6 +57,7 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bid
 	s.hub = hub.New(hubCfg, hub.Deps{
 		Snapshots:  bidding.TimedSnapshots{Fetcher: s.nellis, Server: serverClock},
 		Cookies:    s.cookies,
+		Monitored:  s.monitored,
 		ServerTime: serverClock.Now,
 		Logger:     s.logger.Named("feed"),
 		Hooks:      s.metrics.HubHooks(),
@@ -154,6 +155,15 @@ func (s *shared) cookies(productID int64) string {
 		return r.CookiesFor(productID)
 	}
 	return ""
+}
+
+// monitored reports whether a user monitors a product; before the relay
+// exists every product counts as monitored.
+func (s *shared) monitored(productID int64) bool {
+	if r := s.relay.Load(); r != nil {
+		return r.Monitored(productID)
+	}
+	return true
 }
 
 // serveWS and serveAPI hand a request to the relay. The relay allows the

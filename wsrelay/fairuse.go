@@ -44,3 +44,27 @@ func (r *Relay) admitLocked(c *conn, u *user) string {
 	}
 	return ""
 }
+
+// Monitored reports whether a user monitors productID. The hub polls a
+// product nobody monitors (one only subscribe sockets want) in the
+// background, behind the products people bid on.
+func (r *Relay) Monitored(productID int64) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.monitors[productID]) > 0
+}
+
+// prioritizer is implemented by Feeds that poll unmonitored products in
+// the background (hub.Hub): told that a user now monitors a product, they
+// move its waiting snapshot up.
+type prioritizer interface {
+	Prioritize(productID int64)
+}
+
+// prioritize tells the feeds that a user started monitoring productID.
+// Never call it holding r.mu.
+func (r *Relay) prioritize(productID int64) {
+	if p, ok := r.feeds.(prioritizer); ok {
+		p.Prioritize(productID)
+	}
+}

@@ -2,6 +2,7 @@ package wsrelay
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -76,4 +77,22 @@ func TestSocketLimitPerUser(t *testing.T) {
 	a1.ws.Close()
 	waitFor(t, "alice's first socket to go", func() bool { return f.relay.Stats().Authenticated == 2 })
 	extra.authenticate(tokenAlice)
+}
+
+// A product only subscribe sockets want is not monitored, so the hub polls
+// it in the background; the moment a user monitors it the hub is told.
+func TestMonitoringASubscribedProductPrioritizesIt(t *testing.T) {
+	f := newFixture(t, testConfig(), Options{})
+	a := f.login(tokenAlice)
+	subscribe(a, 7)
+	if f.relay.Monitored(7) {
+		t.Error("a subscribed product counts as monitored")
+	}
+	startMonitoring(a, "7", 5)
+	if !f.relay.Monitored(7) {
+		t.Error("a monitored product does not count as monitored")
+	}
+	if got := f.feeds.prioritizedProducts(); !slices.Equal(got, []int64{7}) {
+		t.Errorf("prioritized %v, want [7]", got)
+	}
 }

@@ -213,6 +213,7 @@ func (c *conn) handleStartMonitoring(u *user, m *ClientMessage) {
 	r.mu.Unlock()
 	if !exists {
 		r.acquire(productID)
+		r.prioritize(productID) // subscribed before, its snapshot may wait in the background
 	}
 	r.saver.markDirty(u.name)
 	r.refreshAutoBid(productID)
