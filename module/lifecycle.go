@@ -202,6 +202,7 @@ func (a *App) relayConfig(origins []string) wsrelay.Config {
 		MaxMonitoredPerUser:  r.MaxAuctions,
 		MaxProductsPerUser:   r.MaxProductsPerUser,
 		MaxSocketsPerUser:    r.MaxSocketsPerUser,
+		FeedLinger:           time.Duration(a.Upstream.Linger),
 		MaxUnauthenticated:   r.MaxUnauthenticated,
 		QueueSize:            r.QueueSize,
 		WriteTimeout:         time.Duration(r.WriteTimeout),

@@ -67,6 +67,13 @@ type Config struct {
 	// Default: MaxMonitoredPerUser.
 	MaxProductsPerUser int `json:"max_products_per_user,omitempty"`
 
+	// FeedLinger is how long the hub keeps a product's feed open after its
+	// last watcher left (the upstream `linger`). A product a user stopped
+	// watching counts against MaxProductsPerUser that long, so churning
+	// through products never keeps more feeds open upstream than the
+	// limit. Default: 30s.
+	FeedLinger time.Duration `json:"feed_linger,omitempty"`
+
 	// MaxSocketsPerUser is how many sockets may be signed in as one user
 	// at once; an authenticate beyond it is refused with a reason and the
 	// sockets already signed in stay. Default: 20.
@@ -112,6 +119,7 @@ const (
 	DefaultMessageBurst         = 40
 	DefaultMaxMonitoredPerUser  = 200
 	DefaultMaxSocketsPerUser    = 20
+	DefaultFeedLinger           = 30 * time.Second
 	DefaultMaxUnauthenticated   = 1000
 	DefaultQueueSize            = 256
 	DefaultWriteTimeout         = 10 * time.Second
@@ -135,6 +143,7 @@ func (c Config) WithDefaults() Config {
 	setDefault(&c.MaxMonitoredPerUser, DefaultMaxMonitoredPerUser)
 	setDefault(&c.MaxProductsPerUser, c.MaxMonitoredPerUser)
 	setDefault(&c.MaxSocketsPerUser, DefaultMaxSocketsPerUser)
+	setDefault(&c.FeedLinger, DefaultFeedLinger)
 	setDefault(&c.MaxUnauthenticated, DefaultMaxUnauthenticated)
 	setDefault(&c.QueueSize, DefaultQueueSize)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
@@ -185,7 +194,7 @@ func (c Config) Validate() error {
 		c.MaxUnauthenticated < 0 || c.QueueSize < 0 {
 		return errors.New("limits must not be negative")
 	}
-	if c.WriteTimeout < 0 || c.PingInterval < 0 || c.HeartbeatInterval < 0 || c.SaveDelay < 0 {
+	if c.WriteTimeout < 0 || c.PingInterval < 0 || c.HeartbeatInterval < 0 || c.SaveDelay < 0 || c.FeedLinger < 0 {
 		return errors.New("durations must not be negative")
 	}
 	if c.HeartbeatInterval > maxHeartbeatInterval {

@@ -1,6 +1,9 @@
 package wsrelay
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Fair use: what one user may make the gateway do upstream. Every product
 // a user watches, monitored or subscribed on any of their sockets, is a
@@ -10,8 +13,14 @@ import "fmt"
 // productLimitLocked says why u may not add productID to what they watch
 // ("" when they may): a product they already watch, by any socket, costs
 // nothing more. Callers hold r.mu.
+//
+// A product the user stopped watching counts on for FeedLinger, as long as
+// its feed stays open upstream: subscribe/unsubscribe churn through ever
+// new products would otherwise keep far more feeds (streams, snapshots)
+// open than the limit says.
 func (r *Relay) productLimitLocked(u *user, productID int64) string {
-	limit := r.config().MaxProductsPerUser
+	cfg := r.config()
+	limit := cfg.MaxProductsPerUser
 	products := make(map[int64]struct{}, limit)
 	for _, a := range u.auctions {
 		products[a.ProductID] = struct{}{}
@@ -21,10 +30,42 @@ func (r *Relay) productLimitLocked(u *user, productID int64) string {
 			products[id] = struct{}{}
 		}
 	}
+	now := r.now()
+	for id, at := range u.left {
+		if now.Sub(at) >= cfg.FeedLinger {
+			delete(u.left, id)
+			continue
+		}
+		products[id] = struct{}{}
+	}
 	if _, ok := products[productID]; ok || len(products) < limit {
 		return ""
 	}
-	return fmt.Sprintf("Product limit reached: at most %d different products per user, monitored and subscribed on all connections together; stop monitoring or unsubscribe from another first", limit)
+	return fmt.Sprintf("Product limit reached: at most %d different products per user, monitored and subscribed on all connections together, counting those left in the last %s; stop monitoring or unsubscribe from another first",
+		limit, cfg.FeedLinger)
+}
+
+// leftLocked notes that u stopped watching products (by one socket or
+// auction; they may still watch them otherwise). u may be nil. Callers
+// hold r.mu.
+func (r *Relay) leftLocked(u *user, products ...int64) {
+	if u == nil || len(products) == 0 {
+		return
+	}
+	if u.left == nil {
+		u.left = make(map[int64]time.Time)
+	}
+	now := r.now()
+	for _, id := range products {
+		u.left[id] = now
+	}
+}
+
+// leftSubsLocked is leftLocked for every product socket c subscribed to.
+func (r *Relay) leftSubsLocked(c *conn) {
+	for id := range c.subs {
+		r.leftLocked(c.user, id)
+	}
 }
 
 // admitLocked says why socket c may not sign in as u ("" when it may): u

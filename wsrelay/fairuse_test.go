@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 )
 
 func subscribe(c *client, productID int64) {
@@ -19,13 +20,14 @@ func subscribe(c *client, productID int64) {
 func TestProductLimitCountsEveryUserSocket(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxMonitoredPerUser = 3
-	f := newFixture(t, cfg, Options{})
+	clock := &frozenClock{now: time.Unix(1_800_000_000, 0)}
+	f := newFixture(t, cfg, Options{Now: clock.Now})
 	a1, a2 := f.login(tokenAlice), f.login(tokenAlice)
 	startMonitoring(a1, "1", 5)
 	a2.expectType("auctionState") // every socket of the user sees the new auction
 	subscribe(a1, 2)
 	subscribe(a2, 3)
-	const refusal = "Product limit reached: at most 3 different products per user, monitored and subscribed on all connections together; stop monitoring or unsubscribe from another first"
+	const refusal = "Product limit reached: at most 3 different products per user, monitored and subscribed on all connections together, counting those left in the last 30s; stop monitoring or unsubscribe from another first"
 
 	a2.send(map[string]any{"type": "subscribe", "auctionId": "4", "requestId": "s4"})
 	a2.expectError(refusal, "s4")
@@ -44,12 +46,31 @@ func TestProductLimitCountsEveryUserSocket(t *testing.T) {
 	// Another user has their own allowance.
 	subscribe(f.login(tokenBob), 4)
 
-	// Freeing one product makes room for another.
+	// A product left makes room for another once its feed would have
+	// closed upstream, not before: churn cannot hold more feeds open.
 	a2.send(map[string]any{"type": "unsubscribe", "auctionId": "3", "requestId": "u3"})
 	a2.expectType("response")
 	a1.send(map[string]any{"type": "unsubscribe", "auctionId": "3", "requestId": "u3"})
 	a1.expectType("response")
+	a2.send(map[string]any{"type": "subscribe", "auctionId": "5", "requestId": "s5"})
+	a2.expectError(refusal, "s5")
+	subscribe(a2, 3) // coming back to it is free
+	a2.send(map[string]any{"type": "unsubscribe", "auctionId": "3", "requestId": "u3"})
+	a2.expectType("response")
+	clock.Advance(30 * time.Second)
 	subscribe(a2, 5)
+
+	// A socket that closes leaves its products the same way.
+	a2.ws.Close()
+	waitFor(t, "alice's second socket to go", func() bool { return f.relay.Stats().Authenticated == 2 })
+	a1.send(map[string]any{"type": "unsubscribe", "auctionId": "2", "requestId": "u2"})
+	a1.expectType("response")
+	a1.send(map[string]any{"type": "stopMonitoring", "auctionId": "2", "requestId": "x2"})
+	a1.expectType("response")
+	a1.send(map[string]any{"type": "subscribe", "auctionId": "6", "requestId": "s6"})
+	a1.expectError(refusal, "s6")
+	clock.Advance(30 * time.Second)
+	subscribe(a1, 6)
 }
 
 // Sockets signed in as one user are capped; the one beyond the cap is

@@ -228,6 +228,7 @@ func (c *conn) handleStopMonitoring(u *user, m *ClientMessage) {
 	if ok {
 		delete(u.auctions, m.AuctionID)
 		r.removeMonitorLocked(a)
+		r.leftLocked(u, a.ProductID)
 	}
 	r.mu.Unlock()
 	if ok {
@@ -371,6 +372,7 @@ func (c *conn) handleUnsubscribe(m *ClientMessage) {
 	if ok && subscribed {
 		delete(c.subs, productID)
 		r.removeSubscriberLocked(productID, c)
+		r.leftLocked(c.user, productID)
 	}
 	r.mu.Unlock()
 	if ok && subscribed {

@@ -108,6 +108,9 @@ type user struct {
 	// unopenedCookies are the stored sealed cookies the current
 	// cookie_key cannot open, written back unchanged (userRecord.unopened).
 	unopenedCookies string
+	// left holds the products the user stopped watching, and when; they
+	// count against MaxProductsPerUser while their feeds linger.
+	left map[int64]time.Time
 }
 
 // interest is the relay's one hub subscription to a product.
