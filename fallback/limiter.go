@@ -27,6 +27,12 @@ const (
 	priorities = 3
 )
 
+// maxBackground is how many Background requests may hold a slot at once.
+// A slot holder also holds its place for a token, and tokens go in the
+// order they were asked for: one background request at a time keeps an
+// urgent one from ever waiting for more than one background token.
+const maxBackground = 1
+
 // LimiterConfig tunes the process-wide Limiter. Zero fields take the
 // defaults.
 type LimiterConfig struct {
@@ -105,12 +111,15 @@ type Limiter struct {
 	lastThrottle time.Time
 	lastRecover  time.Time
 	inFlight     int
+	background   int                       // of inFlight, the Background requests
 	queues       [priorities][]*slotWaiter // by Priority
 }
 
 type slotWaiter struct {
-	ready   chan struct{} // closed when the slot is handed over
-	granted bool          // guarded by Limiter.mu
+	ready chan struct{} // closed when the slot is handed over
+	// Guarded by Limiter.mu.
+	granted    bool
+	background bool // the slot was granted as a Background one
 }
 
 // NewLimiter returns a limiter on clock (nil: the system clock).
@@ -167,8 +176,9 @@ func (l *Limiter) Stats() LimiterStats {
 // Permit is the right to make one request. Call Done exactly once with the
 // request's error.
 type Permit struct {
-	l    *Limiter
-	once sync.Once
+	l          *Limiter
+	background bool // holds one of the Background slots
+	once       sync.Once
 }
 
 // Acquire waits for a free slot (urgent first), any Retry-After pause and a
@@ -183,7 +193,8 @@ func (l *Limiter) Acquire(ctx context.Context, pri Priority) (*Permit, error) {
 // waits behind every other background poll. A nil promote never fires.
 func (l *Limiter) AcquirePromotable(ctx context.Context, pri Priority, promote <-chan struct{}, to Priority) (*Permit, error) {
 	pri, to = validPriority(pri), validPriority(to)
-	if err := l.acquireSlot(ctx, pri, promote, to); err != nil {
+	background, err := l.acquireSlot(ctx, pri, promote, to)
+	if err != nil {
 		return nil, err
 	}
 	for {
@@ -198,7 +209,7 @@ func (l *Limiter) AcquirePromotable(ctx context.Context, pri Priority, promote <
 			d := res.DelayFrom(now)
 			if d <= 0 {
 				l.mu.Unlock()
-				return &Permit{l: l}, nil
+				return &Permit{l: l, background: background}, nil
 			}
 			at = now.Add(d)
 		}
@@ -212,13 +223,13 @@ func (l *Limiter) AcquirePromotable(ctx context.Context, pri Priority, promote <
 			if res != nil {
 				res.CancelAt(l.clock.Now())
 			}
-			l.releaseSlotLocked()
+			l.releaseSlotLocked(background)
 			l.mu.Unlock()
 			return nil, ctx.Err()
 		case <-t.C():
 		}
 		if res != nil {
-			return &Permit{l: l}, nil
+			return &Permit{l: l, background: background}, nil
 		}
 	}
 }
@@ -227,12 +238,16 @@ func validPriority(p Priority) Priority {
 	return min(max(p, Background), Urgent)
 }
 
-func (l *Limiter) acquireSlot(ctx context.Context, pri Priority, promote <-chan struct{}, to Priority) error {
+// acquireSlot waits for a slot and reports whether it is a Background one.
+func (l *Limiter) acquireSlot(ctx context.Context, pri Priority, promote <-chan struct{}, to Priority) (background bool, err error) {
 	l.mu.Lock()
-	if l.inFlight < l.cfg.MaxInFlight && !l.waitingFromLocked(pri) {
+	if l.inFlight < l.cfg.MaxInFlight && !l.waitingFromLocked(pri) && (pri > Background || l.background < maxBackground) {
 		l.inFlight++
+		if pri == Background {
+			l.background++
+		}
 		l.mu.Unlock()
-		return nil
+		return pri == Background, nil
 	}
 	w := &slotWaiter{ready: make(chan struct{})}
 	l.queues[pri] = append(l.queues[pri], w)
@@ -241,7 +256,9 @@ func (l *Limiter) acquireSlot(ctx context.Context, pri Priority, promote <-chan 
 	for {
 		select {
 		case <-w.ready:
-			return nil
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			return w.background, nil
 		case <-promote:
 			promote = nil
 			l.mu.Lock()
@@ -249,17 +266,18 @@ func (l *Limiter) acquireSlot(ctx context.Context, pri Priority, promote <-chan 
 				l.queues[pri] = slices.DeleteFunc(l.queues[pri], func(o *slotWaiter) bool { return o == w })
 				pri = to
 				l.queues[pri] = append(l.queues[pri], w)
+				l.grantLocked() // it may have waited only for the background's slot
 			}
 			l.mu.Unlock()
 		case <-ctx.Done():
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			if w.granted {
-				l.releaseSlotLocked()
+				l.releaseSlotLocked(w.background)
 			} else {
 				l.queues[pri] = slices.DeleteFunc(l.queues[pri], func(o *slotWaiter) bool { return o == w })
 			}
-			return ctx.Err()
+			return false, ctx.Err()
 		}
 	}
 }
@@ -275,8 +293,11 @@ func (l *Limiter) waitingFromLocked(pri Priority) bool {
 	return false
 }
 
-func (l *Limiter) releaseSlotLocked() {
+func (l *Limiter) releaseSlotLocked(background bool) {
 	l.inFlight--
+	if background {
+		l.background--
+	}
 	l.grantLocked()
 }
 
@@ -285,8 +306,9 @@ func (l *Limiter) grantLocked() {
 	for l.inFlight < l.cfg.MaxInFlight {
 		var w *slotWaiter
 		for pri := Urgent; pri >= Background; pri-- {
-			if q := l.queues[pri]; len(q) > 0 {
+			if q := l.queues[pri]; len(q) > 0 && (pri > Background || l.background < maxBackground) {
 				w, l.queues[pri] = q[0], q[1:]
+				w.background = pri == Background
 				break
 			}
 		}
@@ -294,6 +316,9 @@ func (l *Limiter) grantLocked() {
 			return
 		}
 		l.inFlight++
+		if w.background {
+			l.background++
+		}
 		w.granted = true
 		close(w.ready)
 	}
@@ -302,13 +327,13 @@ func (l *Limiter) grantLocked() {
 // Done returns the slot and tells the limiter how the request went: a
 // throttling answer (429 or 5xx, see Throttled) slows every later request.
 func (p *Permit) Done(err error) {
-	p.once.Do(func() { p.l.done(err) })
+	p.once.Do(func() { p.l.done(err, p.background) })
 }
 
-func (l *Limiter) done(err error) {
+func (l *Limiter) done(err error, background bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.releaseSlotLocked()
+	l.releaseSlotLocked(background)
 	now := l.clock.Now()
 	if throttled, retryAfter := Throttled(err); throttled {
 		l.lastThrottle = now

@@ -137,6 +137,42 @@ func TestLimiterBackgroundComesLast(t *testing.T) {
 	mustGet(t, acquireAsync(ctx, l, fallback.Background)).Done(nil)
 }
 
+// One background request at a time holds a slot (and so a place in the
+// line for tokens): the others wait even while slots are free, and an
+// urgent request never finds them all taken by the background.
+func TestLimiterBackgroundTakesOneSlot(t *testing.T) {
+	clk := fallbacktest.NewClock(t0)
+	l := fallback.NewLimiter(fallback.LimiterConfig{Rate: 1000, Burst: 100, MaxInFlight: 4}, clk)
+	ctx := context.Background()
+
+	first := mustGet(t, acquireAsync(ctx, l, fallback.Background))
+	second := acquireAsync(ctx, l, fallback.Background)
+	waitQueued(t, l, 1)
+	mustWait(t, second)
+	u := mustGet(t, acquireAsync(ctx, l, fallback.Urgent))
+	r := mustGet(t, acquireAsync(ctx, l, fallback.Routine))
+	first.Done(nil)
+	mustGet(t, second).Done(nil)
+	u.Done(nil)
+	r.Done(nil)
+
+	// Promoted, a request waiting only for the background's slot goes.
+	held := mustGet(t, acquireAsync(ctx, l, fallback.Background))
+	promote := make(chan struct{})
+	promotable := make(chan acquired, 1)
+	go func() {
+		p, err := l.AcquirePromotable(ctx, fallback.Background, promote, fallback.Urgent)
+		promotable <- acquired{p, err}
+	}()
+	waitQueued(t, l, 1)
+	close(promote)
+	mustGet(t, promotable).Done(nil)
+	held.Done(nil)
+	if s := l.Stats(); s.InFlight != 0 || s.Waiting != 0 {
+		t.Fatalf("after all Done: %+v", s)
+	}
+}
+
 // A background request whose product a bidder now wants is promoted: it
 // goes ahead of the routine ones, behind the urgent ones queued before.
 func TestLimiterPromotesAWaitingBackgroundRequest(t *testing.T) {
