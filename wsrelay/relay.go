@@ -319,6 +319,11 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 		r.users[name] = u
 	}
 	r.mu.Unlock()
+	for name, rec := range loaded {
+		if rec.quarantined {
+			r.saver.markDirty(name)
+		}
+	}
 	for _, id := range acquire {
 		r.acquire(id)
 	}

@@ -56,6 +56,8 @@ type userRecord struct {
 	// cookie_key, or another one): they are written back unchanged on
 	// every save, so a restart with the right key finds them.
 	unopened string
+	// quarantined: the stored record could not be read and was set aside.
+	quarantined bool
 }
 
 // loadUser reads a user's record; a missing record is an empty one. A
@@ -76,7 +78,10 @@ func (r *Relay) loadUser(ctx context.Context, name string, key []byte) (*userRec
 		return nil, fmt.Errorf("wsrelay: load user %q: %w", name, err)
 	}
 	if reason := decodeRecord(data, rec); reason != "" {
-		return &userRecord{}, r.quarantine(ctx, name, data, reason)
+		// The empty record replaces the bad one at the next save, which
+		// applyConfig asks for: the copy keeps it, and later starts do
+		// not set it aside again.
+		return &userRecord{quarantined: true}, r.quarantine(ctx, name, data, reason)
 	}
 	rec.Auctions = slices.DeleteFunc(rec.Auctions, func(a Auction) bool {
 		return !auctionIDPattern.MatchString(a.ID) || a.ProductID <= 0

@@ -187,6 +187,12 @@ func TestCorruptRecordIsQuarantined(t *testing.T) {
 	if list := apiCall(t, g, "GET", "/api/auctions", tokenBob, "", http.StatusOK)["auctions"].([]any); len(list) != 1 {
 		t.Errorf("bob lost his auctions: %v", list)
 	}
+	// The empty record replaces the bad one, so the next start does not
+	// set it aside again.
+	waitFor(t, "alice's record rewritten", func() bool {
+		var rec userRecord
+		return json.Unmarshal(store.get(userKey("alice")), &rec) == nil && rec.Version == recordVersion
+	})
 	startMonitoring(g.login(tokenAlice), "12", 30)
 	g.close()
 	if raw := store.get(userKey("alice")); !bytes.Contains(raw, []byte(`"12"`)) {
