@@ -15,11 +15,23 @@ import (
 type Priority int
 
 // The priorities: Urgent polls (first snapshots, gap healing, the closing
-// window) get a free slot before Routine ones (safety net, ordinary fallback).
+// window) get a free slot before Routine ones (safety net, ordinary
+// fallback), and both before Background ones (products no user monitors,
+// which only subscribe sockets or a lingering feed want), so that watchers
+// who bid never wait for those who only look.
 const (
-	Routine Priority = iota
+	Background Priority = iota
+	Routine
 	Urgent
+
+	priorities = 3
 )
+
+// maxBackground is how many Background requests may hold a slot at once.
+// A slot holder also holds its place for a token, and tokens go in the
+// order they were asked for: one background request at a time keeps an
+// urgent one from ever waiting for more than one background token.
+const maxBackground = 1
 
 // LimiterConfig tunes the process-wide Limiter. Zero fields take the
 // defaults.
@@ -99,12 +111,15 @@ type Limiter struct {
 	lastThrottle time.Time
 	lastRecover  time.Time
 	inFlight     int
-	queues       [2][]*slotWaiter // by Priority
+	background   int                       // of inFlight, the Background requests
+	queues       [priorities][]*slotWaiter // by Priority
 }
 
 type slotWaiter struct {
-	ready   chan struct{} // closed when the slot is handed over
-	granted bool          // guarded by Limiter.mu
+	ready chan struct{} // closed when the slot is handed over
+	// Guarded by Limiter.mu.
+	granted    bool
+	background bool // the slot was granted as a Background one
 }
 
 // NewLimiter returns a limiter on clock (nil: the system clock).
@@ -139,9 +154,11 @@ func (l *Limiter) SetConfig(cfg LimiterConfig) {
 
 // LimiterStats is a point-in-time view of a Limiter.
 type LimiterStats struct {
-	Rate        float64 // requests per second now
-	InFlight    int
-	Waiting     int
+	Rate     float64 // requests per second now
+	InFlight int
+	Waiting  int
+	// Background counts, of Waiting, the requests at Background priority.
+	Background  int
 	PausedUntil time.Time
 }
 
@@ -149,23 +166,35 @@ type LimiterStats struct {
 func (l *Limiter) Stats() LimiterStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return LimiterStats{Rate: l.rate, InFlight: l.inFlight, Waiting: len(l.queues[0]) + len(l.queues[1]), PausedUntil: l.pausedUntil}
+	waiting := 0
+	for _, q := range l.queues {
+		waiting += len(q)
+	}
+	return LimiterStats{Rate: l.rate, InFlight: l.inFlight, Waiting: waiting, Background: len(l.queues[Background]), PausedUntil: l.pausedUntil}
 }
 
 // Permit is the right to make one request. Call Done exactly once with the
 // request's error.
 type Permit struct {
-	l    *Limiter
-	once sync.Once
+	l          *Limiter
+	background bool // holds one of the Background slots
+	once       sync.Once
 }
 
 // Acquire waits for a free slot (urgent first), any Retry-After pause and a
 // token, and returns the permit; or the context's error.
 func (l *Limiter) Acquire(ctx context.Context, pri Priority) (*Permit, error) {
-	if pri != Urgent {
-		pri = Routine
-	}
-	if err := l.acquireSlot(ctx, pri); err != nil {
+	return l.AcquirePromotable(ctx, pri, nil, pri)
+}
+
+// AcquirePromotable is Acquire, except that a request still waiting for a
+// slot when promote closes moves to the back of the to queue: a poll
+// queued in the background that has become wanted by a bidder no longer
+// waits behind every other background poll. A nil promote never fires.
+func (l *Limiter) AcquirePromotable(ctx context.Context, pri Priority, promote <-chan struct{}, to Priority) (*Permit, error) {
+	pri, to = validPriority(pri), validPriority(to)
+	background, err := l.acquireSlot(ctx, pri, promote, to)
+	if err != nil {
 		return nil, err
 	}
 	for {
@@ -180,7 +209,7 @@ func (l *Limiter) Acquire(ctx context.Context, pri Priority) (*Permit, error) {
 			d := res.DelayFrom(now)
 			if d <= 0 {
 				l.mu.Unlock()
-				return &Permit{l: l}, nil
+				return &Permit{l: l, background: background}, nil
 			}
 			at = now.Add(d)
 		}
@@ -194,45 +223,81 @@ func (l *Limiter) Acquire(ctx context.Context, pri Priority) (*Permit, error) {
 			if res != nil {
 				res.CancelAt(l.clock.Now())
 			}
-			l.releaseSlotLocked()
+			l.releaseSlotLocked(background)
 			l.mu.Unlock()
 			return nil, ctx.Err()
 		case <-t.C():
 		}
 		if res != nil {
-			return &Permit{l: l}, nil
+			return &Permit{l: l, background: background}, nil
 		}
 	}
 }
 
-func (l *Limiter) acquireSlot(ctx context.Context, pri Priority) error {
+func validPriority(p Priority) Priority {
+	return min(max(p, Background), Urgent)
+}
+
+// acquireSlot waits for a slot and reports whether it is a Background one.
+func (l *Limiter) acquireSlot(ctx context.Context, pri Priority, promote <-chan struct{}, to Priority) (background bool, err error) {
 	l.mu.Lock()
-	if l.inFlight < l.cfg.MaxInFlight && len(l.queues[Urgent]) == 0 && (pri == Urgent || len(l.queues[Routine]) == 0) {
+	if l.inFlight < l.cfg.MaxInFlight && !l.waitingFromLocked(pri) && (pri > Background || l.background < maxBackground) {
 		l.inFlight++
+		if pri == Background {
+			l.background++
+		}
 		l.mu.Unlock()
-		return nil
+		return pri == Background, nil
 	}
 	w := &slotWaiter{ready: make(chan struct{})}
 	l.queues[pri] = append(l.queues[pri], w)
 	l.mu.Unlock()
 
-	select {
-	case <-w.ready:
-		return nil
-	case <-ctx.Done():
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		if w.granted {
-			l.releaseSlotLocked()
-		} else {
-			l.queues[pri] = slices.DeleteFunc(l.queues[pri], func(o *slotWaiter) bool { return o == w })
+	for {
+		select {
+		case <-w.ready:
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			return w.background, nil
+		case <-promote:
+			promote = nil
+			l.mu.Lock()
+			if !w.granted && to > pri {
+				l.queues[pri] = slices.DeleteFunc(l.queues[pri], func(o *slotWaiter) bool { return o == w })
+				pri = to
+				l.queues[pri] = append(l.queues[pri], w)
+				l.grantLocked() // it may have waited only for the background's slot
+			}
+			l.mu.Unlock()
+		case <-ctx.Done():
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if w.granted {
+				l.releaseSlotLocked(w.background)
+			} else {
+				l.queues[pri] = slices.DeleteFunc(l.queues[pri], func(o *slotWaiter) bool { return o == w })
+			}
+			return false, ctx.Err()
 		}
-		return ctx.Err()
 	}
 }
 
-func (l *Limiter) releaseSlotLocked() {
+// waitingFromLocked reports whether a request of priority pri or above
+// waits for a slot: a new one of pri must queue behind it.
+func (l *Limiter) waitingFromLocked(pri Priority) bool {
+	for p := pri; p <= Urgent; p++ {
+		if len(l.queues[p]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *Limiter) releaseSlotLocked(background bool) {
 	l.inFlight--
+	if background {
+		l.background--
+	}
 	l.grantLocked()
 }
 
@@ -240,9 +305,10 @@ func (l *Limiter) releaseSlotLocked() {
 func (l *Limiter) grantLocked() {
 	for l.inFlight < l.cfg.MaxInFlight {
 		var w *slotWaiter
-		for _, pri := range []Priority{Urgent, Routine} {
-			if q := l.queues[pri]; len(q) > 0 {
+		for pri := Urgent; pri >= Background; pri-- {
+			if q := l.queues[pri]; len(q) > 0 && (pri > Background || l.background < maxBackground) {
 				w, l.queues[pri] = q[0], q[1:]
+				w.background = pri == Background
 				break
 			}
 		}
@@ -250,6 +316,9 @@ func (l *Limiter) grantLocked() {
 			return
 		}
 		l.inFlight++
+		if w.background {
+			l.background++
+		}
 		w.granted = true
 		close(w.ready)
 	}
@@ -258,13 +327,13 @@ func (l *Limiter) grantLocked() {
 // Done returns the slot and tells the limiter how the request went: a
 // throttling answer (429 or 5xx, see Throttled) slows every later request.
 func (p *Permit) Done(err error) {
-	p.once.Do(func() { p.l.done(err) })
+	p.once.Do(func() { p.l.done(err, p.background) })
 }
 
-func (l *Limiter) done(err error) {
+func (l *Limiter) done(err error, background bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.releaseSlotLocked()
+	l.releaseSlotLocked(background)
 	now := l.clock.Now()
 	if throttled, retryAfter := Throttled(err); throttled {
 		l.lastThrottle = now

@@ -108,6 +108,109 @@ func TestLimiterConcurrencyCapAndPriority(t *testing.T) {
 	}
 }
 
+// Background requests (products no user monitors) get a slot only when no
+// routine or urgent one waits, whenever they came.
+func TestLimiterBackgroundComesLast(t *testing.T) {
+	clk := fallbacktest.NewClock(t0)
+	l := fallback.NewLimiter(fallback.LimiterConfig{Rate: 1000, Burst: 100, MaxInFlight: 1}, clk)
+	ctx := context.Background()
+
+	held := mustGet(t, acquireAsync(ctx, l, fallback.Urgent))
+	background := acquireAsync(ctx, l, fallback.Background)
+	waitQueued(t, l, 1)
+	routine := acquireAsync(ctx, l, fallback.Routine)
+	waitQueued(t, l, 2)
+	urgent := acquireAsync(ctx, l, fallback.Urgent)
+	waitQueued(t, l, 3)
+
+	held.Done(nil)
+	u := mustGet(t, urgent)
+	mustWait(t, background)
+	u.Done(nil)
+	r := mustGet(t, routine)
+	mustWait(t, background)
+	r.Done(nil)
+	mustGet(t, background).Done(nil)
+
+	// A new background request queues behind one already waiting, and a
+	// free slot is taken at once only when nobody waits at all.
+	mustGet(t, acquireAsync(ctx, l, fallback.Background)).Done(nil)
+}
+
+// One background request at a time holds a slot (and so a place in the
+// line for tokens): the others wait even while slots are free, and an
+// urgent request never finds them all taken by the background.
+func TestLimiterBackgroundTakesOneSlot(t *testing.T) {
+	clk := fallbacktest.NewClock(t0)
+	l := fallback.NewLimiter(fallback.LimiterConfig{Rate: 1000, Burst: 100, MaxInFlight: 4}, clk)
+	ctx := context.Background()
+
+	first := mustGet(t, acquireAsync(ctx, l, fallback.Background))
+	second := acquireAsync(ctx, l, fallback.Background)
+	waitQueued(t, l, 1)
+	mustWait(t, second)
+	u := mustGet(t, acquireAsync(ctx, l, fallback.Urgent))
+	r := mustGet(t, acquireAsync(ctx, l, fallback.Routine))
+	first.Done(nil)
+	mustGet(t, second).Done(nil)
+	u.Done(nil)
+	r.Done(nil)
+
+	// Promoted, a request waiting only for the background's slot goes.
+	held := mustGet(t, acquireAsync(ctx, l, fallback.Background))
+	promote := make(chan struct{})
+	promotable := make(chan acquired, 1)
+	go func() {
+		p, err := l.AcquirePromotable(ctx, fallback.Background, promote, fallback.Urgent)
+		promotable <- acquired{p, err}
+	}()
+	waitQueued(t, l, 1)
+	close(promote)
+	mustGet(t, promotable).Done(nil)
+	held.Done(nil)
+	if s := l.Stats(); s.InFlight != 0 || s.Waiting != 0 {
+		t.Fatalf("after all Done: %+v", s)
+	}
+}
+
+// A background request whose product a bidder now wants is promoted: it
+// goes ahead of the routine ones, behind the urgent ones queued before.
+func TestLimiterPromotesAWaitingBackgroundRequest(t *testing.T) {
+	clk := fallbacktest.NewClock(t0)
+	l := fallback.NewLimiter(fallback.LimiterConfig{Rate: 1000, Burst: 100, MaxInFlight: 1}, clk)
+	ctx := context.Background()
+
+	held := mustGet(t, acquireAsync(ctx, l, fallback.Routine))
+	promote := make(chan struct{})
+	promotable := make(chan acquired, 1)
+	go func() {
+		p, err := l.AcquirePromotable(ctx, fallback.Background, promote, fallback.Urgent)
+		promotable <- acquired{p, err}
+	}()
+	waitQueued(t, l, 1)
+	routine := acquireAsync(ctx, l, fallback.Routine)
+	waitQueued(t, l, 2)
+	urgent := acquireAsync(ctx, l, fallback.Urgent)
+	waitQueued(t, l, 3)
+	close(promote)
+	for deadline := time.Now().Add(5 * time.Second); l.Stats().Background != 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the promoted request is still in the background queue")
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not synchronising on time
+	}
+
+	held.Done(nil)
+	mustGet(t, urgent).Done(nil)
+	u := mustGet(t, promotable)
+	mustWait(t, routine)
+	u.Done(nil)
+	mustGet(t, routine).Done(nil)
+	if s := l.Stats(); s.InFlight != 0 || s.Waiting != 0 {
+		t.Fatalf("after all Done: %+v", s)
+	}
+}
+
 func waitQueued(t *testing.T, l *fallback.Limiter, n int) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); l.Stats().Waiting != n; {

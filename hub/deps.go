@@ -78,6 +78,12 @@ type Deps struct {
 	// used the anonymous snapshot; the cookies should not be given again
 	// until they change. Called from a feed's goroutine; must not block.
 	CookiesFailed func(productID int64, owner string)
+	// Monitored reports whether a user monitors productID. Snapshots of a
+	// product nobody monitors (wanted only by subscribe sockets, or
+	// lingering) wait in the background, behind every monitored product's,
+	// and Hub.Prioritize moves a waiting one up once a user monitors it.
+	// It may be called from any goroutine. Default: nil, every product is.
+	Monitored func(productID int64) bool
 	// OpenStream opens upstream streams. Default: OpenSSE.
 	OpenStream StreamOpener
 	// Clock drives polls, the breaker and linger. Default: the system clock.

@@ -39,6 +39,9 @@ type feed struct {
 	history ring
 	status  FeedStatus // the fields run maintains
 	stream  Stream     // for LastByte and LastEvent in Status
+	// promote, closed by Hub.Prioritize, moves the fetch waiting in the
+	// background for a limiter slot up to its priority; nil otherwise.
+	promote chan struct{}
 
 	// Owned by run.
 	cfg      Config

@@ -58,12 +58,22 @@ func (f *feed) startFetch(kind fetchKind) {
 	if kind == fetchPoll && !f.situation(f.h.clock.Now()).Closing(f.cfg.Poll) {
 		pri = fallback.Routine
 	}
+	// A product no user monitors (only subscribe sockets want it, or the
+	// feed lingers) is polled in the background, behind every monitored
+	// product's polls, until Prioritize says a user monitors it now.
+	wanted, promote := pri, (chan struct{})(nil)
+	if f.h.monitored != nil && !f.h.monitored(f.id) {
+		pri, promote = fallback.Background, make(chan struct{})
+	}
+	f.mu.Lock()
+	f.promote = promote
+	f.mu.Unlock()
 	timeout := f.cfg.SnapshotTimeout
 	anonymous := !f.anonymousFailed
 	f.fetches.Add(1)
 	go func() {
 		defer f.fetches.Done()
-		res := f.fetch(kind, pri, timeout, anonymous)
+		res := f.fetch(kind, pri, promote, wanted, timeout, anonymous)
 		select {
 		case f.fetchCh <- res:
 		case <-f.ctx.Done():
@@ -73,9 +83,9 @@ func (f *feed) startFetch(kind fetchKind) {
 
 // fetch fetches one snapshot. anonymous allows fetching it again without
 // the cookies when it fails with them.
-func (f *feed) fetch(kind fetchKind, pri fallback.Priority, timeout time.Duration, anonymous bool) fetchResult {
+func (f *feed) fetch(kind fetchKind, pri fallback.Priority, promote <-chan struct{}, wanted fallback.Priority, timeout time.Duration, anonymous bool) fetchResult {
 	res := fetchResult{kind: kind}
-	permit, err := f.h.limiter.Acquire(f.ctx, pri)
+	permit, err := f.h.limiter.AcquirePromotable(f.ctx, pri, promote, wanted)
 	if err != nil {
 		res.err = err
 		return res
@@ -134,6 +144,9 @@ func (f *feed) snapshot(timeout time.Duration, cookies string) (snap nellis.Snap
 
 func (f *feed) handleFetch(res fetchResult) {
 	f.fetching = false
+	f.mu.Lock()
+	f.promote = nil
+	f.mu.Unlock()
 	if f.ctx.Err() != nil {
 		return
 	}
@@ -206,4 +219,20 @@ func (f *feed) snapshotRecovered() {
 	f.mu.Lock()
 	f.status.Degraded = ""
 	f.mu.Unlock()
+}
+
+// Prioritize tells the hub that a user now monitors productID: a snapshot
+// of it waiting in the background (see Deps.Monitored) takes its place
+// among the monitored products' polls at once.
+func (h *Hub) Prioritize(productID int64) {
+	f := h.feed(productID)
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.promote != nil {
+		close(f.promote)
+		f.promote = nil
+	}
 }

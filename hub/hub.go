@@ -19,6 +19,7 @@ type Hub struct {
 	snapshots  SnapshotFetcher
 	cookies    func(productID int64) (owner, cookies string)
 	cookiesBad func(productID int64, owner string)
+	monitored  func(productID int64) bool
 	openStream StreamOpener
 	clock      fallback.Clock
 	rand       func() float64
@@ -42,6 +43,7 @@ func New(cfg Config, deps Deps) *Hub {
 		snapshots:  deps.Snapshots,
 		cookies:    deps.Cookies,
 		cookiesBad: deps.CookiesFailed,
+		monitored:  deps.Monitored,
 		openStream: deps.OpenStream,
 		clock:      deps.Clock,
 		rand:       deps.Rand,

@@ -58,6 +58,7 @@ type Metrics struct {
 	wsSlowCloses      prometheus.Counter
 	wsUpgradeRefusals *prometheus.CounterVec // status
 	deliveryLatency   prometheus.Histogram
+	quarantined       prometheus.Counter
 
 	// Bids placed for users.
 	bids *bidCollectors
@@ -136,6 +137,8 @@ func New() *Metrics {
 			"status", nil),
 		deliveryLatency: histogram("delivery_latency_seconds",
 			"Time from the upstream bytes' arrival to the write of the change to a client socket.", latencyBuckets),
+		quarantined: counter("user_records_quarantined_total",
+			"Users' stored records that could not be read and were set aside under nellis/quarantine/; each such user started empty."),
 
 		bids:   newBidCollectors(),
 		status: newStatusCollector(),
@@ -152,7 +155,7 @@ func (m *Metrics) collectors() []prometheus.Collector {
 		m.reconcileChanges, m.published, m.processingTime,
 		m.wsOpen, m.wsOpened, m.wsClosed, m.wsAuthentications, m.wsMessagesIn,
 		m.wsMessagesOut, m.wsCoalesced, m.wsDropped, m.wsSlowCloses,
-		m.wsUpgradeRefusals, m.deliveryLatency,
+		m.wsUpgradeRefusals, m.deliveryLatency, m.quarantined,
 		m.bids.results, m.bids.latency, m.bids.maxReached,
 		m.status,
 	}

@@ -20,6 +20,8 @@ func (m *Metrics) RelayHooks() wsrelay.Hooks {
 		SlowClosed:      m.wsSlowCloses.Inc,
 		DeliveryLatency: m.delivered,
 		UpgradeRefused:  m.upgradeRefused,
+
+		RecordQuarantined: m.quarantined.Inc,
 	}
 }
 

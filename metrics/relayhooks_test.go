@@ -117,3 +117,15 @@ func TestRelayHooksBucketDeliveryLatencyFinely(t *testing.T) {
 		0.0001: 1, 0.00025: 2, 0.0005: 2, 0.001: 3, 0.01: 3, 0.025: 4, 5: 4,
 	})
 }
+
+func TestRelayHooksCountQuarantinedRecords(t *testing.T) {
+	m := New()
+	r := m.RelayHooks()
+	r.RecordQuarantined()
+
+	expectMetrics(t, registered(t, m), `
+# HELP nellis_user_records_quarantined_total Users' stored records that could not be read and were set aside under nellis/quarantine/; each such user started empty.
+# TYPE nellis_user_records_quarantined_total counter
+nellis_user_records_quarantined_total 1
+`, "nellis_user_records_quarantined_total")
+}

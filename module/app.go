@@ -153,6 +153,12 @@ type RelayConfig struct {
 	// Client messages a socket may send at once above that rate.
 	// Default: 40.
 	MessageBurst int `json:"message_burst,omitempty"`
+	// Different products one user may watch at once, monitored and
+	// subscribed on all their sockets together. Default: max_auctions.
+	MaxProductsPerUser int `json:"max_products_per_user,omitempty"`
+	// Sockets signed in as one user at once; an authenticate beyond it is
+	// refused with a reason. Default: 20.
+	MaxSocketsPerUser int `json:"max_sockets_per_user,omitempty"`
 	// Sockets open without a successful authenticate; more get 503.
 	// Default: 1000.
 	MaxUnauthenticated int `json:"max_unauthenticated,omitempty"`

@@ -52,6 +52,8 @@ func init() {
 //		breaker_open_after    <duration>
 //		breaker_cooldown      <duration>
 //		max_auctions          <n>
+//		max_products_per_user <n>
+//		max_sockets_per_user  <n>
 //		max_message_size      <size>
 //		connections_per_minute <n>
 //		messages_per_second   <n>
@@ -202,6 +204,12 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 		}
 		return a.addUser(d, args[0], args[1])
 	case "cookie_key":
+		// An unset {$VAR} leaves no argument, a quoted one an empty one:
+		// either way the key the operator meant to give is missing, and
+		// running without one would keep cookies in memory only.
+		if len(args) == 0 || (len(args) == 1 && args[0] == "") {
+			return d.Errf("cookie_key: empty (is its environment variable set?); leave cookie_key out to keep cookies in memory only")
+		}
 		raw, err := one()
 		if err != nil {
 			return err
@@ -271,6 +279,10 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 		up.PollRate = rate
 	case "max_auctions":
 		return count(&a.Relay.MaxAuctions)
+	case "max_products_per_user":
+		return count(&a.Relay.MaxProductsPerUser)
+	case "max_sockets_per_user":
+		return count(&a.Relay.MaxSocketsPerUser)
 	case "max_message_size":
 		return size(&a.Relay.MaxMessageSize)
 	case "connections_per_minute":

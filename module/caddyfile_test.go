@@ -52,6 +52,8 @@ func TestGlobalOptionParses(t *testing.T) {
 		poll_rate 2.5
 		snapshot_format html
 		max_auctions 10
+		max_products_per_user 12
+		max_sockets_per_user 3
 		bidding off
 		dry_run on
 		bids_per_minute 4
@@ -86,6 +88,12 @@ func TestGlobalOptionParses(t *testing.T) {
 	if app.Upstream.PollRate != 2.5 || app.Upstream.SnapshotFormat != "html" || app.Relay.MaxAuctions != 10 {
 		t.Errorf("tuning: %+v %+v", app.Upstream, app.Relay)
 	}
+	if r := app.Relay; r.MaxProductsPerUser != 12 || r.MaxSocketsPerUser != 3 {
+		t.Errorf("per-user limits: %+v", r)
+	}
+	if rc := app.relayConfig(nil); rc.MaxProductsPerUser != 12 || rc.MaxSocketsPerUser != 3 {
+		t.Errorf("per-user limits reach the relay as %d products, %d sockets", rc.MaxProductsPerUser, rc.MaxSocketsPerUser)
+	}
 	if b := app.Bidding; !b.off() || !b.dryRun() || b.BidsPerMinute != 4 || time.Duration(b.SnipeWindow) != 8*time.Second {
 		t.Errorf("bidding: %+v", b)
 	}
@@ -111,19 +119,25 @@ func TestConfigErrors(t *testing.T) {
 		src  string
 		want string
 	}{
-		"unknown subdirective": {head + "\t\tstal_timeout 3s\n" + tail, `Caddyfile:4: unrecognized subdirective "stal_timeout"`},
-		"bad url":              {head + "\t\tsse_endpoint ftp://x\n" + tail, "Caddyfile:4: sse_endpoint: invalid URL \"ftp://x\": scheme must be http or https"},
-		"url without host":     {head + "\t\tapi_endpoint https://\n" + tail, "Caddyfile:4: api_endpoint: invalid URL"},
-		"bad duration":         {head + "\t\tstall_timeout soon\n" + tail, `Caddyfile:4: stall_timeout: invalid duration "soon"`},
-		"zero duration":        {head + "\t\tlinger 0s\n" + tail, `Caddyfile:4: linger: must be positive`},
-		"use_sse maybe":        {head + "\t\tuse_sse maybe\n" + tail, `Caddyfile:4: use_sse: want on or off, got "maybe"`},
-		"missing argument":     {head + "\t\tuse_sse\n" + tail, "Caddyfile:4: use_sse: want exactly one argument, got 0"},
-		"bad count":            {head + "\t\tmax_streams many\n" + tail, `Caddyfile:4: max_streams: want a positive whole number, got "many"`},
-		"bad size":             {head + "\t\tmax_event_size huge\n" + tail, `Caddyfile:4: max_event_size: want a size`},
-		"bad format":           {head + "\t\tsnapshot_format xml\n" + tail, `Caddyfile:4: snapshot_format: want auto, json, data or html, got "xml"`},
-		"bidding maybe":        {head + "\t\tbidding maybe\n" + tail, `Caddyfile:4: bidding: want on or off, got "maybe"`},
-		"bad cookie key":       {head + "\t\tcookie_key short\n" + tail, "Caddyfile:4: cookie_key: must be 32 bytes"},
-		"user without token":   {head + "\t\tuser bob\n" + tail, "Caddyfile:4: user: want <name> <token>, got 1 arguments"},
+		"unknown subdirective":    {head + "\t\tstal_timeout 3s\n" + tail, `Caddyfile:4: unrecognized subdirective "stal_timeout"`},
+		"bad url":                 {head + "\t\tsse_endpoint ftp://x\n" + tail, "Caddyfile:4: sse_endpoint: invalid URL \"ftp://x\": scheme must be http or https"},
+		"url without host":        {head + "\t\tapi_endpoint https://\n" + tail, "Caddyfile:4: api_endpoint: invalid URL"},
+		"bad duration":            {head + "\t\tstall_timeout soon\n" + tail, `Caddyfile:4: stall_timeout: invalid duration "soon"`},
+		"zero duration":           {head + "\t\tlinger 0s\n" + tail, `Caddyfile:4: linger: must be positive`},
+		"use_sse maybe":           {head + "\t\tuse_sse maybe\n" + tail, `Caddyfile:4: use_sse: want on or off, got "maybe"`},
+		"missing argument":        {head + "\t\tuse_sse\n" + tail, "Caddyfile:4: use_sse: want exactly one argument, got 0"},
+		"bad count":               {head + "\t\tmax_streams many\n" + tail, `Caddyfile:4: max_streams: want a positive whole number, got "many"`},
+		"zero sockets per user":   {head + "\t\tmax_sockets_per_user 0\n" + tail, `Caddyfile:4: max_sockets_per_user: want a positive whole number, got "0"`},
+		"products per user twice": {head + "\t\tmax_products_per_user 5 6\n" + tail, "Caddyfile:4: max_products_per_user: want exactly one argument, got 2"},
+		"bad size":                {head + "\t\tmax_event_size huge\n" + tail, `Caddyfile:4: max_event_size: want a size`},
+		"bad format":              {head + "\t\tsnapshot_format xml\n" + tail, `Caddyfile:4: snapshot_format: want auto, json, data or html, got "xml"`},
+		"bidding maybe":           {head + "\t\tbidding maybe\n" + tail, `Caddyfile:4: bidding: want on or off, got "maybe"`},
+		"bad cookie key":          {head + "\t\tcookie_key short\n" + tail, "Caddyfile:4: cookie_key: must be 32 bytes"},
+		"user without token":      {head + "\t\tuser bob\n" + tail, "Caddyfile:4: user: want <name> <token>, got 1 arguments"},
+		"cookie key from an unset variable": {head + "\t\tcookie_key {$NELLIS_TEST_UNSET_KEY}\n" + tail,
+			"Caddyfile:4: cookie_key: empty (is its environment variable set?)"},
+		"quoted cookie key from an unset variable": {head + "\t\tcookie_key \"{$NELLIS_TEST_UNSET_KEY}\"\n" + tail,
+			"Caddyfile:4: cookie_key: empty (is its environment variable set?)"},
 		"missing token":        {"{\n\tnellis {\n\t\tuse_sse on\n\t}\n}\n", "Caddyfile:4: nellis: no users"},
 		"empty token from env": {"{\n\tnellis {\n\t\tauth_token {$NELLIS_TEST_UNSET_TOKEN}\n\t}\n}\n", "Caddyfile:3: auth_token: want exactly one argument, got 0"},
 		"shared token":         {head + "\t\tuser bob t\n" + tail, `Caddyfile:4: user: user "bob" shares a token with another user`},

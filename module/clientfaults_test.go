@@ -384,7 +384,7 @@ func TestFaultReloadUnderLoad(t *testing.T) {
 	sim, simURL := newSimulator(t)
 	storage := t.TempDir()
 	extra := func(stall string) string {
-		return "connections_per_minute 200\n\t\tstall_timeout " + stall
+		return "connections_per_minute 200\n\t\tmax_sockets_per_user 60\n\t\tstall_timeout " + stall
 	}
 	tester := startGatewayIn(t, sim, simURL, simURL, storage, extra("3s"))
 	before := scrape(t)

@@ -3,7 +3,9 @@ package module
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -103,9 +105,19 @@ func (a *App) resolveSecrets() error {
 		}
 		a.Users[i].Token = token
 	}
-	a.CookieKey = repl.ReplaceKnown(a.CookieKey, "")
+	if raw := a.CookieKey; raw != "" {
+		a.CookieKey = repl.ReplaceKnown(raw, "")
+		if a.CookieKey == "" {
+			// Name the placeholders only: the rest of raw may be key material.
+			return fmt.Errorf("nellis: cookie_key: %s is empty (is the environment variable set?); leave cookie_key out to keep cookies in memory only",
+				strings.Join(placeholderPattern.FindAllString(raw, -1), ""))
+		}
+	}
 	return nil
 }
+
+// placeholderPattern finds Caddy placeholders such as {env.NELLIS_COOKIE_KEY}.
+var placeholderPattern = regexp.MustCompile(`\{[A-Za-z0-9_.\-]+\}`)
 
 // addOrigins records the origins a handler of this config allows; the
 // relay refuses every other browser origin.
@@ -188,6 +200,9 @@ func (a *App) relayConfig(origins []string) wsrelay.Config {
 		MessagesPerSecond:    r.MessagesPerSecond,
 		MessageBurst:         r.MessageBurst,
 		MaxMonitoredPerUser:  r.MaxAuctions,
+		MaxProductsPerUser:   r.MaxProductsPerUser,
+		MaxSocketsPerUser:    r.MaxSocketsPerUser,
+		FeedLinger:           time.Duration(a.Upstream.Linger),
 		MaxUnauthenticated:   r.MaxUnauthenticated,
 		QueueSize:            r.QueueSize,
 		WriteTimeout:         time.Duration(r.WriteTimeout),

@@ -82,6 +82,15 @@ func TestSecretsFromEnvironment(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `user "alice": token is empty`) {
 		t.Errorf("unset token: %v", err)
 	}
+
+	// An unset key is not "no key": it would run with cookies in memory
+	// only, and every save would drop the sealed ones.
+	t.Setenv("NELLIS_TEST_TOKEN", "s3cret-token")
+	t.Setenv("NELLIS_TEST_KEY", "")
+	err = validate(t, app)
+	if err == nil || !strings.Contains(err.Error(), "cookie_key: {env.NELLIS_TEST_KEY} is empty") {
+		t.Errorf("unset cookie key: %v", err)
+	}
 }
 
 // TestValidateUsers: JSON configs get the same user checks as Caddyfiles,

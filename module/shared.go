@@ -58,6 +58,7 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bid
 		Snapshots:     bidding.TimedSnapshots{Fetcher: s.nellis, Server: serverClock},
 		Cookies:       s.cookies,
 		CookiesFailed: s.cookiesFailed,
+		Monitored:     s.monitored,
 		ServerTime:    serverClock.Now,
 		Logger:        s.logger.Named("feed"),
 		Hooks:         s.metrics.HubHooks(),
@@ -163,6 +164,15 @@ func (s *shared) cookiesFailed(productID int64, owner string) {
 	if r := s.relay.Load(); r != nil {
 		r.CookiesFailed(productID, owner)
 	}
+}
+
+// monitored reports whether a user monitors a product; before the relay
+// exists every product counts as monitored.
+func (s *shared) monitored(productID int64) bool {
+	if r := s.relay.Load(); r != nil {
+		return r.Monitored(productID)
+	}
+	return true
 }
 
 // serveWS and serveAPI hand a request to the relay. The relay allows the

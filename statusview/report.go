@@ -25,6 +25,9 @@ type Report struct {
 	Latency Latency `json:"latency"`
 	// Feeds has one entry per product with a feed, by product id.
 	Feeds []hub.FeedStatus `json:"feeds"`
+	// QuarantinedRecords lists the users' stored records that could not be
+	// read at load: each was copied aside and its user started empty.
+	QuarantinedRecords []wsrelay.QuarantinedRecord `json:"quarantined_records,omitempty"`
 }
 
 // Totals sum up the feeds and the relay.
@@ -102,6 +105,7 @@ func NewReport(at time.Time, feeds []hub.FeedStatus, relay *wsrelay.Stats, laten
 		r.Totals.Users = relay.Users
 		r.Totals.MonitoredAuctions = relay.MonitoredAuctions
 		r.Totals.Parked = relay.Parked
+		r.QuarantinedRecords = relay.Quarantined
 	}
 	return r
 }

@@ -51,6 +51,14 @@ func TestNewReportTotals(t *testing.T) {
 	}
 }
 
+func TestNewReportListsQuarantinedRecords(t *testing.T) {
+	q := wsrelay.QuarantinedRecord{User: "alice", Key: "nellis/quarantine/alice-1.json", At: at, Reason: "not JSON (at byte 12)"}
+	r := NewReport(at, feeds(), &wsrelay.Stats{Quarantined: []wsrelay.QuarantinedRecord{q}}, Latency{})
+	if len(r.QuarantinedRecords) != 1 || r.QuarantinedRecords[0] != q {
+		t.Errorf("quarantined records %+v", r.QuarantinedRecords)
+	}
+}
+
 func TestNewReportBeforeStart(t *testing.T) {
 	r := NewReport(at, nil, nil, Latency{})
 	if r.Started || r.Totals.Connections != 0 {

@@ -56,6 +56,7 @@ func BenchmarkFanout(b *testing.B) {
 	const sockets = 100
 	cfg := testConfig()
 	cfg.ConnectionsPerMinute = sockets * 2
+	cfg.MaxSocketsPerUser = sockets
 	f := newFixture(b, cfg, Options{})
 	first := f.login(tokenAlice)
 	startMonitoring(first, "9", 50)

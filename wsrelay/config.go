@@ -61,6 +61,24 @@ type Config struct {
 	// Default: 200.
 	MaxMonitoredPerUser int `json:"max_monitored_per_user,omitempty"`
 
+	// MaxProductsPerUser is how many different products one user may
+	// watch at once, monitored and subscribed on all their sockets
+	// together: each is upstream work (a feed, a stream, snapshots).
+	// Default: MaxMonitoredPerUser.
+	MaxProductsPerUser int `json:"max_products_per_user,omitempty"`
+
+	// FeedLinger is how long the hub keeps a product's feed open after its
+	// last watcher left (the upstream `linger`). A product a user stopped
+	// watching counts against MaxProductsPerUser that long, so churning
+	// through products never keeps more feeds open upstream than the
+	// limit. Default: 30s.
+	FeedLinger time.Duration `json:"feed_linger,omitempty"`
+
+	// MaxSocketsPerUser is how many sockets may be signed in as one user
+	// at once; an authenticate beyond it is refused with a reason and the
+	// sockets already signed in stay. Default: 20.
+	MaxSocketsPerUser int `json:"max_sockets_per_user,omitempty"`
+
 	// MaxUnauthenticated caps the sockets open without a successful
 	// authenticate; beyond it the upgrade is answered 503. Such sockets are
 	// never timed out, because the extension with a bad token stays connected
@@ -100,6 +118,8 @@ const (
 	DefaultMessagesPerSecond    = 20
 	DefaultMessageBurst         = 40
 	DefaultMaxMonitoredPerUser  = 200
+	DefaultMaxSocketsPerUser    = 20
+	DefaultFeedLinger           = 30 * time.Second
 	DefaultMaxUnauthenticated   = 1000
 	DefaultQueueSize            = 256
 	DefaultWriteTimeout         = 10 * time.Second
@@ -121,6 +141,9 @@ func (c Config) WithDefaults() Config {
 	setDefault(&c.MessagesPerSecond, DefaultMessagesPerSecond)
 	setDefault(&c.MessageBurst, DefaultMessageBurst)
 	setDefault(&c.MaxMonitoredPerUser, DefaultMaxMonitoredPerUser)
+	setDefault(&c.MaxProductsPerUser, c.MaxMonitoredPerUser)
+	setDefault(&c.MaxSocketsPerUser, DefaultMaxSocketsPerUser)
+	setDefault(&c.FeedLinger, DefaultFeedLinger)
 	setDefault(&c.MaxUnauthenticated, DefaultMaxUnauthenticated)
 	setDefault(&c.QueueSize, DefaultQueueSize)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
@@ -167,10 +190,11 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.MaxMessageSize < 0 || c.ConnectionsPerMinute < 0 || c.MessagesPerSecond < 0 || c.MessageBurst < 0 ||
-		c.MaxMonitoredPerUser < 0 || c.MaxUnauthenticated < 0 || c.QueueSize < 0 {
+		c.MaxMonitoredPerUser < 0 || c.MaxProductsPerUser < 0 || c.MaxSocketsPerUser < 0 ||
+		c.MaxUnauthenticated < 0 || c.QueueSize < 0 {
 		return errors.New("limits must not be negative")
 	}
-	if c.WriteTimeout < 0 || c.PingInterval < 0 || c.HeartbeatInterval < 0 || c.SaveDelay < 0 {
+	if c.WriteTimeout < 0 || c.PingInterval < 0 || c.HeartbeatInterval < 0 || c.SaveDelay < 0 || c.FeedLinger < 0 {
 		return errors.New("durations must not be negative")
 	}
 	if c.HeartbeatInterval > maxHeartbeatInterval {

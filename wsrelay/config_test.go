@@ -9,14 +9,16 @@ import (
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	tests := map[string]Config{
-		"bad user name":  {Users: map[string]string{"../x": "t"}},
-		"empty token":    {Users: map[string]string{"a": ""}},
-		"shared token":   {Users: map[string]string{"a": "t", "b": "t"}},
-		"default twice":  {AuthToken: "t", Users: map[string]string{"default": "u"}},
-		"short key":      {CookieKey: "abcd"},
-		"negative limit": {MaxMessageSize: -1},
-		"slow heartbeat": {HeartbeatInterval: 25 * time.Second},
-		"blank origin":   {AllowedOrigins: []string{""}},
+		"bad user name":              {Users: map[string]string{"../x": "t"}},
+		"empty token":                {Users: map[string]string{"a": ""}},
+		"shared token":               {Users: map[string]string{"a": "t", "b": "t"}},
+		"default twice":              {AuthToken: "t", Users: map[string]string{"default": "u"}},
+		"short key":                  {CookieKey: "abcd"},
+		"negative limit":             {MaxMessageSize: -1},
+		"negative sockets per user":  {MaxSocketsPerUser: -1},
+		"negative products per user": {MaxProductsPerUser: -1},
+		"slow heartbeat":             {HeartbeatInterval: 25 * time.Second},
+		"blank origin":               {AllowedOrigins: []string{""}},
 	}
 	for name, cfg := range tests {
 		if _, err := New(context.Background(), cfg, Options{Feeds: newFakeFeeds()}); err == nil {
@@ -27,5 +29,15 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 	if _, err := New(context.Background(), Config{}, Options{}); err == nil {
 		t.Error("no Feeds accepted")
+	}
+}
+
+func TestPerUserLimitDefaults(t *testing.T) {
+	c := Config{MaxMonitoredPerUser: 7}.WithDefaults()
+	if c.MaxProductsPerUser != 7 || c.MaxSocketsPerUser != DefaultMaxSocketsPerUser {
+		t.Errorf("products %d (want max_auctions, 7), sockets %d", c.MaxProductsPerUser, c.MaxSocketsPerUser)
+	}
+	if c := (Config{}).WithDefaults(); c.MaxProductsPerUser != DefaultMaxMonitoredPerUser || c.MaxSocketsPerUser != 20 {
+		t.Errorf("defaults: products %d, sockets %d", c.MaxProductsPerUser, c.MaxSocketsPerUser)
 	}
 }

@@ -83,6 +83,7 @@ func TestSlowClientDoesNotDelayOthers(t *testing.T) {
 	cfg := testConfig()
 	cfg.WriteTimeout = time.Second
 	cfg.ConnectionsPerMinute = sockets
+	cfg.MaxSocketsPerUser = sockets
 	f := newFixtureWith(t, cfg, Options{Hooks: Hooks{
 		ConnClosed: func(code int) { closeCodes <- code },
 		SlowClosed: func() { slow.Add(1) },

@@ -67,6 +67,9 @@ type Hooks struct {
 	SlowClosed      func()
 	DeliveryLatency func(d time.Duration) // from hub.Change.ReceivedAt to the write
 	UpgradeRefused  func(status int)
+	// RecordQuarantined: a user's stored record could not be read and was
+	// set aside (Relay.Quarantined lists them).
+	RecordQuarantined func()
 }
 
 func (h *Hooks) connOpened() {
@@ -126,5 +129,11 @@ func (h *Hooks) deliveryLatency(d time.Duration) {
 func (h *Hooks) upgradeRefused(status int) {
 	if h.UpgradeRefused != nil {
 		h.UpgradeRefused(status)
+	}
+}
+
+func (h *Hooks) recordQuarantined() {
+	if h.RecordQuarantined != nil {
+		h.RecordQuarantined()
 	}
 }

@@ -133,9 +133,9 @@ func (c *conn) handleAuthenticate(m *ClientMessage) {
 	}
 	r := c.r
 	r.mu.Lock()
-	if r.users[u.name] != u { // removed by a reload meanwhile
+	if refusal := r.admitLocked(c, u); refusal != "" { // removed by a reload meanwhile, or too many sockets
 		r.mu.Unlock()
-		c.send("authenticated", authenticatedReply{Type: "authenticated", Error: errInvalidToken, RequestID: m.RequestID})
+		c.send("authenticated", authenticatedReply{Type: "authenticated", Error: refusal, RequestID: m.RequestID})
 		return
 	}
 	if c.user != u {
@@ -187,6 +187,11 @@ func (c *conn) handleStartMonitoring(u *user, m *ClientMessage) {
 			c.sendError(fmt.Sprintf("Monitoring limit reached: at most %d auctions per user; stop monitoring another auction first", limit), m.RequestID)
 			return
 		}
+		if refusal := r.productLimitLocked(u, productID); refusal != "" {
+			r.mu.Unlock()
+			c.sendError(refusal, m.RequestID)
+			return
+		}
 		a = &monitored{owner: u, Auction: Auction{
 			ID: m.AuctionID, ProductID: productID, Config: defaultAuctionConfig, AddedAt: r.now().UnixMilli(),
 		}}
@@ -208,6 +213,7 @@ func (c *conn) handleStartMonitoring(u *user, m *ClientMessage) {
 	r.mu.Unlock()
 	if !exists {
 		r.acquire(productID)
+		r.prioritize(productID) // subscribed before, its snapshot may wait in the background
 	}
 	r.saver.markDirty(u.name)
 	r.refreshAutoBid(productID)
@@ -222,6 +228,7 @@ func (c *conn) handleStopMonitoring(u *user, m *ClientMessage) {
 	if ok {
 		delete(u.auctions, m.AuctionID)
 		r.removeMonitorLocked(a)
+		r.leftLocked(u, a.ProductID)
 	}
 	r.mu.Unlock()
 	if ok {
@@ -328,9 +335,14 @@ func (c *conn) handleSubscribe(m *ClientMessage) {
 	r.mu.Lock()
 	_, already := c.subs[productID]
 	if !already {
-		if limit := r.config().MaxMonitoredPerUser; len(c.subs) >= limit {
+		if c.user == nil { // signed out by a reload meanwhile
 			r.mu.Unlock()
-			c.sendError(fmt.Sprintf("Subscription limit reached: at most %d auctions per connection", limit), m.RequestID)
+			c.sendError(errNotAuthed, m.RequestID)
+			return
+		}
+		if refusal := r.productLimitLocked(c.user, productID); refusal != "" {
+			r.mu.Unlock()
+			c.sendError(refusal, m.RequestID)
 			return
 		}
 		if c.subs == nil {
@@ -360,6 +372,7 @@ func (c *conn) handleUnsubscribe(m *ClientMessage) {
 	if ok && subscribed {
 		delete(c.subs, productID)
 		r.removeSubscriberLocked(productID, c)
+		r.leftLocked(c.user, productID)
 	}
 	r.mu.Unlock()
 	if ok && subscribed {

@@ -23,11 +23,24 @@ import (
 // fakeFeeds stands in for the hub: it records subscriptions and delivers
 // published changes while holding its lock, as a real feed may.
 type fakeFeeds struct {
-	mu         sync.Mutex
-	subs       map[int64]map[*fakeSub]struct{}
-	subscribes map[int64]int // Subscribe calls per product, over the test
-	states     map[int64]*hub.Change
-	history    map[int64][]*hub.Change
+	mu          sync.Mutex
+	subs        map[int64]map[*fakeSub]struct{}
+	subscribes  map[int64]int // Subscribe calls per product, over the test
+	states      map[int64]*hub.Change
+	history     map[int64][]*hub.Change
+	prioritized []int64 // Prioritize calls, in order
+}
+
+func (f *fakeFeeds) Prioritize(productID int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.prioritized = append(f.prioritized, productID)
+}
+
+func (f *fakeFeeds) prioritizedProducts() []int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]int64(nil), f.prioritized...)
 }
 
 type fakeSub struct{ s hub.Subscriber }

@@ -126,6 +126,7 @@ func (c *conn) teardown() {
 	}
 	r.mu.Lock()
 	delete(r.conns, c)
+	r.leftSubsLocked(c) // fair use: they still count while their feeds linger
 	if c.user != nil {
 		delete(c.user.conns, c)
 		c.user = nil

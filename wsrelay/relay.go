@@ -100,6 +100,9 @@ type Relay struct {
 
 	ipMu     sync.Mutex
 	ipLimits map[string]*rate.Limiter
+
+	quarantineMu sync.Mutex
+	quarantined  []QuarantinedRecord // users' records set aside at load
 }
 
 // user is one configured user; its fields are guarded by Relay.mu.
@@ -115,6 +118,12 @@ type user struct {
 	// cookiesFailed: a snapshot failed with these cookies; they are not
 	// used for snapshots until the user syncs new ones.
 	cookiesFailed bool
+	// unopenedCookies are the stored sealed cookies the current
+	// cookie_key cannot open, written back unchanged (userRecord.unopened).
+	unopenedCookies string
+	// left holds the products the user stopped watching, and when; they
+	// count against MaxProductsPerUser while their feeds linger.
+	left map[int64]time.Time
 }
 
 // interest is the relay's one hub subscription to a product.
@@ -299,6 +308,7 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 		}
 		u.tokenHash = sha256.Sum256([]byte(token))
 	}
+	r.reopenCookiesLocked(key)
 	for name, rec := range loaded {
 		if _, ok := r.users[name]; ok {
 			continue // loaded concurrently by another UpdateConfig
@@ -308,6 +318,8 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 			tokenHash: sha256.Sum256([]byte(tokens[name])),
 			auctions:  make(map[string]*monitored, len(rec.Auctions)),
 			conns:     make(map[*conn]struct{}),
+
+			unopenedCookies: rec.unopened,
 		}
 		r.setCookies(u, rec.cookies)
 		for _, a := range rec.Auctions {
@@ -320,6 +332,11 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 		r.users[name] = u
 	}
 	r.mu.Unlock()
+	for name, rec := range loaded {
+		if rec.quarantined {
+			r.saver.markDirty(name)
+		}
+	}
 	for _, id := range acquire {
 		r.acquire(id)
 	}
@@ -334,6 +351,23 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 		r.forgetAutoBid(a.owner.name, a.ID)
 	}
 	return nil
+}
+
+// reopenCookiesLocked opens, with a cookie_key a reload brought, the
+// stored cookies that earlier keys could not. Callers hold r.mu.
+func (r *Relay) reopenCookiesLocked(key []byte) {
+	if key == nil {
+		return
+	}
+	for _, u := range r.users {
+		if u.unopenedCookies == "" || u.cookies != "" {
+			continue
+		}
+		if cookies, err := openCookies(key, u.name, u.unopenedCookies); err == nil {
+			u.cookies, u.unopenedCookies = cookies, ""
+			r.log().Info("stored cookies opened with the new cookie_key", zap.String("user", u.name))
+		}
+	}
 }
 
 // uniqueSorted sorts ids and drops repeats, in place.
@@ -578,13 +612,16 @@ type Stats struct {
 	// Parked counts the idle sockets waiting without a reader goroutine
 	// (park.go): on plain TCP, most of them.
 	Parked int `json:"parked"`
+	// Quarantined lists the users' records set aside because they could
+	// not be read (see Relay.Quarantined).
+	Quarantined []QuarantinedRecord `json:"quarantined,omitempty"`
 }
 
 // Stats counts the relay's sockets, users and auctions.
 func (r *Relay) Stats() Stats {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	s := Stats{Connections: len(r.conns), Users: len(r.users), Products: len(r.monitors)}
+	s := Stats{Connections: len(r.conns), Users: len(r.users), Products: len(r.monitors), Quarantined: r.Quarantined()}
 	for c := range r.conns {
 		if c.parked.Load() {
 			s.Parked++

@@ -27,6 +27,22 @@ const recordVersion = 1
 // userKey is where a user's data lives in the storage.
 func userKey(name string) string { return "nellis/users/" + name + ".json" }
 
+// quarantineKey is where a user's record that cannot be read is set aside,
+// once per load (at unix seconds at), before the user starts empty.
+func quarantineKey(name string, at time.Time) string {
+	return fmt.Sprintf("nellis/quarantine/%s-%d.json", name, at.Unix())
+}
+
+// QuarantinedRecord is a user's stored record that could not be read
+// when the user was loaded: a copy was set aside under Key and the user
+// started with no auctions and no cookies.
+type QuarantinedRecord struct {
+	User   string    `json:"user"`
+	Key    string    `json:"key"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+}
+
 // userRecord is a user's persisted data. Cookies are sealed with
 // AES-256-GCM (nonce prepended, base64) and bound to the user's key, so a
 // record copied to another user does not decrypt.
@@ -36,9 +52,19 @@ type userRecord struct {
 	SealedCookies string    `json:"sealedCookies,omitempty"`
 
 	cookies string // decrypted; never stored in clear
+	// unopened is SealedCookies when they could not be opened (no
+	// cookie_key, or another one): they are written back unchanged on
+	// every save, so a restart with the right key finds them.
+	unopened string
+	// quarantined: the stored record could not be read and was set aside.
+	quarantined bool
 }
 
-// loadUser reads a user's record; a missing record is an empty one.
+// loadUser reads a user's record; a missing record is an empty one. A
+// record that cannot be read (not JSON, an unknown version) is copied to a
+// quarantine key, reported, and replaced by an empty one, so one bad file
+// never keeps the gateway from starting; a storage that fails to load or
+// to take the copy is an error, as nothing may be overwritten then.
 func (r *Relay) loadUser(ctx context.Context, name string, key []byte) (*userRecord, error) {
 	rec := &userRecord{}
 	if r.storage == nil {
@@ -51,11 +77,11 @@ func (r *Relay) loadUser(ctx context.Context, name string, key []byte) (*userRec
 	if err != nil {
 		return nil, fmt.Errorf("wsrelay: load user %q: %w", name, err)
 	}
-	if err := json.Unmarshal(data, rec); err != nil {
-		return nil, fmt.Errorf("wsrelay: load user %q from %s: %w", name, userKey(name), err)
-	}
-	if rec.Version != recordVersion {
-		return nil, fmt.Errorf("wsrelay: load user %q: record version %d, want %d", name, rec.Version, recordVersion)
+	if reason := decodeRecord(data, rec); reason != "" {
+		// The empty record replaces the bad one at the next save, which
+		// applyConfig asks for: the copy keeps it, and later starts do
+		// not set it aside again.
+		return &userRecord{quarantined: true}, r.quarantine(ctx, name, data, reason)
 	}
 	rec.Auctions = slices.DeleteFunc(rec.Auctions, func(a Auction) bool {
 		return !auctionIDPattern.MatchString(a.ID) || a.ProductID <= 0
@@ -66,14 +92,76 @@ func (r *Relay) loadUser(ctx context.Context, name string, key []byte) (*userRec
 			*s = 0
 		}
 	}
-	if rec.SealedCookies != "" {
-		if key == nil {
-			r.log().Warn("stored cookies ignored: cookie_key not set", zap.String("user", name))
-		} else if rec.cookies, err = openCookies(key, name, rec.SealedCookies); err != nil {
-			r.log().Warn("stored cookies ignored: they do not decrypt with this cookie_key", zap.String("user", name))
-		}
-	}
+	r.openRecordCookies(name, rec, key)
 	return rec, nil
+}
+
+// decodeRecord fills rec from data and says what is wrong with it, ""
+// for nothing. The reason never quotes the record, which holds secrets.
+func decodeRecord(data []byte, rec *userRecord) string {
+	if err := json.Unmarshal(data, rec); err != nil {
+		var syntax *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &syntax):
+			return fmt.Sprintf("not JSON (at byte %d)", syntax.Offset)
+		case errors.As(err, &typ):
+			return fmt.Sprintf("field %q has the wrong type", typ.Field)
+		}
+		return "not a user record" // io.ErrUnexpectedEOF: truncated
+	}
+	if rec.Version != recordVersion {
+		return fmt.Sprintf("record version %d, want %d", rec.Version, recordVersion)
+	}
+	return ""
+}
+
+// quarantine copies a record that cannot be read aside and reports it.
+func (r *Relay) quarantine(ctx context.Context, name string, data []byte, reason string) error {
+	at := r.now()
+	q := QuarantinedRecord{User: name, Key: quarantineKey(name, at), At: at, Reason: reason}
+	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	if err := r.storage.Store(sctx, q.Key, data); err != nil {
+		return fmt.Errorf("wsrelay: user %q: record %s cannot be read (%s), and setting it aside failed: %w",
+			name, userKey(name), reason, err)
+	}
+	r.log().Error("user record cannot be read: set aside, the user starts with no auctions and no cookies",
+		zap.String("user", name), zap.String("record", userKey(name)),
+		zap.String("quarantined_as", q.Key), zap.String("reason", reason))
+	r.quarantineMu.Lock()
+	r.quarantined = append(r.quarantined, q)
+	r.quarantineMu.Unlock()
+	r.hooksNow().recordQuarantined()
+	return nil
+}
+
+// Quarantined lists the users' records set aside since the relay started,
+// oldest first.
+func (r *Relay) Quarantined() []QuarantinedRecord {
+	r.quarantineMu.Lock()
+	defer r.quarantineMu.Unlock()
+	return slices.Clone(r.quarantined)
+}
+
+// openRecordCookies decrypts rec's sealed cookies with key, or keeps them
+// sealed (rec.unopened) when they cannot be opened.
+func (r *Relay) openRecordCookies(name string, rec *userRecord, key []byte) {
+	if rec.SealedCookies == "" {
+		return
+	}
+	if key == nil {
+		r.log().Warn("stored cookies not used: cookie_key not set; they are kept sealed in storage", zap.String("user", name))
+		rec.unopened = rec.SealedCookies
+		return
+	}
+	cookies, err := openCookies(key, name, rec.SealedCookies)
+	if err != nil {
+		r.log().Warn("stored cookies not used: they do not decrypt with this cookie_key; they are kept sealed in storage", zap.String("user", name))
+		rec.unopened = rec.SealedCookies
+		return
+	}
+	rec.cookies = cookies
 }
 
 func sealCookies(key []byte, user, cookies string) (string, error) {
@@ -191,11 +279,15 @@ func (s *saver) save(ctx context.Context, name string) error {
 	for _, a := range u.auctions {
 		rec.Auctions = append(rec.Auctions, a.Auction)
 	}
-	cookies := u.cookies
+	cookies, unopened := u.cookies, u.unopenedCookies
 	r.mu.RUnlock()
 	slices.SortFunc(rec.Auctions, func(a, b Auction) int {
 		return cmp.Or(cmp.Compare(a.AddedAt, b.AddedAt), cmp.Compare(a.ID, b.ID))
 	})
+	// Sealed cookies this key cannot open stay as they were until cookies
+	// sealed with the current key replace them: a restart without the key
+	// (or with the wrong one) must not destroy them.
+	rec.SealedCookies = unopened
 	if key := r.cookieKey.Load(); key != nil && cookies != "" {
 		sealed, err := sealCookies(*key, name, cookies)
 		if err != nil {
