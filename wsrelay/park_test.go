@@ -57,6 +57,7 @@ func TestIdleSocketsHoldNoGoroutine(t *testing.T) {
 	cfg := testConfig()
 	cfg.ConnectionsPerMinute = 4 * sockets
 	cfg.MaxUnauthenticated = 4 * sockets
+	cfg.MaxUnauthenticatedPerAddress = 4 * sockets
 	f := newFixture(t, cfg, Options{})
 	requireIdlePoller(t, f.relay)
 	clients := make([]*client, sockets)
