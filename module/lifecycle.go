@@ -180,19 +180,25 @@ func (a *App) relayConfig(origins []string) wsrelay.Config {
 	}
 	r := a.Relay
 	return wsrelay.Config{
-		Users:                users,
-		CookieKey:            a.CookieKey,
-		AllowedOrigins:       origins,
-		MaxMessageSize:       int64(r.MaxMessageSize),
-		ConnectionsPerMinute: r.ConnectionsPerMinute,
-		MessagesPerSecond:    r.MessagesPerSecond,
-		MessageBurst:         r.MessageBurst,
-		MaxMonitoredPerUser:  r.MaxAuctions,
-		MaxUnauthenticated:   r.MaxUnauthenticated,
-		QueueSize:            r.QueueSize,
-		WriteTimeout:         time.Duration(r.WriteTimeout),
-		PingInterval:         time.Duration(r.PingInterval),
-		HeartbeatInterval:    time.Duration(r.HeartbeatInterval),
+		Users:                         users,
+		CookieKey:                     a.CookieKey,
+		AllowedOrigins:                origins,
+		MaxMessageSize:                int64(r.MaxMessageSize),
+		ConnectionsPerMinute:          r.ConnectionsPerMinute,
+		MessagesPerSecond:             r.MessagesPerSecond,
+		MessageBurst:                  r.MessageBurst,
+		MaxMonitoredPerUser:           r.MaxAuctions,
+		MaxUnauthenticated:            r.MaxUnauthenticated,
+		MaxUnauthenticatedPerAddress:  r.MaxUnauthenticatedPerAddress,
+		AuthTimeout:                   time.Duration(r.AuthTimeout),
+		MaxUnauthenticatedMessageSize: int64(r.MaxUnauthenticatedMessageSize),
+		MessageTimeout:                time.Duration(r.MessageTimeout),
+		AuthFailures:                  r.AuthFailures,
+		AuthFailuresPerMinute:         r.AuthFailuresPerMinute,
+		QueueSize:                     r.QueueSize,
+		WriteTimeout:                  time.Duration(r.WriteTimeout),
+		PingInterval:                  time.Duration(r.PingInterval),
+		HeartbeatInterval:             time.Duration(r.HeartbeatInterval),
 	}.WithDefaults()
 }
 

@@ -23,6 +23,20 @@ func dialStatus(t *testing.T, f *fixture, header http.Header) int {
 	return resp.StatusCode
 }
 
+// dialOpen is dialStatus for a socket that stays open until the test ends.
+func dialOpen(t *testing.T, f *fixture, header http.Header) int {
+	t.Helper()
+	c, resp, err := websocket.DefaultDialer.Dial(f.wsURL(), header)
+	if err == nil {
+		t.Cleanup(func() { c.Close() })
+		return http.StatusSwitchingProtocols
+	}
+	if resp == nil {
+		t.Fatalf("dial: %v", err)
+	}
+	return resp.StatusCode
+}
+
 func TestUpgradeRefusals(t *testing.T) {
 	t.Run("origin", func(t *testing.T) {
 		f := newFixture(t, testConfig(), Options{})
@@ -85,7 +99,7 @@ func TestUpgradeRefusals(t *testing.T) {
 			ip   string
 			want int
 		}{{"192.0.2.2", 101}, {"2001:db8::1", 101}, {"2001:db8::2", 101}, {"2001:db8::3", 429}, {"2001:db8:0:1::1", 101}} {
-			if s := dialStatus(t, f, fromAddr(d.ip)); s != d.want {
+			if s := dialOpen(t, f, fromAddr(d.ip)); s != d.want {
 				t.Errorf("from %s: %d, want %d", d.ip, s, d.want)
 			}
 		}
