@@ -142,8 +142,8 @@ type UpstreamConfig struct {
 type RelayConfig struct {
 	// Most auctions one user may monitor. Default: 200.
 	MaxAuctions int `json:"max_auctions,omitempty"`
-	// Largest client message in bytes; larger closes the socket with
-	// 1009. Default: 1 MiB.
+	// Largest client message in bytes once the socket has signed in;
+	// larger closes the socket with 1009. Default: 1 MiB.
 	MaxMessageSize int `json:"max_message_size,omitempty"`
 	// Sockets one client address may open per minute; more get 429 before
 	// the upgrade. An address is an IPv4 address or an IPv6 /64, for every

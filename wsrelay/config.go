@@ -39,8 +39,10 @@ type Config struct {
 	// Default: none, so every browser origin is refused.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
 
-	// MaxMessageSize is the largest client message in bytes; a larger one
-	// closes the socket with code 1009. Default: 1 MiB.
+	// MaxMessageSize is the largest client message in bytes once the
+	// socket has authenticated (MaxUnauthenticatedMessageSize applies
+	// before); a larger one closes the socket with code 1009.
+	// Default: 1 MiB.
 	MaxMessageSize int64 `json:"max_message_size,omitempty"`
 
 	// ConnectionsPerMinute is how many sockets one client address may open
