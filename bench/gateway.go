@@ -21,8 +21,9 @@ import (
 // gatewayConfig is the bench Caddyfile: the gateway alone on a loopback
 // port, following the simulator. The limits meant for real extensions are
 // opened up, because every bench client comes from 127.0.0.1:
-// connections_per_minute and max_unauthenticated would otherwise refuse
-// the connection storm. writeConfig adapts it and adds the users.
+// connections_per_minute, max_unauthenticated and its per-address share
+// would otherwise refuse the connection storm, and a client still waiting
+// for its sign-in under the storm's load is not an idle stranger. writeConfig adapts it and adds the users.
 const gatewayConfig = `{
 	admin %[4]s
 	persist_config off
@@ -36,6 +37,8 @@ const gatewayConfig = `{
 		user u0 {$NELLIS_BENCH_TOKEN}
 		connections_per_minute 10000000
 		max_unauthenticated 100000
+		max_unauthenticated_per_address 100000
+		auth_timeout 1m
 	}
 }
 

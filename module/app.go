@@ -142,11 +142,12 @@ type UpstreamConfig struct {
 type RelayConfig struct {
 	// Most auctions one user may monitor. Default: 200.
 	MaxAuctions int `json:"max_auctions,omitempty"`
-	// Largest client message in bytes; larger closes the socket with
-	// 1009. Default: 1 MiB.
+	// Largest client message in bytes once the socket has signed in;
+	// larger closes the socket with 1009. Default: 1 MiB.
 	MaxMessageSize int `json:"max_message_size,omitempty"`
-	// Sockets one client IP may open per minute; more get 429 before the
-	// upgrade. Default: 30.
+	// Sockets one client address may open per minute; more get 429 before
+	// the upgrade. An address is an IPv4 address or an IPv6 /64, for every
+	// per-address limit. Default: 30.
 	ConnectionsPerMinute int `json:"connections_per_minute,omitempty"`
 	// Sustained client messages per second per socket. Default: 20.
 	MessagesPerSecond float64 `json:"messages_per_second,omitempty"`
@@ -162,6 +163,26 @@ type RelayConfig struct {
 	// Sockets open without a successful authenticate; more get 503.
 	// Default: 1000.
 	MaxUnauthenticated int `json:"max_unauthenticated,omitempty"`
+	// Sockets one client address may hold open without a successful
+	// authenticate; more get 429. Default: 8.
+	MaxUnauthenticatedPerAddress int `json:"max_unauthenticated_per_address,omitempty"`
+	// How long a socket may stay open without a successful authenticate
+	// before it is closed with 1008 "authentication timeout". Default: 10s.
+	AuthTimeout caddy.Duration `json:"auth_timeout,omitempty"`
+	// Largest client message in bytes before the socket has signed in;
+	// larger closes it with 1009. Default: 4 KiB.
+	MaxUnauthenticatedMessageSize int `json:"max_unauthenticated_message_size,omitempty"`
+	// Longest one client message may take from its first frame to its last
+	// fragment (pings do not extend it); then the socket is closed with
+	// 1008 "message timeout". Default: 10s.
+	MessageTimeout caddy.Duration `json:"message_timeout,omitempty"`
+	// Failed authenticate messages a socket may send; the last closes it
+	// with 1008. Default: 3.
+	AuthFailures int `json:"auth_failures,omitempty"`
+	// Failed authentications one client address may make per minute,
+	// sockets and REST together; beyond it REST answers 429 and sockets
+	// are closed, without the token being checked. Default: 10.
+	AuthFailuresPerMinute int `json:"auth_failures_per_minute,omitempty"`
 	// Messages waiting for one socket before it counts as stuck.
 	// Default: 256.
 	QueueSize int `json:"queue_size,omitempty"`

@@ -59,6 +59,12 @@ func init() {
 //		messages_per_second   <n>
 //		message_burst         <n>
 //		max_unauthenticated   <n>
+//		max_unauthenticated_per_address <n>
+//		auth_timeout          <duration>
+//		max_unauthenticated_message_size <size>
+//		message_timeout       <duration>
+//		auth_failures         <n>
+//		auth_failures_per_minute <n>
 //		queue_size            <n>
 //		write_timeout         <duration>
 //		ping_interval         <duration>
@@ -301,6 +307,18 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 		return count(&a.Relay.MessageBurst)
 	case "max_unauthenticated":
 		return count(&a.Relay.MaxUnauthenticated)
+	case "max_unauthenticated_per_address":
+		return count(&a.Relay.MaxUnauthenticatedPerAddress)
+	case "auth_timeout":
+		return duration(&a.Relay.AuthTimeout)
+	case "max_unauthenticated_message_size":
+		return size(&a.Relay.MaxUnauthenticatedMessageSize)
+	case "message_timeout":
+		return duration(&a.Relay.MessageTimeout)
+	case "auth_failures":
+		return count(&a.Relay.AuthFailures)
+	case "auth_failures_per_minute":
+		return count(&a.Relay.AuthFailuresPerMinute)
 	case "queue_size":
 		return count(&a.Relay.QueueSize)
 	case "write_timeout":

@@ -110,6 +110,44 @@ func TestUseSSEFromEnvironment(t *testing.T) {
 	}
 }
 
+// TestBeforeSignInLimitsParse: the limits on sockets that have not signed
+// in reach the relay's config.
+func TestBeforeSignInLimitsParse(t *testing.T) {
+	cfg, err := adapt(t, `{
+	nellis {
+		auth_token a-long-enough-token-1
+		max_unauthenticated_per_address 4
+		auth_timeout 5s
+		max_unauthenticated_message_size 2KiB
+		message_timeout 7s
+		auth_failures 2
+		auth_failures_per_minute 6
+	}
+}
+`)
+	if err != nil {
+		t.Fatalf("adapt: %v", err)
+	}
+	app := nellisJSON(t, cfg)
+	got := app.relayConfig(nil)
+	if got.MaxUnauthenticatedPerAddress != 4 || got.AuthTimeout != 5*time.Second ||
+		got.MaxUnauthenticatedMessageSize != 2<<10 || got.MessageTimeout != 7*time.Second ||
+		got.AuthFailures != 2 || got.AuthFailuresPerMinute != 6 {
+		t.Errorf("relay config: %+v", got)
+	}
+	// Unset, each has its protective default.
+	cfg, err = adapt(t, "{\n\tnellis {\n\t\tauth_token a-long-enough-token-1\n\t}\n}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := nellisJSON(t, cfg).relayConfig(nil)
+	if def.MaxUnauthenticatedPerAddress != 8 || def.AuthTimeout != 10*time.Second ||
+		def.MaxUnauthenticatedMessageSize != 4<<10 || def.MessageTimeout != 10*time.Second ||
+		def.AuthFailures != 3 || def.AuthFailuresPerMinute != 10 {
+		t.Errorf("defaults: %+v", def)
+	}
+}
+
 // TestConfigErrors checks that each mistake fails adaptation with one line
 // naming the file and the line of the mistake.
 func TestConfigErrors(t *testing.T) {
@@ -138,6 +176,12 @@ func TestConfigErrors(t *testing.T) {
 			"Caddyfile:4: cookie_key: empty (is its environment variable set?)"},
 		"quoted cookie key from an unset variable": {head + "\t\tcookie_key \"{$NELLIS_TEST_UNSET_KEY}\"\n" + tail,
 			"Caddyfile:4: cookie_key: empty (is its environment variable set?)"},
+		"zero auth timeout":    {head + "\t\tauth_timeout 0s\n" + tail, `Caddyfile:4: auth_timeout: must be positive`},
+		"bad message timeout":  {head + "\t\tmessage_timeout later\n" + tail, `Caddyfile:4: message_timeout: invalid duration "later"`},
+		"bad per-address cap":  {head + "\t\tmax_unauthenticated_per_address -1\n" + tail, `Caddyfile:4: max_unauthenticated_per_address: want a positive whole number, got "-1"`},
+		"bad unauth size":      {head + "\t\tmax_unauthenticated_message_size lots\n" + tail, `Caddyfile:4: max_unauthenticated_message_size: want a size`},
+		"bad auth failures":    {head + "\t\tauth_failures 0\n" + tail, `Caddyfile:4: auth_failures: want a positive whole number, got "0"`},
+		"two auth budgets":     {head + "\t\tauth_failures_per_minute 5 6\n" + tail, `Caddyfile:4: auth_failures_per_minute: want exactly one argument, got 2`},
 		"missing token":        {"{\n\tnellis {\n\t\tuse_sse on\n\t}\n}\n", "Caddyfile:4: nellis: no users"},
 		"empty token from env": {"{\n\tnellis {\n\t\tauth_token {$NELLIS_TEST_UNSET_TOKEN}\n\t}\n}\n", "Caddyfile:3: auth_token: want exactly one argument, got 0"},
 		"shared token":         {head + "\t\tuser bob t\n" + tail, `Caddyfile:4: user: user "bob" shares a token with another user`},

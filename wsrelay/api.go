@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nellis-edge/gateway/nellis"
 )
@@ -73,7 +75,12 @@ func (r *Relay) serveAPI(w http.ResponseWriter, req *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{Error: "not found"})
 		return
 	}
-	u := r.apiUser(req)
+	u, spent := r.apiUser(req)
+	if spent {
+		w.Header().Set("Retry-After", strconv.Itoa(int(r.authRetryAfter()/time.Second)))
+		writeJSON(w, http.StatusTooManyRequests, apiError{Error: errAuthBudgetSpent})
+		return
+	}
 	if u == nil {
 		writeJSON(w, http.StatusUnauthorized, apiError{Error: errNotAuthed})
 		return
@@ -119,17 +126,27 @@ func (r *Relay) route(w http.ResponseWriter, req *http.Request, method string, h
 	h(w, req)
 }
 
-// apiUser authenticates the request's token, raw or as a Bearer token.
-func (r *Relay) apiUser(req *http.Request) *user {
-	token := strings.TrimSpace(req.Header.Get("Authorization"))
-	if scheme, rest, ok := strings.Cut(token, " "); ok && strings.EqualFold(scheme, "Bearer") {
-		token = strings.TrimSpace(rest)
+// apiUser authenticates the request's token, raw or as a Bearer token,
+// as the socket's authenticate does: a wrong token counts against the
+// client address's failed-authentication budget, which the address's
+// sockets share, and once that is spent (spent) no token is checked.
+func (r *Relay) apiUser(req *http.Request) (u *user, spent bool) {
+	raw := strings.TrimSpace(req.Header.Get("Authorization"))
+	if scheme, rest, ok := strings.Cut(raw, " "); ok && strings.EqualFold(scheme, "Bearer") {
+		raw = rest
 	}
-	if token == "" {
-		return nil
+	token, ok := presentedToken(raw)
+	if !ok {
+		return nil, false // nothing guessed
 	}
-	u, _ := r.authenticate(token)
-	return u
+	addr := addressKey(r.clientIP(req))
+	if !r.takeAuthAttempt(addr) {
+		return nil, true
+	}
+	if u, _ = r.authenticate(token); u != nil {
+		r.refundAuthAttempt(addr)
+	}
+	return u, false
 }
 
 // apiHealth says the relay is up and nothing more: it answers anyone, and

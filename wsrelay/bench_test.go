@@ -94,6 +94,7 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 	cfg := testConfig()
 	cfg.ConnectionsPerMinute = sockets
 	cfg.MaxUnauthenticated = sockets
+	cfg.MaxUnauthenticatedPerAddress = sockets
 	f := newFixture(b, cfg, Options{})
 	heap0, stack0 := memInUse()
 	child := exec.Command(os.Args[0], "-test.run=^$")

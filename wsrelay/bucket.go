@@ -27,3 +27,12 @@ func (b *bucket) allow(now time.Time, perSecond float64, burst int) bool {
 	}
 	return false
 }
+
+// full reports whether the bucket would be full at now, so that whoever
+// keeps buckets per address can forget it.
+func (b *bucket) full(now time.Time, perSecond float64, burst int) bool {
+	if b.last == 0 {
+		return true
+	}
+	return b.tokens+float64(now.UnixNano()-b.last)/float64(time.Second)*perSecond >= float64(burst)
+}

@@ -39,12 +39,16 @@ type Config struct {
 	// Default: none, so every browser origin is refused.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
 
-	// MaxMessageSize is the largest client message in bytes; a larger one
-	// closes the socket with code 1009. Default: 1 MiB.
+	// MaxMessageSize is the largest client message in bytes once the
+	// socket has authenticated (MaxUnauthenticatedMessageSize applies
+	// before); a larger one closes the socket with code 1009.
+	// Default: 1 MiB.
 	MaxMessageSize int64 `json:"max_message_size,omitempty"`
 
-	// ConnectionsPerMinute is how many sockets one client IP may open per
-	// minute; beyond that the upgrade is answered 429. Default: 30.
+	// ConnectionsPerMinute is how many sockets one client address may open
+	// per minute; beyond that the upgrade is answered 429. An address is a
+	// whole IPv4 address or an IPv6 /64 (an IPv4-mapped IPv6 address counts
+	// as IPv4), since one IPv6 host commonly holds a whole /64. Default: 30.
 	ConnectionsPerMinute int `json:"connections_per_minute,omitempty"`
 
 	// MessagesPerSecond is the sustained rate of client messages per socket;
@@ -80,10 +84,48 @@ type Config struct {
 	MaxSocketsPerUser int `json:"max_sockets_per_user,omitempty"`
 
 	// MaxUnauthenticated caps the sockets open without a successful
-	// authenticate; beyond it the upgrade is answered 503. Such sockets are
-	// never timed out, because the extension with a bad token stays connected
-	// by design. Default: 1000.
+	// authenticate, all addresses together; beyond it the upgrade is
+	// answered 503. Default: 1000.
 	MaxUnauthenticated int `json:"max_unauthenticated,omitempty"`
+
+	// MaxUnauthenticatedPerAddress caps the sockets one client address (as
+	// for ConnectionsPerMinute) holds open without a successful
+	// authenticate; beyond it the upgrade is answered 429. It keeps one
+	// address from filling MaxUnauthenticated and locking everyone out
+	// before sign-in: an extension is unauthenticated only for a moment
+	// after each connect. Default: 8.
+	MaxUnauthenticatedPerAddress int `json:"max_unauthenticated_per_address,omitempty"`
+
+	// AuthTimeout is how long a socket may stay open without a successful
+	// authenticate, parked or not; then it is closed with code 1008
+	// "authentication timeout". A socket a reload signs out gets as long
+	// again. Default: 10s.
+	AuthTimeout time.Duration `json:"auth_timeout,omitempty"`
+
+	// MaxUnauthenticatedMessageSize is the largest client message in bytes
+	// before the socket has authenticated (MaxMessageSize applies after);
+	// a larger one closes the socket with code 1009. An authenticate
+	// message is well under 1 KiB. Default: 4 KiB.
+	MaxUnauthenticatedMessageSize int64 `json:"max_unauthenticated_message_size,omitempty"`
+
+	// MessageTimeout is the longest one client message may take to arrive,
+	// from its first frame to its last fragment; pings and pongs in
+	// between do not extend it. A socket that overruns it is closed with
+	// code 1008 "message timeout", so a message begun and never finished
+	// cannot hold its buffer. Default: 10s.
+	MessageTimeout time.Duration `json:"message_timeout,omitempty"`
+
+	// AuthFailures is how many failed authenticate messages a socket may
+	// send; the last is answered, then the socket is closed with code 1008.
+	// Default: 3.
+	AuthFailures int `json:"auth_failures,omitempty"`
+
+	// AuthFailuresPerMinute is the failed authentications one client
+	// address (as for ConnectionsPerMinute) may make per minute, on
+	// sockets and the REST API together. Once spent, the address's
+	// authenticate closes the socket and its REST calls get 429, without
+	// the token being checked, until the budget refills. Default: 10.
+	AuthFailuresPerMinute int `json:"auth_failures_per_minute,omitempty"`
 
 	// QueueSize bounds the messages waiting to be written to one socket. A
 	// newer auctionState for an auction replaces an unsent older one, so the
@@ -113,19 +155,29 @@ type Config struct {
 
 // The defaults of Config.
 const (
-	DefaultMaxMessageSize       = 1 << 20
-	DefaultConnectionsPerMinute = 30
-	DefaultMessagesPerSecond    = 20
-	DefaultMessageBurst         = 40
-	DefaultMaxMonitoredPerUser  = 200
-	DefaultMaxSocketsPerUser    = 20
-	DefaultFeedLinger           = 30 * time.Second
-	DefaultMaxUnauthenticated   = 1000
-	DefaultQueueSize            = 256
-	DefaultWriteTimeout         = 10 * time.Second
-	DefaultPingInterval         = 30 * time.Second
-	DefaultHeartbeatInterval    = 15 * time.Second
-	DefaultSaveDelay            = 250 * time.Millisecond
+	DefaultMaxMessageSize                = 1 << 20
+	DefaultConnectionsPerMinute          = 30
+	DefaultMessagesPerSecond             = 20
+	DefaultMessageBurst                  = 40
+	DefaultMaxMonitoredPerUser           = 200
+	DefaultMaxSocketsPerUser             = 20
+	DefaultFeedLinger                    = 30 * time.Second
+	DefaultMaxUnauthenticated            = 1000
+	DefaultMaxUnauthenticatedPerAddress  = 8
+	DefaultAuthTimeout                   = 10 * time.Second
+	DefaultMaxUnauthenticatedMessageSize = 4 << 10
+	DefaultMessageTimeout                = 10 * time.Second
+	DefaultAuthFailures                  = 3
+	DefaultAuthFailuresPerMinute         = 10
+	DefaultQueueSize                     = 256
+	DefaultWriteTimeout                  = 10 * time.Second
+	DefaultPingInterval                  = 30 * time.Second
+	DefaultHeartbeatInterval             = 15 * time.Second
+	DefaultSaveDelay                     = 250 * time.Millisecond
+
+	// minTokenLength is the length under which a token draws a warning
+	// at start: a short token can be guessed.
+	minTokenLength = 16
 
 	// maxHeartbeatInterval keeps a Chrome MV3 service worker alive: Chrome
 	// suspends one after 30 s without an event.
@@ -145,6 +197,12 @@ func (c Config) WithDefaults() Config {
 	setDefault(&c.MaxSocketsPerUser, DefaultMaxSocketsPerUser)
 	setDefault(&c.FeedLinger, DefaultFeedLinger)
 	setDefault(&c.MaxUnauthenticated, DefaultMaxUnauthenticated)
+	setDefault(&c.MaxUnauthenticatedPerAddress, DefaultMaxUnauthenticatedPerAddress)
+	setDefault(&c.AuthTimeout, DefaultAuthTimeout)
+	setDefault(&c.MaxUnauthenticatedMessageSize, DefaultMaxUnauthenticatedMessageSize)
+	setDefault(&c.MessageTimeout, DefaultMessageTimeout)
+	setDefault(&c.AuthFailures, DefaultAuthFailures)
+	setDefault(&c.AuthFailuresPerMinute, DefaultAuthFailuresPerMinute)
 	setDefault(&c.QueueSize, DefaultQueueSize)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
 	setDefault(&c.PingInterval, DefaultPingInterval)
@@ -167,8 +225,8 @@ func (c Config) Validate() error {
 		if !userNamePattern.MatchString(name) {
 			return fmt.Errorf("user name %q: must be 1-64 of A-Z, a-z, 0-9, _ and -", name)
 		}
-		if token == "" {
-			return fmt.Errorf("user %q: empty token", name)
+		if _, ok := presentedToken(token); !ok || strings.TrimSpace(token) != token {
+			return fmt.Errorf("user %q: token is empty or starts or ends with whitespace", name)
 		}
 		h := sha256.Sum256([]byte(token))
 		if other, dup := seen[h]; dup {
@@ -191,10 +249,13 @@ func (c Config) Validate() error {
 	}
 	if c.MaxMessageSize < 0 || c.ConnectionsPerMinute < 0 || c.MessagesPerSecond < 0 || c.MessageBurst < 0 ||
 		c.MaxMonitoredPerUser < 0 || c.MaxProductsPerUser < 0 || c.MaxSocketsPerUser < 0 ||
-		c.MaxUnauthenticated < 0 || c.QueueSize < 0 {
+		c.MaxUnauthenticated < 0 || c.QueueSize < 0 ||
+		c.MaxUnauthenticatedPerAddress < 0 || c.MaxUnauthenticatedMessageSize < 0 ||
+		c.AuthFailures < 0 || c.AuthFailuresPerMinute < 0 {
 		return errors.New("limits must not be negative")
 	}
-	if c.WriteTimeout < 0 || c.PingInterval < 0 || c.HeartbeatInterval < 0 || c.SaveDelay < 0 || c.FeedLinger < 0 {
+	if c.WriteTimeout < 0 || c.PingInterval < 0 || c.HeartbeatInterval < 0 || c.SaveDelay < 0 || c.FeedLinger < 0 ||
+		c.AuthTimeout < 0 || c.MessageTimeout < 0 {
 		return errors.New("durations must not be negative")
 	}
 	if c.HeartbeatInterval > maxHeartbeatInterval {

@@ -19,6 +19,15 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		"negative products per user": {MaxProductsPerUser: -1},
 		"slow heartbeat":             {HeartbeatInterval: 25 * time.Second},
 		"blank origin":               {AllowedOrigins: []string{""}},
+		"blank token":                {Users: map[string]string{"a": " \t "}},
+		"padded token":               {Users: map[string]string{"a": " a-long-enough-token "}},
+
+		"negative per-address cap":      {MaxUnauthenticatedPerAddress: -1},
+		"negative auth timeout":         {AuthTimeout: -time.Second},
+		"negative unauthenticated size": {MaxUnauthenticatedMessageSize: -1},
+		"negative message timeout":      {MessageTimeout: -time.Second},
+		"negative auth failures":        {AuthFailures: -1},
+		"negative auth failures/minute": {AuthFailuresPerMinute: -1},
 	}
 	for name, cfg := range tests {
 		if _, err := New(context.Background(), cfg, Options{Feeds: newFakeFeeds()}); err == nil {

@@ -20,11 +20,12 @@ const closeGrace = time.Second
 // poller and costs neither a goroutine nor a buffer beyond its 512-byte
 // read buffer (see park).
 type conn struct {
-	r  *Relay
-	ws *websocket.Conn
-	hj *hijacked
-	id string
-	ip string
+	r    *Relay
+	ws   *websocket.Conn
+	hj   *hijacked
+	id   string
+	ip   string
+	addr string // addressKey(ip): what the per-address limits count
 
 	parked  atomic.Bool // no reader runs: the idle poller or a close starts one
 	pollKey uint64      // the socket's key in the idle poller; guarded by its mu
@@ -34,6 +35,12 @@ type conn struct {
 	msgLimit    bucket // messages handled
 	floodLimit  bucket // messages refused: a flood once it is empty
 	readEndCode int    // the close code the read side ended with, if any
+	authFails   int    // failed authenticate messages
+
+	// msgStart is when the message being read began (unix ns of its first
+	// frame's header), 0 between messages: the sweeper ends a message
+	// that takes longer than MessageTimeout.
+	msgStart atomic.Int64
 
 	lastRead atomic.Int64 // unix ns of the last frame read, for the sweeper
 	lastSent atomic.Int64 // unix ns of the last message written, for the sweeper
@@ -46,8 +53,9 @@ type conn struct {
 	closeWith *closeFrame // a close requested; the writer sends it last
 
 	// Guarded by Relay.mu.
-	user *user
-	subs map[int64]struct{}
+	user          *user
+	unauthedSince int64 // unix ns since when user is nil: the sweeper's AuthTimeout
+	subs          map[int64]struct{}
 }
 
 type closeFrame struct {

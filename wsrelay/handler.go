@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 
 	"github.com/nellis-edge/gateway/hub"
@@ -122,27 +123,51 @@ func (c *conn) userOf() *user {
 }
 
 func (c *conn) handleAuthenticate(m *ClientMessage) {
-	u, configured := c.r.authenticate(m.Token)
-	switch {
-	case !configured:
-		c.send("authenticated", authenticatedReply{Type: "authenticated", Error: errServerMisconfig, RequestID: m.RequestID})
-		return
-	case u == nil:
-		c.send("authenticated", authenticatedReply{Type: "authenticated", Error: errInvalidToken, RequestID: m.RequestID})
+	r := c.r
+	refuse := func(text string) {
+		c.send("authenticated", authenticatedReply{Type: "authenticated", Error: text, RequestID: m.RequestID})
+	}
+	// failed answers a failed attempt; the last one allowed closes the
+	// socket, so a socket cannot guess on and on.
+	failed := func(text string) {
+		refuse(text)
+		c.authFails++
+		if c.authFails >= r.config().AuthFailures {
+			c.requestClose(websocket.ClosePolicyViolation, reasonAuthFailures)
+		}
+	}
+	token, ok := presentedToken(m.Token)
+	if !ok {
+		failed(errInvalidToken) // nothing guessed: the address's budget is kept
 		return
 	}
-	r := c.r
+	if !r.takeAuthAttempt(c.addr) {
+		refuse(errAuthBudgetSpent)
+		c.requestClose(websocket.ClosePolicyViolation, reasonAuthFailures)
+		return
+	}
+	u, configured := r.authenticate(token)
+	switch {
+	case !configured:
+		r.refundAuthAttempt(c.addr)
+		refuse(errServerMisconfig)
+		return
+	case u == nil:
+		failed(errInvalidToken)
+		return
+	}
+	r.refundAuthAttempt(c.addr)
 	r.mu.Lock()
 	if refusal := r.admitLocked(c, u); refusal != "" { // removed by a reload meanwhile, or too many sockets
 		r.mu.Unlock()
-		c.send("authenticated", authenticatedReply{Type: "authenticated", Error: refusal, RequestID: m.RequestID})
+		refuse(refusal)
 		return
 	}
 	if c.user != u {
 		if c.user != nil {
 			delete(c.user.conns, c)
 		} else {
-			r.unauthed--
+			r.addUnauthedLocked(c.addr, -1)
 		}
 		c.user = u
 		u.conns[c] = struct{}{}
@@ -158,14 +183,16 @@ type monitoredAuctionsMsg struct {
 	Auctions json.RawMessage `json:"auctions"`
 }
 
-// deauthenticateLocked makes c an unauthenticated socket again.
+// deauthenticateLocked makes c an unauthenticated socket again, with
+// AuthTimeout from now to sign in anew.
 func (r *Relay) deauthenticateLocked(c *conn) {
 	if c.user == nil {
 		return
 	}
 	delete(c.user.conns, c)
 	c.user = nil
-	r.unauthed++
+	c.unauthedSince = time.Now().UnixNano()
+	r.addUnauthedLocked(c.addr, 1)
 }
 
 func (c *conn) handleStartMonitoring(u *user, m *ClientMessage) {

@@ -58,6 +58,7 @@ func TestIdleSocketsHoldNoGoroutine(t *testing.T) {
 	cfg.ConnectionsPerMinute = 4 * sockets
 	cfg.MaxUnauthenticated = 4 * sockets
 	cfg.MaxSocketsPerUser = sockets
+	cfg.MaxUnauthenticatedPerAddress = 4 * sockets
 	f := newFixture(t, cfg, Options{})
 	requireIdlePoller(t, f.relay)
 	clients := make([]*client, sockets)

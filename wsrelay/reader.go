@@ -3,6 +3,7 @@ package wsrelay
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"time"
 	"unicode/utf8"
 
@@ -41,7 +42,7 @@ func (c *conn) readLoop(resumed bool) {
 			parked = true
 			return
 		}
-		kind, data, err := c.ws.ReadMessage()
+		kind, data, err := c.readMessage()
 		if err != nil {
 			var ce *websocket.CloseError
 			switch {
@@ -94,10 +95,32 @@ func (c *conn) setControlHandlers() {
 	})
 }
 
+// readMessage is gorilla's ReadMessage, timed: msgStart marks the message
+// from its first frame's header until its last fragment is read, so the
+// sweeper can end one that takes too long. A client's pings and pongs
+// between fragments push the read deadline back, not this.
+func (c *conn) readMessage() (int, []byte, error) {
+	kind, rd, err := c.ws.NextReader()
+	if err != nil {
+		return kind, nil, err
+	}
+	c.msgStart.Store(time.Now().UnixNano())
+	defer c.msgStart.Store(0)
+	data, err := io.ReadAll(rd)
+	return kind, data, err
+}
+
 // applyLimits follows the current config's read limit, so a reload
 // applies to open sockets; the message buckets read it on every message.
+// Until the socket signs in, the limit is the small one: an authenticate
+// message is short, and the socket is anyone's.
 func (c *conn) applyLimits() {
-	if limit := c.r.config().MaxMessageSize; limit != c.readLimit {
+	cfg := c.r.config()
+	limit := cfg.MaxMessageSize
+	if c.userOf() == nil {
+		limit = min(limit, cfg.MaxUnauthenticatedMessageSize)
+	}
+	if limit != c.readLimit {
 		c.readLimit = limit
 		c.ws.SetReadLimit(limit)
 	}
@@ -131,7 +154,7 @@ func (c *conn) teardown() {
 		delete(c.user.conns, c)
 		c.user = nil
 	} else {
-		r.unauthed--
+		r.addUnauthedLocked(c.addr, -1)
 	}
 	subs := c.subs
 	c.subs = nil

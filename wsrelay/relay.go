@@ -40,7 +40,7 @@ type Options struct {
 	AutoBid AutoBidHooks
 	// Now is the clock for rate limits and timestamps. Default: time.Now.
 	Now func() time.Time
-	// ClientIP names the client of a request for the per-IP connection rate
+	// ClientIP names the client of a request for the per-address limits
 	// (Caddy knows its trusted proxies). Default: the host of RemoteAddr.
 	ClientIP func(*http.Request) string
 	// Unwrap returns the connection under a server's wrapper of a hijacked
@@ -84,6 +84,7 @@ type Relay struct {
 	users       map[string]*user
 	conns       map[*conn]struct{}
 	unauthed    int                               // sockets without a user, and upgrades in flight
+	unauthedBy  map[string]int                    // the same, by addressKey
 	monitors    map[int64]map[*monitored]struct{} // auctions monitored, by product
 	subscribers map[int64]map[*conn]struct{}      // sockets that sent subscribe, by product
 
@@ -98,8 +99,9 @@ type Relay struct {
 	interestMu sync.Mutex // held across Feeds.Subscribe and unsubscribe; taken before mu, never after
 	interest   map[int64]*interest
 
-	ipMu     sync.Mutex
-	ipLimits map[string]*rate.Limiter
+	ipMu        sync.Mutex
+	ipLimits    map[string]*rate.Limiter // connections, by addressKey
+	authBudgets map[string]*bucket       // failed authentications, by addressKey
 
 	quarantineMu sync.Mutex
 	quarantined  []QuarantinedRecord // users' records set aside at load
@@ -155,6 +157,8 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 		interest:    make(map[int64]*interest),
 		ipLimits:    make(map[string]*rate.Limiter),
 		turns:       make(map[int64]uint64),
+		authBudgets: make(map[string]*bucket),
+		unauthedBy:  make(map[string]int),
 	}
 	r.SetLogger(opts.Logger)
 	r.SetHooks(opts.Hooks)
@@ -263,13 +267,24 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 	tokens := cfg.userTokens()
 	// Load the new users before taking the lock: storage may be slow.
 	r.mu.RLock()
-	var fresh []string
-	for name := range tokens {
-		if _, ok := r.users[name]; !ok {
+	var fresh, short []string
+	for name, token := range tokens {
+		u, ok := r.users[name]
+		if !ok {
 			fresh = append(fresh, name)
+		}
+		if len(token) < minTokenLength && (!ok || sha256.Sum256([]byte(token)) != u.tokenHash) {
+			short = append(short, name)
 		}
 	}
 	r.mu.RUnlock()
+	// A short token is a guessable one. It is the operator's choice, so it
+	// is a warning, given when the token is set, not at every reload.
+	slices.Sort(short)
+	for _, name := range short {
+		r.log().Warn("token shorter than recommended: use a long random token",
+			zap.String("user", name), zap.Int("recommended_length", minTokenLength))
+	}
 	loaded := make(map[string]*userRecord, len(fresh))
 	for _, name := range fresh {
 		rec, err := r.loadUser(ctx, name, key)

@@ -3,29 +3,33 @@ package wsrelay
 import (
 	"strconv"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // sweep is the relay's one timer goroutine: it pings silent sockets, sends
 // the application heartbeat that keeps a Chrome MV3 service worker alive
-// to sockets that have had no other message for a while, and prunes the
-// per-IP limits. One goroutine for all sockets keeps an idle
+// to sockets that have had no other message for a while, closes sockets
+// past their sign-in or message deadline, and prunes the per-address
+// limits. One goroutine for all sockets keeps an idle
 // socket free of timers of its own.
 func (r *Relay) sweep() {
 	defer r.wg.Done()
 	defer r.recoverPanic("sweeper", nil)
 	now := time.Now()
-	nextPing, nextBeat := now, now
+	nextPing, nextBeat, nextDue := now, now, now
 	reschedule := func() {
 		cfg := r.config()
 		now := time.Now()
 		nextPing = now.Add(cfg.PingInterval / pingChecks)
 		nextBeat = now.Add(cfg.HeartbeatInterval / beatChecks)
+		nextDue = now.Add(dueEvery(cfg))
 	}
 	reschedule()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		timer.Reset(time.Until(earliest(nextPing, nextBeat)))
+		timer.Reset(time.Until(earliest(nextPing, earliest(nextBeat, nextDue))))
 		select {
 		case <-r.ctx.Done():
 			return
@@ -44,6 +48,39 @@ func (r *Relay) sweep() {
 		if !now.Before(nextPing) {
 			nextPing = now.Add(cfg.PingInterval / pingChecks)
 			r.pingSilent(now.Add(-cfg.PingInterval), now.Add(-2*cfg.PingInterval))
+		}
+		if !now.Before(nextDue) {
+			nextDue = now.Add(dueEvery(cfg))
+			r.closeOverdue(now.Add(-cfg.AuthTimeout), now.Add(-cfg.MessageTimeout))
+		}
+	}
+}
+
+// dueChecks is how often per AuthTimeout (or MessageTimeout, whichever is
+// shorter) the sweeper looks for sockets past their deadline: one is
+// closed at most a quarter of it late.
+const dueChecks = 4
+
+func dueEvery(cfg *Config) time.Duration {
+	return min(cfg.AuthTimeout, cfg.MessageTimeout) / dueChecks
+}
+
+// closeOverdue closes, with 1008 and a reason the extension logs, every
+// socket that has been unauthenticated since before authSince and every
+// socket reading a message begun before messageSince. Parked sockets
+// included: no read deadline can fire for them, and the close starts
+// their reader. Deadlines use the real clock: they act on I/O.
+func (r *Relay) closeOverdue(authSince, messageSince time.Time) {
+	auth, msg := authSince.UnixNano(), messageSince.UnixNano()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for c := range r.conns {
+		if c.user == nil && c.unauthedSince <= auth {
+			c.requestClose(websocket.ClosePolicyViolation, reasonAuthTimeout)
+			continue
+		}
+		if began := c.msgStart.Load(); began != 0 && began <= msg {
+			c.requestClose(websocket.ClosePolicyViolation, reasonMessageTimeout)
 		}
 	}
 }

@@ -19,8 +19,9 @@ const connectedMessage = "Connected to Nellis Auction Backend"
 
 // ServeWS upgrades a request to the extension's socket. Everything that can
 // refuse a client does so before the upgrade, with a plain HTTP status: a
-// foreign origin (403), too many connections from one IP (429), too many
-// unauthenticated sockets or a relay shutting down (503).
+// foreign origin (403), too many connections or unauthenticated sockets
+// from one address (429), too many unauthenticated sockets in all or a
+// relay shutting down (503).
 func (r *Relay) ServeWS(w http.ResponseWriter, req *http.Request) {
 	cfg := r.config()
 	if !websocket.IsWebSocketUpgrade(req) {
@@ -33,24 +34,33 @@ func (r *Relay) ServeWS(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	ip := r.clientIP(req)
-	if !r.allowConnection(ip) {
+	addr := addressKey(ip)
+	if !r.allowConnection(addr) {
 		w.Header().Set("Retry-After", "60")
 		r.refuse(w, http.StatusTooManyRequests, "too many connections from this address")
 		return
 	}
-	// Reserve an unauthenticated slot; registration turns it into the socket's.
+	// Reserve an unauthenticated slot; registration turns it into the
+	// socket's. One address's share of the slots is refused with 429, as
+	// its connection rate is: that client should slow down. The global cap
+	// is the server's capacity, hence 503.
 	r.mu.Lock()
 	switch {
 	case r.closing:
 		r.mu.Unlock()
 		r.refuse(w, http.StatusServiceUnavailable, "server shutting down")
 		return
+	case r.unauthedBy[addr] >= cfg.MaxUnauthenticatedPerAddress:
+		r.mu.Unlock()
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((cfg.AuthTimeout+time.Second-1)/time.Second))))
+		r.refuse(w, http.StatusTooManyRequests, "too many unauthenticated connections from this address")
+		return
 	case r.unauthed >= cfg.MaxUnauthenticated:
 		r.mu.Unlock()
 		r.refuse(w, http.StatusServiceUnavailable, "too many unauthenticated connections")
 		return
 	}
-	r.unauthed++
+	r.addUnauthedLocked(addr, 1)
 	r.mu.Unlock()
 
 	hw, hj := hijackable(w, readBufferSize, r.unwrap)
@@ -58,20 +68,21 @@ func (r *Relay) ServeWS(w http.ResponseWriter, req *http.Request) {
 	if err != nil {
 		// The upgrader has answered the client already.
 		r.mu.Lock()
-		r.unauthed--
+		r.addUnauthedLocked(addr, -1)
 		r.mu.Unlock()
 		r.log().Debug("websocket upgrade failed", zap.Error(err))
 		return
 	}
-	c := &conn{r: r, ws: ws, hj: hj, id: newClientID(r.now()), ip: ip}
+	c := &conn{r: r, ws: ws, hj: hj, id: newClientID(r.now()), ip: ip, addr: addr}
 	r.mu.Lock()
 	if r.closing {
-		r.unauthed--
+		r.addUnauthedLocked(addr, -1)
 		r.mu.Unlock()
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(closeGrace))
 		ws.Close()
 		return
 	}
+	c.unauthedSince = time.Now().UnixNano()
 	r.conns[c] = struct{}{}
 	r.wg.Add(1) // the reader's, held until teardown
 	r.mu.Unlock()
@@ -103,17 +114,17 @@ func originAllowed(cfg *Config, origin string) bool {
 	return slices.Contains(cfg.AllowedOrigins, "*") || slices.Contains(cfg.AllowedOrigins, origin)
 }
 
-// allowConnection applies the per-IP connection rate.
-func (r *Relay) allowConnection(ip string) bool {
+// allowConnection applies the per-address connection rate.
+func (r *Relay) allowConnection(addr string) bool {
 	cfg := r.config()
 	limit := rate.Every(time.Minute / time.Duration(cfg.ConnectionsPerMinute))
 	now := r.now()
 	r.ipMu.Lock()
 	defer r.ipMu.Unlock()
-	l := r.ipLimits[ip]
+	l := r.ipLimits[addr]
 	if l == nil {
 		l = rate.NewLimiter(limit, cfg.ConnectionsPerMinute)
-		r.ipLimits[ip] = l
+		r.ipLimits[addr] = l
 	} else if l.Limit() != limit || l.Burst() != cfg.ConnectionsPerMinute {
 		l.SetLimitAt(now, limit)
 		l.SetBurstAt(now, cfg.ConnectionsPerMinute)
@@ -121,16 +132,33 @@ func (r *Relay) allowConnection(ip string) bool {
 	return l.AllowN(now, 1)
 }
 
-// pruneIPLimits forgets addresses whose allowance is full again, so the
-// table holds only recent clients.
+// pruneIPLimits forgets addresses whose allowances are full again, so the
+// tables hold only recent clients.
 func (r *Relay) pruneIPLimits() {
 	now := r.now()
+	perMinute := r.config().AuthFailuresPerMinute
 	r.ipMu.Lock()
 	defer r.ipMu.Unlock()
-	for ip, l := range r.ipLimits {
+	for addr, l := range r.ipLimits {
 		if l.TokensAt(now) >= float64(l.Burst()) {
-			delete(r.ipLimits, ip)
+			delete(r.ipLimits, addr)
 		}
+	}
+	for addr, b := range r.authBudgets {
+		if b.full(now, float64(perMinute)/60, perMinute) {
+			delete(r.authBudgets, addr)
+		}
+	}
+}
+
+// addUnauthedLocked counts n more (or fewer) unauthenticated sockets of
+// addr; the caller holds r.mu.
+func (r *Relay) addUnauthedLocked(addr string, n int) {
+	r.unauthed += n
+	if left := r.unauthedBy[addr] + n; left > 0 {
+		r.unauthedBy[addr] = left
+	} else {
+		delete(r.unauthedBy, addr)
 	}
 }
 

@@ -23,6 +23,20 @@ func dialStatus(t *testing.T, f *fixture, header http.Header) int {
 	return resp.StatusCode
 }
 
+// dialOpen is dialStatus for a socket that stays open until the test ends.
+func dialOpen(t *testing.T, f *fixture, header http.Header) int {
+	t.Helper()
+	c, resp, err := websocket.DefaultDialer.Dial(f.wsURL(), header)
+	if err == nil {
+		t.Cleanup(func() { c.Close() })
+		return http.StatusSwitchingProtocols
+	}
+	if resp == nil {
+		t.Fatalf("dial: %v", err)
+	}
+	return resp.StatusCode
+}
+
 func TestUpgradeRefusals(t *testing.T) {
 	t.Run("origin", func(t *testing.T) {
 		f := newFixture(t, testConfig(), Options{})
@@ -63,6 +77,48 @@ func TestUpgradeRefusals(t *testing.T) {
 		a.send(map[string]any{"type": "authenticate", "token": tokenAlice})
 		a.expectType("authenticated")
 		f.connect() // the authenticated socket freed its slot
+	})
+	t.Run("per-address unauthenticated cap", func(t *testing.T) {
+		cfg := testConfig()
+		cfg.MaxUnauthenticatedPerAddress = 2
+		cfg.AuthTimeout = 5 * time.Second
+		f := newFixture(t, cfg, Options{ClientIP: headerClientIP})
+		first := f.dial(fromAddr("192.0.2.1")).greeted()
+		f.dial(fromAddr("192.0.2.1")).greeted()
+		for _, ip := range []string{"192.0.2.1", "::ffff:192.0.2.1"} {
+			c, resp, err := websocket.DefaultDialer.Dial(f.wsURL(), fromAddr(ip))
+			if err == nil {
+				c.Close()
+				t.Fatalf("a third unauthenticated socket from %s was accepted", ip)
+			}
+			if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "5" {
+				t.Errorf("third unauthenticated socket from %s: %d Retry-After %q, want 429 and 5", ip, resp.StatusCode, resp.Header.Get("Retry-After"))
+			}
+		}
+		for _, d := range []struct {
+			ip   string
+			want int
+		}{{"192.0.2.2", 101}, {"2001:db8::1", 101}, {"2001:db8::2", 101}, {"2001:db8::3", 429}, {"2001:db8:0:1::1", 101}} {
+			if s := dialOpen(t, f, fromAddr(d.ip)); s != d.want {
+				t.Errorf("from %s: %d, want %d", d.ip, s, d.want)
+			}
+		}
+		first.authenticate(tokenAlice) // frees its address's slot
+		f.dial(fromAddr("192.0.2.1")).greeted()
+	})
+	t.Run("per-/64 rate", func(t *testing.T) {
+		clock := &frozenClock{now: time.Unix(1_800_000_000, 0)}
+		cfg := testConfig()
+		cfg.ConnectionsPerMinute = 2
+		f := newFixture(t, cfg, Options{Now: clock.Now, ClientIP: headerClientIP})
+		for ip, want := range map[string]int{"2001:db8::1": 101, "2001:db8::2": 101, "2001:db8:0:1::1": 101} {
+			if s := dialStatus(t, f, fromAddr(ip)); s != want {
+				t.Errorf("from %s: %d, want %d", ip, s, want)
+			}
+		}
+		if s := dialStatus(t, f, fromAddr("2001:db8::ffff")); s != http.StatusTooManyRequests {
+			t.Errorf("a third socket from one /64 in a minute: %d, want 429", s)
+		}
 	})
 	t.Run("old path and plain GET", func(t *testing.T) {
 		f := newFixture(t, testConfig(), Options{})

@@ -66,6 +66,7 @@ func TestFanoutKeepsEachUsersOwnState(t *testing.T) {
 	cfg := testConfig()
 	cfg.ConnectionsPerMinute = 2 * users
 	cfg.MaxUnauthenticated = 2 * users
+	cfg.MaxUnauthenticatedPerAddress = 2 * users
 	for i := range users {
 		cfg.Users["user"+strconv.Itoa(i)] = "token-" + strconv.Itoa(i)
 	}

@@ -1,0 +1,65 @@
+package wsrelay
+
+import (
+	"strings"
+	"time"
+)
+
+// Limits on signing in. A token is the only secret between the internet
+// and a bidder's money, so guessing one is limited twice: each socket may
+// fail authenticate a few times (Config.AuthFailures) before it is
+// closed, and each client address (addressKey) has a budget of failures a
+// minute (Config.AuthFailuresPerMinute) shared by its sockets and its REST
+// calls, so that opening more sockets buys no more guesses.
+
+// Close reasons the extension logs, and the reply to a refused sign-in.
+const (
+	reasonAuthTimeout    = "authentication timeout"
+	reasonAuthFailures   = "too many failed authentication attempts"
+	reasonMessageTimeout = "message timeout"
+	errAuthBudgetSpent   = "Too many failed authentication attempts from this address; try again later"
+)
+
+// presentedToken is the token a client presented, on the socket or in a
+// REST Authorization header, with surrounding whitespace removed; false
+// when nothing is left. Both sides use it, so a token is accepted or
+// refused the same way on each.
+func presentedToken(raw string) (string, bool) {
+	token := strings.TrimSpace(raw)
+	return token, token != ""
+}
+
+// takeAuthAttempt spends one of the address's failed-authentication budget
+// before a token is checked, so that concurrent guesses cannot overdraw
+// it; false means the budget is spent and the token must not be checked.
+// A successful sign-in gives the attempt back (refundAuthAttempt).
+func (r *Relay) takeAuthAttempt(addr string) bool {
+	cfg := r.config()
+	perSecond := float64(cfg.AuthFailuresPerMinute) / 60
+	r.ipMu.Lock()
+	defer r.ipMu.Unlock()
+	b := r.authBudgets[addr]
+	if b == nil {
+		b = &bucket{}
+		r.authBudgets[addr] = b
+	}
+	return b.allow(r.now(), perSecond, cfg.AuthFailuresPerMinute)
+}
+
+// refundAuthAttempt gives back the attempt taken for a sign-in that
+// succeeded: only failures count.
+func (r *Relay) refundAuthAttempt(addr string) {
+	burst := r.config().AuthFailuresPerMinute
+	r.ipMu.Lock()
+	defer r.ipMu.Unlock()
+	if b := r.authBudgets[addr]; b != nil {
+		b.tokens = min(b.tokens+1, float64(burst))
+	}
+}
+
+// authRetryAfter is the Retry-After of a refused sign-in, in whole
+// seconds: about when the budget has one attempt again.
+func (r *Relay) authRetryAfter() time.Duration {
+	every := time.Minute / time.Duration(r.config().AuthFailuresPerMinute)
+	return max(time.Second, (every + time.Second - 1).Truncate(time.Second))
+}
