@@ -9,7 +9,7 @@ import (
 )
 
 // Product is the normalised state of one lot: the `data` object the extension
-// reads (PROTOCOL.md §2). Zero values mean "not known yet"; use Patch to
+// reads (docs/protocol.md, The auction object). Zero values mean "not known yet"; use Patch to
 // change a Product so that unknown fields never blank known ones.
 type Product struct {
 	ID                int64           `json:"id"`
