@@ -72,7 +72,10 @@ func newUserState(owner string, u *nellis.UserState) *UserState {
 }
 
 // Subscriber receives a feed's changes. Deliver is called from the feed's
-// goroutine and must not block: a relay queues and returns.
+// goroutine, which does nothing else until it returns (see Hub.Subscribe),
+// so it must never wait on a client: the relay writes to its sockets
+// without blocking and queues only what the kernel does not take, but it
+// returns only once every socket has been written to or queued for.
 type Subscriber interface {
 	Deliver(c *Change)
 }

@@ -98,8 +98,12 @@ func (h *Hub) prepare(cfg Config, prevSSE sseupstream.Config) Config {
 // feed lingers for Config.Linger, then closes.
 //
 // The Deliver contract: it is called from the feed's goroutine, never under
-// a hub lock, and must not block (queue and return; drop the client if its
-// queue is full). A slow Deliver delays that product's other subscribers.
+// a hub lock, and must never wait on a client. The feed is blocked until it
+// returns: a slow Deliver delays that product's other subscribers, polls
+// and stream events. The relay's Deliver writes to the sockets itself, one
+// non-blocking write each, and with many watchers fans those writes out
+// across the cores; it returns once every socket has been written to or
+// queued for (wsrelay/relay.go, deliver).
 // A change may reach s with a Seq it already got from State: ignore Seqs at
 // or below the one known.
 //

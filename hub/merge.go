@@ -86,11 +86,11 @@ func stale(prev nellis.Product, p *nellis.Patch) bool {
 }
 
 // raiseNextBid keeps the next and minimum bid above the price after a bid.
-// A bid event moves the price but need not carry the next bid (PROTOCOL.md
-// §1.2), and keeping the known one would show a next bid at or below the
+// A bid event moves the price but need not carry the next bid (docs/protocol.md,
+// SSE events), and keeping the known one would show a next bid at or below the
 // price until the next snapshot, up to a safety-net interval later: a
 // bidder offering it is refused as too low. Nellis's own fallback is the
-// price plus one (§1.3), which the next snapshot confirms or corrects. Only
+// price plus one (Snapshots), which the next snapshot confirms or corrects. Only
 // a bid (the price or the bid count moved) raises it, since before the
 // first bid the next bid may equal the price; only values the patch left
 // out are raised; an unknown (zero) one stays unknown.

@@ -12,7 +12,7 @@ import (
 // processingHelp is the predecessor's help text for processing_time.
 const processingHelp = "Time to process SSE events in milliseconds"
 
-// SSEReport is the predecessor's /metrics/sse JSON (PROTOCOL.md §4), with
+// SSEReport is the predecessor's /metrics/sse JSON (docs/protocol.md, The /metrics/sse JSON), with
 // the totals it always left at zero filled in.
 type SSEReport struct {
 	Connections SSEConnections `json:"connections"`

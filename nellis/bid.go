@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// BidOutcome classifies the answer to a bid (PROTOCOL.md §1.4).
+// BidOutcome classifies the answer to a bid (docs/protocol.md, Placing a bid).
 type BidOutcome string
 
 // The outcomes of a bid.
@@ -247,7 +247,7 @@ func classifyBid(res *BidResult, raw []byte, location, cookies string) {
 	}
 }
 
-// successKeys are the fields of an accepted bid's data (PROTOCOL.md §1.4).
+// successKeys are the fields of an accepted bid's data (docs/protocol.md, Placing a bid).
 var successKeys = [...]string{"bidCount", "currentAmount", "minimumNextBid", "winningBidUserId",
 	"bidderCount", "projectNewCloseTime", "projectExtended"}
 
@@ -281,7 +281,7 @@ func redirectsToLogin(location string) bool {
 	return false
 }
 
-// outcomeFromMessage recognises the refusals Nellis words (PROTOCOL.md §1.4
+// outcomeFromMessage recognises the refusals Nellis words (docs/protocol.md, Placing a bid,
 // and the predecessor's matching).
 func outcomeFromMessage(msg string) (BidOutcome, bool) {
 	m := strings.ToLower(msg)

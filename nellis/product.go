@@ -9,11 +9,11 @@ import (
 )
 
 // Product is the normalised state of one lot as everyone sees it: the
-// `data` object the extension reads (PROTOCOL.md §2) but for what Nellis
-// says about one user (UserState), which a gateway adds per user. NextBid
-// and MinimumBid are the public ones (the price plus one, or what a live
-// event said). Zero values mean "not known yet"; use Patch to change a
-// Product so that unknown fields never blank known ones.
+// `data` object the extension reads (docs/protocol.md, The auction object)
+// but for what Nellis says about one user (UserState), which a gateway adds
+// per user. NextBid and MinimumBid are the public ones (the price plus one,
+// or what a live event said). Zero values mean "not known yet"; use Patch
+// to change a Product so that unknown fields never blank known ones.
 type Product struct {
 	ID                int64           `json:"id"`
 	Title             string          `json:"title,omitempty"`

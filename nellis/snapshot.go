@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// Snapshot formats: the three ways the site serves a product (PROTOCOL.md
-// §1.3), and "auto" for a client that tries them in turn.
+// Snapshot formats: the three ways the site serves a product (docs/protocol.md,
+// Snapshots), and "auto" for a client that tries them in turn.
 const (
 	FormatAuto = "auto"
 	FormatJSON = "json" // legacy ?_data= JSON

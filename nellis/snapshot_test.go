@@ -9,7 +9,7 @@ import (
 )
 
 // legacyJSON is the ?_data= answer the predecessor read, with every field
-// of PROTOCOL.md §1.3 and bidHistory beside the product.
+// of docs/protocol.md, Snapshots, and bidHistory beside the product.
 const legacyJSON = `{
   "product": {
     "id": 58040119,

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// No bid or close payload has ever been captured (PROTOCOL.md §1.2), so the
+// No bid or close payload has ever been captured (docs/protocol.md, SSE events), so the
 // decoders below accept every spelling the predecessor guessed or tolerated.
 // The synonym lists are in order of preference: the first present, non-null
 // key wins.

@@ -10,7 +10,7 @@ import (
 )
 
 // This file decodes turbo-stream v2, the format Remix "single fetch" uses for
-// loader data (PROTOCOL.md §1.3). Only the subset Remix 2.x emits is read;
+// loader data (docs/protocol.md, Snapshots). Only the subset Remix 2.x emits is read;
 // anything else is an error, and nothing in the stream is ever executed.
 //
 // The first line is a flat JSON array: index 0 is the root, objects are

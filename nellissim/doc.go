@@ -1,7 +1,7 @@
 // Package nellissim is a Nellis Auction simulator: the test bed for every
 // other part of the gateway and the demo a newcomer sees.
 //
-// It speaks Nellis's wire as PROTOCOL.md §1 describes it, written from the
+// It speaks Nellis's wire as docs/protocol.md, Upstream: Nellis, describes it, written from the
 // spec and on purpose independent of the gateway's own decoders (package
 // nellis), so tests that pit one against the other are not circular:
 //

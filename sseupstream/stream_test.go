@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// sampleStream is the derived wire example of PROTOCOL.md: a connected
+// sampleStream is the derived wire example of docs/protocol.md, SSE events: a connected
 // greeting, a ping, a bid and a close for product 58040119, preceded by
 // "#" lines that a client must ignore as unknown fields.
 func sampleStream(t *testing.T) string {

@@ -22,7 +22,7 @@ type apiError struct {
 	Error   string `json:"error"`
 }
 
-// APIHandler serves the REST routes the extension calls (PROTOCOL.md §3)
+// APIHandler serves the REST routes the extension calls (docs/protocol.md, REST API)
 // and the health checks:
 //
 //	GET  /api/status               the "test connection" button

@@ -1,6 +1,6 @@
 // Package wsrelay is the Chrome extension's side of the gateway: the
-// WebSocket endpoint speaking the extension's protocol (PROTOCOL.md §2) and
-// the REST API it calls (§3), for many users, fed by the hub's per-product
+// WebSocket endpoint speaking the extension's protocol and the REST API it
+// calls (docs/protocol.md), for many users, fed by the hub's per-product
 // feeds. It knows nothing of Caddy: the module builds one Relay per app with
 // New, keeps it across config reloads (UpdateConfig applies new settings to
 // the open sockets), mounts ServeWS and APIHandler, and calls Shutdown.
@@ -29,9 +29,9 @@
 //     the auction's status is "error" and error and message say why. Every
 //     new state is pushed as {"type":"autoBidState","auctionId":…,"state":…}
 //     followed by the auction's auctionState.
-//   - Close codes: 1001 on Shutdown, 1008 for a sustained message flood,
-//     1009 for an oversized message, 4008 "slow" for a client that does not
-//     read.
+//   - Close codes: 1001 on Shutdown, 1007 for a text frame that is not
+//     UTF-8, 1008 for a sustained message flood, 1009 for an oversized
+//     message, 4008 "slow" for a client that does not read.
 //
 // # Delivery
 //
@@ -41,8 +41,9 @@
 // config, auto-bid state), framed in place as one WebSocket frame shared by
 // that user's sockets; sockets that sent subscribe share a single
 // auctionUpdate frame. The product's JSON from the hub is spliced in, never
-// re-encoded. A fan-out to more than a few dozen users is split across the
-// cores.
+// re-encoded. The feed's goroutine does the fan-out (deliver) and waits
+// for it: from 32 monitored auctions of the product up it is split across
+// the cores, and deliver returns when every part has written or queued.
 //
 // What Nellis says about one user (a snapshot's userState: isWinning,
 // isWatching, nextBid and the minimumBid derived from it) reaches that user
@@ -60,7 +61,9 @@
 // auction replaces an unsent older one, and its writer goroutine, which
 // runs only while the queue is non-empty and writes it in vectored batches
 // (writer.go). A write that exceeds WriteTimeout closes the socket with
-// 4008. gorilla/websocket reads; the relay writes its own frames.
+// 4008. gorilla/websocket reads, and writes only close frames (a client's
+// close echoed, 1009, 1002, and 1001 to an upgrade that raced Shutdown);
+// the relay writes every other frame itself.
 //
 // # Memory
 //
@@ -75,8 +78,14 @@
 // # Locking
 //
 // Relay.mu guards users, sockets and interest sets; a socket's mu guards its
-// queue. Feeds is never called with Relay.mu held, because a feed delivers
-// to the relay while holding its own lock; nor are AutoBidHooks, because the
+// queue. Sockets are written while Relay.mu is held: deliver writes under
+// the read lock, pushState and PushAutoBidState under the write lock, the
+// sweeper's pings and heartbeats under the read lock. No such write waits
+// for a client, but a taker of the write lock waits for a fan-out in
+// progress, and a fan-out for it. pushState reads Feeds.State under the
+// write lock, which is safe because a feed delivers outside its own locks;
+// Feeds.Subscribe and unsubscribe are called without Relay.mu, under
+// interestMu. AutoBidHooks are never called with Relay.mu held, because the
 // engine reads the relay back (AutoBidders). The engine's pushed states are
 // kept with each auction, so fanning a change out never calls the engine.
 package wsrelay

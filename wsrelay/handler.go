@@ -512,11 +512,12 @@ func (r *Relay) pushState(u *user, auctionID string) {
 	if !ok {
 		return
 	}
-	// The state is read and queued under the write lock, which deliver
-	// (a read lock) cannot share: a change published meanwhile is either
-	// in this state already or queued after it, so a socket never gets a
-	// price older than one it has. The hub calls deliver outside its own
-	// locks, so reading its state here cannot deadlock.
+	// The state is read and sent (written at once, else queued) under the
+	// write lock, which deliver (a read lock) cannot share: a change
+	// published meanwhile is either in this state already or sent after
+	// it, so a socket never gets a price older than one it has. The hub
+	// calls deliver outside its own locks, so reading its state here
+	// cannot deadlock. Every socket of the user is written under the lock.
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(u.conns) == 0 {

@@ -11,7 +11,7 @@ import (
 	"strings"
 )
 
-// The client message types (PROTOCOL.md §2), plus resume.
+// The client message types (docs/protocol.md, Client messages), plus resume.
 const (
 	TypeAuthenticate         = "authenticate"
 	TypeStartMonitoring      = "startMonitoring"
@@ -34,7 +34,7 @@ const (
 	errBiddingDisabled = "bidding is disabled on this gateway"
 )
 
-// Limits of the protocol's values (PROTOCOL.md §2).
+// Limits of the protocol's values (docs/protocol.md, Limits and validation).
 const (
 	maxBidLimit       = 999999
 	maxIncrement      = 1000

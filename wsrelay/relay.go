@@ -77,8 +77,12 @@ type Relay struct {
 	wg     sync.WaitGroup // every goroutine the relay started
 	saver  *saver
 
-	// mu guards the registry. Never call Feeds while holding it: a feed
-	// may hold its own lock while it delivers to the relay.
+	// mu guards the registry. Sockets are written while it is held:
+	// deliver writes under the read lock, pushState and PushAutoBidState
+	// under the write lock, the sweeper's pings and heartbeats under the
+	// read lock. pushState also reads Feeds.State under it, which is safe
+	// because a feed delivers outside its own locks; Feeds.Subscribe and
+	// unsubscribe are called without it.
 	mu          sync.RWMutex
 	closing     bool
 	users       map[string]*user
@@ -465,9 +469,17 @@ func (s productSubscriber) Deliver(c *hub.Change) { s.r.deliver(c) }
 
 // deliver fans a change out: encoded once per user monitoring the product
 // and shared by that user's sockets, and once for every socket that
-// subscribed to it. It only queues, so it never blocks the feed. A large
-// fan-out is split across the cores; deliver returns only when every part
-// is queued, so a socket still gets a product's changes in order.
+// subscribed to it. It runs on the feed's goroutine with r.mu read-locked
+// and writes to the sockets itself: each plain-TCP socket that keeps up
+// gets the frame with one non-blocking write(2) (enqueue, writeNow); what
+// the kernel does not take, what arrives while the socket's writer
+// goroutine runs, and every frame to a TLS socket wait in the socket's
+// queue for that goroutine (writer.go). No write
+// waits for a client, but the feed waits for every write: from fanoutMin
+// (32) monitored auctions of the product up, the fan-out is split across
+// up to GOMAXPROCS goroutines and deliver returns only when every part has
+// written or queued its frames, so a socket still gets a product's changes
+// in order.
 func (r *Relay) deliver(c *hub.Change) {
 	if c == nil {
 		return
@@ -512,8 +524,8 @@ func fanoutParts(users int) int {
 	return min(runtime.GOMAXPROCS(0), users/fanoutMin)
 }
 
-// deliverParallel queues c for monitors in parts goroutines. The caller
-// holds r.mu (read), which the parts rely on.
+// deliverParallel delivers c to monitors from parts goroutines and waits
+// for all of them. The caller holds r.mu (read), which the parts rely on.
 func (r *Relay) deliverParallel(c *hub.Change, cf *changeFields, monitors map[*monitored]struct{}, parts int) {
 	list := make([]*monitored, 0, len(monitors))
 	for a := range monitors {

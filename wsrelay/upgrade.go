@@ -14,7 +14,7 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// connectedMessage is the greeting's fixed text (PROTOCOL.md §2).
+// connectedMessage is the greeting's fixed text (docs/protocol.md, Greeting).
 const connectedMessage = "Connected to Nellis Auction Backend"
 
 // ServeWS upgrades a request to the extension's socket. Everything that can
