@@ -123,7 +123,7 @@ func numberValue(v any) (float64, bool) {
 
 // MaxAmount is the largest money amount a payload may carry, in dollars.
 // No lot on a liquidation site comes near it, and a bid is capped at
-// $999,999 (PROTOCOL.md §2): a larger price is a malformed payload, and
+// $999,999 (docs/protocol.md, Limits and validation): a larger price is a malformed payload, and
 // taken as a price it would freeze the lot, whose price never goes back.
 const MaxAmount = 10_000_000
 

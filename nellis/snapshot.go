@@ -205,7 +205,7 @@ func readProductFields(o object, p *Patch) error {
 // readUserState reads userState{isWinning,isWatching,nextBid} into p.User.
 // It is only present with the user's cookies and is that user's alone, so
 // the public next and minimum bid are always the price plus one dollar, the
-// site's increment at every price (PROTOCOL.md §1.3).
+// site's increment at every price (docs/protocol.md, Snapshots).
 func readUserState(o object, p *Patch) error {
 	p.NextBid = ptr(*p.CurrentBid + 1)
 	p.MinimumBid = ptr(*p.NextBid)
