@@ -15,6 +15,19 @@ import (
 	"github.com/nellis-edge/gateway/nellissim"
 )
 
+// simulatedFixture is a relay fed by a real hub following a simulator of
+// one lot (seeded with seed), whose snapshots take the relay's cookies.
+func simulatedFixture(t *testing.T, seed int64) (*fixture, *nellissim.Simulator) {
+	t.Helper()
+	sim := nellissim.New(nellissim.Config{Seed: seed, Auctions: 1})
+	sim.Start()
+	t.Cleanup(sim.Close)
+	var relay atomic.Pointer[Relay]
+	f := newFixture(t, testConfig(), Options{Feeds: simulatedFeeds(t, sim, &relay)})
+	relay.Store(f.relay)
+	return f, sim
+}
+
 // simulatedFeeds is the real hub polling the simulator, which answers
 // userState per the request's sim_user cookie, with the cookies r picks.
 func simulatedFeeds(t *testing.T, sim *nellissim.Simulator, relay *atomic.Pointer[Relay]) *hub.Hub {
@@ -97,13 +110,7 @@ func stateData(m map[string]any) map[string]any {
 // isWatching, her next bid): they get the public values. Alice sees
 // hers, with every change.
 func TestUserStateReachesOnlyItsUser(t *testing.T) {
-	sim := nellissim.New(nellissim.Config{Seed: 5, Auctions: 1})
-	sim.Start()
-	t.Cleanup(sim.Close)
-	var relay atomic.Pointer[Relay]
-	f := newFixture(t, testConfig(), Options{Feeds: simulatedFeeds(t, sim, &relay)})
-	relay.Store(f.relay)
-
+	f, sim := simulatedFixture(t, 5)
 	lot := sim.Auctions()[0]
 	id := strconv.FormatInt(lot.ID, 10)
 	if err := sim.EmitBid(lot.ID, lot.NextBid, "alice"); err != nil {
@@ -180,12 +187,7 @@ func TestUserStateReachesOnlyItsUser(t *testing.T) {
 // anonymous snapshots, and her cookies are not used again until she syncs
 // new ones.
 func TestBadCookiesFallBackToAnonymousSnapshots(t *testing.T) {
-	sim := nellissim.New(nellissim.Config{Seed: 6, Auctions: 1})
-	sim.Start()
-	t.Cleanup(sim.Close)
-	var relay atomic.Pointer[Relay]
-	f := newFixture(t, testConfig(), Options{Feeds: simulatedFeeds(t, sim, &relay)})
-	relay.Store(f.relay)
+	f, sim := simulatedFixture(t, 6)
 	lot := sim.Auctions()[0]
 	id := strconv.FormatInt(lot.ID, 10)
 
@@ -220,12 +222,7 @@ func TestBadCookiesFallBackToAnonymousSnapshots(t *testing.T) {
 // sees their own standing (bob: watching, not winning) and never the
 // other's.
 func TestEachUserSeesTheirOwnState(t *testing.T) {
-	sim := nellissim.New(nellissim.Config{Seed: 8, Auctions: 1})
-	sim.Start()
-	t.Cleanup(sim.Close)
-	var relay atomic.Pointer[Relay]
-	f := newFixture(t, testConfig(), Options{Feeds: simulatedFeeds(t, sim, &relay)})
-	relay.Store(f.relay)
+	f, sim := simulatedFixture(t, 8)
 	lot := sim.Auctions()[0]
 	id := strconv.FormatInt(lot.ID, 10)
 	for _, b := range []struct {
