@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/nellis-edge/gateway/users"
 )
 
 func TestAutoBiddersListsAuctionsWithAutoBidOn(t *testing.T) {
@@ -397,7 +399,7 @@ func TestSnipeSecondsRoundTrips(t *testing.T) {
 
 func TestStoredSnipeSecondsOutOfRangeFallsBack(t *testing.T) {
 	store := newMemStore()
-	_ = store.Store(context.Background(), userKey("alice"),
+	_ = store.Store(context.Background(), users.RecordKey("alice"),
 		[]byte(`{"version":1,"auctions":[{"id":"7","productId":7,"config":{"maxBid":5,"strategy":"sniping","autoBid":true,"snipeSeconds":9999}}]}`))
 	f := newFixture(t, testConfig(), Options{Storage: store})
 	if got := f.relay.AutoBidders(7); len(got) != 1 || got[0].Config.SnipeSeconds != 0 {
