@@ -84,7 +84,7 @@ type Relay struct {
 	saver  *users.Saver
 
 	// mu guards the registry. Sockets are written while it is held:
-	// deliver writes under the read lock, pushState and PushAutoBidState
+	// deliver writes under the read lock, pushState and ReportAutoBid
 	// under the write lock, the sweeper's pings and heartbeats under the
 	// read lock. pushState also reads Feeds.State under it, which is safe
 	// because a feed delivers outside its own locks; Feeds.Subscribe and
