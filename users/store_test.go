@@ -12,36 +12,25 @@ import (
 	"time"
 )
 
-// memStorage is a Storage in memory.
-type memStorage struct {
-	mu   sync.Mutex
-	data map[string][]byte
-}
+// memStorage is a Storage in memory, for one goroutine at a time (the
+// saver's writes happen before its Run returns).
+type memStorage map[string][]byte
 
-func newMemStorage() *memStorage { return &memStorage{data: make(map[string][]byte)} }
+func newMemStorage() memStorage { return make(memStorage) }
 
-func (m *memStorage) Load(_ context.Context, key string) ([]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	v, ok := m.data[key]
-	if !ok {
-		return nil, fmt.Errorf("%s: %w", key, fs.ErrNotExist)
+func (m memStorage) Load(_ context.Context, key string) ([]byte, error) {
+	if v, ok := m[key]; ok {
+		return bytes.Clone(v), nil
 	}
-	return bytes.Clone(v), nil
+	return nil, fmt.Errorf("%s: %w", key, fs.ErrNotExist)
 }
 
-func (m *memStorage) Store(_ context.Context, key string, value []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.data[key] = bytes.Clone(value)
+func (m memStorage) Store(_ context.Context, key string, value []byte) error {
+	m[key] = bytes.Clone(value)
 	return nil
 }
 
-func (m *memStorage) get(key string) []byte {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.data[key]
-}
+func (m memStorage) get(key string) []byte { return m[key] }
 
 var (
 	testKey  = bytes.Repeat([]byte{7}, 32)
