@@ -42,8 +42,9 @@ type AuctionConfig = users.AuctionConfig
 type Watcher = users.AutoBidder
 
 // Directory is what the engine needs from the users' registry (today the
-// relay, *wsrelay.Relay, through the module): who auto-bids on a product. It is called from the engine's goroutines, never while the
-// engine holds a lock, and must not call back into the engine.
+// relay, *wsrelay.Relay, through the module): who auto-bids on a product.
+// It is called from the engine's goroutines, never while the engine holds
+// a lock, and must not call back into the engine.
 type Directory interface {
 	// AutoBidders lists the watchers of productID whose config has autoBid
 	// on. A watcher that is missing is not bid for.
@@ -52,9 +53,9 @@ type Directory interface {
 
 // Reporter receives each user's auto-bid state for an auction whenever it
 // changes: the relay (*wsrelay.Relay, through the module) shows it in the
-// auction's state. It is called from the
-// engine's goroutines, one call at a time, never while the engine holds a
-// lock; it must return quickly and must not call back into the engine.
+// auction's state. It is called from the engine's goroutines, one call at
+// a time, never while the engine holds a lock; it must return quickly and
+// must not call back into the engine.
 type Reporter interface {
 	ReportAutoBid(s State)
 }
