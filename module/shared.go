@@ -45,8 +45,9 @@ type shared struct {
 	// validate` provisions but never starts.
 	startMu sync.Mutex
 	relay   atomic.Pointer[wsrelay.Relay]
-	// registry is the engine's Directory and Reporter: the relay once
-	// it exists.
+	// registry is the users as the hub (the cookies snapshots are
+	// fetched with) and the engine (its Directory and Reporter) see them:
+	// built first, it stands for the relay once the relay exists.
 	registry users.LateRegistry
 }
 
@@ -60,9 +61,9 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bid
 	serverClock := new(bidding.ServerClock)
 	s.hub = hub.New(hubCfg, hub.Deps{
 		Snapshots:     bidding.TimedSnapshots{Fetcher: s.nellis, Server: serverClock},
-		Cookies:       s.cookies,
-		CookiesFailed: s.cookiesFailed,
-		Monitored:     s.monitored,
+		Cookies:       s.registry.CookiesFor,
+		CookiesFailed: s.registry.CookiesFailed,
+		Monitored:     s.registry.Monitored,
 		ServerTime:    serverClock.Now,
 		Logger:        s.logger.Named("feed"),
 		Hooks:         s.metrics.HubHooks(),
@@ -147,31 +148,6 @@ func (s *shared) Destruct() error {
 	}
 	s.hub.Close()
 	return nil
-}
-
-// cookies picks the synced cookies a product's snapshots are fetched with,
-// and the key their user state is tagged with.
-func (s *shared) cookies(productID int64) (owner, cookies string) {
-	if r := s.relay.Load(); r != nil {
-		return r.CookiesFor(productID)
-	}
-	return "", ""
-}
-
-// cookiesFailed sets aside cookies a snapshot failed with.
-func (s *shared) cookiesFailed(productID int64, owner string) {
-	if r := s.relay.Load(); r != nil {
-		r.CookiesFailed(productID, owner)
-	}
-}
-
-// monitored reports whether a user monitors a product; before the relay
-// exists every product counts as monitored.
-func (s *shared) monitored(productID int64) bool {
-	if r := s.relay.Load(); r != nil {
-		return r.Monitored(productID)
-	}
-	return true
 }
 
 // serveWS and serveAPI hand a request to the relay. The relay allows the

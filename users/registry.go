@@ -2,9 +2,20 @@ package users
 
 import "sync/atomic"
 
-// Registry is where an auto-bid engine finds who auto-bids on a lot and
-// reports their states: the relay (*wsrelay.Relay) today.
+// Registry is who the users are, as the other parts of the gateway ask:
+// the hub for the cookies a snapshot is fetched with, the auto-bid engine
+// for who auto-bids on a lot and where its states go. The relay
+// (*wsrelay.Relay) is one today: it holds the users with their sockets.
 type Registry interface {
+	// CookiesFor returns the synced cookies of a user who monitors the
+	// product, and the opaque key the user state fetched with them is
+	// tagged with; "" for none. The cookies are a secret.
+	CookiesFor(productID int64) (owner, cookies string)
+	// CookiesFailed sets aside the cookies tagged owner: a snapshot
+	// fetched with them failed where an anonymous one worked.
+	CookiesFailed(productID int64, owner string)
+	// Monitored reports whether a user monitors the product.
+	Monitored(productID int64) bool
 	// AutoBidders lists the auctions on productID with autoBid on, in
 	// user order; the cookies in it are secrets.
 	AutoBidders(productID int64) []AutoBidder
@@ -12,10 +23,13 @@ type Registry interface {
 	ReportAutoBid(state AutoBidState)
 }
 
-// LateRegistry is a Registry that exists before the one it stands for:
-// the engine is made before the relay, which takes the engine as its
-// bidder. Until Set, nobody auto-bids and reports are dropped. Safe for
-// concurrent use.
+// LateRegistry is a Registry that exists before the one it stands for, so
+// the module can build the hub and the engine on it at once: the relay
+// that holds the users is made on the first start, after the engine, which
+// it takes as its bidder. Until Set there are no users: snapshots are
+// fetched anonymously, nobody auto-bids, reports are dropped, and every
+// product counts as monitored (nothing is polled as background yet). Safe
+// for concurrent use.
 type LateRegistry struct {
 	r atomic.Pointer[Registry]
 }
@@ -28,6 +42,29 @@ func (l *LateRegistry) get() Registry {
 		return *r
 	}
 	return nil
+}
+
+// CookiesFor is the set registry's, none before Set.
+func (l *LateRegistry) CookiesFor(productID int64) (owner, cookies string) {
+	if r := l.get(); r != nil {
+		return r.CookiesFor(productID)
+	}
+	return "", ""
+}
+
+// CookiesFailed passes the failure on; before Set there are no cookies.
+func (l *LateRegistry) CookiesFailed(productID int64, owner string) {
+	if r := l.get(); r != nil {
+		r.CookiesFailed(productID, owner)
+	}
+}
+
+// Monitored is the set registry's; before Set every product counts.
+func (l *LateRegistry) Monitored(productID int64) bool {
+	if r := l.get(); r != nil {
+		return r.Monitored(productID)
+	}
+	return true
 }
 
 // AutoBidders is the set registry's, nil before Set.

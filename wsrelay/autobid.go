@@ -108,3 +108,6 @@ func (r *Relay) UserProducts(name string) []int64 {
 	slices.Sort(out)
 	return out
 }
+
+// The relay is the users as the hub and the engine see them.
+var _ users.Registry = (*Relay)(nil)
