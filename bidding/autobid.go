@@ -127,7 +127,7 @@ func observeChange(st *bidState, w Watcher, c *hub.Change) {
 // due, marks it in flight and returns it. It also returns when to look
 // again without news. The caller holds e.mu.
 func (e *Engine) decideLocked(k stateKey, st *bidState, w Watcher, v *view, now time.Time, off Offset, cfg *Config) (*launch, time.Time) {
-	strategy := w.Config.strategy()
+	strategy := w.Config.AutoStrategy()
 	if strategy == "" {
 		st.setStatus(StatusIdle, "")
 		return nil, time.Time{}

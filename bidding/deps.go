@@ -6,6 +6,7 @@ import (
 
 	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/nellis"
+	"github.com/nellis-edge/gateway/users"
 )
 
 // Placer sends one bid to Nellis; *nellis.Client is one. An error means the
@@ -24,58 +25,26 @@ type Feed interface {
 
 // Strategies of AuctionConfig.Strategy.
 const (
-	StrategyAuto    = "auto"
-	StrategySniping = "sniping"
+	StrategyAuto    = users.StrategyAuto
+	StrategySniping = users.StrategySniping
 	// StrategyManual labels bids a user asked for; as a configured
 	// strategy (older extensions) it means no automatic bids.
-	StrategyManual = "manual"
-	// strategyIncrement is older extensions' name for auto.
-	strategyIncrement = "increment"
+	StrategyManual = users.StrategyManual
 )
 
-// AuctionConfig is a user's auto-bid setting for one auction.
-type AuctionConfig struct {
-	// MaxBid is the most the user will pay; no bid ever exceeds it.
-	MaxBid float64
-	// Strategy is auto or sniping; increment means auto and manual means
-	// no automatic bids, as older extensions send them.
-	Strategy string
-	// AutoBid switches automatic bidding on for the auction.
-	AutoBid bool
-	// SnipeSeconds overrides the engine's snipe window; 0 keeps it.
-	SnipeSeconds int
-}
+// AuctionConfig is a user's setting for one auction, the value the relay
+// keeps (users.AuctionConfig); the engine reads MaxBid, Strategy (through
+// AutoStrategy), AutoBid and SnipeSeconds.
+type AuctionConfig = users.AuctionConfig
 
-// strategy is the normalised strategy, "" when none bids automatically.
-func (c AuctionConfig) strategy() string {
-	if !c.AutoBid {
-		return ""
-	}
-	switch c.Strategy {
-	case StrategySniping:
-		return StrategySniping
-	case StrategyAuto, strategyIncrement, "":
-		return StrategyAuto
-	}
-	return ""
-}
+// Watcher is one user's auction on a product with autoBid on
+// (users.AutoBidder).
+type Watcher = users.AutoBidder
 
-// Watcher is one user's auction on a product.
-type Watcher struct {
-	User      string
-	AuctionID string
-	Config    AuctionConfig
-	// Cookies are the user's synced Nellis cookies; secret.
-	Cookies string
-	// StateKey tags the user state a snapshot fetched with this user's
-	// cookies brings (hub.UserState.Owner): a polled change whose User has
-	// it says whether this user is winning.
-	StateKey string
-}
-
-// Directory is what the engine needs from the relay: who auto-bids on a
-// product. It is called from the engine's goroutines, never while the
-// engine holds a lock, and must not call back into the engine.
+// Directory is what the engine needs from the users' registry (today the
+// relay, *wsrelay.Relay, through the module): who auto-bids on a product.
+// It is called from the engine's goroutines, never while the engine holds
+// a lock, and must not call back into the engine.
 type Directory interface {
 	// AutoBidders lists the watchers of productID whose config has autoBid
 	// on. A watcher that is missing is not bid for.
@@ -83,9 +52,10 @@ type Directory interface {
 }
 
 // Reporter receives each user's auto-bid state for an auction whenever it
-// changes: the relay shows it in the auction's state. It is called from the
-// engine's goroutines, one call at a time, never while the engine holds a
-// lock; it must return quickly and must not call back into the engine.
+// changes: the relay (*wsrelay.Relay, through the module) shows it in the
+// auction's state. It is called from the engine's goroutines, one call at
+// a time, never while the engine holds a lock; it must return quickly and
+// must not call back into the engine.
 type Reporter interface {
 	ReportAutoBid(s State)
 }

@@ -1,5 +1,5 @@
 // Package bidding places bids with Nellis for the gateway's users: manual
-// bids (it implements wsrelay.Bidder) and the extension's auto-bid
+// bids (it is the relay's wsrelay.Bidder) and the extension's auto-bid
 // strategies, driven by the hub's live changes.
 //
 // Every bid of a user on an auction goes through one Engine, which keeps per
@@ -12,6 +12,10 @@
 // project and the time left events report, and the snipe window is
 // measured with it.
 //
-// The package knows nothing of Caddy. The relay plugs in through Directory
-// and Reporter, the hub through Feed; see Options.
+// The package knows nothing of Caddy, nor of the relay: what it exchanges
+// with the users' side are values of package users (AuctionConfig, the
+// Watcher a users.AutoBidder, the reported State a users.AutoBidState, Bid
+// and BidResult). Whoever holds the users plugs in through Directory and
+// Reporter (the module passes the relay, a users.Registry), the hub
+// through Feed; see Options.
 package bidding

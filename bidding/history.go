@@ -1,19 +1,13 @@
 package bidding
 
-import "time"
+import (
+	"time"
 
-// Record is one bid in a user's history of an auction.
-type Record struct {
-	// At is when the bid was decided (local clock).
-	At     time.Time `json:"at"`
-	Amount int       `json:"amount"`
-	// Strategy is manual, auto or sniping.
-	Strategy string `json:"strategy"`
-	// Result is a nellis.BidOutcome, or "dry_run" for a bid not sent.
-	Result string `json:"result"`
-	// Message is Nellis's message or what went wrong.
-	Message string `json:"message,omitempty"`
-}
+	"github.com/nellis-edge/gateway/users"
+)
+
+// Record is one bid in a user's history of an auction (users.BidRecord).
+type Record = users.BidRecord
 
 // resultDryRun is the Result of a bid decided in a dry run.
 const resultDryRun = "dry_run"

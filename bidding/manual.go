@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/nellis-edge/gateway/nellis"
-	"github.com/nellis-edge/gateway/wsrelay"
+	"github.com/nellis-edge/gateway/users"
 )
 
 // The errorType of each refusal and outcome, as the extension knows them
@@ -36,11 +36,11 @@ var errorTypes = map[nellis.BidOutcome]string{
 }
 
 // PlaceBid places a bid a user asked for (placeBid over the socket, or the
-// REST call); it implements wsrelay.Bidder. Refusals and Nellis's answers
+// REST call); it is the relay's Bidder (wsrelay.Bidder). Refusals and Nellis's answers
 // are all in the BidResult; the error is always nil. An outbid is not a
 // success: Nellis took the bid, but the user is not winning, and the
 // extension must say so.
-func (e *Engine) PlaceBid(ctx context.Context, b wsrelay.Bid) (wsrelay.BidResult, error) {
+func (e *Engine) PlaceBid(ctx context.Context, b users.Bid) (users.BidResult, error) {
 	cfg := e.config()
 	if cfg.Off {
 		return refusal(ErrTypeDisabled, "Bidding is turned off on this gateway.", false), nil
@@ -82,7 +82,7 @@ func (e *Engine) PlaceBid(ctx context.Context, b wsrelay.Bid) (wsrelay.BidResult
 		e.mu.Unlock()
 		e.flush([]stateKey{k})
 		data, _ := json.Marshal(map[string]any{"dryRun": true, "productId": b.ProductID, "bid": amount})
-		return wsrelay.BidResult{
+		return users.BidResult{
 			Error:     fmt.Sprintf("Dry run: would have bid $%d on product %d; nothing was sent.", amount, b.ProductID),
 			ErrorType: ErrTypeDryRun, Data: data,
 		}, nil
@@ -96,18 +96,16 @@ func (e *Engine) PlaceBid(ctx context.Context, b wsrelay.Bid) (wsrelay.BidResult
 	return relayResult(res), nil
 }
 
-func refusal(errorType, msg string, retryable bool) wsrelay.BidResult {
-	return wsrelay.BidResult{Error: msg, ErrorType: errorType, Retryable: retryable}
+func refusal(errorType, msg string, retryable bool) users.BidResult {
+	return users.BidResult{Error: msg, ErrorType: errorType, Retryable: retryable}
 }
 
 // relayResult is Nellis's answer as the bidResult message carries it.
-func relayResult(res nellis.BidResult) wsrelay.BidResult {
-	out := wsrelay.BidResult{Success: res.Outcome == nellis.BidAccepted, Data: res.Body, Retryable: res.Retryable}
+func relayResult(res nellis.BidResult) users.BidResult {
+	out := users.BidResult{Success: res.Outcome == nellis.BidAccepted, Data: res.Body, Retryable: res.Retryable}
 	if !out.Success {
 		out.Error = res.Message
 		out.ErrorType = errorTypes[res.Outcome]
 	}
 	return out
 }
-
-var _ wsrelay.Bidder = (*Engine)(nil)

@@ -6,12 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/nellis-edge/gateway/users"
 	"github.com/nellis-edge/gateway/wsrelay"
 )
 
@@ -19,17 +19,16 @@ import (
 // syncs cookies, starts an auto-bid auction and bids by hand over its
 // socket; the engine bids for it and reports to the socket.
 func TestEngineBehindARealRelay(t *testing.T) {
-	var relayPtr atomic.Pointer[wsrelay.Relay]
+	var registry users.LateRegistry
 	r := newRigWith(t, rigOptions{}, func(o *Options) {
-		users := RelayUsers{Relay: relayPtr.Load}
-		o.Directory, o.Reporter = users, users
+		o.Directory, o.Reporter = &registry, &registry
 	})
 	relay, err := wsrelay.New(context.Background(), wsrelay.Config{Users: map[string]string{"alice": "alice-token"}},
 		wsrelay.Options{Feeds: r.feed, Bidder: r.engine})
 	if err != nil {
 		t.Fatal(err)
 	}
-	relayPtr.Store(relay)
+	registry.Set(relay)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", relay.ServeWS)
 	mux.Handle("/api/", relay.APIHandler())

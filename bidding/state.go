@@ -6,6 +6,7 @@ import (
 
 	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/nellis"
+	"github.com/nellis-edge/gateway/users"
 )
 
 // Auto-bid statuses of State.Status.
@@ -26,24 +27,13 @@ const (
 	StatusEnded = "ended"
 	// StatusError: auto-bidding stopped (cookies missing or refused, or
 	// bidding off); Message says why and what to do.
-	StatusError = "error"
+	StatusError = users.AutoBidStatusError
 )
 
-// State is a user's auto-bid state for one auction, as reported. A lot
-// the user monitors under several auction ids has one state, reported
-// under each id.
-type State struct {
-	User      string `json:"-"`
-	AuctionID string `json:"-"`
-	ProductID int64  `json:"productId"`
-	Status    string `json:"status"`
-	Message   string `json:"message,omitempty"`
-	Winning   bool   `json:"isWinning"`
-	// MaxBidReached stays true until the maximum is raised.
-	MaxBidReached bool `json:"maxBidReached"`
-	// Bids are the last HistorySize bids, oldest first.
-	Bids []Record `json:"bids"`
-}
+// State is a user's auto-bid state for one auction, as reported
+// (users.AutoBidState). A lot the user monitors under several auction ids
+// has one state, reported under each id.
+type State = users.AutoBidState
 
 // stateKey is one user's lot. Every rule holds per lot, however many
 // auction ids (058040119, 58040119, a URL) the user monitors it under:

@@ -16,6 +16,7 @@ import (
 	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/metrics"
 	"github.com/nellis-edge/gateway/nellis"
+	"github.com/nellis-edge/gateway/users"
 	"github.com/nellis-edge/gateway/wsrelay"
 )
 
@@ -44,6 +45,10 @@ type shared struct {
 	// validate` provisions but never starts.
 	startMu sync.Mutex
 	relay   atomic.Pointer[wsrelay.Relay]
+	// registry is the users as the hub (the cookies snapshots are
+	// fetched with) and the engine (its Directory and Reporter) see them:
+	// built first, it stands for the relay once the relay exists.
+	registry users.LateRegistry
 }
 
 // newShared builds the state without any I/O.
@@ -56,19 +61,18 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bid
 	serverClock := new(bidding.ServerClock)
 	s.hub = hub.New(hubCfg, hub.Deps{
 		Snapshots:     bidding.TimedSnapshots{Fetcher: s.nellis, Server: serverClock},
-		Cookies:       s.cookies,
-		CookiesFailed: s.cookiesFailed,
-		Monitored:     s.monitored,
+		Cookies:       s.registry.CookiesFor,
+		CookiesFailed: s.registry.CookiesFailed,
+		Monitored:     s.registry.Monitored,
 		ServerTime:    serverClock.Now,
 		Logger:        s.logger.Named("feed"),
 		Hooks:         s.metrics.HubHooks(),
 	})
-	users := bidding.RelayUsers{Relay: s.relay.Load}
 	bidder, err := bidding.New(bidCfg, bidding.Options{
 		Placer:      s.nellis,
 		Feed:        s.hub,
-		Directory:   users,
-		Reporter:    users,
+		Directory:   &s.registry,
+		Reporter:    &s.registry,
 		ServerClock: serverClock,
 		Logger:      s.logger.Named("bidding"),
 		Hooks:       s.metrics.BiddingHooks(),
@@ -91,7 +95,7 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bid
 // start applies a started config's settings, creating the relay on the
 // first start.
 func (s *shared) start(ctx context.Context, logger *zap.Logger, client *nellis.Client,
-	hubCfg hub.Config, relayCfg wsrelay.Config, bidCfg bidding.Config, storage wsrelay.Storage) error {
+	hubCfg hub.Config, relayCfg wsrelay.Config, bidCfg bidding.Config, storage users.Storage) error {
 	s.startMu.Lock()
 	defer s.startMu.Unlock()
 	s.setLogger(logger)
@@ -104,12 +108,18 @@ func (s *shared) start(ctx context.Context, logger *zap.Logger, client *nellis.C
 	if r := s.relay.Load(); r != nil {
 		return r.UpdateConfig(relayCfg)
 	}
+	relayLog := s.logger.Named("relay")
+	relayHooks := s.metrics.RelayHooks()
+	store := users.NewStorageStore(s.storage, users.StorageOptions{
+		Logger:      func() *zap.Logger { return relayLog },
+		Quarantined: relayHooks.RecordQuarantined,
+	})
 	r, err := wsrelay.New(ctx, relayCfg, wsrelay.Options{
 		Feeds:    s.hub,
-		Storage:  s.storage,
+		Store:    store,
 		Bidder:   s.bidder,
-		Logger:   s.logger.Named("relay"),
-		Hooks:    s.metrics.RelayHooks(),
+		Logger:   relayLog,
+		Hooks:    relayHooks,
 		ClientIP: clientIP,
 		Unwrap:   caddyPlainConn,
 	})
@@ -117,25 +127,15 @@ func (s *shared) start(ctx context.Context, logger *zap.Logger, client *nellis.C
 		return err
 	}
 	s.relay.Store(r)
+	s.registry.Set(r)
 	// Now that the engine can see the relay, tell the relay where to
 	// report; this also looks at every auction loaded from storage.
 	r.SetAutoBid(wsrelay.AutoBidHooks{
 		Refresh: s.bidder.Refresh,
 		Forget:  s.bidder.Forget,
-		State:   s.autoBidState,
+		State:   s.bidder.State,
 	})
 	return nil
-}
-
-// autoBidState is a user's auto-bid state for an auction, as the relay
-// shows it with the auction.
-func (s *shared) autoBidState(user, auctionID string) (json.RawMessage, bool) {
-	st, ok := s.bidder.State(user, auctionID)
-	if !ok {
-		return nil, false
-	}
-	raw, err := json.Marshal(st)
-	return raw, err == nil
 }
 
 // Destruct ends the state when no config uses it any more: bidding stops
@@ -148,31 +148,6 @@ func (s *shared) Destruct() error {
 	}
 	s.hub.Close()
 	return nil
-}
-
-// cookies picks the synced cookies a product's snapshots are fetched with,
-// and the key their user state is tagged with.
-func (s *shared) cookies(productID int64) (owner, cookies string) {
-	if r := s.relay.Load(); r != nil {
-		return r.CookiesFor(productID)
-	}
-	return "", ""
-}
-
-// cookiesFailed sets aside cookies a snapshot failed with.
-func (s *shared) cookiesFailed(productID int64, owner string) {
-	if r := s.relay.Load(); r != nil {
-		r.CookiesFailed(productID, owner)
-	}
-}
-
-// monitored reports whether a user monitors a product; before the relay
-// exists every product counts as monitored.
-func (s *shared) monitored(productID int64) bool {
-	if r := s.relay.Load(); r != nil {
-		return r.Monitored(productID)
-	}
-	return true
 }
 
 // serveWS and serveAPI hand a request to the relay. The relay allows the
@@ -240,12 +215,13 @@ func (u *upstreamClient) PlaceBid(ctx context.Context, productID int64, amount i
 }
 
 // currentStorage is the newest config's storage (Caddy's `storage` global
-// option), so users' data follows a reload that moves it.
+// option), so users' data follows a reload that moves it: the Caddy
+// adapter of the users' StorageStore.
 type currentStorage struct {
-	inner atomic.Pointer[wsrelay.Storage]
+	inner atomic.Pointer[users.Storage]
 }
 
-func (c *currentStorage) set(s wsrelay.Storage) { c.inner.Store(&s) }
+func (c *currentStorage) set(s users.Storage) { c.inner.Store(&s) }
 
 func (c *currentStorage) Load(ctx context.Context, key string) ([]byte, error) {
 	return (*c.inner.Load()).Load(ctx, key)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nellis-edge/gateway/nellis"
+	"github.com/nellis-edge/gateway/users"
 )
 
 // maxAPIBody bounds a REST request body.
@@ -100,7 +101,7 @@ func (r *Relay) serveAPI(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if id, action, ok := strings.Cut(strings.TrimPrefix(rest, "auctions/"), "/"); ok && strings.HasPrefix(rest, "auctions/") {
-		if !auctionIDPattern.MatchString(id) {
+		if !users.ValidAuctionID(id) {
 			writeJSON(w, http.StatusBadRequest, apiError{Error: "auction id must be 1-100 characters of A-Z, a-z, 0-9, _ or -"})
 			return
 		}
@@ -206,7 +207,7 @@ func (r *Relay) apiAuth(w http.ResponseWriter, req *http.Request, u *user) {
 	r.mu.Lock()
 	r.setCookies(u, cookies)
 	r.mu.Unlock()
-	r.saver.markDirty(u.name)
+	r.saver.MarkDirty(u.name)
 	// New cookies may revive auto-bidding stopped by refused ones, and may
 	// change whose cookies a product's snapshots use.
 	r.refreshAutoBid(r.UserProducts(u.name)...)

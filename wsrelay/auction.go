@@ -8,23 +8,21 @@ import (
 
 	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/nellis"
+	"github.com/nellis-edge/gateway/users"
 )
 
-// AuctionConfig is a user's bidding settings for one auction.
-type AuctionConfig struct {
-	MaxBid          float64 `json:"maxBid"`
-	IncrementAmount float64 `json:"incrementAmount"`
-	Strategy        string  `json:"strategy"` // auto, sniping, or an older synonym kept as sent
-	AutoBid         bool    `json:"autoBid"`
-	// SnipeSeconds is this auction's snipe window in whole seconds,
-	// [1, 300]; 0 (absent) leaves the engine's default.
-	SnipeSeconds int `json:"snipeSeconds,omitempty"`
-}
+// AuctionConfig is a user's bidding settings for one auction; the users
+// package owns it, the engine reads the same value.
+type AuctionConfig = users.AuctionConfig
+
+// Auction is one auction a user monitors, as persisted.
+type Auction = users.Auction
 
 // defaultAuctionConfig applies when startMonitoring carries no config.
-var defaultAuctionConfig = AuctionConfig{IncrementAmount: 1, Strategy: "auto"}
+var defaultAuctionConfig = users.DefaultAuctionConfig
 
-func (c *AuctionConfig) apply(p *ConfigPatch) {
+// applyPatch sets the fields p carries in c.
+func applyPatch(c *AuctionConfig, p *ConfigPatch) {
 	if p == nil {
 		return
 	}
@@ -43,17 +41,6 @@ func (c *AuctionConfig) apply(p *ConfigPatch) {
 	if p.SnipeSeconds != nil {
 		c.SnipeSeconds = *p.SnipeSeconds
 	}
-}
-
-// Auction is one auction a user monitors, as persisted.
-type Auction struct {
-	ID        string        `json:"id"`
-	ProductID int64         `json:"productId"`
-	Title     string        `json:"title"`
-	URL       string        `json:"url"`
-	ImageURL  *string       `json:"imageUrl"`
-	Config    AuctionConfig `json:"config"`
-	AddedAt   int64         `json:"addedAt"` // ms since the epoch
 }
 
 // monitored is a user's auction plus the encoded user-specific part of its

@@ -2,8 +2,9 @@ package wsrelay
 
 import (
 	"cmp"
-	"encoding/json"
 	"slices"
+
+	"github.com/nellis-edge/gateway/users"
 )
 
 // AutoBidHooks connect an auto-bid engine to the relay without the relay
@@ -21,12 +22,11 @@ type AutoBidHooks struct {
 	// Forget: the user no longer monitors the auction; its auto-bid state
 	// and bid history can go. Called after the Refresh of a stop.
 	Forget func(user, auctionID string)
-	// State is the user's auto-bid state of an auction, a JSON object with
-	// a string "status" (and "message" when the status is "error"), or
-	// false when there is none. The relay shows the states the engine
-	// pushes (PushAutoBidState); it asks State only for an auction it has
-	// no push of yet, when it lists or re-sends that auction.
-	State func(user, auctionID string) (json.RawMessage, bool)
+	// State is the user's auto-bid state of an auction, or false when
+	// there is none. The relay shows the states the engine reports
+	// (ReportAutoBid); it asks State only for an auction it has no report
+	// of yet, when it lists or re-sends that auction.
+	State func(user, auctionID string) (users.AutoBidState, bool)
 }
 
 // SetAutoBid installs an engine's hooks, replacing those of
@@ -66,17 +66,8 @@ func (r *Relay) forgetAutoBid(user, auctionID string) {
 }
 
 // AutoBidder is one user's monitored auction whose config has autoBid on,
-// what an auto-bid engine needs to bid for them.
-type AutoBidder struct {
-	User      string
-	AuctionID string
-	Config    AuctionConfig
-	// Cookies are the user's synced Nellis cookies, "" when none; secret.
-	Cookies string
-	// StateKey tags the user state fetched with these cookies: a change
-	// whose User has this Owner says whether this user is winning.
-	StateKey string
-}
+// what an auto-bid engine needs to bid for them (users.AutoBidder).
+type AutoBidder = users.AutoBidder
 
 // AutoBidders lists the auctions on productID with autoBid on, in user
 // order. The cookies in it are secrets: never log them.
@@ -117,3 +108,6 @@ func (r *Relay) UserProducts(name string) []int64 {
 	slices.Sort(out)
 	return out
 }
+
+// The relay is the users as the hub and the engine see them.
+var _ users.Registry = (*Relay)(nil)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/nellis-edge/gateway/users"
 )
 
 func TestAutoBiddersListsAuctionsWithAutoBidOn(t *testing.T) {
@@ -46,9 +48,9 @@ func TestPushAutoBidStateReachesOnlyTheUser(t *testing.T) {
 	f := newFixture(t, testConfig(), Options{})
 	alice, bob := f.login(tokenAlice), f.login(tokenBob)
 	startMonitoring(alice, "100", 45)
-	f.relay.PushAutoBidState("alice", "100", json.RawMessage(`{"status":"error","message":"cookies refused"}`))
-	f.relay.PushAutoBidState("alice", "999", json.RawMessage(`{"status":"winning"}`)) // not hers: dropped
-	f.relay.PushAutoBidState("alice", "100", json.RawMessage(`not json`))             // dropped
+	f.relay.ReportAutoBid(stateOf("alice", "100", `{"status":"error","message":"cookies refused"}`))
+	f.relay.ReportAutoBid(stateOf("alice", "999", `{"status":"winning"}`))     // not hers: dropped
+	f.relay.ReportAutoBid(users.AutoBidState{User: "alice", AuctionID: "100"}) // no status: dropped
 	m := alice.expectType("autoBidState")
 	state, _ := m["state"].(map[string]any)
 	if m["auctionId"] != "100" || state["status"] != "error" || m["requestId"] != nil {
@@ -200,22 +202,32 @@ func TestSetAutoBidLooksAtEveryMonitoredProduct(t *testing.T) {
 	rec.expect(t, "after SetAutoBid", `refresh 100 [bob/100:30:0s:"b=1"]`)
 }
 
-// fakeStates is an engine's State: per user and auction, a JSON object.
+// fakeStates is an engine's State: per user and auction, a state.
 type fakeStates struct {
 	mu     sync.Mutex
-	states map[string]json.RawMessage // "user/auction" → state
+	states map[string]users.AutoBidState // "user/auction" → state
 }
 
 func (s *fakeStates) set(user, auctionID, state string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.states == nil {
-		s.states = make(map[string]json.RawMessage)
+		s.states = make(map[string]users.AutoBidState)
 	}
-	s.states[user+"/"+auctionID] = json.RawMessage(state)
+	s.states[user+"/"+auctionID] = stateOf(user, auctionID, state)
 }
 
-func (s *fakeStates) State(user, auctionID string) (json.RawMessage, bool) {
+// stateOf is the engine's state of a user's auction that encodes as
+// state, a JSON object.
+func stateOf(user, auctionID, state string) users.AutoBidState {
+	s := users.AutoBidState{User: user, AuctionID: auctionID}
+	if err := json.Unmarshal([]byte(state), &s); err != nil {
+		panic(fmt.Sprintf("state %s: %v", state, err))
+	}
+	return s
+}
+
+func (s *fakeStates) State(user, auctionID string) (users.AutoBidState, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, ok := s.states[user+"/"+auctionID]
@@ -288,7 +300,7 @@ func TestAuctionsCarryTheAutoBidState(t *testing.T) {
 
 	// A pushed state replaces what the engine was asked: the relay shows
 	// the latest report.
-	f.relay.PushAutoBidState("alice", "100", json.RawMessage(`{"productId":100,"status":"outbid","isWinning":false,"maxBidReached":false,"bids":[]}`))
+	f.relay.ReportAutoBid(stateOf("alice", "100", `{"productId":100,"status":"outbid","isWinning":false,"maxBidReached":false,"bids":[]}`))
 	alice.expectType("autoBidState")
 	if ab := autoBidOf(t, auctionOf(alice.expectType("auctionState"))); ab["status"] != "outbid" || ab["isWinning"] != false {
 		t.Errorf("pushed autoBid %v", ab)
@@ -307,7 +319,7 @@ func TestAutoBidErrorShowsAsAuctionError(t *testing.T) {
 	alice.expectType("auctionState")
 
 	const refused = "Nellis refused the synced cookies (authentication required): sign in again. Auto-bid is stopped."
-	f.relay.PushAutoBidState("alice", "100", json.RawMessage(`{"productId":100,"status":"error","message":"`+refused+`","isWinning":false,"maxBidReached":false,"bids":[]}`))
+	f.relay.ReportAutoBid(stateOf("alice", "100", `{"productId":100,"status":"error","message":"`+refused+`","isWinning":false,"maxBidReached":false,"bids":[]}`))
 	alice.expectType("autoBidState")
 	check := func(what string, a map[string]any) {
 		t.Helper()
@@ -331,7 +343,7 @@ func TestAutoBidErrorShowsAsAuctionError(t *testing.T) {
 	// Once the engine recovers, the error goes.
 	f.feeds.publish(newChange(t, product(100, 22), "e", 4))
 	alice.expectType("auctionState")
-	f.relay.PushAutoBidState("alice", "100", json.RawMessage(`{"productId":100,"status":"bidding","isWinning":false,"maxBidReached":false,"bids":[]}`))
+	f.relay.ReportAutoBid(stateOf("alice", "100", `{"productId":100,"status":"bidding","isWinning":false,"maxBidReached":false,"bids":[]}`))
 	alice.expectType("autoBidState")
 	if a := auctionOf(alice.expectType("auctionState")); a["status"] != "monitoring" || a["error"] != nil || a["message"] != nil {
 		t.Errorf("after recovery %v", a)
@@ -339,12 +351,10 @@ func TestAutoBidErrorShowsAsAuctionError(t *testing.T) {
 }
 
 func TestPushAutoBidStateRefusesWhatIsNotAState(t *testing.T) {
-	for _, state := range []string{``, `null`, `[]`, `"error"`, `{}`, `{"status":5}`, `{"status":"error"`} {
-		if _, ok := newAutoBidView(json.RawMessage(state)); ok {
-			t.Errorf("%q accepted", state)
-		}
+	if _, ok := newAutoBidView(users.AutoBidState{ProductID: 5, Message: "x"}); ok {
+		t.Error("a state without a status accepted")
 	}
-	v, ok := newAutoBidView(json.RawMessage(` {"status":"error"} `))
+	v, ok := newAutoBidView(stateOf("", "", ` {"status":"error"} `))
 	if !ok || !v.failed() || !strings.Contains(string(v.failure), "auto-bidding stopped") {
 		t.Errorf("an error without a message: %+v", v)
 	}
@@ -397,10 +407,24 @@ func TestSnipeSecondsRoundTrips(t *testing.T) {
 
 func TestStoredSnipeSecondsOutOfRangeFallsBack(t *testing.T) {
 	store := newMemStore()
-	_ = store.Store(context.Background(), userKey("alice"),
+	_ = store.Store(context.Background(), users.RecordKey("alice"),
 		[]byte(`{"version":1,"auctions":[{"id":"7","productId":7,"config":{"maxBid":5,"strategy":"sniping","autoBid":true,"snipeSeconds":9999}}]}`))
 	f := newFixture(t, testConfig(), Options{Storage: store})
 	if got := f.relay.AutoBidders(7); len(got) != 1 || got[0].Config.SnipeSeconds != 0 {
 		t.Errorf("auto-bidders %+v", got)
+	}
+}
+
+// The extension reads the state exactly as the engine used to encode it
+// before handing it over as JSON: the typed state encodes to the same
+// bytes, in autoBid and in the autoBidState message.
+func TestAutoBidStateKeepsItsWireBytes(t *testing.T) {
+	wire := `{"productId":58040119,"status":"error","message":"Nellis said \u003cno\u003e \u0026 \"stop\"","isWinning":false,"maxBidReached":true,"bids":` + bidsJSON(3) + `}`
+	v, ok := newAutoBidView(stateOf("alice", "100", wire))
+	if !ok || string(v.field) != `,"autoBid":`+wire {
+		t.Errorf("autoBid %s, want %s", v.field, wire)
+	}
+	if got := string(v.json()); got != wire {
+		t.Errorf("state %s, want %s", got, wire)
 	}
 }

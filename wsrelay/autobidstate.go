@@ -1,9 +1,10 @@
 package wsrelay
 
 import (
-	"bytes"
 	"encoding/json"
 	"strconv"
+
+	"github.com/nellis-edge/gateway/users"
 )
 
 // autoBidView is a user's auto-bid state of one auction as the relay shows
@@ -16,29 +17,21 @@ type autoBidView struct {
 	failure []byte // ,"error":"…","message":"…" while the engine's status is error
 }
 
-// autoBidStatusError is the engine's status when auto-bidding stopped and
-// the user must act (cookies missing or refused, bidding off).
-const autoBidStatusError = "error"
-
-// newAutoBidView checks and encodes an engine's state: a JSON object with
-// a string status and, for status error, a message saying why.
-func newAutoBidView(state json.RawMessage) (autoBidView, bool) {
-	state = bytes.TrimSpace(state)
-	if len(state) < 2 || state[0] != '{' || !json.Valid(state) {
+// newAutoBidView encodes an engine's state once, as the extension reads
+// it; a state without a status is none and is refused.
+func newAutoBidView(state users.AutoBidState) (autoBidView, bool) {
+	if state.Status == "" {
 		return autoBidView{}, false
 	}
-	var head struct {
-		Status  string `json:"status"`
-		Message string `json:"message"`
+	enc, err := json.Marshal(state)
+	if err != nil {
+		return autoBidView{}, false // an AutoBidState always encodes
 	}
-	if json.Unmarshal(state, &head) != nil || head.Status == "" {
-		return autoBidView{}, false
-	}
-	v := autoBidView{field: make([]byte, 0, len(state)+12)}
+	v := autoBidView{field: make([]byte, 0, len(enc)+12)}
 	v.field = append(v.field, `,"autoBid":`...)
-	v.field = append(v.field, state...)
-	if head.Status == autoBidStatusError {
-		msg := head.Message
+	v.field = append(v.field, enc...)
+	if state.Status == users.AutoBidStatusError {
+		msg := state.Message
 		if msg == "" {
 			msg = "auto-bidding stopped"
 		}
@@ -49,6 +42,9 @@ func newAutoBidView(state json.RawMessage) (autoBidView, bool) {
 	}
 	return v, true
 }
+
+// json is the encoded state alone, as the autoBidState message carries it.
+func (v autoBidView) json() []byte { return v.field[len(`,"autoBid":`):] }
 
 func (v autoBidView) known() bool  { return v.field != nil }
 func (v autoBidView) failed() bool { return v.failure != nil }
@@ -63,31 +59,32 @@ func (v autoBidView) appendFields(b []byte, ended bool) []byte {
 	return b
 }
 
-// PushAutoBidState records the engine's latest state of a user's auction
-// and sends every socket of the user an autoBidState message,
+// ReportAutoBid records the engine's latest state of a user's auction
+// (state.User, state.AuctionID) and sends every socket of the user an
+// autoBidState message,
 //
 //	{"type":"autoBidState","auctionId":"…","state":<state>}
 //
 // followed by the auction's auctionState, which now carries the state as
-// autoBid (the extension reads only auctionState). state is the engine's
-// report, a JSON object with a string status; anything else is dropped.
-// The messages are broadcasts, so they never carry a requestId. A user
-// without sockets gets nothing now; the state shows in the next listing
-// and the next change of the auction.
+// autoBid (the extension reads only auctionState). A state without a
+// status is dropped. The messages are broadcasts, so they never carry a
+// requestId. A user without sockets gets nothing now; the state shows in
+// the next listing and the next change of the auction.
 //
 // Reports must arrive in order (the engine makes them one at a time): the
-// latest one wins.
-func (r *Relay) PushAutoBidState(name, auctionID string, state json.RawMessage) {
+// latest one wins. The relay is the engine's Reporter this way.
+func (r *Relay) ReportAutoBid(state users.AutoBidState) {
+	name, auctionID := state.User, state.AuctionID
 	view, ok := newAutoBidView(state)
 	if !ok {
 		return
 	}
-	state = bytes.TrimSpace(state)
-	b := make([]byte, 0, len(state)+len(auctionID)+48)
+	enc := view.json()
+	b := make([]byte, 0, len(enc)+len(auctionID)+48)
 	b = append(b, `{"type":"autoBidState","auctionId":`...)
 	b = strconv.AppendQuote(b, auctionID)
 	b = append(b, `,"state":`...)
-	b = append(b, state...)
+	b = append(b, enc...)
 	b = append(b, '}')
 	msg := newOutMsg("autoBidState", b)
 	r.mu.Lock()

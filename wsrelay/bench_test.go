@@ -2,7 +2,6 @@ package wsrelay
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -37,7 +36,7 @@ func BenchmarkEncodeAuctionStateWithAutoBid(b *testing.B) {
 	a := &monitored{Auction: Auction{ID: "58040119", ProductID: 58040119, Title: "PARTIAL ITEM THIS IS ONLY BOX 1",
 		URL: "https://www.nellisauction.com/p/x/58040119", Config: defaultAuctionConfig}}
 	a.refreshHead()
-	view, ok := newAutoBidView(json.RawMessage(`{"productId":58040119,"status":"winning","isWinning":true,"maxBidReached":false,"bids":` + bidsJSON(100) + `}`))
+	view, ok := newAutoBidView(stateOf("", "", `{"productId":58040119,"status":"winning","isWinning":true,"maxBidReached":false,"bids":`+bidsJSON(100)+`}`))
 	if !ok {
 		b.Fatal("state refused")
 	}

@@ -2,10 +2,10 @@ package wsrelay
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/nellis-edge/gateway/hub"
+	"github.com/nellis-edge/gateway/users"
 )
 
 // Feeds is what the relay needs from the hub: interest in a product, its
@@ -22,31 +22,15 @@ type Feeds interface {
 	Since(productID int64, epoch string, seq uint64) ([]*hub.Change, bool)
 }
 
-// Storage is the subset of certmagic.Storage the relay persists users'
-// data through; Caddy's ctx.Storage() satisfies it. Load must return an
-// error matching fs.ErrNotExist for a missing key.
-type Storage interface {
-	Load(ctx context.Context, key string) ([]byte, error)
-	Store(ctx context.Context, key string, value []byte) error
-}
+// Storage is the key-value storage users' records persist in
+// (users.Storage); Caddy's ctx.Storage() satisfies it.
+type Storage = users.Storage
 
-// Bid is one bid a user asked for.
-type Bid struct {
-	User      string
-	AuctionID string
-	ProductID int64
-	Amount    float64
-	Cookies   string // the user's Nellis cookies; secret
-}
+// Bid is one bid a user asked for (users.Bid).
+type Bid = users.Bid
 
 // BidResult is what a Bidder reports; it maps onto the bidResult message.
-type BidResult struct {
-	Success   bool
-	Data      json.RawMessage // Nellis's answer, passed to the client as data
-	Error     string
-	ErrorType string
-	Retryable bool
-}
+type BidResult = users.BidResult
 
 // Bidder places bids upstream. Without one, every bid is refused with
 // "bidding is disabled on this gateway".

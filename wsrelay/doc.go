@@ -22,8 +22,8 @@
 //     {"<id>":{"recovered":bool,"changes":n,"found":bool}}},"requestId":…}.
 //   - config.snipeSeconds: an auction's own snipe window, whole seconds in
 //     [1, 300]; absent means the engine's default.
-//   - With an auto-bid engine (AutoBidHooks), auctionState.auction and each
-//     listed auction carry the user's auto-bid state as autoBid (status,
+//   - With an auto-bid engine (AutoBidHooks, ReportAutoBid),
+//     auctionState.auction and each listed auction carry the user's auto-bid state as autoBid (status,
 //     message, isWinning, maxBidReached and the last 100 bids); when the
 //     engine stopped auto-bidding (its status error, e.g. refused cookies)
 //     the auction's status is "error" and error and message say why. Every
@@ -79,13 +79,17 @@
 //
 // Relay.mu guards users, sockets and interest sets; a socket's mu guards its
 // queue. Sockets are written while Relay.mu is held: deliver writes under
-// the read lock, pushState and PushAutoBidState under the write lock, the
+// the read lock, pushState and ReportAutoBid under the write lock, the
 // sweeper's pings and heartbeats under the read lock. No such write waits
 // for a client, but a taker of the write lock waits for a fan-out in
 // progress, and a fan-out for it. pushState reads Feeds.State under the
 // write lock, which is safe because a feed delivers outside its own locks;
 // Feeds.Subscribe and unsubscribe are called without Relay.mu, under
 // interestMu. AutoBidHooks are never called with Relay.mu held, because the
-// engine reads the relay back (AutoBidders). The engine's pushed states are
-// kept with each auction, so fanning a change out never calls the engine.
+// engine reads the relay back (AutoBidders). The engine's reported states
+// are encoded once and kept with each auction, so fanning a change out
+// never calls the engine. The users package takes no lock of the relay's:
+// its StorageStore and Saver each guard their own state with a leaf mutex,
+// and the Saver reads a user's record (under the read lock) without
+// holding its own.
 package wsrelay

@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/nellis-edge/gateway/bidding"
 	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/nellis"
+	"github.com/nellis-edge/gateway/users"
 	"github.com/nellis-edge/gateway/wsrelay"
 )
 
@@ -76,9 +76,8 @@ func TestEngineDrivenThroughTheHooks(t *testing.T) {
 	f := &feed{state: &hub.Change{ProductID: productID, Epoch: "e", Seq: 1, Source: hub.SourceSSE, ReceivedAt: time.Now(), Product: p, JSON: data}}
 	bids := placer{bids: make(chan string, 4)}
 
-	var relayPtr atomic.Pointer[wsrelay.Relay]
-	users := bidding.RelayUsers{Relay: relayPtr.Load}
-	engine, err := bidding.New(bidding.Config{}, bidding.Options{Placer: bids, Feed: f, Directory: users, Reporter: users})
+	var registry users.LateRegistry
+	engine, err := bidding.New(bidding.Config{}, bidding.Options{Placer: bids, Feed: f, Directory: &registry, Reporter: &registry})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,16 +86,9 @@ func TestEngineDrivenThroughTheHooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	relayPtr.Store(relay)
+	registry.Set(relay)
 	relay.SetAutoBid(wsrelay.AutoBidHooks{Refresh: engine.Refresh, Forget: engine.Forget,
-		State: func(user, auctionID string) (json.RawMessage, bool) {
-			s, ok := engine.State(user, auctionID)
-			if !ok {
-				return nil, false
-			}
-			b, err := json.Marshal(s)
-			return b, err == nil
-		}})
+		State: engine.State})
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", relay.ServeWS)
 	mux.Handle("/api/", relay.APIHandler())
@@ -161,7 +153,7 @@ func TestEngineDrivenThroughTheHooks(t *testing.T) {
 	if msg, _ := a["error"].(string); !strings.Contains(msg, "sign in on nellisauction.com again") || a["message"] != msg {
 		t.Errorf("the user is not told why: %v", a)
 	}
-	if got := users.AutoBidders(productID); len(got) != 1 || got[0].Config.SnipeSeconds != 20 || got[0].Cookies != "expired" {
+	if got := registry.AutoBidders(productID); len(got) != 1 || got[0].Config.SnipeSeconds != 20 || got[0].Cookies != "expired" {
 		t.Errorf("the engine sees %+v", got)
 	}
 

@@ -2,7 +2,6 @@ package wsrelay
 
 import (
 	"bytes"
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -52,8 +51,8 @@ func TestFannedStateIsTheState(t *testing.T) {
 	a.refreshHead()
 	open, closed := product(42, 12.5), product(42, 20)
 	closed.IsClosed = true
-	failed, _ := newAutoBidView(json.RawMessage(`{"status":"error","error":"cookies refused"}`))
-	bidding, _ := newAutoBidView(json.RawMessage(`{"status":"active","lastBid":13}`))
+	failed, _ := newAutoBidView(stateOf("", "", `{"status":"error","error":"cookies refused"}`))
+	bidding, _ := newAutoBidView(stateOf("", "", `{"status":"active","lastBid":13}`))
 	now := time.Now()
 	for name, tc := range map[string]struct {
 		p  nellis.Product

@@ -234,7 +234,7 @@ func (c *conn) handleStartMonitoring(u *user, m *ClientMessage) {
 	if md.ImageURL != nil {
 		a.ImageURL = md.ImageURL
 	}
-	a.Config.apply(m.Config)
+	applyPatch(&a.Config, m.Config)
 	a.refreshHead()
 	productID = a.ProductID // an auction keeps the product it started with
 	r.mu.Unlock()
@@ -242,7 +242,7 @@ func (c *conn) handleStartMonitoring(u *user, m *ClientMessage) {
 		r.acquire(productID)
 		r.prioritize(productID) // subscribed before, its snapshot may wait in the background
 	}
-	r.saver.markDirty(u.name)
+	r.saver.MarkDirty(u.name)
 	r.refreshAutoBid(productID)
 	c.send("response", actionReply{Type: "response", Action: TypeStartMonitoring, AuctionID: m.AuctionID, Success: true, RequestID: m.RequestID})
 	r.pushState(u, m.AuctionID)
@@ -260,7 +260,7 @@ func (c *conn) handleStopMonitoring(u *user, m *ClientMessage) {
 	r.mu.Unlock()
 	if ok {
 		r.release(a.ProductID)
-		r.saver.markDirty(u.name)
+		r.saver.MarkDirty(u.name)
 		// Refresh first: once the engine no longer lists the auction it
 		// creates no new state for it, so what Forget drops stays dropped.
 		r.refreshAutoBid(a.ProductID)
@@ -290,7 +290,7 @@ func (r *Relay) updateAuctionConfig(u *user, auctionID string, p *ConfigPatch) (
 	var cfg AuctionConfig
 	var productID int64
 	if ok {
-		a.Config.apply(p)
+		applyPatch(&a.Config, p)
 		a.refreshHead()
 		cfg, productID = a.Config, a.ProductID
 	}
@@ -298,7 +298,7 @@ func (r *Relay) updateAuctionConfig(u *user, auctionID string, p *ConfigPatch) (
 	if !ok {
 		return cfg, errAuctionNotFound(auctionID)
 	}
-	r.saver.markDirty(u.name)
+	r.saver.MarkDirty(u.name)
 	r.refreshAutoBid(productID)
 	return cfg, nil
 }

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"math"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/nellis-edge/gateway/users"
 )
 
 // The client message types (docs/protocol.md, Client messages), plus resume.
@@ -38,11 +39,9 @@ const (
 const (
 	maxBidLimit       = 999999
 	maxIncrement      = 1000
-	maxSnipeSeconds   = 300 // a window of five minutes is already an auto bid
+	maxSnipeSeconds   = users.MaxSnipeSeconds
 	maxResumeAuctions = 1000
 )
-
-var auctionIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,100}$`)
 
 // ClientMessage is one decoded and validated client message. Only the
 // fields of its Type are set.
@@ -185,7 +184,7 @@ func decodeAuctionID(raw json.RawMessage) (string, error) {
 		}
 		id = n.String()
 	}
-	if !auctionIDPattern.MatchString(id) {
+	if !users.ValidAuctionID(id) {
 		return "", fmt.Errorf("auctionId must be 1-100 characters of A-Z, a-z, 0-9, _ or -")
 	}
 	return id, nil
@@ -317,7 +316,7 @@ func decodeResume(raw json.RawMessage) (map[string]ResumePoint, error) {
 		return nil, fmt.Errorf("auctions must list at most %d auctions", maxResumeAuctions)
 	}
 	for id := range points {
-		if !auctionIDPattern.MatchString(id) {
+		if !users.ValidAuctionID(id) {
 			return nil, fmt.Errorf("auctions: auction ids must be 1-100 characters of A-Z, a-z, 0-9, _ or -")
 		}
 	}

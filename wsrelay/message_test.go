@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/nellis-edge/gateway/users"
 )
 
 func TestDecodeClientMessage(t *testing.T) {
@@ -158,7 +160,7 @@ func FuzzDecodeClientMessage(f *testing.F) {
 		}
 		switch m.Type {
 		case TypeStartMonitoring, TypeStopMonitoring, TypeUpdateConfig, TypePlaceBid, TypeSubscribe, TypeUnsubscribe:
-			if !auctionIDPattern.MatchString(m.AuctionID) {
+			if !users.ValidAuctionID(m.AuctionID) {
 				t.Fatalf("accepted auctionId %q", m.AuctionID)
 			}
 		}
@@ -180,7 +182,7 @@ func FuzzDecodeClientMessage(f *testing.F) {
 			t.Fatalf("accepted amount %v", m.Amount)
 		}
 		for id := range m.Resume {
-			if !auctionIDPattern.MatchString(id) {
+			if !users.ValidAuctionID(id) {
 				t.Fatalf("accepted resume id %q", id)
 			}
 		}

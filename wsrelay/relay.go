@@ -20,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/nellis-edge/gateway/hub"
+	"github.com/nellis-edge/gateway/users"
 )
 
 // readBufferSize is each socket's read buffer; larger messages are read
@@ -30,8 +31,13 @@ const readBufferSize = 512
 // later (a reload brings a new logger and metrics registry); the others are
 // fixed for the relay's lifetime.
 type Options struct {
-	Feeds   Feeds       // required
-	Storage Storage     // where users' data persists; nil keeps it in memory
+	Feeds Feeds // required
+	// Store keeps users' records; nil keeps them in memory, unless
+	// Storage is set.
+	Store users.UserStore
+	// Storage, when Store is nil, is wrapped in a users.StorageStore
+	// logging through the relay's logger. Default: none.
+	Storage Storage
 	Bidder  Bidder      // nil refuses every bid
 	Logger  *zap.Logger // default zap.NewNop()
 	Hooks   Hooks
@@ -55,7 +61,7 @@ type Options struct {
 // sockets in place. Shutdown ends it.
 type Relay struct {
 	feeds    Feeds
-	storage  Storage
+	store    users.UserStore // nil: users' data stays in memory
 	bidder   Bidder
 	logger   atomic.Pointer[zap.Logger] // swapped by SetLogger on a reload
 	hooks    atomic.Pointer[Hooks]      // swapped by SetHooks on a reload
@@ -75,10 +81,10 @@ type Relay struct {
 	ctx    context.Context // the relay's lifetime: cancelled by Shutdown
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the relay started
-	saver  *saver
+	saver  *users.Saver
 
 	// mu guards the registry. Sockets are written while it is held:
-	// deliver writes under the read lock, pushState and PushAutoBidState
+	// deliver writes under the read lock, pushState and ReportAutoBid
 	// under the write lock, the sweeper's pings and heartbeats under the
 	// read lock. pushState also reads Feeds.State under it, which is safe
 	// because a feed delivers outside its own locks; Feeds.Subscribe and
@@ -106,9 +112,6 @@ type Relay struct {
 	ipMu        sync.Mutex
 	ipLimits    map[string]*rate.Limiter // connections, by addressKey
 	authBudgets map[string]*bucket       // failed authentications, by addressKey
-
-	quarantineMu sync.Mutex
-	quarantined  []QuarantinedRecord // users' records set aside at load
 }
 
 // user is one configured user; its fields are guarded by Relay.mu.
@@ -125,7 +128,7 @@ type user struct {
 	// used for snapshots until the user syncs new ones.
 	cookiesFailed bool
 	// unopenedCookies are the stored sealed cookies the current
-	// cookie_key cannot open, written back unchanged (userRecord.unopened).
+	// cookie_key cannot open, written back unchanged (users.Record.Unopened).
 	unopenedCookies string
 	// left holds the products the user stopped watching, and when; they
 	// count against MaxProductsPerUser while their feeds linger.
@@ -148,7 +151,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 	}
 	r := &Relay{
 		feeds:       opts.Feeds,
-		storage:     opts.Storage,
+		store:       opts.Store,
 		bidder:      opts.Bidder,
 		now:         opts.Now,
 		clientIP:    opts.ClientIP,
@@ -185,8 +188,18 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 		// ServeWS checks the origin itself, before it upgrades.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
+	if r.store == nil && opts.Storage != nil {
+		r.store = users.NewStorageStore(opts.Storage, users.StorageOptions{
+			Logger: r.log, Now: r.now, Quarantined: func() { r.hooksNow().recordQuarantined() },
+		})
+	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	r.saver = newSaver(r)
+	r.saver = users.NewSaver(r.store, users.SaverOptions{
+		Snapshot: r.userSnapshot,
+		Key:      r.cookieKeyNow,
+		Delay:    func() time.Duration { return r.config().SaveDelay },
+		Logger:   r.log,
+	})
 	if err := r.applyConfig(ctx, cfg); err != nil {
 		r.cancel()
 		return nil, err
@@ -200,7 +213,11 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 		r.log().Info("idle sockets keep their reader goroutines", zap.Error(err))
 	}
 	r.wg.Add(2)
-	go r.saver.run()
+	go func() {
+		defer r.wg.Done()
+		defer r.recoverPanic("saver", nil)
+		r.saver.Run(r.ctx)
+	}()
 	go r.sweep()
 	return r, nil
 }
@@ -289,11 +306,13 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 		r.log().Warn("token shorter than recommended: use a long random token",
 			zap.String("user", name), zap.Int("recommended_length", minTokenLength))
 	}
-	loaded := make(map[string]*userRecord, len(fresh))
+	loaded := make(map[string]users.Record, len(fresh))
 	for _, name := range fresh {
-		rec, err := r.loadUser(ctx, name, key)
-		if err != nil {
-			return err
+		var rec users.Record
+		if r.store != nil {
+			if rec, err = r.store.Load(ctx, name, key); err != nil {
+				return fmt.Errorf("wsrelay: %w", err)
+			}
 		}
 		loaded[name] = rec
 	}
@@ -338,9 +357,9 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 			auctions:  make(map[string]*monitored, len(rec.Auctions)),
 			conns:     make(map[*conn]struct{}),
 
-			unopenedCookies: rec.unopened,
+			unopenedCookies: rec.Unopened,
 		}
-		r.setCookies(u, rec.cookies)
+		r.setCookies(u, rec.Cookies)
 		for _, a := range rec.Auctions {
 			m := &monitored{Auction: a, owner: u}
 			m.refreshHead()
@@ -352,8 +371,8 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 	}
 	r.mu.Unlock()
 	for name, rec := range loaded {
-		if rec.quarantined {
-			r.saver.markDirty(name)
+		if rec.Quarantined {
+			r.saver.MarkDirty(name)
 		}
 	}
 	for _, id := range acquire {
@@ -382,7 +401,7 @@ func (r *Relay) reopenCookiesLocked(key []byte) {
 		if u.unopenedCookies == "" || u.cookies != "" {
 			continue
 		}
-		if cookies, err := openCookies(key, u.name, u.unopenedCookies); err == nil {
+		if cookies, err := users.OpenCookies(key, u.name, u.unopenedCookies); err == nil {
 			u.cookies, u.unopenedCookies = cookies, ""
 			r.log().Info("stored cookies opened with the new cookie_key", zap.String("user", u.name))
 		}

@@ -13,6 +13,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/nellis-edge/gateway/users"
 )
 
 func TestRestartKeepsMonitoredAuctions(t *testing.T) {
@@ -30,7 +32,7 @@ func TestRestartKeepsMonitoredAuctions(t *testing.T) {
 	apiCall(t, f, "POST", "/api/auth", tokenAlice, `{"cookies":"__session=secret-cookie"}`, http.StatusOK)
 	f.close()
 
-	raw := store.get(userKey("alice"))
+	raw := store.get(users.RecordKey("alice"))
 	if raw == nil || bytes.Contains(raw, []byte("secret-cookie")) {
 		t.Fatalf("stored record %s: missing, or cookies in clear", raw)
 	}
@@ -62,25 +64,8 @@ func TestCookiesWithoutKeyStayInMemory(t *testing.T) {
 	f := newFixture(t, testConfig(), Options{Storage: store})
 	apiCall(t, f, "POST", "/api/auth", tokenAlice, `{"cookies":"a=b"}`, http.StatusOK)
 	f.close()
-	if raw := store.get(userKey("alice")); bytes.Contains(raw, []byte("a=b")) || bytes.Contains(raw, []byte("sealedCookies")) {
+	if raw := store.get(users.RecordKey("alice")); bytes.Contains(raw, []byte("a=b")) || bytes.Contains(raw, []byte("sealedCookies")) {
 		t.Fatalf("cookies persisted without a key: %s", raw)
-	}
-}
-
-func TestCookieSealing(t *testing.T) {
-	key := bytes.Repeat([]byte{7}, 32)
-	sealed, err := sealCookies(key, "alice", "a=b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := openCookies(key, "alice", sealed); err != nil || got != "a=b" {
-		t.Fatalf("open: %q, %v", got, err)
-	}
-	if _, err := openCookies(key, "bob", sealed); err == nil {
-		t.Error("a record moved to another user decrypts")
-	}
-	if _, err := openCookies(bytes.Repeat([]byte{8}, 32), "alice", sealed); err == nil {
-		t.Error("a wrong key decrypts")
 	}
 }
 
@@ -97,7 +82,7 @@ func TestSealedCookiesSurviveARestartWithoutTheirKey(t *testing.T) {
 			f := newFixture(t, withKey, Options{Storage: store})
 			apiCall(t, f, "POST", "/api/auth", tokenAlice, `{"cookies":"__session=kept"}`, http.StatusOK)
 			f.close()
-			sealed := sealedOf(t, store.get(userKey("alice")))
+			sealed := sealedOf(t, store.get(users.RecordKey("alice")))
 
 			between := testConfig()
 			between.CookieKey = tc.between
@@ -107,7 +92,7 @@ func TestSealedCookiesSurviveARestartWithoutTheirKey(t *testing.T) {
 			}
 			startMonitoring(g.login(tokenAlice), "11", 20) // a save
 			g.close()
-			raw := store.get(userKey("alice"))
+			raw := store.get(users.RecordKey("alice"))
 			if !bytes.Contains(raw, []byte(`"11"`)) {
 				t.Fatalf("the save in between did not happen: %s", raw)
 			}
@@ -147,7 +132,7 @@ func TestReloadWithTheKeyOpensKeptCookies(t *testing.T) {
 
 func sealedOf(t *testing.T, raw []byte) string {
 	t.Helper()
-	var rec userRecord
+	var rec users.StoredRecord
 	if err := json.Unmarshal(raw, &rec); err != nil || rec.SealedCookies == "" {
 		t.Fatalf("record %s: no sealed cookies (%v)", raw, err)
 	}
@@ -162,7 +147,7 @@ func TestCorruptRecordIsQuarantined(t *testing.T) {
 	startMonitoring(f.login(tokenBob), "13", 40)
 	f.close()
 	truncated := []byte(`{"version":1,"auctions":[{"id":"11","produ`)
-	_ = store.Store(context.Background(), userKey("alice"), truncated)
+	_ = store.Store(context.Background(), users.RecordKey("alice"), truncated)
 
 	var quarantined atomic.Int32
 	var logs logBuffer
@@ -190,12 +175,12 @@ func TestCorruptRecordIsQuarantined(t *testing.T) {
 	// The empty record replaces the bad one, so the next start does not
 	// set it aside again.
 	waitFor(t, "alice's record rewritten", func() bool {
-		var rec userRecord
-		return json.Unmarshal(store.get(userKey("alice")), &rec) == nil && rec.Version == recordVersion
+		var rec users.StoredRecord
+		return json.Unmarshal(store.get(users.RecordKey("alice")), &rec) == nil && rec.Version == users.RecordVersion
 	})
 	startMonitoring(g.login(tokenAlice), "12", 30)
 	g.close()
-	if raw := store.get(userKey("alice")); !bytes.Contains(raw, []byte(`"12"`)) {
+	if raw := store.get(users.RecordKey("alice")); !bytes.Contains(raw, []byte(`"12"`)) {
 		t.Errorf("alice's new record not saved: %s", raw)
 	}
 }

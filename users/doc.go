@@ -1,0 +1,21 @@
+// Package users is what the gateway knows of its users, apart from any
+// socket: the per-auction settings they choose (AuctionConfig, Auction),
+// the Nellis cookies they sync, sealed with AES-256-GCM at rest
+// (SealCookies, OpenCookies), their persisted records behind the UserStore
+// interface (StorageStore over a key-value Storage such as Caddy's, with
+// the quarantine of records that cannot be read, and Saver, which writes
+// changed records from one goroutine), and the values the auto-bid engine
+// and the relay exchange: AutoBidder (who auto-bids on a lot), AutoBidState
+// (what the engine reports), Bid and BidResult (a bid a user asks for).
+//
+// The relay (wsrelay) and the auto-bid engine (bidding) both depend on
+// this package; it depends on neither, so the engine no longer needs the
+// relay to know its users' settings or to report their state.
+//
+// # Locking
+//
+// The values here are plain data. StorageStore and Saver guard their own
+// small state with a mutex that is a leaf: nothing else is taken while it
+// is held and no callback runs under it. Saver calls its Snapshot without
+// any of its locks, so the relay may take its own lock in it.
+package users
