@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/nellis-edge/gateway/clock"
 )
 
 // Priority orders polls waiting for a free slot.
@@ -101,7 +103,7 @@ func (c LimiterConfig) Validate() error {
 // 429 or 5xx (the rate halves, then recovers step by step; a Retry-After
 // pauses everything). It is safe for concurrent use.
 type Limiter struct {
-	clock Clock
+	clock clock.Clock
 
 	mu           sync.Mutex
 	cfg          LimiterConfig
@@ -122,14 +124,14 @@ type slotWaiter struct {
 	background bool // the slot was granted as a Background one
 }
 
-// NewLimiter returns a limiter on clock (nil: the system clock).
-func NewLimiter(cfg LimiterConfig, clock Clock) *Limiter {
-	if clock == nil {
-		clock = SystemClock{}
+// NewLimiter returns a limiter on clk (nil: the system clock).
+func NewLimiter(cfg LimiterConfig, clk clock.Clock) *Limiter {
+	if clk == nil {
+		clk = clock.System{}
 	}
 	cfg = cfg.WithDefaults()
 	return &Limiter{
-		clock:  clock,
+		clock:  clk,
 		cfg:    cfg,
 		rate:   cfg.Rate,
 		bucket: rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst),

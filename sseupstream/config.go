@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/nellis-edge/gateway/clock"
 )
 
 // Defaults for Config, chosen for Nellis: it pings about once a second, so
@@ -70,7 +72,7 @@ type Config struct {
 
 	// Clock tells time and makes timers; tests substitute a fake.
 	// Default: the real clock.
-	Clock Clock
+	Clock clock.Clock
 
 	// Logger receives the subscription's logs. Default: zap.NewNop().
 	Logger *zap.Logger
@@ -101,7 +103,7 @@ func (c Config) WithDefaults() Config {
 		c.MaxEventSize = DefaultMaxEventSize
 	}
 	if c.Clock == nil {
-		c.Clock = RealClock{}
+		c.Clock = clock.System{}
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()

@@ -221,7 +221,7 @@ func (s *Subscription) watch(ctx context.Context, cancelConn context.CancelFunc,
 			cancelConn()
 			return
 		}
-		t := s.clock.NewTimer(wait)
+		t := s.clock.NewTimer(deadline)
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/nellis-edge/gateway/clock"
 )
 
 // Subscription keeps one product's SSE stream open until Close: it
@@ -14,7 +16,7 @@ import (
 type Subscription struct {
 	productID int64
 	obs       Observer
-	clock     Clock // fixed at Subscribe: timers in flight belong to it
+	clock     clock.Clock // fixed at Subscribe: timers in flight belong to it
 	cancel    context.CancelFunc
 	done      chan struct{} // closed when the subscription's goroutine has ended
 
@@ -176,7 +178,7 @@ func (s *Subscription) sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
-	t := s.clock.NewTimer(d)
+	t := s.clock.NewTimer(s.clock.Now().Add(d))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
