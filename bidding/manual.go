@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/nellis-edge/gateway/nellis"
 	"github.com/nellis-edge/gateway/wsrelay"
@@ -95,6 +96,10 @@ func (e *Engine) PlaceBid(ctx context.Context, b wsrelay.Bid) (wsrelay.BidResult
 	res := e.send(ctx, launch{key: k, amount: amount, cookies: b.Cookies, strategy: StrategyManual})
 	return relayResult(res), nil
 }
+
+// BidTimeout is the configured bid_timeout: the longest one bid waits for
+// Nellis's answer. It implements wsrelay.Bidder, whose wait outlasts it.
+func (e *Engine) BidTimeout() time.Duration { return e.config().BidTimeout }
 
 func refusal(errorType, msg string, retryable bool) wsrelay.BidResult {
 	return wsrelay.BidResult{Error: msg, ErrorType: errorType, Retryable: retryable}
