@@ -99,7 +99,7 @@ func (e *Engine) PlaceBid(ctx context.Context, b wsrelay.Bid) (wsrelay.BidResult
 
 // BidTimeout is the configured bid_timeout: the longest one bid waits for
 // Nellis's answer. It implements wsrelay.Bidder, whose wait outlasts it.
-func (e *Engine) BidTimeout() time.Duration { return e.config().BidTimeout }
+func (e *Engine) BidTimeout() time.Duration { return time.Duration(e.config().BidTimeout) }
 
 func refusal(errorType, msg string, retryable bool) wsrelay.BidResult {
 	return wsrelay.BidResult{Error: msg, ErrorType: errorType, Retryable: retryable}

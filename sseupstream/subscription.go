@@ -84,7 +84,7 @@ func (s *Subscription) Healthy() bool {
 	if !s.up.Load() {
 		return false
 	}
-	return s.clock.Now().Sub(s.LastByte()) < s.config().StallTimeout
+	return s.clock.Now().Sub(s.LastByte()) < time.Duration(s.config().StallTimeout)
 }
 
 // UpdateConfig replaces the subscription's settings, for config reloads.
@@ -145,10 +145,10 @@ func (s *Subscription) run(ctx context.Context) {
 			return
 		}
 		cfg := s.config()
-		if out.upFor >= cfg.HealthyAfter {
+		if out.upFor >= time.Duration(cfg.HealthyAfter) {
 			failures = 0
 		}
-		retryIn := backoffDelay(failures, cfg.BackoffBase, cfg.BackoffMax, cfg.randInt64N)
+		retryIn := backoffDelay(failures, time.Duration(cfg.BackoffBase), time.Duration(cfg.BackoffMax), cfg.randInt64N)
 		failures++
 		s.logDown(cfg.Logger, out, failures, retryIn)
 		s.notify(func() { s.obs.StreamDown(s.productID, out.reason, out.err, retryIn) })

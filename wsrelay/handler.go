@@ -215,7 +215,7 @@ func (c *conn) handleStartMonitoring(u *user, m *ClientMessage) {
 	r.mu.Lock()
 	a, exists := u.auctions[m.AuctionID]
 	if !exists {
-		if limit := r.config().MaxMonitoredPerUser; len(u.auctions) >= limit {
+		if limit := r.config().MaxAuctions; len(u.auctions) >= limit {
 			r.mu.Unlock()
 			c.sendError(fmt.Sprintf("Monitoring limit reached: at most %d auctions per user; stop monitoring another auction first", limit), m.RequestID)
 			return
