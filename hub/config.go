@@ -19,6 +19,10 @@ type Config struct {
 	// polled only. The zero value is off: the caller chooses (the Caddy
 	// app's `use_sse` defaults it to on).
 	UseSSE bool `json:"-"`
+	// MaxStreams caps the upstream streams open in the process; products
+	// beyond it are polled only. Lowering it closes no open stream.
+	// Default: 1000.
+	MaxStreams int `json:"max_streams,omitempty"`
 	// Linger is how long a feed outlives its last subscriber, so that a
 	// client reconnecting or a page reloading finds it warm. Default: 30s.
 	Linger settings.Duration `json:"linger,omitempty"`
@@ -26,10 +30,6 @@ type Config struct {
 	// resume (Since). A new value applies to feeds created after it.
 	// Default: 64.
 	History int `json:"history,omitempty"`
-	// MaxStreams caps the upstream streams open in the process; products
-	// beyond it are polled only. Lowering it closes no open stream.
-	// Default: 1000.
-	MaxStreams int `json:"max_streams,omitempty"`
 	// SnapshotTimeout bounds one snapshot fetch. Default: 10s.
 	SnapshotTimeout time.Duration `json:"-"`
 

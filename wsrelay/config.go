@@ -38,6 +38,10 @@ type Config struct {
 	// Default: none, so every browser origin is refused.
 	AllowedOrigins []string `json:"-"`
 
+	// MaxAuctions is how many auctions one user may monitor.
+	// Default: 200.
+	MaxAuctions int `json:"max_auctions,omitempty"`
+
 	// MaxMessageSize is the largest client message in bytes once the
 	// socket has authenticated (MaxUnauthenticatedMessageSize applies
 	// before); a larger one closes the socket with code 1009.
@@ -59,10 +63,6 @@ type Config struct {
 	// messages were refused for another burst is closed with code 1008.
 	// Default: 40.
 	MessageBurst int `json:"message_burst,omitempty"`
-
-	// MaxAuctions is how many auctions one user may monitor.
-	// Default: 200.
-	MaxAuctions int `json:"max_auctions,omitempty"`
 
 	// MaxProductsPerUser is how many different products one user may
 	// watch at once, monitored and subscribed on all their sockets
