@@ -200,7 +200,7 @@ func (e *Engine) decideLocked(k stateKey, st *bidState, w Watcher, v *view, now 
 			st.setStatus(StatusWaiting, "Sniping: waiting for the lot's close time.")
 			return nil, time.Time{}
 		}
-		window := cfg.SnipeWindow
+		window := time.Duration(cfg.SnipeWindow)
 		if w.Config.SnipeSeconds > 0 {
 			window = time.Duration(w.Config.SnipeSeconds) * time.Second
 		}

@@ -3,6 +3,8 @@ package bidding
 import (
 	"fmt"
 	"time"
+
+	"github.com/nellis-edge/gateway/settings"
 )
 
 // Defaults of Config.
@@ -19,25 +21,30 @@ const (
 )
 
 // Config are the engine's switches and limits. The zero value is usable:
-// bidding on, for real, with the defaults below.
+// bidding on, for real, with the defaults below. A field with a JSON name
+// is a setting of the Caddy app's `nellis` block (the app's `bidding`
+// object embeds this struct); the switches, which the app keeps as
+// pointers to catch contradicting blocks, it sets itself.
 type Config struct {
 	// Off answers every bid with an error and stops auto-bidding (the
 	// Caddyfile's `bidding off`). Default: false.
-	Off bool
-	// DryRun decides and reports every bid without sending it. Default:
-	// false.
-	DryRun bool
+	Off bool `json:"-"`
+	// DryRun decides and reports every bid without sending it (the
+	// Caddyfile's `dry_run on`). Default: false.
+	DryRun bool `json:"-"`
 	// BidsPerMinute is the most bids one user may place on one auction in
 	// any minute, manual and automatic together. Default: 10.
-	BidsPerMinute int
+	BidsPerMinute int `json:"bids_per_minute,omitempty"`
 	// Buffer is added, in whole dollars, to the next bid by the auto
-	// strategy, to get ahead of rivals bidding the minimum. Default: 0.
-	Buffer int
+	// strategy, to get ahead of rivals bidding the minimum (the
+	// Caddyfile's `bid_buffer`; the JSON name predates it). Default: 0.
+	Buffer int `json:"buffer,omitempty"`
 	// SnipeWindow is the time left under which the sniping strategy bids,
 	// unless an auction sets its own snipeSeconds. Default: 10s.
-	SnipeWindow time.Duration
-	// BidTimeout bounds one bid request to Nellis. Default: 10s.
-	BidTimeout time.Duration
+	SnipeWindow settings.Duration `json:"snipe_window,omitempty"`
+	// BidTimeout is the longest one bid waits for Nellis's answer; the
+	// relay waits for the bidder a little longer. Default: 10s.
+	BidTimeout settings.Duration `json:"bid_timeout,omitempty"`
 }
 
 // Validate reports a setting that cannot work.
@@ -49,7 +56,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("bid buffer must be 0 to %d whole dollars, got %d", maxBuffer, c.Buffer)
 	case c.SnipeWindow < 0:
 		return fmt.Errorf("snipe window must not be negative, got %s", c.SnipeWindow)
-	case c.SnipeWindow > 0 && c.SnipeWindow < time.Second:
+	case c.SnipeWindow > 0 && time.Duration(c.SnipeWindow) < time.Second:
 		return fmt.Errorf("snipe window must be at least 1s, got %s", c.SnipeWindow)
 	case c.BidTimeout < 0:
 		return fmt.Errorf("bid timeout must not be negative, got %s", c.BidTimeout)
@@ -63,10 +70,10 @@ func (c Config) withDefaults() Config {
 		c.BidsPerMinute = DefaultBidsPerMinute
 	}
 	if c.SnipeWindow == 0 {
-		c.SnipeWindow = DefaultSnipeWindow
+		c.SnipeWindow = settings.Duration(DefaultSnipeWindow)
 	}
 	if c.BidTimeout == 0 {
-		c.BidTimeout = DefaultBidTimeout
+		c.BidTimeout = settings.Duration(DefaultBidTimeout)
 	}
 	return c
 }

@@ -10,7 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/nellis-edge/gateway/fallback"
+	"github.com/nellis-edge/gateway/clock"
 )
 
 // Options are the engine's collaborators. Placer is required; Feed and
@@ -24,7 +24,7 @@ type Options struct {
 	Reporter Reporter
 	// Clock is the local clock for timers, rate limits and history.
 	// Default: the system clock.
-	Clock fallback.Clock
+	Clock clock.Clock
 	// ServerClock estimates Nellis's clock. Default: a new one, fed only
 	// by the engine's own bids; share one with a TimedSnapshots so that
 	// snapshot fetches feed it too.
@@ -42,7 +42,7 @@ type Engine struct {
 	feed     Feed
 	dir      Directory
 	reporter Reporter
-	clock    fallback.Clock
+	clock    clock.Clock
 	server   *ServerClock
 
 	cfg    atomic.Pointer[Config] // with defaults
@@ -95,7 +95,7 @@ func New(cfg Config, opts Options) (*Engine, error) {
 		authFailed: make(map[string][32]byte),
 	}
 	if e.clock == nil {
-		e.clock = fallback.SystemClock{}
+		e.clock = clock.System{}
 	}
 	if e.server == nil {
 		e.server = &ServerClock{}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nellis-edge/gateway/fallback/fallbacktest"
+	"github.com/nellis-edge/gateway/clock/clocktest"
 	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/nellis"
 	"github.com/nellis-edge/gateway/nellissim"
@@ -30,8 +30,8 @@ type rig struct {
 	t      *testing.T
 	sim    *nellissim.Simulator
 	client *nellis.Client
-	nellis *fallbacktest.Clock // Nellis's clock
-	local  *fallbacktest.Clock // the gateway's
+	nellis *clocktest.Clock // Nellis's clock
+	local  *clocktest.Clock // the gateway's
 	feed   *fakeFeed
 	dir    *fakeDirectory
 	rep    *fakeReporter
@@ -67,7 +67,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 // newRigWith lets the test adjust the engine's options.
 func newRigWith(t *testing.T, o rigOptions, adjust func(*Options)) *rig {
 	t.Helper()
-	r := &rig{t: t, nellis: fallbacktest.NewClock(t0), local: fallbacktest.NewClock(t0.Add(o.skew))}
+	r := &rig{t: t, nellis: clocktest.NewClock(t0), local: clocktest.NewClock(t0.Add(o.skew))}
 	if o.auctions == 0 {
 		o.auctions = 2
 	}

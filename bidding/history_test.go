@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nellis-edge/gateway/settings"
 )
 
 func TestHistoryKeepsTheLastHundredInOrder(t *testing.T) {
@@ -50,9 +52,9 @@ func TestConfigValidate(t *testing.T) {
 		"negative rate":     {BidsPerMinute: -1},
 		"negative buffer":   {Buffer: -1},
 		"huge buffer":       {Buffer: maxBuffer + 1},
-		"sub-second window": {SnipeWindow: 500 * time.Millisecond},
-		"negative window":   {SnipeWindow: -time.Second},
-		"negative timeout":  {BidTimeout: -time.Second},
+		"sub-second window": {SnipeWindow: settings.Duration(500 * time.Millisecond)},
+		"negative window":   {SnipeWindow: settings.Duration(-time.Second)},
+		"negative timeout":  {BidTimeout: settings.Duration(-time.Second)},
 	}
 	for name, cfg := range bad {
 		if err := cfg.Validate(); err == nil {
@@ -63,7 +65,7 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 	d := Config{}.withDefaults()
-	if d.BidsPerMinute != DefaultBidsPerMinute || d.SnipeWindow != DefaultSnipeWindow || d.BidTimeout != DefaultBidTimeout || d.Off || d.DryRun {
+	if d.BidsPerMinute != DefaultBidsPerMinute || time.Duration(d.SnipeWindow) != DefaultSnipeWindow || time.Duration(d.BidTimeout) != DefaultBidTimeout || d.Off || d.DryRun {
 		t.Errorf("defaults %+v", d)
 	}
 	if _, err := New(Config{}, Options{}); err == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/nellis-edge/gateway/nellis"
 	"github.com/nellis-edge/gateway/users"
@@ -95,6 +96,10 @@ func (e *Engine) PlaceBid(ctx context.Context, b users.Bid) (users.BidResult, er
 	res := e.send(ctx, launch{key: k, amount: amount, cookies: b.Cookies, strategy: StrategyManual})
 	return relayResult(res), nil
 }
+
+// BidTimeout is the configured bid_timeout: the longest one bid waits for
+// Nellis's answer. It implements wsrelay.Bidder, whose wait outlasts it.
+func (e *Engine) BidTimeout() time.Duration { return time.Duration(e.config().BidTimeout) }
 
 func refusal(errorType, msg string, retryable bool) users.BidResult {
 	return users.BidResult{Error: msg, ErrorType: errorType, Retryable: retryable}

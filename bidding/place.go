@@ -26,7 +26,7 @@ type launch struct {
 func (e *Engine) send(ctx context.Context, l launch) nellis.BidResult {
 	defer e.wg.Done()
 	defer e.active.Add(-1)
-	ctx, cancel := context.WithTimeout(ctx, e.config().BidTimeout)
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(e.config().BidTimeout))
 	defer cancel()
 	stop := context.AfterFunc(e.ctx, cancel) // Close aborts every bid
 	defer stop()

@@ -3,7 +3,7 @@ package bidding
 import (
 	"context"
 
-	"github.com/nellis-edge/gateway/fallback"
+	"github.com/nellis-edge/gateway/clock"
 	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/nellis"
 )
@@ -16,19 +16,19 @@ type TimedSnapshots struct {
 	Fetcher hub.SnapshotFetcher
 	Server  *ServerClock
 	// Clock is the local clock, the engine's. Default: the system clock.
-	Clock fallback.Clock
+	Clock clock.Clock
 }
 
 // Snapshot fetches through Fetcher and records when it was answered.
 func (t TimedSnapshots) Snapshot(ctx context.Context, productID int64, cookies string) (nellis.Snapshot, error) {
-	clock := t.Clock
-	if clock == nil {
-		clock = fallback.SystemClock{}
+	clk := t.Clock
+	if clk == nil {
+		clk = clock.System{}
 	}
-	sent := clock.Now()
+	sent := clk.Now()
 	snap, err := t.Fetcher.Snapshot(ctx, productID, cookies)
 	if err == nil && t.Server != nil {
-		t.Server.ObserveDate(snap.ServerDate, sent, clock.Now())
+		t.Server.ObserveDate(snap.ServerDate, sent, clk.Now())
 	}
 	return snap, err
 }

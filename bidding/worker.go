@@ -7,7 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/nellis-edge/gateway/fallback"
+	"github.com/nellis-edge/gateway/clock"
 	"github.com/nellis-edge/gateway/hub"
 )
 
@@ -138,7 +138,7 @@ func (w *worker) run() {
 	defer w.e.wg.Done()
 	defer close(w.exited)
 	var (
-		timer   fallback.Timer
+		timer   clock.Timer
 		timerC  <-chan time.Time
 		timerAt time.Time
 	)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/nellis-edge/gateway/settings"
 )
 
 // BreakerState is the state of a product's stream circuit breaker.
@@ -38,21 +40,24 @@ const (
 	ReasonProbeFailed = "probe_failed" // the probe stream failed or timed out
 )
 
-// BreakerConfig tunes a Breaker. Zero fields take the defaults.
+// BreakerConfig tunes a Breaker. Zero fields take the defaults. A field
+// with a JSON name is a setting of the Caddy app's `nellis` block by that
+// name; the others are fixed by the code that makes the breaker.
 type BreakerConfig struct {
-	// Consecutive stream failures that open the breaker. Default: 3.
-	Failures int `json:"failures,omitempty"`
-	// How long the stream may stay unhealthy before the breaker opens.
-	// Default: 20s.
-	Unhealthy time.Duration `json:"unhealthy,omitempty"`
-	// Time open before a probe is allowed. Default: 10s.
-	CoolDown time.Duration `json:"cool_down,omitempty"`
+	// Consecutive stream failures that open a product's breaker.
+	// Default: 3.
+	Failures int `json:"breaker_failures,omitempty"`
+	// Time without a healthy stream that opens the breaker. Default: 20s.
+	OpenAfter settings.Duration `json:"breaker_open_after,omitempty"`
+	// Cool-down before an open breaker probes SSE again (jittered).
+	// Default: 10s.
+	CoolDown settings.Duration `json:"breaker_cooldown,omitempty"`
 	// Longest cool-down after repeated failed probes. Default: 2m.
-	MaxCoolDown time.Duration `json:"max_cool_down,omitempty"`
+	MaxCoolDown time.Duration `json:"-"`
 	// Fraction of the cool-down added or taken at random. Default: 0.2.
-	Jitter float64 `json:"jitter,omitempty"`
+	Jitter float64 `json:"-"`
 	// How long a probe may take to become healthy. Default: 10s.
-	ProbeTimeout time.Duration `json:"probe_timeout,omitempty"`
+	ProbeTimeout time.Duration `json:"-"`
 }
 
 // WithDefaults returns c with its zero fields set to the defaults.
@@ -60,11 +65,11 @@ func (c BreakerConfig) WithDefaults() BreakerConfig {
 	if c.Failures == 0 {
 		c.Failures = 3
 	}
-	if c.Unhealthy == 0 {
-		c.Unhealthy = 20 * time.Second
+	if c.OpenAfter == 0 {
+		c.OpenAfter = settings.Duration(20 * time.Second)
 	}
 	if c.CoolDown == 0 {
-		c.CoolDown = 10 * time.Second
+		c.CoolDown = settings.Duration(10 * time.Second)
 	}
 	if c.MaxCoolDown == 0 {
 		c.MaxCoolDown = 2 * time.Minute
@@ -84,10 +89,10 @@ func (c BreakerConfig) Validate() error {
 	if c.Failures < 1 {
 		errs = append(errs, fmt.Errorf("breaker failures must be at least 1, got %d", c.Failures))
 	}
-	if c.Unhealthy <= 0 || c.CoolDown <= 0 || c.ProbeTimeout <= 0 {
+	if c.OpenAfter <= 0 || c.CoolDown <= 0 || c.ProbeTimeout <= 0 {
 		errs = append(errs, errors.New("breaker unhealthy, cool_down and probe_timeout must be positive"))
 	}
-	if c.MaxCoolDown < c.CoolDown {
+	if c.MaxCoolDown < time.Duration(c.CoolDown) {
 		errs = append(errs, fmt.Errorf("breaker max_cool_down %v is shorter than cool_down %v", c.MaxCoolDown, c.CoolDown))
 	}
 	if c.Jitter < 0 || c.Jitter >= 1 {
@@ -129,13 +134,13 @@ type Breaker struct {
 // onChange, when not nil, is called on every transition.
 func NewBreaker(cfg BreakerConfig, now time.Time, rand func() float64, onChange func(Transition)) *Breaker {
 	cfg = cfg.WithDefaults()
-	return &Breaker{cfg: cfg, rand: rand, onChange: onChange, unhealthySince: now, coolDown: cfg.CoolDown}
+	return &Breaker{cfg: cfg, rand: rand, onChange: onChange, unhealthySince: now, coolDown: time.Duration(cfg.CoolDown)}
 }
 
 // SetConfig applies new tuning; the current state and counters stay.
 func (b *Breaker) SetConfig(cfg BreakerConfig) {
 	b.cfg = cfg.WithDefaults()
-	b.coolDown = min(max(b.coolDown, b.cfg.CoolDown), b.cfg.MaxCoolDown)
+	b.coolDown = min(max(b.coolDown, time.Duration(b.cfg.CoolDown)), b.cfg.MaxCoolDown)
 }
 
 // State returns the current state.
@@ -150,7 +155,7 @@ func (b *Breaker) Healthy(now time.Time) {
 	b.failures = 0
 	b.healthy = true
 	if b.state == BreakerHalfOpen {
-		b.coolDown = b.cfg.CoolDown
+		b.coolDown = time.Duration(b.cfg.CoolDown)
 		b.transition(BreakerClosed, ReasonHealthy, now)
 	}
 }
@@ -179,7 +184,7 @@ func (b *Breaker) Failed(now time.Time) {
 func (b *Breaker) Tick(now time.Time) {
 	switch b.state {
 	case BreakerClosed:
-		if !b.healthy && !now.Before(b.unhealthySince.Add(b.cfg.Unhealthy)) {
+		if !b.healthy && !now.Before(b.unhealthySince.Add(time.Duration(b.cfg.OpenAfter))) {
 			b.open(ReasonUnhealthy, now)
 		}
 	case BreakerOpen:
@@ -201,7 +206,7 @@ func (b *Breaker) Deadline() time.Time {
 	switch b.state {
 	case BreakerClosed:
 		if !b.healthy {
-			return b.unhealthySince.Add(b.cfg.Unhealthy)
+			return b.unhealthySince.Add(time.Duration(b.cfg.OpenAfter))
 		}
 	case BreakerOpen:
 		return b.probeAt

@@ -4,12 +4,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nellis-edge/gateway/settings"
 )
 
 // TestBreaker drives the state machine through scripted outcomes: each step
 // is an event at an offset from t0, then the expected state.
 func TestBreaker(t *testing.T) {
-	cfg := BreakerConfig{Failures: 3, Unhealthy: 20 * time.Second, CoolDown: 10 * time.Second, MaxCoolDown: 25 * time.Second, ProbeTimeout: 5 * time.Second}
+	cfg := BreakerConfig{Failures: 3, OpenAfter: settings.Duration(20 * time.Second), CoolDown: settings.Duration(10 * time.Second), MaxCoolDown: 25 * time.Second, ProbeTimeout: 5 * time.Second}
 	type step struct {
 		at    time.Duration
 		event string // fail, healthy, tick
@@ -120,7 +122,7 @@ func TestBreaker(t *testing.T) {
 
 func TestBreakerDeadlineAndJitter(t *testing.T) {
 	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	cfg := BreakerConfig{Failures: 1, CoolDown: 10 * time.Second, Jitter: 0.2}
+	cfg := BreakerConfig{Failures: 1, CoolDown: settings.Duration(10 * time.Second), Jitter: 0.2}
 	for _, tc := range []struct {
 		rand float64
 		want time.Duration
@@ -151,8 +153,8 @@ func TestBreakerConfigValidate(t *testing.T) {
 	bad := map[string]BreakerConfig{
 		"failures":      {Failures: -1},
 		"jitter":        {Jitter: 1.5},
-		"max_cool_down": {CoolDown: time.Minute, MaxCoolDown: time.Second},
-		"unhealthy":     {Unhealthy: -time.Second},
+		"max_cool_down": {CoolDown: settings.Duration(time.Minute), MaxCoolDown: time.Second},
+		"unhealthy":     {OpenAfter: settings.Duration(-time.Second)},
 	}
 	for want, c := range bad {
 		err := c.WithDefaults().Validate()

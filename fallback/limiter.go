@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/nellis-edge/gateway/clock"
 )
 
 // Priority orders polls waiting for a free slot.
@@ -34,22 +36,25 @@ const (
 const maxBackground = 1
 
 // LimiterConfig tunes the process-wide Limiter. Zero fields take the
-// defaults.
+// defaults. A field with a JSON name is a setting of the Caddy app's
+// `nellis` block by that name.
 type LimiterConfig struct {
-	// Snapshot requests per second toward Nellis. Default: 10.
-	Rate float64 `json:"rate,omitempty"`
+	// Snapshot requests per second toward Nellis, across all products.
+	// Default: 10.
+	Rate float64 `json:"poll_rate,omitempty"`
 	// Requests that may start back to back. Default: 1.
-	Burst int `json:"burst,omitempty"`
-	// Requests in flight at once. Default: 4.
-	MaxInFlight int `json:"max_in_flight,omitempty"`
+	Burst int `json:"-"`
+	// Snapshot requests in flight at once, across all products.
+	// Default: 4.
+	MaxInFlight int `json:"poll_concurrency,omitempty"`
 	// Lowest rate a throttled limiter falls to. Default: 0.5.
-	MinRate float64 `json:"min_rate,omitempty"`
+	MinRate float64 `json:"-"`
 	// Factor the rate is multiplied by on a 429 or 5xx. Default: 0.5.
-	Backoff float64 `json:"backoff,omitempty"`
+	Backoff float64 `json:"-"`
 	// Quiet time after which a slowed rate steps back up. Default: 10s.
-	Recover time.Duration `json:"recover,omitempty"`
+	Recover time.Duration `json:"-"`
 	// Longest Retry-After honoured. Default: 2m.
-	MaxPause time.Duration `json:"max_pause,omitempty"`
+	MaxPause time.Duration `json:"-"`
 }
 
 // WithDefaults returns c with its zero fields set to the defaults.
@@ -101,7 +106,7 @@ func (c LimiterConfig) Validate() error {
 // 429 or 5xx (the rate halves, then recovers step by step; a Retry-After
 // pauses everything). It is safe for concurrent use.
 type Limiter struct {
-	clock Clock
+	clock clock.Clock
 
 	mu           sync.Mutex
 	cfg          LimiterConfig
@@ -122,14 +127,14 @@ type slotWaiter struct {
 	background bool // the slot was granted as a Background one
 }
 
-// NewLimiter returns a limiter on clock (nil: the system clock).
-func NewLimiter(cfg LimiterConfig, clock Clock) *Limiter {
-	if clock == nil {
-		clock = SystemClock{}
+// NewLimiter returns a limiter on clk (nil: the system clock).
+func NewLimiter(cfg LimiterConfig, clk clock.Clock) *Limiter {
+	if clk == nil {
+		clk = clock.System{}
 	}
 	cfg = cfg.WithDefaults()
 	return &Limiter{
-		clock:  clock,
+		clock:  clk,
 		cfg:    cfg,
 		rate:   cfg.Rate,
 		bucket: rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst),

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nellis-edge/gateway/clock/clocktest"
 	"github.com/nellis-edge/gateway/fallback"
-	"github.com/nellis-edge/gateway/fallback/fallbacktest"
 	"github.com/nellis-edge/gateway/nellis"
 )
 
@@ -52,7 +52,7 @@ func mustWait(t *testing.T, ch <-chan acquired) {
 }
 
 // waitTimer blocks until a timer is armed on clk and returns its instant.
-func waitTimer(t *testing.T, clk *fallbacktest.Clock) time.Time {
+func waitTimer(t *testing.T, clk *clocktest.Clock) time.Time {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
@@ -69,7 +69,7 @@ func waitTimer(t *testing.T, clk *fallbacktest.Clock) time.Time {
 }
 
 func TestLimiterRate(t *testing.T) {
-	clk := fallbacktest.NewClock(t0)
+	clk := clocktest.NewClock(t0)
 	l := fallback.NewLimiter(fallback.LimiterConfig{Rate: 10, MaxInFlight: 100}, clk)
 	ctx := context.Background()
 
@@ -84,7 +84,7 @@ func TestLimiterRate(t *testing.T) {
 }
 
 func TestLimiterConcurrencyCapAndPriority(t *testing.T) {
-	clk := fallbacktest.NewClock(t0)
+	clk := clocktest.NewClock(t0)
 	l := fallback.NewLimiter(fallback.LimiterConfig{Rate: 1000, Burst: 100, MaxInFlight: 2}, clk)
 	ctx := context.Background()
 
@@ -111,7 +111,7 @@ func TestLimiterConcurrencyCapAndPriority(t *testing.T) {
 // Background requests (products no user monitors) get a slot only when no
 // routine or urgent one waits, whenever they came.
 func TestLimiterBackgroundComesLast(t *testing.T) {
-	clk := fallbacktest.NewClock(t0)
+	clk := clocktest.NewClock(t0)
 	l := fallback.NewLimiter(fallback.LimiterConfig{Rate: 1000, Burst: 100, MaxInFlight: 1}, clk)
 	ctx := context.Background()
 
@@ -141,7 +141,7 @@ func TestLimiterBackgroundComesLast(t *testing.T) {
 // line for tokens): the others wait even while slots are free, and an
 // urgent request never finds them all taken by the background.
 func TestLimiterBackgroundTakesOneSlot(t *testing.T) {
-	clk := fallbacktest.NewClock(t0)
+	clk := clocktest.NewClock(t0)
 	l := fallback.NewLimiter(fallback.LimiterConfig{Rate: 1000, Burst: 100, MaxInFlight: 4}, clk)
 	ctx := context.Background()
 
@@ -176,7 +176,7 @@ func TestLimiterBackgroundTakesOneSlot(t *testing.T) {
 // A background request whose product a bidder now wants is promoted: it
 // goes ahead of the routine ones, behind the urgent ones queued before.
 func TestLimiterPromotesAWaitingBackgroundRequest(t *testing.T) {
-	clk := fallbacktest.NewClock(t0)
+	clk := clocktest.NewClock(t0)
 	l := fallback.NewLimiter(fallback.LimiterConfig{Rate: 1000, Burst: 100, MaxInFlight: 1}, clk)
 	ctx := context.Background()
 
@@ -222,7 +222,7 @@ func waitQueued(t *testing.T, l *fallback.Limiter, n int) {
 }
 
 func TestLimiterCancelWhileQueued(t *testing.T) {
-	clk := fallbacktest.NewClock(t0)
+	clk := clocktest.NewClock(t0)
 	l := fallback.NewLimiter(fallback.LimiterConfig{MaxInFlight: 1}, clk)
 	held := mustGet(t, acquireAsync(context.Background(), l, fallback.Routine))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -239,7 +239,7 @@ func TestLimiterCancelWhileQueued(t *testing.T) {
 }
 
 func TestLimiterCancelWhileWaitingForToken(t *testing.T) {
-	clk := fallbacktest.NewClock(t0)
+	clk := clocktest.NewClock(t0)
 	l := fallback.NewLimiter(fallback.LimiterConfig{Rate: 1, MaxInFlight: 1}, clk)
 	mustGet(t, acquireAsync(context.Background(), l, fallback.Routine)).Done(nil)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -255,7 +255,7 @@ func TestLimiterCancelWhileWaitingForToken(t *testing.T) {
 }
 
 func TestLimiterThrottleSlowsDownAndRecovers(t *testing.T) {
-	clk := fallbacktest.NewClock(t0)
+	clk := clocktest.NewClock(t0)
 	l := fallback.NewLimiter(fallback.LimiterConfig{Rate: 10, Recover: 10 * time.Second}, clk)
 	ctx := context.Background()
 
@@ -293,7 +293,7 @@ func TestLimiterThrottleSlowsDownAndRecovers(t *testing.T) {
 }
 
 func TestLimiterRetryAfterPausesEveryone(t *testing.T) {
-	clk := fallbacktest.NewClock(t0)
+	clk := clocktest.NewClock(t0)
 	l := fallback.NewLimiter(fallback.LimiterConfig{Rate: 100, Burst: 10}, clk)
 	ctx := context.Background()
 	mustGet(t, acquireAsync(ctx, l, fallback.Urgent)).Done(&nellis.StatusError{Code: 429, RetryAfter: 7 * time.Second})

@@ -4,42 +4,49 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/nellis-edge/gateway/settings"
 )
 
-// ScheduleConfig sets the poll intervals. Zero fields take the defaults.
+// ScheduleConfig sets the poll intervals. Zero fields take the defaults. A
+// field with a JSON name is a setting of the Caddy app's `nellis` block by
+// that name.
 type ScheduleConfig struct {
-	// Interval while the stream is down or disabled. Default: 2s.
-	Fallback time.Duration `json:"fallback,omitempty"`
-	// Interval while the stream is down in the closing window. Default: 1s.
-	FallbackClosing time.Duration `json:"fallback_closing,omitempty"`
-	// Safety-net interval while the stream is healthy. Default: 30s.
-	SafetyNet time.Duration `json:"safety_net,omitempty"`
-	// Hedge interval while the stream is healthy in the closing window,
+	// Poll interval while a product has no healthy stream (down or
+	// disabled). Default: 2s.
+	Fallback settings.Duration `json:"poll_interval,omitempty"`
+	// Poll interval without a healthy stream in the closing window.
+	// Default: 1s.
+	FallbackClosing settings.Duration `json:"poll_interval_closing,omitempty"`
+	// Safety-net poll interval while the stream is healthy. Default: 30s.
+	SafetyNet settings.Duration `json:"safety_poll_interval,omitempty"`
+	// Hedging poll interval with a healthy stream in the closing window,
 	// where a missed event costs most. Default: 2s.
-	Hedge time.Duration `json:"hedge,omitempty"`
-	// How much time left makes the closing window. Default: 60s.
-	ClosingWindow time.Duration `json:"closing_window,omitempty"`
+	Hedge settings.Duration `json:"hedge_poll_interval,omitempty"`
+	// The closing window: time left under which polls speed up.
+	// Default: 60s.
+	ClosingWindow settings.Duration `json:"closing_window,omitempty"`
 	// Fraction of an interval added or taken at random so that products do
 	// not poll in lockstep. Default: 0.1.
-	Jitter float64 `json:"jitter,omitempty"`
+	Jitter float64 `json:"-"`
 }
 
 // WithDefaults returns c with its zero fields set to the defaults.
 func (c ScheduleConfig) WithDefaults() ScheduleConfig {
 	if c.Fallback == 0 {
-		c.Fallback = 2 * time.Second
+		c.Fallback = settings.Duration(2 * time.Second)
 	}
 	if c.FallbackClosing == 0 {
-		c.FallbackClosing = time.Second
+		c.FallbackClosing = settings.Duration(time.Second)
 	}
 	if c.SafetyNet == 0 {
-		c.SafetyNet = 30 * time.Second
+		c.SafetyNet = settings.Duration(30 * time.Second)
 	}
 	if c.Hedge == 0 {
-		c.Hedge = 2 * time.Second
+		c.Hedge = settings.Duration(2 * time.Second)
 	}
 	if c.ClosingWindow == 0 {
-		c.ClosingWindow = 60 * time.Second
+		c.ClosingWindow = settings.Duration(60 * time.Second)
 	}
 	if c.Jitter == 0 {
 		c.Jitter = 0.1
@@ -53,7 +60,7 @@ func (c ScheduleConfig) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"fallback", c.Fallback}, {"fallback_closing", c.FallbackClosing}, {"safety_net", c.SafetyNet}, {"hedge", c.Hedge}, {"closing_window", c.ClosingWindow}} {
+	}{{"fallback", time.Duration(c.Fallback)}, {"fallback_closing", time.Duration(c.FallbackClosing)}, {"safety_net", time.Duration(c.SafetyNet)}, {"hedge", time.Duration(c.Hedge)}, {"closing_window", time.Duration(c.ClosingWindow)}} {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("poll %s must be positive, got %v", d.name, d.v))
 		}
@@ -77,7 +84,7 @@ type Situation struct {
 
 // Closing reports whether the situation is in the closing window of c.
 func (s Situation) Closing(c ScheduleConfig) bool {
-	return s.CloseKnown && s.TimeLeft <= c.WithDefaults().ClosingWindow
+	return s.CloseKnown && s.TimeLeft <= time.Duration(c.WithDefaults().ClosingWindow)
 }
 
 // Schedule picks poll intervals. Rand returns a float in [0, 1) for the
@@ -98,13 +105,13 @@ func (s Schedule) Next(sit Situation) (time.Duration, bool) {
 	var d time.Duration
 	switch {
 	case sit.StreamHealthy && closing:
-		d = c.Hedge
+		d = time.Duration(c.Hedge)
 	case sit.StreamHealthy:
-		d = c.SafetyNet
+		d = time.Duration(c.SafetyNet)
 	case closing:
-		d = c.FallbackClosing
+		d = time.Duration(c.FallbackClosing)
 	default:
-		d = c.Fallback
+		d = time.Duration(c.Fallback)
 	}
 	return jitter(d, c.Jitter, s.Rand), true
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nellis-edge/gateway/settings"
 )
 
 func TestScheduleNext(t *testing.T) {
@@ -44,14 +46,14 @@ func TestScheduleJitterSpreadsWithinTenPercent(t *testing.T) {
 }
 
 func TestScheduleCustomConfig(t *testing.T) {
-	s := Schedule{Config: ScheduleConfig{Fallback: 5 * time.Second, ClosingWindow: 10 * time.Second}}
+	s := Schedule{Config: ScheduleConfig{Fallback: settings.Duration(5 * time.Second), ClosingWindow: settings.Duration(10 * time.Second)}}
 	if got, _ := s.Next(Situation{CloseKnown: true, TimeLeft: 30 * time.Second}); got != 5*time.Second {
 		t.Errorf("fallback interval %v, want 5s", got)
 	}
 	if got, _ := s.Next(Situation{CloseKnown: true, TimeLeft: 10 * time.Second}); got != time.Second {
 		t.Errorf("closing interval %v, want 1s", got)
 	}
-	err := ScheduleConfig{Hedge: -time.Second, Jitter: 2}.WithDefaults().Validate()
+	err := ScheduleConfig{Hedge: settings.Duration(-time.Second), Jitter: 2}.WithDefaults().Validate()
 	if err == nil || !strings.Contains(err.Error(), "hedge") || !strings.Contains(err.Error(), "jitter") {
 		t.Errorf("Validate: %v, want errors naming hedge and jitter", err)
 	}

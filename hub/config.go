@@ -6,33 +6,37 @@ import (
 	"time"
 
 	"github.com/nellis-edge/gateway/fallback"
+	"github.com/nellis-edge/gateway/settings"
 	"github.com/nellis-edge/gateway/sseupstream"
 )
 
 // Config tunes the hub and every feed in it. UpdateConfig applies a new one
-// to running feeds in place.
+// to running feeds in place. A field with a JSON name is a setting of the
+// Caddy app's `nellis` block by that name; the Caddy app embeds the nested
+// configs beside it, so their settings sit in the same block.
 type Config struct {
 	// UseSSE opens one upstream stream per product; off, every product is
 	// polled only. The zero value is off: the caller chooses (the Caddy
-	// module defaults it to on).
-	UseSSE bool `json:"use_sse,omitempty"`
-	// Linger is how long a feed outlives its last subscriber, so that a
-	// client reconnecting or a page reloading finds it warm. Default: 30s.
-	Linger time.Duration `json:"linger,omitempty"`
-	// RingSize is how many recent changes a feed keeps for Since. A new
-	// value applies to feeds created after it. Default: 64.
-	RingSize int `json:"ring_size,omitempty"`
+	// app's `use_sse` defaults it to on).
+	UseSSE bool `json:"-"`
 	// MaxStreams caps the upstream streams open in the process; products
 	// beyond it are polled only. Lowering it closes no open stream.
 	// Default: 1000.
 	MaxStreams int `json:"max_streams,omitempty"`
+	// Linger is how long a feed outlives its last subscriber, so that a
+	// client reconnecting or a page reloading finds it warm. Default: 30s.
+	Linger settings.Duration `json:"linger,omitempty"`
+	// History is how many recent changes a feed keeps for clients that
+	// resume (Since). A new value applies to feeds created after it.
+	// Default: 64.
+	History int `json:"history,omitempty"`
 	// SnapshotTimeout bounds one snapshot fetch. Default: 10s.
-	SnapshotTimeout time.Duration `json:"snapshot_timeout,omitempty"`
+	SnapshotTimeout time.Duration `json:"-"`
 
 	SSE     sseupstream.Config      `json:"-"`
-	Breaker fallback.BreakerConfig  `json:"breaker,omitempty"`
-	Poll    fallback.ScheduleConfig `json:"poll,omitempty"`
-	Limiter fallback.LimiterConfig  `json:"limiter,omitempty"`
+	Breaker fallback.BreakerConfig  `json:"-"`
+	Poll    fallback.ScheduleConfig `json:"-"`
+	Limiter fallback.LimiterConfig  `json:"-"`
 }
 
 // WithDefaults returns c with its zero fields set to the defaults. It leaves
@@ -40,10 +44,10 @@ type Config struct {
 // so the hub calls it once itself.
 func (c Config) WithDefaults() Config {
 	if c.Linger == 0 {
-		c.Linger = 30 * time.Second
+		c.Linger = settings.Duration(30 * time.Second)
 	}
-	if c.RingSize == 0 {
-		c.RingSize = 64
+	if c.History == 0 {
+		c.History = 64
 	}
 	if c.MaxStreams == 0 {
 		c.MaxStreams = 1000
@@ -64,8 +68,8 @@ func (c Config) Validate() error {
 	if c.Linger < 0 {
 		errs = append(errs, fmt.Errorf("linger must not be negative, got %v", c.Linger))
 	}
-	if c.RingSize < 1 {
-		errs = append(errs, fmt.Errorf("ring size must be at least 1, got %d", c.RingSize))
+	if c.History < 1 {
+		errs = append(errs, fmt.Errorf("history (the ring size) must be at least 1, got %d", c.History))
 	}
 	if c.MaxStreams < 0 {
 		errs = append(errs, fmt.Errorf("max streams must not be negative, got %d", c.MaxStreams))

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nellis-edge/gateway/fallback"
+	"github.com/nellis-edge/gateway/settings"
 )
 
 func TestUseSSEOffPollsOnly(t *testing.T) {
@@ -34,8 +35,8 @@ func TestUpdateConfigKeepsSubscribersAndStreams(t *testing.T) {
 	// Tuning applies in place: no stream closed or opened.
 	cfg := sseConfig()
 	cfg.SSE.Endpoint = "http://sse.test"
-	cfg.SSE.StallTimeout = 5 * time.Second
-	cfg.Poll.SafetyNet = 10 * time.Second
+	cfg.SSE.StallTimeout = settings.Duration(5 * time.Second)
+	cfg.Poll.SafetyNet = settings.Duration(10 * time.Second)
 	cfg.Limiter = fallback.LimiterConfig{Rate: 1e6, Burst: 1000}
 	e.h.UpdateConfig(cfg)
 	e.waitStatus(7, "on the new safety net", func(st FeedStatus) bool { return st.NextPoll.Equal(t0.Add(10 * time.Second)) })
@@ -45,7 +46,7 @@ func TestUpdateConfigKeepsSubscribersAndStreams(t *testing.T) {
 	s.mu.Lock()
 	updates := s.updates
 	s.mu.Unlock()
-	if len(updates) != 1 || updates[0].StallTimeout != 5*time.Second {
+	if len(updates) != 1 || time.Duration(updates[0].StallTimeout) != 5*time.Second {
 		t.Fatalf("stream config updates %+v, want one with the new stall timeout", updates)
 	}
 	e.noOpen()
@@ -75,7 +76,7 @@ func TestConfigValidate(t *testing.T) {
 	if err := (Config{}).WithDefaults().Validate(); err != nil {
 		t.Fatalf("defaults without SSE: %v", err)
 	}
-	err := Config{UseSSE: true, RingSize: -1, Linger: -time.Second}.WithDefaults().Validate()
+	err := Config{UseSSE: true, History: -1, Linger: settings.Duration(-time.Second)}.WithDefaults().Validate()
 	for _, want := range []string{"ring size", "linger", "sse: endpoint is required"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate: %v, want it to mention %q", err, want)

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/nellis-edge/gateway/clock"
 	"github.com/nellis-edge/gateway/fallback"
 	"github.com/nellis-edge/gateway/nellis"
 	"github.com/nellis-edge/gateway/sseupstream"
@@ -87,7 +88,7 @@ type Deps struct {
 	// OpenStream opens upstream streams. Default: OpenSSE.
 	OpenStream StreamOpener
 	// Clock drives polls, the breaker and linger. Default: the system clock.
-	Clock fallback.Clock
+	Clock clock.Clock
 	// Rand returns a float in [0, 1) for jitter. Default: math/rand/v2.
 	Rand func() float64
 	// ServerTime is Nellis's clock at a local instant. An SSE event gives

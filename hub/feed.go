@@ -87,7 +87,7 @@ func newFeed(h *Hub, id int64, cfg Config) *feed {
 		cfgCh:    make(chan Config, 1),
 		subs:     make(map[uint64]Subscriber),
 		users:    make(map[string]UserState),
-		history:  newRing(cfg.RingSize),
+		history:  newRing(cfg.History),
 		cfg:      cfg,
 		sched:    fallback.Schedule{Config: cfg.Poll, Rand: h.rand},
 	}
@@ -161,7 +161,7 @@ func (f *feed) nextWake() time.Time {
 		}
 	}
 	if !f.lingerSince.IsZero() {
-		earliest(f.lingerSince.Add(f.cfg.Linger))
+		earliest(f.lingerSince.Add(time.Duration(f.cfg.Linger)))
 	}
 	if !f.fetching {
 		earliest(f.nextPoll)
@@ -173,7 +173,7 @@ func (f *feed) nextWake() time.Time {
 }
 
 func (f *feed) lingerDue(now time.Time) bool {
-	return !f.lingerSince.IsZero() && !now.Before(f.lingerSince.Add(f.cfg.Linger))
+	return !f.lingerSince.IsZero() && !now.Before(f.lingerSince.Add(time.Duration(f.cfg.Linger)))
 }
 
 // breakerActive: the breaker is judging a stream, or waiting to probe one.
@@ -247,7 +247,7 @@ func (f *feed) replan(now time.Time) {
 	}
 	at := base.Add(d)
 	if sit.CloseKnown && !sit.Closing(f.cfg.Poll) {
-		if w := f.product.CloseTime.Add(-f.cfg.Poll.ClosingWindow); w.Before(at) {
+		if w := f.product.CloseTime.Add(-time.Duration(f.cfg.Poll.ClosingWindow)); w.Before(at) {
 			at = w
 		}
 	}
@@ -391,7 +391,7 @@ func (f *feed) publishStatus() {
 	f.status.StreamCapped = f.capped
 	f.status.LingerUntil = time.Time{}
 	if !f.lingerSince.IsZero() {
-		f.status.LingerUntil = f.lingerSince.Add(f.cfg.Linger)
+		f.status.LingerUntil = f.lingerSince.Add(time.Duration(f.cfg.Linger))
 	}
 	f.status.NextPoll = time.Time{}
 	if !f.fetching {

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nellis-edge/gateway/clock/clocktest"
 	"github.com/nellis-edge/gateway/fallback"
-	"github.com/nellis-edge/gateway/fallback/fallbacktest"
 	"github.com/nellis-edge/gateway/nellis"
 	"github.com/nellis-edge/gateway/sseupstream"
 )
@@ -140,7 +140,7 @@ func (r *recorder) Deliver(c *Change) { r.ch <- c }
 
 type env struct {
 	t           *testing.T
-	clk         *fallbacktest.Clock
+	clk         *clocktest.Clock
 	op          *fakeOpener
 	ft          *fakeFetcher
 	h           *Hub
@@ -155,7 +155,7 @@ func newEnv(t *testing.T, cfg Config, opts ...func(*Deps)) *env {
 	t.Helper()
 	e := &env{
 		t:           t,
-		clk:         fallbacktest.NewClock(t0),
+		clk:         clocktest.NewClock(t0),
 		op:          &fakeOpener{opened: make(chan *fakeStream, 100)},
 		ft:          &fakeFetcher{state: make(map[int64]nellis.Patch)},
 		polls:       make(chan pollResult, 1000),

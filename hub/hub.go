@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/nellis-edge/gateway/clock"
 	"github.com/nellis-edge/gateway/fallback"
 	"github.com/nellis-edge/gateway/sseupstream"
 )
@@ -21,7 +22,7 @@ type Hub struct {
 	cookiesBad func(productID int64, owner string)
 	monitored  func(productID int64) bool
 	openStream StreamOpener
-	clock      fallback.Clock
+	clock      clock.Clock
 	rand       func() float64
 	serverTime func(time.Time) time.Time
 	log        *zap.Logger
@@ -59,7 +60,7 @@ func New(cfg Config, deps Deps) *Hub {
 		h.openStream = OpenSSE
 	}
 	if h.clock == nil {
-		h.clock = fallback.SystemClock{}
+		h.clock = clock.System{}
 	}
 	if h.rand == nil {
 		h.rand = rand.Float64

@@ -33,7 +33,7 @@ func TestRingAfter(t *testing.T) {
 
 func TestSince(t *testing.T) {
 	cfg := sseConfig()
-	cfg.RingSize = 4
+	cfg.History = 4
 	e := newEnv(t, cfg)
 	r, s, first := e.healthyFeed(7)
 	for i := 2; i <= 6; i++ {

@@ -11,7 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/nellis-edge/gateway/fallback/fallbacktest"
+	"github.com/nellis-edge/gateway/clock/clocktest"
 )
 
 func TestSnapshotErrorsDegradeWithoutZeros(t *testing.T) {
@@ -72,7 +72,7 @@ func TestSnapshotOfAnotherProductIsAnError(t *testing.T) {
 }
 
 func TestMissingFetcherDegradesInsteadOfPanicking(t *testing.T) {
-	clk := fallbacktest.NewClock(t0)
+	clk := clocktest.NewClock(t0)
 	h := New(Config{}, Deps{Clock: clk})
 	defer h.Close()
 	defer h.Subscribe(7, newRecorder())()

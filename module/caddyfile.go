@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/dustin/go-humanize"
 
+	"github.com/nellis-edge/gateway/settings"
 	"github.com/nellis-edge/gateway/wsrelay"
 )
 
@@ -26,58 +27,14 @@ func init() {
 // Syntax:
 //
 //	nellis {
-//		sse_endpoint          <url>
-//		api_endpoint          <url>
-//		use_sse               on|off
-//		auth_token            <token>
-//		user                  <name> <token>
-//		cookie_key            <key>
-//		snapshot_format       auto|json|data|html
-//		stall_timeout         <duration>
-//		backoff_base          <duration>
-//		backoff_max           <duration>
-//		healthy_after         <duration>
-//		max_event_size        <size>
-//		max_streams           <n>
-//		linger                <duration>
-//		history               <n>
-//		poll_interval         <duration>
-//		poll_interval_closing <duration>
-//		safety_poll_interval  <duration>
-//		hedge_poll_interval   <duration>
-//		closing_window        <duration>
-//		poll_rate             <requests per second>
-//		poll_concurrency      <n>
-//		breaker_failures      <n>
-//		breaker_open_after    <duration>
-//		breaker_cooldown      <duration>
-//		max_auctions          <n>
-//		max_products_per_user <n>
-//		max_sockets_per_user  <n>
-//		max_message_size      <size>
-//		connections_per_minute <n>
-//		messages_per_second   <n>
-//		message_burst         <n>
-//		max_unauthenticated   <n>
-//		max_unauthenticated_per_address <n>
-//		auth_timeout          <duration>
-//		max_unauthenticated_message_size <size>
-//		message_timeout       <duration>
-//		auth_failures         <n>
-//		auth_failures_per_minute <n>
-//		queue_size            <n>
-//		write_timeout         <duration>
-//		ping_interval         <duration>
-//		heartbeat_interval    <duration>
-//		bidding               on|off
-//		dry_run               on|off
-//		bids_per_minute       <n>
-//		bid_buffer            <dollars>
-//		snipe_window          <duration>
-//		bid_timeout           <duration>
+//		<subdirective> <arguments...>
+//		...
 //	}
 //
-// `user` may repeat; `auth_token <token>` is the user "default".
+// One line per setting; the subdirectives, their arguments and defaults are
+// the table in README.md, and each is one case of setOption writing the
+// package Config field of the same JSON name (docs/architecture.md,
+// "Adding a setting"). `user` may repeat; `auth_token <token>` is the user "default".
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	app := new(App)
 	if existing != nil {
@@ -134,19 +91,19 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 		}
 		return args[0], nil
 	}
-	duration := func(dst *caddy.Duration) error {
+	duration := func(dst *settings.Duration) error {
 		raw, err := one()
 		if err != nil {
 			return err
 		}
-		dur, err := caddy.ParseDuration(raw)
+		dur, err := settings.ParseDuration(raw)
 		if err != nil {
 			return d.Errf("%s: invalid duration %q", name, raw)
 		}
 		if dur <= 0 {
 			return d.Errf("%s: must be positive, got %q", name, raw)
 		}
-		*dst = caddy.Duration(dur)
+		*dst = settings.Duration(dur)
 		return nil
 	}
 	count := func(dst *int) error {
@@ -161,7 +118,7 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 		*dst = n
 		return nil
 	}
-	size := func(dst *int) error {
+	size := func(dst *int64) error {
 		raw, err := one()
 		if err != nil {
 			return err
@@ -170,7 +127,7 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 		if err != nil || n == 0 || n > 1<<30 {
 			return d.Errf("%s: want a size between 1B and 1GiB, got %q", name, raw)
 		}
-		*dst = int(n)
+		*dst = int64(n)
 		return nil
 	}
 	up := &a.Upstream
@@ -235,7 +192,7 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 		}
 		switch raw {
 		case "auto", "json", "data", "html":
-			up.SnapshotFormat = raw
+			up.Format = raw
 		default:
 			return d.Errf("snapshot_format: want auto, json, data or html, got %q", raw)
 		}
@@ -250,29 +207,33 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 	case "linger":
 		return duration(&up.Linger)
 	case "poll_interval":
-		return duration(&up.PollInterval)
+		return duration(&up.Fallback)
 	case "poll_interval_closing":
-		return duration(&up.PollIntervalClosing)
+		return duration(&up.FallbackClosing)
 	case "safety_poll_interval":
-		return duration(&up.SafetyPollInterval)
+		return duration(&up.SafetyNet)
 	case "hedge_poll_interval":
-		return duration(&up.HedgePollInterval)
+		return duration(&up.Hedge)
 	case "closing_window":
 		return duration(&up.ClosingWindow)
 	case "breaker_open_after":
-		return duration(&up.BreakerOpenAfter)
+		return duration(&up.OpenAfter)
 	case "breaker_cooldown":
-		return duration(&up.BreakerCooldown)
+		return duration(&up.CoolDown)
 	case "max_event_size":
-		return size(&up.MaxEventSize)
+		var n int64
+		if err := size(&n); err != nil {
+			return err
+		}
+		up.MaxEventSize = int(n)
 	case "max_streams":
 		return count(&up.MaxStreams)
 	case "history":
 		return count(&up.History)
 	case "poll_concurrency":
-		return count(&up.PollConcurrency)
+		return count(&up.MaxInFlight)
 	case "breaker_failures":
-		return count(&up.BreakerFailures)
+		return count(&up.Failures)
 	case "poll_rate":
 		raw, err := one()
 		if err != nil {
@@ -282,7 +243,7 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 		if err != nil || rate <= 0 {
 			return d.Errf("poll_rate: want a positive number of requests per second, got %q", raw)
 		}
-		up.PollRate = rate
+		up.Rate = rate
 	case "max_auctions":
 		return count(&a.Relay.MaxAuctions)
 	case "max_products_per_user":

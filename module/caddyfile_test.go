@@ -85,7 +85,7 @@ func TestGlobalOptionParses(t *testing.T) {
 	if app.Upstream.MaxEventSize != 2<<20 {
 		t.Errorf("max_event_size: %d", app.Upstream.MaxEventSize)
 	}
-	if app.Upstream.PollRate != 2.5 || app.Upstream.SnapshotFormat != "html" || app.Relay.MaxAuctions != 10 {
+	if app.Upstream.Rate != 2.5 || app.Upstream.Format != "html" || app.Relay.MaxAuctions != 10 {
 		t.Errorf("tuning: %+v %+v", app.Upstream, app.Relay)
 	}
 	if r := app.Relay; r.MaxProductsPerUser != 12 || r.MaxSocketsPerUser != 3 {
@@ -130,8 +130,8 @@ func TestBeforeSignInLimitsParse(t *testing.T) {
 	}
 	app := nellisJSON(t, cfg)
 	got := app.relayConfig(nil)
-	if got.MaxUnauthenticatedPerAddress != 4 || got.AuthTimeout != 5*time.Second ||
-		got.MaxUnauthenticatedMessageSize != 2<<10 || got.MessageTimeout != 7*time.Second ||
+	if got.MaxUnauthenticatedPerAddress != 4 || time.Duration(got.AuthTimeout) != 5*time.Second ||
+		got.MaxUnauthenticatedMessageSize != 2<<10 || time.Duration(got.MessageTimeout) != 7*time.Second ||
 		got.AuthFailures != 2 || got.AuthFailuresPerMinute != 6 {
 		t.Errorf("relay config: %+v", got)
 	}
@@ -141,8 +141,8 @@ func TestBeforeSignInLimitsParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	def := nellisJSON(t, cfg).relayConfig(nil)
-	if def.MaxUnauthenticatedPerAddress != 8 || def.AuthTimeout != 10*time.Second ||
-		def.MaxUnauthenticatedMessageSize != 4<<10 || def.MessageTimeout != 10*time.Second ||
+	if def.MaxUnauthenticatedPerAddress != 8 || time.Duration(def.AuthTimeout) != 10*time.Second ||
+		def.MaxUnauthenticatedMessageSize != 4<<10 || time.Duration(def.MessageTimeout) != 10*time.Second ||
 		def.AuthFailures != 3 || def.AuthFailuresPerMinute != 10 {
 		t.Errorf("defaults: %+v", def)
 	}

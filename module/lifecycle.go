@@ -12,10 +12,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/nellis-edge/gateway/bidding"
-	"github.com/nellis-edge/gateway/fallback"
 	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/nellis"
-	"github.com/nellis-edge/gateway/sseupstream"
 	"github.com/nellis-edge/gateway/wsrelay"
 )
 
@@ -131,90 +129,48 @@ func (a *App) addOrigins(origins []string) {
 	}
 }
 
+// The packages' configs are the app's settings as they are; what is set
+// here is only what the app holds elsewhere (endpoints, users, switches,
+// origins, the logger). Each package's WithDefaults fills the rest.
+
 func (a *App) clientConfig() nellis.ClientConfig {
-	return nellis.ClientConfig{
-		APIEndpoint: trimEndpoint(a.APIEndpoint, DefaultAPIEndpoint),
-		Format:      a.Upstream.SnapshotFormat,
-		Logger:      a.logger.Named("snapshots"),
-	}
+	c := a.Upstream.clientConfig
+	c.APIEndpoint = trimEndpoint(a.APIEndpoint, nellis.DefaultAPIEndpoint)
+	c.Logger = a.logger.Named("snapshots")
+	return c
 }
 
 func (a *App) hubConfig() hub.Config {
 	u := a.Upstream
-	return hub.Config{
-		UseSSE:     a.useSSE(),
-		Linger:     time.Duration(u.Linger),
-		RingSize:   u.History,
-		MaxStreams: u.MaxStreams,
-		SSE: sseupstream.Config{
-			Endpoint:     trimEndpoint(a.SSEEndpoint, DefaultSSEEndpoint),
-			StallTimeout: time.Duration(u.StallTimeout),
-			BackoffBase:  time.Duration(u.BackoffBase),
-			BackoffMax:   time.Duration(u.BackoffMax),
-			HealthyAfter: time.Duration(u.HealthyAfter),
-			MaxEventSize: u.MaxEventSize,
-		},
-		Breaker: fallback.BreakerConfig{
-			Failures:  u.BreakerFailures,
-			Unhealthy: time.Duration(u.BreakerOpenAfter),
-			CoolDown:  time.Duration(u.BreakerCooldown),
-		},
-		Poll: fallback.ScheduleConfig{
-			Fallback:        time.Duration(u.PollInterval),
-			FallbackClosing: time.Duration(u.PollIntervalClosing),
-			SafetyNet:       time.Duration(u.SafetyPollInterval),
-			Hedge:           time.Duration(u.HedgePollInterval),
-			ClosingWindow:   time.Duration(u.ClosingWindow),
-		},
-		Limiter: fallback.LimiterConfig{
-			Rate:        u.PollRate,
-			MaxInFlight: u.PollConcurrency,
-		},
-	}.WithDefaults()
+	c := u.hubConfig
+	c.UseSSE = a.useSSE()
+	c.SSE = u.sseConfig
+	c.SSE.Endpoint = trimEndpoint(a.SSEEndpoint, DefaultSSEEndpoint)
+	c.Breaker = u.breakerConfig
+	c.Poll = u.scheduleConfig
+	c.Limiter = u.limiterConfig
+	return c.WithDefaults()
 }
 
 func (a *App) biddingConfig() bidding.Config {
-	b := a.Bidding
-	return bidding.Config{
-		Off:           b.off(),
-		DryRun:        b.dryRun(),
-		BidsPerMinute: b.BidsPerMinute,
-		Buffer:        b.Buffer,
-		SnipeWindow:   time.Duration(b.SnipeWindow),
-		BidTimeout:    time.Duration(b.BidTimeout),
-	}
+	c := a.Bidding.Config
+	c.Off = a.Bidding.off()
+	c.DryRun = a.Bidding.dryRun()
+	return c
 }
 
 func (a *App) relayConfig(origins []string) wsrelay.Config {
-	users := make(map[string]string, len(a.Users))
+	c := a.Relay
+	c.Users = make(map[string]string, len(a.Users))
 	for _, u := range a.Users {
-		users[u.Name] = u.Token
+		c.Users[u.Name] = u.Token
 	}
-	r := a.Relay
-	return wsrelay.Config{
-		Users:                         users,
-		CookieKey:                     a.CookieKey,
-		AllowedOrigins:                origins,
-		MaxMessageSize:                int64(r.MaxMessageSize),
-		ConnectionsPerMinute:          r.ConnectionsPerMinute,
-		MessagesPerSecond:             r.MessagesPerSecond,
-		MessageBurst:                  r.MessageBurst,
-		MaxMonitoredPerUser:           r.MaxAuctions,
-		MaxProductsPerUser:            r.MaxProductsPerUser,
-		MaxSocketsPerUser:             r.MaxSocketsPerUser,
-		FeedLinger:                    time.Duration(a.Upstream.Linger),
-		MaxUnauthenticated:            r.MaxUnauthenticated,
-		QueueSize:                     r.QueueSize,
-		WriteTimeout:                  time.Duration(r.WriteTimeout),
-		PingInterval:                  time.Duration(r.PingInterval),
-		HeartbeatInterval:             time.Duration(r.HeartbeatInterval),
-		MaxUnauthenticatedPerAddress:  r.MaxUnauthenticatedPerAddress,
-		AuthTimeout:                   time.Duration(r.AuthTimeout),
-		MaxUnauthenticatedMessageSize: int64(r.MaxUnauthenticatedMessageSize),
-		MessageTimeout:                time.Duration(r.MessageTimeout),
-		AuthFailures:                  r.AuthFailures,
-		AuthFailuresPerMinute:         r.AuthFailuresPerMinute,
-	}.WithDefaults()
+	c.CookieKey = a.CookieKey
+	c.AllowedOrigins = origins
+	// A product a user stopped watching counts against their limit as long
+	// as its feed lingers.
+	c.FeedLinger = time.Duration(a.Upstream.Linger)
+	return c.WithDefaults()
 }
 
 // Interface guards.

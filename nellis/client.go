@@ -34,20 +34,21 @@ var ErrBodyTooLarge = errors.New("response body too large")
 // first, the page that public scrapers rely on last.
 var autoOrder = [...]string{FormatJSON, FormatData, FormatHTML}
 
-// ClientConfig configures a Client.
+// ClientConfig configures a Client. A field with a JSON name is a setting
+// of the Caddy app's `nellis` block by that name.
 type ClientConfig struct {
 	// APIEndpoint is the site's base URL. Default: DefaultAPIEndpoint.
-	APIEndpoint string
+	APIEndpoint string `json:"-"`
 	// HTTPClient sends the requests. Default: a client with DefaultTimeout.
-	HTTPClient *http.Client
+	HTTPClient *http.Client `json:"-"`
 	// Format is the snapshot format to fetch: "auto", "json", "data" or
 	// "html". Auto tries json, data and html in turn and keeps using the
 	// first that works until it fails. Default: auto.
-	Format string
+	Format string `json:"snapshot_format,omitempty"`
 	// UserAgent is sent with every request. Default: DefaultUserAgent.
-	UserAgent string
+	UserAgent string `json:"-"`
 	// Logger receives format switches. Default: zap.NewNop().
-	Logger *zap.Logger
+	Logger *zap.Logger `json:"-"`
 }
 
 // Client fetches product snapshots from Nellis. It is safe for concurrent

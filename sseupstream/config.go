@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/nellis-edge/gateway/clock"
+	"github.com/nellis-edge/gateway/settings"
 )
 
 // Defaults for Config, chosen for Nellis: it pings about once a second, so
@@ -30,50 +33,51 @@ const (
 )
 
 // Config tunes one product subscription. The zero value is usable after
-// WithDefaults except for Endpoint, which is required.
+// WithDefaults except for Endpoint, which is required. A field with a JSON
+// name is a setting of the Caddy app's `nellis` block by that name.
 type Config struct {
 	// Endpoint is the base URL of the SSE service; the stream of a product is
 	// Endpoint + "/live-products?productId=<id>". Required, e.g.
 	// https://sse.nellisauction.com.
-	Endpoint string
+	Endpoint string `json:"-"`
 
 	// HTTPClient makes the requests. It must have no overall Timeout, since
 	// streams are long. Default: a client with dial, TLS-handshake and
 	// response-header timeouts of 10 s. WithDefaults builds a new one per
 	// call, so call it once and share the result to share connections.
-	HTTPClient *http.Client
+	HTTPClient *http.Client `json:"-"`
 
 	// StallTimeout is how long the stream may go without a single byte
 	// (event, ping or comment) before it is dropped and reconnected.
 	// Default: 3s.
-	StallTimeout time.Duration
+	StallTimeout settings.Duration `json:"stall_timeout,omitempty"`
 
 	// BackoffBase is the ceiling of the first retry delay; the n-th
 	// consecutive failure waits rand[0, min(BackoffMax, BackoffBase*2^n)).
 	// Default: 1s.
-	BackoffBase time.Duration
+	BackoffBase settings.Duration `json:"backoff_base,omitempty"`
 
 	// BackoffMax caps the retry delay. Default: 15s.
-	BackoffMax time.Duration
+	BackoffMax settings.Duration `json:"backoff_max,omitempty"`
 
 	// HealthyAfter is how long a stream must stay up for its end to count
 	// as a fresh start rather than another failure (the backoff resets).
 	// Default: 30s.
-	HealthyAfter time.Duration
+	HealthyAfter settings.Duration `json:"healthy_after,omitempty"`
 
 	// MaxEventSize bounds one event as it appears on the wire (field names
 	// and line ends included), in bytes. A larger event is reported as a
 	// decode error and the connection is dropped and reopened, because the
 	// reader cannot find the next event boundary without buffering the
 	// oversized one. Default: 1 MiB.
-	MaxEventSize int
+	MaxEventSize int `json:"max_event_size,omitempty"`
 
 	// Clock tells time and makes timers; tests substitute a fake.
 	// Default: the real clock.
-	Clock Clock
+	Clock clock.Clock `json:"-"`
 
 	// Logger receives the subscription's logs. Default: zap.NewNop().
-	Logger *zap.Logger
+	Logger *zap.Logger `json:"-"`
 
 	// randInt64N returns a uniform number in [0, n); tests make it
 	// deterministic. Default: math/rand/v2's Int64N.
@@ -86,22 +90,22 @@ func (c Config) WithDefaults() Config {
 		c.HTTPClient = newDefaultHTTPClient()
 	}
 	if c.StallTimeout == 0 {
-		c.StallTimeout = DefaultStallTimeout
+		c.StallTimeout = settings.Duration(DefaultStallTimeout)
 	}
 	if c.BackoffBase == 0 {
-		c.BackoffBase = DefaultBackoffBase
+		c.BackoffBase = settings.Duration(DefaultBackoffBase)
 	}
 	if c.BackoffMax == 0 {
-		c.BackoffMax = DefaultBackoffMax
+		c.BackoffMax = settings.Duration(DefaultBackoffMax)
 	}
 	if c.HealthyAfter == 0 {
-		c.HealthyAfter = DefaultHealthyAfter
+		c.HealthyAfter = settings.Duration(DefaultHealthyAfter)
 	}
 	if c.MaxEventSize == 0 {
 		c.MaxEventSize = DefaultMaxEventSize
 	}
 	if c.Clock == nil {
-		c.Clock = RealClock{}
+		c.Clock = clock.System{}
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -140,7 +144,7 @@ func (c Config) Validate() error {
 	}
 	for _, d := range []struct {
 		name  string
-		value time.Duration
+		value settings.Duration
 	}{
 		{"stall timeout", c.StallTimeout},
 		{"backoff base", c.BackoffBase},

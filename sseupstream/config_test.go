@@ -5,12 +5,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nellis-edge/gateway/settings"
 )
 
 func TestWithDefaults(t *testing.T) {
 	c := Config{Endpoint: "https://sse.nellisauction.com"}.WithDefaults()
-	if c.StallTimeout != 3*time.Second || c.BackoffBase != time.Second || c.BackoffMax != 15*time.Second ||
-		c.HealthyAfter != 30*time.Second || c.MaxEventSize != 1<<20 {
+	if time.Duration(c.StallTimeout) != 3*time.Second || time.Duration(c.BackoffBase) != time.Second || time.Duration(c.BackoffMax) != 15*time.Second ||
+		time.Duration(c.HealthyAfter) != 30*time.Second || c.MaxEventSize != 1<<20 {
 		t.Errorf("defaults: %+v", c)
 	}
 	if c.HTTPClient == nil || c.HTTPClient.Timeout != 0 || c.Clock == nil || c.Logger == nil || c.randInt64N == nil {
@@ -19,8 +21,8 @@ func TestWithDefaults(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Errorf("defaults do not validate: %v", err)
 	}
-	kept := Config{StallTimeout: time.Minute, MaxEventSize: 5}.WithDefaults()
-	if kept.StallTimeout != time.Minute || kept.MaxEventSize != 5 {
+	kept := Config{StallTimeout: settings.Duration(time.Minute), MaxEventSize: 5}.WithDefaults()
+	if time.Duration(kept.StallTimeout) != time.Minute || kept.MaxEventSize != 5 {
 		t.Errorf("set fields overwritten: %+v", kept)
 	}
 }
@@ -40,7 +42,7 @@ func TestValidate(t *testing.T) {
 		"query":             {func(c *Config) { c.Endpoint = "https://x/?productId=1" }, "query"},
 		"client timeout":    {func(c *Config) { c.HTTPClient = &http.Client{Timeout: time.Minute} }, "overall timeout of 1m0s"},
 		"negative stall":    {func(c *Config) { c.StallTimeout = -1 }, "stall timeout must not be negative"},
-		"base over max":     {func(c *Config) { c.BackoffBase = time.Minute }, "backoff base 1m0s exceeds backoff max 15s"},
+		"base over max":     {func(c *Config) { c.BackoffBase = settings.Duration(time.Minute) }, "backoff base 1m0s exceeds backoff max 15s"},
 		"negative size":     {func(c *Config) { c.MaxEventSize = -1 }, "max event size"},
 	}
 	for name, tt := range tests {

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nellis-edge/gateway/clock"
 )
 
 // testTimeout bounds every wait for something that should happen at once;
@@ -129,7 +131,7 @@ func send(w http.ResponseWriter, text string) {
 }
 
 // testConfig is a config against srv on clock, with deterministic jitter.
-func testConfig(srv *sseServer, clock Clock) Config {
+func testConfig(srv *sseServer, clock clock.Clock) Config {
 	return Config{
 		Endpoint:   srv.URL,
 		HTTPClient: srv.Client(),

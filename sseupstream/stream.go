@@ -210,7 +210,7 @@ const tricklingFactor = 3
 // streams.
 func (s *Subscription) watch(ctx context.Context, cancelConn context.CancelFunc, stalled *atomic.Bool) {
 	for {
-		timeout := s.config().StallTimeout
+		timeout := time.Duration(s.config().StallTimeout)
 		deadline := unixNanoTime(s.lastByte.Load()).Add(timeout)
 		if lines := unixNanoTime(s.lastLine.Load()).Add(tricklingFactor * timeout); lines.Before(deadline) {
 			deadline = lines
@@ -221,7 +221,7 @@ func (s *Subscription) watch(ctx context.Context, cancelConn context.CancelFunc,
 			cancelConn()
 			return
 		}
-		t := s.clock.NewTimer(wait)
+		t := s.clock.NewTimer(deadline)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -233,7 +233,7 @@ func (s *Subscription) watch(ctx context.Context, cancelConn context.CancelFunc,
 
 // stallError says which watchdog ended the stream.
 func (s *Subscription) stallError() error {
-	timeout := s.config().StallTimeout
+	timeout := time.Duration(s.config().StallTimeout)
 	if unixNanoTime(s.lastByte.Load()).Add(timeout).After(s.clock.Now()) {
 		return fmt.Errorf("bytes trickling: no whole line for %s", tricklingFactor*timeout)
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/nellis-edge/gateway/clock"
 )
 
 // Subscription keeps one product's SSE stream open until Close: it
@@ -14,7 +16,7 @@ import (
 type Subscription struct {
 	productID int64
 	obs       Observer
-	clock     Clock // fixed at Subscribe: timers in flight belong to it
+	clock     clock.Clock // fixed at Subscribe: timers in flight belong to it
 	cancel    context.CancelFunc
 	done      chan struct{} // closed when the subscription's goroutine has ended
 
@@ -82,7 +84,7 @@ func (s *Subscription) Healthy() bool {
 	if !s.up.Load() {
 		return false
 	}
-	return s.clock.Now().Sub(s.LastByte()) < s.config().StallTimeout
+	return s.clock.Now().Sub(s.LastByte()) < time.Duration(s.config().StallTimeout)
 }
 
 // UpdateConfig replaces the subscription's settings, for config reloads.
@@ -143,10 +145,10 @@ func (s *Subscription) run(ctx context.Context) {
 			return
 		}
 		cfg := s.config()
-		if out.upFor >= cfg.HealthyAfter {
+		if out.upFor >= time.Duration(cfg.HealthyAfter) {
 			failures = 0
 		}
-		retryIn := backoffDelay(failures, cfg.BackoffBase, cfg.BackoffMax, cfg.randInt64N)
+		retryIn := backoffDelay(failures, time.Duration(cfg.BackoffBase), time.Duration(cfg.BackoffMax), cfg.randInt64N)
 		failures++
 		s.logDown(cfg.Logger, out, failures, retryIn)
 		s.notify(func() { s.obs.StreamDown(s.productID, out.reason, out.err, retryIn) })
@@ -176,7 +178,7 @@ func (s *Subscription) sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
-	t := s.clock.NewTimer(d)
+	t := s.clock.NewTimer(s.clock.Now().Add(d))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

@@ -11,6 +11,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/nellis-edge/gateway/settings"
 )
 
 func TestReconnectsAfterCleanEndOfStream(t *testing.T) {
@@ -71,7 +73,7 @@ func TestReconnectsAfterTwentyMinutesOfHealthWithBackoffReset(t *testing.T) {
 		}
 	})
 	cfg := testConfig(srv, clock)
-	cfg.StallTimeout = time.Hour
+	cfg.StallTimeout = settings.Duration(time.Hour)
 	cfg.randInt64N = func(n int64) int64 { return n - 1 } // the top of every window
 	sub, rec := subscribe(t, cfg)
 
@@ -437,7 +439,7 @@ func TestUpdateConfigAppliesToOpenStream(t *testing.T) {
 
 	sub.UpdateConfig(Config{Endpoint: "ftp://nope"}) // invalid: ignored
 	longer := cfg
-	longer.StallTimeout = 10 * time.Second
+	longer.StallTimeout = settings.Duration(10 * time.Second)
 	longer.HTTPClient = nil // keeps the current client
 	sub.UpdateConfig(longer)
 

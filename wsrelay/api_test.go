@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // apiCall sends a request with a raw Authorization token and checks the status.
@@ -155,6 +156,38 @@ type fakeBidder struct {
 func (b fakeBidder) PlaceBid(_ context.Context, bid Bid) (BidResult, error) {
 	b.got <- bid
 	return BidResult{Success: true, Data: b.data}, nil
+}
+
+func (fakeBidder) BidTimeout() time.Duration { return 10 * time.Second }
+
+// silentBidder never hears back from Nellis: it waits for the relay to give
+// up on the bid.
+type silentBidder struct{ timeout time.Duration }
+
+func (b silentBidder) PlaceBid(ctx context.Context, _ Bid) (BidResult, error) {
+	<-ctx.Done()
+	return BidResult{}, ctx.Err()
+}
+
+func (b silentBidder) BidTimeout() time.Duration { return b.timeout }
+
+// The relay waits for a bid as long as the bidder's configured bid_timeout
+// (and a margin), not a fixed time of its own: a bid Nellis never answers
+// is answered to the user soon after bid_timeout.
+func TestBidWaitFollowsTheBidTimeout(t *testing.T) {
+	f := newFixture(t, testConfig(), Options{Bidder: silentBidder{timeout: 100 * time.Millisecond}})
+	c := f.login(tokenAlice)
+	startMonitoring(c, "77", 50)
+	start := time.Now()
+	c.send(map[string]any{"type": "placeBid", "auctionId": "77", "amount": 30, "requestId": "req_6"})
+	m := c.expectType("bidResult")
+	took := time.Since(start)
+	if m["success"] != false || m["retryable"] != true || m["requestId"] != "req_6" {
+		t.Errorf("bidResult %v", m)
+	}
+	if limit := 100*time.Millisecond + bidWaitMargin + time.Second; took > limit {
+		t.Errorf("the bid was answered after %s, want at most %s", took, limit)
+	}
 }
 
 func TestBidderPlugsIn(t *testing.T) {

@@ -6,38 +6,41 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"strings"
 	"time"
-)
 
-// DefaultUserName is the user that Config.AuthToken authenticates.
-const DefaultUserName = "default"
+	"github.com/nellis-edge/gateway/settings"
+)
 
 // Config holds the relay's settings. The zero value of every field selects
 // its default; UpdateConfig applies a new Config to open connections in place.
+// A field with a JSON name is a setting of the Caddy app's `nellis` block by
+// that name (the app's `relay` object is this struct); the others the app
+// fills from its own settings.
 type Config struct {
-	// AuthToken is the token of a single user named "default". It may be
-	// combined with Users as long as no two users share a token. Default: none.
-	AuthToken string `json:"auth_token,omitempty"`
-
 	// Users maps a user name (1-64 of A-Z, a-z, 0-9, _ and -) to that user's
 	// token. Each user has their own monitored auctions, configs and cookies.
 	// Default: none.
-	Users map[string]string `json:"users,omitempty"`
+	Users map[string]string `json:"-"`
 
 	// CookieKey encrypts users' Nellis cookies at rest with AES-256-GCM. It is
 	// 32 bytes written as 64 hex digits or as base64 (standard or URL
 	// alphabet, padded or not). Without it cookies are kept in memory only.
 	// Default: none.
-	CookieKey string `json:"cookie_key,omitempty"`
+	CookieKey string `json:"-"`
 
 	// AllowedOrigins lists the exact Origin header values (for example
 	// "chrome-extension://abcdefghijklmnopabcdefghijklmnop") allowed to open a
 	// socket or call the REST API; "*" allows any origin. A request without an
 	// Origin header (a non-browser client) is allowed and still needs a token.
 	// Default: none, so every browser origin is refused.
-	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+	AllowedOrigins []string `json:"-"`
+
+	// MaxAuctions is how many auctions one user may monitor.
+	// Default: 200.
+	MaxAuctions int `json:"max_auctions,omitempty"`
 
 	// MaxMessageSize is the largest client message in bytes once the
 	// socket has authenticated (MaxUnauthenticatedMessageSize applies
@@ -61,14 +64,10 @@ type Config struct {
 	// Default: 40.
 	MessageBurst int `json:"message_burst,omitempty"`
 
-	// MaxMonitoredPerUser is how many auctions one user may monitor.
-	// Default: 200.
-	MaxMonitoredPerUser int `json:"max_monitored_per_user,omitempty"`
-
 	// MaxProductsPerUser is how many different products one user may
 	// watch at once, monitored and subscribed on all their sockets
 	// together: each is upstream work (a feed, a stream, snapshots).
-	// Default: MaxMonitoredPerUser.
+	// Default: MaxAuctions.
 	MaxProductsPerUser int `json:"max_products_per_user,omitempty"`
 
 	// FeedLinger is how long the hub keeps a product's feed open after its
@@ -76,7 +75,7 @@ type Config struct {
 	// watching counts against MaxProductsPerUser that long, so churning
 	// through products never keeps more feeds open upstream than the
 	// limit. Default: 30s.
-	FeedLinger time.Duration `json:"feed_linger,omitempty"`
+	FeedLinger time.Duration `json:"-"`
 
 	// MaxSocketsPerUser is how many sockets may be signed in as one user
 	// at once; an authenticate beyond it is refused with a reason and the
@@ -100,7 +99,7 @@ type Config struct {
 	// authenticate, parked or not; then it is closed with code 1008
 	// "authentication timeout". A socket a reload signs out gets as long
 	// again. Default: 10s.
-	AuthTimeout time.Duration `json:"auth_timeout,omitempty"`
+	AuthTimeout settings.Duration `json:"auth_timeout,omitempty"`
 
 	// MaxUnauthenticatedMessageSize is the largest client message in bytes
 	// before the socket has authenticated (MaxMessageSize applies after);
@@ -113,7 +112,7 @@ type Config struct {
 	// between do not extend it. A socket that overruns it is closed with
 	// code 1008 "message timeout", so a message begun and never finished
 	// cannot hold its buffer. Default: 10s.
-	MessageTimeout time.Duration `json:"message_timeout,omitempty"`
+	MessageTimeout settings.Duration `json:"message_timeout,omitempty"`
 
 	// AuthFailures is how many failed authenticate messages a socket may
 	// send; the last is answered, then the socket is closed with code 1008.
@@ -135,22 +134,22 @@ type Config struct {
 
 	// WriteTimeout is how long one write may take before the client counts
 	// as stuck and is closed with code 4008 "slow". Default: 10s.
-	WriteTimeout time.Duration `json:"write_timeout,omitempty"`
+	WriteTimeout settings.Duration `json:"write_timeout,omitempty"`
 
 	// PingInterval is how often a WebSocket ping is sent. A socket that sends
 	// nothing (not even a pong) for twice this long is closed. Default: 30s.
-	PingInterval time.Duration `json:"ping_interval,omitempty"`
+	PingInterval settings.Duration `json:"ping_interval,omitempty"`
 
 	// HeartbeatInterval is the longest a socket goes without a message:
 	// one that has had none for most of it gets the application message
 	// {"type":"heartbeat","ts":<ms>}, which keeps a Chrome MV3 service
 	// worker alive; it must not exceed 20s. Default: 15s.
-	HeartbeatInterval time.Duration `json:"heartbeat_interval,omitempty"`
+	HeartbeatInterval settings.Duration `json:"heartbeat_interval,omitempty"`
 
 	// SaveDelay is how long changes to a user's data are collected before
 	// they are written to storage. Shutdown writes pending changes at once.
 	// Default: 250ms.
-	SaveDelay time.Duration `json:"save_delay,omitempty"`
+	SaveDelay time.Duration `json:"-"`
 }
 
 // The defaults of Config.
@@ -159,7 +158,7 @@ const (
 	DefaultConnectionsPerMinute          = 30
 	DefaultMessagesPerSecond             = 20
 	DefaultMessageBurst                  = 40
-	DefaultMaxMonitoredPerUser           = 200
+	DefaultMaxAuctions                   = 200
 	DefaultMaxSocketsPerUser             = 20
 	DefaultFeedLinger                    = 30 * time.Second
 	DefaultMaxUnauthenticated            = 1000
@@ -192,26 +191,26 @@ func (c Config) WithDefaults() Config {
 	setDefault(&c.ConnectionsPerMinute, DefaultConnectionsPerMinute)
 	setDefault(&c.MessagesPerSecond, DefaultMessagesPerSecond)
 	setDefault(&c.MessageBurst, DefaultMessageBurst)
-	setDefault(&c.MaxMonitoredPerUser, DefaultMaxMonitoredPerUser)
-	setDefault(&c.MaxProductsPerUser, c.MaxMonitoredPerUser)
+	setDefault(&c.MaxAuctions, DefaultMaxAuctions)
+	setDefault(&c.MaxProductsPerUser, c.MaxAuctions)
 	setDefault(&c.MaxSocketsPerUser, DefaultMaxSocketsPerUser)
 	setDefault(&c.FeedLinger, DefaultFeedLinger)
 	setDefault(&c.MaxUnauthenticated, DefaultMaxUnauthenticated)
 	setDefault(&c.MaxUnauthenticatedPerAddress, DefaultMaxUnauthenticatedPerAddress)
-	setDefault(&c.AuthTimeout, DefaultAuthTimeout)
+	setDefault(&c.AuthTimeout, settings.Duration(DefaultAuthTimeout))
 	setDefault(&c.MaxUnauthenticatedMessageSize, DefaultMaxUnauthenticatedMessageSize)
-	setDefault(&c.MessageTimeout, DefaultMessageTimeout)
+	setDefault(&c.MessageTimeout, settings.Duration(DefaultMessageTimeout))
 	setDefault(&c.AuthFailures, DefaultAuthFailures)
 	setDefault(&c.AuthFailuresPerMinute, DefaultAuthFailuresPerMinute)
 	setDefault(&c.QueueSize, DefaultQueueSize)
-	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
-	setDefault(&c.PingInterval, DefaultPingInterval)
-	setDefault(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	setDefault(&c.WriteTimeout, settings.Duration(DefaultWriteTimeout))
+	setDefault(&c.PingInterval, settings.Duration(DefaultPingInterval))
+	setDefault(&c.HeartbeatInterval, settings.Duration(DefaultHeartbeatInterval))
 	setDefault(&c.SaveDelay, DefaultSaveDelay)
 	return c
 }
 
-func setDefault[T int | int64 | float64 | time.Duration](field *T, def T) {
+func setDefault[T int | int64 | float64 | time.Duration | settings.Duration](field *T, def T) {
 	if *field == 0 {
 		*field = def
 	}
@@ -234,11 +233,6 @@ func (c Config) Validate() error {
 		}
 		seen[h] = name
 	}
-	if c.AuthToken != "" {
-		if _, dup := c.Users[DefaultUserName]; dup {
-			return fmt.Errorf("auth_token defines user %q, which users defines too", DefaultUserName)
-		}
-	}
 	if _, err := ParseCookieKey(c.CookieKey); err != nil {
 		return err
 	}
@@ -248,7 +242,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.MaxMessageSize < 0 || c.ConnectionsPerMinute < 0 || c.MessagesPerSecond < 0 || c.MessageBurst < 0 ||
-		c.MaxMonitoredPerUser < 0 || c.MaxProductsPerUser < 0 || c.MaxSocketsPerUser < 0 ||
+		c.MaxAuctions < 0 || c.MaxProductsPerUser < 0 || c.MaxSocketsPerUser < 0 ||
 		c.MaxUnauthenticated < 0 || c.QueueSize < 0 ||
 		c.MaxUnauthenticatedPerAddress < 0 || c.MaxUnauthenticatedMessageSize < 0 ||
 		c.AuthFailures < 0 || c.AuthFailuresPerMinute < 0 {
@@ -258,24 +252,15 @@ func (c Config) Validate() error {
 		c.AuthTimeout < 0 || c.MessageTimeout < 0 {
 		return errors.New("durations must not be negative")
 	}
-	if c.HeartbeatInterval > maxHeartbeatInterval {
+	if time.Duration(c.HeartbeatInterval) > maxHeartbeatInterval {
 		return fmt.Errorf("heartbeat_interval %s: must be at most %s to keep a Chrome service worker alive",
 			c.HeartbeatInterval, maxHeartbeatInterval)
 	}
 	return nil
 }
 
-// userTokens lists every configured user, AuthToken as DefaultUserName.
-func (c Config) userTokens() map[string]string {
-	users := make(map[string]string, len(c.Users)+1)
-	for name, token := range c.Users {
-		users[name] = token
-	}
-	if c.AuthToken != "" {
-		users[DefaultUserName] = c.AuthToken
-	}
-	return users
-}
+// userTokens is a copy of Users, the caller's to keep.
+func (c Config) userTokens() map[string]string { return maps.Clone(c.Users) }
 
 // ParseCookieKey decodes a cookie key (Config.CookieKey); nil without a key.
 // The Caddyfile parser uses it too, so both accept the same forms. The

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nellis-edge/gateway/settings"
 )
 
 func TestNewRejectsBadConfig(t *testing.T) {
@@ -12,20 +14,19 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		"bad user name":              {Users: map[string]string{"../x": "t"}},
 		"empty token":                {Users: map[string]string{"a": ""}},
 		"shared token":               {Users: map[string]string{"a": "t", "b": "t"}},
-		"default twice":              {AuthToken: "t", Users: map[string]string{"default": "u"}},
 		"short key":                  {CookieKey: "abcd"},
 		"negative limit":             {MaxMessageSize: -1},
 		"negative sockets per user":  {MaxSocketsPerUser: -1},
 		"negative products per user": {MaxProductsPerUser: -1},
-		"slow heartbeat":             {HeartbeatInterval: 25 * time.Second},
+		"slow heartbeat":             {HeartbeatInterval: settings.Duration(25 * time.Second)},
 		"blank origin":               {AllowedOrigins: []string{""}},
 		"blank token":                {Users: map[string]string{"a": " \t "}},
 		"padded token":               {Users: map[string]string{"a": " a-long-enough-token "}},
 
 		"negative per-address cap":      {MaxUnauthenticatedPerAddress: -1},
-		"negative auth timeout":         {AuthTimeout: -time.Second},
+		"negative auth timeout":         {AuthTimeout: settings.Duration(-time.Second)},
 		"negative unauthenticated size": {MaxUnauthenticatedMessageSize: -1},
-		"negative message timeout":      {MessageTimeout: -time.Second},
+		"negative message timeout":      {MessageTimeout: settings.Duration(-time.Second)},
 		"negative auth failures":        {AuthFailures: -1},
 		"negative auth failures/minute": {AuthFailuresPerMinute: -1},
 	}
@@ -42,11 +43,11 @@ func TestNewRejectsBadConfig(t *testing.T) {
 }
 
 func TestPerUserLimitDefaults(t *testing.T) {
-	c := Config{MaxMonitoredPerUser: 7}.WithDefaults()
+	c := Config{MaxAuctions: 7}.WithDefaults()
 	if c.MaxProductsPerUser != 7 || c.MaxSocketsPerUser != DefaultMaxSocketsPerUser {
 		t.Errorf("products %d (want max_auctions, 7), sockets %d", c.MaxProductsPerUser, c.MaxSocketsPerUser)
 	}
-	if c := (Config{}).WithDefaults(); c.MaxProductsPerUser != DefaultMaxMonitoredPerUser || c.MaxSocketsPerUser != 20 {
+	if c := (Config{}).WithDefaults(); c.MaxProductsPerUser != DefaultMaxAuctions || c.MaxSocketsPerUser != 20 {
 		t.Errorf("defaults: products %d, sockets %d", c.MaxProductsPerUser, c.MaxSocketsPerUser)
 	}
 }

@@ -81,7 +81,7 @@ func checkShape(t *testing.T, sampleName string, got map[string]any) {
 // TestConformance replays every client message sample, in the order the
 // extension sends them, and checks each reply against the server samples.
 func TestConformance(t *testing.T) {
-	f := newFixture(t, Config{AuthToken: "dev-token"}, Options{})
+	f := newFixture(t, Config{Users: map[string]string{"default": "dev-token"}}, Options{})
 
 	// The product as the after-poll sample carries it, published by the feed.
 	var state struct {

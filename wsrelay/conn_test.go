@@ -3,6 +3,8 @@ package wsrelay
 import (
 	"testing"
 	"time"
+
+	"github.com/nellis-edge/gateway/settings"
 )
 
 // TestPipelinedMessagesAreAllAnswered: messages that arrive together sit in
@@ -24,7 +26,7 @@ func TestPipelinedMessagesAreAllAnswered(t *testing.T) {
 func TestSilentClientIsDropped(t *testing.T) {
 	closed := make(chan int, 1)
 	cfg := testConfig()
-	cfg.PingInterval = 50 * time.Millisecond
+	cfg.PingInterval = settings.Duration(50 * time.Millisecond)
 	f := newFixture(t, cfg, Options{Hooks: Hooks{ConnClosed: func(code int) { closed <- code }}})
 	f.dial(nil) // never reads, so never answers a ping
 	select {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/nellis-edge/gateway/settings"
 )
 
 // TestAuthTimeout: a socket that does not sign in within AuthTimeout is
@@ -18,7 +20,7 @@ import (
 // out gets AuthTimeout again.
 func TestAuthTimeout(t *testing.T) {
 	cfg := testConfig()
-	cfg.AuthTimeout = 300 * time.Millisecond
+	cfg.AuthTimeout = settings.Duration(300 * time.Millisecond)
 	f := newFixture(t, cfg, Options{})
 	requireIdlePoller(t, f.relay)
 	tlsSrv := newTLSServer(t, f)
@@ -34,7 +36,7 @@ func TestAuthTimeout(t *testing.T) {
 			t.Errorf("%s socket: closed with %d %q, want 1008 %q", name, ce.Code, ce.Text, reasonAuthTimeout)
 		}
 	}
-	if took := time.Since(start); took < cfg.AuthTimeout || took > cfg.AuthTimeout+time.Second {
+	if took := time.Since(start); took < time.Duration(cfg.AuthTimeout) || took > time.Duration(cfg.AuthTimeout)+time.Second {
 		t.Errorf("closed after %v, want about %v", took, cfg.AuthTimeout)
 	}
 	signedIn.roundTrip()
@@ -49,7 +51,7 @@ func TestAuthTimeout(t *testing.T) {
 	if ce := signedIn.closeFrame(); ce.Code != websocket.ClosePolicyViolation || ce.Text != reasonAuthTimeout {
 		t.Errorf("signed-out socket: closed with %d %q", ce.Code, ce.Text)
 	}
-	if took := time.Since(signedOut); took < cfg.AuthTimeout {
+	if took := time.Since(signedOut); took < time.Duration(cfg.AuthTimeout) {
 		t.Errorf("a signed-out socket was closed %v after, before its AuthTimeout", took)
 	}
 }
@@ -106,8 +108,8 @@ func TestUnauthenticatedReadLimit(t *testing.T) {
 // the socket signed in.
 func TestMessageTimeout(t *testing.T) {
 	cfg := testConfig()
-	cfg.MessageTimeout = 300 * time.Millisecond
-	cfg.PingInterval = 200 * time.Millisecond // so pings matter
+	cfg.MessageTimeout = settings.Duration(300 * time.Millisecond)
+	cfg.PingInterval = settings.Duration(200 * time.Millisecond) // so pings matter
 	f := newFixture(t, cfg, Options{})
 	for _, signIn := range []bool{false, true} {
 		c := f.connect()
@@ -125,7 +127,7 @@ func TestMessageTimeout(t *testing.T) {
 		if ce.Code != websocket.ClosePolicyViolation || ce.Text != reasonMessageTimeout {
 			t.Errorf("signed in %v: closed with %d %q, want 1008 %q", signIn, ce.Code, ce.Text, reasonMessageTimeout)
 		}
-		if took := time.Since(start); took < cfg.MessageTimeout || took > cfg.MessageTimeout+time.Second {
+		if took := time.Since(start); took < time.Duration(cfg.MessageTimeout) || took > time.Duration(cfg.MessageTimeout)+time.Second {
 			t.Errorf("signed in %v: closed after %v, want about %v", signIn, took, cfg.MessageTimeout)
 		}
 	}
@@ -136,7 +138,7 @@ func TestMessageTimeout(t *testing.T) {
 	if _, err := raw.Write(append([]byte{websocket.TextMessage, 0x80 | 5, 0, 0, 0, 0}, msg[:5]...)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(cfg.MessageTimeout / 2)
+	time.Sleep(time.Duration(cfg.MessageTimeout / 2))
 	if _, err := raw.Write(clientFrame(0, msg[5:])); err != nil { // continuation, FIN
 		t.Fatal(err)
 	}

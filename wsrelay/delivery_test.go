@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/nellis-edge/gateway/settings"
 )
 
 // smallBuffers shrinks the kernel's send buffer of the socket accepted
@@ -81,7 +83,7 @@ func TestSlowClientDoesNotDelayOthers(t *testing.T) {
 	closeCodes := make(chan int, sockets)
 	var slow atomic.Int32
 	cfg := testConfig()
-	cfg.WriteTimeout = time.Second
+	cfg.WriteTimeout = settings.Duration(time.Second)
 	cfg.ConnectionsPerMinute = sockets
 	cfg.MaxSocketsPerUser = sockets
 	f := newFixtureWith(t, cfg, Options{Hooks: Hooks{
@@ -254,7 +256,7 @@ func (f *fixture) onlyConn(t *testing.T, name string) *conn {
 func TestShutdownCutsStuckClients(t *testing.T) {
 	stuckPort := freePort(t)
 	cfg := testConfig()
-	cfg.WriteTimeout = time.Minute
+	cfg.WriteTimeout = settings.Duration(time.Minute)
 	var written atomic.Int64
 	f := newFixtureWith(t, cfg, Options{Hooks: Hooks{MessageOut: func(string) { written.Add(1) }}},
 		func(s *httptest.Server) { s.Listener = smallBuffers{s.Listener, stuckPort} })

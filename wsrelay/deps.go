@@ -36,6 +36,10 @@ type BidResult = users.BidResult
 // "bidding is disabled on this gateway".
 type Bidder interface {
 	PlaceBid(ctx context.Context, bid Bid) (BidResult, error)
+	// BidTimeout is the longest the bidder waits for Nellis's answer to
+	// one bid (the `bid_timeout` setting); the relay waits for PlaceBid
+	// a little longer (bidWaitMargin).
+	BidTimeout() time.Duration
 }
 
 // Hooks are callbacks for metrics. Each may be nil; each must be fast and

@@ -19,7 +19,7 @@ func subscribe(c *client, productID int64) {
 // and subscribed together: more sockets buy no more upstream work.
 func TestProductLimitCountsEveryUserSocket(t *testing.T) {
 	cfg := testConfig()
-	cfg.MaxMonitoredPerUser = 3
+	cfg.MaxAuctions = 3
 	clock := &frozenClock{now: time.Unix(1_800_000_000, 0)}
 	f := newFixture(t, cfg, Options{Now: clock.Now})
 	a1, a2 := f.login(tokenAlice), f.login(tokenAlice)

@@ -18,8 +18,14 @@ import (
 // bidFailed is the errorType of a bid the Bidder could not place at all.
 const bidFailed = "BID_FAILED"
 
-// bidTimeout bounds one bid placed through the Bidder.
-const bidTimeout = 30 * time.Second
+// bidWaitMargin is how much longer than the Bidder's own BidTimeout the
+// relay waits for PlaceBid. The bidder's clock starts only after its checks,
+// and when it runs out the bidder still records the attempt (history, rate,
+// Nellis's clock) and answers with a typed, retryable bidResult. Cancelling
+// at the same instant would race that answer and hand the user a bare
+// "bid failed: context deadline exceeded" instead; the margin lets the
+// bidder's answer win. It bounds the wait too should a Bidder ignore ctx.
+const bidWaitMargin = time.Second
 
 // The replies, field for field as the extension expects them.
 type (
@@ -209,7 +215,7 @@ func (c *conn) handleStartMonitoring(u *user, m *ClientMessage) {
 	r.mu.Lock()
 	a, exists := u.auctions[m.AuctionID]
 	if !exists {
-		if limit := r.config().MaxMonitoredPerUser; len(u.auctions) >= limit {
+		if limit := r.config().MaxAuctions; len(u.auctions) >= limit {
 			r.mu.Unlock()
 			c.sendError(fmt.Sprintf("Monitoring limit reached: at most %d auctions per user; stop monitoring another auction first", limit), m.RequestID)
 			return
@@ -342,7 +348,7 @@ func (r *Relay) placeBid(u *user, auctionID string, amount float64) BidResult {
 	if !ok {
 		return BidResult{Error: errAuctionNotFound(auctionID).Error(), ErrorType: "NOT_FOUND"}
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, bidTimeout)
+	ctx, cancel := context.WithTimeout(r.ctx, r.bidder.BidTimeout()+bidWaitMargin)
 	defer cancel()
 	res, err := r.bidder.PlaceBid(ctx, bid)
 	if err != nil {

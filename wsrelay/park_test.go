@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/nellis-edge/gateway/settings"
 )
 
 // parkedSockets counts the sockets with no reader goroutine.
@@ -135,7 +137,7 @@ func TestParkedSocketWakesForEveryMessage(t *testing.T) {
 // after each one; a pong arriving with a message is not lost either.
 func TestPongKeepsSocketParked(t *testing.T) {
 	cfg := testConfig()
-	cfg.PingInterval = 40 * time.Millisecond
+	cfg.PingInterval = settings.Duration(40 * time.Millisecond)
 	f := newFixture(t, cfg, Options{})
 	requireIdlePoller(t, f.relay)
 	c := f.connect()
@@ -169,7 +171,7 @@ func TestPongKeepsSocketParked(t *testing.T) {
 	select {
 	case m, ok := <-texts:
 		t.Fatalf("socket ended or sent %q while answering pings (open: %v)", m, ok)
-	case <-time.After(5 * cfg.PingInterval):
+	case <-time.After(time.Duration(5 * cfg.PingInterval)):
 	}
 	if n := len(pings); n < 3 {
 		t.Fatalf("%d pings in five intervals", n)
@@ -198,7 +200,7 @@ func TestPongKeepsSocketParked(t *testing.T) {
 func TestSilentParkedSocketIsDropped(t *testing.T) {
 	closed := make(chan int, 1)
 	cfg := testConfig()
-	cfg.PingInterval = 40 * time.Millisecond
+	cfg.PingInterval = settings.Duration(40 * time.Millisecond)
 	f := newFixture(t, cfg, Options{Hooks: Hooks{ConnClosed: func(code int) { closed <- code }}})
 	requireIdlePoller(t, f.relay)
 	f.dial(nil) // never reads, so never answers a ping
@@ -208,7 +210,7 @@ func TestSilentParkedSocketIsDropped(t *testing.T) {
 		if code != websocket.CloseAbnormalClosure {
 			t.Errorf("closed with %d, want %d", code, websocket.CloseAbnormalClosure)
 		}
-		if took := time.Since(start); took < 2*cfg.PingInterval {
+		if took := time.Since(start); took < time.Duration(2*cfg.PingInterval) {
 			t.Errorf("dropped after %v, before two ping intervals", took)
 		}
 	case <-time.After(5 * time.Second):

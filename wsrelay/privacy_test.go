@@ -13,6 +13,7 @@ import (
 	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/nellis"
 	"github.com/nellis-edge/gateway/nellissim"
+	"github.com/nellis-edge/gateway/settings"
 )
 
 // simulatedFixture is a relay fed by a real hub following a simulator of
@@ -40,7 +41,7 @@ func simulatedFeeds(t *testing.T, sim *nellissim.Simulator, relay *atomic.Pointe
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := hub.New(hub.Config{Poll: fallback.ScheduleConfig{Fallback: 50 * time.Millisecond, FallbackClosing: 50 * time.Millisecond}},
+	h := hub.New(hub.Config{Poll: fallback.ScheduleConfig{Fallback: settings.Duration(50 * time.Millisecond), FallbackClosing: settings.Duration(50 * time.Millisecond)}},
 		hub.Deps{
 			Snapshots: client,
 			Cookies: func(id int64) (string, string) {

@@ -131,7 +131,7 @@ func (c *conn) applyLimits() {
 func (c *conn) extendReadDeadline() {
 	now := time.Now()
 	c.lastRead.Store(now.UnixNano())
-	_ = c.ws.SetReadDeadline(now.Add(2 * c.r.config().PingInterval))
+	_ = c.ws.SetReadDeadline(now.Add(time.Duration(2 * c.r.config().PingInterval)))
 }
 
 // teardown unregisters the socket; after it nothing is queued to it.

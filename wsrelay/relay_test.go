@@ -117,7 +117,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestBadInputGetsClearErrors(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxMessageSize = 4096
-	cfg.MaxMonitoredPerUser = 1
+	cfg.MaxAuctions = 1
 	f := newFixture(t, cfg, Options{})
 	bystander := f.login(tokenBob)
 	c := f.connect()

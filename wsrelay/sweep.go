@@ -21,8 +21,8 @@ func (r *Relay) sweep() {
 	reschedule := func() {
 		cfg := r.config()
 		now := time.Now()
-		nextPing = now.Add(cfg.PingInterval / pingChecks)
-		nextBeat = now.Add(cfg.HeartbeatInterval / beatChecks)
+		nextPing = now.Add(time.Duration(cfg.PingInterval / pingChecks))
+		nextBeat = now.Add(time.Duration(cfg.HeartbeatInterval / beatChecks))
 		nextDue = now.Add(dueEvery(cfg))
 	}
 	reschedule()
@@ -41,17 +41,17 @@ func (r *Relay) sweep() {
 		now := time.Now()
 		cfg := r.config()
 		if !now.Before(nextBeat) {
-			nextBeat = now.Add(cfg.HeartbeatInterval / beatChecks)
-			r.heartbeat(now.Add(-cfg.HeartbeatInterval + cfg.HeartbeatInterval/beatChecks))
+			nextBeat = now.Add(time.Duration(cfg.HeartbeatInterval / beatChecks))
+			r.heartbeat(now.Add(time.Duration(-cfg.HeartbeatInterval + cfg.HeartbeatInterval/beatChecks)))
 			r.pruneIPLimits()
 		}
 		if !now.Before(nextPing) {
-			nextPing = now.Add(cfg.PingInterval / pingChecks)
-			r.pingSilent(now.Add(-cfg.PingInterval), now.Add(-2*cfg.PingInterval))
+			nextPing = now.Add(time.Duration(cfg.PingInterval / pingChecks))
+			r.pingSilent(now.Add(time.Duration(-cfg.PingInterval)), now.Add(time.Duration(-2*cfg.PingInterval)))
 		}
 		if !now.Before(nextDue) {
 			nextDue = now.Add(dueEvery(cfg))
-			r.closeOverdue(now.Add(-cfg.AuthTimeout), now.Add(-cfg.MessageTimeout))
+			r.closeOverdue(now.Add(time.Duration(-cfg.AuthTimeout)), now.Add(time.Duration(-cfg.MessageTimeout)))
 		}
 	}
 }
@@ -62,7 +62,7 @@ func (r *Relay) sweep() {
 const dueChecks = 4
 
 func dueEvery(cfg *Config) time.Duration {
-	return min(cfg.AuthTimeout, cfg.MessageTimeout) / dueChecks
+	return time.Duration(min(cfg.AuthTimeout, cfg.MessageTimeout) / dueChecks)
 }
 
 // closeOverdue closes, with 1008 and a reason the extension logs, every

@@ -8,12 +8,14 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/nellis-edge/gateway/settings"
 )
 
 func TestHeartbeatAndPing(t *testing.T) {
 	cfg := testConfig()
-	cfg.HeartbeatInterval = 20 * time.Millisecond
-	cfg.PingInterval = 300 * time.Millisecond
+	cfg.HeartbeatInterval = settings.Duration(20 * time.Millisecond)
+	cfg.PingInterval = settings.Duration(300 * time.Millisecond)
 	f := newFixture(t, cfg, Options{})
 	c := f.connect()
 	pinged := make(chan struct{})
@@ -44,7 +46,7 @@ func TestHeartbeatAndPing(t *testing.T) {
 // quiet one gets one about every interval.
 func TestHeartbeatOnlyToQuietSockets(t *testing.T) {
 	cfg := testConfig()
-	cfg.HeartbeatInterval = 80 * time.Millisecond
+	cfg.HeartbeatInterval = settings.Duration(80 * time.Millisecond)
 	f := newFixture(t, cfg, Options{})
 	busy, quiet := f.login(tokenAlice), f.login(tokenBob)
 	startMonitoring(busy, "5", 100)

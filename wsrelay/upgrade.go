@@ -52,7 +52,7 @@ func (r *Relay) ServeWS(w http.ResponseWriter, req *http.Request) {
 		return
 	case r.unauthedBy[addr] >= cfg.MaxUnauthenticatedPerAddress:
 		r.mu.Unlock()
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((cfg.AuthTimeout+time.Second-1)/time.Second))))
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((time.Duration(cfg.AuthTimeout)+time.Second-1)/time.Second))))
 		r.refuse(w, http.StatusTooManyRequests, "too many unauthenticated connections from this address")
 		return
 	case r.unauthed >= cfg.MaxUnauthenticated:

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/nellis-edge/gateway/settings"
 )
 
 func dialStatus(t *testing.T, f *fixture, header http.Header) int {
@@ -81,7 +83,7 @@ func TestUpgradeRefusals(t *testing.T) {
 	t.Run("per-address unauthenticated cap", func(t *testing.T) {
 		cfg := testConfig()
 		cfg.MaxUnauthenticatedPerAddress = 2
-		cfg.AuthTimeout = 5 * time.Second
+		cfg.AuthTimeout = settings.Duration(5 * time.Second)
 		f := newFixture(t, cfg, Options{ClientIP: headerClientIP})
 		first := f.dial(fromAddr("192.0.2.1")).greeted()
 		f.dial(fromAddr("192.0.2.1")).greeted()

@@ -231,7 +231,7 @@ func (c *conn) writeFrames(batch []outMsg) error {
 	c.hj.wmu.Lock()
 	defer c.hj.wmu.Unlock()
 	out := c.hj.out
-	if err := out.SetWriteDeadline(time.Now().Add(c.r.config().WriteTimeout)); err != nil {
+	if err := out.SetWriteDeadline(time.Now().Add(time.Duration(c.r.config().WriteTimeout))); err != nil {
 		return err // I/O deadlines use the real clock
 	}
 	var err error

@@ -1,15 +1,15 @@
-// Package fallbacktest provides a fake Clock for tests of the fallback and
-// hub packages.
-package fallbacktest
+// Package clocktest provides a fake clock.Clock for tests of every package
+// that runs on one.
+package clocktest
 
 import (
 	"sync"
 	"time"
 
-	"github.com/nellis-edge/gateway/fallback"
+	"github.com/nellis-edge/gateway/clock"
 )
 
-// Clock is a fake fallback.Clock: time moves only when Advance or Set is
+// Clock is a fake clock.Clock: time moves only when Advance or Set is
 // called. It is safe for concurrent use.
 type Clock struct {
 	mu      sync.Mutex
@@ -31,7 +31,7 @@ func (c *Clock) Now() time.Time {
 }
 
 // NewTimer returns a timer firing once the fake time reaches at.
-func (c *Clock) NewTimer(at time.Time) fallback.Timer {
+func (c *Clock) NewTimer(at time.Time) clock.Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t := &timer{clock: c, at: at, ch: make(chan time.Time, 1)}
@@ -116,4 +116,4 @@ func (t *timer) Stop() bool {
 	return true
 }
 
-var _ fallback.Clock = (*Clock)(nil)
+var _ clock.Clock = (*Clock)(nil)

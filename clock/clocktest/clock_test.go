@@ -1,4 +1,4 @@
-package fallbacktest
+package clocktest
 
 import (
 	"testing"
