@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+
+	"github.com/nellis-edge/gateway/wsconn"
 )
 
 // autoBidView is a user's auto-bid state of one auction as the relay shows
@@ -89,7 +91,6 @@ func (r *Relay) PushAutoBidState(name, auctionID string, state json.RawMessage) 
 	b = append(b, `,"state":`...)
 	b = append(b, state...)
 	b = append(b, '}')
-	msg := newOutMsg("autoBidState", b)
 	r.mu.Lock()
 	u := r.users[name]
 	if u == nil || r.closing {
@@ -102,12 +103,19 @@ func (r *Relay) PushAutoBidState(name, auctionID string, state json.RawMessage) 
 		return
 	}
 	a.autoBid = view
-	listening := len(u.conns) > 0
+	conns := make([]*conn, 0, len(u.conns))
 	for c := range u.conns {
-		c.enqueue(msg)
+		conns = append(conns, c)
 	}
 	r.mu.Unlock()
-	if listening {
+	// Sent after releasing the lock: no socket is written under it.
+	if len(conns) > 0 {
+		f := wsconn.TextFrame(b)
+		for _, c := range conns {
+			f.Retain()
+			c.enqueue(wsconn.Message{Frame: f, Kind: "autoBidState"})
+		}
+		f.Release()
 		r.pushState(u, auctionID)
 	}
 }

@@ -230,7 +230,7 @@ func (s *saver) markDirty(name string) {
 
 func (s *saver) run() {
 	defer s.r.wg.Done()
-	defer s.r.recoverPanic("saver", nil)
+	defer s.r.recoverPanic("saver")
 	// The final flush outlives the relay's context on purpose.
 	defer s.flush(context.Background())
 	for {
