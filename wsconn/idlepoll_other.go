@@ -12,4 +12,4 @@ func newIdlePoller() (*idlePoller, error) { return nil, errors.New("idle poller:
 
 func (p *idlePoller) arm(*Socket) error { return errors.New("idle poller: not supported here") }
 func (p *idlePoller) forget(*Socket)    {}
-func (p *idlePoller) close()          {}
+func (p *idlePoller) close()            {}
