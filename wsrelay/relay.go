@@ -43,7 +43,7 @@ type Options struct {
 	// Unwrap returns the connection under a server's wrapper of a hijacked
 	// connection, for a wrapper that passes reads straight through and
 	// buffers nothing (Caddy's h2c-preface check, say), or nil. An idle
-	// socket on plain TCP is then parked without a goroutine (park.go).
+	// socket on plain TCP is then parked without a goroutine (wsconn).
 	Unwrap func(net.Conn) net.Conn
 }
 
@@ -667,7 +667,7 @@ type Stats struct {
 	MonitoredAuctions int `json:"monitoredAuctions"`
 	Products          int `json:"products"`
 	// Parked counts the idle sockets waiting without a reader goroutine
-	// (park.go): on plain TCP, most of them.
+	// (wsconn): on plain TCP, most of them.
 	Parked int `json:"parked"`
 	// Quarantined lists the users' records set aside because they could
 	// not be read (see Relay.Quarantined).
