@@ -43,7 +43,11 @@ func (nopHooks) Wrote(string, time.Time)      {}
 func (nopHooks) Panicked(string, any, []byte) {}
 
 func newFixture(t testing.TB) *fixture {
-	tr, _ := New(Limits{QueueSize: 16, WriteTimeout: 2 * time.Second, PingInterval: 10 * time.Second}, nopHooks{}, nil)
+	return newFixtureWith(t, Limits{QueueSize: 16, WriteTimeout: 2 * time.Second, PingInterval: 10 * time.Second})
+}
+
+func newFixtureWith(t testing.TB, limits Limits) *fixture {
+	tr, _ := New(limits, nopHooks{}, nil)
 	f := &fixture{t: t, tr: tr, closed: make(chan int, 100)}
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		s, err := tr.Upgrade(w, req)

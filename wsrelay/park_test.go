@@ -94,42 +94,6 @@ func clientFrame(opcode byte, payload string) []byte {
 	return append([]byte{0x80 | opcode, 0x80 | byte(len(payload)), 0, 0, 0, 0}, payload...)
 }
 
-// TestParkedSocketWakesForEveryMessage: messages that arrive in pieces, or
-// several at once, are all answered.
-func TestParkedSocketWakesForEveryMessage(t *testing.T) {
-	f := newFixture(t, testConfig(), Options{})
-	requireIdlePoller(t, f.relay)
-	c := f.connect()
-	waitParked(t, f.relay, 1)
-	ping := clientFrame(websocket.TextMessage, `{"type":"ping"}`)
-	raw := c.ws.NetConn()
-
-	// One frame a byte at a time: the reader wakes on the first byte and
-	// waits in gorilla for the rest.
-	for _, b := range ping {
-		if _, err := raw.Write([]byte{b}); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	c.expectType("pong")
-	waitParked(t, f.relay, 1)
-
-	// Three frames in one write: all three are answered, none waits for
-	// a fourth.
-	var three []byte
-	for range 3 {
-		three = append(three, ping...)
-	}
-	if _, err := raw.Write(three); err != nil {
-		t.Fatal(err)
-	}
-	for range 3 {
-		c.expectType("pong")
-	}
-	waitParked(t, f.relay, 1)
-}
-
 // TestPongKeepsSocketParked: a silent client is pinged every ping interval
 // and its pongs keep it open, without its reader staying awake in gorilla
 // after each one; a pong arriving with a message is not lost either.
