@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -25,10 +24,10 @@ type hijacked struct {
 	// once is the non-blocking write's state (writer.go), guarded by wmu.
 	once oneWrite
 
-	// upgraded: the handshake's answer is out, and every later write of
-	// gorilla's goes through the socket (readerConn.Write).
-	upgraded atomic.Bool
-	s        *Socket
+	// s is the socket, set once the handshake's answer is out: every
+	// later write of gorilla's goes through it (readerConn.Write). Set
+	// before the reader goroutine starts, the only other writer's.
+	s *Socket
 }
 
 // readerConn is the connection as gorilla sees it. gorilla reads through
@@ -44,7 +43,7 @@ type readerConn struct {
 }
 
 func (l readerConn) Write(p []byte) (int, error) {
-	if !l.hj.upgraded.Load() {
+	if l.hj.s == nil {
 		l.hj.wmu.Lock()
 		defer l.hj.wmu.Unlock()
 		return l.Conn.Write(p)
@@ -71,7 +70,7 @@ func websocketCloseStatus(f []byte) (int, string) {
 }
 
 func (l readerConn) SetWriteDeadline(t time.Time) error {
-	if l.hj.upgraded.Load() {
+	if l.hj.s != nil {
 		return nil // the transport sets its own around its writes
 	}
 	l.hj.wmu.Lock()

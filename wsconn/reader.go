@@ -45,7 +45,7 @@ func (s *Socket) readLoop(resumed bool) {
 			var ce *websocket.CloseError
 			switch {
 			case errors.As(err, &ce):
-				s.readEndCode = ce.Code
+				s.readEndCode = int32(ce.Code)
 			case errors.Is(err, websocket.ErrReadLimit):
 				s.readEndCode = websocket.CloseMessageTooBig // sent by closeFromReader
 			}

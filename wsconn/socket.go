@@ -181,12 +181,13 @@ type Socket struct {
 	hj *hijacked
 	h  Handler
 
-	parked  atomic.Bool // no reader runs: the idle poller or a close starts one
-	pollKey uint64      // the socket's key in the idle poller; guarded by its mu
+	pollKey uint64 // the socket's key in the idle poller; guarded by its mu
 
 	// Used by the reader goroutine only.
 	readLimit   int64 // the read limit set on ws
-	readEndCode int   // the close code the read side ended with, if any
+	readEndCode int32 // the close code the read side ended with, if any
+
+	parked atomic.Bool // no reader runs: the idle poller or a close starts one
 
 	// msgStart is when the message being read began (unix ns of its first
 	// frame's header), 0 between messages: the owner ends a message that
@@ -256,7 +257,7 @@ func (s *Socket) closeCode() int {
 	case s.closeWith != nil && !s.closeWith.fromReader:
 		return s.closeWith.code
 	case s.readEndCode != 0:
-		return s.readEndCode
+		return int(s.readEndCode)
 	}
 	return websocket.CloseAbnormalClosure
 }

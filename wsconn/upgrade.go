@@ -23,7 +23,6 @@ func (t *Transport) Upgrade(w http.ResponseWriter, req *http.Request) (*Socket, 
 	}
 	s := &Socket{t: t, ws: ws, hj: hj}
 	hj.s = s
-	hj.upgraded.Store(true)
 	t.wg.Add(1) // the reader's, held until it ends (teardown) or Reject
 	s.setControlHandlers()
 	return s, nil
