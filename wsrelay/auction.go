@@ -3,12 +3,14 @@ package wsrelay
 import (
 	"encoding/json"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/nellis"
 	"github.com/nellis-edge/gateway/users"
+	"github.com/nellis-edge/gateway/wsconn"
 )
 
 // AuctionConfig is a user's bidding settings for one auction; the users
@@ -55,6 +57,11 @@ type monitored struct {
 	// change brought (observe); written while fanning out, under the
 	// relay's read lock, hence atomic.
 	userState atomic.Pointer[hub.UserState]
+	// sendMu orders the auction's states on its owner's sockets: held from
+	// reading the state to sending its frame (deliverTo, pushState), so a
+	// state read earlier is never sent after one read later. Relay.mu is
+	// taken inside it, never the other way.
+	sendMu sync.Mutex
 }
 
 // observe keeps c's user state when it is the owner's, and returns the
@@ -327,17 +334,31 @@ func auctionStateJSON(head []byte, addedAt int64, c *hub.Change, ab autoBidView,
 }
 
 // auctionStateFrame is auctionStateJSON built in place as a text frame.
-func auctionStateFrame(head []byte, addedAt int64, c *hub.Change, ab autoBidView, us *hub.UserState, now time.Time) []byte {
-	return finishText(appendAuctionState(frameBuf(auctionStateSize(head, c, ab)), head, addedAt, c, ab, us, now, false))
+func auctionStateFrame(head []byte, addedAt int64, c *hub.Change, ab autoBidView, us *hub.UserState, now time.Time) *wsconn.Frame {
+	f := wsconn.NewFrame(auctionStateSize(head, c, ab))
+	f.SetText(appendAuctionState(f.Buffer(), head, addedAt, c, ab, us, now, false))
+	return f
+}
+
+// frameBuf starts a text frame built in place: room for the header, then
+// the payload is appended, then wsconn.FinishText writes the header.
+func frameBuf(payloadCap int) []byte {
+	return make([]byte, wsconn.Headroom, wsconn.Headroom+payloadCap)
 }
 
 // fannedStateFrame is auctionStateFrame for a change being fanned out,
 // its fields built once for every user, built in b (from frameBuf, or
-// its length frameHeadroom).
+// its length wsconn.Headroom).
 func fannedStateFrame(b, head []byte, cf *changeFields, ab autoBidView, us *hub.UserState) []byte {
+	return wsconn.FinishText(fannedStatePayload(b, head, cf, ab, us))
+}
+
+// fannedStatePayload is fannedStateFrame's payload appended to b, not yet
+// framed (wsconn.Frame.SetText frames it).
+func fannedStatePayload(b, head []byte, cf *changeFields, ab autoBidView, us *hub.UserState) []byte {
 	b = append(b, `{"type":"auctionState","auction":`...)
 	b = appendAuctionWith(b, head, cf, ab, us)
-	return finishText(append(b, '}'))
+	return append(b, '}')
 }
 
 // fannedStateSize is what fannedStateFrame needs beyond the headroom.
@@ -371,8 +392,10 @@ func auctionUpdateJSON(productID int64, c *hub.Change, now time.Time, requestID 
 }
 
 // auctionUpdateFrame is auctionUpdateJSON built in place as a text frame.
-func auctionUpdateFrame(productID int64, c *hub.Change, now time.Time) []byte {
-	return finishText(appendAuctionUpdate(frameBuf(len(changeJSON(c))+224), productID, c, now, nil))
+func auctionUpdateFrame(productID int64, c *hub.Change, now time.Time) *wsconn.Frame {
+	f := wsconn.NewFrame(len(changeJSON(c)) + 224)
+	f.SetText(appendAuctionUpdate(f.Buffer(), productID, c, now, nil))
+	return f
 }
 
 func appendAuctionUpdate(b []byte, productID int64, c *hub.Change, now time.Time, requestID json.RawMessage) []byte {

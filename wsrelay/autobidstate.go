@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/nellis-edge/gateway/users"
+	"github.com/nellis-edge/gateway/wsconn"
 )
 
 // autoBidView is a user's auto-bid state of one auction as the relay shows
@@ -86,7 +87,6 @@ func (r *Relay) ReportAutoBid(state users.AutoBidState) {
 	b = append(b, `,"state":`...)
 	b = append(b, enc...)
 	b = append(b, '}')
-	msg := newOutMsg("autoBidState", b)
 	r.mu.Lock()
 	u := r.users[name]
 	if u == nil || r.closing {
@@ -99,12 +99,19 @@ func (r *Relay) ReportAutoBid(state users.AutoBidState) {
 		return
 	}
 	a.autoBid = view
-	listening := len(u.conns) > 0
+	conns := make([]*conn, 0, len(u.conns))
 	for c := range u.conns {
-		c.enqueue(msg)
+		conns = append(conns, c)
 	}
 	r.mu.Unlock()
-	if listening {
+	// Sent after releasing the lock: no socket is written under it.
+	if len(conns) > 0 {
+		f := wsconn.TextFrame(b)
+		for _, c := range conns {
+			f.Retain()
+			c.enqueue(wsconn.Message{Frame: f, Kind: "autoBidState"})
+		}
+		f.Release()
 		r.pushState(u, auctionID)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/nellis-edge/gateway/hub"
+	"github.com/nellis-edge/gateway/wsconn"
 )
 
 // BenchmarkEncodeAuctionState is the per (change, user) cost of fan-out.
@@ -156,10 +157,7 @@ func writersRunning(r *Relay) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for c := range r.conns {
-		c.mu.Lock()
-		w := c.writing
-		c.mu.Unlock()
-		if w {
+		if c.s.Writing() {
 			return true
 		}
 	}
@@ -195,7 +193,7 @@ func BenchmarkFannedStateFrame(b *testing.B) {
 			buf := frameBuf(fannedStateSize(a.head, &cf, a.autoBid, bc.us))
 			b.ReportAllocs()
 			for b.Loop() {
-				_ = fannedStateFrame(buf[:frameHeadroom], a.head, &cf, a.autoBid, bc.us)
+				_ = fannedStateFrame(buf[:wsconn.Headroom], a.head, &cf, a.autoBid, bc.us)
 			}
 		})
 	}

@@ -1,56 +1,33 @@
 package wsrelay
 
 import (
-	"sync"
-	"sync/atomic"
+	"encoding/json"
+	"strconv"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+
+	"github.com/nellis-edge/gateway/wsconn"
 )
 
 // CloseSlow is the close code of a client that does not read fast enough.
-const CloseSlow = 4008
+const CloseSlow = wsconn.CloseSlow
 
-// closeGrace bounds the write of a close frame.
-const closeGrace = time.Second
-
-// conn is one client socket. Its reader goroutine runs while the client
-// has something to read, and a writer goroutine only while its queue is
-// non-empty: an idle socket on plain TCP is parked with the relay's idle
-// poller and costs neither a goroutine nor a buffer beyond its 512-byte
-// read buffer (see park).
+// conn is one client socket as the protocol sees it: the transport's
+// socket (wsconn.Socket: framing, writes, parking, pings, read limits and
+// deadlines) and what the relay knows of its client. It is the socket's
+// handler: the socket's reader calls it with each message.
 type conn struct {
 	r    *Relay
-	ws   *websocket.Conn
-	hj   *hijacked
+	s    *wsconn.Socket
 	id   string
 	ip   string
 	addr string // addressKey(ip): what the per-address limits count
 
-	parked  atomic.Bool // no reader runs: the idle poller or a close starts one
-	pollKey uint64      // the socket's key in the idle poller; guarded by its mu
-
 	// Used by the reader goroutine only.
-	readLimit   int64  // the read limit set on ws
-	msgLimit    bucket // messages handled
-	floodLimit  bucket // messages refused: a flood once it is empty
-	readEndCode int    // the close code the read side ended with, if any
-	authFails   int    // failed authenticate messages
-
-	// msgStart is when the message being read began (unix ns of its first
-	// frame's header), 0 between messages: the sweeper ends a message
-	// that takes longer than MessageTimeout.
-	msgStart atomic.Int64
-
-	lastRead atomic.Int64 // unix ns of the last frame read, for the sweeper
-	lastSent atomic.Int64 // unix ns of the last message written, for the sweeper
-
-	mu        sync.Mutex
-	queue     []outMsg
-	rest      *outMsg     // the unwritten end of a frame begun: written first
-	writing   bool        // someone holds the writer's role (writer.go)
-	closed    bool        // the reader has ended; nothing more is queued
-	closeWith *closeFrame // a close requested; the writer sends it last
+	msgLimit   bucket // messages handled
+	floodLimit bucket // messages refused: a flood once it is empty
+	authFails  int    // failed authenticate messages
 
 	// Guarded by Relay.mu.
 	user          *user
@@ -58,62 +35,70 @@ type conn struct {
 	subs          map[int64]struct{}
 }
 
-type closeFrame struct {
-	code int
-	text string
-}
-
-// coalesceKey names what a queued message is the latest version of; a newer
-// message with the same key replaces an unsent older one in place.
-type coalesceKey struct {
-	kind uint8
-	id   string
-}
-
+// The coalescing keys' classes (wsconn.Key): a newer message of the same
+// class and id replaces an unsent older one in a socket's queue.
 const (
-	kindNone uint8 = iota
-	kindState
+	kindState uint8 = 1 + iota
 	kindUpdate
 	kindHeartbeat
-	kindPing
-	kindPong
 )
 
-// outMsg is one queued message: its frame, ready to write, is shared by
-// every socket that gets the same message and never modified.
-type outMsg struct {
-	msgType    string
-	frame      []byte
-	key        coalesceKey
-	receivedAt time.Time // of the change behind it, for the latency hook
-	// The feed version of a state message: a queued newer one is never
-	// replaced by an older one.
-	epoch string
-	seq   uint64
+func stateKey(auctionID string) wsconn.Key {
+	return wsconn.Key{Class: kindState, ID: auctionID}
 }
 
-// newOutMsg frames a text message built elsewhere.
-func newOutMsg(msgType string, data []byte) outMsg {
-	return outMsg{msgType: msgType, frame: textFrame(data)}
+// enqueue sends m to the socket, which takes over one reference to its
+// frame (wsconn.Frame).
+func (c *conn) enqueue(m wsconn.Message) { c.s.Send(m) }
+
+// sendText frames a message built elsewhere and sends it to this socket
+// alone.
+func (c *conn) sendText(msgType string, data []byte) {
+	c.s.Send(wsconn.Message{Frame: wsconn.TextFrame(data), Kind: msgType})
 }
 
-// closing reports whether the relay has decided to close the socket.
-func (c *conn) closing() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closeWith != nil
-}
-
-// closeCode is the code the socket ended with: the relay's, else the one
-// its reader saw (the client's, or 1009), else 1006. Only the reader calls it.
-func (c *conn) closeCode() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case c.closeWith != nil:
-		return c.closeWith.code
-	case c.readEndCode != 0:
-		return c.readEndCode
+// send encodes a reply and sends it to this socket alone.
+func (c *conn) send(msgType string, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		c.r.log().Error("encode reply", zap.String("type", msgType), zap.Error(err))
+		return
 	}
-	return websocket.CloseAbnormalClosure
+	c.sendText(msgType, data)
+}
+
+// requestClose has the socket send a close frame, after a frame begun,
+// and close.
+func (c *conn) requestClose(code int, text string) { c.s.Close(code, text) }
+
+// closeSocket closes the connection without a close frame.
+func (c *conn) closeSocket() { c.s.Abort() }
+
+// productKey is a subscribe socket's auctionUpdate key.
+func productKey(productID int64) wsconn.Key {
+	return wsconn.Key{Class: kindUpdate, ID: strconv.FormatInt(productID, 10)}
+}
+
+// transportHooks reports the transport's events through the relay's
+// current Hooks (swapped on a reload) and logger.
+type transportHooks struct{ r *Relay }
+
+func (h transportHooks) Coalesced()            { h.r.hooksNow().coalesced() }
+func (h transportHooks) Dropped(reason string) { h.r.hooksNow().dropped(reason) }
+
+func (h transportHooks) Wrote(kind string, receivedAt time.Time) {
+	hk := h.r.hooksNow()
+	hk.messageOut(kind)
+	if !receivedAt.IsZero() {
+		hk.deliveryLatency(time.Since(receivedAt))
+	}
+}
+
+func (h transportHooks) Panicked(goroutine string, v any, stack []byte) {
+	h.r.log().Error("panic in relay goroutine", zap.String("goroutine", goroutine), zap.Any("panic", v), zap.ByteString("stack", stack))
+}
+
+// transportLimits are the transport's settings in cfg.
+func transportLimits(cfg *Config) wsconn.Limits {
+	return wsconn.Limits{QueueSize: cfg.QueueSize, WriteTimeout: time.Duration(cfg.WriteTimeout), PingInterval: time.Duration(cfg.PingInterval)}
 }

@@ -7,20 +7,6 @@ import (
 	"github.com/nellis-edge/gateway/settings"
 )
 
-// TestPipelinedMessagesAreAllAnswered: messages that arrive together sit in
-// the read buffer; the idle reader must not wait for more bytes first.
-func TestPipelinedMessagesAreAllAnswered(t *testing.T) {
-	f := newFixture(t, testConfig(), Options{})
-	c := f.connect()
-	const n = 30
-	for range n {
-		c.send(map[string]any{"type": "ping"})
-	}
-	for range n {
-		c.expectType("pong")
-	}
-}
-
 // TestSilentClientIsDropped: a client that answers no ping is closed after
 // two ping intervals, whether its reader is parked or waits in gorilla.
 func TestSilentClientIsDropped(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/nellis-edge/gateway/settings"
+	"github.com/nellis-edge/gateway/wsconn"
 )
 
 // smallBuffers shrinks the kernel's send buffer of the socket accepted
@@ -185,11 +186,8 @@ func TestQueueCoalescesStates(t *testing.T) {
 	for seq := uint64(1); seq <= 50; seq++ {
 		f.feeds.publish(newChange(t, product(8, float64(seq)), "e", seq))
 	}
-	conn.mu.Lock()
-	queued := len(conn.queue)
-	conn.writing = false
-	conn.startWriterLocked()
-	conn.mu.Unlock()
+	queued := conn.s.Queued()
+	conn.s.ReleaseWriter()
 	if queued != 1 || coalesced.Load() != 49 {
 		t.Fatalf("queue %d, coalesced %d; want 1 and 49", queued, coalesced.Load())
 	}
@@ -202,15 +200,7 @@ func TestQueueCoalescesStates(t *testing.T) {
 // starting, so what is queued next stays queued; the caller releases it.
 func holdWriter(t *testing.T, conn *conn) {
 	t.Helper()
-	waitFor(t, "the writer to drain", func() bool {
-		conn.mu.Lock()
-		defer conn.mu.Unlock()
-		if conn.writing || len(conn.queue) > 0 {
-			return false
-		}
-		conn.writing = true
-		return true
-	})
+	waitFor(t, "the writer to drain", conn.s.HoldWriter)
 }
 
 // TestOlderStateNeverReplacesNewer: a state read before a change was
@@ -223,14 +213,11 @@ func TestOlderStateNeverReplacesNewer(t *testing.T) {
 	conn := f.onlyConn(t, "alice")
 	holdWriter(t, conn)
 	f.feeds.publish(newChange(t, product(8, 12), "e", 7))
-	older := newOutMsg("auctionState", []byte(`{"type":"auctionState","auction":{"id":"8","seq":6}}`))
-	older.key = coalesceKey{kind: kindState, id: "8"}
-	older.epoch, older.seq = "e", 6
+	older := wsconn.Message{Frame: wsconn.TextFrame([]byte(`{"type":"auctionState","auction":{"id":"8","seq":6}}`)), Kind: "auctionState"}
+	older.Key = stateKey("8")
+	older.Epoch, older.Seq = "e", 6
 	conn.enqueue(older)
-	conn.mu.Lock()
-	conn.writing = false
-	conn.startWriterLocked()
-	conn.mu.Unlock()
+	conn.s.ReleaseWriter()
 	if a := auctionOf(c.expectType("auctionState")); a["seq"] != 7.0 {
 		t.Fatalf("got seq %v, want the newer 7", a["seq"])
 	}
@@ -269,9 +256,7 @@ func TestShutdownCutsStuckClients(t *testing.T) {
 	waitFor(t, "the writer to block", func() bool {
 		seq++
 		f.feeds.publish(newChange(t, product(9, float64(seq)), "e", seq))
-		conn.mu.Lock()
-		queued := conn.writing && len(conn.queue) > 0
-		conn.mu.Unlock()
+		queued := conn.s.Queued() > 0
 		if n := written.Load(); !queued || n != lastWritten {
 			lastWritten, still = n, 0
 			return false

@@ -1,7 +1,10 @@
 // Package wsrelay is the Chrome extension's side of the gateway: the
 // WebSocket endpoint speaking the extension's protocol and the REST API it
 // calls (docs/protocol.md), for many users, fed by the hub's per-product
-// feeds. It knows nothing of Caddy: the module builds one Relay per app with
+// feeds. The sockets themselves (hijack, framing, writes, parking, pings,
+// read limits and deadlines) are package wsconn's: the relay decides who
+// may connect, what each message means and what each socket is sent. It
+// knows nothing of Caddy: the module builds one Relay per app with
 // New, keeps it across config reloads (UpdateConfig applies new settings to
 // the open sockets), mounts ServeWS and APIHandler, and calls Shutdown.
 //
@@ -41,9 +44,12 @@
 // config, auto-bid state), framed in place as one WebSocket frame shared by
 // that user's sockets; sockets that sent subscribe share a single
 // auctionUpdate frame. The product's JSON from the hub is spliced in, never
-// re-encoded. The feed's goroutine does the fan-out (deliver) and waits
-// for it: from 32 monitored auctions of the product up it is split across
-// the cores, and deliver returns when every part has written or queued.
+// re-encoded. Frames are wsconn.Frames, counted: each socket sent one
+// holds a reference until it has written or dropped it, and the buffer
+// serves the next user only then. The feed's goroutine does the fan-out
+// (deliver) and waits for it: from 32 monitored auctions of the product up
+// it is split across the cores, and deliver returns when every part has
+// written or queued.
 //
 // What Nellis says about one user (a snapshot's userState: isWinning,
 // isWatching, nextBid and the minimumBid derived from it) reaches that user
@@ -60,36 +66,40 @@
 // through the socket's bounded queue, in which a newer auctionState of an
 // auction replaces an unsent older one, and its writer goroutine, which
 // runs only while the queue is non-empty and writes it in vectored batches
-// (writer.go). A write that exceeds WriteTimeout closes the socket with
-// 4008. gorilla/websocket reads, and writes only close frames (a client's
-// close echoed, 1009, 1002, and 1001 to an upgrade that raced Shutdown);
-// the relay writes every other frame itself.
+// (wsconn). A write that exceeds WriteTimeout closes the socket with
+// 4008. gorilla/websocket reads; only wsconn writes, the close frames
+// gorilla would write included (see wsconn's package doc).
 //
 // # Memory
 //
 // An idle socket on plain TCP holds no goroutine: its reader parks it with
-// the relay's idle poller, one epoll set for every socket, and ends; the
-// poller starts a reader when the client sends something (park.go). With
-// its 512-byte read buffer and no write buffer, an idle socket costs about
-// 2.3 KB of heap (BenchmarkIdleConnMemory). Behind TLS terminated in the
+// the transport's idle poller, one epoll set for every socket, and ends;
+// the poller starts a reader when the client sends something (wsconn's
+// park.go). With its 512-byte read buffer and no write buffer, an idle
+// socket costs 1.2 to 1.6 KB of heap (BenchmarkIdleConnMemory). Behind TLS terminated in the
 // same process, and where epoll is missing, the reader waits inside gorilla
 // in its goroutine instead.
 //
 // # Locking
 //
-// Relay.mu guards users, sockets and interest sets; a socket's mu guards its
-// queue. Sockets are written while Relay.mu is held: deliver writes under
-// the read lock, pushState and ReportAutoBid under the write lock, the
-// sweeper's pings and heartbeats under the read lock. No such write waits
-// for a client, but a taker of the write lock waits for a fan-out in
-// progress, and a fan-out for it. pushState reads Feeds.State under the
-// write lock, which is safe because a feed delivers outside its own locks;
-// Feeds.Subscribe and unsubscribe are called without Relay.mu, under
-// interestMu. AutoBidHooks are never called with Relay.mu held, because the
-// engine reads the relay back (AutoBidders). The engine's reported states
-// are encoded once and kept with each auction, so fanning a change out
-// never calls the engine. The users package takes no lock of the relay's:
-// its StorageStore and Saver each guard their own state with a leaf mutex,
-// and the Saver reads a user's record (under the read lock) without
-// holding its own.
+// Relay.mu guards users, sockets and interest sets; a socket's own lock
+// (in wsconn) guards its queue. No socket is written while Relay.mu is
+// held: deliver, pushState, ReportAutoBid and the sweeper copy the
+// sockets they send to (and build their frames) under it, and send after
+// releasing it, so one user's slow fan-out never holds up another's
+// sign-in or request. A monitored auction's sendMu orders its states on
+// its owner's sockets: deliverTo holds it from building a change's frame
+// to sending it, pushState from reading the feed's state to sending it,
+// so a state read earlier never follows one read later (and a queued
+// newer state is never replaced by an older one). sendMu is taken before
+// Relay.mu, never after. pushState reads Feeds.State under sendMu, which
+// is safe because a feed delivers outside its own locks; Feeds.Subscribe
+// and unsubscribe are called without Relay.mu, under interestMu.
+// AutoBidHooks are never called with Relay.mu held, because the engine
+// reads the relay back (AutoBidders). The engine's reported states are
+// encoded once and kept with each auction, so fanning a change out never
+// calls the engine. The users package takes no lock of the relay's: its
+// StorageStore and Saver each guard their own state with a leaf mutex, and
+// the Saver reads a user's record (under the read lock) without holding
+// its own.
 package wsrelay

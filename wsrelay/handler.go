@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/nellis-edge/gateway/hub"
+	"github.com/nellis-edge/gateway/wsconn"
 )
 
 // bidFailed is the errorType of a bid the Bidder could not place at all.
@@ -394,7 +395,7 @@ func (c *conn) handleSubscribe(m *ClientMessage) {
 		r.acquire(productID)
 	}
 	state, _ := r.feeds.State(productID)
-	c.enqueue(newOutMsg("auctionUpdate", auctionUpdateJSON(productID, state, r.now(), m.RequestID)))
+	c.sendText("auctionUpdate", auctionUpdateJSON(productID, state, r.now(), m.RequestID))
 }
 
 func (c *conn) handleUnsubscribe(m *ClientMessage) {
@@ -455,14 +456,13 @@ func (c *conn) handleResume(u *user, m *ClientMessage) {
 		now := r.now()
 		if recovered {
 			for _, ch := range changes {
-				msg := outMsg{msgType: "auctionState", frame: auctionStateFrame(s.head, s.addedAt, ch, s.autoBid, s.userFor(ch), now), receivedAt: ch.ReceivedAt}
-				c.enqueue(msg)
+				c.enqueue(wsconn.Message{Frame: auctionStateFrame(s.head, s.addedAt, ch, s.autoBid, s.userFor(ch), now), Kind: "auctionState", ReceivedAt: ch.ReceivedAt})
 			}
 			results[id] = resumeResult{Recovered: true, Changes: len(changes), Found: true}
 			continue
 		}
 		state, _ := r.feeds.State(s.productID)
-		c.enqueue(newOutMsg("auctionState", auctionStateJSON(s.head, s.addedAt, state, s.autoBid, s.userFor(state), now, true)))
+		c.sendText("auctionState", auctionStateJSON(s.head, s.addedAt, state, s.autoBid, s.userFor(state), now, true))
 		results[id] = resumeResult{Found: true}
 	}
 	c.send("response", actionReply{Type: "response", Action: TypeResume, Success: true,
@@ -514,30 +514,48 @@ func (r *Relay) auctionHead(u *user, auctionID string) (auctionSnapshot, bool) {
 // pushState sends the auction's current state to all of the user's
 // sockets, after a change the user made to it or a new auto-bid state.
 func (r *Relay) pushState(u *user, auctionID string) {
-	s, ok := r.auctionHead(u, auctionID)
-	if !ok {
+	// The engine is asked for a missing auto-bid state first, outside
+	// every lock: it may be pushing a state itself (PushAutoBidState).
+	if _, ok := r.auctionHead(u, auctionID); !ok {
+		return
+	}
+	r.mu.RLock()
+	a := u.auctions[auctionID]
+	r.mu.RUnlock()
+	if a == nil {
 		return
 	}
 	// The state is read and sent (written at once, else queued) under the
-	// write lock, which deliver (a read lock) cannot share: a change
-	// published meanwhile is either in this state already or sent after
-	// it, so a socket never gets a price older than one it has. The hub
-	// calls deliver outside its own locks, so reading its state here
-	// cannot deadlock. Every socket of the user is written under the lock.
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(u.conns) == 0 {
+	// auction's sendMu, which deliverTo holds from building a change's
+	// frame to sending it: a change published meanwhile is either in this
+	// state already or sent after it, so a socket never gets a price
+	// older than one it has. The hub calls deliver outside its own locks,
+	// so reading its state here cannot deadlock. Relay.mu is held only to
+	// copy the auction and the user's sockets, not while writing.
+	a.sendMu.Lock()
+	defer a.sendMu.Unlock()
+	r.mu.RLock()
+	if u.auctions[auctionID] != a || len(u.conns) == 0 {
+		r.mu.RUnlock()
 		return
 	}
-	state, _ := r.feeds.State(s.productID)
-	msg := outMsg{msgType: "auctionState", frame: auctionStateFrame(s.head, s.addedAt, state, s.autoBid, s.userFor(state), r.now())}
-	msg.key = coalesceKey{kind: kindState, id: auctionID}
-	if state != nil {
-		msg.epoch, msg.seq = state.Epoch, state.Seq
-	}
+	s := a.snapshot()
+	conns := make([]*conn, 0, len(u.conns))
 	for c := range u.conns {
+		conns = append(conns, c)
+	}
+	r.mu.RUnlock()
+	state, _ := r.feeds.State(s.productID)
+	f := auctionStateFrame(s.head, s.addedAt, state, s.autoBid, s.userFor(state), r.now())
+	msg := wsconn.Message{Frame: f, Kind: "auctionState", Key: stateKey(auctionID)}
+	if state != nil {
+		msg.Epoch, msg.Seq = state.Epoch, state.Seq
+	}
+	for _, c := range conns {
+		f.Retain()
 		c.enqueue(msg)
 	}
+	f.Release()
 }
 
 // auctionList encodes the user's auctions with their current state, oldest

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"sync"
 	"testing"
+
+	"github.com/nellis-edge/gateway/wsconn"
 )
 
 // A start and a stop of the same auction from two sockets of one user at
@@ -12,7 +14,7 @@ func TestConcurrentStartAndStopNeverLeakAFeedSubscription(t *testing.T) {
 	f := newFixture(t, testConfig(), Options{})
 	u := f.relay.users["alice"]
 	// Two sockets of alice; closed ones, since the replies are not read.
-	a, b := &conn{r: f.relay, closed: true}, &conn{r: f.relay, closed: true}
+	a, b := &conn{r: f.relay, s: wsconn.Ended()}, &conn{r: f.relay, s: wsconn.Ended()}
 	start := &ClientMessage{Type: TypeStartMonitoring, AuctionID: "100", RequestID: json.RawMessage(`"s"`)}
 	stop := &ClientMessage{Type: TypeStopMonitoring, AuctionID: "100", RequestID: json.RawMessage(`"t"`)}
 	subscribe := &ClientMessage{Type: TypeSubscribe, AuctionID: "100"}

@@ -26,7 +26,7 @@ func parkedSockets(r *Relay) int {
 	defer r.mu.RUnlock()
 	n := 0
 	for c := range r.conns {
-		if c.parked.Load() {
+		if c.s.Parked() {
 			n++
 		}
 	}
@@ -47,7 +47,7 @@ func waitParked(t *testing.T, r *Relay, n int) {
 
 func requireIdlePoller(t *testing.T, r *Relay) {
 	t.Helper()
-	if r.poller == nil {
+	if !r.tr.Polling() {
 		t.Fatal("no idle poller on linux")
 	}
 }
@@ -94,42 +94,6 @@ func clientFrame(opcode byte, payload string) []byte {
 		panic("clientFrame: short payloads only")
 	}
 	return append([]byte{0x80 | opcode, 0x80 | byte(len(payload)), 0, 0, 0, 0}, payload...)
-}
-
-// TestParkedSocketWakesForEveryMessage: messages that arrive in pieces, or
-// several at once, are all answered.
-func TestParkedSocketWakesForEveryMessage(t *testing.T) {
-	f := newFixture(t, testConfig(), Options{})
-	requireIdlePoller(t, f.relay)
-	c := f.connect()
-	waitParked(t, f.relay, 1)
-	ping := clientFrame(websocket.TextMessage, `{"type":"ping"}`)
-	raw := c.ws.NetConn()
-
-	// One frame a byte at a time: the reader wakes on the first byte and
-	// waits in gorilla for the rest.
-	for _, b := range ping {
-		if _, err := raw.Write([]byte{b}); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	c.expectType("pong")
-	waitParked(t, f.relay, 1)
-
-	// Three frames in one write: all three are answered, none waits for
-	// a fourth.
-	var three []byte
-	for range 3 {
-		three = append(three, ping...)
-	}
-	if _, err := raw.Write(three); err != nil {
-		t.Fatal(err)
-	}
-	for range 3 {
-		c.expectType("pong")
-	}
-	waitParked(t, f.relay, 1)
 }
 
 // TestPongKeepsSocketParked: a silent client is pinged every ping interval
@@ -230,22 +194,6 @@ func TestShutdownEndsParkedSockets(t *testing.T) {
 		if code := c.expectClose(); code != websocket.CloseGoingAway {
 			t.Errorf("closed with %d, want 1001", code)
 		}
-	}
-}
-
-// TestFailedPollerHandsSocketsBack: if the epoll set ever fails, every
-// parked socket gets its reader goroutine back and keeps working.
-func TestFailedPollerHandsSocketsBack(t *testing.T) {
-	f := newFixture(t, testConfig(), Options{})
-	requireIdlePoller(t, f.relay)
-	a, b := f.login(tokenAlice), f.connect()
-	waitParked(t, f.relay, 2)
-	f.relay.poller.fail()
-	waitParked(t, f.relay, 0)
-	a.roundTrip()
-	b.roundTrip()
-	if n := parkedSockets(f.relay); n != 0 {
-		t.Errorf("%d sockets parked on a failed poller", n)
 	}
 }
 

@@ -21,11 +21,8 @@ import (
 
 	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/users"
+	"github.com/nellis-edge/gateway/wsconn"
 )
-
-// readBufferSize is each socket's read buffer; larger messages are read
-// in several steps.
-const readBufferSize = 512
 
 // Options are the relay's collaborators. Logger and Hooks can be replaced
 // later (a reload brings a new logger and metrics registry); the others are
@@ -52,7 +49,7 @@ type Options struct {
 	// Unwrap returns the connection under a server's wrapper of a hijacked
 	// connection, for a wrapper that passes reads straight through and
 	// buffers nothing (Caddy's h2c-preface check, say), or nil. An idle
-	// socket on plain TCP is then parked without a goroutine (park.go).
+	// socket on plain TCP is then parked without a goroutine (wsconn).
 	Unwrap func(net.Conn) net.Conn
 }
 
@@ -68,9 +65,7 @@ type Relay struct {
 	autoBid  atomic.Pointer[AutoBidHooks]
 	now      func() time.Time
 	clientIP func(*http.Request) string
-	unwrap   func(net.Conn) net.Conn
-	poller   *idlePoller // nil where epoll is missing: idle readers wait in gorilla
-	upgrader websocket.Upgrader
+	tr       *wsconn.Transport // the sockets: framing, writes, parking, pings, read limits
 	started  time.Time
 
 	cfg       atomic.Pointer[Config] // with defaults; read on hot paths
@@ -80,15 +75,16 @@ type Relay struct {
 
 	ctx    context.Context // the relay's lifetime: cancelled by Shutdown
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // every goroutine the relay started
+	wg     sync.WaitGroup // the relay's own goroutines (sockets' are the transport's)
 	saver  *users.Saver
 
-	// mu guards the registry. Sockets are written while it is held:
-	// deliver writes under the read lock, pushState and ReportAutoBid
-	// under the write lock, the sweeper's pings and heartbeats under the
-	// read lock. pushState also reads Feeds.State under it, which is safe
-	// because a feed delivers outside its own locks; Feeds.Subscribe and
-	// unsubscribe are called without it.
+	// mu guards the registry. No socket is written while it is held:
+	// deliver, pushState, ReportAutoBid and the sweeper collect their
+	// sockets (and build their frames) under it and send after releasing
+	// it. A monitored auction's sendMu, taken before mu, keeps its states
+	// in order on its owner's sockets. pushState reads Feeds.State under
+	// it, which is safe because a feed delivers outside its own locks;
+	// Feeds.Subscribe and unsubscribe are called without it.
 	mu          sync.RWMutex
 	closing     bool
 	users       map[string]*user
@@ -97,8 +93,6 @@ type Relay struct {
 	unauthedBy  map[string]int                    // the same, by addressKey
 	monitors    map[int64]map[*monitored]struct{} // auctions monitored, by product
 	subscribers map[int64]map[*conn]struct{}      // sockets that sent subscribe, by product
-
-	frames framePool // buffers of fanned-out frames that were written at once
 
 	// turns counts each monitored product's snapshots fetched with users'
 	// cookies, to take turns (CookiesFor); entries go with the product's
@@ -155,7 +149,6 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 		bidder:      opts.Bidder,
 		now:         opts.Now,
 		clientIP:    opts.ClientIP,
-		unwrap:      opts.Unwrap,
 		reconfig:    make(chan struct{}, 1),
 		users:       make(map[string]*user),
 		conns:       make(map[*conn]struct{}),
@@ -177,17 +170,9 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 		r.clientIP = remoteHost
 	}
 	r.started = r.now()
-	r.upgrader = websocket.Upgrader{
-		// Small buffers keep an idle socket cheap; writes borrow a pooled
-		// buffer only while they run, and shared messages need none. The
-		// read buffer (readBufferSize) comes with the hijacked connection;
-		// zero makes gorilla use it.
-		ReadBufferSize:  0,
-		WriteBufferSize: 4096,
-		WriteBufferPool: &sync.Pool{},
-		// ServeWS checks the origin itself, before it upgrades.
-		CheckOrigin: func(*http.Request) bool { return true },
-	}
+	withDefaults := cfg.WithDefaults()
+	tr, pollerErr := wsconn.New(transportLimits(&withDefaults), transportHooks{r}, opts.Unwrap)
+	r.tr = tr
 	if r.store == nil && opts.Storage != nil {
 		r.store = users.NewStorageStore(opts.Storage, users.StorageOptions{
 			Logger: r.log, Now: r.now, Quarantined: func() { r.hooksNow().recordQuarantined() },
@@ -202,20 +187,19 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 	})
 	if err := r.applyConfig(ctx, cfg); err != nil {
 		r.cancel()
+		tr.Close()
 		return nil, err
 	}
 	if r.cookieKey.Load() == nil {
 		r.log().Info("cookie_key not set: users' cookies are kept in memory only")
 	}
-	if p, err := newIdlePoller(); err == nil {
-		r.poller = p
-	} else {
-		r.log().Info("idle sockets keep their reader goroutines", zap.Error(err))
+	if pollerErr != nil {
+		r.log().Info("idle sockets keep their reader goroutines", zap.Error(pollerErr))
 	}
 	r.wg.Add(2)
 	go func() {
 		defer r.wg.Done()
-		defer r.recoverPanic("saver", nil)
+		defer r.recoverPanic("saver")
 		r.saver.Run(r.ctx)
 	}()
 	go r.sweep()
@@ -223,14 +207,24 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 }
 
 // recoverPanic contains a bug in one of the relay's goroutines: it is
-// logged with its stack and, for a socket, ends only that socket.
-func (r *Relay) recoverPanic(what string, c *conn) {
+// logged with its stack. (The sockets' goroutines are the transport's,
+// which reports through transportHooks.Panicked.)
+func (r *Relay) recoverPanic(what string) {
 	if v := recover(); v != nil {
 		r.log().Error("panic in relay goroutine", zap.String("goroutine", what), zap.Any("panic", v), zap.StackSkip("stack", 1))
-		if c != nil {
-			c.closeSocket()
-		}
 	}
+}
+
+// connsNow is every registered socket, for a caller that sends to some of
+// them without holding r.mu.
+func (r *Relay) connsNow() []*conn {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	conns := make([]*conn, 0, len(r.conns))
+	for c := range r.conns {
+		conns = append(conns, c)
+	}
+	return conns
 }
 
 func remoteHost(req *http.Request) string {
@@ -322,6 +316,7 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 	var gone []*monitored // auctions of users no longer configured
 	r.mu.Lock()
 	r.cfg.Store(&withDefaults)
+	r.tr.SetLimits(transportLimits(&withDefaults))
 	if key == nil {
 		r.cookieKey.Store(nil)
 	} else {
@@ -488,46 +483,74 @@ func (s productSubscriber) Deliver(c *hub.Change) { s.r.deliver(c) }
 
 // deliver fans a change out: encoded once per user monitoring the product
 // and shared by that user's sockets, and once for every socket that
-// subscribed to it. It runs on the feed's goroutine with r.mu read-locked
-// and writes to the sockets itself: each plain-TCP socket that keeps up
-// gets the frame with one non-blocking write(2) (enqueue, writeNow); what
-// the kernel does not take, what arrives while the socket's writer
+// subscribed to it. It runs on the feed's goroutine and sends to the
+// sockets itself, never holding r.mu while it does: the targets are
+// collected under the read lock, and each user's frame is built and sent
+// under its auction's sendMu (deliverTo). Each plain-TCP socket that keeps
+// up gets the frame with one non-blocking write(2) (wsconn.Socket.Send);
+// what the kernel does not take, what arrives while the socket's writer
 // goroutine runs, and every frame to a TLS socket wait in the socket's
-// queue for that goroutine (writer.go). No write
-// waits for a client, but the feed waits for every write: from fanoutMin
-// (32) monitored auctions of the product up, the fan-out is split across
-// up to GOMAXPROCS goroutines and deliver returns only when every part has
-// written or queued its frames, so a socket still gets a product's changes
-// in order.
+// queue for that goroutine. No write waits for a client, but the feed
+// waits for every write: from fanoutMin (32) monitored auctions of the
+// product up, the fan-out is split across up to GOMAXPROCS goroutines and
+// deliver returns only when every part has written or queued its frames,
+// so a socket still gets a product's changes in order.
 func (r *Relay) deliver(c *hub.Change) {
 	if c == nil {
 		return
 	}
 	now := r.now()
+	t := targetsPool.Get().(*targets)
+	defer t.put()
 	r.mu.RLock()
-	defer r.mu.RUnlock()
 	if r.closing {
+		r.mu.RUnlock()
 		return
 	}
-	monitors := r.monitors[c.ProductID]
-	if len(monitors) > 0 {
+	for a := range r.monitors[c.ProductID] {
+		t.auctions = append(t.auctions, a)
+	}
+	for conn := range r.subscribers[c.ProductID] {
+		t.conns = append(t.conns, conn)
+	}
+	r.mu.RUnlock()
+
+	if len(t.auctions) > 0 {
 		cf := newChangeFields(c, now)
-		if parts := fanoutParts(len(monitors)); parts > 1 {
-			r.deliverParallel(c, &cf, monitors, parts)
+		if parts := fanoutParts(len(t.auctions)); parts > 1 {
+			r.deliverParallel(c, &cf, t.auctions, parts)
 		} else {
-			for a := range monitors {
-				r.deliverTo(a, c, &cf)
+			for _, a := range t.auctions {
+				t.scratch = r.deliverTo(a, c, &cf, t.scratch[:0])
 			}
 		}
 	}
-	if subs := r.subscribers[c.ProductID]; len(subs) > 0 {
-		msg := outMsg{msgType: "auctionUpdate", frame: auctionUpdateFrame(c.ProductID, c, now)}
-		msg.key = coalesceKey{kind: kindUpdate, id: fmt.Sprint(c.ProductID)}
-		msg.receivedAt = c.ReceivedAt
-		for conn := range subs {
+	if len(t.conns) > 0 {
+		f := auctionUpdateFrame(c.ProductID, c, now)
+		msg := wsconn.Message{Frame: f, Kind: "auctionUpdate", Key: productKey(c.ProductID), ReceivedAt: c.ReceivedAt}
+		for _, conn := range t.conns {
+			f.Retain()
 			conn.enqueue(msg)
 		}
+		f.Release()
 	}
+}
+
+// targets is a fan-out's list of auctions and sockets, reused.
+type targets struct {
+	auctions []*monitored
+	conns    []*conn // subscribe sockets
+	scratch  []*conn // one user's sockets (deliverTo)
+}
+
+var targetsPool = sync.Pool{New: func() any { return new(targets) }}
+
+func (t *targets) put() {
+	clear(t.auctions)
+	clear(t.conns)
+	clear(t.scratch)
+	t.auctions, t.conns, t.scratch = t.auctions[:0], t.conns[:0], t.scratch[:0]
+	targetsPool.Put(t)
 }
 
 // fanoutMin is the number of users below which splitting a fan-out costs
@@ -543,21 +566,19 @@ func fanoutParts(users int) int {
 	return min(runtime.GOMAXPROCS(0), users/fanoutMin)
 }
 
-// deliverParallel delivers c to monitors from parts goroutines and waits
-// for all of them. The caller holds r.mu (read), which the parts rely on.
-func (r *Relay) deliverParallel(c *hub.Change, cf *changeFields, monitors map[*monitored]struct{}, parts int) {
-	list := make([]*monitored, 0, len(monitors))
-	for a := range monitors {
-		list = append(list, a)
-	}
+// deliverParallel delivers c to the auctions from parts goroutines and
+// waits for all of them.
+func (r *Relay) deliverParallel(c *hub.Change, cf *changeFields, list []*monitored, parts int) {
 	var wg sync.WaitGroup
 	size := (len(list) + parts - 1) / parts
 	for start := 0; start < len(list); start += size {
 		chunk := list[start:min(start+size, len(list))]
 		wg.Go(func() {
+			var scratch []*conn
 			for _, a := range chunk {
-				r.deliverTo(a, c, cf)
+				scratch = r.deliverTo(a, c, cf, scratch[:0])
 			}
+			clear(scratch)
 		})
 	}
 	wg.Wait()
@@ -565,30 +586,40 @@ func (r *Relay) deliverParallel(c *hub.Change, cf *changeFields, monitors map[*m
 
 // deliverTo sends c's auctionState to one user's sockets, encoded once
 // for all of them, with what Nellis said about that user (observe) in
-// place of the public values. Sockets that keep up (the usual case) are written to at
-// once and keep no reference to the frame, whose buffer then serves the
-// next user: a fan-out to 10,000 users would otherwise leave 15 MB of
-// garbage per change.
-func (r *Relay) deliverTo(a *monitored, c *hub.Change, cf *changeFields) {
-	us := a.observe(c)
-	n := len(a.owner.conns)
-	if n == 0 {
-		return
+// place of the public values. Under a's sendMu, so that a state pushed
+// meanwhile (pushState) is either built before it or after it on every
+// socket, it reads the auction and its owner's sockets under r.mu (read)
+// into scratch, which it returns for reuse, and sends after releasing
+// r.mu. The frame is pooled (wsconn.Frame): sockets that keep up (the
+// usual case) are written to at once and release it, and its buffer
+// serves the next user once the last socket holding it lets go; a fan-out
+// to 10,000 users would otherwise leave 15 MB of garbage per change.
+func (r *Relay) deliverTo(a *monitored, c *hub.Change, cf *changeFields, scratch []*conn) []*conn {
+	a.sendMu.Lock()
+	defer a.sendMu.Unlock()
+	r.mu.RLock()
+	if r.closing || a.owner.auctions[a.ID] != a {
+		r.mu.RUnlock()
+		return scratch
 	}
-	buf := r.frames.get(fannedStateSize(a.head, cf, a.autoBid, us))
-	msg := outMsg{msgType: "auctionState", frame: fannedStateFrame(buf.b, a.head, cf, a.autoBid, us)}
-	msg.key = coalesceKey{kind: kindState, id: a.ID}
-	msg.receivedAt = c.ReceivedAt
-	msg.epoch, msg.seq = c.Epoch, c.Seq
-	written := 0
+	us := a.observe(c) // kept even for a user without sockets
+	if len(a.owner.conns) == 0 {
+		r.mu.RUnlock()
+		return scratch
+	}
+	f := wsconn.NewFrame(fannedStateSize(a.head, cf, a.autoBid, us))
+	f.SetText(fannedStatePayload(f.Buffer(), a.head, cf, a.autoBid, us))
 	for conn := range a.owner.conns {
-		if conn.enqueue(msg) {
-			written++
-		}
+		scratch = append(scratch, conn)
 	}
-	if written == n {
-		r.frames.put(buf)
+	r.mu.RUnlock()
+	msg := wsconn.Message{Frame: f, Kind: "auctionState", Key: stateKey(a.ID), ReceivedAt: c.ReceivedAt, Epoch: c.Epoch, Seq: c.Seq}
+	for _, conn := range scratch {
+		f.Retain()
+		conn.enqueue(msg)
 	}
+	f.Release()
+	return scratch
 }
 
 // shutdownGrace is how long Shutdown lets sockets take their close frame
@@ -602,6 +633,7 @@ func (r *Relay) Shutdown() {
 	if r.closing {
 		r.mu.Unlock()
 		r.wg.Wait()
+		r.tr.Wait()
 		return
 	}
 	r.closing = true
@@ -617,6 +649,7 @@ func (r *Relay) Shutdown() {
 	done := make(chan struct{})
 	go func() {
 		r.wg.Wait()
+		r.tr.Wait()
 		close(done)
 	}()
 	select {
@@ -627,9 +660,7 @@ func (r *Relay) Shutdown() {
 		}
 		<-done
 	}
-	if r.poller != nil {
-		r.poller.close() // every socket has ended: none is parked
-	}
+	r.tr.Close() // every socket has ended: none is parked
 
 	r.interestMu.Lock()
 	for id, in := range r.interest {
@@ -656,7 +687,7 @@ type Stats struct {
 	MonitoredAuctions int `json:"monitoredAuctions"`
 	Products          int `json:"products"`
 	// Parked counts the idle sockets waiting without a reader goroutine
-	// (park.go): on plain TCP, most of them.
+	// (wsconn): on plain TCP, most of them.
 	Parked int `json:"parked"`
 	// Quarantined lists the users' records set aside because they could
 	// not be read (see Relay.Quarantined).
@@ -669,7 +700,7 @@ func (r *Relay) Stats() Stats {
 	defer r.mu.RUnlock()
 	s := Stats{Connections: len(r.conns), Users: len(r.users), Products: len(r.monitors), Quarantined: r.Quarantined()}
 	for c := range r.conns {
-		if c.parked.Load() {
+		if c.s.Parked() {
 			s.Parked++
 		}
 	}

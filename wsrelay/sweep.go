@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/nellis-edge/gateway/wsconn"
 )
 
 // sweep is the relay's one timer goroutine: it pings silent sockets, sends
@@ -15,7 +17,7 @@ import (
 // socket free of timers of its own.
 func (r *Relay) sweep() {
 	defer r.wg.Done()
-	defer r.recoverPanic("sweeper", nil)
+	defer r.recoverPanic("sweeper")
 	now := time.Now()
 	nextPing, nextBeat, nextDue := now, now, now
 	reschedule := func() {
@@ -79,7 +81,7 @@ func (r *Relay) closeOverdue(authSince, messageSince time.Time) {
 			c.requestClose(websocket.ClosePolicyViolation, reasonAuthTimeout)
 			continue
 		}
-		if began := c.msgStart.Load(); began != 0 && began <= msg {
+		if began := c.s.MessageStart(); !began.IsZero() && began.UnixNano() <= msg {
 			c.requestClose(websocket.ClosePolicyViolation, reasonMessageTimeout)
 		}
 	}
@@ -100,10 +102,9 @@ func earliest(a, b time.Time) time.Time {
 
 // heartbeatMessage is {"type":"heartbeat","ts":<ms>}; the extension ignores
 // types it does not know, but receiving it keeps its service worker alive.
-func heartbeatMessage(now time.Time) outMsg {
-	m := newOutMsg("heartbeat", []byte(`{"type":"heartbeat","ts":`+strconv.FormatInt(now.UnixMilli(), 10)+`}`))
-	m.key = coalesceKey{kind: kindHeartbeat}
-	return m
+func heartbeatMessage(now time.Time) wsconn.Message {
+	return wsconn.Message{Frame: wsconn.TextFrame([]byte(`{"type":"heartbeat","ts":` + strconv.FormatInt(now.UnixMilli(), 10) + `}`)),
+		Kind: "heartbeat", Key: wsconn.Key{Class: kindHeartbeat}}
 }
 
 // pingSilent pings the sockets that have sent nothing since silentSince
@@ -111,16 +112,12 @@ func heartbeatMessage(now time.Time) outMsg {
 // closes a parked socket that has sent nothing since deadSince: its read
 // deadline cannot fire while no reader runs.
 func (r *Relay) pingSilent(silentSince, deadSince time.Time) {
-	ping := outMsg{frame: pingFrame, key: coalesceKey{kind: kindPing}}
-	since, dead := silentSince.UnixNano(), deadSince.UnixNano()
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	for c := range r.conns {
-		switch last := c.lastRead.Load(); {
-		case last <= dead && c.parked.Load():
+	for _, c := range r.connsNow() {
+		switch last := c.s.LastRead(); {
+		case !last.After(deadSince) && c.s.Parked():
 			c.closeSocket()
-		case last <= since:
-			c.enqueue(ping)
+		case !last.After(silentSince):
+			c.s.Ping()
 		}
 	}
 }
@@ -137,12 +134,11 @@ const beatChecks = 4
 // writes for nothing.
 func (r *Relay) heartbeat(quietSince time.Time) {
 	m := heartbeatMessage(r.now())
-	since := quietSince.UnixNano()
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	for c := range r.conns {
-		if c.lastSent.Load() <= since {
+	for _, c := range r.connsNow() {
+		if !c.s.LastSent().After(quietSince) {
+			m.Frame.Retain()
 			c.enqueue(m)
 		}
 	}
+	m.Frame.Release()
 }

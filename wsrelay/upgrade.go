@@ -12,6 +12,8 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
+
+	"github.com/nellis-edge/gateway/wsconn"
 )
 
 // connectedMessage is the greeting's fixed text (docs/protocol.md, Greeting).
@@ -24,7 +26,7 @@ const connectedMessage = "Connected to Nellis Auction Backend"
 // relay shutting down (503).
 func (r *Relay) ServeWS(w http.ResponseWriter, req *http.Request) {
 	cfg := r.config()
-	if !websocket.IsWebSocketUpgrade(req) {
+	if !wsconn.IsUpgrade(req) {
 		w.Header().Set("Upgrade", "websocket")
 		r.refuse(w, http.StatusUpgradeRequired, "expected a WebSocket upgrade")
 		return
@@ -63,8 +65,7 @@ func (r *Relay) ServeWS(w http.ResponseWriter, req *http.Request) {
 	r.addUnauthedLocked(addr, 1)
 	r.mu.Unlock()
 
-	hw, hj := hijackable(w, readBufferSize, r.unwrap)
-	ws, err := r.upgrader.Upgrade(hw, req, nil)
+	s, err := r.tr.Upgrade(w, req)
 	if err != nil {
 		// The upgrader has answered the client already.
 		r.mu.Lock()
@@ -73,23 +74,20 @@ func (r *Relay) ServeWS(w http.ResponseWriter, req *http.Request) {
 		r.log().Debug("websocket upgrade failed", zap.Error(err))
 		return
 	}
-	c := &conn{r: r, ws: ws, hj: hj, id: newClientID(r.now()), ip: ip, addr: addr}
+	c := &conn{r: r, s: s, id: newClientID(r.now()), ip: ip, addr: addr}
+	s.Attach(c)
 	r.mu.Lock()
 	if r.closing {
 		r.addUnauthedLocked(addr, -1)
 		r.mu.Unlock()
-		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(closeGrace))
-		ws.Close()
+		s.Reject(websocket.CloseGoingAway, "server shutting down")
 		return
 	}
 	c.unauthedSince = time.Now().UnixNano()
 	r.conns[c] = struct{}{}
-	r.wg.Add(1) // the reader's, held until teardown
 	r.mu.Unlock()
 	r.hooksNow().connOpened()
 
-	c.applyLimits()
-	c.setControlHandlers()
 	c.send("connected", struct {
 		Type     string `json:"type"`
 		ClientID string `json:"clientId"`
@@ -97,7 +95,7 @@ func (r *Relay) ServeWS(w http.ResponseWriter, req *http.Request) {
 	}{"connected", c.id, connectedMessage})
 	// Until the socket authenticates it sees no one's auctions.
 	c.send("monitoredAuctions", monitoredAuctionsMsg{Type: "monitoredAuctions", Auctions: json.RawMessage("[]")})
-	go c.readLoop(false)
+	s.Run()
 }
 
 func (r *Relay) refuse(w http.ResponseWriter, status int, text string) {

@@ -1,4 +1,4 @@
-package wsrelay
+package wsconn
 
 import (
 	"errors"
@@ -23,7 +23,7 @@ type idlePoller struct {
 	mu     sync.Mutex
 	closed bool
 	next   uint64
-	conns  map[uint64]*conn // by key; an entry lives until forget
+	conns  map[uint64]*Socket // by key; an entry lives until forget
 	done   chan struct{}
 	stop   sync.Once
 }
@@ -48,7 +48,7 @@ func newIdlePoller() (*idlePoller, error) {
 		unix.Close(epfd)
 		return nil, err
 	}
-	p := &idlePoller{epfd: epfd, wake: wake, conns: make(map[uint64]*conn), done: make(chan struct{})}
+	p := &idlePoller{epfd: epfd, wake: wake, conns: make(map[uint64]*Socket), done: make(chan struct{})}
 	go p.run()
 	return p, nil
 }
@@ -67,7 +67,7 @@ var errPollerClosed = errors.New("idle poller closed")
 
 // arm waits, once, for c's socket to become readable, then unparks c. A
 // socket that is readable already is reported at once (level-triggered).
-func (p *idlePoller) arm(c *conn) error {
+func (p *idlePoller) arm(c *Socket) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -96,7 +96,7 @@ func (p *idlePoller) arm(c *conn) error {
 }
 
 // forget drops c's key; its descriptor left the set when it was closed.
-func (p *idlePoller) forget(c *conn) {
+func (p *idlePoller) forget(c *Socket) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c.pollKey != 0 {
@@ -136,7 +136,7 @@ func (p *idlePoller) run() {
 func (p *idlePoller) fail() {
 	p.mu.Lock()
 	p.closed = true
-	parked := make([]*conn, 0, len(p.conns))
+	parked := make([]*Socket, 0, len(p.conns))
 	for _, c := range p.conns {
 		parked = append(parked, c)
 	}

@@ -1,7 +1,8 @@
-package wsrelay
+package wsconn
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/http"
@@ -10,35 +11,68 @@ import (
 	"time"
 )
 
-// hijacked is what the relay keeps of a socket's connection beyond
+// hijacked is what the transport keeps of a socket's connection beyond
 // gorilla's view of it: the read buffer it handed gorilla, so it can tell
 // whether a message is already buffered, and the file descriptor to park
-// an idle socket on (nil when the connection has none the relay can poll).
+// an idle socket on (nil when the connection has none it can poll).
 type hijacked struct {
 	br  *bufio.Reader   // gorilla reads through it; emptied while parked (park.go)
 	in  net.Conn        // what br reads from
 	raw syscall.RawConn // also for the non-blocking first write (writer.go)
 	out net.Conn        // where frames are written: the TCP conn under a wrapper, or the conn
-	wmu sync.Mutex      // one write at a time, gorilla's control replies included
+	wmu sync.Mutex      // one write at a time
 	// once is the non-blocking write's state (writer.go), guarded by wmu.
 	once oneWrite
+
+	// s is the socket, set once the handshake's answer is out: every
+	// later write of gorilla's goes through it (readerConn.Write). Set
+	// before the reader goroutine starts, the only other writer's.
+	s *Socket
 }
 
-// lockedConn is the connection as gorilla sees it. The relay writes its
-// frames itself; gorilla still answers pings and closes on its own, from
-// the reader, so its writes take the socket's write lock too.
-type lockedConn struct {
+// readerConn is the connection as gorilla sees it. gorilla reads through
+// it; it writes the handshake's answer, and after that, from the reader
+// goroutine, only close frames (a client's close echoed, 1009 for an
+// oversized message, 1002 for a protocol error): those are handed to the
+// socket, which writes them as its last frame (closeFromReader), so only
+// the transport writes to a socket. Ping and pong replies never reach it:
+// the transport's control handlers answer (reader.go).
+type readerConn struct {
 	net.Conn
 	hj *hijacked
 }
 
-func (l lockedConn) Write(p []byte) (int, error) {
-	l.hj.wmu.Lock()
-	defer l.hj.wmu.Unlock()
-	return l.Conn.Write(p)
+func (l readerConn) Write(p []byte) (int, error) {
+	if l.hj.s == nil {
+		l.hj.wmu.Lock()
+		defer l.hj.wmu.Unlock()
+		return l.Conn.Write(p)
+	}
+	// One unmasked server frame, written whole by WriteControl.
+	if len(p) >= 2 && p[0]&0x0F == opClose {
+		code, text := websocketCloseStatus(p)
+		l.hj.s.closeFromReader(code, text, p)
+	}
+	return len(p), nil
 }
 
-func (l lockedConn) SetWriteDeadline(t time.Time) error {
+// websocketCloseStatus reads the code and reason of a close frame of at
+// most 125 bytes of payload; 1005 when it has none.
+func websocketCloseStatus(f []byte) (int, string) {
+	payload := f[2:]
+	if n := int(f[1] & 0x7F); n <= len(payload) {
+		payload = payload[:n]
+	}
+	if len(payload) < 2 {
+		return 1005, ""
+	}
+	return int(binary.BigEndian.Uint16(payload)), string(payload[2:])
+}
+
+func (l readerConn) SetWriteDeadline(t time.Time) error {
+	if l.hj.s != nil {
+		return nil // the transport sets its own around its writes
+	}
 	l.hj.wmu.Lock()
 	defer l.hj.wmu.Unlock()
 	return l.Conn.SetWriteDeadline(t)
@@ -47,7 +81,7 @@ func (l lockedConn) SetWriteDeadline(t time.Time) error {
 // hijackable hands gorilla a writer it can hijack. Caddy wraps the
 // ResponseWriter in types that lack http.Hijacker but implement
 // Unwrap() http.ResponseWriter, which http.ResponseController follows.
-// The hijacked reader is replaced by a small one the relay can inspect.
+// The hijacked reader is replaced by a small one the transport can inspect.
 func hijackable(w http.ResponseWriter, readBufferSize int, unwrap func(net.Conn) net.Conn) (http.ResponseWriter, *hijacked) {
 	hj := &hijacked{}
 	return hijackWriter{ResponseWriter: w, rc: http.NewResponseController(w), size: readBufferSize, unwrap: unwrap, hj: hj}, hj
@@ -77,17 +111,17 @@ func (h hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		h.hj.out, h.hj.raw = plain, raw
 		h.hj.once.call = h.hj.once.write
 	}
-	return lockedConn{Conn: c, hj: h.hj}, bufio.NewReadWriter(h.hj.br, brw.Writer), nil
+	return readerConn{Conn: c, hj: h.hj}, bufio.NewReadWriter(h.hj.br, brw.Writer), nil
 }
 
 func (h hijackWriter) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
 // plainConnOf is the TCP (or Unix) connection under c and its file
-// descriptor, or nil. Only a connection that
-// buffers nothing itself qualifies: readiness of the descriptor must mean
-// a message is coming. A *tls.Conn keeps decrypted bytes the relay cannot
-// see, so it never qualifies; unwrap may look through a server's wrapper
-// that passes reads straight on (the module knows Caddy's).
+// descriptor, or nil. Only a connection that buffers nothing itself
+// qualifies: readiness of the descriptor must mean a message is coming.
+// A *tls.Conn keeps decrypted bytes the transport cannot see, so it never
+// qualifies; unwrap may look through a server's wrapper that passes reads
+// straight on (the module knows Caddy's).
 func plainConnOf(c net.Conn, unwrap func(net.Conn) net.Conn) (net.Conn, syscall.RawConn) {
 	if unwrap != nil {
 		if inner := unwrap(c); inner != nil {

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package wsrelay
+package wsconn
 
 import "errors"
 
@@ -10,6 +10,6 @@ type idlePoller struct{}
 
 func newIdlePoller() (*idlePoller, error) { return nil, errors.New("idle poller: not supported here") }
 
-func (p *idlePoller) arm(*conn) error { return errors.New("idle poller: not supported here") }
-func (p *idlePoller) forget(*conn)    {}
-func (p *idlePoller) close()          {}
+func (p *idlePoller) arm(*Socket) error { return errors.New("idle poller: not supported here") }
+func (p *idlePoller) forget(*Socket)    {}
+func (p *idlePoller) close()            {}

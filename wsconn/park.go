@@ -1,4 +1,4 @@
-package wsrelay
+package wsconn
 
 import "bufio"
 
@@ -6,9 +6,9 @@ import "bufio"
 // message every 25 s and receives one per price change. A reader goroutine
 // blocked in gorilla's ReadMessage would hold a stack of several KiB per
 // socket for nothing, so a reader with nothing buffered hands its socket to
-// the relay's idle poller (one epoll set for all sockets) and ends; the
+// the transport's idle poller (one epoll set for all sockets) and ends; the
 // poller starts a new reader when the socket becomes readable. Closing a
-// socket (closeSocket) starts one too, which finds the socket closed and
+// socket (Abort) starts one too, which finds the socket closed and
 // tears it down, so a parked socket always ends through its reader.
 //
 // Only a socket whose descriptor tells the whole truth is parked: plain
@@ -25,18 +25,18 @@ import "bufio"
 
 // park parks the socket if it can be: reports whether it did, in which
 // case the calling reader must end at once.
-func (c *conn) park() bool {
-	p := c.r.poller
-	if p == nil || c.hj == nil || c.hj.raw == nil || c.hj.br.Buffered() > 0 {
+func (s *Socket) park() bool {
+	p := s.t.poller
+	if p == nil || s.hj == nil || s.hj.raw == nil || s.hj.br.Buffered() > 0 {
 		return false
 	}
-	*c.hj.br = bufio.Reader{}
-	c.parked.Store(true) // before arming: the poller may fire at once
-	if err := p.arm(c); err != nil {
+	*s.hj.br = bufio.Reader{}
+	s.parked.Store(true) // before arming: the poller may fire at once
+	if err := p.arm(s); err != nil {
 		// The socket is closed or the poller is: read here instead,
 		// unless a close already started a reader.
-		if c.parked.CompareAndSwap(true, false) {
-			c.refillBuffer()
+		if s.parked.CompareAndSwap(true, false) {
+			s.refillBuffer()
 			return false
 		}
 		return true
@@ -44,23 +44,18 @@ func (c *conn) park() bool {
 	return true
 }
 
-// refillBuffer gives a resumed reader its read buffer back.
-func (c *conn) refillBuffer() {
-	*c.hj.br = *bufio.NewReaderSize(c.hj.in, readBufferSize)
-}
-
 // unpark starts a reader for a parked socket; no-op otherwise.
-func (c *conn) unpark() {
-	if c.parked.CompareAndSwap(true, false) {
-		go c.readLoop(true)
+func (s *Socket) unpark() {
+	if s.parked.CompareAndSwap(true, false) {
+		go s.readLoop(true)
 	}
 }
 
-// closeSocket closes the connection and, if the socket is parked, starts
-// the reader that will tear it down.
-func (c *conn) closeSocket() {
-	c.ws.Close()
-	c.unpark()
+// Abort closes the connection without a close frame and, if the socket
+// is parked, starts the reader that will tear it down.
+func (s *Socket) Abort() {
+	s.ws.Close()
+	s.unpark()
 }
 
 // skipPongs consumes complete pong frames at the head of the read buffer
@@ -69,8 +64,8 @@ func (c *conn) closeSocket() {
 // would handle the pong and then wait, deep in ReadMessage, for a message
 // that may not come for minutes. Taking the pong here lets the reader park
 // again. A resumed reader first fills the buffer with what arrived.
-func (c *conn) skipPongs() bool {
-	br := c.hj.br
+func (s *Socket) skipPongs() bool {
+	br := s.hj.br
 	if _, err := br.Peek(1); err != nil {
 		return false // ReadMessage reports the error
 	}
@@ -89,6 +84,6 @@ func (c *conn) skipPongs() bool {
 		}
 		_, _ = br.Discard(size)
 		skipped = true
-		c.extendReadDeadline()
+		s.extendReadDeadline()
 	}
 }

@@ -1,0 +1,23 @@
+//go:build !unix
+
+package wsconn
+
+import "errors"
+
+// oneWrite elsewhere takes nothing: without a non-blocking write(2) every
+// frame goes through the writer goroutine, which writes with a deadline.
+type oneWrite struct {
+	f    []byte
+	n    int
+	err  error
+	call func(fd uintptr) bool
+}
+
+var errNoRawWrite = errors.New("wsconn: no non-blocking write here")
+
+func (o *oneWrite) write(uintptr) bool {
+	o.n, o.err = 0, errNoRawWrite
+	return true
+}
+
+func wouldBlock(err error) bool { return err == errNoRawWrite }
