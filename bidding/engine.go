@@ -64,8 +64,9 @@ type Engine struct {
 	workers    map[int64]*worker
 	views      map[int64]*view
 	states     map[stateKey]*bidState
-	lots       map[idKey]int64     // an auction id's product, for every id of a state
-	authFailed map[string][32]byte // user → hash of the cookies Nellis refused
+	lots       map[idKey]int64       // an auction id's product, for every id of a state
+	loose      map[stateKey]struct{} // states made by bids on lots the user does not monitor
+	authFailed map[string][32]byte   // user → hash of the cookies Nellis refused
 
 	reportMu sync.Mutex // orders reports: one Reporter call at a time
 }
@@ -92,6 +93,7 @@ func New(cfg Config, opts Options) (*Engine, error) {
 		views:      make(map[int64]*view),
 		states:     make(map[stateKey]*bidState),
 		lots:       make(map[idKey]int64),
+		loose:      make(map[stateKey]struct{}),
 		authFailed: make(map[string][32]byte),
 	}
 	if e.clock == nil {

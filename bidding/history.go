@@ -56,3 +56,8 @@ func (w *rateWindow) allow(now time.Time, limit int) (ok bool, retryAt time.Time
 }
 
 func (w *rateWindow) record(now time.Time) { w.sent = append(w.sent, now) }
+
+// idle reports whether no bid of the last minute counts against the limit.
+func (w *rateWindow) idle(now time.Time) bool {
+	return len(w.sent) == 0 || !now.Before(w.sent[len(w.sent)-1].Add(rateSpan))
+}

@@ -66,7 +66,12 @@ func (e *Engine) PlaceBid(ctx context.Context, b users.Bid) (users.BidResult, er
 		e.mu.Unlock()
 		return refusal(ErrTypeShuttingDown, "The gateway is shutting down; bid again in a moment.", true), nil
 	}
-	st := e.stateLocked(k, b.AuctionID)
+	var st *bidState
+	if b.Unmonitored {
+		st = e.looseStateLocked(k, now)
+	} else {
+		st = e.stateLocked(k, b.AuctionID)
+	}
 	if st.inFlight {
 		e.mu.Unlock()
 		return refusal(ErrTypeInFlight, "A bid on this auction is already on its way; wait for its answer.", true), nil
@@ -95,6 +100,32 @@ func (e *Engine) PlaceBid(ctx context.Context, b users.Bid) (users.BidResult, er
 
 	res := e.send(ctx, launch{key: k, amount: amount, cookies: b.Cookies, strategy: StrategyManual})
 	return relayResult(res), nil
+}
+
+// looseStateLocked returns k's state for a bid on a lot the user does not
+// monitor, creating it, without linking the auction id: nothing is
+// reported under an id the user does not monitor, and no Forget will come
+// for it. The state still holds the lot's rules (one bid in flight, the
+// rate, whether the user's bid leads, which an auto-bid started later on
+// the lot sees), so it lives until they no longer need it: it is dropped at
+// a later such bid once its minute has passed, unless an auction id of the
+// user's took it over meanwhile. The caller holds mu.
+func (e *Engine) looseStateLocked(k stateKey, now time.Time) *bidState {
+	for lk := range e.loose {
+		st := e.states[lk]
+		switch {
+		case st == nil || len(st.ids) > 0: // forgotten, or monitored now
+			delete(e.loose, lk)
+		case !st.inFlight && st.rate.idle(now):
+			delete(e.states, lk)
+			delete(e.loose, lk)
+		}
+	}
+	st := e.stateLocked(k)
+	if len(st.ids) == 0 {
+		e.loose[k] = struct{}{}
+	}
+	return st
 }
 
 // BidTimeout is the configured bid_timeout: the longest one bid waits for

@@ -115,3 +115,67 @@ func TestOneManualBidInFlightPerAuction(t *testing.T) {
 		t.Errorf("first bid: %+v", res)
 	}
 }
+
+// A bid on a lot the user does not monitor (by product id, as the old
+// backend took them) holds the lot's rules like any other, shows no state
+// under an id the user does not monitor, and is forgotten once its rules
+// no longer need it, rather than kept for every lot ever bid on.
+func TestUnmonitoredBidKeepsTheLotsRulesAndIsForgotten(t *testing.T) {
+	g := &gate{entered: make(chan struct{}, 10), release: make(chan struct{})}
+	r := newRig(t, rigOptions{cfg: Config{BidsPerMinute: 2}, placer: func(p Placer) Placer { g.Placer = p; return g }})
+	lot := r.lots[0]
+	ctx := context.Background()
+	loose := func(amount int) wsrelay.Bid {
+		b := manualBid(lot.ID, amount)
+		b.Unmonitored = true
+		return b
+	}
+	done := make(chan wsrelay.BidResult)
+	go func() {
+		res, _ := r.engine.PlaceBid(ctx, loose(lot.NextBid))
+		done <- res
+	}()
+	<-g.entered
+	if res, _ := r.engine.PlaceBid(ctx, loose(lot.NextBid+1)); res.ErrorType != ErrTypeInFlight {
+		t.Errorf("second bid while one is out: %+v", res)
+	}
+	close(g.release)
+	if res := <-done; !res.Success || len(res.Data) == 0 {
+		t.Fatalf("unmonitored bid: %+v", res)
+	}
+	if res, _ := r.engine.PlaceBid(ctx, loose(lot.NextBid+10)); !res.Success {
+		t.Errorf("second unmonitored bid: %+v", res)
+	}
+	if res, _ := r.engine.PlaceBid(ctx, loose(lot.NextBid+20)); res.ErrorType != ErrTypeRateLimited {
+		t.Errorf("third bid in a minute: %+v", res)
+	}
+	if sent := r.bidsSent(); len(sent) != 2 || sent[0].user != "alice" || sent[1].amount != lot.NextBid+10 {
+		t.Errorf("bids sent %+v", sent)
+	}
+	if s, ok := r.engine.State("alice", auctionID(lot.ID)); ok {
+		t.Errorf("a state under an auction id alice does not monitor: %+v", s)
+	}
+	r.rep.mu.Lock()
+	reported := len(r.rep.states)
+	r.rep.mu.Unlock()
+	if reported != 0 {
+		t.Errorf("%d states reported for a lot alice does not monitor", reported)
+	}
+
+	// A minute on, the next unmonitored bid (on another lot) drops the
+	// first lot's state: nothing of it is needed any more.
+	r.advance(time.Minute)
+	other := r.lots[1]
+	b := manualBid(other.ID, other.NextBid)
+	b.Unmonitored = true
+	if res, _ := r.engine.PlaceBid(ctx, b); !res.Success {
+		t.Errorf("bid on another lot: %+v", res)
+	}
+	r.engine.mu.Lock()
+	_, kept := r.engine.states[stateKey{"alice", lot.ID}]
+	n := len(r.engine.states)
+	r.engine.mu.Unlock()
+	if kept || n != 1 {
+		t.Errorf("the first lot's state kept (%v), %d states", kept, n)
+	}
+}

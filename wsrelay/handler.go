@@ -335,19 +335,30 @@ func retryableIf(ok bool, v *bool) *bool {
 }
 
 // placeBid hands a bid to the Bidder; without one bidding is disabled.
+// Like the old backend, it bids on any auction, monitored or not: one the
+// user does not monitor is named by its numeric product id (any other id
+// names nothing the gateway could bid on), and the bidder keeps the lot's
+// rules without showing a state under it. Whether the lot is still open is
+// Nellis's answer to give (AUCTION_ENDED): following its feed for one bid
+// would cost an upstream stream and a snapshot round trip before the bid
+// leaves, and Nellis decides on the close anyway.
 func (r *Relay) placeBid(u *user, auctionID string, amount float64) BidResult {
 	if r.bidder == nil {
 		return BidResult{Error: errBiddingDisabled, ErrorType: "BIDDING_DISABLED"}
 	}
 	r.mu.RLock()
 	a, ok := u.auctions[auctionID]
-	var bid Bid
+	bid := Bid{User: u.name, AuctionID: auctionID, Amount: amount, Cookies: u.cookies}
 	if ok {
-		bid = Bid{User: u.name, AuctionID: auctionID, ProductID: a.ProductID, Amount: amount, Cookies: u.cookies}
+		bid.ProductID = a.ProductID
 	}
 	r.mu.RUnlock()
 	if !ok {
-		return BidResult{Error: errAuctionNotFound(auctionID).Error(), ErrorType: "NOT_FOUND"}
+		productID, numeric := parseProductID(auctionID)
+		if !numeric {
+			return BidResult{Error: errAuctionNotFound(auctionID).Error() + ": bid on an auction you do not monitor by its numeric Nellis product id", ErrorType: "NOT_FOUND"}
+		}
+		bid.ProductID, bid.Unmonitored = productID, true
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, r.bidder.BidTimeout()+bidWaitMargin)
 	defer cancel()
