@@ -208,11 +208,32 @@ func TestBidderPlugsIn(t *testing.T) {
 	if m["success"] != true || m["amount"] != 30.0 || m["requestId"] != "req_5" {
 		t.Errorf("bidResult %v", m)
 	}
-	if bid := <-bidder.got; bid.ProductID != 77 || bid.Amount != 30 || bid.Cookies != "s=1" || bid.User != "alice" {
+	if bid := <-bidder.got; bid.ProductID != 77 || bid.Amount != 30 || bid.Cookies != "s=1" || bid.User != "alice" || bid.Unmonitored {
 		t.Errorf("bidder got %+v", bid)
 	}
-	c.send(map[string]any{"type": "placeBid", "auctionId": "78", "amount": 30, "requestId": "x"})
-	if m := c.expectType("bidResult"); m["success"] != false || m["error"] != "Auction 78 not found" {
+	// Like the old backend: a lot the user does not monitor, by its
+	// product id (leading zeros and all), over the socket and REST.
+	c.send(map[string]any{"type": "placeBid", "auctionId": "078", "amount": 31, "requestId": "x"})
+	if m := c.expectType("bidResult"); m["success"] != true || m["auctionId"] != "078" || m["amount"] != 31.0 {
 		t.Errorf("bid on an unmonitored auction: %v", m)
+	}
+	if bid := <-bidder.got; bid.ProductID != 78 || bid.AuctionID != "078" || bid.Amount != 31 || bid.Cookies != "s=1" || !bid.Unmonitored {
+		t.Errorf("bidder got %+v", bid)
+	}
+	apiCall(t, f, "POST", "/api/auctions/79/bid", tokenAlice, `{"amount":32}`, http.StatusOK)
+	if bid := <-bidder.got; bid.ProductID != 79 || bid.Amount != 32 || bid.Cookies != "s=1" || !bid.Unmonitored {
+		t.Errorf("bidder got %+v", bid)
+	}
+	// An id that is neither monitored nor a product id names nothing.
+	c.send(map[string]any{"type": "placeBid", "auctionId": "lot-x", "amount": 30, "requestId": "y"})
+	if m := c.expectType("bidResult"); m["success"] != false || m["errorType"] != "NOT_FOUND" ||
+		m["error"] != "Auction lot-x not found: bid on an auction you do not monitor by its numeric Nellis product id" {
+		t.Errorf("bid on an id that is not a product id: %v", m)
+	}
+	apiCall(t, f, "POST", "/api/auctions/lot-x/bid", tokenAlice, `{"amount":30}`, http.StatusNotFound)
+	select {
+	case bid := <-bidder.got:
+		t.Errorf("bidder got %+v", bid)
+	default:
 	}
 }
