@@ -179,3 +179,24 @@ func TestUnmonitoredBidKeepsTheLotsRulesAndIsForgotten(t *testing.T) {
 		t.Errorf("the first lot's state kept (%v), %d states", kept, n)
 	}
 }
+
+// A win from a bid on a lot the user did not monitor is known to the
+// auto-bid the user then starts on it: the engine does not bid against it.
+func TestAutoBidStartedAfterAnUnmonitoredWinDoesNotRaiseIt(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	lot := r.lots[0]
+	b := manualBid(lot.ID, lot.NextBid)
+	b.Unmonitored = true
+	if res, _ := r.engine.PlaceBid(context.Background(), b); !res.Success {
+		t.Fatalf("unmonitored bid: %+v", res)
+	}
+	r.watch(lot.ID, alice(lot.ID, AuctionConfig{MaxBid: float64(lot.NextBid + 50), Strategy: StrategyAuto, AutoBid: true}))
+	r.publish(lot.ID)
+	r.settle()
+	if sent := r.bidsSent(); len(sent) != 1 {
+		t.Errorf("%d bids sent, want alice's one: %+v", len(sent), sent)
+	}
+	if s := r.state("alice", auctionID(lot.ID)); s.Status != StatusWinning || len(s.Bids) != 1 {
+		t.Errorf("state %+v", s)
+	}
+}
