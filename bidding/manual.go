@@ -40,7 +40,8 @@ var errorTypes = map[nellis.BidOutcome]string{
 // REST call); it is the relay's Bidder (wsrelay.Bidder). Refusals and Nellis's answers
 // are all in the BidResult; the error is always nil. An outbid is not a
 // success: Nellis took the bid, but the user is not winning, and the
-// extension must say so.
+// extension must say so. A bid on a lot the user does not monitor
+// (b.Unmonitored) holds the same rules; see looseStateLocked.
 func (e *Engine) PlaceBid(ctx context.Context, b users.Bid) (users.BidResult, error) {
 	cfg := e.config()
 	if cfg.Off {
