@@ -3,8 +3,6 @@ package wsrelay
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net"
@@ -73,6 +71,11 @@ type Relay struct {
 	cookieGen atomic.Uint64          // numbers users' cookie syncs (setCookies)
 	reconfig  chan struct{}          // wakes the sweeper after UpdateConfig
 
+	// dir is the configured users and their tokens; it checks a presented
+	// token. Its lock is a leaf, taken after interestMu and mu when they
+	// are held.
+	dir *users.Directory
+
 	ctx    context.Context // the relay's lifetime: cancelled by Shutdown
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the relay's own goroutines (sockets' are the transport's)
@@ -108,13 +111,13 @@ type Relay struct {
 	authBudgets map[string]*bucket       // failed authentications, by addressKey
 }
 
-// user is one configured user; its fields are guarded by Relay.mu.
+// user is the relay's side of one configured user (users.Directory holds
+// who is configured and their token); its fields are guarded by Relay.mu.
 type user struct {
-	name      string
-	tokenHash [sha256.Size]byte
-	auctions  map[string]*monitored
-	conns     map[*conn]struct{} // authenticated sockets
-	cookies   string             // secret: never logged
+	name     string
+	auctions map[string]*monitored
+	conns    map[*conn]struct{} // authenticated sockets
+	cookies  string             // secret: never logged
 	// stateKey tags the user state fetched with these cookies
 	// (hub.UserState.Owner); it changes with the cookies.
 	stateKey string
@@ -150,6 +153,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 		now:         opts.Now,
 		clientIP:    opts.ClientIP,
 		reconfig:    make(chan struct{}, 1),
+		dir:         users.NewDirectory(),
 		users:       make(map[string]*user),
 		conns:       make(map[*conn]struct{}),
 		monitors:    make(map[int64]map[*monitored]struct{}),
@@ -284,11 +288,10 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 	r.mu.RLock()
 	var fresh, short []string
 	for name, token := range tokens {
-		u, ok := r.users[name]
-		if !ok {
+		if _, ok := r.users[name]; !ok {
 			fresh = append(fresh, name)
 		}
-		if len(token) < minTokenLength && (!ok || sha256.Sum256([]byte(token)) != u.tokenHash) {
+		if len(token) < minTokenLength && !r.dir.Holds(name, token) {
 			short = append(short, name)
 		}
 	}
@@ -322,24 +325,25 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 	} else {
 		r.cookieKey.Store(&key)
 	}
-	for name, u := range r.users {
-		token, ok := tokens[name]
-		if ok && sha256.Sum256([]byte(token)) == u.tokenHash {
-			continue
-		}
-		for c := range u.conns {
-			r.deauthenticateLocked(c)
-		}
-		if !ok {
-			for _, a := range u.auctions {
-				r.removeMonitorLocked(a)
-				release = append(release, a.ProductID)
-				gone = append(gone, a)
+	changed, goneUsers := r.dir.Set(tokens)
+	for _, name := range append(changed, goneUsers...) {
+		if u := r.users[name]; u != nil {
+			for c := range u.conns {
+				r.deauthenticateLocked(c)
 			}
-			delete(r.users, name)
+		}
+	}
+	for _, name := range goneUsers {
+		u := r.users[name]
+		if u == nil {
 			continue
 		}
-		u.tokenHash = sha256.Sum256([]byte(token))
+		for _, a := range u.auctions {
+			r.removeMonitorLocked(a)
+			release = append(release, a.ProductID)
+			gone = append(gone, a)
+		}
+		delete(r.users, name)
 	}
 	r.reopenCookiesLocked(key)
 	for name, rec := range loaded {
@@ -347,10 +351,9 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 			continue // loaded concurrently by another UpdateConfig
 		}
 		u := &user{
-			name:      name,
-			tokenHash: sha256.Sum256([]byte(tokens[name])),
-			auctions:  make(map[string]*monitored, len(rec.Auctions)),
-			conns:     make(map[*conn]struct{}),
+			name:     name,
+			auctions: make(map[string]*monitored, len(rec.Auctions)),
+			conns:    make(map[*conn]struct{}),
 
 			unopenedCookies: rec.Unopened,
 		}
@@ -409,18 +412,17 @@ func uniqueSorted(ids []int64) []int64 {
 	return slices.Compact(ids)
 }
 
-// authenticate finds the user owning token. Every user's hash is compared
-// in constant time, so timing tells nothing about any token.
+// authenticate finds the user owning token (users.Directory compares
+// every user's token in constant time). A user removed by a reload
+// meanwhile is none.
 func (r *Relay) authenticate(token string) (u *user, configured bool) {
-	h := sha256.Sum256([]byte(token))
+	name, configured := r.dir.Authenticate(token)
+	if name == "" {
+		return nil, configured
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	for _, candidate := range r.users {
-		if subtle.ConstantTimeCompare(h[:], candidate.tokenHash[:]) == 1 {
-			u = candidate
-		}
-	}
-	return u, len(r.users) > 0
+	return r.users[name], configured
 }
 
 func (r *Relay) addMonitorLocked(a *monitored) {
