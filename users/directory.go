@@ -4,24 +4,55 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"slices"
+	"strconv"
 	"sync"
 )
 
-// Directory is the set of configured users and their tokens, and the one
-// place a presented token is checked. Only each token's SHA-256 is kept.
-// Safe for concurrent use.
+// Directory is the set of configured users and what the gateway keeps of
+// each apart from their sockets: the token (only its SHA-256), the synced
+// Nellis cookies with the key their user state is tagged with, and which
+// products each one monitors. It is the one place a presented token is
+// checked, and it chooses whose cookies fetch a product's snapshot
+// (CookiesFor). Safe for concurrent use.
 //
 // Its lock is a leaf: a caller may hold its own locks (the relay's
 // interestMu and mu, in that order) when it calls a Directory method, and
 // nothing is called back under it.
 type Directory struct {
-	mu     sync.RWMutex
-	hashes map[string][sha256.Size]byte // by user name
+	mu       sync.RWMutex
+	accounts map[string]*account
+	// products counts each user's monitored auctions by product; a
+	// product's entry goes with its last monitor.
+	products map[int64]*product
+	keyGen   uint64 // numbers the state keys (SetCookies)
+}
+
+// account is one configured user's entry; guarded by Directory.mu.
+type account struct {
+	hash    [sha256.Size]byte
+	cookies string // secret: never logged
+	// stateKey tags the user state fetched with these cookies
+	// (hub.UserState.Owner); it changes with the cookies.
+	stateKey string
+	// failed: a snapshot failed with these cookies; they are not used for
+	// snapshots until the user syncs new ones.
+	failed bool
+	// unopened are the stored sealed cookies the current cookie_key
+	// cannot open, written back unchanged (Record.Unopened).
+	unopened string
+}
+
+// product is who monitors one product.
+type product struct {
+	users map[string]int // monitored auctions, by user
+	// turn counts the snapshots fetched with users' cookies, to take
+	// turns (CookiesFor).
+	turn uint64
 }
 
 // NewDirectory returns a directory without users.
 func NewDirectory() *Directory {
-	return &Directory{hashes: make(map[string][sha256.Size]byte)}
+	return &Directory{accounts: make(map[string]*account), products: make(map[int64]*product)}
 }
 
 // Authenticate returns the name of the user whose token this is, "" for
@@ -31,19 +62,19 @@ func (d *Directory) Authenticate(token string) (name string, configured bool) {
 	h := sha256.Sum256([]byte(token))
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	for candidate, hash := range d.hashes {
-		if subtle.ConstantTimeCompare(h[:], hash[:]) == 1 {
+	for candidate, a := range d.accounts {
+		if subtle.ConstantTimeCompare(h[:], a.hash[:]) == 1 {
 			name = candidate
 		}
 	}
-	return name, len(d.hashes) > 0
+	return name, len(d.accounts) > 0
 }
 
 // Has reports whether name is a configured user.
 func (d *Directory) Has(name string) bool {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	_, ok := d.hashes[name]
+	_, ok := d.accounts[name]
 	return ok
 }
 
@@ -52,44 +83,212 @@ func (d *Directory) Has(name string) bool {
 func (d *Directory) Holds(name, token string) bool {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	h, ok := d.hashes[name]
-	return ok && h == sha256.Sum256([]byte(token))
+	a, ok := d.accounts[name]
+	return ok && a.hash == sha256.Sum256([]byte(token))
 }
 
 // Names lists the configured users, sorted.
 func (d *Directory) Names() []string {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	names := make([]string, 0, len(d.hashes))
-	for name := range d.hashes {
+	names := make([]string, 0, len(d.accounts))
+	for name := range d.accounts {
 		names = append(names, name)
 	}
 	slices.Sort(names)
 	return names
 }
 
-// Set makes tokens (user name to token) the configured users. It returns,
+// Set makes tokens (user name to token) the configured users. A user who
+// stays keeps their cookies; a new one starts without (Restore gives them
+// their saved ones); a removed one's cookies are forgotten. It returns,
 // sorted, the users who were configured before and whose token changed
 // (changed) or who are no longer configured (gone): their signed-in
 // sessions no longer hold.
 func (d *Directory) Set(tokens map[string]string) (changed, gone []string) {
-	hashes := make(map[string][sha256.Size]byte, len(tokens))
-	for name, token := range tokens {
-		hashes[name] = sha256.Sum256([]byte(token))
-	}
 	d.mu.Lock()
-	for name, old := range d.hashes {
-		h, ok := hashes[name]
+	for name, a := range d.accounts {
+		token, ok := tokens[name]
 		switch {
 		case !ok:
 			gone = append(gone, name)
-		case h != old:
+			delete(d.accounts, name)
+		case a.hash != sha256.Sum256([]byte(token)):
 			changed = append(changed, name)
+			a.hash = sha256.Sum256([]byte(token))
 		}
 	}
-	d.hashes = hashes
+	for name, token := range tokens {
+		if _, ok := d.accounts[name]; !ok {
+			a := &account{hash: sha256.Sum256([]byte(token))}
+			d.newKeyLocked(a)
+			d.accounts[name] = a
+		}
+	}
 	d.mu.Unlock()
 	slices.Sort(changed)
 	slices.Sort(gone)
 	return changed, gone
+}
+
+func (d *Directory) newKeyLocked(a *account) {
+	d.keyGen++
+	a.stateKey = strconv.FormatUint(d.keyGen, 36)
+}
+
+// SetCookies gives name new cookies and a new key for the user state
+// fetched with them (returned), so that state from the old ones (perhaps
+// another Nellis account) is never shown as theirs; cookies that failed
+// before are forgotten. "" and false for a user not configured.
+func (d *Directory) SetCookies(name, cookies string) (stateKey string, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	a := d.accounts[name]
+	if a == nil {
+		return "", false
+	}
+	a.cookies, a.failed = cookies, false
+	d.newKeyLocked(a)
+	return a.stateKey, true
+}
+
+// Restore gives name the cookies of their saved record (SetCookies) and
+// keeps the sealed cookies that could not be opened (unopened) to write
+// back unchanged.
+func (d *Directory) Restore(name, cookies, unopened string) (stateKey string, ok bool) {
+	stateKey, ok = d.SetCookies(name, cookies)
+	if ok {
+		d.mu.Lock()
+		if a := d.accounts[name]; a != nil {
+			a.unopened = unopened
+		}
+		d.mu.Unlock()
+	}
+	return stateKey, ok
+}
+
+// Cookies returns name's synced cookies (a secret) and the key of the
+// user state fetched with them.
+func (d *Directory) Cookies(name string) (cookies, stateKey string) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if a := d.accounts[name]; a != nil {
+		return a.cookies, a.stateKey
+	}
+	return "", ""
+}
+
+// SavedCookies returns what name's record keeps of their cookies: the
+// ones in use, and the sealed ones no key could open.
+func (d *Directory) SavedCookies(name string) (cookies, unopened string) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if a := d.accounts[name]; a != nil {
+		return a.cookies, a.unopened
+	}
+	return "", ""
+}
+
+// Reopen opens, with a cookie_key a reload brought, the stored cookies
+// that earlier keys could not, and returns, sorted, whose it opened. The
+// state key stays: the cookies are the ones saved, not new ones.
+func (d *Directory) Reopen(key []byte) (opened []string) {
+	if key == nil {
+		return nil
+	}
+	d.mu.Lock()
+	for name, a := range d.accounts {
+		if a.unopened == "" || a.cookies != "" {
+			continue
+		}
+		if cookies, err := OpenCookies(key, name, a.unopened); err == nil {
+			a.cookies, a.unopened = cookies, ""
+			opened = append(opened, name)
+		}
+	}
+	d.mu.Unlock()
+	slices.Sort(opened)
+	return opened
+}
+
+// Monitor notes that name monitors one more auction of productID.
+func (d *Directory) Monitor(name string, productID int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.products[productID]
+	if p == nil {
+		p = &product{users: make(map[string]int)}
+		d.products[productID] = p
+	}
+	p.users[name]++
+}
+
+// Unmonitor notes that name monitors one auction of productID less.
+func (d *Directory) Unmonitor(name string, productID int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.products[productID]
+	if p == nil {
+		return
+	}
+	if p.users[name]--; p.users[name] <= 0 {
+		delete(p.users, name)
+	}
+	if len(p.users) == 0 {
+		delete(d.products, productID)
+	}
+}
+
+// Monitored reports whether a user monitors productID.
+func (d *Directory) Monitored(productID int64) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.products[productID] != nil
+}
+
+// CookiesFor returns the synced Nellis cookies to fetch a product's
+// snapshot with: those of a user who monitors it, so the snapshot also
+// carries that user's own state (isWinning, nextBid), which reaches that
+// user alone. owner is the opaque key that state is tagged with
+// (hub.UserState.Owner). The users whose cookies are usable take turns,
+// in name order, so each one's state is fetched in turn: one request per
+// poll serves the shared state and one user's. Cookies that failed
+// (CookiesFailed) are skipped until the user syncs new ones. "" means
+// fetch anonymously. The cookies are a secret: never log them.
+func (d *Directory) CookiesFor(productID int64) (owner, cookies string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.products[productID]
+	if p == nil {
+		return "", ""
+	}
+	var names []string
+	for name := range p.users {
+		if a := d.accounts[name]; a != nil && a.cookies != "" && !a.failed {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return "", ""
+	}
+	slices.Sort(names)
+	a := d.accounts[names[p.turn%uint64(len(names))]]
+	p.turn++
+	return a.stateKey, a.cookies
+}
+
+// CookiesFailed sets aside the cookies tagged owner: a snapshot fetched
+// with them failed where an anonymous one worked. CookiesFor skips them
+// until the user syncs cookies again. It returns whose they were, "" when
+// they are gone or set aside already.
+func (d *Directory) CookiesFailed(owner string) (name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for candidate, a := range d.accounts {
+		if a.stateKey == owner && a.cookies != "" && !a.failed {
+			a.failed = true
+			return candidate
+		}
+	}
+	return ""
 }

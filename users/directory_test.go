@@ -75,3 +75,101 @@ func TestDirectoryConcurrent(t *testing.T) {
 		t.Errorf("after the reloads a1 signs in as %q", name)
 	}
 }
+
+// Snapshots of a product are fetched with the cookies of a user who
+// monitors it, never with those of one who does not; several take turns
+// in name order; failed cookies sit out until synced again; a user's
+// cookies outlive a token change but not the user's removal.
+func TestDirectoryCookiesFor(t *testing.T) {
+	d := NewDirectory()
+	d.Set(map[string]string{"alice": "a1", "bob": "b1"})
+	d.Monitor("alice", 77)
+	d.Monitor("bob", 88)
+	if owner, cookies := d.CookiesFor(77); owner != "" || cookies != "" {
+		t.Fatalf("before any sync: %q", cookies)
+	}
+	bobKey, _ := d.SetCookies("bob", "bob=1")
+	if _, cookies := d.CookiesFor(77); cookies != "" {
+		t.Errorf("product 77 (alice's) got bob's cookies: %q", cookies)
+	}
+	if owner, cookies := d.CookiesFor(88); cookies != "bob=1" || owner != bobKey {
+		t.Errorf("product 88: %q %q, want bob's cookies and key %q", owner, cookies, bobKey)
+	}
+	aliceKey, _ := d.SetCookies("alice", "alice=1")
+	if aliceKey == bobKey {
+		t.Fatal("two users share a state key")
+	}
+	d.Monitor("alice", 88)
+	d.Monitor("alice", 88) // a second auction of the same product
+	var got []string
+	for range 4 {
+		_, cookies := d.CookiesFor(88)
+		got = append(got, cookies)
+	}
+	if got[0] == got[1] || got[0] != got[2] || got[1] != got[3] || !slices.Contains(got, "alice=1") || !slices.Contains(got, "bob=1") {
+		t.Fatalf("product 88 with two users: %q, want alice's and bob's in turn", got)
+	}
+	if d.CookiesFailed(aliceKey) != "alice" || d.CookiesFailed(aliceKey) != "" {
+		t.Error("CookiesFailed does not name the owner once")
+	}
+	for range 2 {
+		if _, cookies := d.CookiesFor(88); cookies != "bob=1" {
+			t.Fatalf("after alice's cookies failed: %q, want bob's", cookies)
+		}
+	}
+	newKey, _ := d.SetCookies("alice", "alice=2")
+	if newKey == aliceKey {
+		t.Error("new cookies keep the old state key")
+	}
+	if got := []string{cookiesOnly(d.CookiesFor(88)), cookiesOnly(d.CookiesFor(88))}; !slices.Contains(got, "alice=2") {
+		t.Fatalf("after alice synced again: %q, want her new cookies in turn", got)
+	}
+	d.Unmonitor("alice", 88)
+	if !d.Monitored(88) {
+		t.Error("88 unmonitored while alice has another auction of it")
+	}
+	d.Unmonitor("alice", 88)
+	d.Unmonitor("bob", 88)
+	if d.Monitored(88) || d.Monitored(99) {
+		t.Error("a product nobody monitors counts as monitored")
+	}
+	d.Set(map[string]string{"alice": "a2"})
+	if cookies, key := d.Cookies("alice"); cookies != "alice=2" || key != newKey {
+		t.Errorf("after a token change alice has %q %q", cookies, key)
+	}
+	if cookies, _ := d.Cookies("bob"); cookies != "" {
+		t.Errorf("removed bob's cookies are kept: %q", cookies)
+	}
+}
+
+func cookiesOnly(_, cookies string) string { return cookies }
+
+// Saved cookies no key could open are kept to write back, and opened by
+// the key a reload brings, without a new state key.
+func TestDirectoryReopen(t *testing.T) {
+	key := make([]byte, 32)
+	key[0] = 1
+	sealed, err := SealCookies(key, "alice", "alice=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewDirectory()
+	d.Set(map[string]string{"alice": "a1", "bob": "b1"})
+	stateKey, _ := d.Restore("alice", "", sealed)
+	d.Restore("bob", "bob=1", "")
+	if cookies, unopened := d.SavedCookies("alice"); cookies != "" || unopened != sealed {
+		t.Fatalf("restored: %q %q", cookies, unopened)
+	}
+	if opened := d.Reopen(make([]byte, 32)); opened != nil {
+		t.Errorf("a wrong key opened %v", opened)
+	}
+	if opened := d.Reopen(key); !slices.Equal(opened, []string{"alice"}) {
+		t.Errorf("Reopen = %v, want [alice]", opened)
+	}
+	if cookies, k := d.Cookies("alice"); cookies != "alice=1" || k != stateKey {
+		t.Errorf("reopened: %q key %q, want alice=1 key %q", cookies, k, stateKey)
+	}
+	if _, unopened := d.SavedCookies("alice"); unopened != "" {
+		t.Error("opened cookies are still written back sealed")
+	}
+}

@@ -170,7 +170,7 @@ func (r *Relay) apiReady(w http.ResponseWriter, _ *http.Request) {
 
 func (r *Relay) apiStatus(w http.ResponseWriter, _ *http.Request, u *user) {
 	r.mu.RLock()
-	monitoredCount, conns, hasCookies := len(u.auctions), len(u.conns), u.cookies != ""
+	monitoredCount, conns, hasCookies := len(u.auctions), len(u.conns), r.cookiesOf(u) != ""
 	r.mu.RUnlock()
 	writeJSON(w, http.StatusOK, struct {
 		Success           bool    `json:"success"`

@@ -43,10 +43,6 @@ func TestAPIAuthRefusesCookiesThatCannotBeSent(t *testing.T) {
 
 // userCookies is a user's synced cookies, for tests.
 func (r *Relay) userCookies(name string) string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if u := r.users[name]; u != nil {
-		return u.cookies
-	}
-	return ""
+	cookies, _ := r.dir.Cookies(name)
+	return cookies
 }

@@ -86,14 +86,11 @@ func (r *Relay) admitLocked(c *conn, u *user) string {
 	return ""
 }
 
-// Monitored reports whether a user monitors productID. The hub polls a
-// product nobody monitors (one only subscribe sockets want) in the
-// background, behind the products people bid on.
-func (r *Relay) Monitored(productID int64) bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return len(r.monitors[productID]) > 0
-}
+// Monitored reports whether a user monitors productID
+// (users.Directory.Monitored). The hub polls a product nobody monitors
+// (one only subscribe sockets want) in the background, behind the
+// products people bid on.
+func (r *Relay) Monitored(productID int64) bool { return r.dir.Monitored(productID) }
 
 // prioritizer is implemented by Feeds that poll unmonitored products in
 // the background (hub.Hub): told that a user now monitors a product, they

@@ -343,7 +343,7 @@ func (r *Relay) placeBid(u *user, auctionID string, amount float64) BidResult {
 	a, ok := u.auctions[auctionID]
 	var bid Bid
 	if ok {
-		bid = Bid{User: u.name, AuctionID: auctionID, ProductID: a.ProductID, Amount: amount, Cookies: u.cookies}
+		bid = Bid{User: u.name, AuctionID: auctionID, ProductID: a.ProductID, Amount: amount, Cookies: r.cookiesOf(u)}
 	}
 	r.mu.RUnlock()
 	if !ok {

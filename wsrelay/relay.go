@@ -68,12 +68,11 @@ type Relay struct {
 
 	cfg       atomic.Pointer[Config] // with defaults; read on hot paths
 	cookieKey atomic.Pointer[[]byte] // nil without a key
-	cookieGen atomic.Uint64          // numbers users' cookie syncs (setCookies)
 	reconfig  chan struct{}          // wakes the sweeper after UpdateConfig
 
-	// dir is the configured users and their tokens; it checks a presented
-	// token. Its lock is a leaf, taken after interestMu and mu when they
-	// are held.
+	// dir is the configured users: their tokens, cookies and the products
+	// they monitor (users.Directory). Its lock is a leaf, taken after
+	// interestMu and mu when they are held, never per delivery.
 	dir *users.Directory
 
 	ctx    context.Context // the relay's lifetime: cancelled by Shutdown
@@ -97,12 +96,6 @@ type Relay struct {
 	monitors    map[int64]map[*monitored]struct{} // auctions monitored, by product
 	subscribers map[int64]map[*conn]struct{}      // sockets that sent subscribe, by product
 
-	// turns counts each monitored product's snapshots fetched with users'
-	// cookies, to take turns (CookiesFor); entries go with the product's
-	// last monitor. turnMu nests inside mu.
-	turnMu sync.Mutex
-	turns  map[int64]uint64
-
 	interestMu sync.Mutex // held across Feeds.Subscribe and unsubscribe; taken before mu, never after
 	interest   map[int64]*interest
 
@@ -112,21 +105,16 @@ type Relay struct {
 }
 
 // user is the relay's side of one configured user (users.Directory holds
-// who is configured and their token); its fields are guarded by Relay.mu.
+// who is configured, their token and cookies); its fields are guarded by
+// Relay.mu.
 type user struct {
 	name     string
 	auctions map[string]*monitored
 	conns    map[*conn]struct{} // authenticated sockets
-	cookies  string             // secret: never logged
-	// stateKey tags the user state fetched with these cookies
-	// (hub.UserState.Owner); it changes with the cookies.
+	// stateKey is the Directory's key for the user state fetched with the
+	// user's cookies (hub.UserState.Owner), copied here whenever the
+	// cookies change (setCookies) so a delivery reads it under mu alone.
 	stateKey string
-	// cookiesFailed: a snapshot failed with these cookies; they are not
-	// used for snapshots until the user syncs new ones.
-	cookiesFailed bool
-	// unopenedCookies are the stored sealed cookies the current
-	// cookie_key cannot open, written back unchanged (users.Record.Unopened).
-	unopenedCookies string
 	// left holds the products the user stopped watching, and when; they
 	// count against MaxProductsPerUser while their feeds linger.
 	left map[int64]time.Time
@@ -160,7 +148,6 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 		subscribers: make(map[int64]map[*conn]struct{}),
 		interest:    make(map[int64]*interest),
 		ipLimits:    make(map[string]*rate.Limiter),
-		turns:       make(map[int64]uint64),
 		authBudgets: make(map[string]*bucket),
 		unauthedBy:  make(map[string]int),
 	}
@@ -345,7 +332,9 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 		}
 		delete(r.users, name)
 	}
-	r.reopenCookiesLocked(key)
+	for _, name := range r.dir.Reopen(key) {
+		r.log().Info("stored cookies opened with the new cookie_key", zap.String("user", name))
+	}
 	for name, rec := range loaded {
 		if _, ok := r.users[name]; ok {
 			continue // loaded concurrently by another UpdateConfig
@@ -354,10 +343,8 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 			name:     name,
 			auctions: make(map[string]*monitored, len(rec.Auctions)),
 			conns:    make(map[*conn]struct{}),
-
-			unopenedCookies: rec.Unopened,
 		}
-		r.setCookies(u, rec.Cookies)
+		u.stateKey, _ = r.dir.Restore(name, rec.Cookies, rec.Unopened)
 		for _, a := range rec.Auctions {
 			m := &monitored{Auction: a, owner: u}
 			m.refreshHead()
@@ -389,23 +376,6 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// reopenCookiesLocked opens, with a cookie_key a reload brought, the
-// stored cookies that earlier keys could not. Callers hold r.mu.
-func (r *Relay) reopenCookiesLocked(key []byte) {
-	if key == nil {
-		return
-	}
-	for _, u := range r.users {
-		if u.unopenedCookies == "" || u.cookies != "" {
-			continue
-		}
-		if cookies, err := users.OpenCookies(key, u.name, u.unopenedCookies); err == nil {
-			u.cookies, u.unopenedCookies = cookies, ""
-			r.log().Info("stored cookies opened with the new cookie_key", zap.String("user", u.name))
-		}
-	}
-}
-
 // uniqueSorted sorts ids and drops repeats, in place.
 func uniqueSorted(ids []int64) []int64 {
 	slices.Sort(ids)
@@ -432,6 +402,7 @@ func (r *Relay) addMonitorLocked(a *monitored) {
 		r.monitors[a.ProductID] = set
 	}
 	set[a] = struct{}{}
+	r.dir.Monitor(a.owner.name, a.ProductID)
 }
 
 func (r *Relay) removeMonitorLocked(a *monitored) {
@@ -439,10 +410,8 @@ func (r *Relay) removeMonitorLocked(a *monitored) {
 	delete(set, a)
 	if len(set) == 0 {
 		delete(r.monitors, a.ProductID)
-		r.turnMu.Lock()
-		delete(r.turns, a.ProductID)
-		r.turnMu.Unlock()
 	}
+	r.dir.Unmonitor(a.owner.name, a.ProductID)
 }
 
 // acquire and release follow a change of who watches a product: the

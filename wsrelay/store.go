@@ -25,7 +25,8 @@ func (r *Relay) userSnapshot(name string) (users.Record, bool) {
 	if !ok {
 		return users.Record{}, false
 	}
-	rec := users.Record{Auctions: make([]Auction, 0, len(u.auctions)), Cookies: u.cookies, Unopened: u.unopenedCookies}
+	cookies, unopened := r.dir.SavedCookies(name)
+	rec := users.Record{Auctions: make([]Auction, 0, len(u.auctions)), Cookies: cookies, Unopened: unopened}
 	for _, a := range u.auctions {
 		rec.Auctions = append(rec.Auctions, a.Auction)
 	}
