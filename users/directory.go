@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // Directory is the set of configured users and what the gateway keeps of
@@ -40,6 +41,9 @@ type account struct {
 	// unopened are the stored sealed cookies the current cookie_key
 	// cannot open, written back unchanged (Record.Unopened).
 	unopened string
+	// left holds the products the user stopped watching, and when (fair
+	// use: they count while their feeds linger; see Lingering).
+	left map[int64]time.Time
 }
 
 // product is who monitors one product.
@@ -291,4 +295,47 @@ func (d *Directory) CookiesFailed(owner string) (name string) {
 		}
 	}
 	return ""
+}
+
+// Left notes that name stopped watching products at at (by one socket or
+// auction; they may still watch them otherwise).
+func (d *Directory) Left(name string, at time.Time, products ...int64) {
+	if len(products) == 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	a := d.accounts[name]
+	if a == nil {
+		return
+	}
+	if a.left == nil {
+		a.left = make(map[int64]time.Time)
+	}
+	for _, id := range products {
+		a.left[id] = at
+	}
+}
+
+// Lingering lists the products name left less than linger before now: a
+// product left counts against the user's product limit while its feed
+// stays open upstream, so churn through ever new products cannot keep
+// more feeds open than the limit says. Older entries are forgotten.
+func (d *Directory) Lingering(name string, now time.Time, linger time.Duration) []int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	a := d.accounts[name]
+	if a == nil {
+		return nil
+	}
+	var out []int64
+	for id, at := range a.left {
+		if now.Sub(at) >= linger {
+			delete(a.left, id)
+			continue
+		}
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
 }

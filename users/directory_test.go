@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 // A token signs in as its user and as nobody else; an empty directory
@@ -171,5 +172,30 @@ func TestDirectoryReopen(t *testing.T) {
 	}
 	if _, unopened := d.SavedCookies("alice"); unopened != "" {
 		t.Error("opened cookies are still written back sealed")
+	}
+}
+
+// A product left counts for the linger after it was left and is then
+// forgotten; a removed user's are forgotten at once.
+func TestDirectoryLingering(t *testing.T) {
+	d := NewDirectory()
+	d.Set(map[string]string{"alice": "a1"})
+	t0 := time.Unix(1000, 0)
+	d.Left("alice", t0, 5, 6)
+	d.Left("alice", t0.Add(20*time.Second), 7)
+	d.Left("carol", t0, 8) // not configured: nothing kept
+	if got := d.Lingering("alice", t0.Add(10*time.Second), 30*time.Second); !slices.Equal(got, []int64{5, 6, 7}) {
+		t.Errorf("after 10s: %v", got)
+	}
+	if got := d.Lingering("alice", t0.Add(30*time.Second), 30*time.Second); !slices.Equal(got, []int64{7}) {
+		t.Errorf("after 30s: %v, want [7]", got)
+	}
+	if got := d.Lingering("carol", t0, 30*time.Second); got != nil {
+		t.Errorf("carol: %v", got)
+	}
+	d.Set(map[string]string{"bob": "b1"})
+	d.Set(map[string]string{"alice": "a1"})
+	if got := d.Lingering("alice", t0.Add(30*time.Second), 30*time.Second); got != nil {
+		t.Errorf("removed and added again, alice keeps %v", got)
 	}
 }

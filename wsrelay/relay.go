@@ -115,9 +115,6 @@ type user struct {
 	// user's cookies (hub.UserState.Owner), copied here whenever the
 	// cookies change (setCookies) so a delivery reads it under mu alone.
 	stateKey string
-	// left holds the products the user stopped watching, and when; they
-	// count against MaxProductsPerUser while their feeds linger.
-	left map[int64]time.Time
 }
 
 // interest is the relay's one hub subscription to a product.
