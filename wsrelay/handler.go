@@ -336,7 +336,8 @@ func retryableIf(ok bool, v *bool) *bool {
 
 // placeBid hands a bid to the Bidder; without one bidding is disabled.
 func (r *Relay) placeBid(u *user, auctionID string, amount float64) BidResult {
-	if r.bidder == nil {
+	bidder := r.bidderNow()
+	if bidder == nil {
 		return BidResult{Error: errBiddingDisabled, ErrorType: "BIDDING_DISABLED"}
 	}
 	r.mu.RLock()
@@ -349,9 +350,9 @@ func (r *Relay) placeBid(u *user, auctionID string, amount float64) BidResult {
 	if !ok {
 		return BidResult{Error: errAuctionNotFound(auctionID).Error(), ErrorType: "NOT_FOUND"}
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, r.bidder.BidTimeout()+bidWaitMargin)
+	ctx, cancel := context.WithTimeout(r.ctx, bidder.BidTimeout()+bidWaitMargin)
 	defer cancel()
-	res, err := r.bidder.PlaceBid(ctx, bid)
+	res, err := bidder.PlaceBid(ctx, bid)
 	if err != nil {
 		r.log().Warn("bid failed", zap.String("user", u.name), zap.String("auction", auctionID), zap.Error(err))
 		return BidResult{Error: "bid failed: " + err.Error(), ErrorType: bidFailed, Retryable: true}

@@ -33,9 +33,14 @@ type Options struct {
 	// Storage, when Store is nil, is wrapped in a users.StorageStore
 	// logging through the relay's logger. Default: none.
 	Storage Storage
-	Bidder  Bidder      // nil refuses every bid
-	Logger  *zap.Logger // default zap.NewNop()
-	Hooks   Hooks
+	// Bidder places users' bids; nil refuses every bid until SetBidder.
+	Bidder Bidder
+	// Directory is the users (who they are, their tokens and cookies),
+	// shared with whoever else asks for them (the hub's cookie lookup);
+	// nil makes one. Default: a new users.Directory.
+	Directory *users.Directory
+	Logger    *zap.Logger // default zap.NewNop()
+	Hooks     Hooks
 	// AutoBid tells an auto-bid engine what changed and shows its state
 	// (see AutoBidHooks); SetAutoBid replaces it. Default: none.
 	AutoBid AutoBidHooks
@@ -56,8 +61,8 @@ type Options struct {
 // sockets in place. Shutdown ends it.
 type Relay struct {
 	feeds    Feeds
-	store    users.UserStore // nil: users' data stays in memory
-	bidder   Bidder
+	store    users.UserStore            // nil: users' data stays in memory
+	bidder   atomic.Pointer[Bidder]     // nil: bidding disabled; SetBidder replaces it
 	logger   atomic.Pointer[zap.Logger] // swapped by SetLogger on a reload
 	hooks    atomic.Pointer[Hooks]      // swapped by SetHooks on a reload
 	autoBid  atomic.Pointer[AutoBidHooks]
@@ -89,6 +94,7 @@ type Relay struct {
 	// Feeds.Subscribe and unsubscribe are called without it.
 	mu          sync.RWMutex
 	closing     bool
+	noKeyNoted  bool // "cookie_key not set" was logged for the config in place
 	users       map[string]*user
 	conns       map[*conn]struct{}
 	unauthed    int                               // sockets without a user, and upgrades in flight
@@ -134,11 +140,10 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 	r := &Relay{
 		feeds:       opts.Feeds,
 		store:       opts.Store,
-		bidder:      opts.Bidder,
 		now:         opts.Now,
 		clientIP:    opts.ClientIP,
 		reconfig:    make(chan struct{}, 1),
-		dir:         users.NewDirectory(),
+		dir:         opts.Directory,
 		users:       make(map[string]*user),
 		conns:       make(map[*conn]struct{}),
 		monitors:    make(map[int64]map[*monitored]struct{}),
@@ -148,6 +153,10 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 		authBudgets: make(map[string]*bucket),
 		unauthedBy:  make(map[string]int),
 	}
+	if r.dir == nil {
+		r.dir = users.NewDirectory()
+	}
+	r.SetBidder(opts.Bidder)
 	r.SetLogger(opts.Logger)
 	r.SetHooks(opts.Hooks)
 	r.autoBid.Store(&opts.AutoBid)
@@ -177,9 +186,6 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 		r.cancel()
 		tr.Close()
 		return nil, err
-	}
-	if r.cookieKey.Load() == nil {
-		r.log().Info("cookie_key not set: users' cookies are kept in memory only")
 	}
 	if pollerErr != nil {
 		r.log().Info("idle sockets keep their reader goroutines", zap.Error(pollerErr))
@@ -233,6 +239,24 @@ func (r *Relay) SetLogger(l *zap.Logger) {
 	r.logger.Store(l)
 }
 
+// SetBidder makes b the relay's bidder (nil refuses every bid), for an
+// engine built after the relay because it reads the relay back
+// (AutoBidders, ReportAutoBid).
+func (r *Relay) SetBidder(b Bidder) {
+	if b == nil {
+		r.bidder.Store(nil)
+		return
+	}
+	r.bidder.Store(&b)
+}
+
+func (r *Relay) bidderNow() Bidder {
+	if b := r.bidder.Load(); b != nil {
+		return *b
+	}
+	return nil
+}
+
 // SetHooks replaces the relay's metrics callbacks.
 func (r *Relay) SetHooks(h Hooks) { r.hooks.Store(&h) }
 
@@ -247,11 +271,18 @@ func (r *Relay) hooksNow() *Hooks { return r.hooks.Load() }
 // auctions. A socket waiting for a message reads that one under the old
 // size and rate limits.
 func (r *Relay) UpdateConfig(cfg Config) error {
+	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+	defer cancel()
+	return r.Configure(ctx, cfg)
+}
+
+// Configure is UpdateConfig with ctx bounding the loading of new users'
+// saved data, for a relay built without users (so without I/O) whose
+// users are loaded when the gateway starts.
+func (r *Relay) Configure(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("wsrelay: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
-	defer cancel()
 	if err := r.applyConfig(ctx, cfg); err != nil {
 		return err
 	}
@@ -305,6 +336,11 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 	r.cfg.Store(&withDefaults)
 	r.tr.SetLimits(transportLimits(&withDefaults))
 	if key == nil {
+		// Said once, when there are users whose cookies it concerns.
+		if len(tokens) > 0 && (r.cookieKey.Load() != nil || !r.noKeyNoted) {
+			r.log().Info("cookie_key not set: users' cookies are kept in memory only")
+		}
+		r.noKeyNoted = len(tokens) > 0
 		r.cookieKey.Store(nil)
 	} else {
 		r.cookieKey.Store(&key)
