@@ -171,26 +171,22 @@ func (d *Directory) Restore(name, cookies, unopened string) (stateKey string, ok
 	return stateKey, ok
 }
 
-// Cookies returns name's synced cookies (a secret) and the key of the
-// user state fetched with them.
-func (d *Directory) Cookies(name string) (cookies, stateKey string) {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	if a := d.accounts[name]; a != nil {
-		return a.cookies, a.stateKey
-	}
-	return "", ""
+// UserCookies is what the Directory keeps of one user's cookies.
+type UserCookies struct {
+	Cookies  string // synced, in use; a secret
+	StateKey string // tags the user state fetched with Cookies
+	Unopened string // sealed cookies no key could open, kept to write back
 }
 
-// SavedCookies returns what name's record keeps of their cookies: the
-// ones in use, and the sealed ones no key could open.
-func (d *Directory) SavedCookies(name string) (cookies, unopened string) {
+// Cookies returns what name has of cookies; zero for a user not
+// configured.
+func (d *Directory) Cookies(name string) UserCookies {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if a := d.accounts[name]; a != nil {
-		return a.cookies, a.unopened
+		return UserCookies{Cookies: a.cookies, StateKey: a.stateKey, Unopened: a.unopened}
 	}
-	return "", ""
+	return UserCookies{}
 }
 
 // Reopen opens, with a cookie_key a reload brought, the stored cookies

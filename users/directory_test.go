@@ -135,11 +135,11 @@ func TestDirectoryCookiesFor(t *testing.T) {
 		t.Error("a product nobody monitors counts as monitored")
 	}
 	d.Set(map[string]string{"alice": "a2"})
-	if cookies, key := d.Cookies("alice"); cookies != "alice=2" || key != newKey {
-		t.Errorf("after a token change alice has %q %q", cookies, key)
+	if c := d.Cookies("alice"); c.Cookies != "alice=2" || c.StateKey != newKey {
+		t.Errorf("after a token change alice has %q %q", c.Cookies, c.StateKey)
 	}
-	if cookies, _ := d.Cookies("bob"); cookies != "" {
-		t.Errorf("removed bob's cookies are kept: %q", cookies)
+	if c := d.Cookies("bob"); c.Cookies != "" {
+		t.Errorf("removed bob's cookies are kept: %q", c.Cookies)
 	}
 }
 
@@ -158,8 +158,8 @@ func TestDirectoryReopen(t *testing.T) {
 	d.Set(map[string]string{"alice": "a1", "bob": "b1"})
 	stateKey, _ := d.Restore("alice", "", sealed)
 	d.Restore("bob", "bob=1", "")
-	if cookies, unopened := d.SavedCookies("alice"); cookies != "" || unopened != sealed {
-		t.Fatalf("restored: %q %q", cookies, unopened)
+	if c := d.Cookies("alice"); c.Cookies != "" || c.Unopened != sealed {
+		t.Fatalf("restored: %q %q", c.Cookies, c.Unopened)
 	}
 	if opened := d.Reopen(make([]byte, 32)); opened != nil {
 		t.Errorf("a wrong key opened %v", opened)
@@ -167,10 +167,10 @@ func TestDirectoryReopen(t *testing.T) {
 	if opened := d.Reopen(key); !slices.Equal(opened, []string{"alice"}) {
 		t.Errorf("Reopen = %v, want [alice]", opened)
 	}
-	if cookies, k := d.Cookies("alice"); cookies != "alice=1" || k != stateKey {
-		t.Errorf("reopened: %q key %q, want alice=1 key %q", cookies, k, stateKey)
+	if c := d.Cookies("alice"); c.Cookies != "alice=1" || c.StateKey != stateKey {
+		t.Errorf("reopened: %q key %q, want alice=1 key %q", c.Cookies, c.StateKey, stateKey)
 	}
-	if _, unopened := d.SavedCookies("alice"); unopened != "" {
+	if c := d.Cookies("alice"); c.Unopened != "" {
 		t.Error("opened cookies are still written back sealed")
 	}
 }

@@ -43,6 +43,5 @@ func TestAPIAuthRefusesCookiesThatCannotBeSent(t *testing.T) {
 
 // userCookies is a user's synced cookies, for tests.
 func (r *Relay) userCookies(name string) string {
-	cookies, _ := r.dir.Cookies(name)
-	return cookies
+	return r.dir.Cookies(name).Cookies
 }

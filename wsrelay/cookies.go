@@ -35,6 +35,5 @@ func (r *Relay) setCookies(u *user, cookies string) {
 
 // cookiesOf is u's synced cookies (a secret), "" for none.
 func (r *Relay) cookiesOf(u *user) string {
-	cookies, _ := r.dir.Cookies(u.name)
-	return cookies
+	return r.dir.Cookies(u.name).Cookies
 }
