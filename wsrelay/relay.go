@@ -85,7 +85,10 @@ type Relay struct {
 	wg     sync.WaitGroup // the relay's own goroutines (sockets' are the transport's)
 	saver  *users.Saver
 
-	// mu guards the registry. No socket is written while it is held:
+	// mu guards the relay's side of the registry: sockets, each user's
+	// sockets and monitored auctions, interest sets (dir, the users
+	// themselves, has its own lock, taken after mu, never before, and
+	// never on a delivery). No socket is written while it is held:
 	// deliver, pushState, ReportAutoBid and the sweeper collect their
 	// sockets (and build their frames) under it and send after releasing
 	// it. A monitored auction's sendMu, taken before mu, keeps its states
