@@ -12,7 +12,6 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/nellis-edge/gateway/users"
 	"github.com/nellis-edge/gateway/wsrelay"
 )
 
@@ -20,16 +19,19 @@ import (
 // syncs cookies, starts an auto-bid auction and bids by hand over its
 // socket; the engine bids for it and reports to the socket.
 func TestEngineBehindARealRelay(t *testing.T) {
-	var registry users.LateRegistry
+	// One pass, as the module builds them: the relay on the feed, the
+	// engine on the relay, then the relay takes the engine as its bidder.
+	var relay *wsrelay.Relay
 	r := newRigWith(t, rigOptions{}, func(o *Options) {
-		o.Directory, o.Reporter = &registry, &registry
+		var err error
+		relay, err = wsrelay.New(context.Background(), wsrelay.Config{Users: map[string]string{"alice": "alice-token"}},
+			wsrelay.Options{Feeds: o.Feed.(wsrelay.Feeds)}) // the rig's fake feed serves a relay too
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Directory, o.Reporter = relay, relay
 	})
-	relay, err := wsrelay.New(context.Background(), wsrelay.Config{Users: map[string]string{"alice": "alice-token"}},
-		wsrelay.Options{Feeds: r.feed, Bidder: r.engine})
-	if err != nil {
-		t.Fatal(err)
-	}
-	registry.Set(relay)
+	relay.SetBidder(r.engine)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", relay.ServeWS)
 	mux.Handle("/api/", relay.APIHandler())

@@ -104,8 +104,8 @@ func runningShared() *shared {
 // statusReport is the gateway's status now.
 func (s *shared) statusReport() statusview.Report {
 	var stats *wsrelay.Stats
-	if r := s.relay.Load(); r != nil {
-		st := r.Stats()
+	if s.started.Load() {
+		st := s.relay.Stats()
 		stats = &st
 	}
 	return statusview.NewReport(time.Now(), s.hub.Status(), stats, statusview.Latency{

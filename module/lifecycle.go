@@ -57,8 +57,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return a.shared.metrics.Register(ctx.GetMetricsRegistry())
 }
 
-// Start pushes this config's settings into the running state, creating the
-// connection registry on the first start.
+// Start pushes this config's settings into the running state; the first
+// start loads the users' saved data.
 func (a *App) Start() error {
 	a.relayCfg = a.relayConfig(a.origins)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

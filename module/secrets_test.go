@@ -73,7 +73,7 @@ func TestNoSecretInLogs(t *testing.T) {
 	if err := s.start(context.Background(), logger, client, app.hubConfig(), app.relayConfig(nil), app.biddingConfig(), storage); err != nil {
 		t.Fatal(err)
 	}
-	relay := s.relay.Load()
+	relay := s.relay
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", relay.ServeWS)
 	mux.Handle("/api/", relay.APIHandler())

@@ -37,63 +37,94 @@ type shared struct {
 	nellis    *upstreamClient
 	storage   *currentStorage
 	metrics   *metrics.Metrics
+	users     *users.Directory
 	hub       *hub.Hub
+	relay     *wsrelay.Relay
 	bidder    *bidding.Engine
 
-	// The relay loads users' saved data and resubscribes their auctions,
-	// which dials Nellis, so it is made on the first Start: `caddy
-	// validate` provisions but never starts.
+	// Loading users' saved data resubscribes their auctions, which dials
+	// Nellis, so it waits for the first Start (`caddy validate`
+	// provisions but never starts); until then requests are answered
+	// "starting up".
 	startMu sync.Mutex
-	relay   atomic.Pointer[wsrelay.Relay]
-	// registry is the users as the hub (the cookies snapshots are
-	// fetched with) and the engine (its Directory and Reporter) see them:
-	// built first, it stands for the relay once the relay exists.
-	registry users.LateRegistry
+	started atomic.Bool
 }
 
-// newShared builds the state without any I/O.
+// newShared builds the state in one pass and without any I/O: the users
+// first, the hub on them (the cookies snapshots are fetched with, which
+// products are monitored), the relay on the hub and the users, then the
+// engine on the relay (who auto-bids, where states go), which the relay
+// then takes as its bidder. Users are loaded at start.
 func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bidCfg bidding.Config) (*shared, error) {
-	s := &shared{metrics: metrics.New(), nellis: new(upstreamClient), storage: new(currentStorage)}
+	s := &shared{metrics: metrics.New(), nellis: new(upstreamClient), storage: new(currentStorage), users: users.NewDirectory()}
 	s.logger, s.setLogger = newReloadableLogger(logger)
 	s.nellis.client.Store(client)
 	// One estimate of Nellis's clock, fed by every snapshot and bid, times
 	// the snipes.
 	serverClock := new(bidding.ServerClock)
 	s.hub = hub.New(hubCfg, hub.Deps{
-		Snapshots:     bidding.TimedSnapshots{Fetcher: s.nellis, Server: serverClock},
-		Cookies:       s.registry.CookiesFor,
-		CookiesFailed: s.registry.CookiesFailed,
-		Monitored:     s.registry.Monitored,
+		Snapshots: bidding.TimedSnapshots{Fetcher: s.nellis, Server: serverClock},
+		Cookies:   s.users.CookiesFor,
+		// The relay logs whose cookies failed; the hub asks only once a
+		// feed runs, which the relay starts.
+		CookiesFailed: func(productID int64, owner string) { s.relay.CookiesFailed(productID, owner) },
+		Monitored:     s.users.Monitored,
 		ServerTime:    serverClock.Now,
 		Logger:        s.logger.Named("feed"),
 		Hooks:         s.metrics.HubHooks(),
 	})
-	bidder, err := bidding.New(bidCfg, bidding.Options{
-		Placer:      s.nellis,
-		Feed:        s.hub,
-		Directory:   &s.registry,
-		Reporter:    &s.registry,
-		ServerClock: serverClock,
-		Logger:      s.logger.Named("bidding"),
-		Hooks:       s.metrics.BiddingHooks(),
+	relayLog := s.logger.Named("relay")
+	relayHooks := s.metrics.RelayHooks()
+	store := users.NewStorageStore(s.storage, users.StorageOptions{
+		Logger:      func() *zap.Logger { return relayLog },
+		Quarantined: relayHooks.RecordQuarantined,
+	})
+	// Without users the relay loads nothing: Start brings them.
+	relay, err := wsrelay.New(context.Background(), wsrelay.Config{}, wsrelay.Options{
+		Feeds:     s.hub,
+		Directory: s.users,
+		Store:     store,
+		Logger:    relayLog,
+		Hooks:     relayHooks,
+		ClientIP:  clientIP,
+		Unwrap:    caddyPlainConn,
 	})
 	if err != nil {
 		s.hub.Close()
 		return nil, err
 	}
+	s.relay = relay
+	bidder, err := bidding.New(bidCfg, bidding.Options{
+		Placer:      s.nellis,
+		Feed:        s.hub,
+		Directory:   relay,
+		Reporter:    relay,
+		ServerClock: serverClock,
+		Logger:      s.logger.Named("bidding"),
+		Hooks:       s.metrics.BiddingHooks(),
+	})
+	if err != nil {
+		relay.Shutdown()
+		s.hub.Close()
+		return nil, err
+	}
 	s.bidder = bidder
+	relay.SetBidder(bidder)
+	relay.SetAutoBid(wsrelay.AutoBidHooks{
+		Refresh: bidder.Refresh,
+		Forget:  bidder.Forget,
+		State:   bidder.State,
+	})
 	s.metrics.SetStatusSource(func() metrics.Snapshot {
 		snap := metrics.SnapshotFromFeeds(s.hub.Status())
-		if r := s.relay.Load(); r != nil {
-			snap.AuthenticatedUsers = r.Stats().Authenticated
-		}
+		snap.AuthenticatedUsers = s.relay.Stats().Authenticated
 		return snap
 	})
 	return s, nil
 }
 
-// start applies a started config's settings, creating the relay on the
-// first start.
+// start applies a started config's settings; the first one loads the
+// users' saved data.
 func (s *shared) start(ctx context.Context, logger *zap.Logger, client *nellis.Client,
 	hubCfg hub.Config, relayCfg wsrelay.Config, bidCfg bidding.Config, storage users.Storage) error {
 	s.startMu.Lock()
@@ -105,36 +136,11 @@ func (s *shared) start(ctx context.Context, logger *zap.Logger, client *nellis.C
 	if err := s.bidder.UpdateConfig(bidCfg); err != nil {
 		return err
 	}
-	if r := s.relay.Load(); r != nil {
-		return r.UpdateConfig(relayCfg)
-	}
-	relayLog := s.logger.Named("relay")
-	relayHooks := s.metrics.RelayHooks()
-	store := users.NewStorageStore(s.storage, users.StorageOptions{
-		Logger:      func() *zap.Logger { return relayLog },
-		Quarantined: relayHooks.RecordQuarantined,
-	})
-	r, err := wsrelay.New(ctx, relayCfg, wsrelay.Options{
-		Feeds:    s.hub,
-		Store:    store,
-		Bidder:   s.bidder,
-		Logger:   relayLog,
-		Hooks:    relayHooks,
-		ClientIP: clientIP,
-		Unwrap:   caddyPlainConn,
-	})
-	if err != nil {
+	// Loading users tells the engine of every auction loaded from storage.
+	if err := s.relay.Configure(ctx, relayCfg); err != nil {
 		return err
 	}
-	s.relay.Store(r)
-	s.registry.Set(r)
-	// Now that the engine can see the relay, tell the relay where to
-	// report; this also looks at every auction loaded from storage.
-	r.SetAutoBid(wsrelay.AutoBidHooks{
-		Refresh: s.bidder.Refresh,
-		Forget:  s.bidder.Forget,
-		State:   s.bidder.State,
-	})
+	s.started.Store(true)
 	return nil
 }
 
@@ -143,9 +149,7 @@ func (s *shared) start(ctx context.Context, logger *zap.Logger, client *nellis.C
 // every feed and upstream stream closes.
 func (s *shared) Destruct() error {
 	s.bidder.Close()
-	if r := s.relay.Load(); r != nil {
-		r.Shutdown()
-	}
+	s.relay.Shutdown()
 	s.hub.Close()
 	return nil
 }
@@ -172,11 +176,11 @@ func (s *shared) ready(w http.ResponseWriter, r *http.Request, origins []string)
 		writeError(w, http.StatusForbidden, "origin not allowed")
 		return nil
 	}
-	relay := s.relay.Load()
-	if relay == nil {
+	if !s.started.Load() {
 		writeError(w, http.StatusServiceUnavailable, "starting up")
+		return nil
 	}
-	return relay
+	return s.relay
 }
 
 // writeError answers with the JSON error shape the REST API uses.

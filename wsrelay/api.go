@@ -170,7 +170,7 @@ func (r *Relay) apiReady(w http.ResponseWriter, _ *http.Request) {
 
 func (r *Relay) apiStatus(w http.ResponseWriter, _ *http.Request, u *user) {
 	r.mu.RLock()
-	monitoredCount, conns, hasCookies := len(u.auctions), len(u.conns), u.cookies != ""
+	monitoredCount, conns, hasCookies := len(u.auctions), len(u.conns), r.cookiesOf(u) != ""
 	r.mu.RUnlock()
 	writeJSON(w, http.StatusOK, struct {
 		Success           bool    `json:"success"`
@@ -181,7 +181,7 @@ func (r *Relay) apiStatus(w http.ResponseWriter, _ *http.Request, u *user) {
 		CookiesSynced     bool    `json:"cookiesSynced"`
 		BiddingEnabled    bool    `json:"biddingEnabled"`
 		Uptime            float64 `json:"uptime"`
-	}{true, "running", u.name, monitoredCount, conns, hasCookies, r.bidder != nil, r.now().Sub(r.started).Seconds()})
+	}{true, "running", u.name, monitoredCount, conns, hasCookies, r.bidderNow() != nil, r.now().Sub(r.started).Seconds()})
 }
 
 // apiAuth stores the user's Nellis cookies. An empty value (the extension

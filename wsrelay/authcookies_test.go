@@ -43,10 +43,5 @@ func TestAPIAuthRefusesCookiesThatCannotBeSent(t *testing.T) {
 
 // userCookies is a user's synced cookies, for tests.
 func (r *Relay) userCookies(name string) string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if u := r.users[name]; u != nil {
-		return u.cookies
-	}
-	return ""
+	return r.dir.Cookies(name).Cookies
 }

@@ -79,9 +79,10 @@ func (r *Relay) AutoBidders(productID int64) []AutoBidder {
 		if !a.Config.AutoBid || a.owner == nil {
 			continue
 		}
+		c := r.dir.Cookies(a.owner.name)
 		out = append(out, AutoBidder{
 			User: a.owner.name, AuctionID: a.ID, Config: a.Config,
-			Cookies: a.owner.cookies, StateKey: a.owner.stateKey,
+			Cookies: c.Cookies, StateKey: c.StateKey,
 		})
 	}
 	slices.SortFunc(out, func(x, y AutoBidder) int {

@@ -116,10 +116,11 @@ func (r *Relay) ReportAutoBid(state users.AutoBidState) {
 	}
 }
 
-// fillAutoBid returns the auction's view, asking the engine (AutoBidHooks.State)
-// when the relay has no report of it yet, for example because the engine
-// reported before the relay existed. A report that arrives meanwhile
-// wins over the answer. Never call it holding r.mu.
+// fillAutoBid returns the auction's view, asking the engine
+// (AutoBidHooks.State) when the relay has no report of it yet, for example
+// because the engine, told of the auction a moment ago (refreshAutoBid),
+// has not reported yet. A report that arrives meanwhile wins over the
+// answer. Never call it holding r.mu.
 func (r *Relay) fillAutoBid(a *monitored, cur autoBidView) autoBidView {
 	h := r.autoBidHooks()
 	if cur.known() || h.State == nil {

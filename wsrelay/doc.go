@@ -82,8 +82,14 @@
 //
 // # Locking
 //
-// Relay.mu guards users, sockets and interest sets; a socket's own lock
-// (in wsconn) guards its queue. No socket is written while Relay.mu is
+// Relay.mu guards the relay's side of the users (their sockets and
+// monitored auctions with their delivery state), the sockets and interest
+// sets; a socket's own lock (in wsconn) guards its queue. Who the users
+// are, their tokens, cookies, the products each monitors and the products
+// each left (fair use) live in a users.Directory with its own leaf lock:
+// the order is interestMu, then Relay.mu, then the Directory's, never the
+// other way. A delivery takes no Directory lock: the key of a user's state
+// (user.stateKey) is copied under Relay.mu whenever the cookies change. No socket is written while Relay.mu is
 // held: deliver, pushState, ReportAutoBid and the sweeper copy the
 // sockets they send to (and build their frames) under it, and send after
 // releasing it, so one user's slow fan-out never holds up another's

@@ -15,7 +15,6 @@ import (
 	"github.com/nellis-edge/gateway/bidding"
 	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/nellis"
-	"github.com/nellis-edge/gateway/users"
 	"github.com/nellis-edge/gateway/wsrelay"
 )
 
@@ -76,17 +75,19 @@ func TestEngineDrivenThroughTheHooks(t *testing.T) {
 	f := &feed{state: &hub.Change{ProductID: productID, Epoch: "e", Seq: 1, Source: hub.SourceSSE, ReceivedAt: time.Now(), Product: p, JSON: data}}
 	bids := placer{bids: make(chan string, 4)}
 
-	var registry users.LateRegistry
-	engine, err := bidding.New(bidding.Config{}, bidding.Options{Placer: bids, Feed: f, Directory: &registry, Reporter: &registry})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// One pass, as the module builds them: the relay, the engine on it,
+	// then the relay takes the engine as its bidder and auto-bid hooks.
 	relay, err := wsrelay.New(context.Background(), wsrelay.Config{Users: map[string]string{"alice": "alice-token"}},
-		wsrelay.Options{Feeds: f, Bidder: engine})
+		wsrelay.Options{Feeds: f})
 	if err != nil {
 		t.Fatal(err)
 	}
-	registry.Set(relay)
+	engine, err := bidding.New(bidding.Config{}, bidding.Options{Placer: bids, Feed: f, Directory: relay, Reporter: relay})
+	if err != nil {
+		relay.Shutdown()
+		t.Fatal(err)
+	}
+	relay.SetBidder(engine)
 	relay.SetAutoBid(wsrelay.AutoBidHooks{Refresh: engine.Refresh, Forget: engine.Forget,
 		State: engine.State})
 	mux := http.NewServeMux()
@@ -153,7 +154,7 @@ func TestEngineDrivenThroughTheHooks(t *testing.T) {
 	if msg, _ := a["error"].(string); !strings.Contains(msg, "sign in on nellisauction.com again") || a["message"] != msg {
 		t.Errorf("the user is not told why: %v", a)
 	}
-	if got := registry.AutoBidders(productID); len(got) != 1 || got[0].Config.SnipeSeconds != 20 || got[0].Cookies != "expired" {
+	if got := relay.AutoBidders(productID); len(got) != 1 || got[0].Config.SnipeSeconds != 20 || got[0].Cookies != "expired" {
 		t.Errorf("the engine sees %+v", got)
 	}
 

@@ -2,7 +2,6 @@ package wsrelay
 
 import (
 	"fmt"
-	"time"
 )
 
 // Fair use: what one user may make the gateway do upstream. Every product
@@ -30,12 +29,7 @@ func (r *Relay) productLimitLocked(u *user, productID int64) string {
 			products[id] = struct{}{}
 		}
 	}
-	now := r.now()
-	for id, at := range u.left {
-		if now.Sub(at) >= cfg.FeedLinger {
-			delete(u.left, id)
-			continue
-		}
+	for _, id := range r.dir.Lingering(u.name, r.now(), cfg.FeedLinger) {
 		products[id] = struct{}{}
 	}
 	if _, ok := products[productID]; ok || len(products) < limit {
@@ -46,19 +40,13 @@ func (r *Relay) productLimitLocked(u *user, productID int64) string {
 }
 
 // leftLocked notes that u stopped watching products (by one socket or
-// auction; they may still watch them otherwise). u may be nil. Callers
-// hold r.mu.
+// auction; they may still watch them otherwise), in users.Directory.
+// u may be nil. Callers hold r.mu.
 func (r *Relay) leftLocked(u *user, products ...int64) {
 	if u == nil || len(products) == 0 {
 		return
 	}
-	if u.left == nil {
-		u.left = make(map[int64]time.Time)
-	}
-	now := r.now()
-	for _, id := range products {
-		u.left[id] = now
-	}
+	r.dir.Left(u.name, r.now(), products...)
 }
 
 // leftSubsLocked is leftLocked for every product socket c subscribed to.
@@ -86,14 +74,11 @@ func (r *Relay) admitLocked(c *conn, u *user) string {
 	return ""
 }
 
-// Monitored reports whether a user monitors productID. The hub polls a
-// product nobody monitors (one only subscribe sockets want) in the
-// background, behind the products people bid on.
-func (r *Relay) Monitored(productID int64) bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return len(r.monitors[productID]) > 0
-}
+// Monitored reports whether a user monitors productID
+// (users.Directory.Monitored). The hub polls a product nobody monitors
+// (one only subscribe sockets want) in the background, behind the
+// products people bid on.
+func (r *Relay) Monitored(productID int64) bool { return r.dir.Monitored(productID) }
 
 // prioritizer is implemented by Feeds that poll unmonitored products in
 // the background (hub.Hub): told that a user now monitors a product, they

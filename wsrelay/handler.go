@@ -343,12 +343,13 @@ func retryableIf(ok bool, v *bool) *bool {
 // would cost an upstream stream and a snapshot round trip before the bid
 // leaves, and Nellis decides on the close anyway.
 func (r *Relay) placeBid(u *user, auctionID string, amount float64) BidResult {
-	if r.bidder == nil {
+	bidder := r.bidderNow()
+	if bidder == nil {
 		return BidResult{Error: errBiddingDisabled, ErrorType: "BIDDING_DISABLED"}
 	}
 	r.mu.RLock()
 	a, ok := u.auctions[auctionID]
-	bid := Bid{User: u.name, AuctionID: auctionID, Amount: amount, Cookies: u.cookies}
+	bid := Bid{User: u.name, AuctionID: auctionID, Amount: amount, Cookies: r.cookiesOf(u)}
 	if ok {
 		bid.ProductID = a.ProductID
 	}
@@ -360,9 +361,9 @@ func (r *Relay) placeBid(u *user, auctionID string, amount float64) BidResult {
 		}
 		bid.ProductID, bid.Unmonitored = productID, true
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, r.bidder.BidTimeout()+bidWaitMargin)
+	ctx, cancel := context.WithTimeout(r.ctx, bidder.BidTimeout()+bidWaitMargin)
 	defer cancel()
-	res, err := r.bidder.PlaceBid(ctx, bid)
+	res, err := bidder.PlaceBid(ctx, bid)
 	if err != nil {
 		r.log().Warn("bid failed", zap.String("user", u.name), zap.String("auction", auctionID), zap.Error(err))
 		return BidResult{Error: "bid failed: " + err.Error(), ErrorType: bidFailed, Retryable: true}

@@ -3,8 +3,6 @@ package wsrelay
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net"
@@ -35,9 +33,14 @@ type Options struct {
 	// Storage, when Store is nil, is wrapped in a users.StorageStore
 	// logging through the relay's logger. Default: none.
 	Storage Storage
-	Bidder  Bidder      // nil refuses every bid
-	Logger  *zap.Logger // default zap.NewNop()
-	Hooks   Hooks
+	// Bidder places users' bids; nil refuses every bid until SetBidder.
+	Bidder Bidder
+	// Directory is the users (who they are, their tokens and cookies),
+	// shared with whoever else asks for them (the hub's cookie lookup);
+	// nil makes one. Default: a new users.Directory.
+	Directory *users.Directory
+	Logger    *zap.Logger // default zap.NewNop()
+	Hooks     Hooks
 	// AutoBid tells an auto-bid engine what changed and shows its state
 	// (see AutoBidHooks); SetAutoBid replaces it. Default: none.
 	AutoBid AutoBidHooks
@@ -58,8 +61,8 @@ type Options struct {
 // sockets in place. Shutdown ends it.
 type Relay struct {
 	feeds    Feeds
-	store    users.UserStore // nil: users' data stays in memory
-	bidder   Bidder
+	store    users.UserStore            // nil: users' data stays in memory
+	bidder   atomic.Pointer[Bidder]     // nil: bidding disabled; SetBidder replaces it
 	logger   atomic.Pointer[zap.Logger] // swapped by SetLogger on a reload
 	hooks    atomic.Pointer[Hooks]      // swapped by SetHooks on a reload
 	autoBid  atomic.Pointer[AutoBidHooks]
@@ -70,15 +73,22 @@ type Relay struct {
 
 	cfg       atomic.Pointer[Config] // with defaults; read on hot paths
 	cookieKey atomic.Pointer[[]byte] // nil without a key
-	cookieGen atomic.Uint64          // numbers users' cookie syncs (setCookies)
 	reconfig  chan struct{}          // wakes the sweeper after UpdateConfig
+
+	// dir is the configured users: their tokens, cookies and the products
+	// they monitor (users.Directory). Its lock is a leaf, taken after
+	// interestMu and mu when they are held, never per delivery.
+	dir *users.Directory
 
 	ctx    context.Context // the relay's lifetime: cancelled by Shutdown
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the relay's own goroutines (sockets' are the transport's)
 	saver  *users.Saver
 
-	// mu guards the registry. No socket is written while it is held:
+	// mu guards the relay's side of the registry: sockets, each user's
+	// sockets and monitored auctions, interest sets (dir, the users
+	// themselves, has its own lock, taken after mu, never before, and
+	// never on a delivery). No socket is written while it is held:
 	// deliver, pushState, ReportAutoBid and the sweeper collect their
 	// sockets (and build their frames) under it and send after releasing
 	// it. A monitored auction's sendMu, taken before mu, keeps its states
@@ -87,18 +97,13 @@ type Relay struct {
 	// Feeds.Subscribe and unsubscribe are called without it.
 	mu          sync.RWMutex
 	closing     bool
+	noKeyNoted  bool // "cookie_key not set" was logged for the config in place
 	users       map[string]*user
 	conns       map[*conn]struct{}
 	unauthed    int                               // sockets without a user, and upgrades in flight
 	unauthedBy  map[string]int                    // the same, by addressKey
 	monitors    map[int64]map[*monitored]struct{} // auctions monitored, by product
 	subscribers map[int64]map[*conn]struct{}      // sockets that sent subscribe, by product
-
-	// turns counts each monitored product's snapshots fetched with users'
-	// cookies, to take turns (CookiesFor); entries go with the product's
-	// last monitor. turnMu nests inside mu.
-	turnMu sync.Mutex
-	turns  map[int64]uint64
 
 	interestMu sync.Mutex // held across Feeds.Subscribe and unsubscribe; taken before mu, never after
 	interest   map[int64]*interest
@@ -108,25 +113,17 @@ type Relay struct {
 	authBudgets map[string]*bucket       // failed authentications, by addressKey
 }
 
-// user is one configured user; its fields are guarded by Relay.mu.
+// user is the relay's side of one configured user (users.Directory holds
+// who is configured, their token and cookies); its fields are guarded by
+// Relay.mu.
 type user struct {
-	name      string
-	tokenHash [sha256.Size]byte
-	auctions  map[string]*monitored
-	conns     map[*conn]struct{} // authenticated sockets
-	cookies   string             // secret: never logged
-	// stateKey tags the user state fetched with these cookies
-	// (hub.UserState.Owner); it changes with the cookies.
+	name     string
+	auctions map[string]*monitored
+	conns    map[*conn]struct{} // authenticated sockets
+	// stateKey is the Directory's key for the user state fetched with the
+	// user's cookies (hub.UserState.Owner), copied here whenever the
+	// cookies change (setCookies) so a delivery reads it under mu alone.
 	stateKey string
-	// cookiesFailed: a snapshot failed with these cookies; they are not
-	// used for snapshots until the user syncs new ones.
-	cookiesFailed bool
-	// unopenedCookies are the stored sealed cookies the current
-	// cookie_key cannot open, written back unchanged (users.Record.Unopened).
-	unopenedCookies string
-	// left holds the products the user stopped watching, and when; they
-	// count against MaxProductsPerUser while their feeds linger.
-	left map[int64]time.Time
 }
 
 // interest is the relay's one hub subscription to a product.
@@ -146,20 +143,23 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 	r := &Relay{
 		feeds:       opts.Feeds,
 		store:       opts.Store,
-		bidder:      opts.Bidder,
 		now:         opts.Now,
 		clientIP:    opts.ClientIP,
 		reconfig:    make(chan struct{}, 1),
+		dir:         opts.Directory,
 		users:       make(map[string]*user),
 		conns:       make(map[*conn]struct{}),
 		monitors:    make(map[int64]map[*monitored]struct{}),
 		subscribers: make(map[int64]map[*conn]struct{}),
 		interest:    make(map[int64]*interest),
 		ipLimits:    make(map[string]*rate.Limiter),
-		turns:       make(map[int64]uint64),
 		authBudgets: make(map[string]*bucket),
 		unauthedBy:  make(map[string]int),
 	}
+	if r.dir == nil {
+		r.dir = users.NewDirectory()
+	}
+	r.SetBidder(opts.Bidder)
 	r.SetLogger(opts.Logger)
 	r.SetHooks(opts.Hooks)
 	r.autoBid.Store(&opts.AutoBid)
@@ -189,9 +189,6 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 		r.cancel()
 		tr.Close()
 		return nil, err
-	}
-	if r.cookieKey.Load() == nil {
-		r.log().Info("cookie_key not set: users' cookies are kept in memory only")
 	}
 	if pollerErr != nil {
 		r.log().Info("idle sockets keep their reader goroutines", zap.Error(pollerErr))
@@ -245,6 +242,24 @@ func (r *Relay) SetLogger(l *zap.Logger) {
 	r.logger.Store(l)
 }
 
+// SetBidder makes b the relay's bidder (nil refuses every bid), for an
+// engine built after the relay because it reads the relay back
+// (AutoBidders, ReportAutoBid).
+func (r *Relay) SetBidder(b Bidder) {
+	if b == nil {
+		r.bidder.Store(nil)
+		return
+	}
+	r.bidder.Store(&b)
+}
+
+func (r *Relay) bidderNow() Bidder {
+	if b := r.bidder.Load(); b != nil {
+		return *b
+	}
+	return nil
+}
+
 // SetHooks replaces the relay's metrics callbacks.
 func (r *Relay) SetHooks(h Hooks) { r.hooks.Store(&h) }
 
@@ -259,11 +274,18 @@ func (r *Relay) hooksNow() *Hooks { return r.hooks.Load() }
 // auctions. A socket waiting for a message reads that one under the old
 // size and rate limits.
 func (r *Relay) UpdateConfig(cfg Config) error {
+	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+	defer cancel()
+	return r.Configure(ctx, cfg)
+}
+
+// Configure is UpdateConfig with ctx bounding the loading of new users'
+// saved data, for a relay built without users (so without I/O) whose
+// users are loaded when the gateway starts.
+func (r *Relay) Configure(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("wsrelay: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
-	defer cancel()
 	if err := r.applyConfig(ctx, cfg); err != nil {
 		return err
 	}
@@ -284,11 +306,10 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 	r.mu.RLock()
 	var fresh, short []string
 	for name, token := range tokens {
-		u, ok := r.users[name]
-		if !ok {
+		if _, ok := r.users[name]; !ok {
 			fresh = append(fresh, name)
 		}
-		if len(token) < minTokenLength && (!ok || sha256.Sum256([]byte(token)) != u.tokenHash) {
+		if len(token) < minTokenLength && !r.dir.Holds(name, token) {
 			short = append(short, name)
 		}
 	}
@@ -318,43 +339,48 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 	r.cfg.Store(&withDefaults)
 	r.tr.SetLimits(transportLimits(&withDefaults))
 	if key == nil {
+		// Said once, when there are users whose cookies it concerns.
+		if len(tokens) > 0 && (r.cookieKey.Load() != nil || !r.noKeyNoted) {
+			r.log().Info("cookie_key not set: users' cookies are kept in memory only")
+		}
+		r.noKeyNoted = len(tokens) > 0
 		r.cookieKey.Store(nil)
 	} else {
 		r.cookieKey.Store(&key)
 	}
-	for name, u := range r.users {
-		token, ok := tokens[name]
-		if ok && sha256.Sum256([]byte(token)) == u.tokenHash {
-			continue
-		}
-		for c := range u.conns {
-			r.deauthenticateLocked(c)
-		}
-		if !ok {
-			for _, a := range u.auctions {
-				r.removeMonitorLocked(a)
-				release = append(release, a.ProductID)
-				gone = append(gone, a)
+	changed, goneUsers := r.dir.Set(tokens)
+	for _, name := range append(changed, goneUsers...) {
+		if u := r.users[name]; u != nil {
+			for c := range u.conns {
+				r.deauthenticateLocked(c)
 			}
-			delete(r.users, name)
+		}
+	}
+	for _, name := range goneUsers {
+		u := r.users[name]
+		if u == nil {
 			continue
 		}
-		u.tokenHash = sha256.Sum256([]byte(token))
+		for _, a := range u.auctions {
+			r.removeMonitorLocked(a)
+			release = append(release, a.ProductID)
+			gone = append(gone, a)
+		}
+		delete(r.users, name)
 	}
-	r.reopenCookiesLocked(key)
+	for _, name := range r.dir.Reopen(key) {
+		r.log().Info("stored cookies opened with the new cookie_key", zap.String("user", name))
+	}
 	for name, rec := range loaded {
 		if _, ok := r.users[name]; ok {
 			continue // loaded concurrently by another UpdateConfig
 		}
 		u := &user{
-			name:      name,
-			tokenHash: sha256.Sum256([]byte(tokens[name])),
-			auctions:  make(map[string]*monitored, len(rec.Auctions)),
-			conns:     make(map[*conn]struct{}),
-
-			unopenedCookies: rec.Unopened,
+			name:     name,
+			auctions: make(map[string]*monitored, len(rec.Auctions)),
+			conns:    make(map[*conn]struct{}),
 		}
-		r.setCookies(u, rec.Cookies)
+		u.stateKey, _ = r.dir.Restore(name, rec.Cookies, rec.Unopened)
 		for _, a := range rec.Auctions {
 			m := &monitored{Auction: a, owner: u}
 			m.refreshHead()
@@ -386,41 +412,23 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// reopenCookiesLocked opens, with a cookie_key a reload brought, the
-// stored cookies that earlier keys could not. Callers hold r.mu.
-func (r *Relay) reopenCookiesLocked(key []byte) {
-	if key == nil {
-		return
-	}
-	for _, u := range r.users {
-		if u.unopenedCookies == "" || u.cookies != "" {
-			continue
-		}
-		if cookies, err := users.OpenCookies(key, u.name, u.unopenedCookies); err == nil {
-			u.cookies, u.unopenedCookies = cookies, ""
-			r.log().Info("stored cookies opened with the new cookie_key", zap.String("user", u.name))
-		}
-	}
-}
-
 // uniqueSorted sorts ids and drops repeats, in place.
 func uniqueSorted(ids []int64) []int64 {
 	slices.Sort(ids)
 	return slices.Compact(ids)
 }
 
-// authenticate finds the user owning token. Every user's hash is compared
-// in constant time, so timing tells nothing about any token.
+// authenticate finds the user owning token (users.Directory compares
+// every user's token in constant time). A user removed by a reload
+// meanwhile is none.
 func (r *Relay) authenticate(token string) (u *user, configured bool) {
-	h := sha256.Sum256([]byte(token))
+	name, configured := r.dir.Authenticate(token)
+	if name == "" {
+		return nil, configured
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	for _, candidate := range r.users {
-		if subtle.ConstantTimeCompare(h[:], candidate.tokenHash[:]) == 1 {
-			u = candidate
-		}
-	}
-	return u, len(r.users) > 0
+	return r.users[name], configured
 }
 
 func (r *Relay) addMonitorLocked(a *monitored) {
@@ -430,6 +438,7 @@ func (r *Relay) addMonitorLocked(a *monitored) {
 		r.monitors[a.ProductID] = set
 	}
 	set[a] = struct{}{}
+	r.dir.Monitor(a.owner.name, a.ProductID)
 }
 
 func (r *Relay) removeMonitorLocked(a *monitored) {
@@ -437,10 +446,8 @@ func (r *Relay) removeMonitorLocked(a *monitored) {
 	delete(set, a)
 	if len(set) == 0 {
 		delete(r.monitors, a.ProductID)
-		r.turnMu.Lock()
-		delete(r.turns, a.ProductID)
-		r.turnMu.Unlock()
 	}
+	r.dir.Unmonitor(a.owner.name, a.ProductID)
 }
 
 // acquire and release follow a change of who watches a product: the

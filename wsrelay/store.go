@@ -25,7 +25,8 @@ func (r *Relay) userSnapshot(name string) (users.Record, bool) {
 	if !ok {
 		return users.Record{}, false
 	}
-	rec := users.Record{Auctions: make([]Auction, 0, len(u.auctions)), Cookies: u.cookies, Unopened: u.unopenedCookies}
+	c := r.dir.Cookies(name)
+	rec := users.Record{Auctions: make([]Auction, 0, len(u.auctions)), Cookies: c.Cookies, Unopened: c.Unopened}
 	for _, a := range u.auctions {
 		rec.Auctions = append(rec.Auctions, a.Auction)
 	}
