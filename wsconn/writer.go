@@ -72,6 +72,42 @@ func (s *Socket) Send(m Message) {
 	s.mu.Unlock()
 }
 
+// SendAll sends ms in order, all or none, for a burst the client asked for
+// (a resume's replay) that must not cost it its socket: it queues them
+// only when the queue takes them all and still has reserve places free,
+// and otherwise sends none and reports false, so the caller can send
+// something smaller instead. It never closes the socket as slow, and never
+// coalesces: ms are queued as they are. Like Send it takes over one
+// reference to each frame, and releases them when it sends none.
+func (s *Socket) SendAll(ms []Message, reserve int) bool {
+	s.mu.Lock()
+	if s.closed || s.closeWith != nil {
+		s.mu.Unlock()
+		releaseAll(ms)
+		return true // nothing to send to: nothing smaller would go either
+	}
+	if len(s.queue)+len(ms)+reserve > s.t.config().QueueSize {
+		s.mu.Unlock()
+		releaseAll(ms)
+		return false
+	}
+	for _, m := range ms {
+		m.off = 0
+		s.queue = append(s.queue, m)
+	}
+	if len(s.queue) > 0 {
+		s.startWriterLocked()
+	}
+	s.mu.Unlock()
+	return true
+}
+
+func releaseAll(ms []Message) {
+	for _, m := range ms {
+		m.Frame.Release()
+	}
+}
+
 // Ping sends a ping, unless one is queued already.
 func (s *Socket) Ping() {
 	s.Send(Message{Frame: controlFrame(opPing, nil), Key: Key{Class: classPing}})
