@@ -45,8 +45,11 @@ portable:
 # (xcaddy's own cross build; `cross` already compiles ./cmd/caddy for every
 # target, so one xcaddy target checks what xcaddy adds: its generated main
 # and the module replacement).
+# xcaddy itself is built for this machine first: `go run` would build it
+# for GOOS too.
 xcaddy-windows:
-	GOOS=windows GOARCH=amd64 $(XCADDY) build $(CADDY_V) --with $(MODULE)@v0.0.0=. --output bin/caddy-xcaddy.exe
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/caddyserver/xcaddy/cmd/xcaddy@v0.4.5
+	GOOS=windows GOARCH=amd64 bin/xcaddy build $(CADDY_V) --with $(MODULE)@v0.0.0=. --output bin/caddy-xcaddy.exe
 
 # What the tests need beyond Go: Debian's Chromium for the browser tests.
 deps:
