@@ -13,7 +13,7 @@ func TestPipelinedMessagesAreAllAnswered(t *testing.T) {
 	f := newFixture(t)
 	c := f.dial()
 	n := 30
-	if !inlineWrites {
+	if !InlineWrites {
 		// Every answer waits in the queue (16) until the writer goroutine
 		// runs, as over TLS: a burst up to the queue's size is answered.
 		n = 16

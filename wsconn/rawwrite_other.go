@@ -22,6 +22,6 @@ func (o *oneWrite) write(uintptr) bool {
 
 func wouldBlock(err error) bool { return err == errNoRawWrite }
 
-// inlineWrites says whether a sender can write a frame itself (else
+// InlineWrites says whether a sender can write a frame itself (else
 // every frame waits in the queue for the writer goroutine).
-const inlineWrites = false
+const InlineWrites = false

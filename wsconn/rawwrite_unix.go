@@ -22,6 +22,6 @@ func (o *oneWrite) write(fd uintptr) bool {
 // wouldBlock: the kernel took nothing now; the writer will wait for room.
 func wouldBlock(err error) bool { return err == syscall.EAGAIN || err == syscall.EINTR }
 
-// inlineWrites says whether a sender can write a frame itself (else
+// InlineWrites says whether a sender can write a frame itself (else
 // every frame waits in the queue for the writer goroutine).
-const inlineWrites = true
+const InlineWrites = true

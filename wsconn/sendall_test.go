@@ -51,3 +51,28 @@ func TestSendAllIsAllOrNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseAfterQueuedWritesTheQueueFirst: the replies queued before a
+// CloseAfterQueued reach the client, then the close frame with its code;
+// Close would drop them (as over TLS, where every reply is queued).
+func TestCloseAfterQueuedWritesTheQueueFirst(t *testing.T) {
+	const policyViolation = 1008
+	f := newFixture(t)
+	c := f.dial()
+	s := f.waitSockets(1)[0]
+	waitFor(t, "an idle writer", s.HoldWriter)
+	for i := range 3 {
+		s.Send(Message{Frame: TextFrame([]byte(strconv.Itoa(i))), Kind: "reply"})
+	}
+	s.CloseAfterQueued(policyViolation, "done")
+	s.Send(Message{Frame: TextFrame([]byte("late")), Kind: "reply"}) // after the close: dropped
+	s.ReleaseWriter()
+	for i := range 3 {
+		if got := string(c.read()); got != strconv.Itoa(i) {
+			t.Fatalf("reply %d: %q", i, got)
+		}
+	}
+	if code := c.expectClose(); code != policyViolation {
+		t.Fatalf("closed with %d, want %d", code, policyViolation)
+	}
+}

@@ -127,6 +127,19 @@ func (s *Socket) Close(code int, text string) {
 	s.startWriterLocked()
 }
 
+// CloseAfterQueued is Close for a socket whose last replies must reach
+// the client (the answer to the request that ends it): the writer writes
+// what is queued first, within WriteTimeout as ever, then the close frame.
+func (s *Socket) CloseAfterQueued(code int, text string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.closeWith != nil {
+		return
+	}
+	s.closeWith = &closeFrame{code: code, text: text, afterQueued: true}
+	s.startWriterLocked()
+}
+
 // closeFromReader sends a close frame gorilla wrote on the reader
 // goroutine (raw: a client's close echoed, 1009, 1002) as the socket's
 // last frame: at once when no writer runs, as gorilla did, else by the
@@ -246,7 +259,7 @@ func (s *Socket) writeLoop() {
 		case s.rest != nil:
 			batch = append(batch[:0], *s.rest)
 			s.rest = nil
-		case s.closeWith != nil || s.closed:
+		case s.closed || s.closeWith != nil && (!s.closeWith.afterQueued || len(s.queue) == 0):
 			cf := s.closeWith
 			s.writing = false
 			s.releaseQueueLocked()

@@ -140,7 +140,7 @@ func (c *conn) handleAuthenticate(m *ClientMessage) {
 		refuse(text)
 		c.authFails++
 		if c.authFails >= r.config().AuthFailures {
-			c.requestClose(websocket.ClosePolicyViolation, reasonAuthFailures)
+			c.closeAfterReplies(websocket.ClosePolicyViolation, reasonAuthFailures)
 		}
 	}
 	token, ok := presentedToken(m.Token)
@@ -150,7 +150,7 @@ func (c *conn) handleAuthenticate(m *ClientMessage) {
 	}
 	if !r.takeAuthAttempt(c.addr) {
 		refuse(errAuthBudgetSpent)
-		c.requestClose(websocket.ClosePolicyViolation, reasonAuthFailures)
+		c.closeAfterReplies(websocket.ClosePolicyViolation, reasonAuthFailures)
 		return
 	}
 	u, configured := r.authenticate(token)
