@@ -10,7 +10,7 @@ XCADDY   := $(GO) run github.com/caddyserver/xcaddy/cmd/xcaddy@v0.4.5
 # needs them to be set.
 EXAMPLE_ENV := NELLIS_AUTH_TOKEN=validate-only NELLIS_COOKIE_KEY=0000000000000000000000000000000000000000000000000000000000000000
 
-.PHONY: all build xcaddy test deps vet fmt-check unit caddyfiles demo fuzz bench clean
+.PHONY: all build xcaddy xcaddy-windows test deps vet fmt-check unit portable cross caddyfiles demo fuzz bench clean
 
 all: build
 
@@ -23,7 +23,33 @@ xcaddy:
 	$(XCADDY) build $(CADDY_V) --with $(MODULE)@v0.0.0=. --output bin/caddy-xcaddy
 	bin/caddy-xcaddy list-modules | grep -E '^(nellis|http\.handlers\.nellis_)'
 
-test: deps vet fmt-check unit caddyfiles xcaddy
+test: deps vet fmt-check cross unit portable caddyfiles xcaddy xcaddy-windows
+
+# The platforms a Caddy plugin is built on besides Linux. `go vet` type-checks
+# every package with its test files for the target, which `go build` alone
+# would not; build also links nothing, so both are quick.
+CROSS := windows/amd64 darwin/arm64 freebsd/amd64
+cross:
+	@for t in $(CROSS); do \
+		echo "== $$t"; \
+		GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build ./... || exit 1; \
+		GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) vet ./... || exit 1; \
+	done
+
+# The portable fallbacks (no epoll parking, no inline write(2)) that the
+# other platforms run, forced on Linux and put through the relay's tests.
+portable:
+	$(GO) test -race -count=1 -tags nellis_portable ./wsconn ./wsrelay
+
+# One non-Linux plugin build through xcaddy, as a Windows user makes it
+# (xcaddy's own cross build; `cross` already compiles ./cmd/caddy for every
+# target, so one xcaddy target checks what xcaddy adds: its generated main
+# and the module replacement).
+# xcaddy itself is built for this machine first: `go run` would build it
+# for GOOS too.
+xcaddy-windows:
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/caddyserver/xcaddy/cmd/xcaddy@v0.4.5
+	GOOS=windows GOARCH=amd64 bin/xcaddy build $(CADDY_V) --with $(MODULE)@v0.0.0=. --output bin/caddy-xcaddy.exe
 
 # What the tests need beyond Go: Debian's Chromium for the browser tests.
 deps:

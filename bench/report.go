@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/nellis-edge/gateway/bench/loadgen"
@@ -182,10 +181,8 @@ func machine() string {
 		f.Close()
 	}
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	var nofile syscall.Rlimit
-	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &nofile)
 	return fmt.Sprintf("Machine: %d CPUs (nproc), %s, %s RAM, Linux %s, %s, open-files limit %d per process.",
-		runtime.NumCPU(), model, mem, strings.TrimSpace(string(kernel)), runtime.Version(), nofile.Cur)
+		runtime.NumCPU(), model, mem, strings.TrimSpace(string(kernel)), runtime.Version(), openFilesLimit())
 }
 
 // writeSection puts text between the markers of path, creating the file

@@ -88,7 +88,7 @@ var slowReaderDialer = websocket.Dialer{
 	NetDialContext: (&net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		if err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			serr = setRcvBuf(fd, 4096)
 		}); err != nil {
 			return err
 		}

@@ -52,4 +52,14 @@
 // holds none (park.go). A writer goroutine runs only while the socket's
 // queue is non-empty (writer.go). Every one is counted by the Transport's
 // WaitGroup (Wait); Close stops the poller once every socket has ended.
+//
+// # Platforms
+//
+// Two things are platform-specific, each with a portable fallback: the
+// idle poller needs epoll (idlepoll_linux.go; elsewhere an idle socket's
+// reader waits in gorilla), and the inline write is a non-blocking
+// write(2) (rawwrite_unix.go; elsewhere every frame goes through the
+// writer goroutine). The build tag nellis_portable forces both fallbacks
+// on Linux, so that `make test` runs this package's and wsrelay's tests
+// against them too.
 package wsconn

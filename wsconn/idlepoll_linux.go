@@ -1,3 +1,5 @@
+//go:build !nellis_portable
+
 package wsconn
 
 import (

@@ -1,4 +1,4 @@
-//go:build unix
+//go:build unix && !nellis_portable
 
 package wsconn
 
@@ -21,3 +21,7 @@ func (o *oneWrite) write(fd uintptr) bool {
 
 // wouldBlock: the kernel took nothing now; the writer will wait for room.
 func wouldBlock(err error) bool { return err == syscall.EAGAIN || err == syscall.EINTR }
+
+// InlineWrites says whether a sender can write a frame itself (else
+// every frame waits in the queue for the writer goroutine).
+const InlineWrites = true

@@ -212,6 +212,8 @@ type closeFrame struct {
 	// reader's end code (readEndCode) is the socket's, not this one.
 	raw        []byte
 	fromReader bool
+	// afterQueued: what is queued is written first (CloseAfterQueued).
+	afterQueued bool
 }
 
 // Parked reports whether no reader goroutine runs for the socket.

@@ -72,6 +72,42 @@ func (s *Socket) Send(m Message) {
 	s.mu.Unlock()
 }
 
+// SendAll sends ms in order, all or none, for a burst the client asked for
+// (a resume's replay) that must not cost it its socket: it queues them
+// only when the queue takes them all and still has reserve places free,
+// and otherwise sends none and reports false, so the caller can send
+// something smaller instead. It never closes the socket as slow, and never
+// coalesces: ms are queued as they are. Like Send it takes over one
+// reference to each frame, and releases them when it sends none.
+func (s *Socket) SendAll(ms []Message, reserve int) bool {
+	s.mu.Lock()
+	if s.closed || s.closeWith != nil {
+		s.mu.Unlock()
+		releaseAll(ms)
+		return true // nothing to send to: nothing smaller would go either
+	}
+	if len(s.queue)+len(ms)+reserve > s.t.config().QueueSize {
+		s.mu.Unlock()
+		releaseAll(ms)
+		return false
+	}
+	for _, m := range ms {
+		m.off = 0
+		s.queue = append(s.queue, m)
+	}
+	if len(s.queue) > 0 {
+		s.startWriterLocked()
+	}
+	s.mu.Unlock()
+	return true
+}
+
+func releaseAll(ms []Message) {
+	for _, m := range ms {
+		m.Frame.Release()
+	}
+}
+
 // Ping sends a ping, unless one is queued already.
 func (s *Socket) Ping() {
 	s.Send(Message{Frame: controlFrame(opPing, nil), Key: Key{Class: classPing}})
@@ -88,6 +124,19 @@ func (s *Socket) Close(code int, text string) {
 	}
 	s.closeWith = &closeFrame{code: code, text: text}
 	s.releaseQueueLocked()
+	s.startWriterLocked()
+}
+
+// CloseAfterQueued is Close for a socket whose last replies must reach
+// the client (the answer to the request that ends it): the writer writes
+// what is queued first, within WriteTimeout as ever, then the close frame.
+func (s *Socket) CloseAfterQueued(code int, text string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.closeWith != nil {
+		return
+	}
+	s.closeWith = &closeFrame{code: code, text: text, afterQueued: true}
 	s.startWriterLocked()
 }
 
@@ -210,7 +259,7 @@ func (s *Socket) writeLoop() {
 		case s.rest != nil:
 			batch = append(batch[:0], *s.rest)
 			s.rest = nil
-		case s.closeWith != nil || s.closed:
+		case s.closed || s.closeWith != nil && (!s.closeWith.afterQueued || len(s.queue) == 0):
 			cf := s.closeWith
 			s.writing = false
 			s.releaseQueueLocked()

@@ -71,6 +71,10 @@ func (c *conn) send(msgType string, v any) {
 // and close.
 func (c *conn) requestClose(code int, text string) { c.s.Close(code, text) }
 
+// closeAfterReplies has the socket write what is queued (the reply that
+// explains the close), then a close frame, and close.
+func (c *conn) closeAfterReplies(code int, text string) { c.s.CloseAfterQueued(code, text) }
+
 // closeSocket closes the connection without a close frame.
 func (c *conn) closeSocket() { c.s.Abort() }
 

@@ -140,7 +140,7 @@ func (c *conn) handleAuthenticate(m *ClientMessage) {
 		refuse(text)
 		c.authFails++
 		if c.authFails >= r.config().AuthFailures {
-			c.requestClose(websocket.ClosePolicyViolation, reasonAuthFailures)
+			c.closeAfterReplies(websocket.ClosePolicyViolation, reasonAuthFailures)
 		}
 	}
 	token, ok := presentedToken(m.Token)
@@ -150,7 +150,7 @@ func (c *conn) handleAuthenticate(m *ClientMessage) {
 	}
 	if !r.takeAuthAttempt(c.addr) {
 		refuse(errAuthBudgetSpent)
-		c.requestClose(websocket.ClosePolicyViolation, reasonAuthFailures)
+		c.closeAfterReplies(websocket.ClosePolicyViolation, reasonAuthFailures)
 		return
 	}
 	u, configured := r.authenticate(token)
@@ -448,7 +448,10 @@ type resumeResult struct {
 // handleResume replays, in order, the changes the client missed since the
 // (epoch, seq) it last saw of each of the user's auctions; when the feed no
 // longer has them it sends the full state with "recovered":false. The
-// replayed messages are never coalesced, so none is lost.
+// replayed messages are never coalesced, so none is lost. A replay never
+// costs the client its socket: it is queued only when the queue takes it
+// whole and still has a place for each later auction's full state and
+// the reply; one that does not fit becomes the full state too.
 func (c *conn) handleResume(u *user, m *ClientMessage) {
 	r := c.r
 	ids := make([]string, 0, len(m.Resume))
@@ -457,7 +460,7 @@ func (c *conn) handleResume(u *user, m *ClientMessage) {
 	}
 	slices.Sort(ids)
 	results := make(map[string]resumeResult, len(ids))
-	for _, id := range ids {
+	for i, id := range ids {
 		s, ok := r.auctionHead(u, id)
 		if !ok {
 			results[id] = resumeResult{}
@@ -467,11 +470,14 @@ func (c *conn) handleResume(u *user, m *ClientMessage) {
 		changes, recovered := r.feeds.Since(s.productID, point.Epoch, point.Seq)
 		now := r.now()
 		if recovered {
-			for _, ch := range changes {
-				c.enqueue(wsconn.Message{Frame: auctionStateFrame(s.head, s.addedAt, ch, s.autoBid, s.userFor(ch), now), Kind: "auctionState", ReceivedAt: ch.ReceivedAt})
+			replay := make([]wsconn.Message, len(changes))
+			for j, ch := range changes {
+				replay[j] = wsconn.Message{Frame: auctionStateFrame(s.head, s.addedAt, ch, s.autoBid, s.userFor(ch), now), Kind: "auctionState", ReceivedAt: ch.ReceivedAt}
 			}
-			results[id] = resumeResult{Recovered: true, Changes: len(changes), Found: true}
-			continue
+			if reserve := len(ids) - i; c.s.SendAll(replay, reserve) {
+				results[id] = resumeResult{Recovered: true, Changes: len(changes), Found: true}
+				continue
+			}
 		}
 		state, _ := r.feeds.State(s.productID)
 		c.sendText("auctionState", auctionStateJSON(s.head, s.addedAt, state, s.autoBid, s.userFor(state), now, true))

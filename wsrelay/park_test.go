@@ -1,6 +1,7 @@
-//go:build linux
+//go:build linux && !nellis_portable
 
-// Parking needs the epoll-based idle poller: these tests are linux-only.
+// Parking needs the epoll-based idle poller: these tests are linux-only,
+// and the nellis_portable tag takes the poller away.
 
 package wsrelay
 
@@ -19,31 +20,6 @@ import (
 
 	"github.com/nellis-edge/gateway/settings"
 )
-
-// parkedSockets counts the sockets with no reader goroutine.
-func parkedSockets(r *Relay) int {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	n := 0
-	for c := range r.conns {
-		if c.s.Parked() {
-			n++
-		}
-	}
-	return n
-}
-
-// waitParked waits until n sockets are parked.
-func waitParked(t *testing.T, r *Relay, n int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for parkedSockets(r) != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d sockets parked, want %d", parkedSockets(r), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 func requireIdlePoller(t *testing.T, r *Relay) {
 	t.Helper()
@@ -85,15 +61,6 @@ func TestIdleSocketsHoldNoGoroutine(t *testing.T) {
 		}
 		waitParked(t, f.relay, 2*sockets)
 	}
-}
-
-// clientFrame is a client's final frame: masked, with a zero mask key so
-// the payload reads as it is (RFC 6455 §5.3 allows any key).
-func clientFrame(opcode byte, payload string) []byte {
-	if len(payload) > 125 {
-		panic("clientFrame: short payloads only")
-	}
-	return append([]byte{0x80 | opcode, 0x80 | byte(len(payload)), 0, 0, 0, 0}, payload...)
 }
 
 // TestPongKeepsSocketParked: a silent client is pinged every ping interval

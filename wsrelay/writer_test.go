@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/nellis-edge/gateway/wsconn"
 )
 
 // TestFramesSurvivePartialWrites: a client that pauses while large
@@ -86,6 +88,11 @@ func TestFanoutKeepsEachUsersOwnState(t *testing.T) {
 	for i, c := range clients {
 		for seq := 1; seq <= changes; seq++ {
 			a := auctionOf(c.expectType("auctionState"))
+			if !wsconn.InlineWrites && a["currentBid"].(float64) > float64(100+seq) {
+				// Every state waits in the queue, where a newer one
+				// replaces it: a price may be skipped, never reordered.
+				seq = int(a["currentBid"].(float64)) - 100
+			}
 			if a["title"] != "title of user "+strconv.Itoa(i) || a["currentBid"] != float64(100+seq) {
 				t.Fatalf("user %d, change %d: title %q, price %v", i, seq, a["title"], a["currentBid"])
 			}

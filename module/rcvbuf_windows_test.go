@@ -1,0 +1,9 @@
+package module
+
+import "syscall"
+
+// setRcvBuf sets a socket's receive buffer (SO_RCVBUF) to n bytes; on
+// Windows a socket is a Handle, not an int.
+func setRcvBuf(fd uintptr, n int) error {
+	return syscall.SetsockoptInt(syscall.Handle(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, n)
+}
