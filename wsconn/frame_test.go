@@ -50,6 +50,9 @@ func TestFrameIsNotReusedWhileQueued(t *testing.T) {
 	clients := make([]*client, sockets)
 	for i := range clients {
 		clients[i] = f.dial()
+		// One at a time, so that socks[i] is clients[i]'s socket: a
+		// server registers its socket after the client's dial returns.
+		f.waitSockets(i + 1)
 	}
 	socks := f.waitSockets(sockets)
 	for _, s := range socks[:held] {
