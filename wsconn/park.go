@@ -27,7 +27,7 @@ import "bufio"
 // case the calling reader must end at once.
 func (s *Socket) park() bool {
 	p := s.t.poller
-	if p == nil || s.hj == nil || s.hj.raw == nil || s.hj.br.Buffered() > 0 {
+	if p == nil || s.hj == nil || s.hj.raw == nil || s.hj.br.Buffered() > 0 || s.lingering.Load() {
 		return false
 	}
 	*s.hj.br = bufio.Reader{}

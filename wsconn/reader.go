@@ -110,6 +110,9 @@ func (s *Socket) applyLimit() {
 // extendReadDeadline ends a socket that has sent nothing, not even a pong,
 // for two ping intervals. Deadlines use the real clock: they act on I/O.
 func (s *Socket) extendReadDeadline() {
+	if s.lingering.Load() {
+		return // the close's grace period stands (linger)
+	}
 	now := time.Now()
 	s.lastRead.Store(now.UnixNano())
 	_ = s.ws.SetReadDeadline(now.Add(2 * s.t.config().PingInterval))

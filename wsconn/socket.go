@@ -188,6 +188,9 @@ type Socket struct {
 	readEndCode int32 // the close code the read side ended with, if any
 
 	parked atomic.Bool // no reader runs: the idle poller or a close starts one
+	// lingering: a close frame is out and the reader drains what the
+	// client still sends, under closeGrace's deadline (writer.go linger).
+	lingering atomic.Bool
 
 	// msgStart is when the message being read began (unix ns of its first
 	// frame's header), 0 between messages: the owner ends a message that

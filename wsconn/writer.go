@@ -377,17 +377,45 @@ func (s *Socket) wrote(m Message) {
 }
 
 // writeClose sends a close frame, best effort: a client whose socket is
-// jammed may see only the connection end. Then it closes the socket,
-// which ends the reader.
+// jammed may see only the connection end. Then it lingers: closing the
+// connection at once, with the client's bytes still unread (a flooding
+// client's, say), would make the kernel answer with a reset, which can
+// reach the client before the close frame does and lose it. So the write
+// side is shut (plain TCP: a FIN after the close frame), and the reader
+// discards what the client still sends until its close or closeGrace,
+// whichever comes first; then the connection is closed.
 func (s *Socket) writeClose(cf *closeFrame) {
 	f := cf.raw
 	if f == nil {
 		f = closeFrameBytes(cf.code, cf.text)
 	}
 	s.hj.wmu.Lock()
-	if err := s.hj.out.SetWriteDeadline(time.Now().Add(closeGrace)); err == nil {
-		_, _ = s.hj.out.Write(f)
+	err := s.hj.out.SetWriteDeadline(time.Now().Add(closeGrace))
+	if err == nil {
+		_, err = s.hj.out.Write(f)
 	}
 	s.hj.wmu.Unlock()
-	s.Abort()
+	if err != nil || cf.fromReader {
+		// Nothing more to say, or the client has closed already: its
+		// close was the last thing it sent.
+		s.Abort()
+		return
+	}
+	s.linger()
+}
+
+// linger lets the reader drain the client's last bytes for at most
+// closeGrace after the close frame (writeClose).
+func (s *Socket) linger() {
+	s.lingering.Store(true)
+	if cw, ok := s.hj.out.(interface{ CloseWrite() error }); ok {
+		if _, isTCP := s.hj.out.(*net.TCPConn); isTCP {
+			_ = cw.CloseWrite()
+		}
+	}
+	if err := s.ws.SetReadDeadline(time.Now().Add(closeGrace)); err != nil {
+		s.Abort()
+		return
+	}
+	s.unpark() // a parked socket gets a reader to drain it
 }
