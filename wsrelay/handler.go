@@ -1,6 +1,7 @@
 package wsrelay
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -215,6 +216,10 @@ func (c *conn) handleStartMonitoring(u *user, m *ClientMessage) {
 	}
 	r.mu.Lock()
 	a, exists := u.auctions[m.AuctionID]
+	var before []byte // what the user saw of an auction monitored already
+	if exists {
+		before = a.head
+	}
 	if !exists {
 		if limit := r.config().MaxAuctions; len(u.auctions) >= limit {
 			r.mu.Unlock()
@@ -243,16 +248,28 @@ func (c *conn) handleStartMonitoring(u *user, m *ClientMessage) {
 	}
 	applyPatch(&a.Config, m.Config)
 	a.refreshHead()
+	changed := !exists || !bytes.Equal(before, a.head)
 	productID = a.ProductID // an auction keeps the product it started with
 	r.mu.Unlock()
 	if !exists {
 		r.acquire(productID)
 		r.prioritize(productID) // subscribed before, its snapshot may wait in the background
 	}
-	r.saver.MarkDirty(u.name)
-	r.refreshAutoBid(productID)
+	if changed {
+		r.saver.MarkDirty(u.name)
+		r.refreshAutoBid(productID)
+	}
 	c.send("response", actionReply{Type: "response", Action: TypeStartMonitoring, AuctionID: m.AuctionID, Success: true, RequestID: m.RequestID})
-	r.pushState(u, m.AuctionID)
+	// The user's other sockets hear of it only when something they show
+	// changed: an extension repeats startMonitoring for what it monitors
+	// on every reconnect, and with many sockets under one user (the old
+	// backend's shared token) a push to all of them each time would cost
+	// sockets² writes for nothing.
+	only := c
+	if changed {
+		only = nil
+	}
+	r.pushStateTo(u, m.AuctionID, only)
 }
 
 func (c *conn) handleStopMonitoring(u *user, m *ClientMessage) {
@@ -531,7 +548,11 @@ func (r *Relay) auctionHead(u *user, auctionID string) (auctionSnapshot, bool) {
 
 // pushState sends the auction's current state to all of the user's
 // sockets, after a change the user made to it or a new auto-bid state.
-func (r *Relay) pushState(u *user, auctionID string) {
+func (r *Relay) pushState(u *user, auctionID string) { r.pushStateTo(u, auctionID, nil) }
+
+// pushStateTo is pushState to one of the user's sockets, only, or to all
+// of them when only is nil.
+func (r *Relay) pushStateTo(u *user, auctionID string, only *conn) {
 	// The engine is asked for a missing auto-bid state first, outside
 	// every lock: it may be pushing a state itself (PushAutoBidState).
 	if _, ok := r.auctionHead(u, auctionID); !ok {
@@ -560,9 +581,14 @@ func (r *Relay) pushState(u *user, auctionID string) {
 	s := a.snapshot()
 	conns := make([]*conn, 0, len(u.conns))
 	for c := range u.conns {
-		conns = append(conns, c)
+		if only == nil || c == only {
+			conns = append(conns, c)
+		}
 	}
 	r.mu.RUnlock()
+	if len(conns) == 0 {
+		return
+	}
 	state, _ := r.feeds.State(s.productID)
 	f := auctionStateFrame(s.head, s.addedAt, state, s.autoBid, s.userFor(state), r.now())
 	msg := wsconn.Message{Frame: f, Kind: "auctionState", Key: stateKey(auctionID)}

@@ -239,3 +239,26 @@ func TestSetHooksAppliesToOpenRelay(t *testing.T) {
 		t.Errorf("old hook saw %d, new hook %d; want 1 each", len(old), len(opened))
 	}
 }
+
+// TestRepeatedStartMonitoringAnswersOnlyItsSocket: an extension repeats
+// startMonitoring for what it monitors on every reconnect. With nothing
+// changed, only the asking socket gets the state; the user's other
+// sockets (many, under a shared token) are not written to. A changed
+// config still reaches every socket.
+func TestRepeatedStartMonitoringAnswersOnlyItsSocket(t *testing.T) {
+	f := newFixture(t, testConfig(), Options{})
+	alice, alice2 := f.login(tokenAlice), f.login(tokenAlice)
+	startMonitoring(alice, "100", 45)
+	alice2.expectType("auctionState")
+
+	startMonitoring(alice2, "100", 45) // the same again, from the other socket
+	alice.send(map[string]any{"type": "ping"})
+	if m := alice.read(); m["type"] != "pong" {
+		t.Fatalf("the other socket got %v after an unchanged startMonitoring, want only its pong", m)
+	}
+
+	startMonitoring(alice2, "100", 50) // a new maximum: both show it
+	if m := alice.expectType("auctionState"); auctionOf(m)["config"].(map[string]any)["maxBid"] != float64(50) {
+		t.Fatalf("the other socket's state after a changed config: %v", m)
+	}
+}
