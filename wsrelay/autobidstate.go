@@ -106,12 +106,7 @@ func (r *Relay) ReportAutoBid(state users.AutoBidState) {
 	r.mu.Unlock()
 	// Sent after releasing the lock: no socket is written under it.
 	if len(conns) > 0 {
-		f := wsconn.TextFrame(b)
-		for _, c := range conns {
-			f.Retain()
-			c.enqueue(wsconn.Message{Frame: f, Kind: "autoBidState"})
-		}
-		f.Release()
+		sendToAll(conns, wsconn.Message{Frame: wsconn.TextFrame(b), Kind: "autoBidState"})
 		r.pushState(u, auctionID)
 	}
 }

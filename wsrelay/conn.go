@@ -51,6 +51,17 @@ func stateKey(auctionID string) wsconn.Key {
 // frame (wsconn.Frame).
 func (c *conn) enqueue(m wsconn.Message) { c.s.Send(m) }
 
+// sendToAll sends m to every socket of conns, sharing its frame: each
+// socket takes a reference, and the caller's own is released after, so
+// the frame goes back to its pool once the last socket has written it.
+func sendToAll(conns []*conn, m wsconn.Message) {
+	for _, c := range conns {
+		m.Frame.Retain()
+		c.enqueue(m)
+	}
+	m.Frame.Release()
+}
+
 // sendText frames a message built elsewhere and sends it to this socket
 // alone.
 func (c *conn) sendText(msgType string, data []byte) {

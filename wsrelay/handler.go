@@ -595,11 +595,7 @@ func (r *Relay) pushStateTo(u *user, auctionID string, only *conn) {
 	if state != nil {
 		msg.Epoch, msg.Seq = state.Epoch, state.Seq
 	}
-	for _, c := range conns {
-		f.Retain()
-		c.enqueue(msg)
-	}
-	f.Release()
+	sendToAll(conns, msg)
 }
 
 // auctionList encodes the user's auctions with their current state, oldest
