@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -17,7 +16,6 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
-	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/users"
 	"github.com/nellis-edge/gateway/wsconn"
 )
@@ -124,11 +122,6 @@ type user struct {
 	// user's cookies (hub.UserState.Owner), copied here whenever the
 	// cookies change (setCookies) so a delivery reads it under mu alone.
 	stateKey string
-}
-
-// interest is the relay's one hub subscription to a product.
-type interest struct {
-	unsubscribe func()
 }
 
 // New builds a relay and loads every configured user's saved data. ctx
@@ -448,185 +441,6 @@ func (r *Relay) removeMonitorLocked(a *monitored) {
 		delete(r.monitors, a.ProductID)
 	}
 	r.dir.Unmonitor(a.owner.name, a.ProductID)
-}
-
-// acquire and release follow a change of who watches a product: the
-// relay holds one hub subscription while any user monitors the product or
-// any socket subscribed to it. Both read that from the registry rather
-// than count calls: a start and a stop of one auction on two sockets at
-// once may call them in either order, and a count would then subscribe
-// after the last watcher left, forever. Call one after every change of
-// monitors or subscribers, never holding mu.
-func (r *Relay) acquire(productID int64) { r.syncInterest(productID) }
-
-func (r *Relay) release(productID int64) { r.syncInterest(productID) }
-
-// syncInterest subscribes to or unsubscribes from the product as the
-// registry says now. Calls are serialised by interestMu and each reads
-// the registry afresh, so the last one, which follows the last change,
-// leaves the subscription right whatever order they ran in.
-func (r *Relay) syncInterest(productID int64) {
-	r.interestMu.Lock()
-	defer r.interestMu.Unlock()
-	r.mu.RLock()
-	wanted := !r.closing && (len(r.monitors[productID]) > 0 || len(r.subscribers[productID]) > 0)
-	r.mu.RUnlock()
-	in := r.interest[productID]
-	switch {
-	case wanted && in == nil:
-		r.interest[productID] = &interest{unsubscribe: r.feeds.Subscribe(productID, productSubscriber{r: r})}
-	case !wanted && in != nil:
-		delete(r.interest, productID)
-		if in.unsubscribe != nil {
-			in.unsubscribe()
-		}
-	}
-}
-
-// productSubscriber is the relay as the hub sees it.
-type productSubscriber struct{ r *Relay }
-
-func (s productSubscriber) Deliver(c *hub.Change) { s.r.deliver(c) }
-
-// deliver fans a change out: encoded once per user monitoring the product
-// and shared by that user's sockets, and once for every socket that
-// subscribed to it. It runs on the feed's goroutine and sends to the
-// sockets itself, never holding r.mu while it does: the targets are
-// collected under the read lock, and each user's frame is built and sent
-// under its auction's sendMu (deliverTo). Each plain-TCP socket that keeps
-// up gets the frame with one non-blocking write(2) (wsconn.Socket.Send);
-// what the kernel does not take, what arrives while the socket's writer
-// goroutine runs, and every frame to a TLS socket wait in the socket's
-// queue for that goroutine. No write waits for a client, but the feed
-// waits for every write: from fanoutMin (32) monitored auctions of the
-// product up, the fan-out is split across up to GOMAXPROCS goroutines and
-// deliver returns only when every part has written or queued its frames,
-// so a socket still gets a product's changes in order.
-func (r *Relay) deliver(c *hub.Change) {
-	if c == nil {
-		return
-	}
-	now := r.now()
-	t := targetsPool.Get().(*targets)
-	defer t.put()
-	r.mu.RLock()
-	if r.closing {
-		r.mu.RUnlock()
-		return
-	}
-	for a := range r.monitors[c.ProductID] {
-		t.auctions = append(t.auctions, a)
-	}
-	for conn := range r.subscribers[c.ProductID] {
-		t.conns = append(t.conns, conn)
-	}
-	r.mu.RUnlock()
-
-	if len(t.auctions) > 0 {
-		cf := newChangeFields(c, now)
-		if parts := fanoutParts(len(t.auctions)); parts > 1 {
-			r.deliverParallel(c, &cf, t.auctions, parts)
-		} else {
-			for _, a := range t.auctions {
-				t.scratch = r.deliverTo(a, c, &cf, t.scratch[:0])
-			}
-		}
-	}
-	if len(t.conns) > 0 {
-		f := auctionUpdateFrame(c.ProductID, c, now)
-		msg := wsconn.Message{Frame: f, Kind: "auctionUpdate", Key: productKey(c.ProductID), ReceivedAt: c.ReceivedAt}
-		for _, conn := range t.conns {
-			f.Retain()
-			conn.enqueue(msg)
-		}
-		f.Release()
-	}
-}
-
-// targets is a fan-out's list of auctions and sockets, reused.
-type targets struct {
-	auctions []*monitored
-	conns    []*conn // subscribe sockets
-	scratch  []*conn // one user's sockets (deliverTo)
-}
-
-var targetsPool = sync.Pool{New: func() any { return new(targets) }}
-
-func (t *targets) put() {
-	clear(t.auctions)
-	clear(t.conns)
-	clear(t.scratch)
-	t.auctions, t.conns, t.scratch = t.auctions[:0], t.conns[:0], t.scratch[:0]
-	targetsPool.Put(t)
-}
-
-// fanoutMin is the number of users below which splitting a fan-out costs
-// more (a goroutine, a copy of the set) than it saves. A delivery to a
-// socket that keeps up is a write(2), about 10 µs on loopback here, so
-// even a few dozen sockets are worth a second core.
-const fanoutMin = 32
-
-func fanoutParts(users int) int {
-	if users < fanoutMin {
-		return 1
-	}
-	return min(runtime.GOMAXPROCS(0), users/fanoutMin)
-}
-
-// deliverParallel delivers c to the auctions from parts goroutines and
-// waits for all of them.
-func (r *Relay) deliverParallel(c *hub.Change, cf *changeFields, list []*monitored, parts int) {
-	var wg sync.WaitGroup
-	size := (len(list) + parts - 1) / parts
-	for start := 0; start < len(list); start += size {
-		chunk := list[start:min(start+size, len(list))]
-		wg.Go(func() {
-			var scratch []*conn
-			for _, a := range chunk {
-				scratch = r.deliverTo(a, c, cf, scratch[:0])
-			}
-			clear(scratch)
-		})
-	}
-	wg.Wait()
-}
-
-// deliverTo sends c's auctionState to one user's sockets, encoded once
-// for all of them, with what Nellis said about that user (observe) in
-// place of the public values. Under a's sendMu, so that a state pushed
-// meanwhile (pushState) is either built before it or after it on every
-// socket, it reads the auction and its owner's sockets under r.mu (read)
-// into scratch, which it returns for reuse, and sends after releasing
-// r.mu. The frame is pooled (wsconn.Frame): sockets that keep up (the
-// usual case) are written to at once and release it, and its buffer
-// serves the next user once the last socket holding it lets go; a fan-out
-// to 10,000 users would otherwise leave 15 MB of garbage per change.
-func (r *Relay) deliverTo(a *monitored, c *hub.Change, cf *changeFields, scratch []*conn) []*conn {
-	a.sendMu.Lock()
-	defer a.sendMu.Unlock()
-	r.mu.RLock()
-	if r.closing || a.owner.auctions[a.ID] != a {
-		r.mu.RUnlock()
-		return scratch
-	}
-	us := a.observe(c) // kept even for a user without sockets
-	if len(a.owner.conns) == 0 {
-		r.mu.RUnlock()
-		return scratch
-	}
-	f := wsconn.NewFrame(fannedStateSize(a.head, cf, a.autoBid, us))
-	f.SetText(fannedStatePayload(f.Buffer(), a.head, cf, a.autoBid, us))
-	for conn := range a.owner.conns {
-		scratch = append(scratch, conn)
-	}
-	r.mu.RUnlock()
-	msg := wsconn.Message{Frame: f, Kind: "auctionState", Key: stateKey(a.ID), ReceivedAt: c.ReceivedAt, Epoch: c.Epoch, Seq: c.Seq}
-	for _, conn := range scratch {
-		f.Retain()
-		conn.enqueue(msg)
-	}
-	f.Release()
-	return scratch
 }
 
 // shutdownGrace is how long Shutdown lets sockets take their close frame
