@@ -11,49 +11,40 @@ import (
 // The close frames gorilla would write itself are the transport's to
 // write (readerConn): each reaches the client, with the right code.
 
-// TestClientCloseIsEchoed: a client's close comes back with its code, and
-// the socket ends with it.
-func TestClientCloseIsEchoed(t *testing.T) {
-	f := newFixture(t)
-	c := f.dial()
-	f.waitSockets(1)
-	if err := c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), time.Now().Add(time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	if code := c.expectClose(); code != websocket.CloseNormalClosure {
-		t.Errorf("echoed close %d, want 1000", code)
-	}
-	if code := f.endCode(); code != websocket.CloseNormalClosure {
-		t.Errorf("socket ended with %d, want 1000", code)
-	}
-}
-
-// TestOversizedMessageIsRefused: a message over the handler's read limit
-// closes the socket with 1009.
-func TestOversizedMessageIsRefused(t *testing.T) {
-	f := newFixture(t)
-	c := f.dial()
-	if err := c.ws.WriteMessage(websocket.TextMessage, bytes.Repeat([]byte{'x'}, testReadLimit+1)); err != nil {
-		t.Fatal(err)
-	}
-	if code := c.expectClose(); code != websocket.CloseMessageTooBig {
-		t.Errorf("close %d, want 1009", code)
-	}
-	if code := f.endCode(); code != websocket.CloseMessageTooBig {
-		t.Errorf("socket ended with %d, want 1009", code)
-	}
-}
-
-// TestInvalidTextIsRefused: a text message that is not UTF-8 closes the
-// socket with 1007 (RFC 6455 §8.1).
-func TestInvalidTextIsRefused(t *testing.T) {
-	f := newFixture(t)
-	c := f.dial()
-	if err := c.ws.WriteMessage(websocket.TextMessage, []byte{'o', 'k', 0xff}); err != nil {
-		t.Fatal(err)
-	}
-	if code := c.expectClose(); code != websocket.CloseInvalidFramePayloadData {
-		t.Errorf("close %d, want 1007", code)
+// TestCloseCodes: what a client does, and the close frame it gets back,
+// which is also the code the socket ends with: its own close echoed, 1009
+// for a message over the handler's read limit, 1007 for a text message
+// that is not UTF-8 (RFC 6455 §8.1).
+func TestCloseCodes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		do   func(ws *websocket.Conn) error
+		want int
+	}{
+		{"client close echoed", func(ws *websocket.Conn) error {
+			return ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), time.Now().Add(time.Second))
+		}, websocket.CloseNormalClosure},
+		{"oversized message", func(ws *websocket.Conn) error {
+			return ws.WriteMessage(websocket.TextMessage, bytes.Repeat([]byte{'x'}, testReadLimit+1))
+		}, websocket.CloseMessageTooBig},
+		{"invalid text", func(ws *websocket.Conn) error {
+			return ws.WriteMessage(websocket.TextMessage, []byte{'o', 'k', 0xff})
+		}, websocket.CloseInvalidFramePayloadData},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			c := f.dial()
+			f.waitSockets(1)
+			if err := tc.do(c.ws); err != nil {
+				t.Fatal(err)
+			}
+			if code := c.expectClose(); code != tc.want {
+				t.Errorf("close %d, want %d", code, tc.want)
+			}
+			if code := f.endCode(); code != tc.want {
+				t.Errorf("socket ended with %d, want %d", code, tc.want)
+			}
+		})
 	}
 }
 
