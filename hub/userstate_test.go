@@ -151,16 +151,25 @@ func testAnonymousFallback(t *testing.T, cookies string) {
 	}
 }
 
+// cookieEnv is a hub whose snapshots come from uf, fetched with one
+// user's cookies (owner's key, cookies); it records whose cookies the hub
+// blames.
+func cookieEnv(t *testing.T, uf *userFetcher, owner, cookies string) (*env, *sync.Map) {
+	t.Helper()
+	blamed := new(sync.Map)
+	e := newEnv(t, Config{}, func(d *Deps) {
+		d.Snapshots = uf
+		d.Cookies = func(int64) (string, string) { return owner, cookies }
+		d.CookiesFailed = func(_ int64, owner string) { blamed.Store(owner, true) }
+	})
+	return e, blamed
+}
+
 // TestNoAnonymousRetryWhenTheSiteFails: a 503 says the site is in trouble,
 // whoever asks: no second request, and the cookies are not blamed.
 func TestNoAnonymousRetryWhenTheSiteFails(t *testing.T) {
 	uf := &userFetcher{price: 100}
-	var blamed sync.Map
-	e := newEnv(t, Config{}, func(d *Deps) {
-		d.Snapshots = uf
-		d.Cookies = func(int64) (string, string) { return "carol-key", "down" }
-		d.CookiesFailed = func(_ int64, owner string) { blamed.Store(owner, true) }
-	})
+	e, blamed := cookieEnv(t, uf, "carol-key", "down")
 	defer e.h.Subscribe(7, newRecorder())()
 	if p := e.waitPoll(SourcePoll); p.err == nil {
 		t.Fatal("a 503 succeeded")
@@ -178,12 +187,7 @@ func TestNoAnonymousRetryWhenTheSiteFails(t *testing.T) {
 // requests, and the cookies are not blamed.
 func TestAnonymousRetryNotRepeatedWhileItFails(t *testing.T) {
 	uf := &userFetcher{price: 100, broken: true}
-	var blamed sync.Map
-	e := newEnv(t, Config{}, func(d *Deps) {
-		d.Snapshots = uf
-		d.Cookies = func(int64) (string, string) { return "dan-key", "good" }
-		d.CookiesFailed = func(_ int64, owner string) { blamed.Store(owner, true) }
-	})
+	e, blamed := cookieEnv(t, uf, "dan-key", "good")
 	defer e.h.Subscribe(7, newRecorder())()
 	e.waitPoll(SourcePoll)
 	e.clk.Advance(2 * time.Second)
