@@ -34,7 +34,11 @@ type client struct {
 	// such change that came from a poll.
 	afterMark map[int64]time.Duration
 	afterPoll map[int64]time.Duration
-	closeErr  error // why the socket ended before it was stopped
+	// firstState holds, per monitored product, when its first
+	// auctionState arrived (setup, then the reader).
+	firstState map[int64]time.Time
+	products   int   // how many the client monitors
+	closeErr   error // why the socket ended before it was stopped
 }
 
 // dial connects one client, authenticates it and, when products are given,
@@ -49,10 +53,20 @@ func dial(ctx context.Context, d *websocket.Dialer, url, token string, products 
 		}
 		return nil, fmt.Errorf("dial %s: %w", url, err)
 	}
+	c := &client{
+		conn:       conn,
+		done:       make(chan struct{}),
+		lastPrice:  make(map[int64]float64, len(products)),
+		sources:    make(map[string]int64, 4),
+		afterMark:  make(map[int64]time.Duration, len(products)),
+		afterPoll:  make(map[int64]time.Duration, len(products)),
+		firstState: make(map[int64]time.Time, len(products)),
+		products:   len(products),
+	}
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetReadDeadline(deadline)
 	_ = conn.SetWriteDeadline(deadline)
-	if err := request(conn, fmt.Sprintf(`{"type":"authenticate","token":%q,"requestId":"req_0"}`, token), "req_0"); err != nil {
+	if err := c.request(fmt.Sprintf(`{"type":"authenticate","token":%q,"requestId":"req_0"}`, token), "req_0"); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
@@ -60,35 +74,29 @@ func dial(ctx context.Context, d *websocket.Dialer, url, token string, products 
 		reqID := "req_" + strconv.Itoa(i+1)
 		msg := fmt.Sprintf(`{"type":"startMonitoring","auctionId":"%d","config":{"maxBid":999999,"strategy":"auto","incrementAmount":1,"autoBid":false},`+
 			`"metadata":{"source":"loadgen","title":"bench %d","url":"https://www.nellisauction.com/p/bench/%d"},"requestId":%q}`, id, id, id, reqID)
-		if err := request(conn, msg, reqID); err != nil {
+		if err := c.request(msg, reqID); err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("startMonitoring %d: %w", id, err)
 		}
 	}
 	_ = conn.SetReadDeadline(time.Time{})
 	_ = conn.SetWriteDeadline(time.Time{})
-	return &client{
-		conn:      conn,
-		done:      make(chan struct{}),
-		lastPrice: make(map[int64]float64, len(products)),
-		sources:   make(map[string]int64, 4),
-		afterMark: make(map[int64]time.Duration, len(products)),
-		afterPoll: make(map[int64]time.Duration, len(products)),
-	}, nil
+	return c, nil
 }
 
 // request sends msg and reads until the reply carrying reqID, which must
-// report success.
-func request(conn *websocket.Conn, msg, reqID string) error {
-	if err := conn.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+// report success. An auctionState read on the way is noted (noteState).
+func (c *client) request(msg, reqID string) error {
+	if err := c.conn.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
 		return err
 	}
 	want := []byte(`"requestId":"` + reqID + `"`)
 	for {
-		_, data, err := conn.ReadMessage()
+		_, data, err := c.conn.ReadMessage()
 		if err != nil {
 			return err
 		}
+		c.noteState(data, time.Now())
 		if !bytes.Contains(data, want) {
 			continue
 		}
@@ -116,6 +124,7 @@ func (c *client) read(plan *atomic.Pointer[runPlan], stopped *atomic.Bool) {
 			}
 			return
 		}
+		c.noteState(data, now)
 		p := plan.Load()
 		if p == nil {
 			continue // before the schedule: the lots' old prices
@@ -125,6 +134,19 @@ func (c *client) read(plan *atomic.Pointer[runPlan], stopped *atomic.Bool) {
 			continue
 		}
 		c.record(p, ch, now)
+	}
+}
+
+// noteState records when the first auctionState of each product arrived;
+// once every product has had one it costs a length comparison.
+func (c *client) noteState(msg []byte, now time.Time) {
+	if len(c.firstState) >= c.products {
+		return
+	}
+	if id, ok := stateAuctionID(msg); ok {
+		if _, seen := c.firstState[id]; !seen {
+			c.firstState[id] = now
+		}
 	}
 }
 

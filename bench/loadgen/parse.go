@@ -26,20 +26,8 @@ var (
 // the top-level currentBid and source after data, so the last occurrence
 // of each is the top-level one. ok is false for any other message.
 func parseState(msg []byte) (c change, ok bool) {
-	if !bytes.HasPrefix(msg, stateType) {
-		return c, false
-	}
-	i := bytes.Index(msg, auctionID)
-	if i < 0 {
-		return c, false
-	}
-	rest := msg[i+len(auctionID):]
-	end := bytes.IndexByte(rest, '"')
-	if end < 0 {
-		return c, false
-	}
-	id, err := strconv.ParseInt(string(rest[:end]), 10, 64)
-	if err != nil {
+	id, ok := stateAuctionID(msg)
+	if !ok {
 		return c, false
 	}
 	j := bytes.LastIndex(msg, topLevelBid)
@@ -62,4 +50,23 @@ func parseState(msg []byte) (c change, ok bool) {
 		}
 	}
 	return c, true
+}
+
+// stateAuctionID is the auction id of an auctionState push, with or
+// without a change yet; ok is false for any other message.
+func stateAuctionID(msg []byte) (id int64, ok bool) {
+	if !bytes.HasPrefix(msg, stateType) {
+		return 0, false
+	}
+	i := bytes.Index(msg, auctionID)
+	if i < 0 {
+		return 0, false
+	}
+	rest := msg[i+len(auctionID):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(string(rest[:end]), 10, 64)
+	return id, err == nil
 }

@@ -73,6 +73,14 @@ type Result struct {
 	// after Mark at all.
 	MarkMissing int `json:"markMissing"`
 
+	// StateSetupSecs is from the first client's dial to the moment the
+	// last client had received its first auctionState of every product it
+	// monitors (the state each startMonitoring is answered with): the
+	// setup a user waits for, however the gateway orders its pushes.
+	// StatesMissing counts client-product pairs with no auctionState by
+	// DrainUntil. Both are zero for idle clients.
+	StateSetupSecs float64 `json:"stateSetupSecs"`
+	StatesMissing  int     `json:"statesMissing"`
 	// CPUSecs is this process's user+system CPU during the window.
 	CPUSecs    float64 `json:"cpuSecs"`
 	WindowSecs float64 `json:"windowSecs"`

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,6 +25,13 @@ type Options struct {
 	Products []int64 // auctions each client monitors; none: idle clients
 	// DialConcurrency is how many clients set up at once. Default: 64.
 	DialConcurrency int
+	// Users, when positive, is how many users the clients share: client
+	// i is user (First+i) mod Users (UserIndex). 1 is the old backend's
+	// shared token. Default: 0, one user per client.
+	Users int
+	// CAFile is a PEM file of certificates to trust for a wss:// URL (the
+	// bench's generated certificate); empty: the system's roots.
+	CAFile string
 }
 
 // Run sets the clients up, writes Ready to out, reads the Plan from in,
@@ -36,6 +44,10 @@ func Run(ctx context.Context, opt Options, in io.Reader, out io.Writer) error {
 	if opt.DialConcurrency <= 0 {
 		opt.DialConcurrency = 64
 	}
+	tlsConf, err := clientTLS(opt.CAFile)
+	if err != nil {
+		return err
+	}
 	var (
 		plan    atomic.Pointer[runPlan]
 		stopped atomic.Bool
@@ -45,7 +57,7 @@ func Run(ctx context.Context, opt Options, in io.Reader, out io.Writer) error {
 	// of clients can outlast the gateway's ping timeout, and only a reading
 	// client answers pings.
 	var readers sync.WaitGroup
-	clients, ready := setup(ctx, opt, func(c *client) {
+	clients, ready := setup(ctx, opt, tlsConf, func(c *client) {
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
@@ -93,7 +105,7 @@ func Run(ctx context.Context, opt Options, in io.Reader, out io.Writer) error {
 		_ = c.conn.Close()
 	}
 	readers.Wait()
-	res := collect(p, opt, clients)
+	res := collect(p, opt, clients, started)
 	res.CPUSecs = (cpu1 - cpu0).Seconds()
 	if err := enc.Encode(res); err != nil {
 		return fmt.Errorf("write result: %w", err)
@@ -103,11 +115,12 @@ func Run(ctx context.Context, opt Options, in io.Reader, out io.Writer) error {
 
 // setup connects the clients, DialConcurrency at a time, and hands each
 // to started once it is monitoring.
-func setup(ctx context.Context, opt Options, started func(*client)) ([]*client, Ready) {
+func setup(ctx context.Context, opt Options, tlsConf *tls.Config, started func(*client)) ([]*client, Ready) {
 	d := &websocket.Dialer{
 		HandshakeTimeout: setupTimeout,
 		ReadBufferSize:   4096,
 		WriteBufferSize:  1024,
+		TLSClientConfig:  tlsConf,
 	}
 	var (
 		mu      sync.Mutex
@@ -122,7 +135,7 @@ func setup(ctx context.Context, opt Options, started func(*client)) ([]*client, 
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			c, err := dial(ctx, d, opt.URL, Token(opt.Secret, opt.First+i), opt.Products)
+			c, err := dial(ctx, d, opt.URL, Token(opt.Secret, UserIndex(opt.First, i, opt.Users)), opt.Products)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -181,11 +194,19 @@ func readPlan(ctx context.Context, in io.Reader) (*runPlan, error) {
 	}
 }
 
-// collect merges the clients' measurements.
-func collect(p *runPlan, opt Options, clients []*client) Result {
+// collect merges the clients' measurements; started is when the first
+// client began to dial.
+func collect(p *runPlan, opt Options, clients []*client, started time.Time) Result {
 	res := Result{Clients: len(clients), Sources: map[string]int64{}}
 	var lat, mark, poll []time.Duration
+	var lastState time.Time
 	for _, c := range clients {
+		res.StatesMissing += len(opt.Products) - len(c.firstState)
+		for _, at := range c.firstState {
+			if at.After(lastState) {
+				lastState = at
+			}
+		}
 		if c.closeErr == nil {
 			res.Open++
 		} else if res.FirstClose == "" {
@@ -211,6 +232,9 @@ func collect(p *runPlan, opt Options, clients []*client) Result {
 	if len(opt.Products) > 0 {
 		res.Expected = p.Schedule.Count(p.MeasureFrom, p.MeasureUntil) * int64(len(clients))
 		res.Drops = res.Expected - res.Delivered
+	}
+	if !lastState.IsZero() {
+		res.StateSetupSecs = lastState.Sub(started).Seconds()
 	}
 	res.Latency = Summarize(lat)
 	res.AfterMark = Summarize(mark)

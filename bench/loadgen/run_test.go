@@ -28,6 +28,7 @@ type fakeGateway struct {
 
 	mu      sync.Mutex
 	streams []chan nellissim.Schedule
+	tokens  []string // every token authenticated with
 	wg      sync.WaitGroup
 }
 
@@ -52,11 +53,18 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch msg.Type {
 		case "authenticate":
 			ok := strings.HasPrefix(msg.Token, g.secret+"-")
+			g.mu.Lock()
+			g.tokens = append(g.tokens, msg.Token)
+			g.mu.Unlock()
 			_ = conn.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, `{"type":"authenticated","success":%t,"requestId":%q}`, ok, msg.RequestID))
 		case "startMonitoring":
 			monitored++
 			_ = conn.WriteMessage(websocket.TextMessage, fmt.Appendf(nil,
 				`{"type":"response","action":"startMonitoring","auctionId":%q,"success":true,"requestId":%q}`, msg.AuctionID, msg.RequestID))
+			// The lot's state, as yet without a change, as the gateway
+			// follows each startMonitoring reply.
+			_ = conn.WriteMessage(websocket.TextMessage, fmt.Appendf(nil,
+				`{"type":"auctionState","auction":{"id":%q,"status":"monitoring","data":null}}`, msg.AuctionID))
 		}
 	}
 	sc := <-mine
@@ -99,10 +107,15 @@ func startRun(t *testing.T, g *fakeGateway, clients int) (inW *io.PipeWriter, ou
 	t.Helper()
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
+	return startRunWith(t, Options{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Secret: "s3cret", Clients: clients, Products: []int64{7, 9}})
+}
+
+// startRunWith is startRun with the options given.
+func startRunWith(t *testing.T, opt Options) (inW *io.PipeWriter, out *bufio.Scanner, done chan error, ready Ready) {
+	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	done = make(chan error, 1)
-	opt := Options{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Secret: "s3cret", Clients: clients, Products: []int64{7, 9}}
 	go func() {
 		done <- Run(t.Context(), opt, inR, outW)
 		outW.Close()
@@ -144,6 +157,9 @@ func TestRunCountsDeliveriesDropsAndDuplicates(t *testing.T) {
 	}
 	if res.Open != 3 || res.Sources["sse"] != 27 || res.Latency.N != 27 {
 		t.Fatalf("result = %+v; want 3 open, 27 sse latencies", res)
+	}
+	if res.StatesMissing != 0 || res.StateSetupSecs <= 0 || res.StateSetupSecs > ready.SetupSecs+1 {
+		t.Fatalf("result = %+v; want every client's first states timed within the setup (%.3f s)", res, ready.SetupSecs)
 	}
 	if res.Latency.Max > 250 {
 		t.Fatalf("latency max %.1f ms for on-time pushes over loopback", res.Latency.Max)

@@ -8,7 +8,10 @@
 //	NELLIS_LOADGEN_SECRET=s nellis-loadgen -url ws://127.0.0.1:9080/ws -clients 1000 -products 1,2,3
 //
 // Client i authenticates with the token "s-<i>" (user u<i> in the bench
-// Caddyfile).
+// Caddyfile); with -users 1 every client uses "s-0", the shared token. A
+// wss:// URL is verified against the certificate given with -ca:
+//
+//	nellis-loadgen -url wss://127.0.0.1:9443/ws -ca cert.pem -clients 1000 -products 1
 //
 // Errors and progress go to stderr; stdout carries only the JSON lines.
 package main
@@ -43,6 +46,8 @@ func run(args []string) error {
 	fs.IntVar(&opt.First, "first", 0, "the first client's user number")
 	fs.StringVar(&products, "products", "", "comma-separated product ids each client monitors; empty: idle clients")
 	fs.IntVar(&opt.DialConcurrency, "dial-concurrency", 64, "clients set up at once")
+	fs.IntVar(&opt.Users, "users", 0, "users the clients share: client i is user (first+i) mod users; 1 is one shared token; 0: one user each")
+	fs.StringVar(&opt.CAFile, "ca", "", "PEM certificate file to trust for a wss:// URL (default: the system's roots)")
 	secretEnv := fs.String("secret-env", "NELLIS_LOADGEN_SECRET", "environment variable holding the run's secret: client i's token is <secret>-<first+i> (kept off the command line)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -56,6 +61,9 @@ func run(args []string) error {
 	}
 	if opt.First < 0 {
 		return fmt.Errorf("-first must not be negative, got %d", opt.First)
+	}
+	if opt.Users < 0 {
+		return fmt.Errorf("-users must not be negative, got %d", opt.Users)
 	}
 	ids, err := parseProducts(products)
 	if err != nil {
