@@ -3,6 +3,7 @@ package floor
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,11 +39,17 @@ type Order struct {
 // Run listens on addr (host:port; port 0 picks one), writes Hello to out
 // and plays each Order read from in, answering Played, until in ends or
 // ctx does. Every socket is closed and every goroutine it started has
-// ended when it returns.
-func Run(ctx context.Context, addr string, in io.Reader, out io.Writer) (err error) {
+// ended when it returns. With tlsConf the clients connect over TLS
+// (wss://), which Go's crypto/tls terminates in this process: the floor of
+// what a TLS socket costs, to stand beside the gateway's TLS figures.
+func Run(ctx context.Context, addr string, tlsConf *tls.Config, in io.Reader, out io.Writer) (err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
+	}
+	scheme := "ws"
+	if tlsConf != nil {
+		ln, scheme = tls.NewListener(ln, tlsConf), "wss"
 	}
 	s := New()
 	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
@@ -64,7 +71,7 @@ func Run(ctx context.Context, addr string, in io.Reader, out io.Writer) (err err
 	}()
 
 	enc := json.NewEncoder(out)
-	if err := enc.Encode(Hello{URL: "ws://" + ln.Addr().String() + "/ws"}); err != nil {
+	if err := enc.Encode(Hello{URL: scheme + "://" + ln.Addr().String() + "/ws"}); err != nil {
 		return fmt.Errorf("write hello: %w", err)
 	}
 	orders := readOrders(ctx, in, cancel)

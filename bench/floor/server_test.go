@@ -2,13 +2,16 @@ package floor
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/nellis-edge/gateway/bench/benchcert"
 	"github.com/nellis-edge/gateway/bench/loadgen"
 	"github.com/nellis-edge/gateway/nellissim"
 )
@@ -66,19 +69,39 @@ func (p *pipedRun) end(t *testing.T) {
 
 // The load generator itself sets its clients up against the floor and
 // measures a schedule the floor plays: every scheduled change reaches every
-// client, and the load generator's parser accepts each.
+// client, and the load generator's parser accepts each. In TLS mode the
+// floor serves wss:// with the bench's certificate, which the load
+// generator verifies.
 func TestLoadgenMeasuresFloor(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { measureFloor(t, nil, "", "ws://") })
+	t.Run("tls", func(t *testing.T) {
+		files, err := benchcert.Write(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pair, err := tls.LoadX509KeyPair(files.Cert, files.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		measureFloor(t, &tls.Config{Certificates: []tls.Certificate{pair}}, files.Cert, "wss://")
+	})
+}
+
+func measureFloor(t *testing.T, tlsConf *tls.Config, caFile, scheme string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	fl := startPiped(t, func(in io.Reader, out io.Writer) error { return Run(ctx, "127.0.0.1:0", in, out) })
+	fl := startPiped(t, func(in io.Reader, out io.Writer) error { return Run(ctx, "127.0.0.1:0", tlsConf, in, out) })
 	defer fl.end(t)
 	var hello Hello
 	fl.next(t, &hello)
+	if !strings.HasPrefix(hello.URL, scheme) {
+		t.Fatalf("hello %q, want a %s URL", hello.URL, scheme)
+	}
 
 	products := []int64{7, 8, 9}
 	const clients = 4
 	lg := startPiped(t, func(in io.Reader, out io.Writer) error {
-		return loadgen.Run(ctx, loadgen.Options{URL: hello.URL, Secret: "s", Clients: clients, Products: products}, in, out)
+		return loadgen.Run(ctx, loadgen.Options{URL: hello.URL, CAFile: caFile, Secret: "s", Clients: clients, Products: products}, in, out)
 	})
 	defer lg.end(t)
 	var ready loadgen.Ready
@@ -111,7 +134,7 @@ func TestLoadgenMeasuresFloor(t *testing.T) {
 func TestRunEndsWithClientsConnected(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	fl := startPiped(t, func(in io.Reader, out io.Writer) error { return Run(ctx, "127.0.0.1:0", in, out) })
+	fl := startPiped(t, func(in io.Reader, out io.Writer) error { return Run(ctx, "127.0.0.1:0", nil, in, out) })
 	defer fl.in.Close()
 	var hello Hello
 	fl.next(t, &hello)
