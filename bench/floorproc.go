@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nellis-edge/gateway/bench/benchcert"
 	"github.com/nellis-edge/gateway/bench/floor"
 	"github.com/nellis-edge/gateway/nellissim"
 )
@@ -22,9 +23,14 @@ type floorProc struct {
 	ids []int64
 }
 
-// startFloor starts the floor server and waits for its address.
-func startFloor(bin, dir string, spec loadSpec) (*floorProc, error) {
-	cmd := exec.Command(bin, "-listen", "127.0.0.1:0")
+// startFloor starts the floor server, serving wss:// with tf when set, and
+// waits for its address. Its schedules may bid on products ids.
+func startFloor(bin, dir string, products int, tf *benchcert.Files) (*floorProc, error) {
+	args := []string{"-listen", "127.0.0.1:0"}
+	if tf != nil {
+		args = append(args, "-cert", tf.Cert, "-key", tf.Key)
+	}
+	cmd := exec.Command(bin, args...)
 	p, err := startPiped(cmd, filepath.Join(dir, "floor.log"))
 	if err != nil {
 		return nil, err
@@ -35,7 +41,7 @@ func startFloor(bin, dir string, spec loadSpec) (*floorProc, error) {
 		return nil, fmt.Errorf("floor server: %w", err)
 	}
 	// The floor has no catalogue: any distinct ids will do.
-	ids := make([]int64, spec.products)
+	ids := make([]int64, products)
 	for i := range ids {
 		ids[i] = int64(i + 1)
 	}

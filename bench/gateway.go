@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nellis-edge/gateway/bench/benchcert"
 	"github.com/nellis-edge/gateway/bench/loadgen"
 )
 
@@ -24,6 +27,13 @@ import (
 // connections_per_minute, max_unauthenticated and its per-address share
 // would otherwise refuse the connection storm, and a client still waiting
 // for its sign-in under the storm's load is not an idle stranger. writeConfig adapts it and adds the users.
+// A TLS scenario's site is https:// with the run's generated certificate
+// (bench/benchcert, `tls cert key`): Caddy terminates TLS as it does for
+// the extension's wss://, without its local CA writing state anywhere;
+// auto_https makes no :80 redirect listener (the driver may run as root).
+// max_sockets_per_user is the default, 20, unless the clients share users:
+// a deployment with the old shared token raises it to its extensions'
+// count, as the shared-token scenarios do.
 const gatewayConfig = `{
 	admin %[4]s
 	persist_config off
@@ -39,36 +49,52 @@ const gatewayConfig = `{
 		max_unauthenticated 100000
 		max_unauthenticated_per_address 100000
 		auth_timeout 1m
+		max_sockets_per_user %[7]d
 	}
+	auto_https disable_redirects
 }
 
-http://127.0.0.1:%[3]d {
+%[3]s://127.0.0.1:%[5]d {
 	bind 127.0.0.1
+	%[6]s
 	nellis_ws /ws
 	nellis_api /health*
 }
 `
 
+// gatewayOptions say what a bench gateway serves.
+type gatewayOptions struct {
+	simURL string // the simulator it follows
+	secret string // the run's secret, from which the users' tokens derive
+	users  int    // users in the config, u0 … u<users-1>
+	// socketsPerUser is max_sockets_per_user; 0 keeps the default (20).
+	socketsPerUser int
+	admin          bool // the admin endpoint on (profiles)
+	// tls, when set, makes the site https:// with this certificate.
+	tls *benchcert.Files
+}
+
 // writeConfig writes the gateway's JSON config into dir and returns its
 // path: the Caddyfile above, adapted by caddy itself, with one user per
 // client as in real use (one extension, one user; loadgen.Token derives the
-// tokens). The users are added to the JSON rather than written as `user`
+// tokens), or fewer when the clients share users. The users are added to
+// the JSON rather than written as `user`
 // lines because adapting a Caddyfile with N users takes O(N²) (each
 // subdirective is merged by re-encoding the whole app, module/merge.go):
 // 10,000 users took about two minutes. The file holds the tokens, so it
 // lives in the run's private scratch directory, mode 0600.
-func writeConfig(caddy, dir, simURL, secret string, port, adminPort, users int) (string, error) {
+func writeConfig(caddy, dir string, o gatewayOptions, port, adminPort int) (string, error) {
 	caddyfile := filepath.Join(dir, "Caddyfile")
 	admin := "off"
 	if adminPort > 0 {
 		admin = fmt.Sprintf("127.0.0.1:%d", adminPort)
 	}
-	body := fmt.Sprintf(gatewayConfig, filepath.Join(dir, "storage"), simURL, port, admin)
+	body := caddyfileText(dir, o, port, admin)
 	if err := os.WriteFile(caddyfile, []byte(body), 0o600); err != nil {
 		return "", err
 	}
 	adapt := exec.Command(caddy, "adapt", "--config", caddyfile, "--adapter", "caddyfile")
-	adapt.Env = append(os.Environ(), "NELLIS_BENCH_TOKEN="+loadgen.Token(secret, 0))
+	adapt.Env = append(os.Environ(), "NELLIS_BENCH_TOKEN="+loadgen.Token(o.secret, 0))
 	var stderr strings.Builder
 	adapt.Stderr = &stderr
 	raw, err := adapt.Output()
@@ -84,9 +110,9 @@ func writeConfig(caddy, dir, simURL, secret string, port, adminPort, users int) 
 	if nellis == nil {
 		return "", errors.New("caddy adapt output has no apps.nellis")
 	}
-	list := make([]map[string]string, users)
+	list := make([]map[string]string, o.users)
 	for i := range list {
-		list[i] = map[string]string{"name": loadgen.UserName(i), "token": loadgen.Token(secret, i)}
+		list[i] = map[string]string{"name": loadgen.UserName(i), "token": loadgen.Token(o.secret, i)}
 	}
 	nellis["users"] = list
 	out, err := json.Marshal(config)
@@ -97,6 +123,19 @@ func writeConfig(caddy, dir, simURL, secret string, port, adminPort, users int) 
 	return path, os.WriteFile(path, out, 0o600)
 }
 
+// caddyfileText is gatewayConfig for o, the site on port.
+func caddyfileText(dir string, o gatewayOptions, port int, admin string) string {
+	scheme, tlsLine := "http", ""
+	if o.tls != nil {
+		scheme, tlsLine = "https", fmt.Sprintf("tls %q %q", o.tls.Cert, o.tls.Key)
+	}
+	perUser := o.socketsPerUser
+	if perUser <= 0 {
+		perUser = 20
+	}
+	return fmt.Sprintf(gatewayConfig, filepath.Join(dir, "storage"), o.simURL, scheme, admin, port, tlsLine, perUser)
+}
+
 // gateway is a running bin/caddy.
 type gateway struct {
 	cmd       *exec.Cmd
@@ -104,22 +143,28 @@ type gateway struct {
 	adminPort int    // 0: admin off
 	log       string // its stderr, for errors
 	done      chan error
+	scheme    string       // http or https
+	client    *http.Client // trusts the run's certificate
 }
 
 // startGateway writes the config into dir, starts caddy and waits until it
 // answers /health/live.
-func startGateway(ctx context.Context, caddy, dir, simURL, token string, users int, withAdmin bool) (*gateway, error) {
+func startGateway(ctx context.Context, caddy, dir string, o gatewayOptions) (*gateway, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	adminPort := 0
-	if withAdmin {
+	if o.admin {
 		if adminPort, err = freePort(); err != nil {
 			return nil, err
 		}
 	}
-	cfg, err := writeConfig(caddy, dir, simURL, token, port, adminPort, users)
+	cfg, err := writeConfig(caddy, dir, o, port, adminPort)
+	if err != nil {
+		return nil, err
+	}
+	client, err := trustingClient(o.tls)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +183,10 @@ func startGateway(ctx context.Context, caddy, dir, simURL, token string, users i
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", caddy, err)
 	}
-	g := &gateway{cmd: cmd, port: port, adminPort: adminPort, log: logPath, done: make(chan error, 1)}
+	g := &gateway{cmd: cmd, port: port, adminPort: adminPort, log: logPath, done: make(chan error, 1), scheme: "http", client: client}
+	if o.tls != nil {
+		g.scheme = "https"
+	}
 	go func() { g.done <- cmd.Wait() }()
 	if err := g.waitHealthy(ctx, 20*time.Second); err != nil {
 		g.stop()
@@ -147,11 +195,16 @@ func startGateway(ctx context.Context, caddy, dir, simURL, token string, users i
 	return g, nil
 }
 
-func (g *gateway) pid() int      { return g.cmd.Process.Pid }
-func (g *gateway) wsURL() string { return fmt.Sprintf("ws://127.0.0.1:%d/ws", g.port) }
+func (g *gateway) pid() int { return g.cmd.Process.Pid }
+func (g *gateway) wsURL() string {
+	if g.scheme == "https" {
+		return fmt.Sprintf("wss://127.0.0.1:%d/ws", g.port)
+	}
+	return fmt.Sprintf("ws://127.0.0.1:%d/ws", g.port)
+}
 
 func (g *gateway) waitHealthy(ctx context.Context, limit time.Duration) error {
-	url := fmt.Sprintf("http://127.0.0.1:%d/health/live", g.port)
+	url := fmt.Sprintf("%s://127.0.0.1:%d/health/live", g.scheme, g.port)
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		select {
@@ -162,7 +215,7 @@ func (g *gateway) waitHealthy(ctx context.Context, limit time.Duration) error {
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
-		resp, err := http.Get(url)
+		resp, err := g.client.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -249,4 +302,22 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// trustingClient is the health check's HTTP client: for a TLS gateway it
+// trusts the run's certificate alone, as the load generator does.
+func trustingClient(f *benchcert.Files) (*http.Client, error) {
+	if f == nil {
+		return &http.Client{Timeout: 5 * time.Second}, nil
+	}
+	pem, err := os.ReadFile(f.Cert)
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate", f.Cert)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, DisableKeepAlives: true}
+	return &http.Client{Timeout: 5 * time.Second, Transport: tr}, nil
 }

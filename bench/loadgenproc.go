@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nellis-edge/gateway/bench/benchcert"
 	"github.com/nellis-edge/gateway/bench/loadgen"
 )
 
@@ -26,15 +27,25 @@ type loadgenProc struct {
 	done  chan error
 }
 
+// loadgenOptions are a load generator's settings beyond its clients.
+type loadgenOptions struct {
+	users int              // users the clients share (-users); 0: one each
+	tls   *benchcert.Files // the certificate to trust for wss:// (-ca)
+}
+
 // startLoadgen starts a load generator with n clients, the users first to
-// first+n-1, monitoring products (none: idle clients).
-func startLoadgen(bin, dir, name, url, token string, first, n int, products []int64) (*loadgenProc, error) {
+// first+n-1 (or shared, o.users), monitoring products (none: idle clients).
+func startLoadgen(bin, dir, name, url, token string, first, n int, products []int64, o loadgenOptions) (*loadgenProc, error) {
 	ids := make([]string, len(products))
 	for i, id := range products {
 		ids[i] = strconv.FormatInt(id, 10)
 	}
-	cmd := exec.Command(bin, "-url", url, "-first", strconv.Itoa(first), "-clients", strconv.Itoa(n),
-		"-products", strings.Join(ids, ","))
+	args := []string{"-url", url, "-first", strconv.Itoa(first), "-clients", strconv.Itoa(n),
+		"-products", strings.Join(ids, ","), "-users", strconv.Itoa(o.users)}
+	if o.tls != nil {
+		args = append(args, "-ca", o.tls.Cert)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "NELLIS_LOADGEN_SECRET="+token)
 	return startPiped(cmd, filepath.Join(dir, name+".log"))
 }

@@ -9,7 +9,11 @@
 //
 // The delivery scenarios c10, c1k, c10k and 100k also run as floor-c10 …
 // floor-100k against the machine floor (bin/nellis-floor, package
-// bench/floor), a minimal fan-out server, with the same clients.
+// bench/floor), a minimal fan-out server, with the same clients; each of
+// these also runs over TLS (tls-c10, floor-tls-c10, …, tlsspecs.go), as do
+// the idle connections (idle-tls, floor-idle, floor-idle-tls). The
+// shared-token scenarios (sharedspecs.go) put 10,000 clients under one
+// user.
 //
 // BENCH_QUICK=1 (or -quick) is a smoke run of a minute or two that prints
 // the table and writes nothing; BENCH_HOLD (or -hold) sets how long the
@@ -28,6 +32,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/nellis-edge/gateway/bench/benchcert"
 )
 
 func main() {
@@ -47,6 +53,17 @@ type bench struct {
 	// profileDir, when set, receives a CPU profile of the gateway over
 	// each load scenario's window (-profile).
 	profileDir string
+	// tls is the run's certificate (bench/benchcert), for the TLS
+	// scenarios.
+	tls benchcert.Files
+}
+
+// tlsFor is the run's certificate when on, else nil (plain ws://).
+func (b *bench) tlsFor(on bool) *benchcert.Files {
+	if !on {
+		return nil
+	}
+	return &b.tls
 }
 
 func run(args []string) error {
@@ -100,6 +117,9 @@ func run(args []string) error {
 		return err
 	}
 	b := &bench{caddy: *caddy, loadgen: *lg, floor: *floorBin, dir: dir, token: hex.EncodeToString(secret), profileDir: *profile}
+	if b.tls, err = benchcert.Write(dir); err != nil {
+		return err
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -107,7 +127,7 @@ func run(args []string) error {
 	rep := &report{quick: *quick, hold: hold, args: os.Args, began: began.UTC()}
 	keys := strings.Split(*only, ",")
 	want := func(key string) bool { return *only == "" || slices.Contains(keys, key) }
-	specs := withFloor(loadSpecs(*quick))
+	specs := withTLS(withFloor(withShared(loadSpecs(*quick))))
 	for _, spec := range specs {
 		if spec.floor && want(spec.key) {
 			if err := floorBinary(b.floor); err != nil {
@@ -133,19 +153,32 @@ func run(args []string) error {
 			o.res.Drops, o.res.Duplicates, o.gwCPUPer1k())
 		rep.loads = append(rep.loads, o)
 	}
-	if want("idle") {
+	var idle []idleTarget
+	for _, t := range idleTargets {
+		if want(t.key) {
+			idle = append(idle, t)
+		}
+	}
+	if len(idle) > 0 {
+		if slices.ContainsFunc(idle, func(t idleTarget) bool { return t.floor }) {
+			if err := floorBinary(b.floor); err != nil {
+				return err
+			}
+		}
 		n := 19_000
 		if *quick {
 			n = 2_000
 		}
 		quiet := waitQuiet(ctx, quietLimit(*quick))
-		logf("idle: %d connections held %s (machine busy %.0f%% of a core before)", n, hold, 100*quiet)
-		o, err := b.runIdle(ctx, n, 5*time.Second, hold)
+		logf("idle: %d connections to each of %d servers, held %s (machine busy %.0f%% of a core before)", n, len(idle), hold, 100*quiet)
+		outs, err := b.runIdle(ctx, idle, n, 5*time.Second, hold)
 		if err != nil {
 			return fmt.Errorf("idle: %w", err)
 		}
-		logf("idle: %.2f KiB per connection, %d/%d open at the end", o.perConnKiB(), o.open, o.conns)
-		rep.idle = &o
+		for _, o := range outs {
+			logf("idle: %s: %.2f KiB per connection, %d/%d open at the end", o.target.name, o.perConnKiB(), o.open, o.conns)
+		}
+		rep.setIdle(outs)
 	}
 	rep.took = time.Since(began)
 	text := rep.markdown()

@@ -28,7 +28,18 @@ type report struct {
 	began time.Time
 	took  time.Duration
 	loads []loadOutcome
-	idle  *idleOutcome
+	idle  *idleOutcome  // the gateway's plain idle run, if any
+	idles []idleOutcome // every idle target's, in run order
+}
+
+// setIdle keeps the idle run's outcomes.
+func (r *report) setIdle(outs []idleOutcome) {
+	r.idles = outs
+	for i := range outs {
+		if outs[i].target.key == "idle" {
+			r.idle = &outs[i]
+		}
+	}
 }
 
 // verdict compares a measured figure with a target bound.
@@ -130,6 +141,8 @@ func (r *report) markdown() string {
 		}
 	}
 	r.floorTable(&b)
+	r.tlsTable(&b)
+	r.sharedTable(&b)
 	if o := r.idle; o != nil {
 		w("\n#### Idle connections\n\n")
 		w("%d of %d connections (authenticated, monitoring nothing) from %d load generator processes, set up in %s. ",

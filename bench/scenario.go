@@ -30,6 +30,26 @@ type loadSpec struct {
 	// floor runs the scenario against the machine floor (bin/nellis-floor)
 	// instead of the gateway and the simulator.
 	floor bool
+	// tls serves the clients over TLS (wss://) with the run's certificate:
+	// Caddy terminates it for the gateway, crypto/tls for the floor.
+	tls bool
+	// users, when positive, is how many users the clients share (1: the
+	// old backend's one shared token); 0 gives each client its own.
+	users int
+}
+
+// socketsPerUser is the gateway's max_sockets_per_user for the scenario:
+// every client of a shared user signs in at once.
+func (s loadSpec) socketsPerUser() int {
+	return max(20, (s.clients+s.userCount()-1)/max(s.userCount(), 1))
+}
+
+// userCount is how many users the gateway's config needs.
+func (s loadSpec) userCount() int {
+	if s.users > 0 {
+		return min(s.users, s.clients)
+	}
+	return s.clients
 }
 
 // loadOutcome is what one run measured. The gateway's figures (gwCPU,
@@ -79,7 +99,7 @@ func (b *bench) startServer(ctx context.Context, spec loadSpec, dir string) (ser
 		if spec.fault != nil {
 			return nil, errNoUpstream
 		}
-		return startFloor(b.floor, dir, spec)
+		return startFloor(b.floor, dir, spec.products, b.tlsFor(spec.tls))
 	}
 	return b.startGatewayServer(ctx, spec, dir)
 }
@@ -103,7 +123,8 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 		}
 	}()
 	ids := srv.products()
-	lg, err := startLoadgen(b.loadgen, dir, "loadgen", srv.wsURL(), b.token, 0, spec.clients, ids)
+	lg, err := startLoadgen(b.loadgen, dir, "loadgen", srv.wsURL(), b.token, 0, spec.clients, ids,
+		loadgenOptions{users: spec.users, tls: b.tlsFor(spec.tls)})
 	if err != nil {
 		return out, err
 	}

@@ -45,7 +45,8 @@ func (b *bench) startGatewayServer(ctx context.Context, spec loadSpec, dir strin
 		sim.close()
 		return nil, err
 	}
-	gw, err := startGateway(ctx, b.caddy, dir, sim.url, b.token, spec.clients, b.profileDir != "")
+	gw, err := startGateway(ctx, b.caddy, dir, gatewayOptions{simURL: sim.url, secret: b.token, users: spec.userCount(), socketsPerUser: spec.socketsPerUser(),
+		admin: b.profileDir != "", tls: b.tlsFor(spec.tls)})
 	if err != nil {
 		sim.close()
 		return nil, err
