@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The driver's scenario list: each TLS scenario right after its plain
@@ -39,6 +40,14 @@ func TestSpecList(t *testing.T) {
 	}
 	if f := byKey["floor-tls-100k"]; !f.floor || !f.tls {
 		t.Errorf("floor-tls-100k: floor %v, tls %v", f.floor, f.tls)
+	}
+	full := map[string]loadSpec{}
+	for _, s := range withTLS(withFloor(loadSpecs(false))) {
+		full[s.key] = s
+	}
+	if w := full["tls-100k"].window; w != 20*time.Second || full["100k"].window != time.Minute || full["tls-c1k"].window != full["c1k"].window {
+		t.Errorf("full windows: tls-100k %s, 100k %s, tls-c1k %s, c1k %s; want TLS twins capped at 20s",
+			w, full["100k"].window, full["tls-c1k"].window, full["c1k"].window)
 	}
 	for key, want := range map[string]struct{ users, products, perUser int }{
 		"c10k":           {10_000, 10, 20},

@@ -26,3 +26,10 @@ func TestRunNeedsSecret(t *testing.T) {
 		t.Fatalf("run without secret: %v", err)
 	}
 }
+
+func TestRunRejectsNegativeUsers(t *testing.T) {
+	t.Setenv("NELLIS_LOADGEN_SECRET", "s")
+	if err := run([]string{"-users", "-1"}); err == nil || err.Error() != "-users must not be negative, got -1" {
+		t.Fatalf("run -users -1: %v", err)
+	}
+}
