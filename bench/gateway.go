@@ -25,7 +25,10 @@ import (
 // port, following the simulator. The limits meant for real extensions are
 // opened up, because every bench client comes from 127.0.0.1:
 // connections_per_minute, max_unauthenticated and its per-address share
-// would otherwise refuse the connection storm, and a client still waiting
+// would otherwise refuse the connection storm; so would
+// auth_failures_per_minute, whose budget each sign-in holds until its
+// token is checked (with the relay's lock busy, more than ten sign-ins in
+// flight from 127.0.0.1 were refused); and a client still waiting
 // for its sign-in under the storm's load is not an idle stranger. writeConfig adapts it and adds the users.
 // A TLS scenario's site is https:// with the run's generated certificate
 // (bench/benchcert, `tls cert key`): Caddy terminates TLS as it does for
@@ -48,6 +51,7 @@ const gatewayConfig = `{
 		connections_per_minute 10000000
 		max_unauthenticated 100000
 		max_unauthenticated_per_address 100000
+		auth_failures_per_minute 1000000
 		auth_timeout 1m
 		max_sockets_per_user %[7]d
 	}

@@ -25,7 +25,7 @@ func TestCaddyfileText(t *testing.T) {
 		}
 	}
 	plain := caddyfileText("/d", gatewayOptions{simURL: "http://sim"}, 8080, "127.0.0.1:2020")
-	for _, want := range []string{"http://127.0.0.1:8080 {", "admin 127.0.0.1:2020", "max_sockets_per_user 20"} {
+	for _, want := range []string{"http://127.0.0.1:8080 {", "admin 127.0.0.1:2020", "max_sockets_per_user 20", "auth_failures_per_minute 1000000"} {
 		if !strings.Contains(plain, want) {
 			t.Errorf("plain Caddyfile lacks %q:\n%s", want, plain)
 		}
