@@ -15,7 +15,7 @@
 // shared-token scenarios (sharedspecs.go) put 10,000 clients under one
 // user.
 //
-// BENCH_QUICK=1 (or -quick) is a smoke run of a minute or two that prints
+// BENCH_QUICK=1 (or -quick) is a smoke run of several minutes that prints
 // the table and writes nothing; BENCH_HOLD (or -hold) sets how long the
 // idle connections are held (default 10m, quick 10s).
 package main
