@@ -86,7 +86,8 @@ const (
 func (c Config) WithDefaults() Config {
 	if c.Node == "" {
 		if h, err := os.Hostname(); err == nil {
-			c.Node = h
+			// A host name may hold dots, which a subject token may not.
+			c.Node = nodeUnsafe.ReplaceAllString(h, "-")
 		}
 	}
 	if c.Prefix == "" {
@@ -111,6 +112,17 @@ func (c Config) WithDefaults() Config {
 // and a KV key, and a valid part of a stream name.
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
+// nodeUnsafe is what a host name may hold that a node name may not.
+var nodeUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]`)
+
+// CheckName checks a node name or a prefix.
+func CheckName(what, name string) error {
+	if !namePattern.MatchString(name) {
+		return fmt.Errorf("cluster: %s %q: want 1 to 64 letters, digits, - or _", what, name)
+	}
+	return nil
+}
+
 // Validate checks a config that WithDefaults completed. Its errors name
 // the setting and never a secret.
 func (c Config) Validate() error {
@@ -119,12 +131,12 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("cluster: no NATS server: give at least one URL, such as nats://127.0.0.1:4222"))
 	}
 	for _, raw := range c.Servers {
-		if err := checkServer(raw); err != nil {
+		if err := CheckServer(raw); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if !namePattern.MatchString(c.Node) {
-		errs = append(errs, fmt.Errorf("cluster: node %q: want 1 to 64 letters, digits, - or _", c.Node))
+	if err := CheckName("node", c.Node); err != nil {
+		errs = append(errs, err)
 	}
 	auth := 0
 	for _, set := range []bool{c.Creds != "", c.Token != "", c.User != "" || c.Password != ""} {
@@ -138,8 +150,8 @@ func (c Config) Validate() error {
 	if (c.User == "") != (c.Password == "") {
 		errs = append(errs, errors.New("cluster: user needs both a name and a password"))
 	}
-	if !namePattern.MatchString(c.Prefix) {
-		errs = append(errs, fmt.Errorf("cluster: prefix %q: want 1 to 64 letters, digits, - or _", c.Prefix))
+	if err := CheckName("prefix", c.Prefix); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Replicas < 1 || c.Replicas > MaxReplicas {
 		errs = append(errs, fmt.Errorf("cluster: replicas must be 1 to %d, got %d", MaxReplicas, c.Replicas))
@@ -156,9 +168,9 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// checkServer accepts a NATS URL without credentials: those belong in
+// CheckServer accepts a NATS URL without credentials: those belong in
 // creds, token or user, which stay out of logs.
-func checkServer(raw string) error {
+func CheckServer(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		// url's error quotes the URL, which may hold a password.

@@ -11,7 +11,7 @@ import (
 func TestConfigDefaults(t *testing.T) {
 	c := Config{Servers: []string{"nats://127.0.0.1:4222"}}.WithDefaults()
 	host, _ := os.Hostname()
-	if c.Node != host || c.Prefix != "nellis" || c.Replicas != 1 || time.Duration(c.Lease) != 3*time.Second ||
+	if c.Node != strings.NewReplacer(".", "-").Replace(host) || c.Prefix != "nellis" || c.Replicas != 1 || time.Duration(c.Lease) != 3*time.Second ||
 		time.Duration(c.HistoryAge) != 24*time.Hour || c.History != 64 {
 		t.Fatalf("defaults: %+v", c)
 	}
