@@ -48,6 +48,9 @@ type seenLease struct {
 
 var _ Bus = (*JetStream)(nil)
 
+// dialTimeout bounds one attempt to reach one NATS server.
+const dialTimeout = 5 * time.Second
+
 // New checks cfg (completed with its defaults) and returns a bus that is
 // not connected yet: it does no network I/O.
 func New(cfg Config) (*JetStream, error) {
@@ -100,9 +103,12 @@ func (b *JetStream) Connect(ctx context.Context) error {
 		nats.ReconnectJitter(250*time.Millisecond, time.Second),
 		nats.NoCallbacksAfterClientClose(),
 	}
+	// Each server gets at most dialTimeout, and all of them no more than ctx.
+	timeout := dialTimeout
 	if dl, ok := ctx.Deadline(); ok {
-		opts = append(opts, nats.Timeout(max(time.Until(dl), time.Millisecond)))
+		timeout = max(min(time.Until(dl), timeout), time.Millisecond)
 	}
+	opts = append(opts, nats.Timeout(timeout))
 	switch {
 	case b.cfg.Creds != "":
 		opts = append(opts, nats.UserCredentials(b.cfg.Creds))
