@@ -15,14 +15,14 @@ import (
 // store lives in the test's temporary directory, so a restart keeps the
 // streams and buckets, and it listens on one port for its whole life.
 type natsServer struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	port  int
 	s     *server.Server
 	nodes atomic.Int32 // names handed out by node
 }
 
-func startNATS(t *testing.T) *natsServer {
+func startNATS(t testing.TB) *natsServer {
 	t.Helper()
 	n := &natsServer{t: t, dir: t.TempDir(), port: freePort(t)}
 	n.start()
@@ -30,7 +30,7 @@ func startNATS(t *testing.T) *natsServer {
 	return n
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
