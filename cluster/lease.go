@@ -70,7 +70,9 @@ func (l *Lease) current() (uint64, bool) {
 // Claim creates the product's lease key, or takes it over from another
 // node once this node has seen the same revision of it for a full lease.
 // The other node's clock is never read: only this node's, between two
-// reads of the key.
+// reads of the key. A key naming this node that no Lease here holds (a
+// restart under the same name) is waited out like any other, since two
+// processes given one name must not both own.
 func (b *JetStream) Claim(ctx context.Context, productID int64) (*Lease, error) {
 	if err := b.usable(); err != nil {
 		return nil, err
