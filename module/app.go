@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/nellis-edge/gateway/bidding"
+	"github.com/nellis-edge/gateway/cluster"
 	"github.com/nellis-edge/gateway/fallback"
 	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/nellis"
@@ -66,6 +67,11 @@ type App struct {
 	// Switches and limits of bidding.
 	Bidding BiddingConfig `json:"bidding,omitzero"`
 
+	// Cluster joins this gateway to others over NATS JetStream (the
+	// `cluster` block, module/cluster.go). Without it no NATS code runs.
+	// Default: none.
+	Cluster *cluster.Config `json:"cluster,omitempty"`
+
 	logger    *zap.Logger
 	storage   wsrelay.Storage
 	client    *nellis.Client
@@ -76,6 +82,8 @@ type App struct {
 	origins   []string // from this config's handlers
 	shared    *shared
 	held      bool // this config holds a reference to shared
+
+	clusterHold *clusterBus // this config's reference to the process's bus
 }
 
 // User is one bidder allowed to use the gateway.
@@ -180,6 +188,9 @@ func (a *App) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := a.Bidding.Config.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := a.validateCluster(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

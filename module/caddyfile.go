@@ -65,6 +65,16 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for d.NextBlock(0) {
 		name := d.Val()
+		if name == "cluster" { // the one setting with a block: module/cluster.go
+			one := new(App)
+			if err := one.parseCluster(d); err != nil {
+				return err
+			}
+			if err := a.merge(one); err != nil {
+				return d.Errf("cluster: %v", err)
+			}
+			continue
+		}
 		args := d.RemainingArgs()
 		if d.NextBlock(1) {
 			return d.Errf("%s: takes no block", name)

@@ -44,6 +44,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.bidCfg.Validate(); err != nil {
 		return fmt.Errorf("nellis: %w", err)
 	}
+	if err := a.provisionCluster(); err != nil {
+		return err
+	}
 	v, _, err := states.LoadOrNew(stateKey, func() (caddy.Destructor, error) {
 		return newShared(a.logger, client, a.hubCfg, a.bidCfg)
 	})
@@ -63,6 +66,9 @@ func (a *App) Start() error {
 	a.relayCfg = a.relayConfig(a.origins)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if err := a.startCluster(ctx); err != nil {
+		return err
+	}
 	if err := a.shared.start(ctx, a.logger, a.client, a.hubCfg, a.relayCfg, a.bidCfg, a.storage); err != nil {
 		return fmt.Errorf("nellis: %w", err)
 	}
@@ -82,6 +88,9 @@ func (a *App) Stop() error { return nil }
 // release closes connections (1001) and feeds. Caddy also calls it after a
 // failed Provision, so it releases only what Provision acquired.
 func (a *App) Cleanup() error {
+	if err := a.cleanupCluster(); err != nil {
+		return err
+	}
 	if !a.held {
 		return nil
 	}

@@ -60,6 +60,8 @@ func sampleArgs(placeholder string) string {
 		return "another-long-enough-token"
 	case placeholder == "<name> <token>":
 		return "bob bobs-long-enough-token"
+	case placeholder == "<nats-url...> {…}":
+		return "nats://127.0.0.1:4222"
 	}
 	return "3" // <n>, <dollars>
 }

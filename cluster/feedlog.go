@@ -1,0 +1,219 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The headers a record's fields travel in; the payload is the body.
+const (
+	headerEpoch    = "Nellis-Epoch"
+	headerSeq      = "Nellis-Seq"
+	headerSource   = "Nellis-Source"
+	headerReceived = "Nellis-Received"
+)
+
+// Append stores rec, fenced by the product's last stored StreamSeq: the
+// stream leader refuses it (ErrDeposed) once anyone else appended.
+func (b *JetStream) Append(ctx context.Context, rec Record, expect uint64) (uint64, error) {
+	if err := b.usable(); err != nil {
+		return 0, err
+	}
+	msg := &nats.Msg{Subject: b.feedSubject(rec.ProductID), Header: nats.Header{}, Data: rec.Payload}
+	msg.Header.Set(headerEpoch, rec.Epoch)
+	msg.Header.Set(headerSeq, strconv.FormatUint(rec.Seq, 10))
+	msg.Header.Set(headerSource, rec.Source)
+	msg.Header.Set(headerReceived, rec.ReceivedAt.UTC().Format(time.RFC3339Nano))
+	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(expect))
+	if isWrongLastSeq(err) {
+		return 0, fmt.Errorf("%w (product %d, expected the log at %d)", ErrDeposed, rec.ProductID, expect)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("cluster: appending to product %d: %w", rec.ProductID, err)
+	}
+	return ack.Sequence, nil
+}
+
+// isWrongLastSeq reports the stream's refusal of a fenced write: code
+// 10071, or 10164 from a replicated stream.
+func isWrongLastSeq(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+}
+
+// Last returns the product's newest stored entry, or ErrEmpty.
+func (b *JetStream) Last(ctx context.Context, productID int64) (Entry, error) {
+	if err := b.usable(); err != nil {
+		return Entry{}, err
+	}
+	raw, err := b.feed.GetLastMsgForSubject(ctx, b.feedSubject(productID))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return Entry{}, ErrEmpty
+	}
+	if err != nil {
+		return Entry{}, fmt.Errorf("cluster: reading product %d's last change: %w", productID, err)
+	}
+	return decodeEntry(productID, raw.Header, raw.Data, raw.Sequence)
+}
+
+// Backfill reads the product's log from its oldest stored entry and keeps
+// the newest epoch's entries above sinceSeq.
+func (b *JetStream) Backfill(ctx context.Context, productID int64, sinceSeq uint64) ([]Entry, error) {
+	if err := b.usable(); err != nil {
+		return nil, err
+	}
+	cons, err := b.js.OrderedConsumer(ctx, b.feedStream(), jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{b.feedSubject(productID)},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: reading product %d's log: %w", productID, err)
+	}
+	defer func() {
+		// The server would drop the idle consumer by itself later.
+		del, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		_ = b.js.DeleteConsumer(del, b.feedStream(), cons.CachedInfo().Name)
+		cancel()
+	}()
+	pending := cons.CachedInfo().NumPending
+	var all []Entry
+	for pending > 0 {
+		batch, err := cons.Fetch(int(min(pending, 256)), jetstream.FetchContext(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("cluster: reading product %d's log: %w", productID, err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			md, err := m.Metadata()
+			if err != nil {
+				return nil, fmt.Errorf("cluster: reading product %d's log: %w", productID, err)
+			}
+			pending = md.NumPending
+			e, err := decodeEntry(productID, m.Headers(), m.Data(), md.Sequence.Stream)
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, e)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return nil, fmt.Errorf("cluster: reading product %d's log: %w", productID, err)
+		}
+		if got == 0 {
+			break // the rest aged out meanwhile
+		}
+	}
+	if len(all) == 0 {
+		return nil, nil
+	}
+	epoch := all[len(all)-1].Epoch
+	out := all[:0]
+	for _, e := range all {
+		if e.Epoch == epoch && e.Seq > sinceSeq {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// Subscribe delivers every product's entries appended from now on to
+// handle, from one ordered consumer: in log order, on one goroutine,
+// resumed where it stopped after a reconnect.
+func (b *JetStream) Subscribe(ctx context.Context, handle func(Entry)) (Subscription, error) {
+	if err := b.usable(); err != nil {
+		return nil, err
+	}
+	cons, err := b.js.OrderedConsumer(ctx, b.feedStream(), jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{b.feedSubjects()},
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: subscribing to the log: %w", err)
+	}
+	prefix := b.cfg.Prefix + ".feed."
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		id, err := strconv.ParseInt(strings.TrimPrefix(m.Subject(), prefix), 10, 64)
+		if err != nil {
+			return // not a product's subject: nobody here wrote it
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return
+		}
+		e, err := decodeEntry(id, m.Headers(), m.Data(), md.Sequence.Stream)
+		if err != nil {
+			return
+		}
+		handle(e)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: subscribing to the log: %w", err)
+	}
+	s := &subscription{bus: b, cc: cc}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		s.halt()
+		return nil, ErrClosed
+	}
+	b.subs[s] = struct{}{}
+	b.mu.Unlock()
+	return s, nil
+}
+
+// subscription is one Subscribe's consumer.
+type subscription struct {
+	bus  *JetStream
+	cc   jetstream.ConsumeContext
+	once sync.Once
+}
+
+// Stop ends the consumer and waits until its handler has returned.
+func (s *subscription) Stop() {
+	s.bus.mu.Lock()
+	delete(s.bus.subs, s)
+	s.bus.mu.Unlock()
+	s.halt()
+}
+
+func (s *subscription) halt() {
+	s.once.Do(func() {
+		s.cc.Stop()
+		<-s.cc.Closed()
+	})
+}
+
+// decodeEntry reads a stored message back into an entry.
+func decodeEntry(productID int64, h nats.Header, data []byte, streamSeq uint64) (Entry, error) {
+	seq, err := strconv.ParseUint(h.Get(headerSeq), 10, 64)
+	if err != nil {
+		return Entry{}, fmt.Errorf("cluster: product %d: entry %d has no valid %s header", productID, streamSeq, headerSeq)
+	}
+	received, err := time.Parse(time.RFC3339Nano, h.Get(headerReceived))
+	if err != nil {
+		return Entry{}, fmt.Errorf("cluster: product %d: entry %d has no valid %s header", productID, streamSeq, headerReceived)
+	}
+	return Entry{
+		Record: Record{
+			ProductID:  productID,
+			Epoch:      h.Get(headerEpoch),
+			Seq:        seq,
+			Source:     h.Get(headerSource),
+			ReceivedAt: received,
+			Payload:    data,
+		},
+		StreamSeq: streamSeq,
+	}, nil
+}

@@ -1,0 +1,177 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Lease is this node's hold on a product. Its holder may act on the
+// product (stream, poll, bid, append) only while Valid: that ends a
+// safety margin before the lease could have run out for any other node,
+// by this node's monotonic clock, so an owner that stalls stops before
+// another can take over.
+type Lease struct {
+	ProductID int64
+	Node      string
+
+	mu         sync.Mutex
+	revision   uint64    // the key's revision this node last wrote
+	validUntil time.Time // with its monotonic reading
+	lost       bool
+}
+
+// Valid reports whether the holder may still act on the product.
+func (l *Lease) Valid() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.lost && time.Now().Before(l.validUntil)
+}
+
+// ValidUntil is when the holder must have stopped acting unless a renewal
+// succeeds first; the zero time once the lease is lost or released.
+func (l *Lease) ValidUntil() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lost {
+		return time.Time{}
+	}
+	return l.validUntil
+}
+
+// written records a successful write of the lease key, sent at sent:
+// another node that reads this revision reads it after sent, and waits a
+// full lease from then before taking over.
+func (l *Lease) written(revision uint64, sent time.Time, lease, margin time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.revision = revision
+	l.validUntil = sent.Add(lease - margin)
+}
+
+// lose ends the lease for its holder; it returns the last revision.
+func (l *Lease) lose() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lost = true
+	return l.revision
+}
+
+func (l *Lease) current() (uint64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.revision, l.lost
+}
+
+// Claim creates the product's lease key, or takes it over from another
+// node once this node has seen the same revision of it for a full lease.
+// The other node's clock is never read: only this node's, between two
+// reads of the key. A key naming this node that no Lease here holds (a
+// restart under the same name) is waited out like any other, since two
+// processes given one name must not both own.
+func (b *JetStream) Claim(ctx context.Context, productID int64) (*Lease, error) {
+	if err := b.usable(); err != nil {
+		return nil, err
+	}
+	key := ownerKey(productID)
+	lease, margin := time.Duration(b.cfg.Lease), b.cfg.safetyMargin()
+	sent := time.Now()
+	rev, err := b.owners.Create(ctx, key, []byte(b.cfg.Node))
+	if err == nil {
+		b.forget(productID)
+		return b.newLease(productID, rev, sent, lease, margin), nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return nil, fmt.Errorf("cluster: claiming product %d: %w", productID, err)
+	}
+	e, err := b.owners.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, ErrHeld // released meanwhile: free at the next claim
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster: claiming product %d: %w", productID, err)
+	}
+	// Read after the holder wrote this revision, so a full lease from now
+	// is past the end of the holder's validity.
+	now := time.Now()
+	b.mu.Lock()
+	seen, ok := b.seen[productID]
+	if !ok || seen.revision != e.Revision() {
+		b.seen[productID] = seenLease{revision: e.Revision(), at: now}
+		b.mu.Unlock()
+		return nil, ErrHeld
+	}
+	b.mu.Unlock()
+	if now.Sub(seen.at) < lease {
+		return nil, ErrHeld
+	}
+	sent = time.Now()
+	rev, err = b.owners.Update(ctx, key, []byte(b.cfg.Node), e.Revision())
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return nil, ErrHeld // renewed or taken by another meanwhile
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster: claiming product %d: %w", productID, err)
+	}
+	b.forget(productID)
+	return b.newLease(productID, rev, sent, lease, margin), nil
+}
+
+func (b *JetStream) newLease(productID int64, rev uint64, sent time.Time, lease, margin time.Duration) *Lease {
+	l := &Lease{ProductID: productID, Node: b.cfg.Node}
+	l.written(rev, sent, lease, margin)
+	return l
+}
+
+// forget drops what Claim saw of another node's lease on the product.
+func (b *JetStream) forget(productID int64) {
+	b.mu.Lock()
+	delete(b.seen, productID)
+	b.mu.Unlock()
+}
+
+// Renew writes the lease key again at the revision this node last wrote.
+// Another revision there means another node took the product: the lease
+// is lost (ErrDeposed). Any other error leaves the lease to lapse at
+// ValidUntil unless a later Renew succeeds.
+func (b *JetStream) Renew(ctx context.Context, l *Lease) error {
+	if err := b.usable(); err != nil {
+		return err
+	}
+	rev, lost := l.current()
+	if lost {
+		return ErrDeposed
+	}
+	sent := time.Now()
+	next, err := b.owners.Update(ctx, ownerKey(l.ProductID), []byte(b.cfg.Node), rev)
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyNotFound) {
+		l.lose()
+		return fmt.Errorf("%w (product %d)", ErrDeposed, l.ProductID)
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: renewing product %d: %w", l.ProductID, err)
+	}
+	l.written(next, sent, time.Duration(b.cfg.Lease), b.cfg.safetyMargin())
+	return nil
+}
+
+// Release stops the lease at once, then deletes the key if it still holds
+// this node's last revision, so the next claimer need not wait.
+func (b *JetStream) Release(ctx context.Context, l *Lease) error {
+	rev := l.lose()
+	if err := b.usable(); err != nil {
+		return err
+	}
+	err := b.owners.Delete(ctx, ownerKey(l.ProductID), jetstream.LastRevision(rev))
+	if isWrongLastSeq(err) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return nil // another node holds it already
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: releasing product %d: %w", l.ProductID, err)
+	}
+	return nil
+}

@@ -1,0 +1,274 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+)
+
+// claimUntil claims until it succeeds, failing the test after d.
+func claimUntil(t *testing.T, b *JetStream, product int64, d time.Duration) *Lease {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		l, err := b.Claim(testCtx(t), product)
+		if err == nil {
+			return l
+		}
+		if !errors.Is(err, ErrHeld) {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s could not claim product %d within %v", b.Node(), product, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// An owner that stops renewing (a dead node, no release) is replaced once
+// a full lease has passed, and not before; by then it had stopped acting.
+func TestNewOwnerAfterLeaseExpiresWithoutRelease(t *testing.T) {
+	n := startNATS(t)
+	a, b := n.bus("a"), n.bus("b")
+	ctx := testCtx(t)
+	la, err := a.Claim(ctx, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !la.Valid() {
+		t.Fatal("a fresh lease is not valid")
+	}
+	start := time.Now()
+	lb := claimUntil(t, b, 5, 3*time.Second)
+	took := time.Since(start)
+	if took < time.Second {
+		t.Fatalf("b took the lease after %v, before a full lease (1s) without renewal", took)
+	}
+	if took > 1500*time.Millisecond {
+		t.Fatalf("b took the lease after %v, want within lease + 0.5s", took)
+	}
+	if la.Valid() {
+		t.Fatal("a's lease is still valid after b took it")
+	}
+	if !la.ValidUntil().Before(time.Now().Add(-time.Second / 5)) {
+		t.Fatalf("a's lease ran until %v, less than the safety margin before b's claim", la.ValidUntil())
+	}
+	if err := a.Renew(ctx, la); !errors.Is(err, ErrDeposed) {
+		t.Fatalf("a renewing after b took over: got %v, want ErrDeposed", err)
+	}
+	if !lb.Valid() {
+		t.Fatal("b's lease is not valid")
+	}
+}
+
+// Renewing every RenewEvery keeps the lease for as long as it goes on.
+func TestRenewedLeaseIsNeverTaken(t *testing.T) {
+	n := startNATS(t)
+	a, b := n.bus("a"), n.bus("b")
+	ctx := testCtx(t)
+	la, err := a.Claim(ctx, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now().Add(3 * time.Second) // three leases
+	next := time.Now().Add(a.RenewEvery())
+	for time.Now().Before(end) {
+		if _, err := b.Claim(ctx, 6); !errors.Is(err, ErrHeld) {
+			t.Fatalf("b claiming a renewed lease: got %v, want ErrHeld", err)
+		}
+		if time.Now().After(next) {
+			if err := a.Renew(ctx, la); err != nil {
+				t.Fatal(err)
+			}
+			next = time.Now().Add(a.RenewEvery())
+		}
+		if !la.Valid() {
+			t.Fatal("a renewed lease went invalid")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A release hands over at once; a late release by a deposed owner does
+// not free the new owner's lease.
+func TestReleaseHandsOverAtOnce(t *testing.T) {
+	n := startNATS(t)
+	a, b, c := n.bus("a"), n.bus("b"), n.bus("c")
+	ctx := testCtx(t)
+	la, err := a.Claim(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Release(ctx, la); err != nil {
+		t.Fatal(err)
+	}
+	if la.Valid() {
+		t.Fatal("a released lease is still valid")
+	}
+	lb, err := b.Claim(ctx, 3)
+	if err != nil {
+		t.Fatalf("b claiming a released product: %v", err)
+	}
+	if err := a.Release(ctx, la); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Claim(ctx, 3); !errors.Is(err, ErrHeld) {
+		t.Fatalf("c claiming b's lease after a's late release: got %v, want ErrHeld", err)
+	}
+	if err := b.Renew(ctx, lb); err != nil {
+		t.Fatalf("b renewing after a's late release: %v", err)
+	}
+}
+
+// Three nodes claim 100 products at once, 50 times over, with jitter:
+// each time every product has exactly one owner, and the key names it.
+func TestRacingClaimsMakeOneOwner(t *testing.T) {
+	n := startNATS(t)
+	buses := []*JetStream{n.bus("a"), n.bus("b"), n.bus("c")}
+	const rounds, products = 50, 100
+	for round := range rounds {
+		var mu sync.Mutex
+		won := make(map[int64][]*Lease)
+		var wg sync.WaitGroup
+		errs := make(chan error, len(buses)*products)
+		for _, b := range buses {
+			for p := range int64(products) {
+				wg.Go(func() {
+					time.Sleep(rand.N(2 * time.Millisecond))
+					l, err := b.Claim(testCtx(t), p)
+					switch {
+					case err == nil:
+						mu.Lock()
+						won[p] = append(won[p], l)
+						mu.Unlock()
+					case !errors.Is(err, ErrHeld):
+						errs <- err
+					}
+				})
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		for p := range int64(products) {
+			if len(won[p]) != 1 {
+				t.Fatalf("round %d: product %d has %d owners", round, p, len(won[p]))
+			}
+			e, err := buses[0].owners.Get(testCtx(t), ownerKey(p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(e.Value()) != won[p][0].Node {
+				t.Fatalf("round %d: product %d is %s's by its key, %s won", round, p, e.Value(), won[p][0].Node)
+			}
+		}
+		for p, ls := range won {
+			for _, b := range buses {
+				if b.Node() == ls[0].Node {
+					wg.Go(func() {
+						if err := b.Release(testCtx(t), ls[0]); err != nil {
+							t.Errorf("round %d: releasing %d: %v", round, p, err)
+						}
+					})
+				}
+			}
+		}
+		wg.Wait()
+	}
+}
+
+// Claims racing a release: whoever gets the product holds it alone.
+func TestClaimsAgainstReleaseMakeOneOwner(t *testing.T) {
+	n := startNATS(t)
+	a, b, c := n.bus("a"), n.bus("b"), n.bus("c")
+	for round := range 30 {
+		p := int64(1000 + round)
+		la, err := a.Claim(testCtx(t), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var owners []*Lease
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			time.Sleep(rand.N(3 * time.Millisecond))
+			if err := a.Release(testCtx(t), la); err != nil {
+				t.Error(err)
+			}
+		})
+		for _, x := range []*JetStream{b, c} {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				for range 20 {
+					l, err := x.Claim(ctx, p)
+					if err == nil {
+						mu.Lock()
+						owners = append(owners, l)
+						mu.Unlock()
+						return
+					}
+					if !errors.Is(err, ErrHeld) {
+						t.Error(err)
+						return
+					}
+					time.Sleep(rand.N(time.Millisecond))
+				}
+			})
+		}
+		wg.Wait()
+		if len(owners) != 1 {
+			t.Fatalf("round %d: %d owners after a's release, want 1", round, len(owners))
+		}
+	}
+}
+
+// A stalled owner (paused past its lease) finds its late append and its
+// renewal refused, and knew to stop before the new owner began.
+func TestStalledOwnersLateAppendIsRejected(t *testing.T) {
+	n := startNATS(t)
+	a, b := n.bus("a"), n.bus("b")
+	ctx := testCtx(t)
+	la, err := a.Claim(ctx, 21)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := a.Append(ctx, record(21, "e", 1), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a stalls here; b takes over and continues the log.
+	lb := claimUntil(t, b, 21, 3*time.Second)
+	last, err := b.Last(ctx, 21)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Append(ctx, record(21, last.Epoch, last.Seq+1), last.StreamSeq); err != nil {
+		t.Fatal(err)
+	}
+	// a wakes up.
+	if la.Valid() {
+		t.Fatal("the stalled owner's lease is still valid")
+	}
+	if _, err := a.Append(ctx, record(21, "e", 2), at); !errors.Is(err, ErrDeposed) {
+		t.Fatalf("the stalled owner's late append: got %v, want ErrDeposed", err)
+	}
+	if err := a.Renew(ctx, la); !errors.Is(err, ErrDeposed) {
+		t.Fatalf("the stalled owner's late renewal: got %v, want ErrDeposed", err)
+	}
+	if !lb.Valid() {
+		t.Fatal("the new owner's lease is not valid")
+	}
+	got, err := b.Backfill(ctx, 21, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[1].Seq != 2 {
+		t.Fatalf("the log holds %v, want seqs 1 and 2 with no late append", seqsOf(got))
+	}
+}

@@ -1,0 +1,72 @@
+package cluster
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// NATS restarts with the same store: the log and the leases are still
+// there, the clients reconnect by themselves, the owner keeps its lease
+// and its place in the log, and the subscription resumes.
+func TestNATSRestartKeepsLogAndLeases(t *testing.T) {
+	n := startNATS(t)
+	a, b := n.bus("a"), n.bus("b")
+	ctx := testCtx(t)
+	la, err := a.Claim(ctx, 40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var at uint64
+	for seq := uint64(1); seq <= 3; seq++ {
+		if at, err = a.Append(ctx, record(40, "e", seq), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	var delivered []uint64
+	sub, err := b.Subscribe(ctx, func(e Entry) {
+		mu.Lock()
+		delivered = append(delivered, e.Seq)
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop()
+
+	n.restart()
+
+	// The owner renews as soon as its connection is back, within its lease.
+	waitFor(t, 5*time.Second, func() bool { return a.Renew(testCtx(t), la) == nil })
+	if _, err := b.Claim(ctx, 40); !errors.Is(err, ErrHeld) {
+		t.Fatalf("b claiming a's lease after the restart: got %v, want ErrHeld", err)
+	}
+	last, err := b.Last(ctx, 40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.Epoch != "e" || last.Seq != 3 || last.StreamSeq != at {
+		t.Fatalf("after the restart the log ends with %+v, want e/3 at %d", last, at)
+	}
+	if _, err := a.Append(ctx, record(40, "e", 4), at); err != nil {
+		t.Fatalf("the owner's append after the restart: %v", err)
+	}
+	waitFor(t, 5*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(delivered) > 0 && delivered[len(delivered)-1] == 4
+	})
+	// Both nodes announce themselves again: their keys from before the
+	// restart have expired by now.
+	time.Sleep(1500 * time.Millisecond)
+	if live, err := a.LiveNodes(testCtx(t)); err != nil || len(live) != 2 {
+		t.Fatalf("live nodes after the restart: %v, %v; want a and b", live, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(delivered) != 1 {
+		t.Fatalf("the subscription delivered %v, want only the change appended after the restart", delivered)
+	}
+}

@@ -1,0 +1,276 @@
+package module
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/nellis-edge/gateway/cluster"
+)
+
+const clusterKeyHex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+func TestClusterParses(t *testing.T) {
+	t.Setenv("NELLIS_TEST_NATS_TOKEN", "s3cret-nats-token")
+	cfg, err := adapt(t, `{
+	nellis {
+		auth_token tok-a
+		cookie_key `+clusterKeyHex+`
+		cluster nats://n1:4222 tls://n2:4222 {
+			node gw-1
+			token {env.NELLIS_TEST_NATS_TOKEN}
+			tls_ca /etc/nellis/ca.pem
+			prefix edge
+			replicas 3
+			lease 5s
+			history_age 2h
+		}
+	}
+}
+`)
+	if err != nil {
+		t.Fatalf("adapt: %v", err)
+	}
+	app := nellisJSON(t, cfg)
+	want := &cluster.Config{
+		Servers: []string{"nats://n1:4222", "tls://n2:4222"}, Node: "gw-1", Token: "{env.NELLIS_TEST_NATS_TOKEN}",
+		TLSCA: "/etc/nellis/ca.pem", Prefix: "edge", Replicas: 3, Lease: 5e9, HistoryAge: 2 * 3600e9,
+	}
+	if !reflect.DeepEqual(app.Cluster, want) {
+		t.Fatalf("cluster: %+v\nwant      %+v", app.Cluster, want)
+	}
+	// The token stays a placeholder in the JSON and is read at load.
+	raw, _ := json.Marshal(cfg)
+	if strings.Contains(string(raw), "s3cret") {
+		t.Fatal("the adapted JSON holds the NATS token")
+	}
+	bus, err := app.clusterConfig(64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bus.Token != "s3cret-nats-token" || bus.History != 64 {
+		t.Fatalf("resolved config: token resolved %v, history %d", bus.Token == "s3cret-nats-token", bus.History)
+	}
+
+	// Without `cluster` the app has none: nothing of it runs.
+	cfg, err = adapt(t, "{\n\tnellis {\n\t\tauth_token t\n\t}\n}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nellisJSON(t, cfg).Cluster != nil {
+		t.Fatal("a config without cluster has one")
+	}
+	// user <name> <password>, the same block twice.
+	cfg, err = adapt(t, "{\n\tnellis {\n\t\tauth_token t\n\t\tcluster nats://n1:4222 {\n\t\t\tuser edge pw\n\t\t}\n\t}\n\tnellis {\n\t\tcluster nats://n1:4222 {\n\t\t\tuser edge pw\n\t\t}\n\t}\n}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := nellisJSON(t, cfg).Cluster; c.User != "edge" || c.Password != "pw" {
+		t.Fatalf("user: %+v", c)
+	}
+}
+
+// Each mistake in the cluster block fails adaptation naming its line and
+// never a secret.
+func TestClusterConfigErrors(t *testing.T) {
+	const head = "{\n\tnellis {\n\t\tauth_token t\n\t\tcluster nats://n1:4222 {\n" // the mistake goes on line 5
+	const tail = "\t\t}\n\t}\n}\n"
+	for name, tc := range map[string]struct{ src, want string }{
+		"no url":           {"{\n\tnellis {\n\t\tauth_token t\n\t\tcluster {\n\t\t}\n\t}\n}\n", "Caddyfile:4: cluster: want at least one NATS URL"},
+		"http url":         {"{\n\tnellis {\n\t\tauth_token t\n\t\tcluster http://n1 {\n\t\t}\n\t}\n}\n", `Caddyfile:4: cluster: server "http://n1": scheme must be nats, tls, ws or wss`},
+		"url with secret":  {"{\n\tnellis {\n\t\tauth_token t\n\t\tcluster nats://s3cret@n1 {\n\t\t}\n\t}\n}\n", "Caddyfile:4: cluster: a server URL holds credentials"},
+		"unknown":          {head + "\t\t\tleese 3s\n" + tail, `Caddyfile:5: cluster: unrecognized subdirective "leese"`},
+		"short lease":      {head + "\t\t\tlease 500ms\n" + tail, `Caddyfile:5: cluster lease: must be 1s to 30s, got "500ms"`},
+		"bad lease":        {head + "\t\t\tlease soon\n" + tail, `Caddyfile:5: cluster lease: invalid duration "soon"`},
+		"short age":        {head + "\t\t\thistory_age 30s\n" + tail, `Caddyfile:5: cluster history_age: must be at least 1m0s, got "30s"`},
+		"replicas":         {head + "\t\t\treplicas 9\n" + tail, `Caddyfile:5: cluster replicas: want 1 to 5, got "9"`},
+		"bad node":         {head + "\t\t\tnode gw.1\n" + tail, `Caddyfile:5: cluster: node "gw.1": want 1 to 64 letters`},
+		"bad prefix":       {head + "\t\t\tprefix a.b\n" + tail, `Caddyfile:5: cluster: prefix "a.b"`},
+		"empty token":      {head + "\t\t\ttoken {$NELLIS_TEST_UNSET_TOKEN}\n" + tail, "Caddyfile:5: cluster token: want exactly one argument, got 0"},
+		"user no password": {head + "\t\t\tuser edge\n" + tail, "Caddyfile:5: cluster user: want <name> <password>, got 1 arguments"},
+		"two auths":        {head + "\t\t\ttoken s3cret-tok\n\t\t\tuser edge s3cret-pw\n" + tail, "Caddyfile:7: cluster: give at most one of creds, token and user"},
+		"nested block":     {head + "\t\t\tlease 3s {\n\t\t\t\tx\n\t\t\t}\n" + tail, "Caddyfile:6: cluster lease: takes no block"},
+		"two clusters": {
+			"{\n\tnellis {\n\t\tauth_token t\n\t\tcluster nats://n1:4222 {\n\t\t\ttoken s3cret-a\n\t\t}\n\t}\n\tnellis {\n\t\tcluster nats://n1:4222 {\n\t\t\ttoken s3cret-b\n\t\t}\n\t}\n}\n",
+			"Caddyfile:11: cluster: given twice with different values",
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := adapt(t, tc.src)
+			if err == nil {
+				t.Fatalf("adapt succeeded, want %q", tc.want)
+			}
+			loc, text, _ := strings.Cut(tc.want, ": ")
+			msg := err.Error()
+			if !strings.Contains(msg, text) || !strings.Contains(msg, "at "+loc) {
+				t.Errorf("error %q\nwant %q at %s", msg, text, loc)
+			}
+			if strings.Contains(msg, "s3cret") {
+				t.Errorf("error shows a secret: %q", msg)
+			}
+		})
+	}
+}
+
+// `caddy validate` checks the cluster without dialling NATS, and wants
+// cookie_key with it.
+func TestClusterValidateNeverDialsNATS(t *testing.T) {
+	loadCaddy(t, noGatewayConfig) // no running gateway holds a cluster
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var dials atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			dials.Add(1)
+			c.Close()
+		}
+	}()
+	app := map[string]any{
+		"users":      []map[string]string{{"name": "default", "token": "t"}},
+		"cookie_key": clusterKeyHex,
+		"cluster":    map[string]any{"servers": []string{"nats://" + ln.Addr().String()}, "node": "gw-1"},
+	}
+	if err := validate(t, app); err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	if n := dials.Load(); n != 0 {
+		t.Errorf("validate dialled NATS %d times", n)
+	}
+	delete(app, "cookie_key")
+	if err := validate(t, app); err == nil || !strings.Contains(err.Error(), "cluster needs cookie_key") {
+		t.Errorf("cluster without cookie_key: %v", err)
+	}
+	app["cookie_key"] = clusterKeyHex
+	app["cluster"] = map[string]any{"servers": []string{"nats://" + ln.Addr().String()}, "node": "gw-1", "lease": "100ms"}
+	if err := validate(t, app); err == nil || !strings.Contains(err.Error(), "lease must be 1s to 30s") {
+		t.Errorf("JSON lease of 100ms: %v", err)
+	}
+}
+
+// startTestNATS runs an embedded NATS server with JetStream for one test.
+func startTestNATS(t *testing.T) string {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("the embedded NATS server did not start")
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s.ClientURL()
+}
+
+// loadJSON loads an adapted Caddyfile into the test's Caddy, returning
+// the error a reload would get.
+func loadJSON(t *testing.T, src string) error {
+	t.Helper()
+	cfg, err := adapt(t, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return caddy.Load(raw, true)
+}
+
+// The first start connects and announces the node; a reload that keeps
+// `cluster` keeps the connection, one that adds, changes or removes it
+// fails and leaves the running config as it was.
+func TestClusterReloadNeedsRestart(t *testing.T) {
+	url := startTestNATS(t)
+	gateway := func(cluster string) string {
+		return fmt.Sprintf("{\n\tadmin localhost:2999\n\tnellis {\n\t\tauth_token %s\n\t\tcookie_key %s\n%s\t}\n}\n:9080 {\n\tbind 127.0.0.1\n\tnellis_ws /ws\n}\n", testToken, clusterKeyHex, cluster)
+	}
+	withCluster := func(lease string) string {
+		return fmt.Sprintf("\t\tcluster %s {\n\t\t\tnode gw-test\n\t\t\tlease %s\n\t\t}\n", url, lease)
+	}
+	defer loadCaddy(t, noGatewayConfig)
+
+	if err := loadJSON(t, gateway("")); err != nil {
+		t.Fatal(err)
+	}
+	if runningCluster() != nil {
+		t.Fatal("a config without cluster made a bus")
+	}
+	if err := loadJSON(t, gateway(withCluster("2s"))); err == nil || !strings.Contains(err.Error(), "restart to change cluster") {
+		t.Fatalf("adding cluster by a reload: got %v, want restart to change cluster", err)
+	}
+	loadCaddy(t, noGatewayConfig)
+
+	if err := loadJSON(t, gateway(withCluster("2s"))); err != nil {
+		t.Fatal(err)
+	}
+	first := runningCluster()
+	if first == nil {
+		t.Fatal("no bus after a start with cluster")
+	}
+	watcher, err := cluster.New(cluster.Config{Servers: []string{url}, Node: "watcher"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := watcher.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Close()
+	if live, err := watcher.LiveNodes(ctx); err != nil || fmt.Sprint(live) != "[gw-test watcher]" {
+		t.Fatalf("live nodes %v, %v: the gateway did not announce itself", live, err)
+	}
+
+	if err := loadJSON(t, gateway(withCluster("2s")+"\t\tlinger 5s\n")); err != nil {
+		t.Fatalf("a reload keeping cluster: %v", err)
+	}
+	if runningCluster() != first {
+		t.Fatal("a reload keeping cluster replaced the bus")
+	}
+	if err := loadJSON(t, gateway(withCluster("3s"))); err == nil || !strings.Contains(err.Error(), "restart to change cluster") {
+		t.Fatalf("changing the lease by a reload: got %v, want restart to change cluster", err)
+	}
+	if err := loadJSON(t, gateway("")); err == nil || !strings.Contains(err.Error(), "restart to change cluster") {
+		t.Fatalf("removing cluster by a reload: got %v, want restart to change cluster", err)
+	}
+	if runningCluster() != first {
+		t.Fatal("a refused reload replaced the bus")
+	}
+
+	// Stopping the gateway closes the connection: the node drops out.
+	loadCaddy(t, noGatewayConfig)
+	if runningCluster() != nil {
+		t.Fatal("the bus outlived the gateway")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		live, err := watcher.LiveNodes(ctx)
+		if err == nil && fmt.Sprint(live) == "[watcher]" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("live nodes %v, %v after the gateway stopped", live, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
