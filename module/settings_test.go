@@ -60,6 +60,8 @@ func sampleArgs(placeholder string) string {
 		return "another-long-enough-token"
 	case placeholder == "<name> <token>":
 		return "bob bobs-long-enough-token"
+	case strings.HasPrefix(placeholder, "{"): // a block: jwt
+		return "{\n\t\t\thmac_key a-key-long-enough-for-hmac-sha-256-tokens\n\t\t}"
 	}
 	return "3" // <n>, <dollars>
 }
