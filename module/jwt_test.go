@@ -1,16 +1,22 @@
 package module
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
 
 	"github.com/nellis-edge/gateway/tokens"
 )
@@ -99,5 +105,106 @@ func TestJWTBlockErrors(t *testing.T) {
 				t.Errorf("error shows the key: %q", msg)
 			}
 		})
+	}
+}
+
+// TestJWTKeyFromTheEnvironment: {env.VAR} is read at provisioning; unset
+// or too short, the error names the variable or the length, never a key.
+func TestJWTKeyFromTheEnvironment(t *testing.T) {
+	t.Setenv("NELLIS_TEST_JWT_KEY", testJWTKey)
+	app := &App{JWT: &tokens.Config{HMACKey: "{env.NELLIS_TEST_JWT_KEY}"}}
+	if err := app.resolveSecrets(); err != nil || app.JWT.HMACKey != testJWTKey {
+		t.Fatalf("resolved %q, %v", app.JWT.HMACKey, err)
+	}
+	if err := app.relayConfig(nil).Validate(); err != nil {
+		t.Fatalf("a good key: %v", err)
+	}
+	unset := &App{JWT: &tokens.Config{HMACKey: "{env.NELLIS_TEST_UNSET_JWT_KEY}"}}
+	if err := unset.resolveSecrets(); err == nil || !strings.Contains(err.Error(), "{env.NELLIS_TEST_UNSET_JWT_KEY} is empty") {
+		t.Fatalf("unset variable: %v", err)
+	}
+	t.Setenv("NELLIS_TEST_JWT_KEY", "short-s3cret")
+	short := &App{JWT: &tokens.Config{HMACKey: "{env.NELLIS_TEST_JWT_KEY}"}}
+	if err := short.resolveSecrets(); err != nil {
+		t.Fatal(err)
+	}
+	err := short.relayConfig(nil).Validate()
+	if err == nil || !strings.Contains(err.Error(), "at least 32 bytes") || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("a short key: %v", err)
+	}
+}
+
+// runTokenCommand runs `caddy nellis-token` as Caddy registered it.
+func runTokenCommand(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	registered, ok := caddycmd.Commands()["nellis-token"]
+	if !ok {
+		t.Fatal("nellis-token is not registered")
+	}
+	cmd := &cobra.Command{Use: "nellis-token"}
+	registered.CobraFunc(cmd)
+	cmd.SetArgs(args)
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(io.Discard)
+	err := cmd.Execute()
+	return strings.TrimSpace(out.String()), err
+}
+
+func TestNellisTokenMintsWhatTheConfigAccepts(t *testing.T) {
+	t.Setenv("NELLIS_TEST_JWT_KEY", testJWTKey)
+	file := filepath.Join(t.TempDir(), "Caddyfile")
+	src := "{\n\tnellis {\n\t\tjwt {\n\t\t\thmac_key {env.NELLIS_TEST_JWT_KEY}\n\t\t\tissuer https://auth.example.com\n\t\t\taudience nellis-edge\n\t\t}\n\t}\n}\n"
+	if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	token, err := runTokenCommand(t, "--config", file, "--adapter", "caddyfile", "--user", "alice", "--ttl", "2h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := tokens.NewVerifier(tokens.Config{HMACKey: testJWTKey, Issuer: "https://auth.example.com", Audience: "nellis-edge"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, exp, err := v.Verify(token)
+	if err != nil || user != "alice" || time.Until(exp) < 119*time.Minute || time.Until(exp) > 2*time.Hour {
+		t.Fatalf("minted token: user %q, exp in %s, %v", user, time.Until(exp), err)
+	}
+	// --key-env takes the key from another variable.
+	t.Setenv("NELLIS_OTHER_KEY", testJWTKey+"-other")
+	other, err := runTokenCommand(t, "--config", file, "--adapter", "caddyfile", "--key-env", "NELLIS_OTHER_KEY", "--user", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := v.Verify(other); !errors.Is(err, tokens.ErrSignature) {
+		t.Fatalf("a token from another key: %v", err)
+	}
+
+	noJWT := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(noJWT, []byte("{\n\tnellis {\n\t\tauth_token t\n\t}\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--config", file, "--adapter", "caddyfile"}, "--user is required"},
+		{[]string{"--config", file, "--adapter", "caddyfile", "--user", "../x"}, "not a safe user name"},
+		{[]string{"--config", file, "--adapter", "caddyfile", "--user", "a", "--ttl", "0s"}, "--ttl must be positive"},
+		{[]string{"--config", noJWT, "--adapter", "caddyfile", "--user", "a"}, "no jwt block with an hmac_key"},
+		{[]string{"--config", file, "--adapter", "caddyfile", "--user", "a", "--key-env", "NELLIS_TEST_UNSET_VAR"}, "NELLIS_TEST_UNSET_VAR is empty or not set"},
+	} {
+		_, err := runTokenCommand(t, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error with %q", c.args, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), testJWTKey) {
+			t.Errorf("the error shows the key: %v", err)
+		}
+	}
+	os.Unsetenv("NELLIS_TEST_JWT_KEY")
+	if _, err := runTokenCommand(t, "--config", file, "--adapter", "caddyfile", "--user", "a"); err == nil ||
+		!strings.Contains(err.Error(), "{env.NELLIS_TEST_JWT_KEY} is empty") {
+		t.Errorf("unset key variable: %v", err)
 	}
 }
