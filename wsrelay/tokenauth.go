@@ -130,10 +130,21 @@ func (r *Relay) addUserLocked(name string, rec users.Record) (*user, []int64) {
 }
 
 // applyVerifier makes cfg's signed-token settings the ones in force; nil
-// without a key.
+// without a key. A config without them signs out the sockets signed in
+// with a signed token, as one removing a user does that user's: the
+// operator took signed tokens away. (New keys leave them be: rotation
+// keeps the old key beside the new one, and each socket ends at its exp.)
 func (r *Relay) applyVerifier(cfg *Config) error {
 	if !cfg.JWT.Enabled() {
-		r.verifier.Store(nil)
+		if r.verifier.Swap(nil) != nil {
+			r.mu.Lock()
+			for c := range r.conns {
+				if c.user != nil && !c.expires.IsZero() {
+					r.deauthenticateLocked(c)
+				}
+			}
+			r.mu.Unlock()
+		}
 		return nil
 	}
 	v, err := tokens.NewVerifier(cfg.JWT, r.now)

@@ -258,3 +258,22 @@ func TestRetentionRemovesOnlyStaleTokenUsers(t *testing.T) {
 		t.Errorf("stored users after the sweep: %d, want 2 (alice, stayer)", n)
 	}
 }
+
+// TestReloadWithoutJWTSignsOutTokenSockets: a config without the jwt block
+// takes signed tokens away: their sockets are signed out (their next
+// request is refused), the configured users' are not, and the tokens no
+// longer sign in.
+func TestReloadWithoutJWTSignsOutTokenSockets(t *testing.T) {
+	f := newFixture(t, jwtConfig(), Options{})
+	token := hs256(t, jwt.MapClaims{"sub": "ivan"})
+	ivan := f.login(token)
+	alice := f.login(tokenAlice)
+	if err := f.relay.UpdateConfig(testConfig()); err != nil {
+		t.Fatal(err)
+	}
+	ivan.send(map[string]any{"type": "startMonitoring", "auctionId": "700", "requestId": "s"})
+	ivan.expectError(errNotAuthed, "s")
+	alice.roundTrip()
+	startMonitoring(alice, "701", 5)
+	ivan.refusedWith(token, errInvalidToken)
+}
