@@ -169,6 +169,13 @@ func (a *App) Validate() error {
 	if len(a.Users) == 0 && a.JWT == nil {
 		errs = append(errs, errors.New("no users: set auth_token, at least one user or jwt"))
 	}
+	// A jwt object needs a key (Provision has resolved a placeholder in
+	// it by now); its errors name the setting or file, never the key.
+	if a.JWT != nil {
+		if err := a.JWT.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	// Users become a map for the relay, which checks names, tokens and the
 	// cookie key when Provision builds its config; only a name given twice
 	// would vanish in that map, so it is checked here.

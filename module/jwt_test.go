@@ -58,6 +58,10 @@ func TestJWTBlockParses(t *testing.T) {
 	if err := app.Validate(); err != nil {
 		t.Fatalf("a jwt block alone is a valid config: %v", err)
 	}
+	// A JSON config's jwt object without a key is no way to sign in.
+	if err := (&App{JWT: &tokens.Config{Issuer: "x"}}).Validate(); err == nil || !strings.Contains(err.Error(), "jwt: no key") {
+		t.Fatalf("a jwt object without a key: %v", err)
+	}
 	// A key from the environment stays a placeholder in the JSON.
 	cfg, err = adapt(t, "{\n\tnellis {\n\t\tjwt {\n\t\t\thmac_key {env.NELLIS_JWT_KEY}\n\t\t}\n\t}\n}\n")
 	if err != nil {
