@@ -24,7 +24,7 @@ const testHMACKey = "a-test-hmac-key-of-at-least-32-bytes!"
 var testNow = time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 
 // writePEM writes pub as a PKIX PUBLIC KEY file and returns its path.
-func writePEM(t *testing.T, pub any) string {
+func writePEM(t testing.TB, pub any) string {
 	t.Helper()
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
