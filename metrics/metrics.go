@@ -59,6 +59,7 @@ type Metrics struct {
 	wsUpgradeRefusals *prometheus.CounterVec // status
 	deliveryLatency   prometheus.Histogram
 	quarantined       prometheus.Counter
+	usersStored       prometheus.Gauge
 
 	// Bids placed for users.
 	bids *bidCollectors
@@ -139,6 +140,8 @@ func New() *Metrics {
 			"Time from the upstream bytes' arrival to the write of the change to a client socket.", latencyBuckets),
 		quarantined: counter("user_records_quarantined_total",
 			"Users' stored records that could not be read and were set aside under nellis/quarantine/; each such user started empty."),
+		usersStored: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "users_stored",
+			Help: "User records in storage, counted by the user_retention sweep (at start, then daily)."}),
 
 		bids:   newBidCollectors(),
 		status: newStatusCollector(),
@@ -155,7 +158,7 @@ func (m *Metrics) collectors() []prometheus.Collector {
 		m.reconcileChanges, m.published, m.processingTime,
 		m.wsOpen, m.wsOpened, m.wsClosed, m.wsAuthentications, m.wsMessagesIn,
 		m.wsMessagesOut, m.wsCoalesced, m.wsDropped, m.wsSlowCloses,
-		m.wsUpgradeRefusals, m.deliveryLatency, m.quarantined,
+		m.wsUpgradeRefusals, m.deliveryLatency, m.quarantined, m.usersStored,
 		m.bids.results, m.bids.latency, m.bids.maxReached,
 		m.status,
 	}

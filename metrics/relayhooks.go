@@ -22,6 +22,7 @@ func (m *Metrics) RelayHooks() wsrelay.Hooks {
 		UpgradeRefused:  m.upgradeRefused,
 
 		RecordQuarantined: m.quarantined.Inc,
+		UsersStored:       func(n int) { m.usersStored.Set(float64(n)) },
 	}
 }
 

@@ -129,3 +129,14 @@ func TestRelayHooksCountQuarantinedRecords(t *testing.T) {
 nellis_user_records_quarantined_total 1
 `, "nellis_user_records_quarantined_total")
 }
+
+func TestRelayHooksReportStoredUsers(t *testing.T) {
+	m := New()
+	m.RelayHooks().UsersStored(1234)
+
+	expectMetrics(t, registered(t, m), `
+# HELP nellis_users_stored User records in storage, counted by the user_retention sweep (at start, then daily).
+# TYPE nellis_users_stored gauge
+nellis_users_stored 1234
+`, "nellis_users_stored")
+}

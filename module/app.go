@@ -20,6 +20,7 @@ import (
 	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/nellis"
 	"github.com/nellis-edge/gateway/sseupstream"
+	"github.com/nellis-edge/gateway/tokens"
 	"github.com/nellis-edge/gateway/wsrelay"
 )
 
@@ -49,8 +50,14 @@ type App struct {
 	UseSSE *bool `json:"use_sse,omitempty"`
 
 	// The users allowed to connect, each with their own token. The
-	// Caddyfile's `auth_token` is one user named "default". Required.
+	// Caddyfile's `auth_token` is one user named "default". Required
+	// unless JWT is set.
 	Users []User `json:"users,omitempty"`
+
+	// Signed tokens (JWTs) accepted beside Users: the `jwt` block, whose
+	// settings are tokens.Config's. A user named by a valid token is made
+	// at their first sign-in. Default: none (only Users sign in).
+	JWT *tokens.Config `json:"jwt,omitempty"`
 
 	// Key that encrypts synced Nellis cookies at rest: 32 bytes, as 64 hex
 	// digits or standard base64. Without it cookies stay in memory only.
@@ -167,8 +174,15 @@ func (a *App) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %w", e.name, err))
 		}
 	}
-	if len(a.Users) == 0 {
-		errs = append(errs, errors.New("no users: set auth_token or at least one user"))
+	if len(a.Users) == 0 && a.JWT == nil {
+		errs = append(errs, errors.New("no users: set auth_token, at least one user or jwt"))
+	}
+	// A jwt object needs a key (Provision has resolved a placeholder in
+	// it by now); its errors name the setting or file, never the key.
+	if a.JWT != nil {
+		if err := a.JWT.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	// Users become a map for the relay, which checks names, tokens and the
 	// cookie key when Provision builds its config; only a name given twice

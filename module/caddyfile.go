@@ -13,6 +13,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/nellis-edge/gateway/settings"
+	"github.com/nellis-edge/gateway/tokens"
 	"github.com/nellis-edge/gateway/wsrelay"
 )
 
@@ -35,6 +36,7 @@ func init() {
 // the table in README.md, and each is one case of setOption writing the
 // package Config field of the same JSON name (docs/architecture.md,
 // "Adding a setting"). `user` may repeat; `auth_token <token>` is the user "default".
+// `jwt { … }` is the one block (parseJWT).
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	app := new(App)
 	if existing != nil {
@@ -49,8 +51,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if err := app.UnmarshalCaddyfile(d); err != nil {
 		return nil, err
 	}
-	if len(app.Users) == 0 {
-		return nil, d.Err("nellis: no users: set auth_token <token> or user <name> <token>")
+	if len(app.Users) == 0 && app.JWT == nil {
+		return nil, d.Err("nellis: no users: set auth_token <token>, user <name> <token> or a jwt block")
 	}
 	return httpcaddyfile.App{Name: "nellis", Value: caddyconfig.JSON(app, nil)}, nil
 }
@@ -76,14 +78,20 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			continue
 		}
 		args := d.RemainingArgs()
-		if d.NextBlock(1) {
-			return d.Errf("%s: takes no block", name)
-		}
 		// Each setting is parsed alone, then merged, so a repeat with
 		// another value is caught whichever block it came from.
 		one := new(App)
-		if err := one.setOption(d, name, args); err != nil {
-			return err
+		if name == "jwt" {
+			if err := one.parseJWT(d, args); err != nil {
+				return err
+			}
+		} else {
+			if d.NextBlock(1) {
+				return d.Errf("%s: takes no block", name)
+			}
+			if err := one.setOption(d, name, args); err != nil {
+				return err
+			}
 		}
 		if err := a.merge(one); err != nil {
 			return d.Errf("%s: %v", name, err)
@@ -286,6 +294,8 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 		return size(&a.Relay.MaxUnauthenticatedMessageSize)
 	case "message_timeout":
 		return duration(&a.Relay.MessageTimeout)
+	case "user_retention":
+		return duration(&a.Relay.UserRetention)
 	case "auth_failures":
 		return count(&a.Relay.AuthFailures)
 	case "auth_failures_per_minute":
@@ -360,4 +370,84 @@ func parseSwitch(raw string) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("want on or off, got %q", raw)
+}
+
+// parseJWT reads the `jwt` block: the keys signed tokens are checked
+// with and the claims required. d is on `jwt`.
+//
+// Syntax:
+//
+//	jwt {
+//		hmac_key   <key>      # at least 32 bytes; {env.VAR} keeps it out of the JSON
+//		public_key <pem file> # repeatable
+//		issuer     <iss>
+//		audience   <aud>
+//		user_claim <claim>    # default sub
+//		leeway     <duration> # default 30s
+//	}
+//
+// At least one key is required. Errors never quote the HMAC key.
+func (a *App) parseJWT(d *caddyfile.Dispenser, args []string) error {
+	if len(args) != 0 {
+		return d.Errf("jwt: takes a block, not arguments")
+	}
+	cfg := new(tokens.Config)
+	seen := make(map[string]bool)
+	for d.NextBlock(1) {
+		name := d.Val()
+		sub := d.RemainingArgs()
+		if d.NextBlock(2) {
+			return d.Errf("jwt: %s: takes no block", name)
+		}
+		if name != "public_key" && seen[name] {
+			return d.Errf("jwt: %s given twice", name)
+		}
+		seen[name] = true
+		if len(sub) != 1 || sub[0] == "" {
+			if name == "hmac_key" {
+				return d.Errf("jwt: hmac_key: want one non-empty key (is its environment variable set?)")
+			}
+			return d.Errf("jwt: %s: want exactly one argument, got %d", name, len(sub))
+		}
+		arg := sub[0]
+		switch name {
+		case "hmac_key":
+			// A runtime placeholder ({env.NELLIS_JWT_KEY}) is checked
+			// when it is resolved, at provisioning.
+			if !strings.Contains(arg, "{") && len(arg) < tokens.MinHMACKeyLength {
+				return d.Errf("jwt: hmac_key: must be at least %d bytes, got %d", tokens.MinHMACKeyLength, len(arg))
+			}
+			cfg.HMACKey = arg
+		case "public_key":
+			cfg.PublicKeys = append(cfg.PublicKeys, arg)
+		case "issuer":
+			cfg.Issuer = arg
+		case "audience":
+			cfg.Audience = arg
+		case "user_claim":
+			cfg.UserClaim = arg
+		case "leeway":
+			dur, err := settings.ParseDuration(arg)
+			if err != nil || dur < 0 {
+				return d.Errf("jwt: leeway: invalid duration %q", arg)
+			}
+			cfg.Leeway = settings.Duration(dur)
+		default:
+			return d.Errf("jwt: unrecognized subdirective %q", name)
+		}
+	}
+	if !cfg.Enabled() {
+		return d.Errf("jwt: no key: set hmac_key or public_key")
+	}
+	// The files are read now so that a missing or bad one is reported at
+	// its line; a key behind a placeholder is checked at provisioning.
+	check := *cfg
+	if strings.Contains(check.HMACKey, "{") {
+		check.HMACKey = strings.Repeat("x", tokens.MinHMACKeyLength)
+	}
+	if err := check.Validate(); err != nil {
+		return d.Errf("%v", err)
+	}
+	a.JWT = cfg
+	return nil
 }

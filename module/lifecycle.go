@@ -76,7 +76,8 @@ func (a *App) Start() error {
 		zap.Bool("use_sse", a.useSSE()),
 		zap.Bool("bidding", !a.Bidding.off()),
 		zap.Bool("dry_run", a.Bidding.dryRun()),
-		zap.Int("users", len(a.Users)))
+		zap.Int("users", len(a.Users)),
+		zap.Bool("jwt", a.JWT != nil))
 	return nil
 }
 
@@ -111,6 +112,14 @@ func (a *App) resolveSecrets() error {
 			return fmt.Errorf("nellis: user %q: token is empty (is its environment variable set?)", a.Users[i].Name)
 		}
 		a.Users[i].Token = token
+	}
+	if a.JWT != nil && a.JWT.HMACKey != "" {
+		raw := a.JWT.HMACKey
+		a.JWT.HMACKey = repl.ReplaceKnown(raw, "")
+		if a.JWT.HMACKey == "" {
+			return fmt.Errorf("nellis: jwt: hmac_key: %s is empty (is the environment variable set?)",
+				strings.Join(placeholderPattern.FindAllString(raw, -1), ""))
+		}
 	}
 	if raw := a.CookieKey; raw != "" {
 		a.CookieKey = repl.ReplaceKnown(raw, "")
@@ -175,6 +184,9 @@ func (a *App) relayConfig(origins []string) wsrelay.Config {
 		c.Users[u.Name] = u.Token
 	}
 	c.CookieKey = a.CookieKey
+	if a.JWT != nil {
+		c.JWT = *a.JWT
+	}
 	c.AllowedOrigins = origins
 	// A product a user stopped watching counts against their limit as long
 	// as its feed lingers.

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/nellis-edge/gateway/nellis"
+	"github.com/nellis-edge/gateway/tokens"
 )
 
 // memStorage keeps users' data in memory, as certmagic.Storage would on
@@ -45,20 +46,31 @@ func (m *memStorage) Store(_ context.Context, key string, value []byte) error {
 
 // TestNoSecretInLogs runs the whole gateway at debug level while a user
 // authenticates (a right and a wrong token), syncs cookies, and bids (one
-// accepted, one refused), and reads every line it logged: neither the
-// token nor the cookies appear, in messages or in fields.
+// accepted, one refused), and a signed-token user signs in (a valid and an
+// expired token), and reads every line it logged: neither the tokens, the
+// jwt hmac_key nor the cookies appear, in messages or in fields.
 func TestNoSecretInLogs(t *testing.T) {
 	const (
 		token  = "tok-SECRET-4f1c9a"
 		wrong  = "tok-WRONG-77ab02"
 		cookie = "sim_user=alice; session=COOKIE-SECRET-91d2"
+		jwtKey = "JWT-KEY-SECRET-0123456789abcdef0123456789"
 	)
 	sim, simURL := newSimulator(t)
 	lot := sim.Auctions()[2]
 
 	core, logs := observer.New(zapcore.DebugLevel)
 	logger := zap.New(core)
-	app := &App{SSEEndpoint: simURL, APIEndpoint: simURL, Users: []User{{Name: "alice", Token: token}}}
+	app := &App{SSEEndpoint: simURL, APIEndpoint: simURL, Users: []User{{Name: "alice", Token: token}},
+		JWT: &tokens.Config{HMACKey: jwtKey}}
+	signed, err := tokens.Mint(*app.JWT, "jwt-user", time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, err := tokens.Mint(*app.JWT, "jwt-user", time.Hour, time.Now().Add(-2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
 	app.logger = logger
 	client, err := nellis.NewClient(app.clientConfig())
 	if err != nil {
@@ -107,6 +119,18 @@ func TestNoSecretInLogs(t *testing.T) {
 		t.Fatalf("wrong token accepted: %v", m)
 	}
 
+	for _, jwt := range []struct {
+		token string
+		ok    bool
+	}{{expired, false}, {signed, true}} {
+		conn := dial()
+		_ = conn.WriteJSON(map[string]any{"type": "authenticate", "token": jwt.token, "requestId": "j"})
+		if m := await(conn, "authenticated"); m["success"] != jwt.ok {
+			t.Fatalf("signed token (valid: %v): %v", jwt.ok, m)
+		}
+		conn.Close()
+	}
+
 	ws := dial()
 	defer ws.Close()
 	_ = ws.WriteJSON(map[string]any{"type": "authenticate", "token": token, "requestId": "r1"})
@@ -140,7 +164,8 @@ func TestNoSecretInLogs(t *testing.T) {
 	}
 	for _, entry := range logs.All() {
 		line, _ := json.Marshal(map[string]any{"msg": entry.Message, "fields": entry.ContextMap()})
-		for _, secret := range []string{token, wrong, "COOKIE-SECRET", "session="} {
+		for _, secret := range []string{token, wrong, "COOKIE-SECRET", "session=", jwtKey, signed, expired,
+			signed[strings.LastIndex(signed, ".")+1:]} {
 			if strings.Contains(string(line), secret) {
 				t.Errorf("a log line shows a secret (%s): %s", secret, line)
 			}

@@ -62,6 +62,8 @@ func sampleArgs(placeholder string) string {
 		return "bob bobs-long-enough-token"
 	case placeholder == "<nats-url...> {…}":
 		return "nats://127.0.0.1:4222"
+	case strings.HasPrefix(placeholder, "{"): // a block: jwt
+		return "{\n\t\t\thmac_key a-key-long-enough-for-hmac-sha-256-tokens\n\t\t}"
 	}
 	return "3" // <n>, <dollars>
 }

@@ -234,3 +234,21 @@ func (c *currentStorage) Load(ctx context.Context, key string) ([]byte, error) {
 func (c *currentStorage) Store(ctx context.Context, key string, value []byte) error {
 	return (*c.inner.Load()).Store(ctx, key, value)
 }
+
+// List and Delete reach the storage's own when it has them (Caddy's
+// does), for the user_retention sweep.
+func (c *currentStorage) List(ctx context.Context, prefix string, recursive bool) ([]string, error) {
+	ls, ok := (*c.inner.Load()).(users.ListingStorage)
+	if !ok {
+		return nil, users.ErrCannotList
+	}
+	return ls.List(ctx, prefix, recursive)
+}
+
+func (c *currentStorage) Delete(ctx context.Context, key string) error {
+	ls, ok := (*c.inner.Load()).(users.ListingStorage)
+	if !ok {
+		return users.ErrCannotList
+	}
+	return ls.Delete(ctx, key)
+}

@@ -37,8 +37,12 @@ func Render(f Frame) string {
 	t := r.Totals
 	fmt.Fprintf(&b, "feeds %d (%s) · streams open %d · stale %d · subscribers %d\n",
 		t.Feeds, counts(t.FeedsBySource), t.OpenStreams, t.Stale, t.Subscribers)
-	fmt.Fprintf(&b, "clients %d connected, %d authenticated, %d idle parked · users %d monitoring %d auctions\n",
-		t.Connections, t.Authenticated, t.Parked, t.Users, t.MonitoredAuctions)
+	stored := ""
+	if t.StoredUsers != nil {
+		stored = fmt.Sprintf(" · %d users stored", *t.StoredUsers)
+	}
+	fmt.Fprintf(&b, "clients %d connected, %d authenticated, %d idle parked · users %d monitoring %d auctions%s\n",
+		t.Connections, t.Authenticated, t.Parked, t.Users, t.MonitoredAuctions, stored)
 	fmt.Fprintf(&b, "latency delivery %s · processing %s\n",
 		deliveryLatency(r, f.Prev), processingLatency(r.Latency.Processing))
 	b.WriteByte('\n')

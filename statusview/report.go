@@ -52,6 +52,9 @@ type Totals struct {
 	MonitoredAuctions int `json:"monitored_auctions"`
 	// Parked counts idle sockets waiting without a reader goroutine.
 	Parked int `json:"parked"`
+	// StoredUsers counts the user records in storage at the last
+	// user_retention sweep (at start, then daily); absent before it.
+	StoredUsers *int `json:"stored_users,omitempty"`
 }
 
 // Latency is the latency of changes on their way to clients. Metrics have
@@ -105,6 +108,7 @@ func NewReport(at time.Time, feeds []hub.FeedStatus, relay *wsrelay.Stats, laten
 		r.Totals.Users = relay.Users
 		r.Totals.MonitoredAuctions = relay.MonitoredAuctions
 		r.Totals.Parked = relay.Parked
+		r.Totals.StoredUsers = relay.StoredUsers
 		r.QuarantinedRecords = relay.Quarantined
 	}
 	return r

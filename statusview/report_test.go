@@ -59,6 +59,17 @@ func TestNewReportListsQuarantinedRecords(t *testing.T) {
 	}
 }
 
+func TestNewReportCountsStoredUsers(t *testing.T) {
+	stored := 1200
+	r := NewReport(at, feeds(), &wsrelay.Stats{Users: 3, StoredUsers: &stored}, Latency{})
+	if r.Totals.StoredUsers == nil || *r.Totals.StoredUsers != 1200 {
+		t.Fatalf("stored users %v", r.Totals.StoredUsers)
+	}
+	if out := Render(Frame{Address: "localhost:2019", Report: r}); !strings.Contains(out, "users 3 monitoring 0 auctions · 1200 users stored") {
+		t.Errorf("the view does not show the stored users:\n%s", out)
+	}
+}
+
 func TestNewReportBeforeStart(t *testing.T) {
 	r := NewReport(at, nil, nil, Latency{})
 	if r.Started || r.Totals.Connections != 0 {

@@ -44,6 +44,11 @@ type account struct {
 	// left holds the products the user stopped watching, and when (fair
 	// use: they count while their feeds linger; see Lingering).
 	left map[int64]time.Time
+	// fromToken: known only from a signed token (SignIn), not configured:
+	// no hash, and Set leaves the account alone.
+	fromToken bool
+	// signedIn is the last sign-in with a signed token (zero for none).
+	signedIn time.Time
 }
 
 // product is who monitors one product.
@@ -67,7 +72,7 @@ func (d *Directory) Authenticate(token string) (name string, configured bool) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	for candidate, a := range d.accounts {
-		if subtle.ConstantTimeCompare(h[:], a.hash[:]) == 1 {
+		if !a.fromToken && subtle.ConstantTimeCompare(h[:], a.hash[:]) == 1 {
 			name = candidate
 		}
 	}
@@ -78,8 +83,8 @@ func (d *Directory) Authenticate(token string) (name string, configured bool) {
 func (d *Directory) Has(name string) bool {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	_, ok := d.accounts[name]
-	return ok
+	a, ok := d.accounts[name]
+	return ok && !a.fromToken
 }
 
 // Holds reports whether token is name's token now (false for a user not
@@ -96,7 +101,10 @@ func (d *Directory) Names() []string {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	names := make([]string, 0, len(d.accounts))
-	for name := range d.accounts {
+	for name, a := range d.accounts {
+		if a.fromToken {
+			continue
+		}
 		names = append(names, name)
 	}
 	slices.Sort(names)
@@ -114,6 +122,9 @@ func (d *Directory) Set(tokens map[string]string) (changed, gone []string) {
 	for name, a := range d.accounts {
 		token, ok := tokens[name]
 		switch {
+		case a.fromToken && !ok: // not the config's to remove
+		case a.fromToken: // configured now: the token is theirs too
+			a.fromToken, a.hash = false, sha256.Sum256([]byte(token))
 		case !ok:
 			gone = append(gone, name)
 			delete(d.accounts, name)

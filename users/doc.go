@@ -12,7 +12,9 @@
 // is tagged with (and sets aside cookies that failed), counts who
 // monitors each product, chooses whose cookies fetch a product's snapshot
 // (CookiesFor, the users taking turns), and keeps the products a user left
-// for fair use.
+// for fair use. Users known only from signed tokens have an account
+// made at their first sign-in (SignIn) and forgotten after the retention
+// period (Stale, Forget); StorageStore.Sweep removes their records.
 //
 // The relay (wsrelay) and the auto-bid engine (bidding) both depend on
 // this package; it depends on neither, so the engine no longer needs the

@@ -52,6 +52,9 @@ type Record struct {
 	// Quarantined: the stored record could not be read and was set aside;
 	// the user starts empty, and the next save replaces the bad record.
 	Quarantined bool
+	// SignedIn is the user's last sign-in with a signed token, zero for a
+	// user who never signed in with one; the retention sweep reads it.
+	SignedIn time.Time
 }
 
 // QuarantinedRecord is a user's stored record that could not be read
@@ -74,6 +77,8 @@ type StoredRecord struct {
 	Version       int       `json:"version"`
 	Auctions      []Auction `json:"auctions"`
 	SealedCookies string    `json:"sealedCookies,omitempty"`
+	// SignedIn is Record.SignedIn.
+	SignedIn time.Time `json:"signedIn,omitzero"`
 }
 
 // RecordKey is where a user's record lives in the storage.
@@ -146,7 +151,7 @@ func (s *StorageStore) Load(ctx context.Context, name string, key []byte) (Recor
 		// starts do not set it aside again.
 		return Record{Quarantined: true}, s.quarantine(ctx, name, data, reason)
 	}
-	rec := Record{Auctions: slices.DeleteFunc(stored.Auctions, func(a Auction) bool {
+	rec := Record{SignedIn: stored.SignedIn, Auctions: slices.DeleteFunc(stored.Auctions, func(a Auction) bool {
 		return !ValidAuctionID(a.ID) || a.ProductID <= 0
 	})}
 	for i := range rec.Auctions {
@@ -231,7 +236,7 @@ func (s *StorageStore) openRecordCookies(name string, rec *Record, sealed string
 // Save writes the user's record: auctions oldest first, cookies sealed
 // with key, or the unopened sealed ones as they were.
 func (s *StorageStore) Save(ctx context.Context, name string, rec Record, key []byte) error {
-	stored := StoredRecord{Version: RecordVersion, Auctions: slices.Clone(rec.Auctions)}
+	stored := StoredRecord{Version: RecordVersion, Auctions: slices.Clone(rec.Auctions), SignedIn: rec.SignedIn}
 	if stored.Auctions == nil {
 		stored.Auctions = []Auction{}
 	}

@@ -144,7 +144,7 @@ func (r *Relay) apiUser(req *http.Request) (u *user, spent bool) {
 	if !r.takeAuthAttempt(addr) {
 		return nil, true
 	}
-	if u, _ = r.authenticate(token); u != nil {
+	if u, _, _, _ = r.signIn(token); u != nil {
 		r.refundAuthAttempt(addr)
 	}
 	return u, false

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nellis-edge/gateway/settings"
+	"github.com/nellis-edge/gateway/tokens"
 )
 
 // Config holds the relay's settings. The zero value of every field selects
@@ -146,6 +147,17 @@ type Config struct {
 	// worker alive; it must not exceed 20s. Default: 15s.
 	HeartbeatInterval settings.Duration `json:"heartbeat_interval,omitempty"`
 
+	// JWT verifies signed tokens (package tokens): a user named by a valid
+	// token signs in beside the configured Users, and their data is made
+	// at the first sign-in. The zero value accepts none. Default: none.
+	JWT tokens.Config `json:"-"`
+
+	// UserRetention is how long a user known only from signed tokens
+	// keeps their stored data without signing in; a sweep at start and
+	// daily removes the records of those who have not signed in for this
+	// long. Default: 2160h (90 days).
+	UserRetention settings.Duration `json:"user_retention,omitempty"`
+
 	// SaveDelay is how long changes to a user's data are collected before
 	// they are written to storage. Shutdown writes pending changes at once.
 	// Default: 250ms.
@@ -173,6 +185,7 @@ const (
 	DefaultPingInterval                  = 30 * time.Second
 	DefaultHeartbeatInterval             = 15 * time.Second
 	DefaultSaveDelay                     = 250 * time.Millisecond
+	DefaultUserRetention                 = 90 * 24 * time.Hour
 
 	// minTokenLength is the length under which a token draws a warning
 	// at start: a short token can be guessed.
@@ -207,6 +220,8 @@ func (c Config) WithDefaults() Config {
 	setDefault(&c.PingInterval, settings.Duration(DefaultPingInterval))
 	setDefault(&c.HeartbeatInterval, settings.Duration(DefaultHeartbeatInterval))
 	setDefault(&c.SaveDelay, DefaultSaveDelay)
+	setDefault(&c.UserRetention, settings.Duration(DefaultUserRetention))
+	c.JWT = c.JWT.WithDefaults()
 	return c
 }
 
@@ -236,6 +251,11 @@ func (c Config) Validate() error {
 	if _, err := ParseCookieKey(c.CookieKey); err != nil {
 		return err
 	}
+	if c.JWT.Enabled() {
+		if err := c.JWT.Validate(); err != nil {
+			return err // names the setting or the file, never the key
+		}
+	}
 	for _, o := range c.AllowedOrigins {
 		if o == "" || strings.TrimSpace(o) != o {
 			return fmt.Errorf("allowed origin %q: must be an exact, non-empty Origin value", o)
@@ -249,7 +269,7 @@ func (c Config) Validate() error {
 		return errors.New("limits must not be negative")
 	}
 	if c.WriteTimeout < 0 || c.PingInterval < 0 || c.HeartbeatInterval < 0 || c.SaveDelay < 0 || c.FeedLinger < 0 ||
-		c.AuthTimeout < 0 || c.MessageTimeout < 0 {
+		c.AuthTimeout < 0 || c.MessageTimeout < 0 || c.UserRetention < 0 {
 		return errors.New("durations must not be negative")
 	}
 	if time.Duration(c.HeartbeatInterval) > maxHeartbeatInterval {

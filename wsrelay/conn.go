@@ -31,7 +31,8 @@ type conn struct {
 
 	// Guarded by Relay.mu.
 	user          *user
-	unauthedSince int64 // unix ns since when user is nil: the sweeper's AuthTimeout
+	unauthedSince int64     // unix ns since when user is nil: the sweeper's AuthTimeout
+	expires       time.Time // the signed token's exp, when signed in with one: the sweeper closes the socket then
 	subs          map[int64]struct{}
 }
 

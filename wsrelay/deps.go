@@ -58,6 +58,14 @@ type Hooks struct {
 	// RecordQuarantined: a user's stored record could not be read and was
 	// set aside (Relay.Quarantined lists them).
 	RecordQuarantined func()
+	// UsersStored: the retention sweep counted n user records in storage.
+	UsersStored func(n int)
+}
+
+func (h *Hooks) usersStored(n int) {
+	if h.UsersStored != nil {
+		h.UsersStored(n)
+	}
 }
 
 func (h *Hooks) connOpened() {

@@ -34,7 +34,12 @@
 //     followed by the auction's auctionState.
 //   - Close codes: 1001 on Shutdown, 1007 for a text frame that is not
 //     UTF-8, 1008 for a sustained message flood, 1009 for an oversized
-//     message, 4008 "slow" for a client that does not read.
+//     message, 4008 "slow" for a client that does not read, 1008 "token
+//     expired" at the exp of the signed token (JWT, Config.JWT) a socket
+//     signed in with.
+//   - authenticate takes a signed token beside the users' tokens; a
+//     refusal's error says why ("Invalid authentication token: token
+//     expired").
 //
 // # Delivery
 //

@@ -154,14 +154,18 @@ func (c *conn) handleAuthenticate(m *ClientMessage) {
 		c.closeAfterReplies(websocket.ClosePolicyViolation, reasonAuthFailures)
 		return
 	}
-	u, configured := r.authenticate(token)
+	u, expires, configured, refusal := r.signIn(token)
 	switch {
 	case !configured:
 		r.refundAuthAttempt(c.addr)
 		refuse(errServerMisconfig)
 		return
+	case u == nil && refusal == errServerMisconfig: // storage failed: no guess
+		r.refundAuthAttempt(c.addr)
+		refuse(refusal)
+		return
 	case u == nil:
-		failed(errInvalidToken)
+		failed(refusal)
 		return
 	}
 	r.refundAuthAttempt(c.addr)
@@ -180,6 +184,7 @@ func (c *conn) handleAuthenticate(m *ClientMessage) {
 		c.user = u
 		u.conns[c] = struct{}{}
 	}
+	r.noteExpiryLocked(c, expires)
 	r.mu.Unlock()
 	r.hooksNow().authenticated(u.name)
 	c.send("authenticated", authenticatedReply{Type: "authenticated", Success: true, RequestID: m.RequestID})
@@ -199,6 +204,7 @@ func (r *Relay) deauthenticateLocked(c *conn) {
 	}
 	delete(c.user.conns, c)
 	c.user = nil
+	c.expires = time.Time{}
 	c.unauthedSince = time.Now().UnixNano()
 	r.addUnauthedLocked(c.addr, 1)
 }

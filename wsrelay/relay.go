@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
+	"github.com/nellis-edge/gateway/tokens"
 	"github.com/nellis-edge/gateway/users"
 	"github.com/nellis-edge/gateway/wsconn"
 )
@@ -69,9 +70,11 @@ type Relay struct {
 	tr       *wsconn.Transport // the sockets: framing, writes, parking, pings, read limits
 	started  time.Time
 
-	cfg       atomic.Pointer[Config] // with defaults; read on hot paths
-	cookieKey atomic.Pointer[[]byte] // nil without a key
-	reconfig  chan struct{}          // wakes the sweeper after UpdateConfig
+	cfg       atomic.Pointer[Config]          // with defaults; read on hot paths
+	cookieKey atomic.Pointer[[]byte]          // nil without a key
+	reconfig  chan struct{}                   // wakes the sweeper after UpdateConfig
+	verifier  atomic.Pointer[tokens.Verifier] // signed tokens (Config.JWT); nil: none accepted
+	retention retention                       // the sweep of users known only from tokens
 
 	// dir is the configured users: their tokens, cookies and the products
 	// they monitor (users.Directory). Its lock is a leaf, taken after
@@ -102,6 +105,7 @@ type Relay struct {
 	unauthedBy  map[string]int                    // the same, by addressKey
 	monitors    map[int64]map[*monitored]struct{} // auctions monitored, by product
 	subscribers map[int64]map[*conn]struct{}      // sockets that sent subscribe, by product
+	expiry      expiryWatch                       // signed tokens' expiry, for the sweeper
 
 	interestMu sync.Mutex // held across Feeds.Subscribe and unsubscribe; taken before mu, never after
 	interest   map[int64]*interest
@@ -148,6 +152,8 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 		ipLimits:    make(map[string]*rate.Limiter),
 		authBudgets: make(map[string]*bucket),
 		unauthedBy:  make(map[string]int),
+		expiry:      expiryWatch{wake: make(chan struct{}, 1)},
+		retention:   retention{ready: make(chan struct{}, 1)},
 	}
 	if r.dir == nil {
 		r.dir = users.NewDirectory()
@@ -186,7 +192,8 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 	if pollerErr != nil {
 		r.log().Info("idle sockets keep their reader goroutines", zap.Error(pollerErr))
 	}
-	r.wg.Add(2)
+	r.wg.Add(3)
+	go r.retain()
 	go func() {
 		defer r.wg.Done()
 		defer r.recoverPanic("saver")
@@ -294,6 +301,9 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("wsrelay: %w", err)
 	}
+	if err := r.applyVerifier(&cfg); err != nil {
+		return err
+	}
 	tokens := cfg.userTokens()
 	// Load the new users before taking the lock: storage may be slow.
 	r.mu.RLock()
@@ -396,6 +406,7 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 		r.release(id)
 	}
 	r.refreshAutoBid(uniqueSorted(append(acquire, release...))...)
+	r.retention.configured(&cfg)
 	slices.SortFunc(gone, func(x, y *monitored) int {
 		return cmp.Or(cmp.Compare(x.owner.name, y.owner.name), cmp.Compare(x.ID, y.ID))
 	})
@@ -513,6 +524,9 @@ type Stats struct {
 	// Quarantined lists the users' records set aside because they could
 	// not be read (see Relay.Quarantined).
 	Quarantined []QuarantinedRecord `json:"quarantined,omitempty"`
+	// StoredUsers counts the user records in storage at the last
+	// retention sweep (daily); absent before the first.
+	StoredUsers *int `json:"storedUsers,omitempty"`
 }
 
 // Stats counts the relay's sockets, users and auctions.
@@ -520,6 +534,9 @@ func (r *Relay) Stats() Stats {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	s := Stats{Connections: len(r.conns), Users: len(r.users), Products: len(r.monitors), Quarantined: r.Quarantined()}
+	if n, ok := r.StoredUsers(); ok {
+		s.StoredUsers = &n
+	}
 	for c := range r.conns {
 		if c.s.Parked() {
 			s.Parked++

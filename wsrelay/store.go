@@ -26,7 +26,8 @@ func (r *Relay) userSnapshot(name string) (users.Record, bool) {
 		return users.Record{}, false
 	}
 	c := r.dir.Cookies(name)
-	rec := users.Record{Auctions: make([]Auction, 0, len(u.auctions)), Cookies: c.Cookies, Unopened: c.Unopened}
+	rec := users.Record{Auctions: make([]Auction, 0, len(u.auctions)), Cookies: c.Cookies, Unopened: c.Unopened,
+		SignedIn: r.dir.SignedIn(name)}
 	for _, a := range u.auctions {
 		rec.Auctions = append(rec.Auctions, a.Auction)
 	}

@@ -12,7 +12,8 @@ import (
 // sweep is the relay's one timer goroutine: it pings silent sockets, sends
 // the application heartbeat that keeps a Chrome MV3 service worker alive
 // to sockets that have had no other message for a while, closes sockets
-// past their sign-in or message deadline, and prunes the per-address
+// past their sign-in or message deadline or whose signed token expired
+// (closeExpired), and prunes the per-address
 // limits. One goroutine for all sockets keeps an idle
 // socket free of timers of its own.
 func (r *Relay) sweep() {
@@ -31,17 +32,27 @@ func (r *Relay) sweep() {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		timer.Reset(time.Until(earliest(nextPing, earliest(nextBeat, nextDue))))
+		next := earliest(nextPing, earliest(nextBeat, nextDue))
+		expiry := r.nextExpiry()
+		if !expiry.IsZero() {
+			next = earliest(next, expiry)
+		}
+		timer.Reset(time.Until(next))
 		select {
 		case <-r.ctx.Done():
 			return
 		case <-r.reconfig:
 			reschedule()
 			continue
+		case <-r.expiry.wake:
+			continue // an earlier expiry: wait for it
 		case <-timer.C:
 		}
 		now := time.Now()
 		cfg := r.config()
+		if !expiry.IsZero() && !now.Before(expiry) {
+			r.closeExpired(now)
+		}
 		if !now.Before(nextBeat) {
 			nextBeat = now.Add(time.Duration(cfg.HeartbeatInterval / beatChecks))
 			r.heartbeat(now.Add(time.Duration(-cfg.HeartbeatInterval + cfg.HeartbeatInterval/beatChecks)))
