@@ -63,7 +63,13 @@ func (r *Relay) ServeWS(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.addUnauthedLocked(addr, 1)
+	// The upgrade in flight counts as the relay's until the socket is
+	// registered: Shutdown, which sets closing under mu and then waits for
+	// wg, so waits for it before it waits for the transport's sockets, and
+	// never sees the transport's count grow from zero under its Wait.
+	r.wg.Add(1)
 	r.mu.Unlock()
+	registered := r.wg.Done
 
 	s, err := r.tr.Upgrade(w, req)
 	if err != nil {
@@ -71,6 +77,7 @@ func (r *Relay) ServeWS(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
 		r.addUnauthedLocked(addr, -1)
 		r.mu.Unlock()
+		registered()
 		r.log().Debug("websocket upgrade failed", zap.Error(err))
 		return
 	}
@@ -81,11 +88,13 @@ func (r *Relay) ServeWS(w http.ResponseWriter, req *http.Request) {
 		r.addUnauthedLocked(addr, -1)
 		r.mu.Unlock()
 		s.Reject(websocket.CloseGoingAway, "server shutting down")
+		registered()
 		return
 	}
 	c.unauthedSince = time.Now().UnixNano()
 	r.conns[c] = struct{}{}
 	r.mu.Unlock()
+	registered()
 	r.hooksNow().connOpened()
 
 	c.send("connected", struct {
