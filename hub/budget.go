@@ -12,6 +12,8 @@ import (
 // limiter's rate. Closing polls go first (they are Urgent in the limiter);
 // the other polled lots share what is left, in turn.
 type PollBudget struct {
+	// At is when it was weighed.
+	At time.Time `json:"at"`
 	// Short: the rate cannot poll every polled lot at its interval.
 	Short bool `json:"short"`
 	// Rate is the limiter's rate now, in requests per second (poll_rate,
@@ -42,7 +44,7 @@ func (h *Hub) weighBudget(now time.Time, cfg Config, claims []slotClaim) {
 	window := time.Duration(p.ClosingWindow)
 	perSec := func(d time.Duration) float64 { return float64(time.Second) / float64(d) }
 	var urgent, routine float64 // requests per second asked at each priority
-	var b PollBudget
+	b := PollBudget{At: now}
 	for _, c := range claims {
 		if c.over {
 			continue

@@ -200,14 +200,14 @@ func (h *Hub) rebalance() {
 	cfg := h.cfg
 	h.mu.Unlock()
 
+	for _, f := range h.allot(now, feeds, claims, contended) {
+		f.poke()
+	}
 	h.weighBudget(now, cfg, claims)
+}
 
-	var pokes []*feed
-	defer func() {
-		for _, f := range pokes {
-			f.poke()
-		}
-	}()
+// allot grants and takes back stream slots, and returns the feeds to wake.
+func (h *Hub) allot(now time.Time, feeds []*feed, claims []slotClaim, contended bool) (pokes []*feed) {
 	if !contended {
 		h.mu.Lock()
 		defer h.mu.Unlock()
@@ -216,7 +216,7 @@ func (h *Hub) rebalance() {
 				f.slot.granted = false
 			}
 		}
-		return
+		return nil
 	}
 	// Watchers are asked outside h.mu: Deps.Watchers takes its own lock.
 	var waiting, streamed []streamRank
@@ -283,6 +283,7 @@ func (h *Hub) rebalance() {
 		pokes = append(pokes, v)
 		v.log.Debug("stream handed to a lot that needs it more; polling", zap.Int64("to_product_id", f.id))
 	}
+	return pokes
 }
 
 // watchers is how many users watch f's lot: Deps.Watchers, or else its
