@@ -134,6 +134,7 @@ func (h *Hub) Subscribe(productID int64, s Subscriber) (unsubscribe func()) {
 		f = newFeed(h, productID, h.cfg)
 		h.feeds[productID] = f
 		h.startRebalancer()
+		h.kickRebalance() // one more lot to budget for
 	}
 	f.mu.Lock()
 	key := f.nextSub
@@ -209,6 +210,7 @@ func (h *Hub) retire(f *feed) bool {
 	}
 	if h.feeds[f.id] == f {
 		delete(h.feeds, f.id)
+		h.kickRebalance()
 	}
 	return true
 }
