@@ -118,6 +118,7 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bid
 	s.metrics.SetStatusSource(func() metrics.Snapshot {
 		snap := metrics.SnapshotFromFeeds(s.hub.Status())
 		snap.AuthenticatedUsers = s.relay.Stats().Authenticated
+		snap.PollBudget = s.hub.PollBudget()
 		return snap
 	})
 	return s, nil
