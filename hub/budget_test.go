@@ -5,10 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest/observer"
-
 	"github.com/nellis-edge/gateway/fallback"
 )
 
@@ -16,8 +12,8 @@ import (
 // so once, with the numbers, and each lot's status shows the staleness it
 // can expect; once the budget covers them again it says that once too.
 func TestShortPollBudgetIsToldOnceWithTheNumbers(t *testing.T) {
-	core, logs := observer.New(zapcore.InfoLevel)
-	e := newEnv(t, Config{Limiter: fallback.LimiterConfig{Rate: 1}}, func(d *Deps) { d.Logger = zap.New(core) })
+	withLogs, logs := logsAtInfo()
+	e := newEnv(t, Config{Limiter: fallback.LimiterConfig{Rate: 1}}, withLogs)
 	var unsubs []func()
 	for id := int64(1); id <= 10; id++ {
 		unsubs = append(unsubs, e.h.Subscribe(id, newRecorder()))
