@@ -263,6 +263,7 @@ func (h *Hub) UpdateConfig(cfg Config) {
 	cfg = h.prepare(cfg, h.cfg.SSE)
 	h.cfg = cfg
 	h.limiter.SetConfig(cfg.Limiter)
+	h.kickRebalance() // max_streams or the poll intervals may have changed
 	for _, f := range h.feeds {
 		select {
 		case <-f.cfgCh: // superseded
