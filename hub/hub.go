@@ -32,6 +32,7 @@ type Hub struct {
 
 	rebalanceKick chan struct{} // buffered 1: a feed's claim changed
 	stop          chan struct{} // closed by Close: ends the rebalancer
+	scratch       rebalanceScratch
 
 	mu      sync.Mutex
 	cfg     Config

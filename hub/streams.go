@@ -187,8 +187,8 @@ func (h *Hub) rebalanceLoop() {
 func (h *Hub) rebalance() {
 	now := h.clock.Now()
 	h.mu.Lock()
-	feeds := make([]*feed, 0, len(h.feeds))
-	claims := make([]slotClaim, 0, len(h.feeds))
+	// The scratch slices are the rebalancer's alone, reused pass to pass.
+	feeds, claims := h.scratch.feeds[:0], h.scratch.claims[:0]
 	contended := false
 	for _, f := range h.feeds {
 		feeds = append(feeds, f)
@@ -204,6 +204,15 @@ func (h *Hub) rebalance() {
 		f.poke()
 	}
 	h.weighBudget(now, cfg, claims)
+	clear(feeds) // no feed kept alive by the scratch
+	h.scratch.feeds, h.scratch.claims = feeds, claims
+}
+
+// rebalanceScratch holds what a pass builds, for the next to reuse.
+type rebalanceScratch struct {
+	feeds             []*feed
+	claims            []slotClaim
+	waiting, streamed []streamRank
 }
 
 // allot grants and takes back stream slots, and returns the feeds to wake.
@@ -219,7 +228,12 @@ func (h *Hub) allot(now time.Time, feeds []*feed, claims []slotClaim, contended 
 		return nil
 	}
 	// Watchers are asked outside h.mu: Deps.Watchers takes its own lock.
-	var waiting, streamed []streamRank
+	waiting, streamed := h.scratch.waiting[:0], h.scratch.streamed[:0]
+	defer func() {
+		clear(waiting)
+		clear(streamed)
+		h.scratch.waiting, h.scratch.streamed = waiting, streamed
+	}()
 	for i, f := range feeds {
 		c := claims[i]
 		if !c.want {
@@ -271,7 +285,7 @@ func (h *Hub) allot(now time.Time, feeds []*feed, claims []slotClaim, contended 
 		if used > h.cfg.MaxStreams {
 			break
 		}
-		for len(victims) > 0 && !victims[0].f.slot.granted {
+		for len(victims) > 0 && (!victims[0].f.slot.granted || h.feeds[victims[0].f.id] != victims[0].f) {
 			victims = victims[1:]
 		}
 		if len(victims) == 0 || !displaces(c, victims[0]) {
