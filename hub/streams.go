@@ -166,8 +166,10 @@ func (h *Hub) startRebalancer() {
 
 func (h *Hub) rebalanceLoop() {
 	for {
-		h.rebalance()
-		t := h.clock.NewTimer(h.clock.Now().Add(rebalanceEvery))
+		// The next pass is due a tick after this one began, however long
+		// it took: the cadence holds, and time that moved during the pass
+		// is seen at once.
+		t := h.clock.NewTimer(h.rebalance().Add(rebalanceEvery))
 		select {
 		case <-h.stop:
 			t.Stop()
@@ -184,8 +186,8 @@ func (h *Hub) rebalanceLoop() {
 // lot's stream: the streamed lot is told to close it (and goes to polling,
 // healing any gap from a snapshot), and the slot goes, once released, to
 // the best lot waiting.
-func (h *Hub) rebalance() {
-	now := h.clock.Now()
+func (h *Hub) rebalance() (now time.Time) {
+	now = h.clock.Now()
 	h.mu.Lock()
 	// The scratch slices are the rebalancer's alone, reused pass to pass.
 	feeds, claims := h.scratch.feeds[:0], h.scratch.claims[:0]
@@ -206,6 +208,7 @@ func (h *Hub) rebalance() {
 	h.weighBudget(now, cfg, claims)
 	clear(feeds) // no feed kept alive by the scratch
 	h.scratch.feeds, h.scratch.claims = feeds, claims
+	return now
 }
 
 // rebalanceScratch holds what a pass builds, for the next to reuse.
