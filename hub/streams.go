@@ -30,13 +30,12 @@ type AutoBidder interface {
 // slotClaim is a feed's side of the stream slots, guarded by Hub.mu: the
 // feed says what it wants and what it knows, the rebalancer decides.
 type slotClaim struct {
-	want      bool      // the feed would open a stream if granted
-	closeAt   time.Time // the lot's close time; zero when unknown
-	over      bool      // the lot is over: no stream, no polls
-	healthy   bool      // a healthy stream feeds it
-	granted   bool      // the feed may open a stream
-	holding   bool      // a stream is open: a slot is in use
-	grantedAt time.Time
+	want    bool      // the feed would open a stream if granted
+	closeAt time.Time // the lot's close time; zero when unknown
+	over    bool      // the lot is over: no stream, no polls
+	healthy bool      // a healthy stream feeds it
+	granted bool      // the feed may open a stream
+	holding bool      // a stream is open: a slot is in use
 }
 
 // The ranks of a lot wanting a stream, best first.
@@ -273,7 +272,7 @@ func (h *Hub) allot(now time.Time, feeds []*feed, claims []slotClaim, contended 
 			continue
 		}
 		if used < h.cfg.MaxStreams {
-			f.slot.granted, f.slot.grantedAt = true, now
+			f.slot.granted = true
 			used++
 			pokes = append(pokes, f)
 			continue
