@@ -2,6 +2,7 @@ package module
 
 import (
 	"encoding/json"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -52,7 +53,7 @@ func TestUseSSECanarySetting(t *testing.T) {
 // A reload from `use_sse 5%` to `use_sse on` opens a stream for a lot that
 // was polled, and the client watching it stays connected throughout.
 func TestUseSSECanaryReloadKeepsClients(t *testing.T) {
-	sim, simURL := newSimulator(t)
+	sim, simURL := serveSeededSimulator(t, 5005, httptest.NewServer)
 	storage := t.TempDir()
 	loadCaddy(t, gatewayConfig(simURL, storage, "use_sse 5%\n\t\tpoll_interval 300ms"))
 
