@@ -19,10 +19,24 @@ type Config struct {
 	// polled only. The zero value is off: the caller chooses (the Caddy
 	// app's `use_sse` defaults it to on).
 	UseSSE bool `json:"-"`
+	// SSEPercent is the share of lots, in percent, followed by SSE while
+	// UseSSE is on; the others are polled only. Which lots is decided by a
+	// stable hash of the product id (InSSEShare), so a lot keeps its side
+	// across reloads and restarts. The Caddy app's `use_sse N%` sets it.
+	// Default: 100.
+	SSEPercent float64 `json:"-"`
 	// MaxStreams caps the upstream streams open in the process; products
-	// beyond it are polled only. Lowering it closes no open stream.
-	// Default: 1000.
+	// beyond it are polled only. When more lots want one, streams go to
+	// the lots in or near their closing window first (soonest first), then
+	// to those someone auto-bids on, then to the most watched; a lot
+	// entering its closing window takes the stream of the streamed lot
+	// furthest from closing within a second. Lowering it closes no open
+	// stream. Default: 1000.
 	MaxStreams int `json:"max_streams,omitempty"`
+	// StreamClosingMargin is how long before its closing window
+	// (closing_window) a lot already ranks as closing for a stream, so
+	// that it holds one when the window opens. Default: 60s.
+	StreamClosingMargin settings.Duration `json:"stream_closing_margin,omitempty"`
 	// Linger is how long a feed outlives its last subscriber, so that a
 	// client reconnecting or a page reloading finds it warm. Default: 30s.
 	Linger settings.Duration `json:"linger,omitempty"`
@@ -52,6 +66,12 @@ func (c Config) WithDefaults() Config {
 	if c.MaxStreams == 0 {
 		c.MaxStreams = 1000
 	}
+	if c.SSEPercent == 0 {
+		c.SSEPercent = 100
+	}
+	if c.StreamClosingMargin == 0 {
+		c.StreamClosingMargin = settings.Duration(60 * time.Second)
+	}
 	if c.SnapshotTimeout == 0 {
 		c.SnapshotTimeout = 10 * time.Second
 	}
@@ -73,6 +93,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxStreams < 0 {
 		errs = append(errs, fmt.Errorf("max streams must not be negative, got %d", c.MaxStreams))
+	}
+	if c.SSEPercent <= 0 || c.SSEPercent > 100 {
+		errs = append(errs, fmt.Errorf("sse percent must be in (0, 100], got %v", c.SSEPercent))
+	}
+	if c.StreamClosingMargin < 0 {
+		errs = append(errs, fmt.Errorf("stream closing margin must not be negative, got %v", c.StreamClosingMargin))
 	}
 	if c.SnapshotTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("snapshot timeout must be positive, got %v", c.SnapshotTimeout))

@@ -85,6 +85,11 @@ type Deps struct {
 	// and Hub.Prioritize moves a waiting one up once a user monitors it.
 	// It may be called from any goroutine. Default: nil, every product is.
 	Monitored func(productID int64) bool
+	// Watchers reports how many users watch productID; when streams are
+	// short, the most watched lots get them first (after the closing ones
+	// and those with auto-bids). It may be called from any goroutine.
+	// Default: nil, the number of the feed's subscribers.
+	Watchers func(productID int64) int
 	// OpenStream opens upstream streams. Default: OpenSSE.
 	OpenStream StreamOpener
 	// Clock drives polls, the breaker and linger. Default: the system clock.

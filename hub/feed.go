@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -42,6 +43,11 @@ type feed struct {
 	// promote, closed by Hub.Prioritize, moves the fetch waiting in the
 	// background for a limiter slot up to its priority; nil otherwise.
 	promote chan struct{}
+	// fresh is when the last snapshot succeeded, for the staleness.
+	fresh time.Time
+
+	autoBid atomic.Bool // an AutoBidder subscribes
+	slot    slotClaim   // guarded by Hub.mu
 
 	// Owned by run.
 	cfg      Config
@@ -50,8 +56,7 @@ type feed struct {
 	product  nellis.Product
 	live     *liveStream // nil when no stream is open
 	nextGen  uint64
-	hasSlot  bool // holds one of the hub's MaxStreams slots
-	capped   bool // wants a stream but the hub is at MaxStreams
+	capped   bool // wants a stream but the hub gives it none now
 	fetching bool
 	// reconcileAfter asks for a reconcile once the fetch in flight is done:
 	// that fetch may have started before the gap it should heal.
@@ -178,7 +183,7 @@ func (f *feed) lingerDue(now time.Time) bool {
 
 // breakerActive: the breaker is judging a stream, or waiting to probe one.
 func (f *feed) breakerActive() bool {
-	return f.cfg.UseSSE && !over(&f.product) && (f.live != nil || f.breaker.State() != fallback.BreakerClosed)
+	return f.followsSSE() && !over(&f.product) && (f.live != nil || f.breaker.State() != fallback.BreakerClosed)
 }
 
 func (f *feed) tick(now time.Time) {
@@ -206,11 +211,11 @@ func (f *feed) handleInterest(now time.Time) {
 
 func (f *feed) applyConfig(cfg Config) {
 	now := f.h.clock.Now()
-	wasSSE := f.cfg.UseSSE
+	wasSSE := f.followsSSE()
 	f.cfg = cfg
 	f.sched.Config = cfg.Poll
 	f.breaker.SetConfig(cfg.Breaker)
-	if !wasSSE && cfg.UseSSE {
+	if !wasSSE && f.followsSSE() {
 		f.breaker = f.newBreaker()
 	}
 	if f.live != nil {
@@ -385,7 +390,7 @@ func (f *feed) publishStatus() {
 	f.status.Source = string(source)
 	f.status.SessionID = sessionID
 	f.status.Breaker = f.breaker.State().String()
-	if !f.cfg.UseSSE {
+	if !f.followsSSE() {
 		f.status.Breaker = "disabled"
 	}
 	f.status.StreamCapped = f.capped

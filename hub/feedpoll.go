@@ -173,6 +173,9 @@ func (f *feed) handleFetch(res fetchResult) {
 		f.snapshotFailed(res.err)
 	} else {
 		f.snapshotRecovered()
+		f.mu.Lock()
+		f.fresh = now
+		f.mu.Unlock()
 		at := res.snap.ReceivedAt
 		if at.IsZero() {
 			at = now

@@ -68,34 +68,44 @@ func (o *streamObserver) StreamDown(_ int64, reason sseupstream.Reason, err erro
 
 var _ sseupstream.Observer = (*streamObserver)(nil)
 
-// syncStream opens or closes the stream to match the config, the breaker
-// and the lot.
+// syncStream opens or closes the stream to match the config, the breaker,
+// the lot and the slot the hub grants it. A stream the hub takes back for a
+// lot that needs it more is closed and a snapshot heals whatever it would
+// have brought next; the feed then polls.
 func (f *feed) syncStream() {
-	want := f.cfg.UseSSE && f.breaker.AllowStream() && !over(&f.product)
+	isOver := over(&f.product)
+	want := f.followsSSE() && f.breaker.AllowStream() && !isOver
+	healthy := f.live != nil && f.live.healthy
+	granted := f.h.claim(f, want, isOver, healthy, f.product.CloseTime)
 	if !want {
 		f.closeStream()
 		f.capped = false
 		return
 	}
-	if f.live != nil {
-		return
-	}
-	if !f.hasSlot {
-		f.hasSlot = f.h.takeStreamSlot()
-	}
-	if !f.hasSlot {
+	if !granted {
+		if f.live != nil {
+			f.log.Debug("stream given up to a lot that needs it more; polling")
+			f.closeStream()
+			f.startFetch(fetchReconcile)
+		}
 		if !f.capped {
-			f.log.Info("stream cap reached; polling only", zap.Int("max_streams", f.cfg.MaxStreams))
+			// Debug: at auction-night scale thousands of lots wait; the
+			// poll budget's warning speaks for all of them.
+			f.log.Debug("no stream slot free; polling only", zap.Int("max_streams", f.cfg.MaxStreams))
 		}
 		f.capped = true
 		return
 	}
 	f.capped = false
+	if f.live != nil {
+		return
+	}
 	if f.breaker.State() == fallback.BreakerClosed {
 		// A fresh stream gets a fresh judgement; a half-open probe keeps
 		// the breaker that allowed it.
 		f.breaker = f.newBreaker()
 	}
+	f.h.hold(f, true)
 	f.nextGen++
 	quit := make(chan struct{})
 	l := &liveStream{gen: f.nextGen, quit: quit}
@@ -107,21 +117,19 @@ func (f *feed) syncStream() {
 }
 
 func (f *feed) closeStream() {
-	if f.live != nil {
-		wasHealthy := f.live.healthy
-		close(f.live.quit)
-		f.live.stream.Close()
-		f.live = nil
-		f.mu.Lock()
-		f.stream = nil
-		f.mu.Unlock()
-		if wasHealthy {
-			f.replan(f.h.clock.Now())
-		}
+	if f.live == nil {
+		return
 	}
-	if f.hasSlot {
-		f.h.releaseStreamSlot()
-		f.hasSlot = false
+	wasHealthy := f.live.healthy
+	close(f.live.quit)
+	f.live.stream.Close()
+	f.live = nil
+	f.mu.Lock()
+	f.stream = nil
+	f.mu.Unlock()
+	f.h.hold(f, false)
+	if wasHealthy {
+		f.replan(f.h.clock.Now())
 	}
 }
 

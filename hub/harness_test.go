@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/nellis-edge/gateway/clock/clocktest"
 	"github.com/nellis-edge/gateway/fallback"
 	"github.com/nellis-edge/gateway/nellis"
@@ -186,6 +190,12 @@ func newEnv(t *testing.T, cfg Config, opts ...func(*Deps)) *env {
 	e.h = New(cfg, deps)
 	t.Cleanup(e.h.Close)
 	return e
+}
+
+// logsAtInfo has the hub log into the returned logs from Info up.
+func logsAtInfo() (func(*Deps), *observer.ObservedLogs) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	return func(d *Deps) { d.Logger = zap.New(core) }, logs
 }
 
 func (e *env) waitOpened() *fakeStream {

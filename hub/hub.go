@@ -21,6 +21,7 @@ type Hub struct {
 	cookies    func(productID int64) (owner, cookies string)
 	cookiesBad func(productID int64, owner string)
 	monitored  func(productID int64) bool
+	watching   func(productID int64) int
 	openStream StreamOpener
 	clock      clock.Clock
 	rand       func() float64
@@ -29,12 +30,19 @@ type Hub struct {
 	hooks      Hooks
 	limiter    *fallback.Limiter
 
+	rebalanceKick chan struct{} // buffered 1: a feed's claim changed
+	stop          chan struct{} // closed by Close: ends the rebalancer
+	scratch       rebalanceScratch
+
 	mu      sync.Mutex
 	cfg     Config
 	feeds   map[int64]*feed
-	streams int // open stream slots, at most cfg.MaxStreams
-	closed  bool
-	running sync.WaitGroup // one per feed goroutine
+	streams int // open streams, at most cfg.MaxStreams (see slotClaim)
+	budget  PollBudget
+	// rebalancing: the rebalancer runs; it starts with the first feed.
+	rebalancing bool
+	closed      bool
+	running     sync.WaitGroup // one per feed goroutine, and the rebalancer
 }
 
 // New returns a hub; feeds start on the first Subscribe. cfg gets
@@ -45,6 +53,7 @@ func New(cfg Config, deps Deps) *Hub {
 		cookies:    deps.Cookies,
 		cookiesBad: deps.CookiesFailed,
 		monitored:  deps.Monitored,
+		watching:   deps.Watchers,
 		openStream: deps.OpenStream,
 		clock:      deps.Clock,
 		rand:       deps.Rand,
@@ -52,6 +61,9 @@ func New(cfg Config, deps Deps) *Hub {
 		log:        deps.Logger,
 		hooks:      deps.Hooks,
 		feeds:      make(map[int64]*feed),
+
+		rebalanceKick: make(chan struct{}, 1),
+		stop:          make(chan struct{}),
 	}
 	if h.snapshots == nil {
 		h.snapshots = missingFetcher{}
@@ -122,6 +134,8 @@ func (h *Hub) Subscribe(productID int64, s Subscriber) (unsubscribe func()) {
 	if !ok {
 		f = newFeed(h, productID, h.cfg)
 		h.feeds[productID] = f
+		h.startRebalancer()
+		h.kickRebalance() // one more lot to budget for
 	}
 	f.mu.Lock()
 	key := f.nextSub
@@ -154,10 +168,15 @@ func (h *Hub) Subscribe(productID int64, s Subscriber) (unsubscribe func()) {
 // rebuildSubs replaces subList; the caller holds f.mu.
 func (f *feed) rebuildSubs() {
 	list := make([]Subscriber, 0, len(f.subs))
+	autoBid := false
 	for _, s := range f.subs {
 		list = append(list, s)
+		if b, ok := s.(AutoBidder); ok && b.AutoBids() {
+			autoBid = true
+		}
 	}
 	f.subList = list
+	f.autoBid.Store(autoBid)
 }
 
 func (f *feed) poke() {
@@ -192,6 +211,7 @@ func (h *Hub) retire(f *feed) bool {
 	}
 	if h.feeds[f.id] == f {
 		delete(h.feeds, f.id)
+		h.kickRebalance()
 	}
 	return true
 }
@@ -244,6 +264,7 @@ func (h *Hub) UpdateConfig(cfg Config) {
 	cfg = h.prepare(cfg, h.cfg.SSE)
 	h.cfg = cfg
 	h.limiter.SetConfig(cfg.Limiter)
+	h.kickRebalance() // max_streams or the poll intervals may have changed
 	for _, f := range h.feeds {
 		select {
 		case <-f.cfgCh: // superseded
@@ -251,22 +272,6 @@ func (h *Hub) UpdateConfig(cfg Config) {
 		}
 		f.cfgCh <- cfg
 	}
-}
-
-func (h *Hub) takeStreamSlot() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.streams >= h.cfg.MaxStreams {
-		return false
-	}
-	h.streams++
-	return true
-}
-
-func (h *Hub) releaseStreamSlot() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.streams--
 }
 
 // OpenStreams returns the number of upstream streams open (or opening).
@@ -278,16 +283,21 @@ func (h *Hub) OpenStreams() int {
 
 // Status reports every feed, by product id.
 func (h *Hub) Status() []FeedStatus {
+	now := h.clock.Now()
 	h.mu.Lock()
 	feeds := make([]*feed, 0, len(h.feeds))
+	expected := make([]float64, 0, len(h.feeds))
+	window := time.Duration(h.cfg.Poll.ClosingWindow)
 	for _, f := range h.feeds {
 		feeds = append(feeds, f)
+		expected = append(expected, expectedStaleness(f.slot, h.budget, now, window))
 	}
 	h.mu.Unlock()
-	now := h.clock.Now()
 	out := make([]FeedStatus, 0, len(feeds))
-	for _, f := range feeds {
-		out = append(out, f.statusAt(now))
+	for i, f := range feeds {
+		s := f.statusAt(now)
+		s.ExpectedStaleness = expected[i]
+		out = append(out, s)
 	}
 	slices.SortFunc(out, func(a, b FeedStatus) int { return cmp.Compare(a.ProductID, b.ProductID) })
 	return out
@@ -296,6 +306,9 @@ func (h *Hub) Status() []FeedStatus {
 // Close ends every feed and waits for all their goroutines and streams.
 func (h *Hub) Close() {
 	h.mu.Lock()
+	if !h.closed {
+		close(h.stop)
+	}
 	h.closed = true
 	feeds := h.feeds
 	h.feeds = make(map[int64]*feed)

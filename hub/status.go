@@ -27,8 +27,17 @@ type FeedStatus struct {
 	// Degraded says why the feed's state may be stale, "" when it is not.
 	Degraded  string `json:"degraded,omitempty"`
 	LastError string `json:"last_error,omitempty"`
-	// StreamCapped: a stream is wanted but MaxStreams are open already.
+	// StreamCapped: a stream is wanted but the hub gives it none now: the
+	// MaxStreams slots went to lots that need them more.
 	StreamCapped bool `json:"stream_capped,omitempty"`
+	// Staleness is the age in seconds of what the feed knows: since its
+	// last good snapshot or, on a healthy stream, the stream's last byte;
+	// -1 before the first.
+	Staleness float64 `json:"staleness_s"`
+	// ExpectedStaleness, for a polled lot, is how often in seconds the
+	// poll budget lets it be polled now (PollBudget); -1 for never, and 0
+	// on a healthy stream.
+	ExpectedStaleness float64 `json:"expected_staleness_s,omitempty"`
 }
 
 func (f *feed) statusAt(now time.Time) FeedStatus {
@@ -40,11 +49,28 @@ func (f *feed) statusAt(now time.Time) FeedStatus {
 		s.Seq = f.last.Seq
 	}
 	s.SinceLastByte, s.SinceLastEvent = -1, -1
+	fresh := f.fresh
 	if f.stream != nil {
 		s.SinceLastByte = secondsSince(now, f.stream.LastByte())
 		s.SinceLastEvent = secondsSince(now, f.stream.LastEvent())
+		if s.Source == string(SourceSSE) && f.stream.LastByte().After(fresh) {
+			fresh = f.stream.LastByte()
+		}
 	}
+	s.Staleness = secondsSince(now, fresh)
 	return s
+}
+
+// expectedStaleness is what the budget b allows a lot with claim c.
+func expectedStaleness(c slotClaim, b PollBudget, now time.Time, window time.Duration) float64 {
+	switch {
+	case c.over || c.healthy:
+		return 0
+	case !c.closeAt.IsZero() && c.closeAt.Sub(now) <= window:
+		return b.ClosingInterval
+	default:
+		return b.Interval
+	}
 }
 
 func secondsSince(now, t time.Time) float64 {

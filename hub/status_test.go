@@ -8,15 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
-
 	"github.com/nellis-edge/gateway/clock/clocktest"
 )
 
 func TestSnapshotErrorsDegradeWithoutZeros(t *testing.T) {
-	core, logs := observer.New(zap.InfoLevel)
-	e := newEnv(t, Config{}, func(d *Deps) { d.Logger = zap.New(core) })
+	withLogs, logs := logsAtInfo()
+	e := newEnv(t, Config{}, withLogs)
 	e.ft.fail(errors.New("nellis: html snapshot: no data"))
 	r := newRecorder()
 	defer e.h.Subscribe(7, r)()

@@ -24,6 +24,13 @@ type Snapshot struct {
 	// AuthenticatedUsers is the number of distinct users with at least one
 	// authenticated WebSocket connection.
 	AuthenticatedUsers int
+	// MaxStaleness is, by source ("sse" or "poll"), the oldest age in
+	// seconds of what a feed knows (hub.FeedStatus.Staleness): with
+	// use_sse N% it compares the lots on streams with the polled ones.
+	MaxStaleness map[string]float64
+	// PollBudget is the hub's poll budget (hub.Hub.PollBudget), for the
+	// gauges saying whether poll_rate covers every polled lot.
+	PollBudget hub.PollBudget
 }
 
 // statusCollector reports a Snapshot as gauges. It reads the source on
@@ -36,6 +43,9 @@ type statusCollector struct {
 	feeds       *prometheus.Desc
 	breakers    *prometheus.Desc
 	users       *prometheus.Desc
+	staleness   *prometheus.Desc
+	budgetShort *prometheus.Desc
+	interval    *prometheus.Desc
 }
 
 func newStatusCollector() *statusCollector {
@@ -48,6 +58,12 @@ func newStatusCollector() *statusCollector {
 			"Product feeds by the state of their stream circuit breaker: closed, open, half-open, or disabled when SSE is off.", []string{"state"}, nil),
 		users: prometheus.NewDesc(namespace+"_ws_authenticated_users",
 			"Distinct users with at least one authenticated WebSocket connection now.", nil, nil),
+		staleness: prometheus.NewDesc(namespace+"_feed_staleness_max_seconds",
+			"Age of the stalest feed's last good snapshot or stream byte, by where its prices come from now: sse or poll.", []string{"source"}, nil),
+		budgetShort: prometheus.NewDesc(namespace+"_poll_budget_short",
+			"1 while poll_rate cannot poll every polled lot at poll_interval (or poll_interval_closing in its closing window), else 0.", nil, nil),
+		interval: prometheus.NewDesc(namespace+"_poll_budget_interval_seconds",
+			"How often poll_rate lets a polled lot outside its closing window be polled now: its expected staleness; -1 for never.", nil, nil),
 	}
 }
 
@@ -56,6 +72,9 @@ func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.feeds
 	ch <- c.breakers
 	ch <- c.users
+	ch <- c.staleness
+	ch <- c.budgetShort
+	ch <- c.interval
 }
 
 func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
@@ -87,6 +106,24 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	for state, n := range breakers {
 		ch <- prometheus.MustNewConstMetric(c.breakers, prometheus.GaugeValue, float64(n), state)
 	}
+
+	stale := make(map[string]float64, len(feedSources)+1)
+	for _, source := range feedSources {
+		stale[source] = 0
+	}
+	for source, v := range s.MaxStaleness {
+		k := known(source, feedSources)
+		stale[k] = max(stale[k], v)
+	}
+	for source, v := range stale {
+		ch <- prometheus.MustNewConstMetric(c.staleness, prometheus.GaugeValue, v, source)
+	}
+	short := 0.0
+	if s.PollBudget.Short {
+		short = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.budgetShort, prometheus.GaugeValue, short)
+	ch <- prometheus.MustNewConstMetric(c.interval, prometheus.GaugeValue, s.PollBudget.Interval)
 }
 
 // snapshot reads the source, reporting false when none is set.
@@ -109,9 +146,11 @@ func SnapshotFromFeeds(feeds []hub.FeedStatus) Snapshot {
 	s := Snapshot{
 		FeedsBySource: make(map[string]int, len(feedSources)),
 		Breakers:      make(map[string]int, len(feedBreakerStates)),
+		MaxStaleness:  make(map[string]float64, len(feedSources)),
 	}
 	for _, f := range feeds {
 		s.FeedsBySource[f.Source]++
+		s.MaxStaleness[f.Source] = max(s.MaxStaleness[f.Source], f.Staleness)
 		s.Breakers[f.Breaker]++
 		if f.Source == string(hub.SourceSSE) {
 			s.OpenStreams++

@@ -67,3 +67,32 @@ nellis_feeds{source="poll"} 0
 nellis_feeds{source="sse"} 0
 `, "nellis_upstream_streams_open", "nellis_feeds")
 }
+
+// The stalest feed of each source and the poll budget are gauges, with no
+// product in any label.
+func TestStalenessAndPollBudgetGauges(t *testing.T) {
+	m := New()
+	feeds := []hub.FeedStatus{
+		{ProductID: 1, Source: "sse", Staleness: 0.5},
+		{ProductID: 2, Source: "sse", Staleness: 1.5},
+		{ProductID: 3, Source: "poll", Staleness: 12},
+		{ProductID: 4, Source: "poll", Staleness: -1}, // nothing yet
+	}
+	m.SetStatusSource(func() Snapshot {
+		s := SnapshotFromFeeds(feeds)
+		s.PollBudget = hub.PollBudget{Short: true, Interval: 10}
+		return s
+	})
+	expectMetrics(t, registered(t, m), `
+# HELP nellis_feed_staleness_max_seconds Age of the stalest feed's last good snapshot or stream byte, by where its prices come from now: sse or poll.
+# TYPE nellis_feed_staleness_max_seconds gauge
+nellis_feed_staleness_max_seconds{source="poll"} 12
+nellis_feed_staleness_max_seconds{source="sse"} 1.5
+# HELP nellis_poll_budget_short 1 while poll_rate cannot poll every polled lot at poll_interval (or poll_interval_closing in its closing window), else 0.
+# TYPE nellis_poll_budget_short gauge
+nellis_poll_budget_short 1
+# HELP nellis_poll_budget_interval_seconds How often poll_rate lets a polled lot outside its closing window be polled now: its expected staleness; -1 for never.
+# TYPE nellis_poll_budget_interval_seconds gauge
+nellis_poll_budget_interval_seconds 10
+`, "nellis_feed_staleness_max_seconds", "nellis_poll_budget_short", "nellis_poll_budget_interval_seconds")
+}

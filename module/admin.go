@@ -108,10 +108,13 @@ func (s *shared) statusReport() statusview.Report {
 		st := s.relay.Stats()
 		stats = &st
 	}
-	return statusview.NewReport(time.Now(), s.hub.Status(), stats, statusview.Latency{
+	r := statusview.NewReport(time.Now(), s.hub.Status(), stats, statusview.Latency{
 		Delivery:   s.metrics.DeliveryLatency(),
 		Processing: s.metrics.RecentProcessing(),
 	})
+	budget := s.hub.PollBudget()
+	r.PollBudget = &budget
+	return r
 }
 
 func getOnly(w http.ResponseWriter, r *http.Request) error {

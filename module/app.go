@@ -45,9 +45,10 @@ type App struct {
 	// Default: https://www.nellisauction.com.
 	APIEndpoint string `json:"api_endpoint,omitempty"`
 
-	// Whether products are followed over SSE. Off means polling only: the
-	// emergency switch when Nellis's stream misbehaves. Default: true.
-	UseSSE *bool `json:"use_sse,omitempty"`
+	// Whether products are followed over SSE: true, false, or the share
+	// of lots ("5%", a canary), the rest polled. Off means polling only:
+	// the emergency switch when Nellis's stream misbehaves. Default: true.
+	UseSSE *SSEShare `json:"use_sse,omitempty"`
 
 	// The users allowed to connect, each with their own token. The
 	// Caddyfile's `auth_token` is one user named "default". Required
@@ -156,8 +157,16 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// useSSE reports the effective `use_sse` setting.
-func (a *App) useSSE() bool { return a.UseSSE == nil || *a.UseSSE }
+// useSSE reports whether `use_sse` follows any lot by SSE.
+func (a *App) useSSE() bool { return a.ssePercent() > 0 }
+
+// ssePercent is the effective `use_sse` share of lots, in percent.
+func (a *App) ssePercent() float64 {
+	if a.UseSSE == nil {
+		return 100
+	}
+	return float64(*a.UseSSE)
+}
 
 // Validate checks the settings that need no network: it is what `caddy
 // validate` and `caddy adapt --validate` run.

@@ -168,11 +168,11 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 		if err != nil {
 			return err
 		}
-		on, err := parseSwitch(raw)
+		share, err := parseSSEShare(raw)
 		if err != nil {
 			return d.Errf("use_sse: %v", err)
 		}
-		a.UseSSE = &on
+		a.UseSSE = &share
 	case "auth_token":
 		raw, err := one()
 		if err != nil {
@@ -246,6 +246,8 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 		up.MaxEventSize = int(n)
 	case "max_streams":
 		return count(&up.MaxStreams)
+	case "stream_closing_margin":
+		return duration(&up.StreamClosingMargin)
 	case "history":
 		return count(&up.History)
 	case "poll_concurrency":

@@ -74,6 +74,7 @@ func (a *App) Start() error {
 	}
 	a.logger.Info("nellis gateway started",
 		zap.Bool("use_sse", a.useSSE()),
+		zap.Float64("sse_percent", a.ssePercent()),
 		zap.Bool("bidding", !a.Bidding.off()),
 		zap.Bool("dry_run", a.Bidding.dryRun()),
 		zap.Int("users", len(a.Users)),
@@ -162,6 +163,9 @@ func (a *App) hubConfig() hub.Config {
 	u := a.Upstream
 	c := u.hubConfig
 	c.UseSSE = a.useSSE()
+	if c.UseSSE {
+		c.SSEPercent = a.ssePercent()
+	}
 	c.SSE = u.sseConfig
 	c.SSE.Endpoint = trimEndpoint(a.SSEEndpoint, DefaultSSEEndpoint)
 	c.Breaker = u.breakerConfig

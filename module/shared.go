@@ -69,6 +69,7 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bid
 		// feed runs, which the relay starts.
 		CookiesFailed: func(productID int64, owner string) { s.relay.CookiesFailed(productID, owner) },
 		Monitored:     s.users.Monitored,
+		Watchers:      s.users.Watchers,
 		ServerTime:    serverClock.Now,
 		Logger:        s.logger.Named("feed"),
 		Hooks:         s.metrics.HubHooks(),
@@ -118,6 +119,7 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bid
 	s.metrics.SetStatusSource(func() metrics.Snapshot {
 		snap := metrics.SnapshotFromFeeds(s.hub.Status())
 		snap.AuthenticatedUsers = s.relay.Stats().Authenticated
+		snap.PollBudget = s.hub.PollBudget()
 		return snap
 	})
 	return s, nil

@@ -129,6 +129,7 @@ func TestDashboardQueriesExistingMetrics(t *testing.T) {
 		"nellis_upstream_stream_failures_total", "nellis_breaker_transitions_total", "nellis_polls_total",
 		"nellis_ws_slow_client_closes_total", "nellis_ws_coalesced_frames_total",
 		"nellis_ws_dropped_frames_total", "nellis_ws_connections_open",
+		"nellis_feed_staleness_max_seconds", "nellis_poll_budget_short",
 	} {
 		if !queried[name] {
 			t.Errorf("no panel queries %s", name)

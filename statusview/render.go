@@ -45,6 +45,9 @@ func Render(f Frame) string {
 		t.Connections, t.Authenticated, t.Parked, t.Users, t.MonitoredAuctions, stored)
 	fmt.Fprintf(&b, "latency delivery %s · processing %s\n",
 		deliveryLatency(r, f.Prev), processingLatency(r.Latency.Processing))
+	if p := r.PollBudget; p != nil {
+		b.WriteString(pollBudget(*p))
+	}
 	b.WriteByte('\n')
 
 	if len(r.Feeds) == 0 {
@@ -53,12 +56,13 @@ func Render(f Frame) string {
 	}
 	var table strings.Builder
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PRODUCT\tSOURCE\tBREAKER\tLAST EVENT\tLAST BYTE\tSUBS\tSEQ\tNEXT POLL\tNOTE")
+	fmt.Fprintln(tw, "PRODUCT\tSOURCE\tBREAKER\tLAST EVENT\tLAST BYTE\tSUBS\tSEQ\tNEXT POLL\tAGE\tNOTE")
+	short := r.PollBudget != nil && r.PollBudget.Short
 	for _, feed := range r.Feeds {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n",
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n",
 			feed.ProductID, feed.Source, feed.Breaker,
 			age(feed.SinceLastEvent), age(feed.SinceLastByte),
-			feed.Subscribers, feed.Seq, nextPoll(r.At, feed.NextPoll), note(r.At, feed))
+			feed.Subscribers, feed.Seq, nextPoll(r.At, feed.NextPoll), age(feed.Staleness), note(r.At, feed, short))
 	}
 	_ = tw.Flush() // writes to a strings.Builder cannot fail
 	// A row without a note would end in the padding of its last cell.
@@ -153,14 +157,36 @@ func nextPoll(at, next time.Time) string {
 	return "in " + approx(next.Sub(at))
 }
 
-// note explains what is unusual about a feed.
-func note(at time.Time, f hub.FeedStatus) string {
+// pollBudget is the line on the polls: what poll_rate covers, and how
+// often a polled lot is refreshed when it does not.
+func pollBudget(p hub.PollBudget) string {
+	line := fmt.Sprintf("polls %d lots (%d closing) at %.3g/s, needed %.3g/s", p.PolledLots, p.ClosingPolledLots, p.Rate, p.Needed)
+	if !p.Short {
+		return line + " · covered\n"
+	}
+	return fmt.Sprintf("%s · BUDGET SHORT: a polled lot is refreshed every %s, a closing one every %s (raise poll_rate or max_streams)\n",
+		line, every(p.Interval), every(p.ClosingInterval))
+}
+
+// every shows an expected interval in seconds; negative means never.
+func every(s float64) string {
+	if s < 0 {
+		return "never"
+	}
+	return approx(time.Duration(s * float64(time.Second)))
+}
+
+// note explains what is unusual about a feed. short: the poll budget is.
+func note(at time.Time, f hub.FeedStatus, short bool) string {
 	var notes []string
 	if Stale(f) {
 		notes = append(notes, "STALE")
 	}
 	if f.Degraded != "" {
 		notes = append(notes, f.Degraded)
+	}
+	if short && f.ExpectedStaleness != 0 {
+		notes = append(notes, "polled every "+every(f.ExpectedStaleness))
 	}
 	if f.StreamCapped {
 		notes = append(notes, "stream capped (max_streams)")

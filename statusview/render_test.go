@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/metrics"
 	"github.com/nellis-edge/gateway/wsrelay"
 )
@@ -43,10 +44,10 @@ feeds 3 (poll 2, sse 1) · streams open 1 · stale 1 · subscribers 4
 clients 5 connected, 4 authenticated, 3 idle parked · users 2 monitoring 3 auctions
 latency delivery p50 194µs p99 4.88s (50 writes since start) · processing p50 120µs p99 2.1ms (last 40 changes)
 
-PRODUCT  SOURCE  BREAKER  LAST EVENT  LAST BYTE  SUBS  SEQ  NEXT POLL  NOTE
-101      sse     closed   0.9s        0.2s       3     17   in 28s
-102      poll    open     -           -          1     4    in 1.5s
-103      poll    open     -           -          0     1    -          STALE; snapshot failing; no subscribers, closes in 12s
+PRODUCT  SOURCE  BREAKER  LAST EVENT  LAST BYTE  SUBS  SEQ  NEXT POLL  AGE   NOTE
+101      sse     closed   0.9s        0.2s       3     17   in 28s     0.2s
+102      poll    open     -           -          1     4    in 1.5s    11s
+103      poll    open     -           -          0     1    -          40s   STALE; snapshot failing; no subscribers, closes in 12s
 `,
 		},
 		{
@@ -57,8 +58,33 @@ feeds 1 (sse 1) · streams open 1 · stale 0 · subscribers 3
 clients 5 connected, 4 authenticated, 3 idle parked · users 2 monitoring 3 auctions
 latency delivery p50 175µs p99 249µs (40 writes in the last 1.0s) · processing p50 120µs p99 2.1ms (last 40 changes)
 
-PRODUCT  SOURCE  BREAKER  LAST EVENT  LAST BYTE  SUBS  SEQ  NEXT POLL  NOTE
-101      sse     closed   0.9s        0.2s       3     17   in 28s
+PRODUCT  SOURCE  BREAKER  LAST EVENT  LAST BYTE  SUBS  SEQ  NEXT POLL  AGE   NOTE
+101      sse     closed   0.9s        0.2s       3     17   in 28s     0.2s
+`,
+		},
+		{
+			name:  "poll budget short",
+			frame: Frame{Address: "a", Report: withBudget(NewReport(at, feeds()[1:2], relay, Latency{}), hub.PollBudget{Short: true, Rate: 10, Needed: 60, PolledLots: 120, ClosingPolledLots: 0, Interval: 12, ClosingInterval: 1})},
+			want: `nellis edge · a · 2026-11-27 08:00:00 UTC · started
+feeds 1 (poll 1) · streams open 0 · stale 0 · subscribers 1
+clients 5 connected, 4 authenticated, 3 idle parked · users 2 monitoring 3 auctions
+latency delivery no writes since start · processing no changes yet
+polls 120 lots (0 closing) at 10/s, needed 60/s · BUDGET SHORT: a polled lot is refreshed every 12s, a closing one every 1.0s (raise poll_rate or max_streams)
+
+PRODUCT  SOURCE  BREAKER  LAST EVENT  LAST BYTE  SUBS  SEQ  NEXT POLL  AGE  NOTE
+102      poll    open     -           -          1     4    in 1.5s    11s  polled every 12s
+`,
+		},
+		{
+			name:  "poll budget covered",
+			frame: Frame{Address: "a", Report: withBudget(NewReport(at, nil, relay, Latency{}), hub.PollBudget{Rate: 10, Needed: 0.5, PolledLots: 1, Interval: 2, ClosingInterval: 1})},
+			want: `nellis edge · a · 2026-11-27 08:00:00 UTC · started
+feeds 0 (none) · streams open 0 · stale 0 · subscribers 0
+clients 5 connected, 4 authenticated, 3 idle parked · users 2 monitoring 3 auctions
+latency delivery no writes since start · processing no changes yet
+polls 1 lots (0 closing) at 10/s, needed 0.5/s · covered
+
+no feeds: no product is being watched
 `,
 		},
 		{
@@ -88,6 +114,11 @@ no feeds: no product is being watched
 			t.Errorf("%s:\n got:\n%s\nwant:\n%s", c.name, got, c.want)
 		}
 	}
+}
+
+func withBudget(r Report, b hub.PollBudget) Report {
+	r.PollBudget = &b
+	return r
 }
 
 func TestApprox(t *testing.T) {

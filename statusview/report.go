@@ -23,6 +23,10 @@ type Report struct {
 	Started bool    `json:"started"`
 	Totals  Totals  `json:"totals"`
 	Latency Latency `json:"latency"`
+	// PollBudget says whether poll_rate covers every polled lot, and how
+	// stale a polled lot may grow (each feed's expected_staleness_s);
+	// absent where the caller has no hub to ask.
+	PollBudget *hub.PollBudget `json:"poll_budget,omitempty"`
 	// Feeds has one entry per product with a feed, by product id.
 	Feeds []hub.FeedStatus `json:"feeds"`
 	// QuarantinedRecords lists the users' stored records that could not be

@@ -19,12 +19,12 @@ var at = time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
 func feeds() []hub.FeedStatus {
 	return []hub.FeedStatus{
 		{ProductID: 101, Source: "sse", Breaker: "closed", SessionID: "s-1", SinceLastByte: 0.2, SinceLastEvent: 0.9,
-			Subscribers: 3, Epoch: "e1", Seq: 17, NextPoll: at.Add(28 * time.Second)},
+			Subscribers: 3, Epoch: "e1", Seq: 17, NextPoll: at.Add(28 * time.Second), Staleness: 0.2},
 		{ProductID: 102, Source: "poll", Breaker: "open", SinceLastByte: -1, SinceLastEvent: -1,
-			Subscribers: 1, Epoch: "e2", Seq: 4, NextPoll: at.Add(1500 * time.Millisecond)},
+			Subscribers: 1, Epoch: "e2", Seq: 4, NextPoll: at.Add(1500 * time.Millisecond), Staleness: 11, ExpectedStaleness: 12},
 		{ProductID: 103, Source: "poll", Breaker: "open", SinceLastByte: -1, SinceLastEvent: -1,
 			Subscribers: 0, Epoch: "e3", Seq: 1, Degraded: "snapshot failing", LastError: "status 500",
-			LingerUntil: at.Add(12 * time.Second)},
+			LingerUntil: at.Add(12 * time.Second), Staleness: 40, ExpectedStaleness: 12},
 	}
 }
 

@@ -1,0 +1,106 @@
+package hub
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// PollBudget is what poll_rate covers now: the polls the schedule asks for
+// every lot (polled lots at poll_interval, or poll_interval_closing in their
+// closing window; streamed lots' safety-net and hedging polls) against the
+// limiter's rate. Closing polls go first (they are Urgent in the limiter);
+// the other polled lots share what is left, in turn.
+type PollBudget struct {
+	// At is when it was weighed.
+	At time.Time `json:"at"`
+	// Short: the rate cannot poll every polled lot at its interval.
+	Short bool `json:"short"`
+	// Rate is the limiter's rate now, in requests per second (poll_rate,
+	// or less while Nellis throttles); Needed is what the schedule asks.
+	Rate   float64 `json:"rate"`
+	Needed float64 `json:"needed"`
+	// PolledLots counts the lots without a healthy stream, not over;
+	// ClosingPolledLots those of them in their closing window.
+	PolledLots        int `json:"polled_lots"`
+	ClosingPolledLots int `json:"closing_polled_lots"`
+	// Interval and ClosingInterval are how often, in seconds, a polled lot
+	// outside and inside its closing window can be polled at this rate:
+	// its expected staleness. Never less than the configured intervals;
+	// -1 when the rate leaves nothing for them.
+	Interval        float64 `json:"interval_s"`
+	ClosingInterval float64 `json:"closing_interval_s"`
+}
+
+// budgetSlack is how far under the rate the need must fall before a short
+// budget is said to be covered again, so that a need hovering at the rate
+// does not warn over and over.
+const budgetSlack = 0.9
+
+// weighBudget works out the poll budget from the feeds' claims, and logs
+// once when it falls short and once when it is covered again.
+func (h *Hub) weighBudget(now time.Time, cfg Config, claims []slotClaim) {
+	p := cfg.Poll
+	window := time.Duration(p.ClosingWindow)
+	perSec := func(d time.Duration) float64 { return float64(time.Second) / float64(d) }
+	var urgent, routine float64 // requests per second asked at each priority
+	b := PollBudget{At: now}
+	for _, c := range claims {
+		if c.over {
+			continue
+		}
+		closing := !c.closeAt.IsZero() && c.closeAt.Sub(now) <= window
+		switch {
+		case c.healthy && closing:
+			urgent += perSec(time.Duration(p.Hedge))
+		case c.healthy:
+			routine += perSec(time.Duration(p.SafetyNet))
+		case closing:
+			b.PolledLots++
+			b.ClosingPolledLots++
+			urgent += perSec(time.Duration(p.FallbackClosing))
+		default:
+			b.PolledLots++
+			routine += perSec(time.Duration(p.Fallback))
+		}
+	}
+	b.Rate = h.limiter.Stats().Rate
+	b.Needed = urgent + routine
+	// Each group's polls stretch by how far its need exceeds its share.
+	stretch := func(d time.Duration, need, rate float64) float64 {
+		switch {
+		case need <= rate:
+			return d.Seconds()
+		case rate <= 0:
+			return -1
+		}
+		return d.Seconds() * need / rate
+	}
+	b.ClosingInterval = stretch(time.Duration(p.FallbackClosing), urgent, b.Rate)
+	b.Interval = stretch(time.Duration(p.Fallback), routine, max(0, b.Rate-urgent))
+
+	h.mu.Lock()
+	was := h.budget.Short
+	b.Short = b.Needed > b.Rate || (was && b.Needed > b.Rate*budgetSlack)
+	h.budget = b
+	h.mu.Unlock()
+	switch {
+	case b.Short && !was:
+		h.log.Warn("poll budget short: polled lots are refreshed less often than poll_interval",
+			zap.Int("polled_lots", b.PolledLots), zap.Int("closing_polled_lots", b.ClosingPolledLots),
+			zap.Float64("poll_rate", b.Rate), zap.Float64("needed_rate", b.Needed),
+			zap.Duration("poll_interval", time.Duration(p.Fallback)), zap.Float64("achievable_interval_s", b.Interval),
+			zap.Float64("achievable_closing_interval_s", b.ClosingInterval))
+	case !b.Short && was:
+		h.log.Info("poll budget covers every polled lot again",
+			zap.Int("polled_lots", b.PolledLots), zap.Float64("poll_rate", b.Rate), zap.Float64("needed_rate", b.Needed))
+	}
+}
+
+// PollBudget returns the poll budget as last weighed (every quarter second
+// while any feed runs).
+func (h *Hub) PollBudget() PollBudget {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.budget
+}

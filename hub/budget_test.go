@@ -1,0 +1,75 @@
+package hub
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nellis-edge/gateway/fallback"
+)
+
+// When poll_rate cannot poll every polled lot at poll_interval, the hub says
+// so once, with the numbers, and each lot's status shows the staleness it
+// can expect; once the budget covers them again it says that once too.
+func TestShortPollBudgetIsToldOnceWithTheNumbers(t *testing.T) {
+	withLogs, logs := logsAtInfo()
+	e := newEnv(t, Config{Limiter: fallback.LimiterConfig{Rate: 1}}, withLogs)
+	var unsubs []func()
+	for id := int64(1); id <= 10; id++ {
+		unsubs = append(unsubs, e.h.Subscribe(id, newRecorder()))
+	}
+	e.eventually("budget weighed with 10 polled lots", func() bool { return e.h.PollBudget().PolledLots == 10 })
+	for range 8 {
+		e.clk.Advance(rebalanceEvery)
+		e.rebalancedAt()
+	}
+	b := e.h.PollBudget()
+	// 10 lots every 2s need 5 polls a second; at 1 a second each waits 10s.
+	if !b.Short || b.Rate != 1 || b.Needed != 5 || b.Interval != 10 || b.ClosingInterval != 1 {
+		t.Fatalf("budget %+v, want short, rate 1, needed 5, interval 10s, closing 1s", b)
+	}
+	warned := logs.FilterMessageSnippet("poll budget short").All()
+	if len(warned) != 1 {
+		t.Fatalf("%d warnings of a short budget, want 1", len(warned))
+	}
+	// It warned as the lots came, at the first count the rate fell short
+	// of: n lots every 2s at 1 a second wait n seconds each.
+	if f := warned[0].ContextMap(); f["polled_lots"].(int64) < 3 || f["poll_rate"] != 1.0 || f["achievable_interval_s"] != float64(f["polled_lots"].(int64)) {
+		t.Fatalf("warning fields %v", f)
+	}
+	for _, s := range e.h.Status() {
+		if s.ExpectedStaleness != 10 {
+			t.Fatalf("product %d: expected staleness %v, want 10", s.ProductID, s.ExpectedStaleness)
+		}
+	}
+
+	for i, u := range unsubs[1:] {
+		u()
+		e.waitStatus(int64(i+2), "lingering", func(s FeedStatus) bool { return !s.LingerUntil.IsZero() })
+	}
+	e.clk.Advance(31 * time.Second)
+	e.eventually("lingering feeds gone", func() bool { return len(e.h.Status()) == 1 })
+	e.clk.Advance(rebalanceEvery)
+	e.rebalancedAt()
+	if b := e.h.PollBudget(); b.Short || b.Interval != 2 {
+		t.Fatalf("budget %+v with one polled lot, want covered at 2s", b)
+	}
+	if n := logs.FilterMessageSnippet("poll budget covers").Len(); n != 1 {
+		t.Fatalf("%d notes of the budget covered again, want 1", n)
+	}
+	unsubs[0]()
+}
+
+// A polled lot's staleness is the age of its last good snapshot.
+func TestStalenessIsTheAgeOfTheLastGoodSnapshot(t *testing.T) {
+	e := newEnv(t, Config{})
+	t.Cleanup(e.h.Subscribe(1, newRecorder()))
+	e.waitPoll(SourcePoll)
+	e.waitStatus(1, "fresh", func(s FeedStatus) bool { return s.Staleness == 0 })
+	e.ft.fail(errors.New("nellis: status 502"))
+	e.clk.Advance(2 * time.Second)
+	e.waitPoll(SourcePoll)
+	e.clk.Advance(2 * time.Second)
+	e.waitPoll(SourcePoll)
+	e.waitStatus(1, "4s stale", func(s FeedStatus) bool { return s.Staleness == 4 })
+}

@@ -1,0 +1,314 @@
+package hub
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// rebalanceEvery is how often the hub looks again at which lots hold its
+// MaxStreams stream slots and what the poll budget covers: time alone moves
+// a lot into its closing window, and it must have a stream within a second.
+const rebalanceEvery = 250 * time.Millisecond
+
+// streamHysteresis is how much longer a lot that holds a stream counts as
+// closing, and how much sooner a challenger must close than a streamed lot
+// of its own rank to take its stream: a close time moved by a late bid, or
+// two lots closing seconds apart, must not pass a stream back and forth.
+const streamHysteresis = 30 * time.Second
+
+// AutoBidder is a Subscriber that bids for users (the auto-bid engine's
+// worker). While one follows a lot, the lot ranks above lots only watched
+// when streams are short: a missed change there costs a bid.
+type AutoBidder interface {
+	Subscriber
+	AutoBids() bool
+}
+
+// slotClaim is a feed's side of the stream slots, guarded by Hub.mu: the
+// feed says what it wants and what it knows, the rebalancer decides.
+type slotClaim struct {
+	want    bool      // the feed would open a stream if granted
+	closeAt time.Time // the lot's close time; zero when unknown
+	over    bool      // the lot is over: no stream, no polls
+	healthy bool      // a healthy stream feeds it
+	granted bool      // the feed may open a stream
+	holding bool      // a stream is open: a slot is in use
+}
+
+// The ranks of a lot wanting a stream, best first.
+const (
+	tierClosing = iota // in its closing window
+	tierNear           // within StreamClosingMargin of it
+	tierAutoBid        // someone auto-bids on it
+	tierWatched        // the rest, by watchers
+)
+
+type streamRank struct {
+	f        *feed
+	tier     int
+	left     time.Duration // time left; huge when unknown
+	watchers int
+}
+
+const unknownLeft = time.Duration(1<<62 - 1)
+
+// rankOf ranks a feed. An incumbent (a feed holding a grant) counts as
+// closing streamHysteresis earlier, so that it does not drop a tier and win
+// it back as its close time moves a little.
+func (h *Hub) rankOf(f *feed, c slotClaim, now time.Time, incumbent bool, watchers int) streamRank {
+	r := streamRank{f: f, tier: tierWatched, left: unknownLeft, watchers: watchers}
+	if !c.closeAt.IsZero() {
+		r.left = c.closeAt.Sub(now)
+	}
+	left := r.left
+	if incumbent && left != unknownLeft {
+		left -= streamHysteresis
+	}
+	window := time.Duration(h.cfg.Poll.ClosingWindow)
+	switch {
+	case left <= window:
+		r.tier = tierClosing
+	case left <= window+time.Duration(h.cfg.StreamClosingMargin):
+		r.tier = tierNear
+	case f.autoBid.Load():
+		r.tier = tierAutoBid
+	}
+	return r
+}
+
+// better orders ranks best first: tier; then, for closing lots, time left;
+// then watchers; then time left; then product id, so the order is total.
+func better(a, b streamRank) int {
+	if c := cmp.Compare(a.tier, b.tier); c != 0 {
+		return c
+	}
+	if a.tier <= tierNear {
+		if c := cmp.Compare(a.left, b.left); c != 0 {
+			return c
+		}
+	}
+	if c := cmp.Compare(b.watchers, a.watchers); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.left, b.left); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.f.id, b.f.id)
+}
+
+// displaces reports whether challenger c should take incumbent i's stream.
+// Across tiers the better tier wins; within the closing tiers a lot closing
+// more than streamHysteresis sooner wins; watchers alone never move a
+// stream that is open, only decide who gets a free one.
+func displaces(c, i streamRank) bool {
+	if c.tier != i.tier {
+		return c.tier < i.tier
+	}
+	return c.tier <= tierNear && c.left+streamHysteresis < i.left
+}
+
+// claim records what feed f wants and knows, and reports whether it may
+// hold a stream. A change of what it wants wakes the rebalancer.
+func (h *Hub) claim(f *feed, want, over, healthy bool, closeAt time.Time) (granted bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := &f.slot
+	changed := c.want != want || !c.closeAt.Equal(closeAt) || c.over != over || c.healthy != healthy
+	c.want, c.over, c.healthy, c.closeAt = want, over, healthy, closeAt
+	if changed {
+		h.kickRebalance()
+	}
+	return c.granted && want
+}
+
+// hold records whether f has a stream open (a slot in use). Releasing one
+// wakes the rebalancer, which hands the slot on.
+func (h *Hub) hold(f *feed, holding bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if f.slot.holding == holding {
+		return
+	}
+	f.slot.holding = holding
+	if holding {
+		h.streams++
+	} else {
+		h.streams--
+		h.kickRebalance()
+	}
+}
+
+// kickRebalance asks for a pass now; the caller holds h.mu.
+func (h *Hub) kickRebalance() {
+	select {
+	case h.rebalanceKick <- struct{}{}:
+	default:
+	}
+}
+
+// startRebalancer starts the hub's one rebalancer goroutine; the caller
+// holds h.mu. Close ends it.
+func (h *Hub) startRebalancer() {
+	if h.rebalancing {
+		return
+	}
+	h.rebalancing = true
+	h.running.Add(1)
+	go func() {
+		defer h.running.Done()
+		h.rebalanceLoop()
+	}()
+}
+
+func (h *Hub) rebalanceLoop() {
+	for {
+		// The next pass is due a tick after this one began, however long
+		// it took: the cadence holds, and time that moved during the pass
+		// is seen at once.
+		t := h.clock.NewTimer(h.rebalance().Add(rebalanceEvery))
+		select {
+		case <-h.stop:
+			t.Stop()
+			return
+		case <-h.rebalanceKick:
+		case <-t.C():
+		}
+		t.Stop()
+	}
+}
+
+// rebalance hands out the stream slots by rank and weighs the poll budget.
+// A lot that ranks above a streamed one while no slot is free takes that
+// lot's stream: the streamed lot is told to close it (and goes to polling,
+// healing any gap from a snapshot), and the slot goes, once released, to
+// the best lot waiting.
+func (h *Hub) rebalance() (now time.Time) {
+	now = h.clock.Now()
+	h.mu.Lock()
+	// The scratch slices are the rebalancer's alone, reused pass to pass.
+	feeds, claims := h.scratch.feeds[:0], h.scratch.claims[:0]
+	contended := false
+	for _, f := range h.feeds {
+		feeds = append(feeds, f)
+		claims = append(claims, f.slot)
+		if f.slot.want && !f.slot.granted {
+			contended = true
+		}
+	}
+	cfg := h.cfg
+	h.mu.Unlock()
+
+	for _, f := range h.allot(now, feeds, claims, contended) {
+		f.poke()
+	}
+	h.weighBudget(now, cfg, claims)
+	clear(feeds) // no feed kept alive by the scratch
+	h.scratch.feeds, h.scratch.claims = feeds, claims
+	return now
+}
+
+// rebalanceScratch holds what a pass builds, for the next to reuse.
+type rebalanceScratch struct {
+	feeds             []*feed
+	claims            []slotClaim
+	waiting, streamed []streamRank
+}
+
+// allot grants and takes back stream slots, and returns the feeds to wake.
+func (h *Hub) allot(now time.Time, feeds []*feed, claims []slotClaim, contended bool) (pokes []*feed) {
+	if !contended {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, f := range feeds {
+			if f.slot.granted && !f.slot.want {
+				f.slot.granted = false
+			}
+		}
+		return nil
+	}
+	// Watchers are asked outside h.mu: Deps.Watchers takes its own lock.
+	waiting, streamed := h.scratch.waiting[:0], h.scratch.streamed[:0]
+	defer func() {
+		clear(waiting)
+		clear(streamed)
+		h.scratch.waiting, h.scratch.streamed = waiting, streamed
+	}()
+	for i, f := range feeds {
+		c := claims[i]
+		if !c.want {
+			continue
+		}
+		r := h.rankOf(f, c, now, c.granted, h.watchers(f))
+		if c.granted {
+			streamed = append(streamed, r)
+		} else {
+			waiting = append(waiting, r)
+		}
+	}
+	slices.SortFunc(waiting, better)
+	slices.SortFunc(streamed, func(a, b streamRank) int { return better(b, a) }) // worst first
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	used, freeing := 0, 0 // slots in use; of them, those already told to close
+	for _, f := range h.feeds {
+		if f.slot.granted && !f.slot.want {
+			f.slot.granted = false
+		}
+		if f.slot.granted || f.slot.holding {
+			used++
+		}
+		if !f.slot.granted && f.slot.holding {
+			freeing++
+		}
+	}
+	victims := streamed
+	for _, c := range waiting {
+		f := c.f
+		if h.feeds[f.id] != f || !f.slot.want || f.slot.granted {
+			continue
+		}
+		if used < h.cfg.MaxStreams {
+			f.slot.granted = true
+			used++
+			pokes = append(pokes, f)
+			continue
+		}
+		if freeing > 0 {
+			freeing-- // a stream closing already frees a slot for this lot
+			continue
+		}
+		// Only a slot that brings the streams under the cap is worth
+		// taking: after max_streams was lowered the excess goes as lots
+		// leave, never by force.
+		if used > h.cfg.MaxStreams {
+			break
+		}
+		for len(victims) > 0 && (!victims[0].f.slot.granted || h.feeds[victims[0].f.id] != victims[0].f) {
+			victims = victims[1:]
+		}
+		if len(victims) == 0 || !displaces(c, victims[0]) {
+			break
+		}
+		v := victims[0].f
+		victims = victims[1:]
+		v.slot.granted = false
+		pokes = append(pokes, v)
+		v.log.Debug("stream handed to a lot that needs it more; polling", zap.Int64("to_product_id", f.id))
+	}
+	return pokes
+}
+
+// watchers is how many users watch f's lot: Deps.Watchers, or else its
+// subscribers.
+func (h *Hub) watchers(f *feed) int {
+	if h.watching != nil {
+		return h.watching(f.id)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.subs)
+}
