@@ -97,7 +97,7 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bid
 	bidder, err := bidding.New(bidCfg, bidding.Options{
 		Placer:      s.nellis,
 		Feed:        s.hub,
-		Directory:   relay,
+		Directory:   s.users, // who auto-bids: the users' auctions live there
 		Reporter:    relay,
 		ServerClock: serverClock,
 		Logger:      s.logger.Named("bidding"),
