@@ -72,6 +72,9 @@ type monitored struct {
 	// version counts the changes of what the owner sees of the auction
 	// apart from the feed's (head, autoBid); guarded by the relay's lock.
 	version uint64
+	// pushed is the version the last push sent to every socket of the
+	// owner; guarded by sendMu.
+	pushed uint64
 	// pushMu guards pending, the push of the auction's state to the
 	// owner's sockets that waits (push.go); a leaf, taken under sendMu or
 	// Relay.mu's read lock.

@@ -135,6 +135,13 @@ func (r *Relay) push(u *user, a *monitored) {
 		return
 	}
 	s, version := a.snapshot(), a.version
+	if version == a.pushed && !p.autoBid {
+		// Every socket has this state: an earlier push sent it, and a
+		// socket signed in since got it in its list.
+		r.mu.RUnlock()
+		return
+	}
+	a.pushed = version
 	conns := make([]*conn, 0, len(u.conns))
 	for c := range u.conns {
 		if v, ok := p.answered[c]; !ok || v != version {
