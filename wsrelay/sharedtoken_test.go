@@ -184,3 +184,52 @@ func TestUpdateConfigBurstEndsWithTheLastConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestAutoBidReportBurstReachesEachSocketOnce: 50 auto-bid reports of one
+// auction arriving while its push waits reach each of the user's sockets
+// as one autoBidState and one auctionState, both with the last state, and
+// the engine never waits for the sockets.
+func TestAutoBidReportBurstReachesEachSocketOnce(t *testing.T) {
+	const sockets, reports = 20, 50
+	f := newFixture(t, sharedTokenConfig(sockets), Options{})
+	clients := make([]*client, sockets)
+	for i := range clients {
+		clients[i] = f.login(tokenAlice)
+	}
+	startMonitoring(clients[0], "100", 1)
+	for _, c := range clients[1:] {
+		c.expectType("auctionState")
+	}
+	a := monitoredOf(t, f.relay, "alice", "100")
+	a.sendMu.Lock() // the push waits, as behind a fan-out in progress
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; i <= reports; i++ {
+			f.relay.ReportAutoBid(stateOf("alice", "100", `{"productId":100,"status":"bidding","isWinning":false,"maxBidReached":false,"bids":`+bidsJSON(i)+`}`))
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		a.sendMu.Unlock()
+		t.Fatal("the reports waited for the sockets")
+	}
+	a.sendMu.Unlock()
+
+	bids := func(state any) int { return len(state.(map[string]any)["bids"].([]any)) }
+	for i, c := range clients {
+		if m := c.expectType("autoBidState"); bids(m["state"]) != reports {
+			t.Fatalf("socket %d: autoBidState with %d bids first, want the last state's %d", i, bids(m["state"]), reports)
+		}
+		if m := c.expectType("auctionState"); bids(auctionOf(m)["autoBid"]) != reports {
+			t.Fatalf("socket %d: auctionState with %d bids, want %d", i, bids(auctionOf(m)["autoBid"]), reports)
+		}
+	}
+	f.feeds.publish(newChange(t, product(100, 60), "e", 9))
+	for i, c := range clients {
+		if extra := statesBefore(c, 9); len(extra) > 0 {
+			t.Fatalf("socket %d got %d more messages for the reports, first %v", i, len(extra), extra[0])
+		}
+	}
+}
