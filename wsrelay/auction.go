@@ -65,7 +65,7 @@ type monitored struct {
 	// relay's read lock, hence atomic.
 	userState atomic.Pointer[hub.UserState]
 	// sendMu orders the auction's states on its owner's sockets: held from
-	// reading the state to sending its frame (deliverTo, pushState), so a
+	// reading the state to sending its frame (deliverTo, push, answerState), so a
 	// state read earlier is never sent after one read later. Relay.mu is
 	// taken inside it, never the other way.
 	sendMu sync.Mutex

@@ -92,11 +92,11 @@ type Relay struct {
 	// fan-out's index monitors), interest sets (dir, the users and their
 	// auctions, has its own lock, taken after mu, never before, and never
 	// on a delivery). No socket is written while it is held:
-	// deliver, pushState, ReportAutoBid and the sweeper collect their
+	// deliver, the pushes (push.go) and the sweeper collect their
 	// sockets (and build their frames) under it and send after releasing
 	// it. A monitored auction's sendMu, taken before mu, keeps its states
-	// in order on its owner's sockets. pushState reads Feeds.State under
-	// it, which is safe because a feed delivers outside its own locks;
+	// in order on its owner's sockets. A push reads Feeds.State under
+	// sendMu, which is safe because a feed delivers outside its own locks;
 	// Feeds.Subscribe and unsubscribe are called without it.
 	mu          sync.RWMutex
 	closing     bool
