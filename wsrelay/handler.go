@@ -218,6 +218,11 @@ func (c *conn) handleStartMonitoring(u *user, m *ClientMessage) {
 		return
 	}
 	r.mu.Lock()
+	if r.users[u.name] != u { // removed by a reload meanwhile: the Directory's user is another
+		r.mu.Unlock()
+		c.sendError(errNotAuthed, m.RequestID)
+		return
+	}
 	a, exists := u.auctions[m.AuctionID]
 	var before []byte // what the user saw of an auction monitored already
 	if exists {
@@ -235,11 +240,7 @@ func (c *conn) handleStartMonitoring(u *user, m *ClientMessage) {
 			return
 		}
 		added := Auction{ID: m.AuctionID, ProductID: productID, Config: defaultAuctionConfig, AddedAt: r.now().UnixMilli()}
-		if !r.dir.Monitor(u.name, added) { // removed by a reload meanwhile
-			r.mu.Unlock()
-			c.sendError(errNotAuthed, m.RequestID)
-			return
-		}
+		r.dir.Monitor(u.name, added)
 		a = newMonitored(added, u)
 		u.auctions[a.ID] = a
 		r.addMonitorLocked(a)
@@ -281,6 +282,7 @@ func (c *conn) handleStopMonitoring(u *user, m *ClientMessage) {
 	r := c.r
 	r.mu.Lock()
 	a, ok := u.auctions[m.AuctionID]
+	ok = ok && r.users[u.name] == u // not a user a reload removed meanwhile
 	if ok {
 		delete(u.auctions, m.AuctionID)
 		r.removeMonitorLocked(a)
@@ -317,6 +319,7 @@ func errAuctionNotFound(id string) error { return fmt.Errorf("Auction %s not fou
 func (r *Relay) updateAuctionConfig(u *user, auctionID string, p *ConfigPatch) (AuctionConfig, error) {
 	r.mu.Lock()
 	a, ok := u.auctions[auctionID]
+	ok = ok && r.users[u.name] == u // not a user a reload removed meanwhile
 	var cfg AuctionConfig
 	var productID int64
 	if ok {
