@@ -1,6 +1,7 @@
 package wsrelay
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"sync"
@@ -128,8 +129,10 @@ func (m *monitored) setHead(a Auction) {
 		ImageURL *string       `json:"imageUrl"`
 		Config   AuctionConfig `json:"config"`
 	}{a.ID, a.Title, a.URL, a.ImageURL, a.Config})
-	m.head = b[:len(b)-1]
-	m.version++
+	if head := b[:len(b)-1]; !bytes.Equal(head, m.head) {
+		m.head = head
+		m.version++
+	}
 }
 
 // viewer is what each viewer of a lot sees their own way: the fields of a
