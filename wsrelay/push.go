@@ -61,19 +61,23 @@ func (r *Relay) answerState(c *conn, u *user, auctionID string, others bool) {
 	}
 	s, version := a.snapshot(), a.version
 	r.mu.RUnlock()
-	if signedIn {
+	defer a.sendMu.Unlock()
+	if !signedIn {
+		c = nil
+	} else {
 		r.sendState(auctionID, &s, []*conn{c}, false)
+	}
+	// Still under sendMu, so no push takes what waits between c's answer
+	// and the note that c has it.
+	switch {
+	case others:
+		r.schedulePush(u, a, false, c, version)
+	case c != nil:
 		a.pushMu.Lock()
 		if a.pending.due { // a push waits: c has what it would send, unless the state changes first
 			a.pending.answer(c, version)
 		}
 		a.pushMu.Unlock()
-	} else {
-		c = nil
-	}
-	a.sendMu.Unlock()
-	if others {
-		r.schedulePush(u, a, false, c, version)
 	}
 }
 
@@ -88,7 +92,8 @@ func (p *pendingPush) answer(c *conn, version uint64) {
 // (but answered, while the state is still version), with the autoBidState
 // message first when autoBid, unless one is waiting already: that one
 // sends what is current when it runs, the auto-bid message included once
-// asked for.
+// asked for. It may be called holding a's sendMu (the push then waits for
+// it), never Relay.mu.
 func (r *Relay) schedulePush(u *user, a *monitored, autoBid bool, answered *conn, version uint64) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
