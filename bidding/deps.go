@@ -41,8 +41,8 @@ type AuctionConfig = users.AuctionConfig
 // (users.AutoBidder).
 type Watcher = users.AutoBidder
 
-// Directory is what the engine needs from the users' registry (today the
-// relay, *wsrelay.Relay, through the module): who auto-bids on a product.
+// Directory is what the engine needs from the users' registry
+// (*users.Directory, through the module): who auto-bids on a product.
 // It is called from the engine's goroutines, never while the engine holds
 // a lock, and must not call back into the engine.
 type Directory interface {

@@ -53,8 +53,8 @@ type shared struct {
 // newShared builds the state in one pass and without any I/O: the users
 // first, the hub on them (the cookies snapshots are fetched with, which
 // products are monitored), the relay on the hub and the users, then the
-// engine on the relay (who auto-bids, where states go), which the relay
-// then takes as its bidder. Users are loaded at start.
+// engine on the users (who auto-bids) and the relay (where states go),
+// which the relay then takes as its bidder. Users are loaded at start.
 func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bidCfg bidding.Config) (*shared, error) {
 	s := &shared{metrics: metrics.New(), nellis: new(upstreamClient), storage: new(currentStorage), users: users.NewDirectory()}
 	s.logger, s.setLogger = newReloadableLogger(logger)
@@ -98,7 +98,7 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bid
 	bidder, err := bidding.New(bidCfg, bidding.Options{
 		Placer:      s.nellis,
 		Feed:        s.hub,
-		Directory:   relay,
+		Directory:   s.users, // who auto-bids: the users' auctions live there
 		Reporter:    relay,
 		ServerClock: serverClock,
 		Logger:      s.logger.Named("bidding"),

@@ -11,10 +11,12 @@ import (
 
 // Directory is the set of configured users and what the gateway keeps of
 // each apart from their sockets: the token (only its SHA-256), the synced
-// Nellis cookies with the key their user state is tagged with, and which
-// products each one monitors. It is the one place a presented token is
-// checked, and it chooses whose cookies fetch a product's snapshot
-// (CookiesFor). Safe for concurrent use.
+// Nellis cookies with the key their user state is tagged with, the
+// auctions each one monitors with their configs (monitors.go), and so who
+// monitors each product. It is the one place a presented token is
+// checked; it chooses whose cookies fetch a product's snapshot
+// (CookiesFor), lists who auto-bids on a product (AutoBidders) and gives
+// a user's record to save (Record). Safe for concurrent use.
 //
 // Its lock is a leaf: a caller may hold its own locks (the relay's
 // interestMu and mu, in that order) when it calls a Directory method, and
@@ -22,8 +24,9 @@ import (
 type Directory struct {
 	mu       sync.RWMutex
 	accounts map[string]*account
-	// products counts each user's monitored auctions by product; a
-	// product's entry goes with its last monitor.
+	// products counts each user's monitored auctions by product (an
+	// index of the accounts' auctions); a product's entry goes with its
+	// last monitor.
 	products map[int64]*product
 	keyGen   uint64 // numbers the state keys (SetCookies)
 }
@@ -49,6 +52,9 @@ type account struct {
 	fromToken bool
 	// signedIn is the last sign-in with a signed token (zero for none).
 	signedIn time.Time
+	// auctions are the auctions the user monitors, by id (monitors.go);
+	// each is replaced whole, never changed in place.
+	auctions map[string]*Auction
 }
 
 // product is who monitors one product.
@@ -112,8 +118,8 @@ func (d *Directory) Names() []string {
 }
 
 // Set makes tokens (user name to token) the configured users. A user who
-// stays keeps their cookies; a new one starts without (Restore gives them
-// their saved ones); a removed one's cookies are forgotten. It returns,
+// stays keeps their cookies and auctions; a new one starts without
+// (Restore gives them their saved ones); a removed one's are forgotten. It returns,
 // sorted, the users who were configured before and whose token changed
 // (changed) or who are no longer configured (gone): their signed-in
 // sessions no longer hold.
@@ -127,6 +133,9 @@ func (d *Directory) Set(tokens map[string]string) (changed, gone []string) {
 			a.fromToken, a.hash = false, sha256.Sum256([]byte(token))
 		case !ok:
 			gone = append(gone, name)
+			for _, a := range a.auctions {
+				d.unindexLocked(name, a.ProductID)
+			}
 			delete(d.accounts, name)
 		case a.hash != sha256.Sum256([]byte(token)):
 			changed = append(changed, name)
@@ -135,7 +144,7 @@ func (d *Directory) Set(tokens map[string]string) (changed, gone []string) {
 	}
 	for name, token := range tokens {
 		if _, ok := d.accounts[name]; !ok {
-			a := &account{hash: sha256.Sum256([]byte(token))}
+			a := &account{hash: sha256.Sum256([]byte(token)), auctions: make(map[string]*Auction)}
 			d.newKeyLocked(a)
 			d.accounts[name] = a
 		}
@@ -167,15 +176,17 @@ func (d *Directory) SetCookies(name, cookies string) (stateKey string, ok bool) 
 	return a.stateKey, true
 }
 
-// Restore gives name the cookies of their saved record (SetCookies) and
-// keeps the sealed cookies that could not be opened (unopened) to write
-// back unchanged.
-func (d *Directory) Restore(name, cookies, unopened string) (stateKey string, ok bool) {
-	stateKey, ok = d.SetCookies(name, cookies)
+// Restore gives name what their saved record holds: its cookies
+// (SetCookies), the sealed cookies that could not be opened (Unopened),
+// kept to write back unchanged, and its auctions, which replace any the
+// user has.
+func (d *Directory) Restore(name string, rec Record) (stateKey string, ok bool) {
+	stateKey, ok = d.SetCookies(name, rec.Cookies)
 	if ok {
 		d.mu.Lock()
 		if a := d.accounts[name]; a != nil {
-			a.unopened = unopened
+			a.unopened = rec.Unopened
+			d.setAuctionsLocked(name, a, rec.Auctions)
 		}
 		d.mu.Unlock()
 	}
@@ -222,10 +233,8 @@ func (d *Directory) Reopen(key []byte) (opened []string) {
 	return opened
 }
 
-// Monitor notes that name monitors one more auction of productID.
-func (d *Directory) Monitor(name string, productID int64) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+// indexLocked notes that name monitors one more auction of productID.
+func (d *Directory) indexLocked(name string, productID int64) {
 	p := d.products[productID]
 	if p == nil {
 		p = &product{users: make(map[string]int)}
@@ -234,10 +243,8 @@ func (d *Directory) Monitor(name string, productID int64) {
 	p.users[name]++
 }
 
-// Unmonitor notes that name monitors one auction of productID less.
-func (d *Directory) Unmonitor(name string, productID int64) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+// unindexLocked notes that name monitors one auction of productID less.
+func (d *Directory) unindexLocked(name string, productID int64) {
 	p := d.products[productID]
 	if p == nil {
 		return

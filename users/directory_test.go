@@ -84,8 +84,8 @@ func TestDirectoryConcurrent(t *testing.T) {
 func TestDirectoryCookiesFor(t *testing.T) {
 	d := NewDirectory()
 	d.Set(map[string]string{"alice": "a1", "bob": "b1"})
-	d.Monitor("alice", 77)
-	d.Monitor("bob", 88)
+	d.Monitor("alice", Auction{ID: "77", ProductID: 77})
+	d.Monitor("bob", Auction{ID: "88", ProductID: 88})
 	if owner, cookies := d.CookiesFor(77); owner != "" || cookies != "" {
 		t.Fatalf("before any sync: %q", cookies)
 	}
@@ -100,8 +100,8 @@ func TestDirectoryCookiesFor(t *testing.T) {
 	if aliceKey == bobKey {
 		t.Fatal("two users share a state key")
 	}
-	d.Monitor("alice", 88)
-	d.Monitor("alice", 88) // a second auction of the same product
+	d.Monitor("alice", Auction{ID: "88", ProductID: 88})
+	d.Monitor("alice", Auction{ID: "88-b", ProductID: 88}) // a second auction of the same product
 	var got []string
 	for range 4 {
 		_, cookies := d.CookiesFor(88)
@@ -125,12 +125,12 @@ func TestDirectoryCookiesFor(t *testing.T) {
 	if got := []string{cookiesOnly(d.CookiesFor(88)), cookiesOnly(d.CookiesFor(88))}; !slices.Contains(got, "alice=2") {
 		t.Fatalf("after alice synced again: %q, want her new cookies in turn", got)
 	}
-	d.Unmonitor("alice", 88)
+	d.Unmonitor("alice", "88")
 	if !d.Monitored(88) {
 		t.Error("88 unmonitored while alice has another auction of it")
 	}
-	d.Unmonitor("alice", 88)
-	d.Unmonitor("bob", 88)
+	d.Unmonitor("alice", "88-b")
+	d.Unmonitor("bob", "88")
 	if d.Monitored(88) || d.Monitored(99) {
 		t.Error("a product nobody monitors counts as monitored")
 	}
@@ -156,8 +156,8 @@ func TestDirectoryReopen(t *testing.T) {
 	}
 	d := NewDirectory()
 	d.Set(map[string]string{"alice": "a1", "bob": "b1"})
-	stateKey, _ := d.Restore("alice", "", sealed)
-	d.Restore("bob", "bob=1", "")
+	stateKey, _ := d.Restore("alice", Record{Unopened: sealed})
+	d.Restore("bob", Record{Cookies: "bob=1"})
 	if c := d.Cookies("alice"); c.Cookies != "" || c.Unopened != sealed {
 		t.Fatalf("restored: %q %q", c.Cookies, c.Unopened)
 	}

@@ -3,8 +3,9 @@ package users
 // Registry is who the users are, as the other parts of the gateway ask:
 // the hub for the cookies a snapshot is fetched with, the auto-bid engine
 // for who auto-bids on a lot and where its states go. The relay
-// (*wsrelay.Relay) is one today: it holds the users' auction configs and
-// sockets, and answers the cookie questions from its Directory.
+// (*wsrelay.Relay) is one: it answers the questions of users (cookies,
+// who monitors and auto-bids) from its Directory, which keeps the users'
+// auctions and configs, and shows the reported states on the sockets.
 type Registry interface {
 	// CookiesFor returns the synced cookies of a user who monitors the
 	// product, and the opaque key the user state fetched with them is

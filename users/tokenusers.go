@@ -21,7 +21,7 @@ func (d *Directory) SignIn(name string, at time.Time) (prev time.Time, created b
 	defer d.mu.Unlock()
 	a := d.accounts[name]
 	if a == nil {
-		a = &account{fromToken: true}
+		a = &account{fromToken: true, auctions: make(map[string]*Auction)}
 		d.newKeyLocked(a)
 		d.accounts[name] = a
 		created = true
@@ -70,13 +70,18 @@ func (d *Directory) Stale(before time.Time) []string {
 }
 
 // Forget removes name if they are known only from tokens, and reports
-// whether it did. Their product counts go with the caller's Unmonitor.
+// whether it did, with their auctions and their place in who monitors
+// each product.
 func (d *Directory) Forget(name string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if a := d.accounts[name]; a != nil && a.fromToken {
-		delete(d.accounts, name)
-		return true
+	a := d.accounts[name]
+	if a == nil || !a.fromToken {
+		return false
 	}
-	return false
+	for _, au := range a.auctions {
+		d.unindexLocked(name, au.ProductID)
+	}
+	delete(d.accounts, name)
+	return true
 }

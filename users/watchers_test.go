@@ -7,13 +7,13 @@ import "testing"
 func TestDirectoryWatchers(t *testing.T) {
 	d := NewDirectory()
 	d.Set(map[string]string{"alice": "a1", "bob": "b1"})
-	d.Monitor("alice", 88)
-	d.Monitor("alice", 88)
-	d.Monitor("bob", 88)
+	d.Monitor("alice", Auction{ID: "a-88", ProductID: 88})
+	d.Monitor("alice", Auction{ID: "a-88-again", ProductID: 88})
+	d.Monitor("bob", Auction{ID: "b-88", ProductID: 88})
 	if n := d.Watchers(88); n != 2 {
 		t.Fatalf("%d watchers, want 2", n)
 	}
-	d.Unmonitor("bob", 88)
+	d.Unmonitor("bob", "b-88")
 	if n := d.Watchers(88); n != 1 {
 		t.Fatalf("%d watchers after bob left, want 1", n)
 	}

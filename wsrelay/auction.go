@@ -1,6 +1,7 @@
 package wsrelay
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"sync"
@@ -45,23 +46,49 @@ func applyPatch(c *AuctionConfig, p *ConfigPatch) {
 	}
 }
 
-// monitored is a user's auction plus the encoded user-specific part of its
-// state messages, rebuilt only when the user changes the auction, so that a
-// change fanned out under the relay's read lock only reads it.
+// monitored is the relay's delivery state of one auction a user monitors:
+// the encoded user-specific part of its state messages, rebuilt only when
+// the user changes the auction (so that a change fanned out under the
+// relay's read lock only reads it), the auto-bid state and the user's own
+// state of the lot to show, and the lock that orders its states on the
+// owner's sockets. The auction itself (title, url, config) is the users
+// package's: users.Directory holds it, and head is encoded from it.
 type monitored struct {
-	Auction
-	owner   *user
-	head    []byte      // {"id":…,"title":…,"url":…,"imageUrl":…,"config":{…}  (open object)
-	autoBid autoBidView // the engine's latest report; written under the relay's write lock
+	// ID, ProductID and AddedAt are the auction's, fixed for its life.
+	ID        string
+	ProductID int64
+	AddedAt   int64 // ms since the epoch
+	owner     *user
+	head      []byte      // {"id":…,"title":…,"url":…,"imageUrl":…,"config":{…}  (open object); written under the relay's write lock
+	autoBid   autoBidView // the engine's latest report; written under the relay's write lock
 	// userState is the latest of the owner's own state of the lot that a
 	// change brought (observe); written while fanning out, under the
 	// relay's read lock, hence atomic.
 	userState atomic.Pointer[hub.UserState]
 	// sendMu orders the auction's states on its owner's sockets: held from
-	// reading the state to sending its frame (deliverTo, pushState), so a
+	// reading the state to sending its frame (deliverTo, push, answerState), so a
 	// state read earlier is never sent after one read later. Relay.mu is
 	// taken inside it, never the other way.
 	sendMu sync.Mutex
+	// version counts the changes of what the owner sees of the auction
+	// apart from the feed's (head, autoBid); guarded by the relay's lock.
+	version uint64
+	// pushed is the version the last push sent to every socket of the
+	// owner; guarded by sendMu.
+	pushed uint64
+	// pushMu guards pending, the push of the auction's state to the
+	// owner's sockets that waits (push.go); a leaf, taken under sendMu or
+	// Relay.mu's read lock.
+	pushMu  sync.Mutex
+	pending pendingPush
+}
+
+// newMonitored is the delivery state of a, a not yet shared auction of
+// owner.
+func newMonitored(a Auction, owner *user) *monitored {
+	m := &monitored{ID: a.ID, ProductID: a.ProductID, AddedAt: a.AddedAt, owner: owner}
+	m.setHead(a)
+	return m
 }
 
 // observe keeps c's user state when it is the owner's, and returns the
@@ -91,9 +118,10 @@ func (a *monitored) ownState(c *hub.Change) *hub.UserState {
 	return nil
 }
 
-// refreshHead re-encodes the user-specific part; callers hold the relay's
-// write lock (or own a not yet shared auction).
-func (a *monitored) refreshHead() {
+// setHead encodes the user-specific part of a, the auction as the users'
+// Directory has it now; callers hold the relay's write lock (or own a not
+// yet shared auction).
+func (m *monitored) setHead(a Auction) {
 	b, _ := json.Marshal(struct {
 		ID       string        `json:"id"`
 		Title    string        `json:"title"`
@@ -101,7 +129,10 @@ func (a *monitored) refreshHead() {
 		ImageURL *string       `json:"imageUrl"`
 		Config   AuctionConfig `json:"config"`
 	}{a.ID, a.Title, a.URL, a.ImageURL, a.Config})
-	a.head = b[:len(b)-1]
+	if head := b[:len(b)-1]; !bytes.Equal(head, m.head) {
+		m.head = head
+		m.version++
+	}
 }
 
 // viewer is what each viewer of a lot sees their own way: the fields of a

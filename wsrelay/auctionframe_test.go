@@ -14,9 +14,8 @@ import (
 // for every user, reads exactly as the same state built for one user, in
 // each of its statuses.
 func TestFannedStateIsTheState(t *testing.T) {
-	a := &monitored{Auction: Auction{ID: "42", Title: `a "quoted" lot`, URL: "https://www.nellisauction.com/p/x/42",
-		Config: AuctionConfig{MaxBid: 30, IncrementAmount: 1, Strategy: "sniping", AutoBid: true}}}
-	a.refreshHead()
+	a := newMonitored(Auction{ID: "42", Title: `a "quoted" lot`, URL: "https://www.nellisauction.com/p/x/42",
+		Config: AuctionConfig{MaxBid: 30, IncrementAmount: 1, Strategy: "sniping", AutoBid: true}}, nil)
 	open, closed := product(42, 12.5), product(42, 20)
 	closed.IsClosed = true
 	failed, _ := newAutoBidView(stateOf("", "", `{"status":"error","error":"cookies refused"}`))

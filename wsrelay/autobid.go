@@ -1,7 +1,6 @@
 package wsrelay
 
 import (
-	"cmp"
 	"slices"
 
 	"github.com/nellis-edge/gateway/users"
@@ -70,45 +69,13 @@ func (r *Relay) forgetAutoBid(user, auctionID string) {
 type AutoBidder = users.AutoBidder
 
 // AutoBidders lists the auctions on productID with autoBid on, in user
-// order. The cookies in it are secrets: never log them.
-func (r *Relay) AutoBidders(productID int64) []AutoBidder {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	var out []AutoBidder
-	for a := range r.monitors[productID] {
-		if !a.Config.AutoBid || a.owner == nil {
-			continue
-		}
-		c := r.dir.Cookies(a.owner.name)
-		out = append(out, AutoBidder{
-			User: a.owner.name, AuctionID: a.ID, Config: a.Config,
-			Cookies: c.Cookies, StateKey: c.StateKey,
-		})
-	}
-	slices.SortFunc(out, func(x, y AutoBidder) int {
-		return cmp.Or(cmp.Compare(x.User, y.User), cmp.Compare(x.AuctionID, y.AuctionID))
-	})
-	return out
-}
+// order (users.Directory.AutoBidders). The cookies in it are secrets:
+// never log them.
+func (r *Relay) AutoBidders(productID int64) []AutoBidder { return r.dir.AutoBidders(productID) }
 
 // UserProducts lists the products a user monitors, for an engine to look
-// at again once the user's cookies change.
-func (r *Relay) UserProducts(name string) []int64 {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	u := r.users[name]
-	if u == nil {
-		return nil
-	}
-	out := make([]int64, 0, len(u.auctions))
-	for _, a := range u.auctions {
-		if !slices.Contains(out, a.ProductID) {
-			out = append(out, a.ProductID)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
+// at again once the user's cookies change (users.Directory.UserProducts).
+func (r *Relay) UserProducts(name string) []int64 { return r.dir.UserProducts(name) }
 
 // The relay is the users as the hub and the engine see them.
 var _ users.Registry = (*Relay)(nil)

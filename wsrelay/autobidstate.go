@@ -5,7 +5,6 @@ import (
 	"strconv"
 
 	"github.com/nellis-edge/gateway/users"
-	"github.com/nellis-edge/gateway/wsconn"
 )
 
 // autoBidView is a user's auto-bid state of one auction as the relay shows
@@ -70,7 +69,9 @@ func (v autoBidView) appendFields(b []byte, ended bool) []byte {
 // autoBid (the extension reads only auctionState). A state without a
 // status is dropped. The messages are broadcasts, so they never carry a
 // requestId. A user without sockets gets nothing now; the state shows in
-// the next listing and the next change of the auction.
+// the next listing and the next change of the auction. The messages are
+// pushed as pushState does: reports that arrive while the auction's push
+// waits are sent as one, with the latest state.
 //
 // Reports must arrive in order (the engine makes them one at a time): the
 // latest one wins. The relay is the engine's Reporter this way.
@@ -80,13 +81,6 @@ func (r *Relay) ReportAutoBid(state users.AutoBidState) {
 	if !ok {
 		return
 	}
-	enc := view.json()
-	b := make([]byte, 0, len(enc)+len(auctionID)+48)
-	b = append(b, `{"type":"autoBidState","auctionId":`...)
-	b = strconv.AppendQuote(b, auctionID)
-	b = append(b, `,"state":`...)
-	b = append(b, enc...)
-	b = append(b, '}')
 	r.mu.Lock()
 	u := r.users[name]
 	if u == nil || r.closing {
@@ -99,16 +93,9 @@ func (r *Relay) ReportAutoBid(state users.AutoBidState) {
 		return
 	}
 	a.autoBid = view
-	conns := make([]*conn, 0, len(u.conns))
-	for c := range u.conns {
-		conns = append(conns, c)
-	}
+	a.version++
 	r.mu.Unlock()
-	// Sent after releasing the lock: no socket is written under it.
-	if len(conns) > 0 {
-		sendToAll(conns, wsconn.Message{Frame: wsconn.TextFrame(b), Kind: "autoBidState"})
-		r.pushState(u, auctionID)
-	}
+	r.schedulePush(u, a, true, nil, 0)
 }
 
 // fillAutoBid returns the auction's view, asking the engine
@@ -132,6 +119,7 @@ func (r *Relay) fillAutoBid(a *monitored, cur autoBidView) autoBidView {
 	r.mu.Lock()
 	if !a.autoBid.known() {
 		a.autoBid = view
+		a.version++
 	}
 	view = a.autoBid
 	r.mu.Unlock()

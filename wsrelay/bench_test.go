@@ -20,9 +20,8 @@ import (
 
 // BenchmarkEncodeAuctionState is the per (change, user) cost of fan-out.
 func BenchmarkEncodeAuctionState(b *testing.B) {
-	a := &monitored{Auction: Auction{ID: "58040119", ProductID: 58040119, Title: "PARTIAL ITEM THIS IS ONLY BOX 1",
-		URL: "https://www.nellisauction.com/p/x/58040119", Config: defaultAuctionConfig}}
-	a.refreshHead()
+	a := newMonitored(Auction{ID: "58040119", ProductID: 58040119, Title: "PARTIAL ITEM THIS IS ONLY BOX 1",
+		URL: "https://www.nellisauction.com/p/x/58040119", Config: defaultAuctionConfig}, nil)
 	c := newChange(b, product(58040119, 25), "epoch", 7)
 	now := time.Now()
 	b.ReportAllocs()
@@ -34,9 +33,8 @@ func BenchmarkEncodeAuctionState(b *testing.B) {
 // BenchmarkEncodeAuctionStateWithAutoBid is the same with the user's
 // auto-bid state and a full history (100 bids) spliced in.
 func BenchmarkEncodeAuctionStateWithAutoBid(b *testing.B) {
-	a := &monitored{Auction: Auction{ID: "58040119", ProductID: 58040119, Title: "PARTIAL ITEM THIS IS ONLY BOX 1",
-		URL: "https://www.nellisauction.com/p/x/58040119", Config: defaultAuctionConfig}}
-	a.refreshHead()
+	a := newMonitored(Auction{ID: "58040119", ProductID: 58040119, Title: "PARTIAL ITEM THIS IS ONLY BOX 1",
+		URL: "https://www.nellisauction.com/p/x/58040119", Config: defaultAuctionConfig}, nil)
 	view, ok := newAutoBidView(stateOf("", "", `{"productId":58040119,"status":"winning","isWinning":true,"maxBidReached":false,"bids":`+bidsJSON(100)+`}`))
 	if !ok {
 		b.Fatal("state refused")
@@ -177,9 +175,8 @@ func memInUse() (heap, stack int64) {
 // values or, for the user whose cookies fetched the snapshot, their own
 // state swapped in.
 func BenchmarkFannedStateFrame(b *testing.B) {
-	a := &monitored{Auction: Auction{ID: "58040119", ProductID: 58040119, Title: "PARTIAL ITEM THIS IS ONLY BOX 1",
-		URL: "https://www.nellisauction.com/p/x/58040119", Config: defaultAuctionConfig}}
-	a.refreshHead()
+	a := newMonitored(Auction{ID: "58040119", ProductID: 58040119, Title: "PARTIAL ITEM THIS IS ONLY BOX 1",
+		URL: "https://www.nellisauction.com/p/x/58040119", Config: defaultAuctionConfig}, nil)
 	c := newChange(b, product(58040119, 25), "epoch", 7)
 	cf := newChangeFields(c, time.Now())
 	for _, bc := range []struct {

@@ -114,7 +114,7 @@ func (r *Relay) deliverParallel(c *hub.Change, cf *changeFields, list []*monitor
 // deliverTo sends c's auctionState to one user's sockets, encoded once
 // for all of them, with what Nellis said about that user (observe) in
 // place of the public values. Under a's sendMu, so that a state pushed
-// meanwhile (pushState) is either built before it or after it on every
+// meanwhile (push.go) is either built before it or after it on every
 // socket, it reads the auction and its owner's sockets under r.mu (read)
 // into scratch, which it returns for reuse, and sends after releasing
 // r.mu. The frame is pooled (wsconn.Frame): sockets that keep up (the

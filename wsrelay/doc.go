@@ -87,30 +87,50 @@
 //
 // # Locking
 //
-// Relay.mu guards the relay's side of the users (their sockets and
-// monitored auctions with their delivery state), the sockets and interest
-// sets; a socket's own lock (in wsconn) guards its queue. Who the users
-// are, their tokens, cookies, the products each monitors and the products
-// each left (fair use) live in a users.Directory with its own leaf lock:
-// the order is interestMu, then Relay.mu, then the Directory's, never the
-// other way. A delivery takes no Directory lock: the key of a user's state
-// (user.stateKey) is copied under Relay.mu whenever the cookies change. No socket is written while Relay.mu is
-// held: deliver, pushState, ReportAutoBid and the sweeper copy the
-// sockets they send to (and build their frames) under it, and send after
-// releasing it, so one user's slow fan-out never holds up another's
-// sign-in or request. A monitored auction's sendMu orders its states on
-// its owner's sockets: deliverTo holds it from building a change's frame
-// to sending it, pushState from reading the feed's state to sending it,
-// so a state read earlier never follows one read later (and a queued
-// newer state is never replaced by an older one). sendMu is taken before
-// Relay.mu, never after. pushState reads Feeds.State under sendMu, which
-// is safe because a feed delivers outside its own locks; Feeds.Subscribe
-// and unsubscribe are called without Relay.mu, under interestMu.
-// AutoBidHooks are never called with Relay.mu held, because the engine
-// reads the relay back (AutoBidders). The engine's reported states are
+// Relay.mu guards the relay's side of the users: their sockets and the
+// delivery state of their monitored auctions (monitored: the encoded
+// head, the auto-bid view, the user's own state of the lot, a version),
+// the fan-out's index of those by product (Relay.monitors), the sockets
+// and interest sets; a socket's own lock (in wsconn) guards its queue.
+// Who the users are, their tokens, cookies, the auctions each monitors
+// with their configs (so who monitors each product and who auto-bids),
+// and the products each left (fair use) live in a users.Directory with
+// its own leaf lock. The relay changes a user's auctions in the Directory
+// and their delivery state together, holding Relay.mu, so the two agree.
+// The order is interestMu, then an auction's sendMu, then Relay.mu, then
+// the Directory's, each optional and never the other way; an auction's
+// pushMu is a leaf. A delivery takes no Directory lock: it reads Relay.mu (read)
+// and each auction's sendMu, as before the users moved out; the key of a
+// user's state (user.stateKey) is copied under Relay.mu whenever the
+// cookies change. No socket is written while Relay.mu is held: deliver,
+// the pushes (push.go) and the sweeper copy the sockets they send to (and
+// build their frames) under it, and send after releasing it, so one
+// user's slow fan-out never holds up another's sign-in or request. A
+// monitored auction's sendMu orders its states on its owner's sockets:
+// deliverTo holds it from building a change's frame to sending it, a push
+// or an answer from reading the feed's state to sending it, so a state
+// read earlier never follows one read later (and a queued newer state is
+// never replaced by an older one); no other auction's delivery needs it.
+// pushMu guards the auction's waiting push (pendingPush).
+// A push reads Feeds.State under sendMu, which is safe because a feed
+// delivers outside its own locks; Feeds.Subscribe and unsubscribe are
+// called without Relay.mu, under interestMu. AutoBidHooks are never
+// called with Relay.mu held, because the engine reads the users back
+// (AutoBidders, from the Directory). The engine's reported states are
 // encoded once and kept with each auction, so fanning a change out never
 // calls the engine. The users package takes no lock of the relay's: its
 // StorageStore and Saver each guard their own state with a leaf mutex, and
-// the Saver reads a user's record (under the read lock) without holding
-// its own.
+// the Saver reads a user's record (Directory.Record) without holding its
+// own.
+//
+// # Many sockets, one user
+//
+// Under one shared token (the old backend's AUTH_TOKEN) every extension
+// signs in as the same user, thousands of sockets. A sign-in costs the
+// same whatever their number: it answers its own socket (authenticated,
+// the user's list) and adds it to the user's set. A startMonitoring
+// that changes nothing the user sees answers its own socket alone. Every
+// push to all of a user's sockets (a changed auction, an auto-bid report)
+// is coalesced per auction (push.go): one waits at a time, and what is
+// asked for meanwhile is sent with it, the latest state once per socket.
 package wsrelay

@@ -21,13 +21,11 @@ func (r *Relay) productLimitLocked(u *user, productID int64) string {
 	cfg := r.config()
 	limit := cfg.MaxProductsPerUser
 	products := make(map[int64]struct{}, limit)
-	for _, a := range u.auctions {
-		products[a.ProductID] = struct{}{}
+	for _, id := range r.dir.UserProducts(u.name) {
+		products[id] = struct{}{}
 	}
-	for c := range u.conns {
-		for id := range c.subs {
-			products[id] = struct{}{}
-		}
+	for id := range u.subs { // the user's sockets' subscriptions, counted: no visit of every socket
+		products[id] = struct{}{}
 	}
 	for _, id := range r.dir.Lingering(u.name, r.now(), cfg.FeedLinger) {
 		products[id] = struct{}{}
@@ -37,6 +35,22 @@ func (r *Relay) productLimitLocked(u *user, productID int64) string {
 	}
 	return fmt.Sprintf("Product limit reached: at most %d different products per user, monitored and subscribed on all connections together, counting those left in the last %s; stop monitoring or unsubscribe from another first",
 		limit, cfg.FeedLinger)
+}
+
+// countSubs counts socket c's subscriptions as u's (delta 1) or no more
+// (-1), when c signs in as u or leaves. Callers hold r.mu.
+func (u *user) countSubs(c *conn, delta int) {
+	for id := range c.subs {
+		u.countSub(id, delta)
+	}
+}
+
+// countSub counts one more (delta 1) or one less (-1) of u's sockets
+// subscribed to productID. Callers hold r.mu.
+func (u *user) countSub(productID int64, delta int) {
+	if u.subs[productID] += delta; u.subs[productID] <= 0 {
+		delete(u.subs, productID)
+	}
 }
 
 // leftLocked notes that u stopped watching products (by one socket or

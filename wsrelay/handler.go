@@ -177,12 +177,14 @@ func (c *conn) handleAuthenticate(m *ClientMessage) {
 	}
 	if c.user != u {
 		if c.user != nil {
+			c.user.countSubs(c, -1)
 			delete(c.user.conns, c)
 		} else {
 			r.addUnauthedLocked(c.addr, -1)
 		}
 		c.user = u
 		u.conns[c] = struct{}{}
+		u.countSubs(c, 1)
 	}
 	r.noteExpiryLocked(c, expires)
 	r.mu.Unlock()
@@ -202,6 +204,7 @@ func (r *Relay) deauthenticateLocked(c *conn) {
 	if c.user == nil {
 		return
 	}
+	c.user.countSubs(c, -1)
 	delete(c.user.conns, c)
 	c.user = nil
 	c.expires = time.Time{}
@@ -221,13 +224,18 @@ func (c *conn) handleStartMonitoring(u *user, m *ClientMessage) {
 		return
 	}
 	r.mu.Lock()
+	if r.users[u.name] != u { // removed by a reload meanwhile: the Directory's user is another
+		r.mu.Unlock()
+		c.sendError(errNotAuthed, m.RequestID)
+		return
+	}
 	a, exists := u.auctions[m.AuctionID]
 	var before []byte // what the user saw of an auction monitored already
 	if exists {
 		before = a.head
 	}
 	if !exists {
-		if limit := r.config().MaxAuctions; len(u.auctions) >= limit {
+		if limit := r.config().MaxAuctions; r.dir.MonitorCount(u.name) >= limit {
 			r.mu.Unlock()
 			c.sendError(fmt.Sprintf("Monitoring limit reached: at most %d auctions per user; stop monitoring another auction first", limit), m.RequestID)
 			return
@@ -237,23 +245,25 @@ func (c *conn) handleStartMonitoring(u *user, m *ClientMessage) {
 			c.sendError(refusal, m.RequestID)
 			return
 		}
-		a = &monitored{owner: u, Auction: Auction{
-			ID: m.AuctionID, ProductID: productID, Config: defaultAuctionConfig, AddedAt: r.now().UnixMilli(),
-		}}
+		added := Auction{ID: m.AuctionID, ProductID: productID, Config: defaultAuctionConfig, AddedAt: r.now().UnixMilli()}
+		r.dir.Monitor(u.name, added)
+		a = newMonitored(added, u)
 		u.auctions[a.ID] = a
 		r.addMonitorLocked(a)
 	}
-	if md.Title != "" {
-		a.Title = md.Title
-	}
-	if md.URL != "" {
-		a.URL = md.URL
-	}
-	if md.ImageURL != nil {
-		a.ImageURL = md.ImageURL
-	}
-	applyPatch(&a.Config, m.Config)
-	a.refreshHead()
+	auction, _ := r.dir.UpdateAuction(u.name, m.AuctionID, func(a *Auction) {
+		if md.Title != "" {
+			a.Title = md.Title
+		}
+		if md.URL != "" {
+			a.URL = md.URL
+		}
+		if md.ImageURL != nil {
+			a.ImageURL = md.ImageURL
+		}
+		applyPatch(&a.Config, m.Config)
+	})
+	a.setHead(auction)
 	changed := !exists || !bytes.Equal(before, a.head)
 	productID = a.ProductID // an auction keeps the product it started with
 	r.mu.Unlock()
@@ -271,20 +281,18 @@ func (c *conn) handleStartMonitoring(u *user, m *ClientMessage) {
 	// on every reconnect, and with many sockets under one user (the old
 	// backend's shared token) a push to all of them each time would cost
 	// sockets² writes for nothing.
-	only := c
-	if changed {
-		only = nil
-	}
-	r.pushStateTo(u, m.AuctionID, only)
+	r.answerState(c, u, m.AuctionID, changed)
 }
 
 func (c *conn) handleStopMonitoring(u *user, m *ClientMessage) {
 	r := c.r
 	r.mu.Lock()
 	a, ok := u.auctions[m.AuctionID]
+	ok = ok && r.users[u.name] == u // not a user a reload removed meanwhile
 	if ok {
 		delete(u.auctions, m.AuctionID)
 		r.removeMonitorLocked(a)
+		r.dir.Unmonitor(u.name, m.AuctionID)
 		r.leftLocked(u, a.ProductID)
 	}
 	r.mu.Unlock()
@@ -305,7 +313,7 @@ func (c *conn) handleUpdateConfig(u *user, m *ClientMessage) {
 		return
 	}
 	c.send("response", dataReply{Type: "response", RequestID: m.RequestID, Data: map[string]bool{"success": true}})
-	c.r.pushState(u, m.AuctionID)
+	c.r.answerState(c, u, m.AuctionID, true)
 }
 
 // errAuctionNotFound is the extension's text for an auction the user does
@@ -317,12 +325,16 @@ func errAuctionNotFound(id string) error { return fmt.Errorf("Auction %s not fou
 func (r *Relay) updateAuctionConfig(u *user, auctionID string, p *ConfigPatch) (AuctionConfig, error) {
 	r.mu.Lock()
 	a, ok := u.auctions[auctionID]
+	ok = ok && r.users[u.name] == u // not a user a reload removed meanwhile
 	var cfg AuctionConfig
 	var productID int64
 	if ok {
-		applyPatch(&a.Config, p)
-		a.refreshHead()
-		cfg, productID = a.Config, a.ProductID
+		var auction Auction
+		auction, ok = r.dir.UpdateAuction(u.name, auctionID, func(a *Auction) { applyPatch(&a.Config, p) })
+		if ok {
+			a.setHead(auction)
+			cfg, productID = auction.Config, auction.ProductID
+		}
 	}
 	r.mu.Unlock()
 	if !ok {
@@ -418,6 +430,7 @@ func (c *conn) handleSubscribe(m *ClientMessage) {
 			c.subs = make(map[int64]struct{})
 		}
 		c.subs[productID] = struct{}{}
+		c.user.countSub(productID, 1)
 		set := r.subscribers[productID]
 		if set == nil {
 			set = make(map[*conn]struct{})
@@ -440,6 +453,9 @@ func (c *conn) handleUnsubscribe(m *ClientMessage) {
 	_, subscribed := c.subs[productID]
 	if ok && subscribed {
 		delete(c.subs, productID)
+		if c.user != nil {
+			c.user.countSub(productID, -1)
+		}
 		r.removeSubscriberLocked(productID, c)
 		r.leftLocked(c.user, productID)
 	}
@@ -550,58 +566,6 @@ func (r *Relay) auctionHead(u *user, auctionID string) (auctionSnapshot, bool) {
 	}
 	s.autoBid = r.fillAutoBid(a, s.autoBid)
 	return s, true
-}
-
-// pushState sends the auction's current state to all of the user's
-// sockets, after a change the user made to it or a new auto-bid state.
-func (r *Relay) pushState(u *user, auctionID string) { r.pushStateTo(u, auctionID, nil) }
-
-// pushStateTo is pushState to one of the user's sockets, only, or to all
-// of them when only is nil.
-func (r *Relay) pushStateTo(u *user, auctionID string, only *conn) {
-	// The engine is asked for a missing auto-bid state first, outside
-	// every lock: it may be pushing a state itself (PushAutoBidState).
-	if _, ok := r.auctionHead(u, auctionID); !ok {
-		return
-	}
-	r.mu.RLock()
-	a := u.auctions[auctionID]
-	r.mu.RUnlock()
-	if a == nil {
-		return
-	}
-	// The state is read and sent (written at once, else queued) under the
-	// auction's sendMu, which deliverTo holds from building a change's
-	// frame to sending it: a change published meanwhile is either in this
-	// state already or sent after it, so a socket never gets a price
-	// older than one it has. The hub calls deliver outside its own locks,
-	// so reading its state here cannot deadlock. Relay.mu is held only to
-	// copy the auction and the user's sockets, not while writing.
-	a.sendMu.Lock()
-	defer a.sendMu.Unlock()
-	r.mu.RLock()
-	if u.auctions[auctionID] != a || len(u.conns) == 0 {
-		r.mu.RUnlock()
-		return
-	}
-	s := a.snapshot()
-	conns := make([]*conn, 0, len(u.conns))
-	for c := range u.conns {
-		if only == nil || c == only {
-			conns = append(conns, c)
-		}
-	}
-	r.mu.RUnlock()
-	if len(conns) == 0 {
-		return
-	}
-	state, _ := r.feeds.State(s.productID)
-	f := auctionStateFrame(s.head, s.addedAt, state, s.autoBid, s.userFor(state), r.now())
-	msg := wsconn.Message{Frame: f, Kind: "auctionState", Key: stateKey(auctionID)}
-	if state != nil {
-		msg.Epoch, msg.Seq = state.Epoch, state.Seq
-	}
-	sendToAll(conns, msg)
 }
 
 // auctionList encodes the user's auctions with their current state, oldest

@@ -21,8 +21,12 @@ import (
 )
 
 // fakeFeeds stands in for the hub: it records subscriptions and delivers
-// published changes while holding its lock, as a real feed may.
+// published changes one at a time (deliverMu, as a feed's goroutine does)
+// outside the lock State takes, as a feed does: the relay reads State
+// while it pushes a state, and a push may run while a change is fanned
+// out.
 type fakeFeeds struct {
+	deliverMu   sync.Mutex // held across a publish's deliveries
 	mu          sync.Mutex
 	subs        map[int64]map[*fakeSub]struct{}
 	subscribes  map[int64]int // Subscribe calls per product, over the test
@@ -105,11 +109,17 @@ func (f *fakeFeeds) trim(productID int64, n int) {
 }
 
 func (f *fakeFeeds) publish(c *hub.Change) {
+	f.deliverMu.Lock()
+	defer f.deliverMu.Unlock()
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.states[c.ProductID] = c
 	f.history[c.ProductID] = append(f.history[c.ProductID], c)
+	subs := make([]*fakeSub, 0, len(f.subs[c.ProductID]))
 	for sub := range f.subs[c.ProductID] {
+		subs = append(subs, sub)
+	}
+	f.mu.Unlock()
+	for _, sub := range subs {
 		sub.s.Deliver(c)
 	}
 }

@@ -11,5 +11,8 @@ func TestMain(m *testing.M) {
 	if url := os.Getenv(idleClientsEnv); url != "" {
 		os.Exit(runIdleClients(url, os.Getenv(idleCountEnv)))
 	}
+	if url := os.Getenv(sharedSetupEnv); url != "" {
+		os.Exit(runSharedSetup(url, os.Getenv(sharedCountEnv)))
+	}
 	goleak.VerifyTestMain(m)
 }

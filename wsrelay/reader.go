@@ -58,6 +58,7 @@ func (c *conn) Closed(code int) {
 	delete(r.conns, c)
 	r.leftSubsLocked(c) // fair use: they still count while their feeds linger
 	if c.user != nil {
+		c.user.countSubs(c, -1)
 		delete(c.user.conns, c)
 		c.user = nil
 	} else {

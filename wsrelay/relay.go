@@ -55,7 +55,9 @@ type Options struct {
 	Unwrap func(net.Conn) net.Conn
 }
 
-// Relay is the connection registry, the users and their monitored auctions.
+// Relay is the connection registry and each user's sockets, with the
+// delivery state of the auctions they monitor (the auctions themselves are
+// its users.Directory's).
 // It outlives a config reload: UpdateConfig applies new settings to the open
 // sockets in place. Shutdown ends it.
 type Relay struct {
@@ -76,9 +78,11 @@ type Relay struct {
 	verifier  atomic.Pointer[tokens.Verifier] // signed tokens (Config.JWT); nil: none accepted
 	retention retention                       // the sweep of users known only from tokens
 
-	// dir is the configured users: their tokens, cookies and the products
-	// they monitor (users.Directory). Its lock is a leaf, taken after
-	// interestMu and mu when they are held, never per delivery.
+	// dir is the configured users: their tokens, cookies and the auctions
+	// they monitor with their configs (users.Directory). The relay changes
+	// a user's auctions there under mu, with its delivery state, so the
+	// two agree. Its lock is a leaf, taken after interestMu and mu when
+	// they are held, never per delivery.
 	dir *users.Directory
 
 	ctx    context.Context // the relay's lifetime: cancelled by Shutdown
@@ -87,14 +91,15 @@ type Relay struct {
 	saver  *users.Saver
 
 	// mu guards the relay's side of the registry: sockets, each user's
-	// sockets and monitored auctions, interest sets (dir, the users
-	// themselves, has its own lock, taken after mu, never before, and
-	// never on a delivery). No socket is written while it is held:
-	// deliver, pushState, ReportAutoBid and the sweeper collect their
+	// sockets and the delivery state of their monitored auctions (the
+	// fan-out's index monitors), interest sets (dir, the users and their
+	// auctions, has its own lock, taken after mu, never before, and never
+	// on a delivery). No socket is written while it is held:
+	// deliver, the pushes (push.go) and the sweeper collect their
 	// sockets (and build their frames) under it and send after releasing
 	// it. A monitored auction's sendMu, taken before mu, keeps its states
-	// in order on its owner's sockets. pushState reads Feeds.State under
-	// it, which is safe because a feed delivers outside its own locks;
+	// in order on its owner's sockets. A push reads Feeds.State under
+	// sendMu, which is safe because a feed delivers outside its own locks;
 	// Feeds.Subscribe and unsubscribe are called without it.
 	mu          sync.RWMutex
 	closing     bool
@@ -103,7 +108,7 @@ type Relay struct {
 	conns       map[*conn]struct{}
 	unauthed    int                               // sockets without a user, and upgrades in flight
 	unauthedBy  map[string]int                    // the same, by addressKey
-	monitors    map[int64]map[*monitored]struct{} // auctions monitored, by product
+	monitors    map[int64]map[*monitored]struct{} // delivery states of the auctions monitored, by product: the fan-out's targets
 	subscribers map[int64]map[*conn]struct{}      // sockets that sent subscribe, by product
 	expiry      expiryWatch                       // signed tokens' expiry, for the sweeper
 
@@ -116,12 +121,19 @@ type Relay struct {
 }
 
 // user is the relay's side of one configured user (users.Directory holds
-// who is configured, their token and cookies); its fields are guarded by
-// Relay.mu.
+// who is configured, their token, cookies and auctions): their sockets and
+// the delivery state of each auction they monitor; its fields are guarded
+// by Relay.mu.
 type user struct {
-	name     string
+	name string
+	// auctions is the delivery state of each auction the user monitors
+	// in the Directory, by id: the two change together, under Relay.mu.
 	auctions map[string]*monitored
 	conns    map[*conn]struct{} // authenticated sockets
+	// subs counts, by product, the user's sockets that sent subscribe,
+	// so fair use counts a user's products without visiting every socket
+	// (productLimitLocked).
+	subs map[int64]int
 	// stateKey is the Directory's key for the user state fetched with the
 	// user's cookies (hub.UserState.Owner), copied here whenever the
 	// cookies change (setCookies) so a delivery reads it under mu alone.
@@ -360,16 +372,10 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 		}
 	}
 	for _, name := range goneUsers {
-		u := r.users[name]
-		if u == nil {
-			continue
+		if u := r.users[name]; u != nil {
+			rel, g := r.dropUserLocked(u)
+			release, gone = append(release, rel...), append(gone, g...)
 		}
-		for _, a := range u.auctions {
-			r.removeMonitorLocked(a)
-			release = append(release, a.ProductID)
-			gone = append(gone, a)
-		}
-		delete(r.users, name)
 	}
 	for _, name := range r.dir.Reopen(key) {
 		r.log().Info("stored cookies opened with the new cookie_key", zap.String("user", name))
@@ -378,20 +384,8 @@ func (r *Relay) applyConfig(ctx context.Context, cfg Config) error {
 		if _, ok := r.users[name]; ok {
 			continue // loaded concurrently by another UpdateConfig
 		}
-		u := &user{
-			name:     name,
-			auctions: make(map[string]*monitored, len(rec.Auctions)),
-			conns:    make(map[*conn]struct{}),
-		}
-		u.stateKey, _ = r.dir.Restore(name, rec.Cookies, rec.Unopened)
-		for _, a := range rec.Auctions {
-			m := &monitored{Auction: a, owner: u}
-			m.refreshHead()
-			u.auctions[a.ID] = m
-			r.addMonitorLocked(m)
-			acquire = append(acquire, a.ProductID)
-		}
-		r.users[name] = u
+		_, acq := r.addUserLocked(name, rec)
+		acquire = append(acquire, acq...)
 	}
 	r.mu.Unlock()
 	for name, rec := range loaded {
@@ -435,6 +429,12 @@ func (r *Relay) authenticate(token string) (u *user, configured bool) {
 	return r.users[name], configured
 }
 
+func newUser(name string) *user {
+	return &user{name: name, auctions: make(map[string]*monitored), conns: make(map[*conn]struct{}), subs: make(map[int64]int)}
+}
+
+// addMonitorLocked adds a's delivery state to the fan-out's index; the
+// auction is the Directory's already. Callers hold r.mu.
 func (r *Relay) addMonitorLocked(a *monitored) {
 	set := r.monitors[a.ProductID]
 	if set == nil {
@@ -442,16 +442,16 @@ func (r *Relay) addMonitorLocked(a *monitored) {
 		r.monitors[a.ProductID] = set
 	}
 	set[a] = struct{}{}
-	r.dir.Monitor(a.owner.name, a.ProductID)
 }
 
+// removeMonitorLocked takes a's delivery state out of the fan-out's
+// index. Callers hold r.mu.
 func (r *Relay) removeMonitorLocked(a *monitored) {
 	set := r.monitors[a.ProductID]
 	delete(set, a)
 	if len(set) == 0 {
 		delete(r.monitors, a.ProductID)
 	}
-	r.dir.Unmonitor(a.owner.name, a.ProductID)
 }
 
 // shutdownGrace is how long Shutdown lets sockets take their close frame

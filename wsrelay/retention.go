@@ -119,12 +119,8 @@ func (r *Relay) forgetStale(staleBefore time.Time) {
 		if u == nil {
 			continue
 		}
-		for _, a := range u.auctions {
-			r.removeMonitorLocked(a)
-			release = append(release, a.ProductID)
-			gone = append(gone, a)
-		}
-		delete(r.users, name)
+		rel, g := r.dropUserLocked(u)
+		release, gone = append(release, rel...), append(gone, g...)
 	}
 	r.mu.Unlock()
 	for _, id := range release {

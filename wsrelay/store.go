@@ -17,22 +17,9 @@ func (r *Relay) Quarantined() []QuarantinedRecord {
 	return r.store.Quarantined()
 }
 
-// userSnapshot is the user's record as it is now, for the saver.
-func (r *Relay) userSnapshot(name string) (users.Record, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	u, ok := r.users[name]
-	if !ok {
-		return users.Record{}, false
-	}
-	c := r.dir.Cookies(name)
-	rec := users.Record{Auctions: make([]Auction, 0, len(u.auctions)), Cookies: c.Cookies, Unopened: c.Unopened,
-		SignedIn: r.dir.SignedIn(name)}
-	for _, a := range u.auctions {
-		rec.Auctions = append(rec.Auctions, a.Auction)
-	}
-	return rec, true
-}
+// userSnapshot is the user's record as it is now, for the saver: the
+// Directory keeps what is saved (users.Directory.Record).
+func (r *Relay) userSnapshot(name string) (users.Record, bool) { return r.dir.Record(name) }
 
 // cookieKeyNow is the cookie key to seal with, nil without one.
 func (r *Relay) cookieKeyNow() []byte {

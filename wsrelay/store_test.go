@@ -222,3 +222,38 @@ func (b *logBuffer) String() string {
 func (b *logBuffer) logger() *zap.Logger {
 	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(b), zap.DebugLevel))
 }
+
+// TestAStoredRecordLoads: a record as the gateway wrote it before the
+// users' auctions moved into users.Directory loads into it: the user's
+// list, the engine's auto-bidders and the feeds all see its auctions, and
+// the next save writes the same record back.
+func TestAStoredRecordLoads(t *testing.T) {
+	const stored = `{"version":1,"auctions":[` +
+		`{"id":"11","productId":11,"title":"lot 11","url":"https://www.nellisauction.com/p/x/11","imageUrl":null,"config":{"maxBid":20,"incrementAmount":1,"strategy":"sniping","autoBid":true,"snipeSeconds":45},"addedAt":1700000000000},` +
+		`{"id":"12","productId":12,"title":"lot 12","url":"https://www.nellisauction.com/p/x/12","imageUrl":"https://img/12.jpg","config":{"maxBid":35,"incrementAmount":1,"strategy":"auto","autoBid":false},"addedAt":1700000001000}]}`
+	store := newMemStore()
+	_ = store.Store(context.Background(), users.RecordKey("alice"), []byte(stored))
+	f := newFixture(t, testConfig(), Options{Storage: store})
+
+	list := apiCall(t, f, "GET", "/api/auctions", tokenAlice, "", http.StatusOK)["auctions"].([]any)
+	if len(list) != 2 || list[0].(map[string]any)["title"] != "lot 11" || list[1].(map[string]any)["imageUrl"] != "https://img/12.jpg" ||
+		list[1].(map[string]any)["config"].(map[string]any)["maxBid"] != 35.0 {
+		t.Fatalf("the stored auctions: %v", list)
+	}
+	if got := f.relay.AutoBidders(11); len(got) != 1 || got[0].Config.SnipeSeconds != 45 || f.relay.AutoBidders(12) != nil {
+		t.Fatalf("auto-bidders: %+v", got)
+	}
+	if f.feeds.subscribers(11) != 1 || f.feeds.subscribers(12) != 1 {
+		t.Fatal("the stored auctions are not watched upstream")
+	}
+	rec, ok := f.relay.userSnapshot("alice")
+	if !ok {
+		t.Fatal("no record to save")
+	}
+	if err := users.NewStorageStore(store, users.StorageOptions{}).Save(context.Background(), "alice", rec, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(store.get(users.RecordKey("alice"))); got != stored {
+		t.Fatalf("saved back as\n%s\nwant\n%s", got, stored)
+	}
+}

@@ -108,25 +108,35 @@ func (r *Relay) tokenUser(name string) (*user, error) {
 }
 
 // addUserLocked adds name with their loaded record to the relay's users
-// and returns the products to acquire, as applyConfig does for the
-// configured users it loads.
+// (the Directory takes the record; the relay builds each auction's
+// delivery state) and returns the products to acquire. applyConfig adds
+// the configured users it loads, tokenUser a signed token's user.
 func (r *Relay) addUserLocked(name string, rec users.Record) (*user, []int64) {
-	u := &user{
-		name:     name,
-		auctions: make(map[string]*monitored, len(rec.Auctions)),
-		conns:    make(map[*conn]struct{}),
-	}
-	u.stateKey, _ = r.dir.Restore(name, rec.Cookies, rec.Unopened)
+	u := newUser(name)
+	u.stateKey, _ = r.dir.Restore(name, rec)
 	var acquire []int64
-	for _, a := range rec.Auctions {
-		m := &monitored{Auction: a, owner: u}
-		m.refreshHead()
+	for _, a := range r.dir.Auctions(name) {
+		m := newMonitored(a, u)
 		u.auctions[a.ID] = m
 		r.addMonitorLocked(m)
 		acquire = append(acquire, a.ProductID)
 	}
 	r.users[name] = u
 	return u, acquire
+}
+
+// dropUserLocked removes u from the relay's users and the fan-out's
+// index, returning the products to release and the auctions that went,
+// for their auto-bid state to be forgotten. applyConfig drops the users a
+// reload no longer names, forgetStale those past user_retention.
+func (r *Relay) dropUserLocked(u *user) (release []int64, gone []*monitored) {
+	for _, a := range u.auctions {
+		r.removeMonitorLocked(a)
+		release = append(release, a.ProductID)
+		gone = append(gone, a)
+	}
+	delete(r.users, u.name)
+	return release, gone
 }
 
 // applyVerifier makes cfg's signed-token settings the ones in force; nil

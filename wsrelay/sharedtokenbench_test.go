@@ -1,0 +1,120 @@
+package wsrelay
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// BenchmarkSharedTokenSetup times N sockets of one user (the old
+// backend's shared token) signing in, one after the other, and each
+// starting to monitor the same auction, as extensions do on connect; an
+// op is the whole setup. With a sign-in costing the same whatever the
+// number of sockets already open, ns/socket stays flat from 1,000 to
+// 10,000. The clients run in a child process, so the two sides' file
+// descriptors fit the limit of one process each.
+func BenchmarkSharedTokenSetup(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("sockets=%d", n), func(b *testing.B) {
+			f := newFixture(b, sharedTokenConfig(n), Options{})
+			for range b.N {
+				child := exec.Command(os.Args[0], "-test.run=^$")
+				child.Env = append(os.Environ(), sharedSetupEnv+"="+f.wsURL(), sharedCountEnv+"="+strconv.Itoa(n))
+				stdin, _ := child.StdinPipe()
+				stdout, _ := child.StdoutPipe()
+				child.Stderr = os.Stderr
+				if err := child.Start(); err != nil {
+					b.Fatal(err)
+				}
+				if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+					b.Fatalf("client process: %q %v", line, err)
+				}
+				b.StopTimer()
+				stdin.Close()
+				if err := child.Wait(); err != nil {
+					b.Fatal(err)
+				}
+				for deadline := time.Now().Add(time.Minute); f.relay.Stats().Connections > 0; time.Sleep(10 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						b.Fatal("the sockets did not close")
+					}
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/socket")
+		})
+	}
+}
+
+const (
+	sharedSetupEnv = "WSRELAY_SHARED_SETUP_URL"
+	sharedCountEnv = "WSRELAY_SHARED_SETUP_SOCKETS"
+)
+
+// runSharedSetup is the child process of BenchmarkSharedTokenSetup: it
+// opens the sockets one after the other, each signing in as alice and
+// starting to monitor auction 100, says ready, and holds them until its
+// stdin closes.
+func runSharedSetup(url, count string) int {
+	n, err := strconv.Atoi(count)
+	if err != nil {
+		return 2
+	}
+	dialer := websocket.Dialer{ReadBufferSize: 1024, WriteBufferSize: 1024}
+	conns := make([]*websocket.Conn, 0, n)
+	defer func() {
+		for _, ws := range conns {
+			ws.Close()
+		}
+	}()
+	// until reads ws's messages up to one of type typ.
+	until := func(ws *websocket.Conn, typ string) error {
+		for {
+			_ = ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				return err
+			}
+			var m struct{ Type string }
+			if json.Unmarshal(data, &m) == nil && m.Type == typ {
+				return nil
+			}
+		}
+	}
+	start := `{"type":"startMonitoring","auctionId":"100","requestId":"s","config":{"maxBid":45,"autoBid":true},"metadata":{"title":"lot 100","url":"https://www.nellisauction.com/p/x/100"}}`
+	for range n {
+		ws, _, err := dialer.Dial(url, nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "dial:", err)
+			return 1
+		}
+		conns = append(conns, ws)
+		steps := []func() error{
+			func() error { return until(ws, "connected") },
+			func() error {
+				return ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"authenticate","token":"`+tokenAlice+`","requestId":"a"}`))
+			},
+			func() error { return until(ws, "authenticated") },
+			func() error { return ws.WriteMessage(websocket.TextMessage, []byte(start)) },
+			func() error { return until(ws, "response") },
+			func() error { return until(ws, "auctionState") },
+		}
+		for _, step := range steps {
+			if err := step(); err != nil {
+				fmt.Fprintln(os.Stderr, "socket", len(conns), err)
+				return 1
+			}
+		}
+	}
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
+}
