@@ -53,7 +53,7 @@ func (s *Socket) Send(m Message) {
 			}
 		}
 	}
-	if !s.writing && len(s.queue) == 0 && s.hj.raw != nil {
+	if !s.writing && len(s.queue) == 0 && s.hj.inline() {
 		s.writing = true
 		s.mu.Unlock()
 		s.writeNow(m)
@@ -308,7 +308,7 @@ func (s *Socket) writeFrames(batch []Message) error {
 	switch {
 	case len(batch) == 1:
 		_, err = out.Write(batch[0].bytes())
-	case s.hj.raw != nil:
+	case s.hj.inline():
 		bufs := make(net.Buffers, len(batch))
 		for i := range batch {
 			bufs[i] = batch[i].bytes()

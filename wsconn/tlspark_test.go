@@ -1,0 +1,59 @@
+//go:build linux && !nellis_portable
+
+package wsconn
+
+import (
+	"testing"
+	"time"
+)
+
+// TestParkedTLSSocketMissesNoInput: an idle socket over TLS is parked, and
+// whatever the client sends next is read, wherever crypto/tls holds it
+// when the reader looks: records that arrive together (the later ones read
+// ahead as ciphertext), a frame split across records, two frames in one
+// record (the second left decrypted, behind a read buffer's worth), and
+// frames pipelined right behind the upgrade's answer (before the socket's
+// reader first looks). After each the socket parks again.
+func TestParkedTLSSocketMissesNoInput(t *testing.T) {
+	limits := Limits{QueueSize: 16, WriteTimeout: 2 * time.Second, PingInterval: 10 * time.Second}
+	f := newFixtureTLS(t, limits, true)
+	if !f.tr.Polling() {
+		t.Fatal("no idle poller on linux")
+	}
+	// A frame of exactly the read buffer's size: gorilla takes it whole
+	// and the next frame stays in the tls.Conn, decrypted.
+	big := textOfFrameSize(readBufferSize)
+	c := f.dialTLS()
+	c.upgrade(maskedText("early one"), maskedText("early two"))
+	for _, want := range []string{"early one", "early two"} {
+		if got := c.readText(); got != want {
+			t.Fatalf("read %q, want %q", got, want)
+		}
+	}
+	socks := f.waitSockets(1)
+	waitParked := func(when string) {
+		t.Helper()
+		waitFor(t, "the socket to park "+when, func() bool { return parked(socks) == 1 })
+	}
+	waitParked("after the pipelined frames")
+
+	split := maskedText("split across two records")
+	for _, tc := range []struct {
+		name    string
+		records [][]byte
+		want    []string
+	}{
+		{"two records at once", [][]byte{maskedText("first"), maskedText("second")}, []string{"first", "second"}},
+		{"a frame split across records", [][]byte{split[:9], split[9:]}, []string{"split across two records"}},
+		{"two frames in one record", [][]byte{append(maskedText(big), maskedText("behind")...)}, []string{big, "behind"}},
+		{"three records at once, the middle frame split", [][]byte{maskedText("a"), append(maskedText("b"), split[:3]...), split[3:]}, []string{"a", "b", "split across two records"}},
+	} {
+		c.together(tc.records...)
+		for _, want := range tc.want {
+			if got := c.readText(); got != want {
+				t.Fatalf("%s: read %q, want %q", tc.name, got, want)
+			}
+		}
+		waitParked("after " + tc.name)
+	}
+}
