@@ -3,6 +3,7 @@ package wsconn
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -11,8 +12,13 @@ import (
 // message read by gorilla (through the parked socket's wake-up, or its
 // waiting reader), checked as UTF-8, handed to the handler, and echoed by
 // the transport's inline write; one round trip per op.
-func BenchmarkReadEcho(b *testing.B) {
-	f := newFixture(b)
+func BenchmarkReadEcho(b *testing.B) { readEcho(b, false) }
+
+// BenchmarkReadEchoTLS is the same over TLS terminated in the server.
+func BenchmarkReadEchoTLS(b *testing.B) { readEcho(b, true) }
+
+func readEcho(b *testing.B, overTLS bool) {
+	f := newFixtureTLS(b, Limits{QueueSize: 16, WriteTimeout: 2 * time.Second, PingInterval: 10 * time.Second}, overTLS)
 	c := f.dial()
 	msg := bytes.Repeat([]byte{'m'}, 100)
 	b.ReportAllocs()

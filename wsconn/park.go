@@ -21,7 +21,8 @@ import "bufio"
 //
 // A parked socket gives up its read buffer too, which is empty: gorilla
 // keeps a pointer to the bufio.Reader, so the reader's contents are
-// swapped rather than the pointer, and only while no reader runs.
+// swapped rather than the pointer, and only while no reader runs. Over
+// TLS it gives up the tls.Conn's empty input buffers as well (tlsinput.go).
 //
 // While parked, no read deadline can fire: the sweeper closes a parked
 // socket that has been silent for two ping intervals instead.
@@ -33,8 +34,11 @@ func (s *Socket) park() bool {
 	if p == nil || s.hj == nil || s.hj.raw == nil || s.hj.br.Buffered() > 0 || s.lingering.Load() {
 		return false
 	}
-	if s.hj.tls != nil && s.hj.tls.buffered() > 0 {
-		return false // the next message is in the TLS layer already
+	if s.hj.tls != nil {
+		if s.hj.tls.buffered() > 0 {
+			return false // the next message is in the TLS layer already
+		}
+		s.hj.tls.release()
 	}
 	*s.hj.br = bufio.Reader{}
 	s.parked.Store(true) // before arming: the poller may fire at once

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"reflect"
 	"sync"
+	"unsafe"
 )
 
 // tlsInput tells whether a *tls.Conn holds input the kernel no longer
@@ -15,16 +16,25 @@ import (
 // tell the whole truth, and can an idle TLS socket be parked like a plain
 // one: whatever comes next must come through the kernel, so epoll sees it.
 //
-// crypto/tls exposes none of this (golang/go#43563 asks for a way to drop
-// the idle buffers; nothing offers their length). The fields are read, not
-// written, with reflection, which reads unexported fields without unsafe:
-// a bytes.Buffer's length is len(buf)-off, a bytes.Reader's len(s)-i.
-// tlsLayout checks the layout once; should a Go release change it, TLS
-// sockets are simply never parked (TestTLSInputLayout fails first).
+// crypto/tls exposes none of this (nothing offers their length, and
+// golang/go#43563 asks in vain for a way to drop the idle buffers). The
+// fields are read with reflection, which reads unexported fields without
+// unsafe: a bytes.Buffer's length is len(buf)-off, a bytes.Reader's
+// len(s)-i. tlsLayout checks the layout once; should a Go release change
+// it, TLS sockets are simply never parked (TestTLSInputLayout fails first).
+//
+// Empty is not free: rawInput and hand keep the capacity they grew to for
+// the handshake's ClientHello (bytes.Buffer never shrinks), 3.5 KB of the
+// 9.5 KB an idle TLS socket held (BenchmarkIdleConnMemoryTLS). So a parked
+// socket's empty buffers are dropped (release): the one write into
+// crypto/tls's fields, of their zero values, which bytes documents as
+// empty and ready, hence unsafe's one use here. A woken reader's first
+// record grows rawInput again, to 576 bytes for a small message.
 //
 // Only the socket's reader reads through the tls.Conn, and only it looks
-// at these fields, between reads, so nothing races: a tls.Conn's writes
-// (records out, alerts, close_notify) touch only its output half.
+// at these fields, between reads, or while parked, when no reader runs:
+// nothing races. A tls.Conn's writes (records out, alerts, close_notify)
+// touch only its output half.
 type tlsInput struct {
 	conn reflect.Value // the tls.Conn, addressable
 }
@@ -85,4 +95,14 @@ func (t *tlsInput) buffered() int {
 	rd := t.conn.FieldByIndex(l.input)
 	input := int64(rd.FieldByIndex(l.rdS).Len()) - rd.FieldByIndex(l.rdI).Int()
 	return buf(t.conn.FieldByIndex(l.rawInput)) + buf(t.conn.FieldByIndex(l.hand)) + int(max(input, 0))
+}
+
+// release drops c's input buffers, which must be empty (buffered() == 0):
+// for a parked socket, whose reader has ended.
+func (t *tlsInput) release() {
+	l := tlsLayout()
+	for _, idx := range [][]int{l.rawInput, l.input, l.hand} {
+		f := t.conn.FieldByIndex(idx)
+		reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().SetZero()
+	}
 }

@@ -88,4 +88,22 @@ func TestTLSInputLayout(t *testing.T) {
 	if n := in.buffered(); n != 0 {
 		t.Errorf("%d bytes buffered with everything read", n)
 	}
+
+	// Released, the buffers are gone, and the next records read as ever.
+	in.release()
+	l := tlsLayout()
+	for name, idx := range map[string][]int{"rawInput": l.rawInput, "hand": l.hand} {
+		if c := in.conn.FieldByIndex(idx).FieldByIndex(l.bufBuf).Cap(); c != 0 {
+			t.Errorf("%s keeps %d bytes after release", name, c)
+		}
+	}
+	held.hold()
+	_, _ = client.Write([]byte("klmno"))
+	_, _ = client.Write([]byte("pqrst"))
+	if err := held.release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(server, buf); err != nil || string(buf) != "klmnopqrst" {
+		t.Fatalf("read %q after release, %v", buf, err)
+	}
 }
