@@ -157,6 +157,7 @@ func plainConnOf(c net.Conn, unwrap func(net.Conn) net.Conn) (net.Conn, syscall.
 	return c, raw
 }
 
-// inline reports whether frames may be written with one non-blocking
-// write(2) by their sender: plain TCP only (see writer.go on TLS).
-func (hj *hijacked) inline() bool { return hj.raw != nil && hj.tls == nil }
+// plain reports whether frames are written straight to the TCP
+// connection: with one non-blocking write(2) by their sender, or a
+// vectored write by the writer goroutine.
+func (hj *hijacked) plain() bool { return hj.raw != nil && hj.tls == nil }
