@@ -79,9 +79,10 @@
 //     the kernel (SO_MEMINFO, Linux) whether the socket's queued memory
 //     leaves room for the record, which is exactly when Linux's write
 //     does not wait, and writes it itself if so; else the frame goes to
-//     the writer goroutine as before. The TLS fan-out went from 8 to 5
-//     allocations and from 810 to 570 B a delivery; its time is within
-//     this machine's noise, as the read-echo round trip's is.
+//     the writer goroutine as before. The TLS fan-out went from 8 to 3
+//     allocations and from 810 to 544 B a delivery, the client's reads
+//     included (plain: 2 and 520 B); its time is within this machine's
+//     noise, as the read-echo round trip's is.
 //   - Batches. What queues up is joined into one record (writer.go).
 //
 // # Platforms

@@ -26,8 +26,10 @@ type hijacked struct {
 	// layout is unknown, in which case raw is nil too.
 	tls *tlsInput
 	wmu sync.Mutex // one write at a time
-	// once is the non-blocking write's state (writer.go), guarded by wmu.
+	// once is the non-blocking write's state (writer.go), guarded by wmu;
+	// room the inline TLS write's (tlsroom_linux.go).
 	once oneWrite
+	room roomCheck
 
 	// s is the socket, set once the handshake's answer is out: every
 	// later write of gorilla's goes through it (readerConn.Write). Set

@@ -4,6 +4,8 @@ package wsconn
 
 import "syscall"
 
-// kernelTakes needs Linux's SIOCOUTQ; elsewhere every TLS frame goes
+// roomCheck needs Linux's SO_MEMINFO; elsewhere every TLS frame goes
 // through the writer goroutine.
-func kernelTakes(syscall.RawConn, int) bool { return false }
+type roomCheck struct{}
+
+func (*roomCheck) takes(syscall.RawConn, int) bool { return false }

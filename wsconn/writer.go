@@ -233,7 +233,7 @@ func (s *Socket) tryWrite(f []byte) (int, error) {
 }
 
 // tryWriteTLS writes f through TLS at once if the kernel takes the whole
-// record without waiting (kernelTakes), else nothing: a tls.Conn cannot
+// record without waiting (roomCheck), else nothing: a tls.Conn cannot
 // write part of a record and try again later. The deadline is only the
 // writer's safety net: with the kernel's room checked, the write does not
 // wait for the client.
@@ -242,7 +242,7 @@ func (s *Socket) tryWriteTLS(f []byte) (int, error) {
 		return 0, nil // a close frame is being written: the writer waits for it
 	}
 	defer s.hj.wmu.Unlock()
-	if !kernelTakes(s.hj.raw, len(f)+tlsRecordOverhead) {
+	if !s.hj.room.takes(s.hj.raw, len(f)+tlsRecordOverhead) {
 		return 0, nil
 	}
 	out := s.hj.out
