@@ -3,8 +3,11 @@
 package wsconn
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // TestParkedTLSSocketMissesNoInput: an idle socket over TLS is parked, and
@@ -55,5 +58,36 @@ func TestParkedTLSSocketMissesNoInput(t *testing.T) {
 			}
 		}
 		waitParked("after " + tc.name)
+	}
+
+	// A pong (what answers the sweeper's ping of a silent socket) wakes
+	// the reader, proves the client alive, and the socket parks again
+	// instead of waiting in gorilla for a message.
+	before := socks[0].LastRead()
+	time.Sleep(10 * time.Millisecond)
+	c.together([]byte{0x8A, 0x80, 0, 0, 0, 0})
+	waitFor(t, "the pong to be read", func() bool { return socks[0].LastRead().After(before) })
+	waitParked("after a pong")
+}
+
+// TestFailedPollerHandsTLSSocketsBack: if the epoll set fails, parked TLS
+// sockets, whose TLS input buffers were dropped, get their readers back
+// and keep working.
+func TestFailedPollerHandsTLSSocketsBack(t *testing.T) {
+	f := newFixtureTLS(t, Limits{QueueSize: 16, WriteTimeout: 2 * time.Second, PingInterval: 10 * time.Second}, true)
+	a, b := f.dial(), f.dial()
+	socks := f.waitSockets(2)
+	waitFor(t, "both sockets to park", func() bool { return parked(socks) == 2 })
+	f.tr.poller.fail()
+	waitFor(t, "both sockets to unpark", func() bool { return parked(socks) == 0 })
+	for _, c := range []*client{a, b} {
+		for _, m := range []string{"hello", strings.Repeat("x", 1000)} {
+			if err := c.ws.WriteMessage(websocket.TextMessage, []byte(m)); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.read(); string(got) != m {
+				t.Fatalf("read %q", got)
+			}
+		}
 	}
 }
