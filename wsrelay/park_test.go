@@ -184,8 +184,9 @@ func TestTLSSocketsPark(t *testing.T) {
 	}
 	waitParked(t, f.relay, 2)
 
-	// Changes in quick succession queue up behind the TLS socket's writer
-	// and go out joined in batches: every one arrives, in order.
+	// Changes in quick succession, written by their sender while the
+	// kernel has room and else queued behind the TLS socket's writer and
+	// joined in batches: every one arrives, in order.
 	c.authenticate(tokenAlice)
 	const lots = 30
 	for id := 1; id <= lots; id++ {
