@@ -19,7 +19,7 @@ import (
 type hijacked struct {
 	br  *bufio.Reader   // gorilla reads through it; emptied while parked (park.go)
 	in  net.Conn        // what br reads from
-	raw syscall.RawConn // the TCP descriptor; on plain TCP also for the non-blocking write (writer.go)
+	raw syscall.RawConn // the TCP descriptor: to park on, and for the inline write (writer.go)
 	out net.Conn        // where frames are written: the TCP conn under a wrapper, or the conn
 	// tls inspects the *tls.Conn the socket reads through (in and out),
 	// for what it buffers (tlsinput.go); nil on plain TCP, or where its
