@@ -14,8 +14,19 @@ import (
 // TestCloseCodes: what a client does, and the close frame it gets back,
 // which is also the code the socket ends with: its own close echoed, 1009
 // for a message over the handler's read limit, 1007 for a text message
-// that is not UTF-8 (RFC 6455 §8.1).
+// that is not UTF-8 (RFC 6455 §8.1); over plain TCP and over TLS, where
+// the socket is parked between messages too.
 func TestCloseCodes(t *testing.T) {
+	for _, overTLS := range []bool{false, true} {
+		name := "plain"
+		if overTLS {
+			name = "TLS"
+		}
+		t.Run(name, func(t *testing.T) { testCloseCodes(t, overTLS) })
+	}
+}
+
+func testCloseCodes(t *testing.T, overTLS bool) {
 	for _, tc := range []struct {
 		name string
 		do   func(ws *websocket.Conn) error
@@ -32,9 +43,12 @@ func TestCloseCodes(t *testing.T) {
 		}, websocket.CloseInvalidFramePayloadData},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
+			f := newFixtureTLS(t, Limits{QueueSize: 16, WriteTimeout: 2 * time.Second, PingInterval: 10 * time.Second}, overTLS)
 			c := f.dial()
-			f.waitSockets(1)
+			socks := f.waitSockets(1)
+			if f.tr.Polling() {
+				waitFor(t, "the socket to park", socks[0].Parked)
+			}
 			if err := tc.do(c.ws); err != nil {
 				t.Fatal(err)
 			}

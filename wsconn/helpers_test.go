@@ -3,7 +3,6 @@ package wsconn
 import (
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,9 +46,15 @@ func newFixture(t testing.TB) *fixture {
 }
 
 func newFixtureWith(t testing.TB, limits Limits) *fixture {
+	return newFixtureTLS(t, limits, false)
+}
+
+// newFixtureTLS is newFixtureWith over TLS, terminated by crypto/tls in
+// the server as Caddy does, when overTLS.
+func newFixtureTLS(t testing.TB, limits Limits, overTLS bool) *fixture {
 	tr, _ := New(limits, nopHooks{}, nil)
-	f := &fixture{t: t, tr: tr, closed: make(chan int, 100)}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	f := &fixture{t: t, tr: tr, closed: make(chan int, 2*idleSockets)}
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		s, err := tr.Upgrade(w, req)
 		if err != nil {
 			return
@@ -60,6 +65,11 @@ func newFixtureWith(t testing.TB, limits Limits) *fixture {
 		f.mu.Unlock()
 		s.Run()
 	}))
+	if overTLS {
+		f.srv.StartTLS()
+	} else {
+		f.srv.Start()
+	}
 	t.Cleanup(f.close)
 	return f
 }
@@ -85,7 +95,11 @@ type client struct {
 
 func (f *fixture) dial() *client {
 	f.t.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(f.srv.URL, "http"), nil)
+	dialer := *websocket.DefaultDialer
+	if f.srv.TLS != nil {
+		dialer.TLSClientConfig = f.srv.Client().Transport.(*http.Transport).TLSClientConfig
+	}
+	ws, _, err := dialer.Dial(f.wsURL(), nil)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package wsconn
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -18,11 +19,17 @@ import (
 type hijacked struct {
 	br  *bufio.Reader   // gorilla reads through it; emptied while parked (park.go)
 	in  net.Conn        // what br reads from
-	raw syscall.RawConn // also for the non-blocking first write (writer.go)
+	raw syscall.RawConn // the TCP descriptor: to park on, and for the inline write (writer.go)
 	out net.Conn        // where frames are written: the TCP conn under a wrapper, or the conn
-	wmu sync.Mutex      // one write at a time
-	// once is the non-blocking write's state (writer.go), guarded by wmu.
+	// tls inspects the *tls.Conn the socket reads through (in and out),
+	// for what it buffers (tlsinput.go); nil on plain TCP, or where its
+	// layout is unknown, in which case raw is nil too.
+	tls *tlsInput
+	wmu sync.Mutex // one write at a time
+	// once is the non-blocking write's state (writer.go), guarded by wmu;
+	// room the inline TLS write's (tlsroom_linux.go).
 	once oneWrite
+	room roomCheck
 
 	// s is the socket, set once the handshake's answer is out: every
 	// later write of gorilla's goes through it (readerConn.Write). Set
@@ -107,7 +114,15 @@ func (h hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	h.hj.br, h.hj.in = bufio.NewReaderSize(c, h.size), c
 	h.hj.out = c
-	if plain, raw := plainConnOf(c, h.unwrap); raw != nil {
+	if tc, ok := c.(*tls.Conn); ok {
+		// Reads and writes go through TLS; the descriptor under it only
+		// says when to wake a parked reader.
+		if in := newTLSInput(tc); in != nil {
+			if _, raw := plainConnOf(tc.NetConn(), h.unwrap); raw != nil {
+				h.hj.tls, h.hj.raw = in, raw
+			}
+		}
+	} else if plain, raw := plainConnOf(c, h.unwrap); raw != nil {
 		h.hj.out, h.hj.raw = plain, raw
 		h.hj.once.call = h.hj.once.write
 	}
@@ -119,8 +134,8 @@ func (h hijackWriter) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 // plainConnOf is the TCP (or Unix) connection under c and its file
 // descriptor, or nil. Only a connection that buffers nothing itself
 // qualifies: readiness of the descriptor must mean a message is coming.
-// A *tls.Conn keeps decrypted bytes the transport cannot see, so it never
-// qualifies; unwrap may look through a server's wrapper that passes reads
+// A *tls.Conn is not one (its caller looks under it and at what it
+// buffers); unwrap may look through a server's wrapper that passes reads
 // straight on (the module knows Caddy's).
 func plainConnOf(c net.Conn, unwrap func(net.Conn) net.Conn) (net.Conn, syscall.RawConn) {
 	if unwrap != nil {
@@ -143,3 +158,8 @@ func plainConnOf(c net.Conn, unwrap func(net.Conn) net.Conn) (net.Conn, syscall.
 	}
 	return c, raw
 }
+
+// plain reports whether frames are written straight to the TCP
+// connection: with one non-blocking write(2) by their sender, or a
+// vectored write by the writer goroutine.
+func (hj *hijacked) plain() bool { return hj.raw != nil && hj.tls == nil }

@@ -1,9 +1,15 @@
 package wsconn
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if url := os.Getenv(idleClientsEnv); url != "" {
+		os.Exit(runIdleClients(url, os.Getenv(idleCountEnv)))
+	}
+	goleak.VerifyTestMain(m)
+}

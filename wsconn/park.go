@@ -11,14 +11,18 @@ import "bufio"
 // socket (Abort) starts one too, which finds the socket closed and
 // tears it down, so a parked socket always ends through its reader.
 //
-// Only a socket whose descriptor tells the whole truth is parked: plain
-// TCP, where nothing is buffered above the kernel except gorilla's read
-// buffer, which park checks. TLS keeps decrypted bytes of its own, so those
-// readers wait inside gorilla as before.
+// Only a socket whose descriptor tells the whole truth is parked: nothing
+// may be buffered above the kernel. On plain TCP that is gorilla's read
+// buffer, which park checks; over TLS the tls.Conn's input too (decrypted
+// bytes, ciphertext read ahead, handshake bytes), which park checks with
+// tlsInput, so a TLS socket parks on the TCP descriptor under it. Where
+// that cannot be checked (an unknown tls.Conn layout, a connection with no
+// descriptor), readers wait inside gorilla as before.
 //
 // A parked socket gives up its read buffer too, which is empty: gorilla
 // keeps a pointer to the bufio.Reader, so the reader's contents are
-// swapped rather than the pointer, and only while no reader runs.
+// swapped rather than the pointer, and only while no reader runs. Over
+// TLS it gives up the tls.Conn's empty input buffers as well (tlsinput.go).
 //
 // While parked, no read deadline can fire: the sweeper closes a parked
 // socket that has been silent for two ping intervals instead.
@@ -29,6 +33,12 @@ func (s *Socket) park() bool {
 	p := s.t.poller
 	if p == nil || s.hj == nil || s.hj.raw == nil || s.hj.br.Buffered() > 0 || s.lingering.Load() {
 		return false
+	}
+	if s.hj.tls != nil {
+		if s.hj.tls.buffered() > 0 {
+			return false // the next message is in the TLS layer already
+		}
+		s.hj.tls.release()
 	}
 	*s.hj.br = bufio.Reader{}
 	s.parked.Store(true) // before arming: the poller may fire at once

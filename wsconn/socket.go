@@ -117,7 +117,8 @@ type Transport struct {
 // New starts a transport. unwrap returns the connection under a server's
 // wrapper of a hijacked connection, for a wrapper that passes reads
 // straight through and buffers nothing (Caddy's h2c-preface check, say),
-// or nil; an idle socket on plain TCP is then parked without a goroutine.
+// or nil; an idle socket on plain TCP (or TLS over it) is then parked
+// without a goroutine.
 // pollerErr says why idle sockets keep their reader goroutines, if they do.
 func New(limits Limits, hooks Hooks, unwrap func(net.Conn) net.Conn) (t *Transport, pollerErr error) {
 	t = &Transport{hooks: hooks, unwrap: unwrap}
@@ -172,9 +173,9 @@ func (t *Transport) recoverPanic(what string, s *Socket) {
 
 // Socket is one WebSocket connection from the hijack to the close. Its
 // reader goroutine runs while the client has something to read, and a
-// writer goroutine only while its queue is non-empty: an idle socket on
-// plain TCP is parked with the transport's idle poller and costs neither
-// a goroutine nor a buffer beyond its 512-byte read buffer (park.go).
+// writer goroutine only while its queue is non-empty: an idle socket, on
+// plain TCP or TLS, is parked with the transport's idle poller and costs
+// neither a goroutine nor an empty buffer (park.go).
 type Socket struct {
 	t  *Transport
 	ws *websocket.Conn

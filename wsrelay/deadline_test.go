@@ -15,9 +15,8 @@ import (
 )
 
 // TestAuthTimeout: a socket that does not sign in within AuthTimeout is
-// closed with 1008 and a reason, parked or not (the TLS socket has its
-// reader waiting in gorilla); a signed-in one stays; one a reload signs
-// out gets AuthTimeout again.
+// closed with 1008 and a reason, parked or not (over plain TCP and TLS);
+// a signed-in one stays; one a reload signs out gets AuthTimeout again.
 func TestAuthTimeout(t *testing.T) {
 	cfg := testConfig()
 	cfg.AuthTimeout = settings.Duration(300 * time.Millisecond)
@@ -28,10 +27,10 @@ func TestAuthTimeout(t *testing.T) {
 	idle := f.connect()
 	idleTLS := dialWith(t, tlsSrv.dialer, tlsSrv.url, nil).greeted()
 	signedIn := f.login(tokenAlice)
-	if f.relay.tr.Polling() { // the idle poller parks both plain sockets
-		waitParked(t, f.relay, 2)
+	if f.relay.tr.Polling() { // the idle poller parks all three
+		waitParked(t, f.relay, 3)
 	}
-	for name, c := range map[string]*client{"parked": idle, "TLS": idleTLS} {
+	for name, c := range map[string]*client{"plain": idle, "TLS": idleTLS} {
 		ce := c.closeFrame()
 		if ce.Code != websocket.ClosePolicyViolation || ce.Text != reasonAuthTimeout {
 			t.Errorf("%s socket: closed with %d %q, want 1008 %q", name, ce.Code, ce.Text, reasonAuthTimeout)

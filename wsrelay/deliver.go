@@ -18,11 +18,11 @@ func (s productSubscriber) Deliver(c *hub.Change) { s.r.deliver(c) }
 // subscribed to it. It runs on the feed's goroutine and sends to the
 // sockets itself, never holding r.mu while it does: the targets are
 // collected under the read lock, and each user's frame is built and sent
-// under its auction's sendMu (deliverTo). Each plain-TCP socket that keeps
-// up gets the frame with one non-blocking write(2) (wsconn.Socket.Send);
-// what the kernel does not take, what arrives while the socket's writer
-// goroutine runs, and every frame to a TLS socket wait in the socket's
-// queue for that goroutine. No write waits for a client, but the feed
+// under its auction's sendMu (deliverTo). Each socket that keeps up gets
+// the frame at once: one non-blocking write(2) on plain TCP, one TLS
+// record the kernel has room for over TLS (wsconn.Socket.Send); what the
+// kernel does not take and what arrives while the socket's writer
+// goroutine runs wait in the socket's queue for that goroutine. No write waits for a client, but the feed
 // waits for every write: from fanoutMin (32) monitored auctions of the
 // product up, the fan-out is split across up to GOMAXPROCS goroutines and
 // deliver returns only when every part has written or queued its frames,

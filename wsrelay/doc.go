@@ -82,8 +82,9 @@
 // the poller starts a reader when the client sends something (wsconn's
 // park.go). With its 512-byte read buffer and no write buffer, an idle
 // socket costs 1.2 to 1.6 KB of heap (BenchmarkIdleConnMemory). Behind TLS terminated in the
-// same process, and where epoll is missing, the reader waits inside gorilla
-// in its goroutine instead.
+// same process it is parked too when crypto/tls holds none of its input
+// (about 5 KB with TLS's state; wsconn's BenchmarkIdleConnMemoryTLS); where
+// epoll is missing, the reader waits inside gorilla in its goroutine instead.
 //
 // # Locking
 //

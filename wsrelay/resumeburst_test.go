@@ -8,8 +8,8 @@ import (
 
 // TestResumeNeverDisconnectsAReader: a client that reads resumes 20
 // auctions with history (64) missed changes each, more than queue_size
-// (256) holds. It keeps its socket, over TLS (where every write is
-// queued) and plain TCP; every auction ends at its newest state, and each
+// (256) holds. It keeps its socket, over TLS and plain TCP (a replay is
+// queued either way); every auction ends at its newest state, and each
 // auction's recovered flag in the reply says what was sent: all 64
 // changes in order, or the full state marked recovered:false.
 func TestResumeNeverDisconnectsAReader(t *testing.T) {

@@ -1,0 +1,135 @@
+package wsconn
+
+import (
+	"bufio"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// BenchmarkIdleConnMemory and BenchmarkIdleConnMemoryTLS report the memory
+// the transport holds per idle socket, over plain TCP and over TLS
+// terminated in this process by crypto/tls (as Caddy does): heap and
+// stacks of this process, the TLS server's per-connection state included,
+// while the clients run in a child process so that their memory is not
+// counted. Each measures once; run one at a time (-bench 'IdleConnMemory$'
+// or 'IdleConnMemoryTLS') so no earlier benchmark's freed memory is reused.
+func BenchmarkIdleConnMemory(b *testing.B)    { idleConnMemory(b, false) }
+func BenchmarkIdleConnMemoryTLS(b *testing.B) { idleConnMemory(b, true) }
+
+const idleSockets = 1000
+
+func idleConnMemory(b *testing.B, overTLS bool) {
+	f := newFixtureTLS(b, Limits{QueueSize: 16, WriteTimeout: 2 * time.Second, PingInterval: time.Minute}, overTLS)
+	heap0, stack0 := memInUse()
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), idleClientsEnv+"="+f.wsURL(), idleCountEnv+"="+strconv.Itoa(idleSockets))
+	stdin, _ := child.StdinPipe()
+	stdout, _ := child.StdoutPipe()
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		b.Fatal(err)
+	}
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+		b.Fatalf("client process: %q %v", line, err)
+	}
+	socks := f.waitSockets(idleSockets)
+	want := 0
+	if f.tr.Polling() {
+		want = idleSockets
+	}
+	waitFor(b, "the sockets to settle", func() bool {
+		n := 0
+		for _, s := range socks {
+			if s.Parked() {
+				n++
+			}
+		}
+		return n >= want
+	})
+	time.Sleep(100 * time.Millisecond) // parked or not, every reader is waiting
+	heap1, stack1 := memInUse()
+	for b.Loop() {
+		// The measurement above is the benchmark.
+	}
+	n := 0
+	for _, s := range socks {
+		if s.Parked() {
+			n++
+		}
+	}
+	b.ReportMetric(float64(heap1+stack1-heap0-stack0)/idleSockets, "B/conn")
+	b.ReportMetric(float64(stack1-stack0)/idleSockets, "stackB/conn")
+	b.ReportMetric(float64(n)/idleSockets, "parked/conn")
+	stdin.Close()
+	if err := child.Wait(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+const (
+	idleClientsEnv = "WSCONN_IDLE_CLIENTS_URL"
+	idleCountEnv   = "WSCONN_IDLE_CLIENTS"
+)
+
+// runIdleClients is the child process of idleConnMemory: it opens the
+// sockets (over TLS for a wss:// URL, trusting any certificate: the
+// server's is the test's own), says ready, and holds them until its stdin
+// closes.
+func runIdleClients(url, count string) int {
+	n, err := strconv.Atoi(count)
+	if err != nil {
+		return 2
+	}
+	dialer := websocket.Dialer{ReadBufferSize: 256, WriteBufferSize: 256,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	conns := make([]*websocket.Conn, 0, n)
+	for range n {
+		ws, _, err := dialer.Dial(url, nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "dial:", err)
+			return 1
+		}
+		// One message each, as an extension's authenticate: the server's
+		// reader has read through the TLS layer once after the upgrade.
+		if err := ws.WriteMessage(websocket.TextMessage, []byte("hello")); err != nil {
+			fmt.Fprintln(os.Stderr, "write:", err)
+			return 1
+		}
+		if _, _, err := ws.ReadMessage(); err != nil {
+			fmt.Fprintln(os.Stderr, "read:", err)
+			return 1
+		}
+		conns = append(conns, ws)
+	}
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	for _, ws := range conns {
+		ws.Close()
+	}
+	return 0
+}
+
+func memInUse() (heap, stack int64) {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapInuse), int64(m.StackInuse)
+}
+
+func (f *fixture) wsURL() string {
+	if strings.HasPrefix(f.srv.URL, "https") {
+		return "wss" + strings.TrimPrefix(f.srv.URL, "https")
+	}
+	return "ws" + strings.TrimPrefix(f.srv.URL, "http")
+}

@@ -1,0 +1,11 @@
+//go:build !linux || nellis_portable
+
+package wsconn
+
+import "syscall"
+
+// roomCheck needs Linux's SO_MEMINFO; elsewhere every TLS frame goes
+// through the writer goroutine.
+type roomCheck struct{}
+
+func (*roomCheck) takes(syscall.RawConn, int) bool { return false }
