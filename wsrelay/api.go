@@ -141,11 +141,12 @@ func (r *Relay) apiUser(req *http.Request) (u *user, spent bool) {
 		return nil, false // nothing guessed
 	}
 	addr := addressKey(r.clientIP(req))
-	if !r.takeAuthAttempt(addr) {
+	if !r.authAllowed(addr) {
 		return nil, true
 	}
-	if u, _, _, _ = r.signIn(token); u != nil {
-		r.refundAuthAttempt(addr)
+	u, _, configured, refusal := r.signIn(token)
+	if u == nil && configured && refusal != errServerMisconfig { // a guess, not a failed storage
+		r.authFailed(addr)
 	}
 	return u, false
 }

@@ -29,11 +29,25 @@ func presentedToken(raw string) (string, bool) {
 	return token, token != ""
 }
 
-// takeAuthAttempt spends one of the address's failed-authentication budget
-// before a token is checked, so that concurrent guesses cannot overdraw
-// it; false means the budget is spent and the token must not be checked.
-// A successful sign-in gives the attempt back (refundAuthAttempt).
-func (r *Relay) takeAuthAttempt(addr string) bool {
+// authAllowed reports whether the address may have a token checked: its
+// failed-authentication budget is not spent. It takes nothing: only a
+// failure spends (authFailed), so any number of valid sign-ins in flight
+// from one address (an office behind one NAT, every socket of a shared
+// token) never count against it. Guesses in flight when the budget runs
+// out may each still be checked: at most one per unauthenticated socket
+// (max_unauthenticated_per_address) and per REST request then open, and
+// each finishes in microseconds, so the budget holds within that.
+func (r *Relay) authAllowed(addr string) bool {
+	cfg := r.config()
+	perSecond := float64(cfg.AuthFailuresPerMinute) / 60
+	r.ipMu.Lock()
+	defer r.ipMu.Unlock()
+	b := r.authBudgets[addr]
+	return b == nil || b.has(r.now(), perSecond, cfg.AuthFailuresPerMinute)
+}
+
+// authFailed spends one of the address's failed-authentication budget.
+func (r *Relay) authFailed(addr string) {
 	cfg := r.config()
 	perSecond := float64(cfg.AuthFailuresPerMinute) / 60
 	r.ipMu.Lock()
@@ -43,18 +57,7 @@ func (r *Relay) takeAuthAttempt(addr string) bool {
 		b = &bucket{}
 		r.authBudgets[addr] = b
 	}
-	return b.allow(r.now(), perSecond, cfg.AuthFailuresPerMinute)
-}
-
-// refundAuthAttempt gives back the attempt taken for a sign-in that
-// succeeded: only failures count.
-func (r *Relay) refundAuthAttempt(addr string) {
-	burst := r.config().AuthFailuresPerMinute
-	r.ipMu.Lock()
-	defer r.ipMu.Unlock()
-	if b := r.authBudgets[addr]; b != nil {
-		b.tokens = min(b.tokens+1, float64(burst))
-	}
+	b.allow(r.now(), perSecond, cfg.AuthFailuresPerMinute)
 }
 
 // authRetryAfter is the Retry-After of a refused sign-in, in whole

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
+	"github.com/nellis-edge/gateway/users"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 )
@@ -202,4 +204,56 @@ func mapValues(m map[string]any) []string {
 		}
 	}
 	return out
+}
+
+// gatedStore is a user store whose loads of one user wait until open is
+// closed.
+type gatedStore struct {
+	users.UserStore
+	gated string
+	open  chan struct{}
+}
+
+func (g gatedStore) Load(ctx context.Context, name string, key []byte) (users.Record, error) {
+	if name == g.gated {
+		<-g.open
+	}
+	return g.UserStore.Load(ctx, name, key)
+}
+
+// TestSignInsInFlightSpendNoBudget: valid sign-ins in flight together
+// (a slow first load of a signed token's user, an office behind one
+// NAT) are all admitted, however many exceed the address's
+// failed-authentication budget: only failures spend it.
+func TestSignInsInFlightSpendNoBudget(t *testing.T) {
+	cfg := jwtConfig()
+	cfg.AuthFailuresPerMinute = 2
+	cfg.MaxUnauthenticatedPerAddress = 16
+	st := gatedStore{UserStore: users.NewStorageStore(newMemStore(), users.StorageOptions{}), gated: "carol", open: make(chan struct{})}
+	f := newFixture(t, cfg, Options{Store: st})
+	const n = 8
+	token := hs256(t, jwt.MapClaims{"sub": "carol"})
+	clients := make([]*client, n)
+	for i := range clients {
+		clients[i] = f.connect()
+		clients[i].send(map[string]any{"type": "authenticate", "token": token, "requestId": "auth"})
+	}
+	time.Sleep(200 * time.Millisecond) // every sign-in reaches the load
+	close(st.open)
+	for i, c := range clients {
+		if m := c.expectType("authenticated"); m["success"] != true {
+			t.Errorf("sign-in %d of %d in flight: %v", i+1, n, m)
+		}
+	}
+	// The budget is whole: two guesses are answered as guesses, the
+	// next sign-in finds it spent.
+	c := f.connect()
+	for range 2 {
+		if m := c.tryAuthenticate("guess"); m["error"] != errInvalidToken {
+			t.Fatalf("guess: %v", m)
+		}
+	}
+	if m := c.tryAuthenticate(tokenAlice); m["error"] != errAuthBudgetSpent {
+		t.Errorf("after two failures: %v, want %q", m, errAuthBudgetSpent)
+	}
 }

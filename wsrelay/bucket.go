@@ -28,6 +28,14 @@ func (b *bucket) allow(now time.Time, perSecond float64, burst int) bool {
 	return false
 }
 
+// has reports whether a token is left at now, taking none.
+func (b *bucket) has(now time.Time, perSecond float64, burst int) bool {
+	if b.last == 0 {
+		return burst >= 1
+	}
+	return b.tokens+float64(now.UnixNano()-b.last)/float64(time.Second)*perSecond >= 1
+}
+
 // full reports whether the bucket would be full at now, so that whoever
 // keeps buckets per address can forget it.
 func (b *bucket) full(now time.Time, perSecond float64, burst int) bool {

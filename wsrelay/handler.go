@@ -149,7 +149,7 @@ func (c *conn) handleAuthenticate(m *ClientMessage) {
 		failed(errInvalidToken) // nothing guessed: the address's budget is kept
 		return
 	}
-	if !r.takeAuthAttempt(c.addr) {
+	if !r.authAllowed(c.addr) {
 		refuse(errAuthBudgetSpent)
 		c.closeAfterReplies(websocket.ClosePolicyViolation, reasonAuthFailures)
 		return
@@ -157,18 +157,16 @@ func (c *conn) handleAuthenticate(m *ClientMessage) {
 	u, expires, configured, refusal := r.signIn(token)
 	switch {
 	case !configured:
-		r.refundAuthAttempt(c.addr)
 		refuse(errServerMisconfig)
 		return
 	case u == nil && refusal == errServerMisconfig: // storage failed: no guess
-		r.refundAuthAttempt(c.addr)
 		refuse(refusal)
 		return
 	case u == nil:
+		r.authFailed(c.addr)
 		failed(refusal)
 		return
 	}
-	r.refundAuthAttempt(c.addr)
 	r.mu.Lock()
 	if refusal := r.admitLocked(c, u); refusal != "" { // removed by a reload meanwhile, or too many sockets
 		r.mu.Unlock()
