@@ -22,7 +22,7 @@ type stream struct {
 
 	mu   sync.Mutex // orders write deadlines against cut
 	rc   *http.ResponseController
-	dead bool
+	dead bool // cut, or its handler returning: rc is not touched again
 }
 
 var errStreamCut = errors.New("stream cut")
@@ -30,10 +30,15 @@ var errStreamCut = errors.New("stream cut")
 func (st *stream) end() { st.kick.Do(func() { close(st.kicked) }) }
 
 // cut expires the connection's write deadline so a write blocked on a client
-// that does not read fails now.
+// that does not read fails now. A stream whose handler has returned is left
+// alone: over h2 its ResponseWriter is gone and setting a deadline on it
+// panics.
 func (st *stream) cut() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if st.dead {
+		return
+	}
 	st.dead = true
 	_ = st.rc.SetWriteDeadline(time.Now())
 }
@@ -150,6 +155,7 @@ func (s *Simulator) closeStream(st *stream) {
 		// The connection may serve further requests: lift our deadline.
 		_ = st.rc.SetWriteDeadline(time.Time{})
 	}
+	st.dead = true // the handler returns: nothing may touch rc after this
 	st.mu.Unlock()
 	s.wg.Done()
 }
