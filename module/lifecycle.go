@@ -3,6 +3,7 @@ package module
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -27,6 +28,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.storage = ctx.Storage()
+	transport, err := a.upstreamTransport()
+	if err != nil {
+		return err
+	}
+	a.transport = transport
 	client, err := nellis.NewClient(a.clientConfig())
 	if err != nil {
 		return err
@@ -137,6 +143,9 @@ func (a *App) clientConfig() nellis.ClientConfig {
 	c := a.Upstream.clientConfig
 	c.APIEndpoint = trimEndpoint(a.APIEndpoint, nellis.DefaultAPIEndpoint)
 	c.Logger = a.logger.Named("snapshots")
+	// Polls share the streams' transport: over h2 they ride the same
+	// connections.
+	c.HTTPClient = &http.Client{Transport: a.transport, Timeout: nellis.DefaultTimeout}
 	return c
 }
 
@@ -146,6 +155,7 @@ func (a *App) hubConfig() hub.Config {
 	c.UseSSE = a.useSSE()
 	c.SSE = u.sseConfig
 	c.SSE.Endpoint = trimEndpoint(a.SSEEndpoint, DefaultSSEEndpoint)
+	c.SSE.HTTPClient = &http.Client{Transport: a.transport}
 	c.Breaker = u.breakerConfig
 	c.Poll = u.scheduleConfig
 	c.Limiter = u.limiterConfig
