@@ -20,8 +20,9 @@ const setupTimeout = 15 * time.Second
 // client is one extension: a socket and what its reader measured. The
 // reader goroutine owns every field below conn until done is closed.
 type client struct {
-	conn *websocket.Conn
-	done chan struct{}
+	conn     *websocket.Conn
+	done     chan struct{}
+	products []int64 // what it monitors
 
 	// Measurements, written by the reader only.
 	lat        []time.Duration
@@ -35,6 +36,10 @@ type client struct {
 	afterMark map[int64]time.Duration
 	afterPoll map[int64]time.Duration
 	closeErr  error // why the socket ended before it was stopped
+	// With Plan.Closes: each product's changes in the window before its
+	// close, and the changes in their lot's last Plan.LastWindow.
+	tallies map[int64]*tally
+	closing tally
 }
 
 // dial connects one client, authenticates it and, when products are given,
@@ -70,6 +75,7 @@ func dial(ctx context.Context, d *websocket.Dialer, url, token string, products 
 	return &client{
 		conn:      conn,
 		done:      make(chan struct{}),
+		products:  products,
 		lastPrice: make(map[int64]float64, len(products)),
 		sources:   make(map[string]int64, 4),
 		afterMark: make(map[int64]time.Duration, len(products)),
@@ -183,6 +189,9 @@ func (c *client) record(p *runPlan, ch change, now time.Time) {
 	c.delivered++
 	c.sources[ch.source]++
 	c.lat = append(c.lat, now.Sub(due))
+	if p.Closes != nil {
+		c.tallyGroups(p, ch, due, now.Sub(due))
+	}
 }
 
 // stop ends the reader and waits for it.

@@ -42,6 +42,7 @@ func run(args []string) error {
 	fs.IntVar(&opt.Clients, "clients", 10, "sockets to open")
 	fs.IntVar(&opt.First, "first", 0, "the first client's user number")
 	fs.StringVar(&products, "products", "", "comma-separated product ids each client monitors; empty: idle clients")
+	fs.IntVar(&opt.Watch, "watch", 0, "products each client monitors, client i from position i×watch of -products on; 0: all of them")
 	fs.IntVar(&opt.DialConcurrency, "dial-concurrency", 64, "clients set up at once")
 	secretEnv := fs.String("secret-env", "NELLIS_LOADGEN_SECRET", "environment variable holding the run's secret: client i's token is <secret>-<first+i> (kept off the command line)")
 	if err := fs.Parse(args); err != nil {
