@@ -39,6 +39,7 @@ const gatewayConfig = `{
 		max_unauthenticated 100000
 		max_unauthenticated_per_address 100000
 		auth_timeout 1m
+		%[5]s
 	}
 }
 
@@ -56,14 +57,15 @@ http://127.0.0.1:%[3]d {
 // lines because adapting a Caddyfile with N users takes O(N²) (each
 // subdirective is merged by re-encoding the whole app, module/merge.go):
 // 10,000 users took about two minutes. The file holds the tokens, so it
-// lives in the run's private scratch directory, mode 0600.
-func writeConfig(caddy, dir, simURL, secret string, port, adminPort, users int) (string, error) {
+// lives in the run's private scratch directory, mode 0600. nellisLines
+// are a scenario's own settings for the nellis block.
+func writeConfig(caddy, dir, simURL, secret string, port, adminPort, users int, nellisLines ...string) (string, error) {
 	caddyfile := filepath.Join(dir, "Caddyfile")
 	admin := "off"
 	if adminPort > 0 {
 		admin = fmt.Sprintf("127.0.0.1:%d", adminPort)
 	}
-	body := fmt.Sprintf(gatewayConfig, filepath.Join(dir, "storage"), simURL, port, admin)
+	body := fmt.Sprintf(gatewayConfig, filepath.Join(dir, "storage"), simURL, port, admin, strings.Join(nellisLines, "\n\t\t"))
 	if err := os.WriteFile(caddyfile, []byte(body), 0o600); err != nil {
 		return "", err
 	}
@@ -106,9 +108,9 @@ type gateway struct {
 	done      chan error
 }
 
-// startGateway writes the config into dir, starts caddy and waits until it
-// answers /health/live.
-func startGateway(ctx context.Context, caddy, dir, simURL, token string, users int, withAdmin bool) (*gateway, error) {
+// startGateway writes the config into dir, with nellisLines in the nellis
+// block, starts caddy and waits until it answers /health/live.
+func startGateway(ctx context.Context, caddy, dir, simURL, token string, users int, withAdmin bool, nellisLines ...string) (*gateway, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -119,7 +121,7 @@ func startGateway(ctx context.Context, caddy, dir, simURL, token string, users i
 			return nil, err
 		}
 	}
-	cfg, err := writeConfig(caddy, dir, simURL, token, port, adminPort, users)
+	cfg, err := writeConfig(caddy, dir, simURL, token, port, adminPort, users, nellisLines...)
 	if err != nil {
 		return nil, err
 	}

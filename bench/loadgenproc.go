@@ -27,14 +27,16 @@ type loadgenProc struct {
 }
 
 // startLoadgen starts a load generator with n clients, the users first to
-// first+n-1, monitoring products (none: idle clients).
-func startLoadgen(bin, dir, name, url, token string, first, n int, products []int64) (*loadgenProc, error) {
+// first+n-1, monitoring products (none: idle clients); flags are more of
+// its command line.
+func startLoadgen(bin, dir, name, url, token string, first, n int, products []int64, flags ...string) (*loadgenProc, error) {
 	ids := make([]string, len(products))
 	for i, id := range products {
 		ids[i] = strconv.FormatInt(id, 10)
 	}
-	cmd := exec.Command(bin, "-url", url, "-first", strconv.Itoa(first), "-clients", strconv.Itoa(n),
-		"-products", strings.Join(ids, ","))
+	args := append([]string{"-url", url, "-first", strconv.Itoa(first), "-clients", strconv.Itoa(n),
+		"-products", strings.Join(ids, ",")}, flags...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "NELLIS_LOADGEN_SECRET="+token)
 	return startPiped(cmd, filepath.Join(dir, name+".log"))
 }

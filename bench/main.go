@@ -107,7 +107,7 @@ func run(args []string) error {
 	rep := &report{quick: *quick, hold: hold, args: os.Args, began: began.UTC()}
 	keys := strings.Split(*only, ",")
 	want := func(key string) bool { return *only == "" || slices.Contains(keys, key) }
-	specs := withFloor(loadSpecs(*quick))
+	specs := withFloor(append(loadSpecs(*quick), lotsSpecs(*quick)...))
 	for _, spec := range specs {
 		if spec.floor && want(spec.key) {
 			if err := floorBinary(b.floor); err != nil {
@@ -118,6 +118,10 @@ func run(args []string) error {
 	}
 	for _, spec := range specs {
 		if !want(spec.key) {
+			continue
+		}
+		if spec.lots != nil && spec.lots.pending != "" && !slices.Contains(keys, spec.key) {
+			logf("%s: skipped: %s", spec.label(), spec.lots.pending)
 			continue
 		}
 		quiet := waitQuiet(ctx, quietLimit(*quick))
@@ -131,6 +135,9 @@ func run(args []string) error {
 		logf("%s: p50 %.2f p99 %.2f max %.2f ms, %.0f deliveries/s, %d drops, %d duplicates, server %.3f ms CPU/1k",
 			spec.label(), o.res.Latency.P50, o.res.Latency.P99, o.res.Latency.Max, o.res.DeliveriesPerSec,
 			o.res.Drops, o.res.Duplicates, o.gwCPUPer1k())
+		if spec.lots != nil {
+			logLots(o)
+		}
 		rep.loads = append(rep.loads, o)
 	}
 	if want("idle") {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/nellis-edge/gateway/bench/loadgen"
@@ -30,6 +31,8 @@ type loadSpec struct {
 	// floor runs the scenario against the machine floor (bin/nellis-floor)
 	// instead of the gateway and the simulator.
 	floor bool
+	// lots, when set, makes the run an auction night (lotsspecs.go).
+	lots *lotsPlan
 }
 
 // loadOutcome is what one run measured. The gateway's figures (gwCPU,
@@ -50,6 +53,11 @@ type loadOutcome struct {
 	gwRSS      int64 // KiB at the window's end
 	gwPeak     int64 // KiB, VmHWM
 	lgPID      int
+	// upOpen and upAccepted are the TCP connections from the gateway to
+	// the simulator open at the window's end and accepted since it
+	// started (lots scenarios).
+	upOpen     int
+	upAccepted int64
 }
 
 // spin is how long the emitter spins before each event (see
@@ -81,6 +89,9 @@ func (b *bench) startServer(ctx context.Context, spec loadSpec, dir string) (ser
 		}
 		return startFloor(b.floor, dir, spec)
 	}
+	if spec.lots != nil {
+		return b.startLotsServer(ctx, spec, dir)
+	}
 	return b.startGatewayServer(ctx, spec, dir)
 }
 
@@ -103,7 +114,12 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 		}
 	}()
 	ids := srv.products()
-	lg, err := startLoadgen(b.loadgen, dir, "loadgen", srv.wsURL(), b.token, 0, spec.clients, ids)
+	night, isNight := srv.(*lotsServer)
+	var lgFlags []string
+	if isNight {
+		lgFlags = []string{"-watch", strconv.Itoa(spec.lots.watch)}
+	}
+	lg, err := startLoadgen(b.loadgen, dir, "loadgen", srv.wsURL(), b.token, 0, spec.clients, ids, lgFlags...)
 	if err != nil {
 		return out, err
 	}
@@ -117,12 +133,21 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 	}
 
 	start := time.Now().Add(500 * time.Millisecond).Truncate(time.Millisecond)
+	if isNight {
+		if err := night.checkSetup(spec); err != nil {
+			return out, err
+		}
+		start = night.start
+	}
 	sc := nellissim.Schedule{Start: start, Rate: spec.rate, Products: ids, BasePrice: basePrice}
 	plan := loadgen.Plan{
 		Schedule:     sc,
 		MeasureFrom:  start.Add(spec.warmup),
 		MeasureUntil: start.Add(spec.warmup + spec.window),
 		DrainUntil:   start.Add(spec.warmup + spec.window + spec.drain),
+	}
+	if isNight {
+		plan.Closes, plan.LastWindow = night.closes, lastWindow
 	}
 	markK := int64(-1)
 	if spec.fault != nil {
@@ -188,6 +213,9 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 	out.others = max(0, (busy1-busy0)-out.gwCPU-out.simCPU-(lg1-lg0))
 	if out.gwRSS, out.gwPeak, err = procMem(srv.pid()); err != nil {
 		return out, err
+	}
+	if isNight {
+		out.upOpen, out.upAccepted = night.sim.srv.Open(), night.sim.srv.Accepted()
 	}
 	p := <-played
 	if os.Getenv("BENCH_DEBUG") != "" {
