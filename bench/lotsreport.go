@@ -20,8 +20,8 @@ func logLots(o loadOutcome) {
 		r := o.res.Groups[g.key]
 		logf("%s: %s: %d of %d delivered (%d drops), p99 %.2f ms", o.spec.label(), g.label, r.Delivered, r.Expected, r.Drops, r.Latency.P99)
 	}
-	logf("%s: %d upstream connections open (%d accepted), gateway RSS %.0f MiB (peak %.0f)",
-		o.spec.label(), o.upOpen, o.upAccepted, float64(o.gwRSS)/1024, float64(o.gwPeak)/1024)
+	logf("%s: %d upstream connections open (%d accepted), gateway RSS %.0f MiB (peak %.0f), clients set up in %.1f s",
+		o.spec.label(), o.upOpen, o.upAccepted, float64(o.gwRSS)/1024, float64(o.gwPeak)/1024, o.ready.SetupSecs)
 }
 
 // lotsTable is the section of the auction-night rows, with their targets
