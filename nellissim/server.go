@@ -163,16 +163,19 @@ func (srv *Server) Close() error {
 	return err
 }
 
-// selfSignedCert makes a certificate for 127.0.0.1, ::1 and localhost that
-// is its own authority, valid for a day.
-func selfSignedCert() (tls.Certificate, []byte, error) {
+// GenerateCertificate makes a certificate for 127.0.0.1, ::1 and
+// localhost that is its own authority, valid for a day, and its ECDSA key,
+// both in PEM: for serving a simulator over TLS elsewhere, such as a Caddy
+// site with `tls <cert> <key>`, with the certificate as the gateway's
+// upstream_ca.
+func GenerateCertificate() (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return tls.Certificate{}, nil, err
+		return nil, nil, err
 	}
 	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
 	if err != nil {
-		return tls.Certificate{}, nil, err
+		return nil, nil, err
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
@@ -189,10 +192,25 @@ func selfSignedCert() (tls.Certificate, []byte, error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("simulator certificate: %w", err)
+		return nil, nil, fmt.Errorf("simulator certificate: %w", err)
 	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, certPEM, nil
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("simulator key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
+}
+
+// selfSignedCert is GenerateCertificate's pair for a tls.Config, and the
+// certificate in PEM.
+func selfSignedCert() (tls.Certificate, []byte, error) {
+	certPEM, keyPEM, err := GenerateCertificate()
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	return cert, certPEM, err
 }
 
 // quietLog drops the server's own log lines (TLS handshake errors of
