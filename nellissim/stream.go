@@ -20,9 +20,25 @@ type stream struct {
 	kicked chan struct{} // closed to end the response cleanly
 	kick   sync.Once
 
-	mu   sync.Mutex // orders write deadlines against cut
-	rc   *http.ResponseController
-	dead bool // cut, or its handler returning: rc is not touched again
+	mu sync.Mutex // orders write deadlines against cut
+	rc *http.ResponseController
+	// cutRC controls the server's own ResponseWriter, under any wrappers:
+	// cut runs on another goroutine than the handler, and a wrapper (Caddy
+	// keeps the handler's deadline in a field of its writer) is not safe
+	// for that, while net/http's writers are.
+	cutRC *http.ResponseController
+	dead  bool // cut, or its handler returning: rc is not touched again
+}
+
+// innermost unwraps w down to the server's own ResponseWriter.
+func innermost(w http.ResponseWriter) http.ResponseWriter {
+	for {
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return w
+		}
+		w = u.Unwrap()
+	}
 }
 
 var errStreamCut = errors.New("stream cut")
@@ -40,7 +56,7 @@ func (st *stream) cut() {
 		return
 	}
 	st.dead = true
-	_ = st.rc.SetWriteDeadline(time.Now())
+	_ = st.cutRC.SetWriteDeadline(time.Now())
 }
 
 // write sends b and flushes it, failing if the client does not take it
@@ -131,6 +147,7 @@ func (s *Simulator) openStream(id int64, w http.ResponseWriter) (*stream, []byte
 		frames: make(chan []byte, streamBuffer),
 		kicked: make(chan struct{}),
 		rc:     http.NewResponseController(w),
+		cutRC:  http.NewResponseController(innermost(w)),
 	}
 	l.streams[st] = struct{}{}
 	s.live[st] = struct{}{}
