@@ -144,8 +144,10 @@ func (a *App) clientConfig() nellis.ClientConfig {
 	c.APIEndpoint = trimEndpoint(a.APIEndpoint, nellis.DefaultAPIEndpoint)
 	c.Logger = a.logger.Named("snapshots")
 	// Polls share the streams' transport: over h2 they ride the same
-	// connections.
-	c.HTTPClient = &http.Client{Transport: a.transport, Timeout: nellis.DefaultTimeout}
+	// connections. (Provision sets it; without, the packages' defaults.)
+	if a.transport != nil {
+		c.HTTPClient = &http.Client{Transport: a.transport, Timeout: nellis.DefaultTimeout}
+	}
 	return c
 }
 
@@ -155,7 +157,9 @@ func (a *App) hubConfig() hub.Config {
 	c.UseSSE = a.useSSE()
 	c.SSE = u.sseConfig
 	c.SSE.Endpoint = trimEndpoint(a.SSEEndpoint, DefaultSSEEndpoint)
-	c.SSE.HTTPClient = &http.Client{Transport: a.transport}
+	if a.transport != nil {
+		c.SSE.HTTPClient = &http.Client{Transport: a.transport}
+	}
 	c.Breaker = u.breakerConfig
 	c.Poll = u.scheduleConfig
 	c.Limiter = u.limiterConfig

@@ -60,6 +60,8 @@ func sampleArgs(placeholder string) string {
 		return "another-long-enough-token"
 	case placeholder == "<name> <token>":
 		return "bob bobs-long-enough-token"
+	case placeholder == "<file>":
+		return "testdata/upstream-ca.pem" // a PEM certificate
 	}
 	return "3" // <n>, <dollars>
 }
