@@ -75,7 +75,13 @@ type Transport struct {
 type hostConns struct {
 	http1   bool // the host answered without h2: use base
 	conns   []*http.ClientConn
-	dialing chan struct{} // closed when the dial in progress ends; nil if none
+	dialing *dialCall // the dial in progress; nil if none
+}
+
+// dialCall is one dial that the requests finding no free slot wait for.
+type dialCall struct {
+	done chan struct{} // closed when the dial has ended
+	err  error         // why it failed, set before done is closed
 }
 
 // NewTransport returns a Transport with dial, TLS-handshake and
@@ -167,23 +173,30 @@ func (t *Transport) conn(ctx context.Context, key string) (cc *http.ClientConn, 
 				return c, false, nil
 			}
 		}
-		if wait := h.dialing; wait != nil {
+		if call := h.dialing; call != nil {
 			t.mu.Unlock()
 			select {
-			case <-wait:
-				continue
+			case <-call.done:
 			case <-ctx.Done():
 				return nil, false, ctx.Err()
 			}
+			// A dial that failed fails its waiters too, or each would dial
+			// in turn and the last would wait for all the timeouts before
+			// it; only a dial cut short by its own request's end is retried.
+			if call.err != nil && !errors.Is(call.err, context.Canceled) {
+				return nil, false, call.err
+			}
+			continue
 		}
-		done := make(chan struct{})
-		h.dialing = done
+		call := &dialCall{done: make(chan struct{})}
+		h.dialing = call
 		t.mu.Unlock()
 
 		c, proto, err := t.dial(ctx, key)
 		t.mu.Lock()
 		h.dialing = nil
-		close(done)
+		call.err = err
+		close(call.done)
 		switch {
 		case err != nil:
 			t.mu.Unlock()
