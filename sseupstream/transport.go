@@ -125,7 +125,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if _, port, err := net.SplitHostPort(key); err != nil || port == "" {
 		key = net.JoinHostPort(req.URL.Hostname(), "443")
 	}
-	for {
+	for attempt := 1; ; attempt++ {
 		cc, http1, err := t.conn(req.Context(), key)
 		if err != nil {
 			return nil, err
@@ -135,9 +135,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		resp, err := cc.RoundTrip(req)
 		// A connection that died between the reservation and the request
-		// (a GOAWAY, a reset) sent nothing: a bodiless request goes again
-		// on another.
-		if err != nil && cc.Err() != nil && req.Body == nil && req.Context().Err() == nil {
+		// (a GOAWAY, a reset) sent nothing: a bodiless request goes again,
+		// once, on another. More would be a server failing every
+		// connection, which the caller's backoff is for.
+		if err != nil && attempt == 1 && cc.Err() != nil && req.Body == nil && req.Context().Err() == nil {
 			continue
 		}
 		return resp, err
