@@ -91,7 +91,7 @@ clean:
 
 # The benchmark (BENCHMARKS.md): the gateway, the simulator and the load
 # generators in their own processes. Never part of `make test`. Takes about
-# 18 minutes; BENCH_QUICK=1 is a 3-4 minute smoke run that writes nothing,
+# 20 minutes; BENCH_QUICK=1 is a 5-6 minute smoke run that writes nothing,
 # BENCH_HOLD=<duration> shortens the 10-minute idle-connection hold.
 bench: build
 	$(GO) build -o bin/nellis-loadgen ./cmd/nellis-loadgen

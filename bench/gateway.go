@@ -54,6 +54,7 @@ const gatewayConfig = `{
 		auth_failures_per_minute 1000000
 		auth_timeout 1m
 		max_sockets_per_user %[7]d
+		%[8]s
 	}
 	auto_https disable_redirects
 }
@@ -76,6 +77,8 @@ type gatewayOptions struct {
 	admin          bool // the admin endpoint on (profiles)
 	// tls, when set, makes the site https:// with this certificate.
 	tls *benchcert.Files
+	// nellisLines are a scenario's own settings for the nellis block.
+	nellisLines []string
 }
 
 // writeConfig writes the gateway's JSON config into dir and returns its
@@ -137,7 +140,8 @@ func caddyfileText(dir string, o gatewayOptions, port int, admin string) string 
 	if perUser <= 0 {
 		perUser = 20
 	}
-	return fmt.Sprintf(gatewayConfig, filepath.Join(dir, "storage"), o.simURL, scheme, admin, port, tlsLine, perUser)
+	return fmt.Sprintf(gatewayConfig, filepath.Join(dir, "storage"), o.simURL, scheme, admin, port, tlsLine, perUser,
+		strings.Join(o.nellisLines, "\n\t\t"))
 }
 
 // gateway is a running bin/caddy.

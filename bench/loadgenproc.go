@@ -31,6 +31,7 @@ type loadgenProc struct {
 type loadgenOptions struct {
 	users int              // users the clients share (-users); 0: one each
 	tls   *benchcert.Files // the certificate to trust for wss:// (-ca)
+	flags []string         // more of its command line (a scenario's own)
 }
 
 // startLoadgen starts a load generator with n clients, the users first to
@@ -45,6 +46,7 @@ func startLoadgen(bin, dir, name, url, token string, first, n int, products []in
 	if o.tls != nil {
 		args = append(args, "-ca", o.tls.Cert)
 	}
+	args = append(args, o.flags...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "NELLIS_LOADGEN_SECRET="+token)
 	return startPiped(cmd, filepath.Join(dir, name+".log"))

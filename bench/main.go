@@ -127,7 +127,7 @@ func run(args []string) error {
 	rep := &report{quick: *quick, hold: hold, args: os.Args, began: began.UTC()}
 	keys := strings.Split(*only, ",")
 	want := func(key string) bool { return *only == "" || slices.Contains(keys, key) }
-	specs := withTLS(withFloor(withShared(loadSpecs(*quick))))
+	specs := withTLS(withFloor(withShared(append(loadSpecs(*quick), lotsSpecs(*quick)...))))
 	for _, spec := range specs {
 		if spec.floor && want(spec.key) {
 			if err := floorBinary(b.floor); err != nil {
@@ -151,6 +151,9 @@ func run(args []string) error {
 		logf("%s: p50 %.2f p99 %.2f max %.2f ms, %.0f deliveries/s, %d drops, %d duplicates, server %.3f ms CPU/1k",
 			spec.label(), o.res.Latency.P50, o.res.Latency.P99, o.res.Latency.Max, o.res.DeliveriesPerSec,
 			o.res.Drops, o.res.Duplicates, o.gwCPUPer1k())
+		if spec.lots != nil {
+			logLots(o)
+		}
 		rep.loads = append(rep.loads, o)
 	}
 	var idle []idleTarget

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/nellis-edge/gateway/bench/loadgen"
@@ -36,6 +37,8 @@ type loadSpec struct {
 	// users, when positive, is how many users the clients share (1: the
 	// old backend's one shared token); 0 gives each client its own.
 	users int
+	// lots, when set, makes the run an auction night (lotsspecs.go).
+	lots *lotsPlan
 }
 
 // socketsPerUser is the gateway's max_sockets_per_user for the scenario:
@@ -70,6 +73,11 @@ type loadOutcome struct {
 	gwRSS      int64 // KiB at the window's end
 	gwPeak     int64 // KiB, VmHWM
 	lgPID      int
+	// upOpen and upAccepted are the TCP connections from the gateway to
+	// the simulator open at the window's end and accepted since it
+	// started (lots scenarios).
+	upOpen     int
+	upAccepted int64
 }
 
 // spin is how long the emitter spins before each event (see
@@ -101,6 +109,9 @@ func (b *bench) startServer(ctx context.Context, spec loadSpec, dir string) (ser
 		}
 		return startFloor(b.floor, dir, spec.products, b.tlsFor(spec.tls))
 	}
+	if spec.lots != nil {
+		return b.startLotsServer(ctx, spec, dir)
+	}
 	return b.startGatewayServer(ctx, spec, dir)
 }
 
@@ -123,8 +134,12 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 		}
 	}()
 	ids := srv.products()
-	lg, err := startLoadgen(b.loadgen, dir, "loadgen", srv.wsURL(), b.token, 0, spec.clients, ids,
-		loadgenOptions{users: spec.users, tls: b.tlsFor(spec.tls)})
+	lgOpts := loadgenOptions{users: spec.users, tls: b.tlsFor(spec.tls)}
+	night, isNight := srv.(*lotsServer)
+	if isNight {
+		lgOpts.flags = []string{"-watch", strconv.Itoa(spec.lots.watch)}
+	}
+	lg, err := startLoadgen(b.loadgen, dir, "loadgen", srv.wsURL(), b.token, 0, spec.clients, ids, lgOpts)
 	if err != nil {
 		return out, err
 	}
@@ -138,12 +153,21 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 	}
 
 	start := time.Now().Add(500 * time.Millisecond).Truncate(time.Millisecond)
+	if isNight {
+		if err := night.checkSetup(spec); err != nil {
+			return out, err
+		}
+		start = night.start
+	}
 	sc := nellissim.Schedule{Start: start, Rate: spec.rate, Products: ids, BasePrice: basePrice}
 	plan := loadgen.Plan{
 		Schedule:     sc,
 		MeasureFrom:  start.Add(spec.warmup),
 		MeasureUntil: start.Add(spec.warmup + spec.window),
 		DrainUntil:   start.Add(spec.warmup + spec.window + spec.drain),
+	}
+	if isNight {
+		plan.Closes, plan.LastWindow = night.closes, lastWindow
 	}
 	markK := int64(-1)
 	if spec.fault != nil {
@@ -209,6 +233,9 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 	out.others = max(0, (busy1-busy0)-out.gwCPU-out.simCPU-(lg1-lg0))
 	if out.gwRSS, out.gwPeak, err = procMem(srv.pid()); err != nil {
 		return out, err
+	}
+	if isNight {
+		out.upOpen, out.upAccepted = night.sim.srv.Open(), night.sim.srv.Accepted()
 	}
 	p := <-played
 	if os.Getenv("BENCH_DEBUG") != "" {

@@ -2,10 +2,7 @@ package main
 
 import (
 	"cmp"
-	"context"
 	"errors"
-	"net"
-	"net/http"
 	"slices"
 	"time"
 
@@ -21,33 +18,28 @@ const basePrice = 100_000
 // gateway's.
 type simulator struct {
 	*nellissim.Simulator
-	srv *http.Server
+	srv *nellissim.Server
 	url string
-	ln  net.Listener
-	end chan error
 }
 
 func startSimulator() (*simulator, error) {
-	sim := nellissim.New(nellissim.Config{
+	return serveSimulator(nellissim.Config{
 		Seed:          1,
 		Auctions:      40,
 		AuctionLength: 24 * time.Hour, // no lot closes during a run
-	})
+	}, nellissim.ServeOptions{})
+}
+
+// serveSimulator starts a simulator of cfg served as opts say.
+func serveSimulator(cfg nellissim.Config, opts nellissim.ServeOptions) (*simulator, error) {
+	sim := nellissim.New(cfg)
 	sim.Start()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := sim.Serve(opts)
 	if err != nil {
 		sim.Close()
 		return nil, err
 	}
-	s := &simulator{
-		Simulator: sim,
-		srv:       &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second},
-		url:       "http://" + ln.Addr().String(),
-		ln:        ln,
-		end:       make(chan error, 1),
-	}
-	go func() { s.end <- s.srv.Serve(ln) }()
-	return s, nil
+	return &simulator{Simulator: sim, srv: srv, url: srv.URL}, nil
 }
 
 // products picks n lots, those closing last, so none closes mid-run.
@@ -69,8 +61,5 @@ func (s *simulator) products(n int) ([]int64, error) {
 // wait for them) and then its server.
 func (s *simulator) close() {
 	s.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = s.srv.Shutdown(ctx)
-	<-s.end
+	_ = s.srv.Close()
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"slices"
 	"testing"
+	"time"
 )
 
 // Each delivery scenario with a floor twin is followed by it, the same
@@ -18,5 +19,39 @@ func TestWithFloor(t *testing.T) {
 	want := []string{"c10", "floor-c10", "c1k", "floor-c1k", "c10k", "floor-c10k", "100k", "floor-100k", "drop", "fallback"}
 	if !slices.Equal(keys, want) {
 		t.Fatalf("keys %v, want %v", keys, want)
+	}
+}
+
+// The night's rows close a tenth of the lots inside the window, one at a
+// time, the rest after it, and every lot at its own time.
+func TestLotsCloseStaggered(t *testing.T) {
+	for _, quick := range []bool{false, true} {
+		spec := lotsSpecs(quick)[0]
+		ids := make([]int64, spec.products)
+		for i := range ids {
+			ids[i] = int64(58_000_000 + 3*i)
+		}
+		opens := time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)
+		closes := closeTimes(ids, opens, *spec.lots)
+		seen := map[time.Time]bool{}
+		inWindow := 0
+		for _, at := range closes {
+			if at.Before(opens) {
+				t.Fatalf("a lot closes at %s, before the window opens at %s", at, opens)
+			}
+			if seen[at] {
+				t.Fatalf("two lots close at %s", at)
+			}
+			seen[at] = true
+			if at.Before(opens.Add(spec.window)) {
+				inWindow++
+			}
+		}
+		if len(closes) != spec.products || inWindow != spec.products/10 {
+			t.Errorf("quick %v: %d lots, %d closing in the window; want %d and a tenth", quick, len(closes), inWindow, spec.products)
+		}
+		if d := closes[ids[1]].Sub(closes[ids[0]]); d.Abs() < spec.window/2 {
+			t.Errorf("quick %v: neighbouring lots close %s apart", quick, d)
+		}
 	}
 }

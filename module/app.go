@@ -45,6 +45,12 @@ type App struct {
 	// Default: https://www.nellisauction.com.
 	APIEndpoint string `json:"api_endpoint,omitempty"`
 
+	// PEM file of CA certificates trusted for the SSE and API endpoints'
+	// TLS, besides the system's roots: for a Nellis (or a simulator, a
+	// proxy) behind a private authority. The certificate is always
+	// verified. Default: the system's roots only.
+	UpstreamCA string `json:"upstream_ca,omitempty"`
+
 	// Whether products are followed over SSE: true, false, or the share
 	// of lots ("5%", a canary), the rest polled. Off means polling only:
 	// the emergency switch when Nellis's stream misbehaves. Default: true.
@@ -83,6 +89,7 @@ type App struct {
 	logger    *zap.Logger
 	storage   wsrelay.Storage
 	client    *nellis.Client
+	transport *sseupstream.Transport // toward Nellis, shared by streams and polls
 	hubCfg    hub.Config
 	relayCfg  wsrelay.Config
 	bidCfg    bidding.Config

@@ -163,6 +163,17 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 		} else {
 			a.APIEndpoint = raw
 		}
+	case "upstream_ca":
+		raw, err := one()
+		if err != nil {
+			return err
+		}
+		// Read now so a wrong path fails `caddy validate` on this line; it
+		// is read again at each load, so a renewed file applies on reload.
+		if _, _, err := loadUpstreamCA(raw); err != nil {
+			return d.Err(err.Error())
+		}
+		a.UpstreamCA = raw
 	case "use_sse":
 		raw, err := one()
 		if err != nil {

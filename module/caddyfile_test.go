@@ -170,6 +170,8 @@ func TestConfigErrors(t *testing.T) {
 		"zero sockets per user":   {head + "\t\tmax_sockets_per_user 0\n" + tail, `Caddyfile:4: max_sockets_per_user: want a positive whole number, got "0"`},
 		"products per user twice": {head + "\t\tmax_products_per_user 5 6\n" + tail, "Caddyfile:4: max_products_per_user: want exactly one argument, got 2"},
 		"bad size":                {head + "\t\tmax_event_size huge\n" + tail, `Caddyfile:4: max_event_size: want a size`},
+		"upstream_ca missing":     {head + "\t\tupstream_ca testdata/no-such-ca.pem\n" + tail, "Caddyfile:4: upstream_ca: open testdata/no-such-ca.pem: no such file or directory"},
+		"upstream_ca not PEM":     {head + "\t\tupstream_ca ../go.mod\n" + tail, "Caddyfile:4: upstream_ca: no PEM certificate in ../go.mod"},
 		"bad format":              {head + "\t\tsnapshot_format xml\n" + tail, `Caddyfile:4: snapshot_format: want auto, json, data or html, got "xml"`},
 		"bidding maybe":           {head + "\t\tbidding maybe\n" + tail, `Caddyfile:4: bidding: want on or off, got "maybe"`},
 		"bad cookie key":          {head + "\t\tcookie_key short\n" + tail, "Caddyfile:4: cookie_key: must be 32 bytes"},

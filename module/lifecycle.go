@@ -3,6 +3,7 @@ package module
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -27,6 +28,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.storage = ctx.Storage()
+	transport, err := a.upstreamTransport()
+	if err != nil {
+		return err
+	}
+	a.transport = transport
 	client, err := nellis.NewClient(a.clientConfig())
 	if err != nil {
 		return err
@@ -156,6 +162,11 @@ func (a *App) clientConfig() nellis.ClientConfig {
 	c := a.Upstream.clientConfig
 	c.APIEndpoint = trimEndpoint(a.APIEndpoint, nellis.DefaultAPIEndpoint)
 	c.Logger = a.logger.Named("snapshots")
+	// Polls share the streams' transport: over h2 they ride the same
+	// connections. (Provision sets it; without, the packages' defaults.)
+	if a.transport != nil {
+		c.HTTPClient = &http.Client{Transport: a.transport, Timeout: nellis.DefaultTimeout}
+	}
 	return c
 }
 
@@ -168,6 +179,9 @@ func (a *App) hubConfig() hub.Config {
 	}
 	c.SSE = u.sseConfig
 	c.SSE.Endpoint = trimEndpoint(a.SSEEndpoint, DefaultSSEEndpoint)
+	if a.transport != nil {
+		c.SSE.HTTPClient = &http.Client{Transport: a.transport}
+	}
 	c.Breaker = u.breakerConfig
 	c.Poll = u.scheduleConfig
 	c.Limiter = u.limiterConfig

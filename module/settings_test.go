@@ -64,6 +64,8 @@ func sampleArgs(placeholder string) string {
 		return "nats://127.0.0.1:4222"
 	case strings.HasPrefix(placeholder, "{"): // a block: jwt
 		return "{\n\t\t\thmac_key a-key-long-enough-for-hmac-sha-256-tokens\n\t\t}"
+	case placeholder == "<file>":
+		return "testdata/upstream-ca.pem" // a PEM certificate
 	}
 	return "3" // <n>, <dollars>
 }

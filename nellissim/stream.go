@@ -20,9 +20,25 @@ type stream struct {
 	kicked chan struct{} // closed to end the response cleanly
 	kick   sync.Once
 
-	mu   sync.Mutex // orders write deadlines against cut
-	rc   *http.ResponseController
-	dead bool
+	mu sync.Mutex // orders write deadlines against cut
+	rc *http.ResponseController
+	// cutRC controls the server's own ResponseWriter, under any wrappers:
+	// cut runs on another goroutine than the handler, and a wrapper (Caddy
+	// keeps the handler's deadline in a field of its writer) is not safe
+	// for that, while net/http's writers are.
+	cutRC *http.ResponseController
+	dead  bool // cut, or its handler returning: rc is not touched again
+}
+
+// innermost unwraps w down to the server's own ResponseWriter.
+func innermost(w http.ResponseWriter) http.ResponseWriter {
+	for {
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return w
+		}
+		w = u.Unwrap()
+	}
 }
 
 var errStreamCut = errors.New("stream cut")
@@ -30,12 +46,17 @@ var errStreamCut = errors.New("stream cut")
 func (st *stream) end() { st.kick.Do(func() { close(st.kicked) }) }
 
 // cut expires the connection's write deadline so a write blocked on a client
-// that does not read fails now.
+// that does not read fails now. A stream whose handler has returned is left
+// alone: over h2 its ResponseWriter is gone and setting a deadline on it
+// panics.
 func (st *stream) cut() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if st.dead {
+		return
+	}
 	st.dead = true
-	_ = st.rc.SetWriteDeadline(time.Now())
+	_ = st.cutRC.SetWriteDeadline(time.Now())
 }
 
 // write sends b and flushes it, failing if the client does not take it
@@ -126,6 +147,7 @@ func (s *Simulator) openStream(id int64, w http.ResponseWriter) (*stream, []byte
 		frames: make(chan []byte, streamBuffer),
 		kicked: make(chan struct{}),
 		rc:     http.NewResponseController(w),
+		cutRC:  http.NewResponseController(innermost(w)),
 	}
 	l.streams[st] = struct{}{}
 	s.live[st] = struct{}{}
@@ -150,6 +172,7 @@ func (s *Simulator) closeStream(st *stream) {
 		// The connection may serve further requests: lift our deadline.
 		_ = st.rc.SetWriteDeadline(time.Time{})
 	}
+	st.dead = true // the handler returns: nothing may touch rc after this
 	st.mu.Unlock()
 	s.wg.Done()
 }

@@ -3,7 +3,6 @@ package sseupstream
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -175,14 +174,4 @@ func streamURL(endpoint string, productID int64) (string, error) {
 	return u.String(), nil
 }
 
-func newDefaultHTTPClient() *http.Client {
-	dialer := &net.Dialer{Timeout: defaultDialTimeout, KeepAlive: 30 * time.Second}
-	return &http.Client{Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		TLSHandshakeTimeout:   defaultTLSHandshakeTimeout,
-		ResponseHeaderTimeout: defaultResponseHeaderTimeout,
-		IdleConnTimeout:       90 * time.Second,
-	}}
-}
+func newDefaultHTTPClient() *http.Client { return NewHTTPClient(nil) }

@@ -20,8 +20,9 @@ const setupTimeout = 15 * time.Second
 // client is one extension: a socket and what its reader measured. The
 // reader goroutine owns every field below conn until done is closed.
 type client struct {
-	conn *websocket.Conn
-	done chan struct{}
+	conn     *websocket.Conn
+	done     chan struct{}
+	products []int64 // what it monitors
 
 	// Measurements, written by the reader only.
 	lat        []time.Duration
@@ -37,8 +38,11 @@ type client struct {
 	// firstState holds, per monitored product, when its first
 	// auctionState arrived (setup, then the reader).
 	firstState map[int64]time.Time
-	products   int   // how many the client monitors
 	closeErr   error // why the socket ended before it was stopped
+	// With Plan.Closes: each product's changes in the window before its
+	// close, and the changes in their lot's last Plan.LastWindow.
+	tallies map[int64]*tally
+	closing tally
 }
 
 // dial connects one client, authenticates it and, when products are given,
@@ -61,7 +65,7 @@ func dial(ctx context.Context, d *websocket.Dialer, url, token string, products 
 		afterMark:  make(map[int64]time.Duration, len(products)),
 		afterPoll:  make(map[int64]time.Duration, len(products)),
 		firstState: make(map[int64]time.Time, len(products)),
-		products:   len(products),
+		products:   products,
 	}
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetReadDeadline(deadline)
@@ -140,7 +144,7 @@ func (c *client) read(plan *atomic.Pointer[runPlan], stopped *atomic.Bool) {
 // noteState records when the first auctionState of each product arrived;
 // once every product has had one it costs a length comparison.
 func (c *client) noteState(msg []byte, now time.Time) {
-	if len(c.firstState) >= c.products {
+	if len(c.firstState) >= len(c.products) {
 		return
 	}
 	if id, ok := stateAuctionID(msg); ok {
@@ -205,6 +209,9 @@ func (c *client) record(p *runPlan, ch change, now time.Time) {
 	c.delivered++
 	c.sources[ch.source]++
 	c.lat = append(c.lat, now.Sub(due))
+	if p.Closes != nil {
+		c.tallyGroups(p, ch, due, now.Sub(due))
+	}
 }
 
 // stop ends the reader and waits for it.

@@ -40,6 +40,12 @@ type Plan struct {
 	// Mark, when set, is the due time of the first event after a fault:
 	// Result.AfterMark says how long after it the changes resumed.
 	Mark time.Time `json:"mark,omitzero"`
+	// Closes, when set, is each product's close time: its events due at or
+	// after it are not expected (the simulator refuses them), and Result
+	// splits the deliveries by group (see Groups). LastWindow is the span
+	// before a close that makes the "closing" group.
+	Closes     map[int64]time.Time `json:"closes,omitempty"`
+	LastWindow time.Duration       `json:"lastWindow,omitempty"`
 }
 
 // Result is what the clients measured.
@@ -81,7 +87,24 @@ type Result struct {
 	// DrainUntil. Both are zero for idle clients.
 	StateSetupSecs float64 `json:"stateSetupSecs"`
 	StatesMissing  int     `json:"statesMissing"`
+	// Groups, with Plan.Closes, splits the window's changes: "stream"
+	// holds the products a client got at least one change of by SSE,
+	// "polled" the others (by poll or reconcile, or none at all), both
+	// per client; "closing" every change due in its lot's last
+	// Plan.LastWindow, whatever its source.
+	Groups map[string]Group `json:"groups,omitempty"`
+
 	// CPUSecs is this process's user+system CPU during the window.
 	CPUSecs    float64 `json:"cpuSecs"`
 	WindowSecs float64 `json:"windowSecs"`
+}
+
+// Group is what the clients measured of one group of changes.
+type Group struct {
+	Expected  int64   `json:"expected"`
+	Delivered int64   `json:"delivered"`
+	Drops     int64   `json:"drops"`
+	Latency   Summary `json:"latency"`
+	// Pairs is how many (client, product) pairs the group holds.
+	Pairs int `json:"pairs"`
 }

@@ -22,7 +22,12 @@ type Options struct {
 	Secret   string
 	First    int
 	Clients  int     // sockets to open
-	Products []int64 // auctions each client monitors; none: idle clients
+	Products []int64 // auctions the clients monitor; none: idle clients
+	// Watch, when positive, has each client monitor only this many of
+	// Products, client i (counting from First) those from position
+	// i×Watch on, wrapping: a night's bidders each watch a few lots of
+	// thousands. Default: 0, every client monitors every product.
+	Watch int
 	// DialConcurrency is how many clients set up at once. Default: 64.
 	DialConcurrency int
 	// Users, when positive, is how many users the clients share: client
@@ -135,7 +140,7 @@ func setup(ctx context.Context, opt Options, tlsConf *tls.Config, started func(*
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			c, err := dial(ctx, d, opt.URL, Token(opt.Secret, UserIndex(opt.First, i, opt.Users)), opt.Products)
+			c, err := dial(ctx, d, opt.URL, Token(opt.Secret, UserIndex(opt.First, i, opt.Users)), watched(opt, opt.First+i))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -152,6 +157,19 @@ func setup(ctx context.Context, opt Options, tlsConf *tls.Config, started func(*
 	wg.Wait()
 	ready.Connected = len(clients)
 	return clients, ready
+}
+
+// watched is what client n (counting from 0 across processes) monitors.
+func watched(opt Options, n int) []int64 {
+	p := len(opt.Products)
+	if opt.Watch <= 0 || opt.Watch >= p {
+		return opt.Products
+	}
+	ids := make([]int64, opt.Watch)
+	for j := range ids {
+		ids[j] = opt.Products[(n*opt.Watch+j)%p]
+	}
+	return ids
 }
 
 // readPlan reads one JSON line; ctx ending abandons the read (the process
@@ -219,22 +237,33 @@ func collect(p *runPlan, opt Options, clients []*client, started time.Time) Resu
 		}
 		lat = append(lat, c.lat...)
 		if !p.Mark.IsZero() {
-			if d, ok := slowest(c.afterMark, len(opt.Products)); ok {
+			if d, ok := slowest(c.afterMark, len(c.products)); ok {
 				mark = append(mark, d)
 			} else {
 				res.MarkMissing++
 			}
-			if d, ok := slowest(c.afterPoll, len(opt.Products)); ok {
+			if d, ok := slowest(c.afterPoll, len(c.products)); ok {
 				poll = append(poll, d)
 			}
 		}
 	}
 	if len(opt.Products) > 0 {
-		res.Expected = p.Schedule.Count(p.MeasureFrom, p.MeasureUntil) * int64(len(clients))
+		if opt.Watch > 0 || len(p.Closes) > 0 {
+			for _, c := range clients {
+				for _, id := range c.products {
+					res.Expected += p.expected(id, p.MeasureFrom, p.MeasureUntil)
+				}
+			}
+		} else {
+			res.Expected = p.Schedule.Count(p.MeasureFrom, p.MeasureUntil) * int64(len(clients))
+		}
 		res.Drops = res.Expected - res.Delivered
 	}
 	if !lastState.IsZero() {
 		res.StateSetupSecs = lastState.Sub(started).Seconds()
+	}
+	if len(p.Closes) > 0 {
+		res.Groups = groups(p, clients)
 	}
 	res.Latency = Summarize(lat)
 	res.AfterMark = Summarize(mark)

@@ -45,6 +45,7 @@ func run(args []string) error {
 	fs.IntVar(&opt.Clients, "clients", 10, "sockets to open")
 	fs.IntVar(&opt.First, "first", 0, "the first client's user number")
 	fs.StringVar(&products, "products", "", "comma-separated product ids each client monitors; empty: idle clients")
+	fs.IntVar(&opt.Watch, "watch", 0, "products each client monitors, client i from position i×watch of -products on; 0: all of them")
 	fs.IntVar(&opt.DialConcurrency, "dial-concurrency", 64, "clients set up at once")
 	fs.IntVar(&opt.Users, "users", 0, "users the clients share: client i is user (first+i) mod users; 1 is one shared token; 0: one user each")
 	fs.StringVar(&opt.CAFile, "ca", "", "PEM certificate file to trust for a wss:// URL (default: the system's roots)")

@@ -1,0 +1,108 @@
+package loadgen
+
+import (
+	"time"
+)
+
+// tally counts one product's changes, or one group's, for one client.
+type tally struct {
+	delivered int64
+	bySSE     int64
+	lat       []time.Duration
+}
+
+// tallyGroups records a change in the window for Result.Groups. A change
+// due at or after its lot's close is not expected (only a soft-close
+// extension lets one through) and is left out.
+func (c *client) tallyGroups(p *runPlan, ch change, due time.Time, lat time.Duration) {
+	closeAt, known := p.Closes[ch.productID]
+	if known && !due.Before(closeAt) {
+		return
+	}
+	if c.tallies == nil {
+		c.tallies = make(map[int64]*tally, len(c.products))
+	}
+	t := c.tallies[ch.productID]
+	if t == nil {
+		t = &tally{}
+		c.tallies[ch.productID] = t
+	}
+	t.delivered++
+	if ch.source == "sse" {
+		t.bySSE++
+	}
+	t.lat = append(t.lat, lat)
+	if known && !due.Before(closeAt.Add(-p.LastWindow)) {
+		c.closing.delivered++
+		c.closing.lat = append(c.closing.lat, lat)
+	}
+}
+
+// expected is how many of product id's events are due in [from, until)
+// and before its close.
+func (p *runPlan) expected(id int64, from, until time.Time) int64 {
+	if closeAt, ok := p.Closes[id]; ok && closeAt.Before(until) {
+		until = closeAt
+	}
+	i, ok := p.index[id]
+	if !ok || !from.Before(until) {
+		return 0
+	}
+	sc := p.Schedule
+	// Events k0 … k1-1 are due in the span; product i's are those with
+	// k mod P = i.
+	k0 := sc.Count(sc.Start, from)
+	k1 := k0 + sc.Count(from, until)
+	n := int64(len(sc.Products))
+	upTo := func(k int64) int64 { // product i's events among 0 … k-1
+		if k <= int64(i) {
+			return 0
+		}
+		return (k - int64(i) + n - 1) / n
+	}
+	return upTo(k1) - upTo(k0)
+}
+
+// groups merges the clients' tallies into Result.Groups.
+func groups(p *runPlan, clients []*client) map[string]Group {
+	type acc struct {
+		g   Group
+		lat []time.Duration
+	}
+	all := map[string]*acc{"stream": {}, "polled": {}, "closing": {}}
+	for _, c := range clients {
+		for _, id := range c.products {
+			t := c.tallies[id]
+			name := "polled"
+			if t != nil && t.bySSE > 0 {
+				name = "stream"
+			}
+			a := all[name]
+			a.g.Pairs++
+			a.g.Expected += p.expected(id, p.MeasureFrom, p.MeasureUntil)
+			if t != nil {
+				a.g.Delivered += t.delivered
+				a.lat = append(a.lat, t.lat...)
+			}
+			if closeAt, ok := p.Closes[id]; ok {
+				from := closeAt.Add(-p.LastWindow)
+				if from.Before(p.MeasureFrom) {
+					from = p.MeasureFrom
+				}
+				if n := p.expected(id, from, p.MeasureUntil); n > 0 {
+					all["closing"].g.Pairs++
+					all["closing"].g.Expected += n
+				}
+			}
+		}
+		all["closing"].g.Delivered += c.closing.delivered
+		all["closing"].lat = append(all["closing"].lat, c.closing.lat...)
+	}
+	out := make(map[string]Group, len(all))
+	for name, a := range all {
+		a.g.Drops = a.g.Expected - a.g.Delivered
+		a.g.Latency = Summarize(a.lat)
+		out[name] = a.g
+	}
+	return out
+}

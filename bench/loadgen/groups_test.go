@@ -1,0 +1,134 @@
+package loadgen
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/nellis-edge/gateway/nellissim"
+)
+
+// lotsGateway answers every request and pushes each scheduled change of a
+// product the socket monitors, as the simulator emits it: product 7's by
+// SSE, 9's by poll until the lot closes at closeAt, none of 11's (a lot
+// the gateway never refreshed).
+type lotsGateway struct {
+	closeAt time.Time
+	until   time.Time
+	sched   chan nellissim.Schedule
+}
+
+func (g *lotsGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	conn, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	var mu, wmu sync.Mutex
+	monitored := map[string]bool{}
+	// The reader answers until the load generator closes the socket; the
+	// handler holds the socket until then.
+	read := make(chan struct{})
+	defer func() { <-read }()
+	go func() {
+		defer close(read)
+		var msg struct{ Type, AuctionID, RequestID string }
+		for conn.ReadJSON(&msg) == nil {
+			reply := fmt.Sprintf(`{"type":"response","success":true,"requestId":%q}`, msg.RequestID)
+			if msg.Type == "startMonitoring" {
+				mu.Lock()
+				monitored[msg.AuctionID] = true
+				mu.Unlock()
+			}
+			wmu.Lock()
+			_ = conn.WriteMessage(websocket.TextMessage, []byte(reply))
+			wmu.Unlock()
+		}
+	}()
+	sc := <-g.sched
+	for k := int64(0); sc.At(k).Before(g.until); k++ {
+		time.Sleep(time.Until(sc.At(k)))
+		id, price := sc.Event(k)
+		source := map[int64]string{7: "sse", 9: "poll"}[id]
+		mu.Lock()
+		watching := monitored[fmt.Sprint(id)]
+		mu.Unlock()
+		if !watching || source == "" || (id == 9 && !sc.At(k).Before(g.closeAt)) {
+			continue
+		}
+		wmu.Lock()
+		_ = conn.WriteMessage(websocket.TextMessage, fmt.Appendf(nil,
+			`{"type":"auctionState","auction":{"id":"%d","data":{"currentBid":1},"currentBid":%d,"seq":1,"source":%q}}`, id, price, source))
+		wmu.Unlock()
+	}
+}
+
+// TestRunSplitsGroups: three clients each watch two of three lots; the
+// result counts each (client, lot) pair in the group its changes came by,
+// expects nothing of a lot after its close, and counts the changes in a
+// lot's last window apart.
+func TestRunSplitsGroups(t *testing.T) {
+	g := &lotsGateway{sched: make(chan nellissim.Schedule, 3)}
+	srv := httptest.NewServer(g)
+	t.Cleanup(srv.Close)
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	opt := Options{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Secret: "s", Clients: 3,
+		Products: []int64{7, 9, 11}, Watch: 2}
+	go func() {
+		done <- Run(t.Context(), opt, inR, outW)
+		outW.Close()
+	}()
+	out := bufio.NewScanner(outR)
+	var ready Ready
+	if !out.Scan() || json.Unmarshal(out.Bytes(), &ready) != nil || ready.Connected != 3 {
+		t.Fatalf("ready: %q", out.Text())
+	}
+	start := time.Now().Add(300 * time.Millisecond)
+	sc := nellissim.Schedule{Start: start, Rate: 60, Products: opt.Products, BasePrice: 1000}
+	// Events 0-29 in the window; lot 9's are k = 1, 4, 7, …; it closes
+	// when event 15 is due, its last window holding k = 7, 10, 13.
+	g.until, g.closeAt = sc.At(30), sc.At(15)
+	plan := Plan{Schedule: sc, MeasureFrom: start, MeasureUntil: g.until, DrainUntil: g.until.Add(300 * time.Millisecond),
+		Closes: map[int64]time.Time{9: g.closeAt}, LastWindow: g.closeAt.Sub(sc.At(7))}
+	line, _ := json.Marshal(plan)
+	if _, err := inW.Write(append(line, '\n')); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		g.sched <- sc
+	}
+	var res Result
+	if !out.Scan() || json.Unmarshal(out.Bytes(), &res) != nil {
+		t.Fatalf("no result line: %q", out.Text())
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	inW.Close()
+	// Client 0 watches 7 and 9, client 1 11 and 7, client 2 9 and 11.
+	want := map[string]Group{
+		"stream":  {Pairs: 2, Expected: 20, Delivered: 20},
+		"polled":  {Pairs: 4, Expected: 30, Delivered: 10, Drops: 20},
+		"closing": {Pairs: 2, Expected: 6, Delivered: 6},
+	}
+	for name, w := range want {
+		got := res.Groups[name]
+		if got.Pairs != w.Pairs || got.Expected != w.Expected || got.Delivered != w.Delivered || got.Drops != w.Drops || got.Latency.N != int(got.Delivered) {
+			t.Errorf("%s: %+v, want %+v", name, got, w)
+		}
+	}
+	if res.Expected != 50 || res.Delivered != 30 || res.Drops != 20 {
+		t.Errorf("totals: expected %d delivered %d drops %d, want 50, 30, 20", res.Expected, res.Delivered, res.Drops)
+	}
+}
