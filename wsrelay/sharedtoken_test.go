@@ -48,6 +48,34 @@ func statesBefore(c *client, seq float64) []map[string]any {
 	}
 }
 
+// aliceMonitoring opens n sockets of alice (the shared token), the first
+// starting to monitor auction 100 with maxBid, and reads the
+// auctionState that push brings each of the others.
+func aliceMonitoring(f *fixture, n int, maxBid float64) []*client {
+	clients := make([]*client, n)
+	for i := range clients {
+		clients[i] = f.login(tokenAlice)
+	}
+	startMonitoring(clients[0], "100", maxBid)
+	for _, c := range clients[1:] {
+		c.expectType("auctionState")
+	}
+	return clients
+}
+
+// expectNextChangeFirst publishes the lot's next change (seq 9) and fails
+// unless it is the next thing each of clients gets; what names what
+// anything before it would have come from.
+func expectNextChangeFirst(t *testing.T, f *fixture, clients []*client, what string) {
+	t.Helper()
+	f.feeds.publish(newChange(t, product(100, 60), "e", 9))
+	for i, c := range clients {
+		if extra := statesBefore(c, 9); len(extra) > 0 {
+			t.Fatalf("socket %d got %d frames %s, first %v", i, len(extra), what, extra[0])
+		}
+	}
+}
+
 // TestSharedTokenSignInsWriteNothingToOtherSockets: 200 more sockets of a
 // user signing in and repeating startMonitoring for the auction the user
 // monitors (what every extension does on connect) write not one frame to
@@ -56,23 +84,11 @@ func statesBefore(c *client, seq float64) []map[string]any {
 func TestSharedTokenSignInsWriteNothingToOtherSockets(t *testing.T) {
 	const early, late = 10, 200
 	f := newFixture(t, sharedTokenConfig(early+late), Options{})
-	old := make([]*client, early)
-	for i := range old {
-		old[i] = f.login(tokenAlice)
-	}
-	startMonitoring(old[0], "100", 45)
-	for _, c := range old[1:] {
-		c.expectType("auctionState")
-	}
+	old := aliceMonitoring(f, early, 45)
 	for range late {
 		startMonitoring(f.login(tokenAlice), "100", 45) // the same auction, the same config
 	}
-	f.feeds.publish(newChange(t, product(100, 60), "e", 9))
-	for i, c := range old {
-		if extra := statesBefore(c, 9); len(extra) > 0 {
-			t.Fatalf("socket %d got %d frames from the others' sign-ins, first %v", i, len(extra), extra[0])
-		}
-	}
+	expectNextChangeFirst(t, f, old, "from the others' sign-ins")
 }
 
 // TestConfigBurstReachesEachSocketOnce: 50 quick config changes of one
@@ -83,14 +99,7 @@ func TestSharedTokenSignInsWriteNothingToOtherSockets(t *testing.T) {
 func TestConfigBurstReachesEachSocketOnce(t *testing.T) {
 	const sockets, updates = 100, 50
 	f := newFixture(t, sharedTokenConfig(sockets), Options{})
-	clients := make([]*client, sockets)
-	for i := range clients {
-		clients[i] = f.login(tokenAlice)
-	}
-	startMonitoring(clients[0], "100", 1)
-	for _, c := range clients[1:] {
-		c.expectType("auctionState")
-	}
+	clients := aliceMonitoring(f, sockets, 1)
 
 	// Holding the auction's sendMu keeps its push waiting, as a fan-out
 	// in progress does, so the burst comes while it waits.
@@ -120,12 +129,7 @@ func TestConfigBurstReachesEachSocketOnce(t *testing.T) {
 		}
 	}
 	// Nothing follows: the next message is the lot's next change.
-	f.feeds.publish(newChange(t, product(100, 60), "e", 9))
-	for i, c := range clients {
-		if extra := statesBefore(c, 9); len(extra) > 0 {
-			t.Fatalf("socket %d got %d more messages for the burst, first %v", i, len(extra), extra[0])
-		}
-	}
+	expectNextChangeFirst(t, f, clients, "for the burst")
 }
 
 // TestUpdateConfigBurstEndsWithTheLastConfig: 50 updateConfig sent at
@@ -137,14 +141,7 @@ func TestUpdateConfigBurstEndsWithTheLastConfig(t *testing.T) {
 	cfg := sharedTokenConfig(sockets)
 	cfg.MessageBurst = 2 * updates // the burst, after sign-in and startMonitoring
 	f := newFixture(t, cfg, Options{})
-	clients := make([]*client, sockets)
-	for i := range clients {
-		clients[i] = f.login(tokenAlice)
-	}
-	startMonitoring(clients[0], "100", 1)
-	for _, c := range clients[1:] {
-		c.expectType("auctionState")
-	}
+	clients := aliceMonitoring(f, sockets, 1)
 	for i := 1; i <= updates; i++ {
 		clients[0].send(map[string]any{"type": "updateConfig", "auctionId": "100", "config": map[string]any{"maxBid": i}, "requestId": i})
 	}
@@ -176,13 +173,8 @@ func TestUpdateConfigBurstEndsWithTheLastConfig(t *testing.T) {
 			t.Logf("socket %d: %d states", i+1, len(got))
 		}
 	}
-	// Nothing follows: the next message is the lot's next change.
-	f.feeds.publish(newChange(t, product(100, 60), "e", 9))
-	for i, c := range clients[1:] {
-		if extra := statesBefore(c, 9); len(extra) > 0 {
-			t.Fatalf("socket %d got %d more messages after the last config, first %v", i+1, len(extra), extra[0])
-		}
-	}
+	// Nothing follows: the next message of the others is the lot's next change.
+	expectNextChangeFirst(t, f, clients[1:], "after the last config")
 }
 
 // TestAutoBidReportBurstReachesEachSocketOnce: 50 auto-bid reports of one
@@ -192,14 +184,7 @@ func TestUpdateConfigBurstEndsWithTheLastConfig(t *testing.T) {
 func TestAutoBidReportBurstReachesEachSocketOnce(t *testing.T) {
 	const sockets, reports = 20, 50
 	f := newFixture(t, sharedTokenConfig(sockets), Options{})
-	clients := make([]*client, sockets)
-	for i := range clients {
-		clients[i] = f.login(tokenAlice)
-	}
-	startMonitoring(clients[0], "100", 1)
-	for _, c := range clients[1:] {
-		c.expectType("auctionState")
-	}
+	clients := aliceMonitoring(f, sockets, 1)
 	a := monitoredOf(t, f.relay, "alice", "100")
 	a.sendMu.Lock() // the push waits, as behind a fan-out in progress
 	done := make(chan struct{})
@@ -226,10 +211,5 @@ func TestAutoBidReportBurstReachesEachSocketOnce(t *testing.T) {
 			t.Fatalf("socket %d: auctionState with %d bids, want %d", i, bids(auctionOf(m)["autoBid"]), reports)
 		}
 	}
-	f.feeds.publish(newChange(t, product(100, 60), "e", 9))
-	for i, c := range clients {
-		if extra := statesBefore(c, 9); len(extra) > 0 {
-			t.Fatalf("socket %d got %d more messages for the reports, first %v", i, len(extra), extra[0])
-		}
-	}
+	expectNextChangeFirst(t, f, clients, "for the reports")
 }
