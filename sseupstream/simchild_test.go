@@ -1,17 +1,16 @@
 package sseupstream
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nellis-edge/gateway/internal/childproc"
 	"github.com/nellis-edge/gateway/nellissim"
 )
 
@@ -59,44 +58,22 @@ func serveSimChild() int {
 
 // simChild is a simulator in a child process.
 type simChild struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	url   string
-	cert  []byte
-	ids   []int64
+	url  string
+	cert []byte
+	ids  []int64
 }
 
 func startSimChild(tb testing.TB, lots int, useTLS bool) *simChild {
 	tb.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d %t", simChildEnv, lots, useTLS))
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	c := &simChild{cmd: cmd, stdin: stdin}
-	tb.Cleanup(func() {
-		_ = stdin.Close()
-		_ = cmd.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		tb.Fatalf("sim child: %v", err)
-	}
+	_, line := childproc.Start(tb, fmt.Sprintf("%s=%d %t", simChildEnv, lots, useTLS))
+	c := &simChild{}
 	fields := strings.Fields(line)
 	if len(fields) != 3 {
 		tb.Fatalf("sim child said %q", line)
 	}
 	c.url = fields[0]
 	if fields[1] != "-" {
+		var err error
 		if c.cert, err = os.ReadFile(filepath.Clean(fields[1])); err != nil {
 			tb.Fatal(err)
 		}

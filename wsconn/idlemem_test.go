@@ -1,19 +1,17 @@
 package wsconn
 
 import (
-	"bufio"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/nellis-edge/gateway/internal/childproc"
 )
 
 // BenchmarkIdleConnMemory and BenchmarkIdleConnMemoryTLS report the memory
@@ -30,18 +28,8 @@ const idleSockets = 1000
 
 func idleConnMemory(b *testing.B, overTLS bool) {
 	f := newFixtureTLS(b, Limits{QueueSize: 16, WriteTimeout: 2 * time.Second, PingInterval: time.Minute}, overTLS)
-	heap0, stack0 := memInUse()
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), idleClientsEnv+"="+f.wsURL(), idleCountEnv+"="+strconv.Itoa(idleSockets))
-	stdin, _ := child.StdinPipe()
-	stdout, _ := child.StdoutPipe()
-	child.Stderr = os.Stderr
-	if err := child.Start(); err != nil {
-		b.Fatal(err)
-	}
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-		b.Fatalf("client process: %q %v", line, err)
-	}
+	heap0, stack0 := childproc.MemInUse()
+	child := childproc.StartReady(b, idleClientsEnv+"="+f.wsURL(), idleCountEnv+"="+strconv.Itoa(idleSockets))
 	socks := f.waitSockets(idleSockets)
 	want := 0
 	if f.tr.Polling() {
@@ -57,7 +45,7 @@ func idleConnMemory(b *testing.B, overTLS bool) {
 		return n >= want
 	})
 	time.Sleep(100 * time.Millisecond) // parked or not, every reader is waiting
-	heap1, stack1 := memInUse()
+	heap1, stack1 := childproc.MemInUse()
 	for b.Loop() {
 		// The measurement above is the benchmark.
 	}
@@ -70,8 +58,7 @@ func idleConnMemory(b *testing.B, overTLS bool) {
 	b.ReportMetric(float64(heap1+stack1-heap0-stack0)/idleSockets, "B/conn")
 	b.ReportMetric(float64(stack1-stack0)/idleSockets, "stackB/conn")
 	b.ReportMetric(float64(n)/idleSockets, "parked/conn")
-	stdin.Close()
-	if err := child.Wait(); err != nil {
+	if err := child.Stop(); err != nil {
 		b.Fatal(err)
 	}
 }
@@ -111,20 +98,11 @@ func runIdleClients(url, count string) int {
 		}
 		conns = append(conns, ws)
 	}
-	fmt.Println("ready")
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	childproc.Ready()
 	for _, ws := range conns {
 		ws.Close()
 	}
 	return 0
-}
-
-func memInUse() (heap, stack int64) {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapInuse), int64(m.StackInuse)
 }
 
 func (f *fixture) wsURL() string {

@@ -1,12 +1,8 @@
 package wsrelay
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -15,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/nellis-edge/gateway/hub"
+	"github.com/nellis-edge/gateway/internal/childproc"
 	"github.com/nellis-edge/gateway/wsconn"
 )
 
@@ -94,29 +91,18 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 	cfg.MaxUnauthenticated = sockets
 	cfg.MaxUnauthenticatedPerAddress = sockets
 	f := newFixture(b, cfg, Options{})
-	heap0, stack0 := memInUse()
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), idleClientsEnv+"="+f.wsURL(), idleCountEnv+"="+strconv.Itoa(sockets))
-	stdin, _ := child.StdinPipe()
-	stdout, _ := child.StdoutPipe()
-	child.Stderr = os.Stderr
-	if err := child.Start(); err != nil {
-		b.Fatal(err)
-	}
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-		b.Fatalf("client process: %q %v", line, err)
-	}
+	heap0, stack0 := childproc.MemInUse()
+	child := childproc.StartReady(b, idleClientsEnv+"="+f.wsURL(), idleCountEnv+"="+strconv.Itoa(sockets))
 	for f.relay.Stats().Connections < sockets || writersRunning(f.relay) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	heap1, stack1 := memInUse()
+	heap1, stack1 := childproc.MemInUse()
 	for b.Loop() {
 		// The measurement above is the benchmark.
 	}
 	b.ReportMetric(float64(heap1+stack1-heap0-stack0)/sockets, "B/conn")
 	b.ReportMetric(float64(stack1-stack0)/sockets, "stackB/conn")
-	stdin.Close()
-	if err := child.Wait(); err != nil {
+	if err := child.Stop(); err != nil {
 		b.Fatal(err)
 	}
 }
@@ -143,8 +129,7 @@ func runIdleClients(url, count string) int {
 		}
 		conns = append(conns, ws)
 	}
-	fmt.Println("ready")
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	childproc.Ready()
 	for _, ws := range conns {
 		ws.Close()
 	}
@@ -160,14 +145,6 @@ func writersRunning(r *Relay) bool {
 		}
 	}
 	return false
-}
-
-func memInUse() (heap, stack int64) {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapInuse), int64(m.StackInuse)
 }
 
 // BenchmarkFannedStateFrame is a fanned-out change's per-user work: the

@@ -1,17 +1,16 @@
 package wsrelay
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/nellis-edge/gateway/internal/childproc"
 )
 
 // BenchmarkSharedTokenSetup times N sockets of one user (the old
@@ -26,20 +25,9 @@ func BenchmarkSharedTokenSetup(b *testing.B) {
 		b.Run(fmt.Sprintf("sockets=%d", n), func(b *testing.B) {
 			f := newFixture(b, sharedTokenConfig(n), Options{})
 			for range b.N {
-				child := exec.Command(os.Args[0], "-test.run=^$")
-				child.Env = append(os.Environ(), sharedSetupEnv+"="+f.wsURL(), sharedCountEnv+"="+strconv.Itoa(n))
-				stdin, _ := child.StdinPipe()
-				stdout, _ := child.StdoutPipe()
-				child.Stderr = os.Stderr
-				if err := child.Start(); err != nil {
-					b.Fatal(err)
-				}
-				if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-					b.Fatalf("client process: %q %v", line, err)
-				}
+				child := childproc.StartReady(b, sharedSetupEnv+"="+f.wsURL(), sharedCountEnv+"="+strconv.Itoa(n))
 				b.StopTimer()
-				stdin.Close()
-				if err := child.Wait(); err != nil {
+				if err := child.Stop(); err != nil {
 					b.Fatal(err)
 				}
 				for deadline := time.Now().Add(time.Minute); f.relay.Stats().Connections > 0; time.Sleep(10 * time.Millisecond) {
@@ -114,7 +102,6 @@ func runSharedSetup(url, count string) int {
 			}
 		}
 	}
-	fmt.Println("ready")
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	childproc.Ready()
 	return 0
 }

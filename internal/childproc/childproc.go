@@ -1,0 +1,93 @@
+// Package childproc runs a test binary again as a child process, for
+// tests and benchmarks whose clients or servers must not share the
+// process they measure (its memory, its file descriptors). The child is
+// chosen by its environment: the package's TestMain sees the variable,
+// runs the child's work, writes one line and holds until its stdin
+// closes.
+package childproc
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+// Child is a running child process of the test binary.
+type Child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	once  sync.Once
+	err   error
+}
+
+// Start runs this test binary again, running no tests, with env
+// ("NAME=value") added to its environment, and returns once the child has
+// written its first line, which it returns. The child ends at the latest
+// when the test does.
+func Start(tb testing.TB, env ...string) (*Child, string) {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	c := &Child{cmd: cmd, stdin: stdin}
+	tb.Cleanup(func() { _ = c.Stop() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		tb.Fatalf("child process: %q %v", line, err)
+	}
+	return c, line
+}
+
+// StartReady is Start for a child that says "ready" once its work is
+// done (see Ready).
+func StartReady(tb testing.TB, env ...string) *Child {
+	tb.Helper()
+	c, line := Start(tb, env...)
+	if line != "ready\n" {
+		tb.Fatalf("child process: %q", line)
+	}
+	return c
+}
+
+// Stop closes the child's stdin, the sign to end, and waits for it to
+// exit; it returns how the child ended. Stopping again returns the same.
+func (c *Child) Stop() error {
+	c.once.Do(func() {
+		_ = c.stdin.Close()
+		c.err = c.cmd.Wait()
+	})
+	return c.err
+}
+
+// Ready is the child's side of StartReady: it says "ready" and holds
+// until the parent stops it.
+func Ready() {
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+// MemInUse is the heap and stack memory in use by this process, after
+// two collections so that only live memory counts.
+func MemInUse() (heap, stack int64) {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapInuse), int64(m.StackInuse)
+}
