@@ -24,6 +24,24 @@ func adapt(t *testing.T, src string) (map[string]any, error) {
 	return cfg, nil
 }
 
+// adaptErrorAt adapts src, which must fail with want's text at want's
+// position ("Caddyfile:<line>: <text>"), and returns the error's message
+// for the caller's further checks.
+func adaptErrorAt(t *testing.T, src, want string) string {
+	t.Helper()
+	_, err := adapt(t, src)
+	if err == nil {
+		t.Fatalf("adapt succeeded, want an error containing %q", want)
+	}
+	// Caddy words a position as "<message>, at <file>:<line>".
+	loc, text, _ := strings.Cut(want, ": ")
+	msg := err.Error()
+	if !strings.Contains(msg, text) || !strings.Contains(msg, "at "+loc) {
+		t.Errorf("error %q\nwant %q at %s", msg, text, loc)
+	}
+	return msg
+}
+
 func nellisJSON(t *testing.T, cfg map[string]any) *App {
 	t.Helper()
 	apps, _ := cfg["apps"].(map[string]any)
@@ -232,16 +250,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, err := adapt(t, tc.src)
-			if err == nil {
-				t.Fatalf("adapt succeeded, want an error containing %q", tc.want)
-			}
-			// Caddy words a position as "<message>, at <file>:<line>".
-			loc, text, _ := strings.Cut(tc.want, ": ")
-			msg := err.Error()
-			if !strings.Contains(msg, text) || !strings.Contains(msg, "at "+loc) {
-				t.Errorf("error %q\nwant %q at %s", msg, text, loc)
-			}
+			msg := adaptErrorAt(t, tc.src, tc.want)
 			if strings.Contains(msg, "\n") {
 				t.Errorf("error spans lines: %q", msg)
 			}

@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"reflect"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,15 +103,7 @@ func TestClusterConfigErrors(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := adapt(t, tc.src)
-			if err == nil {
-				t.Fatalf("adapt succeeded, want %q", tc.want)
-			}
-			loc, text, _ := strings.Cut(tc.want, ": ")
-			msg := err.Error()
-			if !strings.Contains(msg, text) || !strings.Contains(msg, "at "+loc) {
-				t.Errorf("error %q\nwant %q at %s", msg, text, loc)
-			}
+			msg := adaptErrorAt(t, tc.src, tc.want)
 			if strings.Contains(msg, "s3cret") {
 				t.Errorf("error shows a secret: %q", msg)
 			}
@@ -125,26 +115,11 @@ func TestClusterConfigErrors(t *testing.T) {
 // cookie_key with it.
 func TestClusterValidateNeverDialsNATS(t *testing.T) {
 	loadCaddy(t, noGatewayConfig) // no running gateway holds a cluster
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var dials atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			dials.Add(1)
-			c.Close()
-		}
-	}()
+	addr, dials := dialCounter(t)
 	app := map[string]any{
 		"users":      []map[string]string{{"name": "default", "token": "t"}},
 		"cookie_key": clusterKeyHex,
-		"cluster":    map[string]any{"servers": []string{"nats://" + ln.Addr().String()}, "node": "gw-1"},
+		"cluster":    map[string]any{"servers": []string{"nats://" + addr}, "node": "gw-1"},
 	}
 	if err := validate(t, app); err != nil {
 		t.Fatalf("validate: %v", err)
@@ -157,7 +132,7 @@ func TestClusterValidateNeverDialsNATS(t *testing.T) {
 		t.Errorf("cluster without cookie_key: %v", err)
 	}
 	app["cookie_key"] = clusterKeyHex
-	app["cluster"] = map[string]any{"servers": []string{"nats://" + ln.Addr().String()}, "node": "gw-1", "lease": "100ms"}
+	app["cluster"] = map[string]any{"servers": []string{"nats://" + addr}, "node": "gw-1", "lease": "100ms"}
 	if err := validate(t, app); err == nil || !strings.Contains(err.Error(), "lease must be 1s to 30s") {
 		t.Errorf("JSON lease of 100ms: %v", err)
 	}

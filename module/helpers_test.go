@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,4 +244,28 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 		t.Fatalf("%s: not within %v", what, within)
 	}
 	return time.Now()
+}
+
+// dialCounter listens on a local port, for a test that something never
+// dials it: it counts the connections made and closes each. It listens
+// until the test ends.
+func dialCounter(t *testing.T) (addr string, dials *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	dials = new(atomic.Int32)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			dials.Add(1)
+			c.Close()
+		}
+	}()
+	return ln.Addr().String(), dials
 }

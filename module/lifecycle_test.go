@@ -2,9 +2,7 @@ package module
 
 import (
 	"encoding/json"
-	"net"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -27,24 +25,9 @@ func validate(t *testing.T, app map[string]any) error {
 // TestValidateNeverDialsNellis: provisioning does no network I/O, so
 // `caddy validate` works offline and never touches Nellis.
 func TestValidateNeverDialsNellis(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var dials atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			dials.Add(1)
-			c.Close()
-		}
-	}()
-	url := "http://" + ln.Addr().String()
-	err = validate(t, map[string]any{
+	addr, dials := dialCounter(t)
+	url := "http://" + addr
+	err := validate(t, map[string]any{
 		"sse_endpoint": url, "api_endpoint": url,
 		"users": []map[string]string{{"name": "default", "token": "t"}},
 	})
