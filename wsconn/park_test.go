@@ -26,22 +26,33 @@ func TestFailedPollerHandsSocketsBack(t *testing.T) {
 	if !f.tr.Polling() {
 		t.Fatal("no idle poller on linux")
 	}
+	socks := failPollerUnderTwoSockets(t, f, "hello")
+	if n := parked(socks); n != 0 {
+		t.Errorf("%d sockets parked on a failed poller", n)
+	}
+}
+
+// failPollerUnderTwoSockets parks two sockets of f, fails the poller,
+// waits for both to get their readers back, and checks that each still
+// echoes every one of msgs; it returns the sockets.
+func failPollerUnderTwoSockets(t *testing.T, f *fixture, msgs ...string) []*Socket {
+	t.Helper()
 	a, b := f.dial(), f.dial()
 	socks := f.waitSockets(2)
 	waitFor(t, "both sockets to park", func() bool { return parked(socks) == 2 })
 	f.tr.poller.fail()
 	waitFor(t, "both sockets to unpark", func() bool { return parked(socks) == 0 })
 	for _, c := range []*client{a, b} {
-		if err := c.ws.WriteMessage(1, []byte("hello")); err != nil {
-			t.Fatal(err)
-		}
-		if got := c.read(); string(got) != "hello" {
-			t.Fatalf("read %q", got)
+		for _, m := range msgs {
+			if err := c.ws.WriteMessage(websocket.TextMessage, []byte(m)); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.read(); string(got) != m {
+				t.Fatalf("read %q", got)
+			}
 		}
 	}
-	if n := parked(socks); n != 0 {
-		t.Errorf("%d sockets parked on a failed poller", n)
-	}
+	return socks
 }
 
 // clientFrame is a client's final frame: masked, with a zero mask key so

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // TestParkedTLSSocketMissesNoInput: an idle socket over TLS is parked, and
@@ -75,19 +73,5 @@ func TestParkedTLSSocketMissesNoInput(t *testing.T) {
 // and keep working.
 func TestFailedPollerHandsTLSSocketsBack(t *testing.T) {
 	f := newFixtureTLS(t, Limits{QueueSize: 16, WriteTimeout: 2 * time.Second, PingInterval: 10 * time.Second}, true)
-	a, b := f.dial(), f.dial()
-	socks := f.waitSockets(2)
-	waitFor(t, "both sockets to park", func() bool { return parked(socks) == 2 })
-	f.tr.poller.fail()
-	waitFor(t, "both sockets to unpark", func() bool { return parked(socks) == 0 })
-	for _, c := range []*client{a, b} {
-		for _, m := range []string{"hello", strings.Repeat("x", 1000)} {
-			if err := c.ws.WriteMessage(websocket.TextMessage, []byte(m)); err != nil {
-				t.Fatal(err)
-			}
-			if got := c.read(); string(got) != m {
-				t.Fatalf("read %q", got)
-			}
-		}
-	}
+	failPollerUnderTwoSockets(t, f, "hello", strings.Repeat("x", 1000))
 }
