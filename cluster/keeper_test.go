@@ -28,10 +28,7 @@ func TestKeeperRenewsReportsAndHandsOver(t *testing.T) {
 		}
 	}()
 	for p := range int64(20) {
-		l, err := a.Claim(testCtx(t), p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := claim(t, a, p)
 		k.Add(l)
 	}
 	end := time.Now().Add(3 * time.Second)
@@ -73,10 +70,7 @@ func TestKeeperRenewsReportsAndHandsOver(t *testing.T) {
 			t.Fatalf("b claiming product %d after the keeper closed: %v", p, err)
 		}
 	}
-	l, err := a.Claim(testCtx(t), 99)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := claim(t, a, 99)
 	if k.Add(l) {
 		t.Fatal("a closed keeper took a lease")
 	}
@@ -91,10 +85,7 @@ func TestTakeOverContinuesTheEpoch(t *testing.T) {
 	n := startNATS(t)
 	a, b := n.bus("a"), n.bus("b")
 	ctx := testCtx(t)
-	la, err := a.Claim(ctx, 50)
-	if err != nil {
-		t.Fatal(err)
-	}
+	la := claim(t, a, 50)
 	wa, err := TakeOver(ctx, a, la, func() string { return "epoch-a" })
 	if err != nil {
 		t.Fatal(err)

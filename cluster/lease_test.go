@@ -34,10 +34,7 @@ func TestNewOwnerAfterLeaseExpiresWithoutRelease(t *testing.T) {
 	n := startNATS(t)
 	a, b := n.bus("a"), n.bus("b")
 	ctx := testCtx(t)
-	la, err := a.Claim(ctx, 5)
-	if err != nil {
-		t.Fatal(err)
-	}
+	la := claim(t, a, 5)
 	if !la.Valid() {
 		t.Fatal("a fresh lease is not valid")
 	}
@@ -69,10 +66,7 @@ func TestRenewedLeaseIsNeverTaken(t *testing.T) {
 	n := startNATS(t)
 	a, b := n.bus("a"), n.bus("b")
 	ctx := testCtx(t)
-	la, err := a.Claim(ctx, 6)
-	if err != nil {
-		t.Fatal(err)
-	}
+	la := claim(t, a, 6)
 	end := time.Now().Add(3 * time.Second) // three leases
 	next := time.Now().Add(a.RenewEvery())
 	for time.Now().Before(end) {
@@ -98,10 +92,7 @@ func TestReleaseHandsOverAtOnce(t *testing.T) {
 	n := startNATS(t)
 	a, b, c := n.bus("a"), n.bus("b"), n.bus("c")
 	ctx := testCtx(t)
-	la, err := a.Claim(ctx, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
+	la := claim(t, a, 3)
 	if err := a.Release(ctx, la); err != nil {
 		t.Fatal(err)
 	}
@@ -188,10 +179,7 @@ func TestClaimsAgainstReleaseMakeOneOwner(t *testing.T) {
 	a, b, c := n.bus("a"), n.bus("b"), n.bus("c")
 	for round := range 30 {
 		p := int64(1000 + round)
-		la, err := a.Claim(testCtx(t), p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		la := claim(t, a, p)
 		var mu sync.Mutex
 		var owners []*Lease
 		var wg sync.WaitGroup
@@ -234,10 +222,7 @@ func TestStalledOwnersLateAppendIsRejected(t *testing.T) {
 	n := startNATS(t)
 	a, b := n.bus("a"), n.bus("b")
 	ctx := testCtx(t)
-	la, err := a.Claim(ctx, 21)
-	if err != nil {
-		t.Fatal(err)
-	}
+	la := claim(t, a, 21)
 	at, err := a.Append(ctx, record(21, "e", 1), 0)
 	if err != nil {
 		t.Fatal(err)

@@ -106,7 +106,17 @@ func (n *natsServer) busWith(cfg Config) *JetStream {
 	return b
 }
 
-// ctx is a context for one test step.
+// claim claims product for b, failing the test if it cannot.
+func claim(t *testing.T, b *JetStream, product int64) *Lease {
+	t.Helper()
+	l, err := b.Claim(testCtx(t), product)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// testCtx is a context for one test step.
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
