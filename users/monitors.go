@@ -31,11 +31,10 @@ func (d *Directory) Monitor(name string, a Auction) bool {
 func (d *Directory) Unmonitor(name, auctionID string) (Auction, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	acc := d.accounts[name]
-	if acc == nil || acc.auctions[auctionID] == nil {
+	acc, a := d.monitoredLocked(name, auctionID)
+	if a == nil {
 		return Auction{}, false
 	}
-	a := acc.auctions[auctionID]
 	delete(acc.auctions, auctionID)
 	d.unindexLocked(name, a.ProductID)
 	return *a, true
@@ -48,11 +47,10 @@ func (d *Directory) Unmonitor(name, auctionID string) (Auction, bool) {
 func (d *Directory) UpdateAuction(name, auctionID string, change func(*Auction)) (Auction, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	acc := d.accounts[name]
-	if acc == nil || acc.auctions[auctionID] == nil {
+	acc, old := d.monitoredLocked(name, auctionID)
+	if old == nil {
 		return Auction{}, false
 	}
-	old := acc.auctions[auctionID]
 	a := *old
 	change(&a)
 	a.ID, a.ProductID = old.ID, old.ProductID
@@ -64,10 +62,20 @@ func (d *Directory) UpdateAuction(name, auctionID string, change func(*Auction))
 func (d *Directory) Auction(name, auctionID string) (Auction, bool) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	if acc := d.accounts[name]; acc != nil && acc.auctions[auctionID] != nil {
-		return *acc.auctions[auctionID], true
+	if _, a := d.monitoredLocked(name, auctionID); a != nil {
+		return *a, true
 	}
 	return Auction{}, false
+}
+
+// monitoredLocked is name's auction under auctionID and the account that
+// holds it; a nil auction when there is none. d.mu is held.
+func (d *Directory) monitoredLocked(name, auctionID string) (*account, *Auction) {
+	acc := d.accounts[name]
+	if acc == nil {
+		return nil, nil
+	}
+	return acc, acc.auctions[auctionID]
 }
 
 // Auctions lists the auctions name monitors, oldest first (by AddedAt,
