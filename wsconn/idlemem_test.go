@@ -28,7 +28,7 @@ const idleSockets = 1000
 
 func idleConnMemory(b *testing.B, overTLS bool) {
 	f := newFixtureTLS(b, Limits{QueueSize: 16, WriteTimeout: 2 * time.Second, PingInterval: time.Minute}, overTLS)
-	heap0, stack0 := childproc.MemInUse()
+	mem0 := childproc.MemInUse()
 	child := childproc.StartReady(b, idleClientsEnv+"="+f.wsURL(), idleCountEnv+"="+strconv.Itoa(idleSockets))
 	socks := f.waitSockets(idleSockets)
 	want := 0
@@ -45,7 +45,7 @@ func idleConnMemory(b *testing.B, overTLS bool) {
 		return n >= want
 	})
 	time.Sleep(100 * time.Millisecond) // parked or not, every reader is waiting
-	heap1, stack1 := childproc.MemInUse()
+	mem1 := childproc.MemInUse()
 	for b.Loop() {
 		// The measurement above is the benchmark.
 	}
@@ -55,8 +55,7 @@ func idleConnMemory(b *testing.B, overTLS bool) {
 			n++
 		}
 	}
-	b.ReportMetric(float64(heap1+stack1-heap0-stack0)/idleSockets, "B/conn")
-	b.ReportMetric(float64(stack1-stack0)/idleSockets, "stackB/conn")
+	childproc.ReportPerConn(b, mem0, mem1, idleSockets)
 	b.ReportMetric(float64(n)/idleSockets, "parked/conn")
 	if err := child.Stop(); err != nil {
 		b.Fatal(err)

@@ -91,17 +91,16 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 	cfg.MaxUnauthenticated = sockets
 	cfg.MaxUnauthenticatedPerAddress = sockets
 	f := newFixture(b, cfg, Options{})
-	heap0, stack0 := childproc.MemInUse()
+	mem0 := childproc.MemInUse()
 	child := childproc.StartReady(b, idleClientsEnv+"="+f.wsURL(), idleCountEnv+"="+strconv.Itoa(sockets))
 	for f.relay.Stats().Connections < sockets || writersRunning(f.relay) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	heap1, stack1 := childproc.MemInUse()
+	mem1 := childproc.MemInUse()
 	for b.Loop() {
 		// The measurement above is the benchmark.
 	}
-	b.ReportMetric(float64(heap1+stack1-heap0-stack0)/sockets, "B/conn")
-	b.ReportMetric(float64(stack1-stack0)/sockets, "stackB/conn")
+	childproc.ReportPerConn(b, mem0, mem1, sockets)
 	if err := child.Stop(); err != nil {
 		b.Fatal(err)
 	}

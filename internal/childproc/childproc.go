@@ -82,12 +82,23 @@ func Ready() {
 	_, _ = io.Copy(io.Discard, os.Stdin)
 }
 
-// MemInUse is the heap and stack memory in use by this process, after
-// two collections so that only live memory counts.
-func MemInUse() (heap, stack int64) {
+// Mem is the heap and stack memory in use by this process.
+type Mem struct{ Heap, Stack int64 }
+
+// MemInUse is the memory in use now, after two collections so that only
+// live memory counts.
+func MemInUse() Mem {
 	runtime.GC()
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return int64(m.HeapInuse), int64(m.StackInuse)
+	return Mem{Heap: int64(m.HeapInuse), Stack: int64(m.StackInuse)}
+}
+
+// ReportPerConn reports what each of n connections holds of the memory
+// grown from before to after: all of it as B/conn, the stacks alone as
+// stackB/conn.
+func ReportPerConn(b *testing.B, before, after Mem, n int) {
+	b.ReportMetric(float64(after.Heap+after.Stack-before.Heap-before.Stack)/float64(n), "B/conn")
+	b.ReportMetric(float64(after.Stack-before.Stack)/float64(n), "stackB/conn")
 }
