@@ -3,7 +3,6 @@ package module
 import (
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestIdleSocketsParkBehindCaddysWrapper: a server limited to HTTP/1
@@ -22,14 +21,5 @@ func TestIdleSocketsParkBehindCaddysWrapper(t *testing.T) {
 		}
 		exts = append(exts, ext)
 	}
-	eventually(t, 5*time.Second, "both idle sockets parked", func() bool {
-		return adminReport(t).Totals.Parked == 2
-	})
-	for _, ext := range exts {
-		ext.send(map[string]any{"type": "ping"})
-		ext.next("pong", 5*time.Second, nil)
-	}
-	eventually(t, 5*time.Second, "both sockets parked again", func() bool {
-		return adminReport(t).Totals.Parked == 2
-	})
+	expectParkedThroughPing(t, exts, "")
 }

@@ -269,3 +269,20 @@ func dialCounter(t *testing.T) (addr string, dials *atomic.Int32) {
 	}()
 	return ln.Addr().String(), dials
 }
+
+// expectParkedThroughPing waits for the gateway to park every one of
+// exts, idle, then has each ping and get its pong, and waits for them to
+// park again; kind ("TLS ") words the sockets in a failure.
+func expectParkedThroughPing(t *testing.T, exts []*extension, kind string) {
+	t.Helper()
+	eventually(t, 5*time.Second, "all idle "+kind+"sockets parked", func() bool {
+		return adminReport(t).Totals.Parked == len(exts)
+	})
+	for _, ext := range exts {
+		ext.send(map[string]any{"type": "ping"})
+		ext.next("pong", 5*time.Second, nil)
+	}
+	eventually(t, 5*time.Second, "all "+kind+"sockets parked again", func() bool {
+		return adminReport(t).Totals.Parked == len(exts)
+	})
+}

@@ -48,14 +48,5 @@ https://localhost:9443 {
 		ext.next("connected", 5*time.Second, nil)
 		exts = append(exts, ext)
 	}
-	eventually(t, 5*time.Second, "both idle TLS sockets parked", func() bool {
-		return adminReport(t).Totals.Parked == 2
-	})
-	for _, ext := range exts {
-		ext.send(map[string]any{"type": "ping"})
-		ext.next("pong", 5*time.Second, nil)
-	}
-	eventually(t, 5*time.Second, "both TLS sockets parked again", func() bool {
-		return adminReport(t).Totals.Parked == 2
-	})
+	expectParkedThroughPing(t, exts, "TLS ")
 }
