@@ -3,11 +3,9 @@ package module
 import (
 	"context"
 	"encoding/json"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,33 +14,10 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/nellis-edge/gateway/internal/memstorage"
 	"github.com/nellis-edge/gateway/nellis"
 	"github.com/nellis-edge/gateway/tokens"
 )
-
-// memStorage keeps users' data in memory, as certmagic.Storage would on
-// disk.
-type memStorage struct {
-	mu   sync.Mutex
-	data map[string][]byte
-}
-
-func (m *memStorage) Load(_ context.Context, key string) ([]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	v, ok := m.data[key]
-	if !ok {
-		return nil, fs.ErrNotExist
-	}
-	return v, nil
-}
-
-func (m *memStorage) Store(_ context.Context, key string, value []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.data[key] = value
-	return nil
-}
 
 // TestNoSecretInLogs runs the whole gateway at debug level while a user
 // authenticates (a right and a wrong token), syncs cookies, and bids (one
@@ -81,7 +56,7 @@ func TestNoSecretInLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Destruct()
-	storage := &memStorage{data: make(map[string][]byte)}
+	storage := memstorage.New()
 	if err := s.start(context.Background(), logger, client, app.hubConfig(), app.relayConfig(nil), app.biddingConfig(), storage); err != nil {
 		t.Fatal(err)
 	}

@@ -9,18 +9,19 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/nellis-edge/gateway/internal/memstorage"
 	"github.com/nellis-edge/gateway/nellis"
 )
 
 // countingStorage counts the loads of users' records.
 type countingStorage struct {
-	memStorage
+	*memstorage.Storage
 	loads atomic.Int32
 }
 
 func (c *countingStorage) Load(ctx context.Context, key string) ([]byte, error) {
 	c.loads.Add(1)
-	return c.memStorage.Load(ctx, key)
+	return c.Storage.Load(ctx, key)
 }
 
 // TestOnePassStart: the gateway's state is built in one pass without any
@@ -55,7 +56,7 @@ func TestOnePassStart(t *testing.T) {
 	if code := status(); code != http.StatusServiceUnavailable {
 		t.Errorf("before start: %d, want 503 (starting up)", code)
 	}
-	storage := &countingStorage{memStorage: memStorage{data: make(map[string][]byte)}}
+	storage := &countingStorage{Storage: memstorage.New()}
 	if err := s.start(context.Background(), app.logger, client, app.hubConfig(), app.relayConfig(nil), app.biddingConfig(), storage); err != nil {
 		t.Fatal(err)
 	}

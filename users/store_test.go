@@ -4,33 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"io/fs"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nellis-edge/gateway/internal/memstorage"
 )
-
-// memStorage is a Storage in memory, for one goroutine at a time (the
-// saver's writes happen before its Run returns).
-type memStorage map[string][]byte
-
-func newMemStorage() memStorage { return make(memStorage) }
-
-func (m memStorage) Load(_ context.Context, key string) ([]byte, error) {
-	if v, ok := m[key]; ok {
-		return bytes.Clone(v), nil
-	}
-	return nil, fmt.Errorf("%s: %w", key, fs.ErrNotExist)
-}
-
-func (m memStorage) Store(_ context.Context, key string, value []byte) error {
-	m[key] = bytes.Clone(value)
-	return nil
-}
-
-func (m memStorage) get(key string) []byte { return m[key] }
 
 var (
 	testKey  = bytes.Repeat([]byte{7}, 32)
@@ -39,7 +19,7 @@ var (
 
 func TestStoreRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	storage := newMemStorage()
+	storage := memstorage.New()
 	s := NewStorageStore(storage, StorageOptions{})
 	if rec, err := s.Load(ctx, "alice", testKey); err != nil || len(rec.Auctions) != 0 || rec.Cookies != "" {
 		t.Fatalf("a missing record: %+v, %v", rec, err)
@@ -51,7 +31,7 @@ func TestStoreRoundTrip(t *testing.T) {
 	if err := s.Save(ctx, "alice", in, testKey); err != nil {
 		t.Fatal(err)
 	}
-	if raw := storage.get(RecordKey("alice")); bytes.Contains(raw, []byte("secret")) || !bytes.Contains(raw, []byte(`"sealedCookies"`)) {
+	if raw := storage.Get(RecordKey("alice")); bytes.Contains(raw, []byte("secret")) || !bytes.Contains(raw, []byte(`"sealedCookies"`)) {
 		t.Fatalf("stored %s: cookies in clear, or not sealed", raw)
 	}
 	out, err := s.Load(ctx, "alice", testKey)
@@ -62,12 +42,12 @@ func TestStoreRoundTrip(t *testing.T) {
 }
 
 func TestStoreWithoutKeyKeepsCookiesInMemory(t *testing.T) {
-	storage := newMemStorage()
+	storage := memstorage.New()
 	s := NewStorageStore(storage, StorageOptions{})
 	if err := s.Save(context.Background(), "alice", Record{Cookies: "a=b"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if raw := storage.get(RecordKey("alice")); bytes.Contains(raw, []byte("a=b")) || bytes.Contains(raw, []byte("sealedCookies")) {
+	if raw := storage.Get(RecordKey("alice")); bytes.Contains(raw, []byte("a=b")) || bytes.Contains(raw, []byte("sealedCookies")) {
 		t.Fatalf("cookies persisted without a key: %s", raw)
 	}
 }
@@ -76,7 +56,7 @@ func TestStoreWithoutKeyKeepsCookiesInMemory(t *testing.T) {
 // save, until the right key opens them.
 func TestStoreKeepsCookiesItCannotOpen(t *testing.T) {
 	ctx := context.Background()
-	storage := newMemStorage()
+	storage := memstorage.New()
 	s := NewStorageStore(storage, StorageOptions{})
 	if err := s.Save(ctx, "alice", Record{Cookies: "__session=kept"}, testKey); err != nil {
 		t.Fatal(err)
@@ -103,7 +83,7 @@ func TestStoreQuarantinesWhatItCannotRead(t *testing.T) {
 		"other version": `{"version":2,"auctions":[]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			storage := newMemStorage()
+			storage := memstorage.New()
 			_ = storage.Store(ctx, RecordKey("alice"), []byte(bad))
 			reported := 0
 			s := NewStorageStore(storage, StorageOptions{
@@ -118,7 +98,7 @@ func TestStoreQuarantinesWhatItCannotRead(t *testing.T) {
 			if len(q) != 1 || q[0].User != "alice" || q[0].Key != "nellis/quarantine/alice-1700000000.json" || reported != 1 {
 				t.Fatalf("quarantined %+v, reported %d", q, reported)
 			}
-			if got := storage.get(q[0].Key); string(got) != bad {
+			if got := storage.Get(q[0].Key); string(got) != bad {
 				t.Errorf("the copy %q, want the record as it was", got)
 			}
 			if strings.Contains(q[0].Reason, "11") {
@@ -143,7 +123,7 @@ func TestStoreFailureIsNotAnEmptyRecord(t *testing.T) {
 
 func TestStoreDropsWhatTheProtocolRefuses(t *testing.T) {
 	ctx := context.Background()
-	storage := newMemStorage()
+	storage := memstorage.New()
 	_ = storage.Store(ctx, RecordKey("alice"), []byte(`{"version":1,"auctions":[`+
 		`{"id":"bad id!","productId":1},{"id":"2","productId":0},`+
 		`{"id":"7","productId":7,"config":{"snipeSeconds":9999}},{"id":"8","productId":8,"config":{"snipeSeconds":20}}]}`))
@@ -156,7 +136,7 @@ func TestStoreDropsWhatTheProtocolRefuses(t *testing.T) {
 // The saver writes each changed user once, the latest state, after the
 // delay, and what is pending when it stops.
 func TestSaverWritesTheLatestState(t *testing.T) {
-	storage := newMemStorage()
+	storage := memstorage.New()
 	var mu sync.Mutex
 	maxBid := 10.0
 	snapshots := 0
@@ -183,10 +163,10 @@ func TestSaverWritesTheLatestState(t *testing.T) {
 	sv.MarkDirty("alice")
 	cancel()
 	<-done
-	if raw := storage.get(RecordKey("alice")); !bytes.Contains(raw, []byte(`"maxBid":20`)) {
+	if raw := storage.Get(RecordKey("alice")); !bytes.Contains(raw, []byte(`"maxBid":20`)) {
 		t.Errorf("stored %s, want the latest state", raw)
 	}
-	if storage.get(RecordKey("gone")) != nil || snapshots != 2 {
+	if storage.Get(RecordKey("gone")) != nil || snapshots != 2 {
 		t.Errorf("a gone user was written, or %d snapshots for 2 users", snapshots)
 	}
 }

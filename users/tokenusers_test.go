@@ -3,11 +3,11 @@ package users
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"slices"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/nellis-edge/gateway/internal/memstorage"
 )
 
 func TestTokenUsersComeAndGoBesideConfiguredOnes(t *testing.T) {
@@ -42,31 +42,9 @@ func TestTokenUsersComeAndGoBesideConfiguredOnes(t *testing.T) {
 	}
 }
 
-// listingStorage is memStorage with List and Delete, as certmagic's.
-type listingStorage struct{ memStorage }
-
-func (m listingStorage) List(_ context.Context, prefix string, _ bool) ([]string, error) {
-	var keys []string
-	for k := range m.memStorage {
-		if strings.HasPrefix(k, prefix+"/") {
-			keys = append(keys, k)
-		}
-	}
-	if len(keys) == 0 {
-		return nil, fs.ErrNotExist
-	}
-	slices.Sort(keys)
-	return keys, nil
-}
-
-func (m listingStorage) Delete(_ context.Context, key string) error {
-	delete(m.memStorage, key)
-	return nil
-}
-
 func TestSweepRemovesOnlyStaleTokenOnlyUsers(t *testing.T) {
 	ctx := context.Background()
-	st := listingStorage{newMemStorage()}
+	st := memstorage.NewListing()
 	s := NewStorageStore(st, StorageOptions{})
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	for name, signedIn := range map[string]time.Time{
@@ -80,8 +58,8 @@ func TestSweepRemovesOnlyStaleTokenOnlyUsers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st.memStorage["nellis/users/broken.json"] = []byte("{")
-	st.memStorage["nellis/quarantine/old-token-1.json"] = []byte("{}")
+	st.Put("nellis/users/broken.json", []byte("{"))
+	st.Put("nellis/quarantine/old-token-1.json", []byte("{}"))
 	keep := func(name string) bool { return name == "kept-by-owner" || name == "configured2" }
 	res, err := s.Sweep(ctx, now.AddDate(0, 0, -90), keep)
 	if err != nil {
@@ -96,14 +74,14 @@ func TestSweepRemovesOnlyStaleTokenOnlyUsers(t *testing.T) {
 	if rec, _ := s.Load(ctx, "recent-token", nil); rec.SignedIn.IsZero() {
 		t.Fatal("recent-token lost its record")
 	}
-	if st.memStorage["nellis/quarantine/old-token-1.json"] == nil || st.memStorage["nellis/users/broken.json"] == nil {
+	if st.Get("nellis/quarantine/old-token-1.json") == nil || st.Get("nellis/users/broken.json") == nil {
 		t.Fatal("the sweep touched what is not a readable user record")
 	}
 	// Nothing stored yet: nothing to do, no error.
-	if res, err := NewStorageStore(listingStorage{newMemStorage()}, StorageOptions{}).Sweep(ctx, now, keep); err != nil || res.Stored != 0 {
+	if res, err := NewStorageStore(memstorage.NewListing(), StorageOptions{}).Sweep(ctx, now, keep); err != nil || res.Stored != 0 {
 		t.Fatalf("empty storage: %+v %v", res, err)
 	}
-	if _, err := NewStorageStore(newMemStorage(), StorageOptions{}).Sweep(ctx, now, keep); !errors.Is(err, ErrCannotList) {
+	if _, err := NewStorageStore(memstorage.New(), StorageOptions{}).Sweep(ctx, now, keep); !errors.Is(err, ErrCannotList) {
 		t.Fatalf("a storage that cannot list: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
+	"github.com/nellis-edge/gateway/internal/memstorage"
 	"github.com/nellis-edge/gateway/users"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -229,7 +230,7 @@ func TestSignInsInFlightSpendNoBudget(t *testing.T) {
 	cfg := jwtConfig()
 	cfg.AuthFailuresPerMinute = 2
 	cfg.MaxUnauthenticatedPerAddress = 16
-	st := gatedStore{UserStore: users.NewStorageStore(newMemStore(), users.StorageOptions{}), gated: "carol", open: make(chan struct{})}
+	st := gatedStore{UserStore: users.NewStorageStore(memstorage.New(), users.StorageOptions{}), gated: "carol", open: make(chan struct{})}
 	f := newFixture(t, cfg, Options{Store: st})
 	const n = 8
 	token := hs256(t, jwt.MapClaims{"sub": "carol"})

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/nellis-edge/gateway/internal/memstorage"
 	"github.com/nellis-edge/gateway/users"
 )
 
@@ -162,7 +163,7 @@ func TestAutoBidHooksFireOnEveryChange(t *testing.T) {
 }
 
 func TestAutoBidHooksFireWhenUsersLoad(t *testing.T) {
-	store := newMemStore()
+	store := memstorage.New()
 	f := newFixture(t, testConfig(), Options{Storage: store})
 	startMonitoring(f.login(tokenAlice), "12", 20)
 	bob := f.login(tokenBob)
@@ -361,7 +362,7 @@ func TestPushAutoBidStateRefusesWhatIsNotAState(t *testing.T) {
 }
 
 func TestSnipeSecondsRoundTrips(t *testing.T) {
-	store := newMemStore()
+	store := memstorage.New()
 	f := newFixture(t, testConfig(), Options{Storage: store})
 	alice := f.login(tokenAlice)
 	alice.send(map[string]any{"type": "startMonitoring", "auctionId": "100", "requestId": "s",
@@ -406,7 +407,7 @@ func TestSnipeSecondsRoundTrips(t *testing.T) {
 }
 
 func TestStoredSnipeSecondsOutOfRangeFallsBack(t *testing.T) {
-	store := newMemStore()
+	store := memstorage.New()
 	_ = store.Store(context.Background(), users.RecordKey("alice"),
 		[]byte(`{"version":1,"auctions":[{"id":"7","productId":7,"config":{"maxBid":5,"strategy":"sniping","autoBid":true,"snipeSeconds":9999}}]}`))
 	f := newFixture(t, testConfig(), Options{Storage: store})

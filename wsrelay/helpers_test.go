@@ -3,7 +3,6 @@ package wsrelay
 import (
 	"context"
 	"encoding/json"
-	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -149,37 +148,6 @@ func newChange(t testing.TB, p nellis.Product, epoch string, seq uint64) *hub.Ch
 func product(id int64, price float64) nellis.Product {
 	return nellis.Product{ID: id, Title: "lot", CurrentBid: price, NextBid: price + 1, BidCount: 1,
 		BidderCount: 1, MarketStatus: "open", CloseTime: time.Now().Add(time.Hour)}
-}
-
-// memStore is an in-memory Storage.
-type memStore struct {
-	mu   sync.Mutex
-	data map[string][]byte
-}
-
-func newMemStore() *memStore { return &memStore{data: make(map[string][]byte)} }
-
-func (s *memStore) Load(_ context.Context, key string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.data[key]
-	if !ok {
-		return nil, fs.ErrNotExist
-	}
-	return append([]byte(nil), v...), nil
-}
-
-func (s *memStore) Store(_ context.Context, key string, value []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.data[key] = append([]byte(nil), value...)
-	return nil
-}
-
-func (s *memStore) get(key string) []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.data[key]
 }
 
 // fixture is a relay behind a test server.

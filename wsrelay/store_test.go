@@ -14,11 +14,12 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/nellis-edge/gateway/internal/memstorage"
 	"github.com/nellis-edge/gateway/users"
 )
 
 func TestRestartKeepsMonitoredAuctions(t *testing.T) {
-	store := newMemStore()
+	store := memstorage.New()
 	cfg := testConfig()
 	cfg.CookieKey = strings.Repeat("ab", 32)
 	f := newFixture(t, cfg, Options{Storage: store})
@@ -32,7 +33,7 @@ func TestRestartKeepsMonitoredAuctions(t *testing.T) {
 	apiCall(t, f, "POST", "/api/auth", tokenAlice, `{"cookies":"__session=secret-cookie"}`, http.StatusOK)
 	f.close()
 
-	raw := store.get(users.RecordKey("alice"))
+	raw := store.Get(users.RecordKey("alice"))
 	if raw == nil || bytes.Contains(raw, []byte("secret-cookie")) {
 		t.Fatalf("stored record %s: missing, or cookies in clear", raw)
 	}
@@ -60,11 +61,11 @@ func TestRestartKeepsMonitoredAuctions(t *testing.T) {
 }
 
 func TestCookiesWithoutKeyStayInMemory(t *testing.T) {
-	store := newMemStore()
+	store := memstorage.New()
 	f := newFixture(t, testConfig(), Options{Storage: store})
 	apiCall(t, f, "POST", "/api/auth", tokenAlice, `{"cookies":"a=b"}`, http.StatusOK)
 	f.close()
-	if raw := store.get(users.RecordKey("alice")); bytes.Contains(raw, []byte("a=b")) || bytes.Contains(raw, []byte("sealedCookies")) {
+	if raw := store.Get(users.RecordKey("alice")); bytes.Contains(raw, []byte("a=b")) || bytes.Contains(raw, []byte("sealedCookies")) {
 		t.Fatalf("cookies persisted without a key: %s", raw)
 	}
 }
@@ -76,13 +77,13 @@ func TestSealedCookiesSurviveARestartWithoutTheirKey(t *testing.T) {
 	key, other := strings.Repeat("ab", 32), strings.Repeat("cd", 32)
 	for _, tc := range []struct{ name, between string }{{"no key", ""}, {"another key", other}} {
 		t.Run(tc.name, func(t *testing.T) {
-			store := newMemStore()
+			store := memstorage.New()
 			withKey := testConfig()
 			withKey.CookieKey = key
 			f := newFixture(t, withKey, Options{Storage: store})
 			apiCall(t, f, "POST", "/api/auth", tokenAlice, `{"cookies":"__session=kept"}`, http.StatusOK)
 			f.close()
-			sealed := sealedOf(t, store.get(users.RecordKey("alice")))
+			sealed := sealedOf(t, store.Get(users.RecordKey("alice")))
 
 			between := testConfig()
 			between.CookieKey = tc.between
@@ -92,7 +93,7 @@ func TestSealedCookiesSurviveARestartWithoutTheirKey(t *testing.T) {
 			}
 			startMonitoring(g.login(tokenAlice), "11", 20) // a save
 			g.close()
-			raw := store.get(users.RecordKey("alice"))
+			raw := store.Get(users.RecordKey("alice"))
 			if !bytes.Contains(raw, []byte(`"11"`)) {
 				t.Fatalf("the save in between did not happen: %s", raw)
 			}
@@ -114,7 +115,7 @@ func TestSealedCookiesSurviveARestartWithoutTheirKey(t *testing.T) {
 // A reload that brings the right key opens the cookies an earlier config
 // could not.
 func TestReloadWithTheKeyOpensKeptCookies(t *testing.T) {
-	store := newMemStore()
+	store := memstorage.New()
 	withKey := testConfig()
 	withKey.CookieKey = strings.Repeat("ab", 32)
 	f := newFixture(t, withKey, Options{Storage: store})
@@ -142,7 +143,7 @@ func sealedOf(t *testing.T, raw []byte) string {
 // One user's unreadable record is set aside and reported; that user starts
 // empty and everyone else works.
 func TestCorruptRecordIsQuarantined(t *testing.T) {
-	store := newMemStore()
+	store := memstorage.New()
 	f := newFixture(t, testConfig(), Options{Storage: store})
 	startMonitoring(f.login(tokenBob), "13", 40)
 	f.close()
@@ -160,7 +161,7 @@ func TestCorruptRecordIsQuarantined(t *testing.T) {
 	if len(q) != 1 || q[0].User != "alice" || !strings.HasPrefix(q[0].Key, "nellis/quarantine/alice-") {
 		t.Fatalf("quarantined: %+v", q)
 	}
-	if got := store.get(q[0].Key); !bytes.Equal(got, truncated) {
+	if got := store.Get(q[0].Key); !bytes.Equal(got, truncated) {
 		t.Errorf("quarantined copy %q, want the record as it was", got)
 	}
 	if !strings.Contains(logs.String(), `"user":"alice"`) || !strings.Contains(logs.String(), q[0].Key) {
@@ -176,11 +177,11 @@ func TestCorruptRecordIsQuarantined(t *testing.T) {
 	// set it aside again.
 	waitFor(t, "alice's record rewritten", func() bool {
 		var rec users.StoredRecord
-		return json.Unmarshal(store.get(users.RecordKey("alice")), &rec) == nil && rec.Version == users.RecordVersion
+		return json.Unmarshal(store.Get(users.RecordKey("alice")), &rec) == nil && rec.Version == users.RecordVersion
 	})
 	startMonitoring(g.login(tokenAlice), "12", 30)
 	g.close()
-	if raw := store.get(users.RecordKey("alice")); !bytes.Contains(raw, []byte(`"12"`)) {
+	if raw := store.Get(users.RecordKey("alice")); !bytes.Contains(raw, []byte(`"12"`)) {
 		t.Errorf("alice's new record not saved: %s", raw)
 	}
 }
@@ -231,7 +232,7 @@ func TestAStoredRecordLoads(t *testing.T) {
 	const stored = `{"version":1,"auctions":[` +
 		`{"id":"11","productId":11,"title":"lot 11","url":"https://www.nellisauction.com/p/x/11","imageUrl":null,"config":{"maxBid":20,"incrementAmount":1,"strategy":"sniping","autoBid":true,"snipeSeconds":45},"addedAt":1700000000000},` +
 		`{"id":"12","productId":12,"title":"lot 12","url":"https://www.nellisauction.com/p/x/12","imageUrl":"https://img/12.jpg","config":{"maxBid":35,"incrementAmount":1,"strategy":"auto","autoBid":false},"addedAt":1700000001000}]}`
-	store := newMemStore()
+	store := memstorage.New()
 	_ = store.Store(context.Background(), users.RecordKey("alice"), []byte(stored))
 	f := newFixture(t, testConfig(), Options{Storage: store})
 
@@ -253,7 +254,7 @@ func TestAStoredRecordLoads(t *testing.T) {
 	if err := users.NewStorageStore(store, users.StorageOptions{}).Save(context.Background(), "alice", rec, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := string(store.get(users.RecordKey("alice"))); got != stored {
+	if got := string(store.Get(users.RecordKey("alice"))); got != stored {
 		t.Fatalf("saved back as\n%s\nwant\n%s", got, stored)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
 
+	"github.com/nellis-edge/gateway/internal/memstorage"
 	"github.com/nellis-edge/gateway/tokens"
 	"github.com/nellis-edge/gateway/users"
 )
@@ -70,7 +70,7 @@ func TestJWTSignsInAsItsSubOnSocketsAndREST(t *testing.T) {
 	if err := os.WriteFile(pemFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	store := newMemStore()
+	store := memstorage.New()
 	f := newFixture(t, jwtConfig(pemFile), Options{Storage: store})
 
 	carol := f.login(hs256(t, jwt.MapClaims{"sub": "carol@example.com"}))
@@ -94,9 +94,9 @@ func TestJWTSignsInAsItsSubOnSocketsAndREST(t *testing.T) {
 	apiCall(t, f, "GET", "/api/status", hs256(t, jwt.MapClaims{"sub": "carol@example.com", "exp": time.Now().Add(-time.Hour).Unix()}), "", 401)
 
 	// carol's record is stored like a configured user's, with her sign-in.
-	waitFor(t, "carol's record", func() bool { return store.get(users.RecordKey("carol@example.com")) != nil })
+	waitFor(t, "carol's record", func() bool { return store.Get(users.RecordKey("carol@example.com")) != nil })
 	var rec users.StoredRecord
-	if err := json.Unmarshal(store.get(users.RecordKey("carol@example.com")), &rec); err != nil {
+	if err := json.Unmarshal(store.Get(users.RecordKey("carol@example.com")), &rec); err != nil {
 		t.Fatal(err)
 	}
 	if len(rec.Auctions) != 1 || rec.Auctions[0].ID != "300" || rec.SignedIn.IsZero() {
@@ -175,32 +175,6 @@ func TestTwoJWTUsersNeverSeeEachOthersAuctions(t *testing.T) {
 	hal.expectError("Auction 400 not found", "u")
 }
 
-// listingStore is memStore that lists and deletes, as Caddy's storage.
-type listingStore struct{ *memStore }
-
-func (s listingStore) List(_ context.Context, prefix string, _ bool) ([]string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var keys []string
-	for k := range s.data {
-		if strings.HasPrefix(k, prefix+"/") {
-			keys = append(keys, k)
-		}
-	}
-	if len(keys) == 0 {
-		return nil, fs.ErrNotExist
-	}
-	slices.Sort(keys)
-	return keys, nil
-}
-
-func (s listingStore) Delete(_ context.Context, key string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.data, key)
-	return nil
-}
-
 // TestRetentionRemovesOnlyStaleTokenUsers: a user known only from tokens
 // who has not signed in for user_retention goes, from storage and from
 // memory; configured users, recent token users and a token user with an
@@ -209,7 +183,7 @@ func TestRetentionRemovesOnlyStaleTokenUsers(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	store := listingStore{newMemStore()}
+	store := memstorage.NewListing()
 	st := users.NewStorageStore(store, users.StorageOptions{})
 	ctx := context.Background()
 	for name, signedIn := range map[string]time.Time{
@@ -224,14 +198,14 @@ func TestRetentionRemovesOnlyStaleTokenUsers(t *testing.T) {
 	f := newFixture(t, jwtConfig(), Options{Store: st, Now: clock})
 	// The sweep at start has run once the config is in place.
 	waitFor(t, "the first sweep", func() bool { _, ok := f.relay.StoredUsers(); return ok })
-	if n, _ := f.relay.StoredUsers(); n != 2 || store.get(users.RecordKey("stale")) != nil {
-		t.Fatalf("after the first sweep: %d stored, stale's record %q", n, store.get(users.RecordKey("stale")))
+	if n, _ := f.relay.StoredUsers(); n != 2 || store.Get(users.RecordKey("stale")) != nil {
+		t.Fatalf("after the first sweep: %d stored, stale's record %q", n, store.Get(users.RecordKey("stale")))
 	}
 	// Two token users sign in; one leaves, one stays connected.
 	leaver := f.login(hs256(t, jwt.MapClaims{"sub": "leaver", "exp": now.Add(200 * 24 * time.Hour).Unix()}))
 	startMonitoring(leaver, "600", 10)
 	f.login(hs256(t, jwt.MapClaims{"sub": "stayer", "exp": now.Add(200 * 24 * time.Hour).Unix()}))
-	waitFor(t, "leaver's record", func() bool { return store.get(users.RecordKey("leaver")) != nil })
+	waitFor(t, "leaver's record", func() bool { return store.Get(users.RecordKey("leaver")) != nil })
 	leaver.ws.Close()
 	waitFor(t, "leaver's socket to close", func() bool { return f.relay.Stats().Authenticated == 1 })
 
@@ -247,7 +221,7 @@ func TestRetentionRemovesOnlyStaleTokenUsers(t *testing.T) {
 		t.Fatalf("removed %v, want leaver and recent", removed)
 	}
 	for _, name := range []string{"alice", "stayer"} {
-		if store.get(users.RecordKey(name)) == nil {
+		if store.Get(users.RecordKey(name)) == nil {
 			t.Errorf("%s's record was removed", name)
 		}
 	}
