@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +28,7 @@ const idleSockets = 1000
 func idleConnMemory(b *testing.B, overTLS bool) {
 	f := newFixtureTLS(b, Limits{QueueSize: 16, WriteTimeout: 2 * time.Second, PingInterval: time.Minute}, overTLS)
 	mem0 := childproc.MemInUse()
-	child := childproc.StartReady(b, idleClientsEnv+"="+f.wsURL(), idleCountEnv+"="+strconv.Itoa(idleSockets))
+	child := childproc.StartWork(b, "idle-clients", f.wsURL(), idleSockets)
 	socks := f.waitSockets(idleSockets)
 	want := 0
 	if f.tr.Polling() {
@@ -62,20 +61,11 @@ func idleConnMemory(b *testing.B, overTLS bool) {
 	}
 }
 
-const (
-	idleClientsEnv = "WSCONN_IDLE_CLIENTS_URL"
-	idleCountEnv   = "WSCONN_IDLE_CLIENTS"
-)
-
 // runIdleClients is the child process of idleConnMemory: it opens the
 // sockets (over TLS for a wss:// URL, trusting any certificate: the
 // server's is the test's own), says ready, and holds them until its stdin
 // closes.
-func runIdleClients(url, count string) int {
-	n, err := strconv.Atoi(count)
-	if err != nil {
-		return 2
-	}
+func runIdleClients(url string, n int) int {
 	dialer := websocket.Dialer{ReadBufferSize: 256, WriteBufferSize: 256,
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
 	conns := make([]*websocket.Conn, 0, n)

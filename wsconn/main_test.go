@@ -1,15 +1,14 @@
 package wsconn
 
 import (
-	"os"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/nellis-edge/gateway/internal/childproc"
 )
 
 func TestMain(m *testing.M) {
-	if url := os.Getenv(idleClientsEnv); url != "" {
-		os.Exit(runIdleClients(url, os.Getenv(idleCountEnv)))
-	}
+	childproc.RunWork(map[string]childproc.Work{"idle-clients": runIdleClients})
 	goleak.VerifyTestMain(m)
 }

@@ -3,7 +3,6 @@ package wsrelay
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -92,7 +91,7 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 	cfg.MaxUnauthenticatedPerAddress = sockets
 	f := newFixture(b, cfg, Options{})
 	mem0 := childproc.MemInUse()
-	child := childproc.StartReady(b, idleClientsEnv+"="+f.wsURL(), idleCountEnv+"="+strconv.Itoa(sockets))
+	child := childproc.StartWork(b, "idle-clients", f.wsURL(), sockets)
 	for f.relay.Stats().Connections < sockets || writersRunning(f.relay) {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -106,18 +105,9 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 	}
 }
 
-const (
-	idleClientsEnv = "WSRELAY_IDLE_CLIENTS_URL"
-	idleCountEnv   = "WSRELAY_IDLE_CLIENTS"
-)
-
 // runIdleClients is the child process of BenchmarkIdleConnMemory: it opens
 // the sockets, says ready, and holds them until its stdin closes.
-func runIdleClients(url, count string) int {
-	n, err := strconv.Atoi(count)
-	if err != nil {
-		return 2
-	}
+func runIdleClients(url string, n int) int {
 	dialer := websocket.Dialer{ReadBufferSize: 256, WriteBufferSize: 256}
 	conns := make([]*websocket.Conn, 0, n)
 	for range n {

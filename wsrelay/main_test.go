@@ -1,18 +1,14 @@
 package wsrelay
 
 import (
-	"os"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/nellis-edge/gateway/internal/childproc"
 )
 
 func TestMain(m *testing.M) {
-	if url := os.Getenv(idleClientsEnv); url != "" {
-		os.Exit(runIdleClients(url, os.Getenv(idleCountEnv)))
-	}
-	if url := os.Getenv(sharedSetupEnv); url != "" {
-		os.Exit(runSharedSetup(url, os.Getenv(sharedCountEnv)))
-	}
+	childproc.RunWork(map[string]childproc.Work{"idle-clients": runIdleClients, "shared-setup": runSharedSetup})
 	goleak.VerifyTestMain(m)
 }

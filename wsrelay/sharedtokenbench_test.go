@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -25,7 +24,7 @@ func BenchmarkSharedTokenSetup(b *testing.B) {
 		b.Run(fmt.Sprintf("sockets=%d", n), func(b *testing.B) {
 			f := newFixture(b, sharedTokenConfig(n), Options{})
 			for range b.N {
-				child := childproc.StartReady(b, sharedSetupEnv+"="+f.wsURL(), sharedCountEnv+"="+strconv.Itoa(n))
+				child := childproc.StartWork(b, "shared-setup", f.wsURL(), n)
 				b.StopTimer()
 				if err := child.Stop(); err != nil {
 					b.Fatal(err)
@@ -42,20 +41,11 @@ func BenchmarkSharedTokenSetup(b *testing.B) {
 	}
 }
 
-const (
-	sharedSetupEnv = "WSRELAY_SHARED_SETUP_URL"
-	sharedCountEnv = "WSRELAY_SHARED_SETUP_SOCKETS"
-)
-
 // runSharedSetup is the child process of BenchmarkSharedTokenSetup: it
 // opens the sockets one after the other, each signing in as alice and
 // starting to monitor auction 100, says ready, and holds them until its
 // stdin closes.
-func runSharedSetup(url, count string) int {
-	n, err := strconv.Atoi(count)
-	if err != nil {
-		return 2
-	}
+func runSharedSetup(url string, n int) int {
 	dialer := websocket.Dialer{ReadBufferSize: 1024, WriteBufferSize: 1024}
 	conns := make([]*websocket.Conn, 0, n)
 	defer func() {

@@ -3,7 +3,8 @@
 // process they measure (its memory, its file descriptors). The child is
 // chosen by its environment: the package's TestMain sees the variable,
 // runs the child's work, writes one line and holds until its stdin
-// closes.
+// closes. StartWork and RunWork are that for the common case, n clients
+// of one URL.
 package childproc
 
 import (
@@ -73,6 +74,43 @@ func (c *Child) Stop() error {
 		c.err = c.cmd.Wait()
 	})
 	return c.err
+}
+
+// A Work is a child's work: it opens n clients of url, says ready (Ready)
+// and holds them until its stdin closes. It returns the child's exit
+// code.
+type Work func(url string, n int) int
+
+// workEnv names the work a child runs, as "<name> <n> <url>".
+const workEnv = "NELLIS_CHILD_WORK"
+
+// StartWork starts a child that runs the work its TestMain registers as
+// name (see RunWork) for n clients of url, and returns once it is ready.
+func StartWork(tb testing.TB, name, url string, n int) *Child {
+	tb.Helper()
+	return StartReady(tb, fmt.Sprintf("%s=%s %d %s", workEnv, name, n, url))
+}
+
+// RunWork, first in TestMain, runs the work this process was started for
+// by StartWork, one of works by name, and exits with its code. In a
+// process started to run tests it returns at once.
+func RunWork(works map[string]Work) {
+	spec := os.Getenv(workEnv)
+	if spec == "" {
+		return
+	}
+	var name, url string
+	var n int
+	if _, err := fmt.Sscan(spec, &name, &n, &url); err != nil {
+		fmt.Fprintf(os.Stderr, "child work %q: %v\n", spec, err)
+		os.Exit(2)
+	}
+	work, ok := works[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "child work %q: no such work\n", name)
+		os.Exit(2)
+	}
+	os.Exit(work(url, n))
 }
 
 // Ready is the child's side of StartReady: it says "ready" and holds
