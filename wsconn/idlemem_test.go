@@ -3,7 +3,6 @@ package wsconn
 import (
 	"crypto/tls"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -66,32 +65,19 @@ func idleConnMemory(b *testing.B, overTLS bool) {
 // server's is the test's own), says ready, and holds them until its stdin
 // closes.
 func runIdleClients(url string, n int) int {
-	dialer := websocket.Dialer{ReadBufferSize: 256, WriteBufferSize: 256,
+	dialer := &websocket.Dialer{ReadBufferSize: 256, WriteBufferSize: 256,
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
-	conns := make([]*websocket.Conn, 0, n)
-	for range n {
-		ws, _, err := dialer.Dial(url, nil)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "dial:", err)
-			return 1
-		}
-		// One message each, as an extension's authenticate: the server's
-		// reader has read through the TLS layer once after the upgrade.
+	// One message each, as an extension's authenticate: the server's
+	// reader has read through the TLS layer once after the upgrade.
+	return childproc.HoldSockets(dialer, url, n, func(ws *websocket.Conn) error {
 		if err := ws.WriteMessage(websocket.TextMessage, []byte("hello")); err != nil {
-			fmt.Fprintln(os.Stderr, "write:", err)
-			return 1
+			return fmt.Errorf("write: %w", err)
 		}
 		if _, _, err := ws.ReadMessage(); err != nil {
-			fmt.Fprintln(os.Stderr, "read:", err)
-			return 1
+			return fmt.Errorf("read: %w", err)
 		}
-		conns = append(conns, ws)
-	}
-	childproc.Ready()
-	for _, ws := range conns {
-		ws.Close()
-	}
-	return 0
+		return nil
+	})
 }
 
 func (f *fixture) wsURL() string {

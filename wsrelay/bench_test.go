@@ -1,8 +1,6 @@
 package wsrelay
 
 import (
-	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -108,21 +106,7 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 // runIdleClients is the child process of BenchmarkIdleConnMemory: it opens
 // the sockets, says ready, and holds them until its stdin closes.
 func runIdleClients(url string, n int) int {
-	dialer := websocket.Dialer{ReadBufferSize: 256, WriteBufferSize: 256}
-	conns := make([]*websocket.Conn, 0, n)
-	for range n {
-		ws, _, err := dialer.Dial(url, nil)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "dial:", err)
-			return 1
-		}
-		conns = append(conns, ws)
-	}
-	childproc.Ready()
-	for _, ws := range conns {
-		ws.Close()
-	}
-	return 0
+	return childproc.HoldSockets(&websocket.Dialer{ReadBufferSize: 256, WriteBufferSize: 256}, url, n, nil)
 }
 
 func writersRunning(r *Relay) bool {

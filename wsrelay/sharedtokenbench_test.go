@@ -3,7 +3,6 @@ package wsrelay
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -46,13 +45,6 @@ func BenchmarkSharedTokenSetup(b *testing.B) {
 // starting to monitor auction 100, says ready, and holds them until its
 // stdin closes.
 func runSharedSetup(url string, n int) int {
-	dialer := websocket.Dialer{ReadBufferSize: 1024, WriteBufferSize: 1024}
-	conns := make([]*websocket.Conn, 0, n)
-	defer func() {
-		for _, ws := range conns {
-			ws.Close()
-		}
-	}()
 	// until reads ws's messages up to one of type typ.
 	until := func(ws *websocket.Conn, typ string) error {
 		for {
@@ -68,14 +60,9 @@ func runSharedSetup(url string, n int) int {
 		}
 	}
 	start := `{"type":"startMonitoring","auctionId":"100","requestId":"s","config":{"maxBid":45,"autoBid":true},"metadata":{"title":"lot 100","url":"https://www.nellisauction.com/p/x/100"}}`
-	for range n {
-		ws, _, err := dialer.Dial(url, nil)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "dial:", err)
-			return 1
-		}
-		conns = append(conns, ws)
-		steps := []func() error{
+	dialer := &websocket.Dialer{ReadBufferSize: 1024, WriteBufferSize: 1024}
+	return childproc.HoldSockets(dialer, url, n, func(ws *websocket.Conn) error {
+		for _, step := range []func() error{
 			func() error { return until(ws, "connected") },
 			func() error {
 				return ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"authenticate","token":"`+tokenAlice+`","requestId":"a"}`))
@@ -84,14 +71,11 @@ func runSharedSetup(url string, n int) int {
 			func() error { return ws.WriteMessage(websocket.TextMessage, []byte(start)) },
 			func() error { return until(ws, "response") },
 			func() error { return until(ws, "auctionState") },
-		}
-		for _, step := range steps {
+		} {
 			if err := step(); err != nil {
-				fmt.Fprintln(os.Stderr, "socket", len(conns), err)
-				return 1
+				return err
 			}
 		}
-	}
-	childproc.Ready()
-	return 0
+		return nil
+	})
 }

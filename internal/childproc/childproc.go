@@ -16,6 +16,8 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/gorilla/websocket"
 )
 
 // Child is a running child process of the test binary.
@@ -111,6 +113,36 @@ func RunWork(works map[string]Work) {
 		os.Exit(2)
 	}
 	os.Exit(work(url, n))
+}
+
+// HoldSockets is a Work's usual body: it opens n WebSockets of url with
+// dialer, one after the other, runs each (when not nil) on each as it
+// opens, says ready, and holds them all until its stdin closes. It
+// returns the child's exit code, 1 on the first failure, told on stderr.
+func HoldSockets(dialer *websocket.Dialer, url string, n int, each func(*websocket.Conn) error) int {
+	conns := make([]*websocket.Conn, 0, n)
+	defer func() {
+		for _, ws := range conns {
+			ws.Close()
+		}
+	}()
+	for range n {
+		ws, _, err := dialer.Dial(url, nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "dial:", err)
+			return 1
+		}
+		conns = append(conns, ws)
+		if each == nil {
+			continue
+		}
+		if err := each(ws); err != nil {
+			fmt.Fprintln(os.Stderr, "socket", len(conns), err)
+			return 1
+		}
+	}
+	Ready()
+	return 0
 }
 
 // Ready is the child's side of StartReady: it says "ready" and holds
