@@ -60,6 +60,11 @@ type account struct {
 // product is who monitors one product.
 type product struct {
 	users map[string]int // monitored auctions, by user
+	// autoBid holds the product's auctions with auto-bid on, so that the
+	// engine's question (AutoBidders), asked at every startMonitoring,
+	// costs what it answers and not every watcher's auctions: 10,000
+	// users of ten lots each made setup quadratic.
+	autoBid map[userAuction]struct{}
 	// turn counts the snapshots fetched with users' cookies, to take
 	// turns (CookiesFor).
 	turn uint64
@@ -133,8 +138,8 @@ func (d *Directory) Set(tokens map[string]string) (changed, gone []string) {
 			a.fromToken, a.hash = false, sha256.Sum256([]byte(token))
 		case !ok:
 			gone = append(gone, name)
-			for _, a := range a.auctions {
-				d.unindexLocked(name, a.ProductID)
+			for _, au := range a.auctions {
+				d.unindexLocked(name, au)
 			}
 			delete(d.accounts, name)
 		case a.hash != sha256.Sum256([]byte(token)):
@@ -233,27 +238,36 @@ func (d *Directory) Reopen(key []byte) (opened []string) {
 	return opened
 }
 
-// indexLocked notes that name monitors one more auction of productID.
-func (d *Directory) indexLocked(name string, productID int64) {
-	p := d.products[productID]
+// userAuction names one user's auction.
+type userAuction struct{ user, auction string }
+
+// indexLocked notes that name monitors a, one more auction of its
+// product.
+func (d *Directory) indexLocked(name string, a *Auction) {
+	p := d.products[a.ProductID]
 	if p == nil {
-		p = &product{users: make(map[string]int)}
-		d.products[productID] = p
+		p = &product{users: make(map[string]int), autoBid: make(map[userAuction]struct{})}
+		d.products[a.ProductID] = p
 	}
 	p.users[name]++
+	if a.Config.AutoBid {
+		p.autoBid[userAuction{name, a.ID}] = struct{}{}
+	}
 }
 
-// unindexLocked notes that name monitors one auction of productID less.
-func (d *Directory) unindexLocked(name string, productID int64) {
-	p := d.products[productID]
+// unindexLocked notes that name no longer monitors a, one auction of its
+// product less.
+func (d *Directory) unindexLocked(name string, a *Auction) {
+	p := d.products[a.ProductID]
 	if p == nil {
 		return
 	}
+	delete(p.autoBid, userAuction{name, a.ID})
 	if p.users[name]--; p.users[name] <= 0 {
 		delete(p.users, name)
 	}
 	if len(p.users) == 0 {
-		delete(d.products, productID)
+		delete(d.products, a.ProductID)
 	}
 }
 

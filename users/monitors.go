@@ -22,7 +22,7 @@ func (d *Directory) Monitor(name string, a Auction) bool {
 		return false
 	}
 	acc.auctions[a.ID] = &a
-	d.indexLocked(name, a.ProductID)
+	d.indexLocked(name, &a)
 	return true
 }
 
@@ -36,7 +36,7 @@ func (d *Directory) Unmonitor(name, auctionID string) (Auction, bool) {
 		return Auction{}, false
 	}
 	delete(acc.auctions, auctionID)
-	d.unindexLocked(name, a.ProductID)
+	d.unindexLocked(name, a)
 	return *a, true
 }
 
@@ -55,6 +55,13 @@ func (d *Directory) UpdateAuction(name, auctionID string, change func(*Auction))
 	change(&a)
 	a.ID, a.ProductID = old.ID, old.ProductID
 	acc.auctions[auctionID] = &a
+	if p := d.products[a.ProductID]; p != nil { // the same product and user: only auto-bid may change
+		if k := (userAuction{name, a.ID}); a.Config.AutoBid {
+			p.autoBid[k] = struct{}{}
+		} else {
+			delete(p.autoBid, k)
+		}
+	}
 	return a, true
 }
 
@@ -140,24 +147,20 @@ func (d *Directory) AutoBidders(productID int64) []AutoBidder {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	p := d.products[productID]
-	if p == nil {
+	if p == nil || len(p.autoBid) == 0 {
 		return nil
 	}
-	var out []AutoBidder
-	for name := range p.users {
-		acc := d.accounts[name]
-		if acc == nil {
+	out := make([]AutoBidder, 0, len(p.autoBid))
+	for k := range p.autoBid {
+		acc := d.accounts[k.user]
+		if acc == nil || acc.auctions[k.auction] == nil {
 			continue
 		}
-		for _, a := range acc.auctions {
-			if a.ProductID != productID || !a.Config.AutoBid {
-				continue
-			}
-			out = append(out, AutoBidder{
-				User: name, AuctionID: a.ID, Config: a.Config,
-				Cookies: acc.cookies, StateKey: acc.stateKey,
-			})
-		}
+		a := acc.auctions[k.auction]
+		out = append(out, AutoBidder{
+			User: k.user, AuctionID: a.ID, Config: a.Config,
+			Cookies: acc.cookies, StateKey: acc.stateKey,
+		})
 	}
 	slices.SortFunc(out, func(x, y AutoBidder) int {
 		return cmp.Or(cmp.Compare(x.User, y.User), cmp.Compare(x.AuctionID, y.AuctionID))
@@ -182,14 +185,14 @@ func (d *Directory) Record(name string) (Record, bool) {
 // had; callers hold the Directory's write lock.
 func (d *Directory) setAuctionsLocked(name string, acc *account, list []Auction) {
 	for _, a := range acc.auctions {
-		d.unindexLocked(name, a.ProductID)
+		d.unindexLocked(name, a)
 	}
 	acc.auctions = make(map[string]*Auction, len(list))
 	for _, a := range list {
 		if old := acc.auctions[a.ID]; old != nil {
-			d.unindexLocked(name, old.ProductID) // a record is a list: the last of an id wins
+			d.unindexLocked(name, old) // a record is a list: the last of an id wins
 		}
 		acc.auctions[a.ID] = &a
-		d.indexLocked(name, a.ProductID)
+		d.indexLocked(name, &a)
 	}
 }

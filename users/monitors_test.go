@@ -73,3 +73,49 @@ func TestDirectoryKeepsEachUsersAuctions(t *testing.T) {
 		t.Fatal("a removed user still has a record")
 	}
 }
+
+// TestAutoBiddersFollowEveryChange: who auto-bids on a lot follows each
+// way an auction changes: monitored with auto-bid, auto-bid switched off
+// and on again, unmonitored, restored from a record, the user removed.
+func TestAutoBiddersFollowEveryChange(t *testing.T) {
+	d := NewDirectory()
+	d.Set(map[string]string{"alice": "a1", "bob": "b1"})
+	on := AuctionConfig{MaxBid: 20, AutoBid: true}
+	d.Monitor("alice", Auction{ID: "7", ProductID: 7, Config: on})
+	d.Monitor("bob", Auction{ID: "7", ProductID: 7})
+	names := func() (out []string) {
+		for _, b := range d.AutoBidders(7) {
+			out = append(out, b.User+"/"+b.AuctionID)
+		}
+		return out
+	}
+	check := func(step string, want ...string) {
+		t.Helper()
+		got := names()
+		if len(got) != len(want) {
+			t.Fatalf("%s: auto-bidders %v, want %v", step, got, want)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%s: auto-bidders %v, want %v", step, got, want)
+			}
+		}
+	}
+	check("monitored", "alice/7")
+	d.UpdateAuction("bob", "7", func(a *Auction) { a.Config.AutoBid = true })
+	check("bob switched it on", "alice/7", "bob/7")
+	d.UpdateAuction("alice", "7", func(a *Auction) { a.Config.AutoBid = false })
+	check("alice switched it off", "bob/7")
+	if !d.Monitored(7) {
+		t.Fatal("a config change made the lot unmonitored")
+	}
+	d.Unmonitor("bob", "7")
+	check("bob left")
+	d.Restore("bob", Record{Auctions: []Auction{{ID: "7", ProductID: 7, Config: on}}})
+	check("bob restored", "bob/7")
+	d.Set(map[string]string{"alice": "a1"})
+	check("bob removed")
+	if d.AutoBidders(7) != nil {
+		t.Fatal("no auto-bidder must read as nil")
+	}
+}

@@ -80,7 +80,7 @@ func (d *Directory) Forget(name string) bool {
 		return false
 	}
 	for _, au := range a.auctions {
-		d.unindexLocked(name, au.ProductID)
+		d.unindexLocked(name, au)
 	}
 	delete(d.accounts, name)
 	return true
