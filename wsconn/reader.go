@@ -48,6 +48,7 @@ func (s *Socket) readLoop(resumed bool) {
 				s.readEndCode = int32(ce.Code)
 			case errors.Is(err, websocket.ErrReadLimit):
 				s.readEndCode = websocket.CloseMessageTooBig // sent by closeFromReader
+				s.discardPending()
 			}
 			return
 		}
@@ -132,3 +133,25 @@ func (s *Socket) teardown() {
 	}
 	s.h.Closed(code)
 }
+
+// discardPending reads away, for a moment, what the client has sent
+// beyond a message over the limit: the socket is closed right after its
+// close frame, and a close with unread bytes makes the kernel send a
+// reset, which can make the client drop the close frame it has not yet
+// read (it sees 1006, not 1009).
+func (s *Socket) discardPending() {
+	conn := s.ws.UnderlyingConn()
+	if conn.SetReadDeadline(time.Now().Add(discardFor)) != nil {
+		return
+	}
+	var buf [4096]byte
+	for {
+		if _, err := conn.Read(buf[:]); err != nil {
+			return
+		}
+	}
+}
+
+// discardFor bounds discardPending: long enough for the rest of a message
+// already sent, short enough that a flooding client gains nothing.
+const discardFor = 50 * time.Millisecond
