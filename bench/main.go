@@ -148,9 +148,9 @@ func run(args []string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", spec.label(), err)
 		}
-		logf("%s: p50 %.2f p99 %.2f max %.2f ms, %.0f deliveries/s, %d drops, %d duplicates, server %.3f ms CPU/1k",
+		logf("%s: p50 %.2f p99 %.2f max %.2f ms, %.0f deliveries/s, %d drops, %d duplicates, %d restated, server %.3f ms CPU/1k",
 			spec.label(), o.res.Latency.P50, o.res.Latency.P99, o.res.Latency.Max, o.res.DeliveriesPerSec,
-			o.res.Drops, o.res.Duplicates, o.gwCPUPer1k())
+			o.res.Drops, o.res.Duplicates, o.res.Restates, o.gwCPUPer1k())
 		if spec.lots != nil {
 			logLots(o)
 		}

@@ -26,9 +26,10 @@ type client struct {
 
 	// Measurements, written by the reader only.
 	lat        []time.Duration
-	lastPrice  map[int64]float64
+	lastSeen   map[int64]seen // the newest change of each product
 	delivered  int64
 	duplicates int64
+	restates   int64
 	sources    map[string]int64
 	// afterMark holds, per product, the delay from the mark to the first
 	// change scheduled at or after it; afterPoll the same for the first
@@ -60,7 +61,7 @@ func dial(ctx context.Context, d *websocket.Dialer, url, token string, products 
 	c := &client{
 		conn:       conn,
 		done:       make(chan struct{}),
-		lastPrice:  make(map[int64]float64, len(products)),
+		lastSeen:   make(map[int64]seen, len(products)),
 		sources:    make(map[string]int64, 4),
 		afterMark:  make(map[int64]time.Duration, len(products)),
 		afterPoll:  make(map[int64]time.Duration, len(products)),
@@ -188,13 +189,18 @@ func (c *client) record(p *runPlan, ch change, now time.Time) {
 	}
 	due := p.Schedule.At(k)
 	inWindow := !due.Before(p.MeasureFrom) && due.Before(p.MeasureUntil)
-	if last, seen := c.lastPrice[ch.productID]; seen && ch.price <= last {
+	switch c.order(ch) {
+	case repeated:
 		if inWindow {
 			c.duplicates++
 		}
 		return
+	case restated:
+		if inWindow {
+			c.restates++
+		}
+		return
 	}
-	c.lastPrice[ch.productID] = ch.price
 	if !p.Mark.IsZero() && !due.Before(p.Mark) {
 		if _, seen := c.afterMark[ch.productID]; !seen {
 			c.afterMark[ch.productID] = now.Sub(p.Mark)
@@ -212,6 +218,45 @@ func (c *client) record(p *runPlan, ch change, now time.Time) {
 	if p.Closes != nil {
 		c.tallyGroups(p, ch, due, now.Sub(due))
 	}
+}
+
+// seen is the newest change a client has of a product.
+type seen struct {
+	price float64
+	seq   uint64
+	epoch string
+}
+
+// ordering is how a received change stands against the newest one seen.
+type ordering int
+
+const (
+	newer    ordering = iota // a price above every one seen: a delivery
+	repeated                 // a change seen already or older, or a price below one seen: a duplicate
+	restated                 // a newer change at the price seen: another field of the lot moved
+)
+
+// order classifies ch and, unless it is a duplicate, remembers it as the
+// product's newest. Within one epoch the feed's seq orders changes; a
+// message without one (the floor server's) is ordered by price alone.
+func (c *client) order(ch change) ordering {
+	last, ok := c.lastSeen[ch.productID]
+	if !ok {
+		c.lastSeen[ch.productID] = seen{ch.price, ch.seq, ch.epoch}
+		return newer
+	}
+	sameFeed := ch.seq != 0 && last.seq != 0 && ch.epoch == last.epoch
+	switch {
+	case sameFeed && ch.seq <= last.seq, ch.price < last.price:
+		return repeated
+	case ch.price == last.price && !sameFeed:
+		return repeated
+	}
+	c.lastSeen[ch.productID] = seen{ch.price, ch.seq, ch.epoch}
+	if ch.price == last.price {
+		return restated
+	}
+	return newer
 }
 
 // stop ends the reader and waits for it.

@@ -55,7 +55,7 @@ func (g *lotsGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	sc := <-g.sched
-	for k := int64(0); sc.At(k).Before(g.until); k++ {
+	for k := int64(0); sc.At(k).Before(g.until); k++ { // k+1: one seq for all lots is still increasing per lot
 		time.Sleep(time.Until(sc.At(k)))
 		id, price := sc.Event(k)
 		source := map[int64]string{7: "sse", 9: "poll"}[id]
@@ -67,7 +67,7 @@ func (g *lotsGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		wmu.Lock()
 		_ = conn.WriteMessage(websocket.TextMessage, fmt.Appendf(nil,
-			`{"type":"auctionState","auction":{"id":"%d","data":{"currentBid":1},"currentBid":%d,"seq":1,"source":%q}}`, id, price, source))
+			`{"type":"auctionState","auction":{"id":"%d","data":{"currentBid":1},"currentBid":%d,"seq":%d,"epoch":"e","source":%q}}`, id, price, k+1, source))
 		wmu.Unlock()
 	}
 }

@@ -10,6 +10,12 @@ type change struct {
 	productID int64
 	price     float64
 	source    string
+	// seq and epoch name the feed's change (0 and "" when the message
+	// carries none, as the floor server's): a repeat of one already seen
+	// is a duplicate even when the price is unchanged, and a newer one
+	// with the same price is a new state of the lot, not a duplicate.
+	seq   uint64
+	epoch string
 }
 
 var (
@@ -17,6 +23,8 @@ var (
 	auctionID   = []byte(`"auction":{"id":"`)
 	topLevelBid = []byte(`,"currentBid":`)
 	sourceField = []byte(`,"source":"`)
+	seqField    = []byte(`,"seq":`)
+	epochField  = []byte(`,"epoch":"`)
 )
 
 // parseState reads an auctionState push without a full JSON decode: at
@@ -42,14 +50,29 @@ func parseState(msg []byte) (c change, ok bool) {
 	if err != nil {
 		return c, false
 	}
-	c = change{productID: id, price: price}
-	if s := bytes.LastIndex(msg, sourceField); s >= 0 {
-		src := msg[s+len(sourceField):]
-		if k := bytes.IndexByte(src, '"'); k >= 0 {
-			c.source = string(src[:k])
+	c = change{productID: id, price: price, source: lastString(msg, sourceField), epoch: lastString(msg, epochField)}
+	if j := bytes.LastIndex(msg, seqField); j >= 0 {
+		num := msg[j+len(seqField):]
+		if k := bytes.IndexAny(num, ",}"); k >= 0 {
+			num = num[:k]
 		}
+		c.seq, _ = strconv.ParseUint(string(num), 10, 64)
 	}
 	return c, true
+}
+
+// lastString is the string value after the last occurrence of field (which
+// ends with the opening quote), or "".
+func lastString(msg, field []byte) string {
+	s := bytes.LastIndex(msg, field)
+	if s < 0 {
+		return ""
+	}
+	v := msg[s+len(field):]
+	if k := bytes.IndexByte(v, '"'); k >= 0 {
+		return string(v[:k])
+	}
+	return ""
 }
 
 // stateAuctionID is the auction id of an auctionState push, with or

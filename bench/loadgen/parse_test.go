@@ -12,7 +12,7 @@ func TestParseState(t *testing.T) {
 			msg: `{"type":"auctionState","auction":{"id":"123","title":"t","url":"u","imageUrl":null,"config":{"maxBid":5},` +
 				`"status":"monitoring","data":{"id":123,"currentBid":99,"timeRemaining":5},"lastUpdate":1,"currentBid":100001,` +
 				`"nextBid":100002,"timeRemaining":5,"bidderCount":2,"isClosed":false,"seq":7,"epoch":"e","source":"sse","receivedAt":1}}`,
-			want: change{productID: 123, price: 100001, source: "sse"}, ok: true,
+			want: change{productID: 123, price: 100001, source: "sse", seq: 7, epoch: "e"}, ok: true,
 		},
 		"unrecovered resume": {
 			msg:  `{"type":"auctionState","recovered":false,"auction":{"id":"9","data":{},"currentBid":5.5,"source":"poll"}}`,

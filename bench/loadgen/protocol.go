@@ -59,7 +59,11 @@ type Result struct {
 	Expected   int64 `json:"expected"`   // scheduled deliveries in the window, all clients
 	Delivered  int64 `json:"delivered"`  // distinct ones received
 	Drops      int64 `json:"drops"`      // expected − delivered
-	Duplicates int64 `json:"duplicates"` // a price received again, or older than one already seen
+	Duplicates int64 `json:"duplicates"` // a change received again or out of order, or a price below one already seen
+	// Restates are newer changes at the price already seen (a snapshot
+	// moved the price before the stream's event for the same bid, which
+	// then brought its bidder): not deliveries of the schedule, not faults.
+	Restates int64 `json:"restates"`
 
 	// Latency is from each change's scheduled emit to its receipt.
 	Latency Summary `json:"latency"`

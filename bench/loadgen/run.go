@@ -232,6 +232,7 @@ func collect(p *runPlan, opt Options, clients []*client, started time.Time) Resu
 		}
 		res.Delivered += c.delivered
 		res.Duplicates += c.duplicates
+		res.Restates += c.restates
 		for s, n := range c.sources {
 			res.Sources[s] += n
 		}

@@ -68,20 +68,32 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sc := <-mine
-	push := func(id int64, price int) {
+	seqs := make(map[int64]uint64) // each product's feed numbers its changes
+	push := func(id int64, price int, seq uint64) {
 		_ = conn.WriteMessage(websocket.TextMessage, fmt.Appendf(nil,
-			`{"type":"auctionState","auction":{"id":"%d","data":{"currentBid":1},"currentBid":%d,"seq":1,"source":"sse"}}`, id, price))
+			`{"type":"auctionState","auction":{"id":"%d","data":{"currentBid":1,"lastBidder":"x"},"currentBid":%d,"seq":%d,"epoch":"e1","source":"sse"}}`, id, price, seq))
 	}
-	push(sc.Products[0], sc.BasePrice-1) // the lot's price before the schedule: ignored
+	next := func(id int64) uint64 { seqs[id]++; return seqs[id] }
+	push(sc.Products[0], sc.BasePrice-1, next(sc.Products[0])) // the lot's price before the schedule: ignored
 	for k := int64(0); sc.At(k).Before(g.until); k++ {
 		time.Sleep(time.Until(sc.At(k))) // emit on schedule, as the simulator does
-		if k == 3 {
-			continue // lost
-		}
 		id, price := sc.Event(k)
-		push(id, price)
-		if k == 5 {
-			push(id, price) // sent twice
+		seq := next(id)
+		switch k {
+		case 3:
+			continue // lost
+		case 5:
+			push(id, price, seq)
+			push(id, price, seq) // sent twice
+		case 7:
+			push(id, price, seq)
+			push(id, price, next(id)) // the same price again, newer: another field moved
+		case 8:
+			push(id, price, seq)
+			_, older := sc.Event(k - 2) // the product's previous price (two products alternate)
+			push(id, older, next(id))   // a newer change with a lower price: a regression
+		default:
+			push(id, price, seq)
 		}
 	}
 	// Hold the socket until the load generator closes it.
@@ -128,7 +140,9 @@ func startRunWith(t *testing.T, opt Options) (inW *io.PipeWriter, out *bufio.Sca
 }
 
 // Run measures what a user would notice: every change delivered once, the
-// lost one counted as a drop, the repeated one as a duplicate.
+// lost one counted as a drop, the one sent twice and the price that went
+// backwards as duplicates, and a newer change at the same price (another
+// field moved) as a restate, which is neither.
 func TestRunCountsDeliveriesDropsAndDuplicates(t *testing.T) {
 	g := &fakeGateway{secret: "s3cret"}
 	inW, out, done, ready := startRun(t, g, 3)
@@ -152,8 +166,8 @@ func TestRunCountsDeliveriesDropsAndDuplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	inW.Close()
-	if res.Expected != 30 || res.Delivered != 27 || res.Drops != 3 || res.Duplicates != 3 {
-		t.Fatalf("result = %+v; want 30 expected, 27 delivered, 3 drops, 3 duplicates", res)
+	if res.Expected != 30 || res.Delivered != 27 || res.Drops != 3 || res.Duplicates != 6 || res.Restates != 3 {
+		t.Fatalf("result = %+v; want 30 expected, 27 delivered, 3 drops, 6 duplicates, 3 restates", res)
 	}
 	if res.Open != 3 || res.Sources["sse"] != 27 || res.Latency.N != 27 {
 		t.Fatalf("result = %+v; want 3 open, 27 sse latencies", res)
