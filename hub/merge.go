@@ -21,6 +21,8 @@ const closeTimeTolerance = time.Second
 //     SSE bid), and none of its bid-related fields are taken (see stale);
 //   - closed is final: a closed lot never reopens;
 //   - a relative TimeRemaining becomes CloseTime = receivedAt + remaining;
+//   - a newer bid without its bidder leaves the bidder unknown, not the
+//     older bid's;
 //   - a next bid the price has caught up with is replaced by the price
 //     plus one (raiseNextBid).
 func merge(prev nellis.Product, p *nellis.Patch, receivedAt time.Time) (nellis.Product, bool) {
@@ -35,6 +37,11 @@ func merge(prev nellis.Product, p *nellis.Patch, receivedAt time.Time) (nellis.P
 		raiseNextBid(&prev, &next, p)
 		setValue(&next.BidderCount, p.BidderCount, &changed)
 		setString(&next.LastBidder, p.LastBidder, &changed)
+		if p.LastBidder == nil && (next.BidCount != prev.BidCount || next.CurrentBid != prev.CurrentBid) {
+			// A newer bid without its bidder (a snapshot carries none):
+			// the known bidder made an older bid.
+			next.LastBidder = ""
+		}
 		switch {
 		case p.CloseTime != nil && !p.CloseTime.IsZero():
 			setTime(&next.CloseTime, *p.CloseTime, closeTimeTolerance, &changed)

@@ -47,6 +47,30 @@ func TestMerge(t *testing.T) {
 			},
 		},
 		{
+			// A snapshot carries no bidder: keeping the known one showed the
+			// bidder of an older bid beside the new price until the stream's
+			// event for that bid arrived (seconds, when the stream lags).
+			name:    "a newer bid without its bidder forgets the older bid's bidder",
+			prev:    known,
+			patch:   nellis.Patch{CurrentBid: ptr(125.0), BidCount: ptr(5)},
+			changed: true,
+			check: func(t *testing.T, p nellis.Product) {
+				if p.CurrentBid != 125 || p.LastBidder != "" {
+					t.Errorf("price %v with bidder %q; want 125 with the bidder unknown", p.CurrentBid, p.LastBidder)
+				}
+			},
+		},
+		{
+			name:  "the same bid without its bidder keeps the bidder",
+			prev:  known,
+			patch: nellis.Patch{CurrentBid: ptr(100.0), BidCount: ptr(4)},
+			check: func(t *testing.T, p nellis.Product) {
+				if p.LastBidder != "ann" {
+					t.Errorf("bidder %q; want ann", p.LastBidder)
+				}
+			},
+		},
+		{
 			// Regression: the next bid stayed below the price until a poll,
 			// so a bidder offering it was refused as too low.
 			name:    "a bid without a next bid raises a next bid the price caught up with",
