@@ -83,8 +83,10 @@ const (
 )
 
 // Observer receives what happens to a subscription. Its methods are called
-// from the subscription's goroutine, one at a time, and must not block: a
-// slow observer delays reading the stream and can make it look stalled.
+// from the subscription's goroutine, one at a time, and should return
+// quickly: the stream is not read meanwhile, so Nellis's bytes wait in the
+// socket. A slow observer is not taken for a stalled stream, though: the
+// watchdog counts no silence while an observer call runs.
 type Observer interface {
 	// StreamUp: a 200 text/event-stream response arrived.
 	StreamUp(productID int64)

@@ -205,17 +205,25 @@ const tricklingFactor = 3
 
 // watch is the stall watchdog of one connection: when no byte has arrived
 // for the stall timeout, or no whole line for tricklingFactor of them, it
-// marks the connection stalled and cancels it, which unblocks the read. It
+// marks the connection stalled and cancels it, which unblocks the read.
+// Time spent in the observer is not silence (heardAt). It
 // re-reads the timeout at every check so a config reload applies to open
 // streams.
 func (s *Subscription) watch(ctx context.Context, cancelConn context.CancelFunc, stalled *atomic.Bool) {
 	for {
 		timeout := time.Duration(s.config().StallTimeout)
-		deadline := unixNanoTime(s.lastByte.Load()).Add(timeout)
-		if lines := unixNanoTime(s.lastLine.Load()).Add(tricklingFactor * timeout); lines.Before(deadline) {
+		byteAt, lineAt, observing := s.heardAt()
+		deadline := byteAt.Add(timeout)
+		if lines := lineAt.Add(tricklingFactor * timeout); lines.Before(deadline) {
 			deadline = lines
 		}
-		wait := deadline.Sub(s.clock.Now())
+		now := s.clock.Now()
+		if observing {
+			// Not read while the observer runs: look again a timeout
+			// after it returns at the earliest.
+			deadline = now.Add(timeout)
+		}
+		wait := deadline.Sub(now)
 		if wait <= 0 {
 			stalled.Store(true)
 			cancelConn()

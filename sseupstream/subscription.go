@@ -28,6 +28,13 @@ type Subscription struct {
 	lastEvent atomic.Int64 // UnixNano of the last event dispatched; 0 before any
 	lastLine  atomic.Int64 // UnixNano of the last read that ended a line
 	up        atomic.Bool  // a 200 event stream is open
+	// The stream is not read while the observer runs: a slow observer is
+	// backpressure, not a quiet server. observing is set during an
+	// observer call and returned is when the last one came back; the
+	// watchdog counts a stream's silence from the later of returned and
+	// its last byte, and not at all while observing.
+	observing atomic.Bool
+	returned  atomic.Int64 // UnixNano
 }
 
 // Subscribe starts watching productID's stream and returns at once. cfg
@@ -84,7 +91,17 @@ func (s *Subscription) Healthy() bool {
 	if !s.up.Load() {
 		return false
 	}
-	return s.clock.Now().Sub(s.LastByte()) < time.Duration(s.config().StallTimeout)
+	byteAt, _, observing := s.heardAt()
+	return observing || s.clock.Now().Sub(byteAt) < time.Duration(s.config().StallTimeout)
+}
+
+// heardAt is when the stream last proved itself alive with a byte and with
+// a whole line, each counted from the observer's last return at the
+// earliest (the stream was not read before it), and whether the observer
+// is running now, when no silence counts.
+func (s *Subscription) heardAt() (byteAt, lineAt time.Time, observing bool) {
+	returned := s.returned.Load()
+	return unixNanoTime(max(s.lastByte.Load(), returned)), unixNanoTime(max(s.lastLine.Load(), returned)), s.observing.Load()
 }
 
 // UpdateConfig replaces the subscription's settings, for config reloads.
@@ -191,7 +208,10 @@ func (s *Subscription) sleep(ctx context.Context, d time.Duration) bool {
 // notify calls the observer, containing its panics: a bug in one observer
 // call must not end the subscription of a lot someone is bidding on.
 func (s *Subscription) notify(call func()) {
+	s.observing.Store(true)
 	defer func() {
+		s.returned.Store(s.clock.Now().UnixNano())
+		s.observing.Store(false)
 		if r := recover(); r != nil {
 			s.config().Logger.Error("sse observer panicked",
 				zap.Int64("product_id", s.productID), zap.Any("panic", r), zap.StackSkip("stack", 1))
