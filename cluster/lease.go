@@ -67,6 +67,20 @@ func (l *Lease) current() (uint64, bool) {
 	return l.revision, l.lost
 }
 
+// HeldError is Claim's answer when another node's lease may still be
+// valid: it matches ErrHeld and names the holder, for the status page.
+type HeldError struct {
+	ProductID int64
+	Node      string
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("%v (product %d, by node %s)", ErrHeld, e.ProductID, e.Node)
+}
+
+// Is makes errors.Is(err, ErrHeld) true.
+func (e *HeldError) Is(target error) bool { return target == ErrHeld }
+
 // Claim creates the product's lease key, or takes it over from another
 // node once this node has seen the same revision of it for a full lease.
 // The other node's clock is never read: only this node's, between two
@@ -98,16 +112,17 @@ func (b *JetStream) Claim(ctx context.Context, productID int64) (*Lease, error) 
 	// Read after the holder wrote this revision, so a full lease from now
 	// is past the end of the holder's validity.
 	now := time.Now()
+	held := &HeldError{ProductID: productID, Node: string(e.Value())}
 	b.mu.Lock()
 	seen, ok := b.seen[productID]
 	if !ok || seen.revision != e.Revision() {
 		b.seen[productID] = seenLease{revision: e.Revision(), at: now}
 		b.mu.Unlock()
-		return nil, ErrHeld
+		return nil, held
 	}
 	b.mu.Unlock()
 	if now.Sub(seen.at) < lease {
-		return nil, ErrHeld
+		return nil, held
 	}
 	sent = time.Now()
 	rev, err = b.owners.Update(ctx, key, []byte(b.cfg.Node), e.Revision())

@@ -70,8 +70,13 @@ func TestRenewedLeaseIsNeverTaken(t *testing.T) {
 	end := time.Now().Add(3 * time.Second) // three leases
 	next := time.Now().Add(a.RenewEvery())
 	for time.Now().Before(end) {
-		if _, err := b.Claim(ctx, 6); !errors.Is(err, ErrHeld) {
+		_, err := b.Claim(ctx, 6)
+		if !errors.Is(err, ErrHeld) {
 			t.Fatalf("b claiming a renewed lease: got %v, want ErrHeld", err)
+		}
+		// The refusal names the holder, for the status page.
+		if held, ok := errors.AsType[*HeldError](err); !ok || held.Node != "a" {
+			t.Fatalf("b claiming a's lease: %v, want it held by a", err)
 		}
 		if time.Now().After(next) {
 			if err := a.Renew(ctx, la); err != nil {
