@@ -66,6 +66,13 @@ func TestClusterOneUpstreamPerProductEveryChangeEverywhere(t *testing.T) {
 		}
 	}
 
+	// Only an owner polls: the readers ask nothing of the poll budget.
+	for _, n := range nodes {
+		waitFor(t, n.name+"'s poll budget without readers", func() bool {
+			return n.h.PollBudget().PolledLots == 0 && n.h.PollBudget().Needed <= 3
+		})
+	}
+
 	// Each lot has one owner, the node whose stream is open, and the
 	// readers name it.
 	for _, id := range ids {
@@ -337,6 +344,65 @@ func (r *clusterRig) bidEverywhere(nodes []*rigNode, logs map[string]map[int64]*
 		}
 		if time.Now().After(deadline) {
 			r.t.Fatalf("product %d: price %v had not reached every hub by the deadline", id, price)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// An owner without subscribers for linger releases the lot, and a hub that
+// stops releases what it owns: another hub watching it owns it at once,
+// without waiting a lease out.
+func TestClusterIdleOrStoppedOwnerHandsOver(t *testing.T) {
+	r := newClusterRig(t)
+	r.linger = 300 * time.Millisecond
+	a, b, c := r.node("gw-a", nil), r.node("gw-b", nil), r.node("gw-c", nil)
+	const id = 21
+	r.ft.set(id, r.lot(id, 100, 4))
+	r.watchStreams(id)
+	unsubscribe := a.h.Subscribe(id, new(changeLog))
+	if s := r.oneStream(id, 5*time.Second); s.node != "gw-a" {
+		t.Fatalf("%s owns the lot, want gw-a, the only one watching", s.node)
+	}
+	lb, lc := new(changeLog), new(changeLog)
+	b.h.Subscribe(id, lb)
+	c.h.Subscribe(id, lc)
+	r.bid(id, 101, 5)
+	lb.waitPrice(t, "gw-b", 101)
+
+	unsubscribe()
+	left := time.Now()
+	next := r.oneStreamNot(id, "gw-a", r.linger+time.Second)
+	t.Logf("%s owns the lot %v after gw-a's last subscriber left (linger %v)", next.node, time.Since(left).Round(time.Millisecond), r.linger)
+	r.bid(id, 102, 6)
+	lb.waitPrice(t, "gw-b", 102)
+	lc.waitPrice(t, "gw-c", 102)
+
+	stopping := map[string]*rigNode{"gw-b": b, "gw-c": c}[next.node]
+	stopped := time.Now()
+	stopping.h.Close()
+	last := r.oneStreamNot(id, next.node, time.Second)
+	t.Logf("%s owns the lot %v after %s stopped", last.node, time.Since(stopped).Round(time.Millisecond), next.node)
+	r.bid(id, 103, 7)
+	for _, l := range []*changeLog{lb, lc} {
+		if l == map[string]*changeLog{"gw-b": lb, "gw-c": lc}[next.node] {
+			continue
+		}
+		l.waitPrice(t, last.node, 103)
+		checkOrder(t, last.node, l.all())
+	}
+}
+
+// oneStreamNot waits until the product's one open stream is another
+// node's than not.
+func (r *clusterRig) oneStreamNot(id int64, not string, within time.Duration) *rigStream {
+	r.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		if open := r.open(id); len(open) == 1 && open[0].node != not {
+			return open[0]
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("product %d: no node but %s took it over within %v (%d open)", id, not, within, len(r.open(id)))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

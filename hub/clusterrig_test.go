@@ -12,6 +12,7 @@ import (
 	"github.com/nellis-edge/gateway/fallback"
 	"github.com/nellis-edge/gateway/internal/natstest"
 	"github.com/nellis-edge/gateway/nellis"
+	"github.com/nellis-edge/gateway/settings"
 	"github.com/nellis-edge/gateway/sseupstream"
 )
 
@@ -26,6 +27,7 @@ type clusterRig struct {
 	nats    *natstest.Server
 	ft      *fakeFetcher
 	closeAt time.Time // the lots' close time, an hour away
+	linger  time.Duration
 
 	mu      sync.Mutex
 	streams []*rigStream
@@ -72,7 +74,7 @@ func (r *clusterRig) node(name string, wrap func(*cluster.JetStream) cluster.Bus
 	if wrap != nil {
 		n.bus = wrap(jet)
 	}
-	cfg := Config{UseSSE: true, Limiter: fallback.LimiterConfig{Rate: 1e6, Burst: 1000}}
+	cfg := Config{UseSSE: true, Limiter: fallback.LimiterConfig{Rate: 1e6, Burst: 1000}, Linger: settings.Duration(r.linger)}
 	cfg.SSE.Endpoint = "http://sse.test"
 	n.h = New(cfg, Deps{
 		Snapshots:  r.ft,

@@ -105,6 +105,7 @@ func newFeed(h *Hub, id int64, cfg Config) *feed {
 	f.breaker = f.newBreaker()
 	if h.sharing != nil {
 		f.share = newFeedShare(h.sharing)
+		f.slot.reader = true // until it owns; newFeed runs under h.mu
 	}
 	return f
 }

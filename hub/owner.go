@@ -124,6 +124,7 @@ func (f *feed) tryClaim() {
 	}
 	sh.role, sh.lease, sh.app = roleOwner, lease, app
 	sh.setOwner(bus.Node())
+	f.h.markReader(f, false)
 	if hook := f.h.hooks.Ownership; hook != nil {
 		hook(f.id, true, "claimed")
 	}
@@ -135,6 +136,17 @@ func (f *feed) tryClaim() {
 	}
 	if f.acting() {
 		f.startFetch(fetchInitial)
+	}
+}
+
+// markReader tells the rebalancer whether f reads the log (and so needs
+// no poll budget here) or owns the upstream.
+func (h *Hub) markReader(f *feed, reader bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if f.slot.reader != reader {
+		f.slot.reader = reader
+		h.kickRebalance()
 	}
 }
 
@@ -157,6 +169,7 @@ func (f *feed) stepDown(reason string) {
 	lease := sh.lease
 	sh.role, sh.lease, sh.app = roleReader, nil, nil
 	sh.setOwner("")
+	f.h.markReader(f, true)
 	f.closeStream()
 	f.nextPoll = time.Time{}
 	f.reconcileAfter = false

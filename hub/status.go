@@ -71,7 +71,7 @@ func (f *feed) statusAt(now time.Time) FeedStatus {
 // expectedStaleness is what the budget b allows a lot with claim c.
 func expectedStaleness(c slotClaim, b PollBudget, now time.Time, window time.Duration) float64 {
 	switch {
-	case c.over || c.healthy:
+	case c.over || c.healthy || c.reader:
 		return 0
 	case !c.closeAt.IsZero() && c.closeAt.Sub(now) <= window:
 		return b.ClosingInterval
