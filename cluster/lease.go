@@ -46,11 +46,17 @@ func (l *Lease) ValidUntil() time.Time {
 // written records a successful write of the lease key, sent at sent:
 // another node that reads this revision reads it after sent, and waits a
 // full lease from then before taking over.
-func (l *Lease) written(revision uint64, sent time.Time, lease, margin time.Duration) {
+// It returns false, recording nothing, for a lease lost or released
+// meanwhile.
+func (l *Lease) written(revision uint64, sent time.Time, lease, margin time.Duration) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.lost {
+		return false
+	}
 	l.revision = revision
 	l.validUntil = sent.Add(lease - margin)
+	return true
 }
 
 // lose ends the lease for its holder; it returns the last revision.
@@ -170,7 +176,16 @@ func (b *JetStream) Renew(ctx context.Context, l *Lease) error {
 	if err != nil {
 		return fmt.Errorf("cluster: renewing product %d: %w", l.ProductID, err)
 	}
-	l.written(next, sent, time.Duration(b.cfg.Lease), b.cfg.safetyMargin())
+	if !l.written(next, sent, time.Duration(b.cfg.Lease), b.cfg.safetyMargin()) {
+		// Released while this renewal was on its way: Release deleted
+		// at the revision before it, or not at all. Give up the one just
+		// written, or the key would hold the product for a full lease.
+		err := b.owners.Delete(ctx, ownerKey(l.ProductID), jetstream.LastRevision(next))
+		if err != nil && !isWrongLastSeq(err) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return fmt.Errorf("cluster: releasing product %d after a renewal: %w", l.ProductID, err)
+		}
+		return fmt.Errorf("%w (product %d, released)", ErrDeposed, l.ProductID)
+	}
 	return nil
 }
 

@@ -262,3 +262,34 @@ func TestStalledOwnersLateAppendIsRejected(t *testing.T) {
 		t.Fatalf("the log holds %v, want seqs 1 and 2 with no late append", seqsOf(got))
 	}
 }
+
+// A release racing a renewal in flight still frees the key: the next
+// claimer need not wait a lease out.
+func TestReleaseDuringRenewalFreesTheKey(t *testing.T) {
+	n := startNATS(t)
+	a, b := n.bus("a"), n.bus("b")
+	ctx := testCtx(t)
+	for round := range 30 {
+		product := int64(100 + round)
+		l := claim(t, a, product)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for l.Valid() {
+				_ = a.Renew(ctx, l)
+			}
+		}()
+		time.Sleep(time.Duration(round%5) * time.Millisecond)
+		if err := a.Release(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		lb, err := b.Claim(ctx, product)
+		if err != nil {
+			t.Fatalf("round %d: claiming what a released during a renewal: %v", round, err)
+		}
+		if err := b.Release(ctx, lb); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
