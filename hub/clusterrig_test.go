@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
 	"github.com/nellis-edge/gateway/cluster"
 	"github.com/nellis-edge/gateway/fallback"
 	"github.com/nellis-edge/gateway/internal/natstest"
@@ -81,6 +84,7 @@ func (r *clusterRig) node(name string, wrap func(*cluster.JetStream) cluster.Bus
 		OpenStream: r.opener(name),
 		Rand:       func() float64 { return 0.5 },
 		Shared:     n.bus,
+		Logger:     zaptest.NewLogger(r.t, zaptest.Level(zap.InfoLevel)).With(zap.String("node", name)),
 		Hooks: Hooks{SharedAppend: func(_ int64, result string) {
 			select {
 			case n.appends <- result:
