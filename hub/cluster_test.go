@@ -1,7 +1,9 @@
 package hub
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -406,4 +408,61 @@ func (r *clusterRig) oneStreamNot(id int64, not string, within time.Duration) *r
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// What a snapshot fetched with one user's cookies says about that user
+// reaches that user's node and no other: the log carries the shared
+// product only.
+func TestClusterUserStateStaysOnItsNode(t *testing.T) {
+	r := newClusterRig(t)
+	a := r.node("gw-a", nil, func(d *Deps) {
+		d.Cookies = func(int64) (string, string) { return "alice-key", "session=alice-secret" }
+	})
+	const id = 31
+	p := r.lot(id, 100, 4)
+	p.User = &nellis.UserState{IsWinning: ptr(true), IsWatching: ptr(true), NextBid: ptr(123.0)}
+	r.ft.set(id, p)
+	la := new(changeLog)
+	a.h.Subscribe(id, la)
+	if s := r.oneStream(id, 5*time.Second); s.node != "gw-a" {
+		t.Fatalf("%s owns the lot, want gw-a", s.node)
+	}
+	b := r.node("gw-b", nil)
+	lb := new(changeLog)
+	b.h.Subscribe(id, lb)
+	r.bid(id, 101, 5)
+	la.waitPrice(t, "gw-a", 101)
+	lb.waitPrice(t, "gw-b", 101)
+
+	mine := false
+	for _, c := range la.all() {
+		if c.User != nil && c.User.Owner == "alice-key" && c.User.IsWinning && c.User.NextBid == 123 {
+			mine = true
+		}
+	}
+	if !mine {
+		t.Fatal("the owner's subscriber never got alice's standing")
+	}
+	for _, c := range lb.all() {
+		if c.User != nil {
+			t.Fatalf("gw-b's subscriber got a user's standing at seq %d: %+v", c.Seq, *c.User)
+		}
+	}
+	entries, err := b.jet.Backfill(testCtxHub(t), id, 0)
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("the lot's log: %d entries, %v", len(entries), err)
+	}
+	for _, e := range entries {
+		for _, secret := range []string{"alice", "isWinning", "isWatching", "123"} {
+			if strings.Contains(string(e.Payload), secret) || strings.Contains(e.Source, secret) {
+				t.Fatalf("the log's entry %d holds %q: %s", e.Seq, secret, e.Payload)
+			}
+		}
+	}
+}
+
+func testCtxHub(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
 }

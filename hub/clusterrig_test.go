@@ -61,7 +61,7 @@ func newClusterRig(t *testing.T) *clusterRig {
 
 // node starts a hub named name; wrap, if given, stands between the hub
 // and its bus.
-func (r *clusterRig) node(name string, wrap func(*cluster.JetStream) cluster.Bus) *rigNode {
+func (r *clusterRig) node(name string, wrap func(*cluster.JetStream) cluster.Bus, opts ...func(*Deps)) *rigNode {
 	r.t.Helper()
 	jet, err := cluster.New(cluster.Config{Servers: []string{r.nats.URL()}, Node: name, Lease: 1e9, History: 16})
 	if err != nil {
@@ -79,7 +79,7 @@ func (r *clusterRig) node(name string, wrap func(*cluster.JetStream) cluster.Bus
 	}
 	cfg := Config{UseSSE: true, Limiter: fallback.LimiterConfig{Rate: 1e6, Burst: 1000}, Linger: settings.Duration(r.linger)}
 	cfg.SSE.Endpoint = "http://sse.test"
-	n.h = New(cfg, Deps{
+	deps := Deps{
 		Snapshots:  r.ft,
 		OpenStream: r.opener(name),
 		Rand:       func() float64 { return 0.5 },
@@ -91,7 +91,11 @@ func (r *clusterRig) node(name string, wrap func(*cluster.JetStream) cluster.Bus
 			default:
 			}
 		}},
-	})
+	}
+	for _, o := range opts {
+		o(&deps)
+	}
+	n.h = New(cfg, deps)
 	r.t.Cleanup(n.h.Close)
 	r.mu.Lock()
 	r.nodes = append(r.nodes, n)
