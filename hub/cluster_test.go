@@ -3,7 +3,9 @@ package hub
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -467,4 +469,51 @@ func testCtxHub(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// Hubs subscribing and leaving many lots at once, in random order, claims
+// racing releases: never two streams of a lot, and each round every lot
+// has its one stream.
+func TestClusterRacingHubsNeverOpenTwoStreams(t *testing.T) {
+	r := newClusterRig(t)
+	r.linger = 50 * time.Millisecond
+	nodes := []*rigNode{r.node("gw-a", nil), r.node("gw-b", nil), r.node("gw-c", nil)}
+	const lots, rounds = 40, 5
+	ids := make([]int64, lots)
+	for i := range ids {
+		ids[i] = int64(1000 + i)
+		r.ft.set(ids[i], r.lot(ids[i], 100, 4))
+	}
+	r.watchStreams(ids...)
+	for round := range rounds {
+		unsubscribe := make([][]func(), len(nodes))
+		var wg sync.WaitGroup
+		for i, n := range nodes {
+			wg.Go(func() {
+				for _, k := range rand.Perm(lots) {
+					unsubscribe[i] = append(unsubscribe[i], n.h.Subscribe(ids[k], new(changeLog)))
+					if rand.IntN(4) == 0 {
+						time.Sleep(time.Duration(rand.IntN(3)) * time.Millisecond)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		subscribed := time.Now()
+		for _, id := range ids {
+			r.oneStream(id, waitTimeout-time.Since(subscribed))
+		}
+		t.Logf("round %d: one stream per lot %v after the subscriptions", round, time.Since(subscribed).Round(time.Millisecond))
+		// Everyone leaves; the next round's subscriptions race the
+		// lingering owners' releases.
+		for i := range nodes {
+			wg.Go(func() {
+				for _, u := range unsubscribe[i] {
+					u()
+				}
+			})
+		}
+		wg.Wait()
+		time.Sleep(time.Duration(rand.IntN(int(2 * r.linger))))
+	}
 }

@@ -130,6 +130,19 @@ func (r *clusterRig) open(id int64) []*rigStream {
 	return out
 }
 
+// openCounts is how many streams of each product are open.
+func (r *clusterRig) openCounts() map[int64]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[int64]int)
+	for _, s := range r.streams {
+		if !s.isClosed() {
+			out[s.id]++
+		}
+	}
+	return out
+}
+
 // oneStream waits, at most within, until exactly one stream of the
 // product is open across the hubs, and returns it.
 func (r *clusterRig) oneStream(id int64, within time.Duration) *rigStream {
@@ -176,9 +189,13 @@ func (r *clusterRig) watchStreams(ids ...int64) {
 	var bad error
 	go func() {
 		defer close(done)
+		watched := make(map[int64]bool, len(ids))
+		for _, id := range ids {
+			watched[id] = true
+		}
 		for {
-			for _, id := range ids {
-				if n := len(r.open(id)); n > 1 {
+			for id, n := range r.openCounts() {
+				if n > 1 && watched[id] {
 					mu.Lock()
 					if bad == nil {
 						bad = fmt.Errorf("product %d: %d upstream streams open at once", id, n)
