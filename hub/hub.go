@@ -197,14 +197,11 @@ func (f *feed) poke() {
 func (h *Hub) recoverFeed(f *feed) {
 	if r := recover(); r != nil {
 		h.log.Error("feed stopped by panic", zap.Int64("product_id", f.id), zap.Any("panic", r), zap.StackSkip("stack", 1))
+		// (run's deferred calls, the lease's release among them, have run.)
 		h.mu.Lock()
+		defer h.mu.Unlock()
 		if h.feeds[f.id] == f {
 			delete(h.feeds, f.id)
-		}
-		h.mu.Unlock()
-		if f.share != nil && f.share.role == roleOwner {
-			f.closeStream()
-			f.release(f.share.lease) // the keeper would renew it for ever
 		}
 	}
 }
