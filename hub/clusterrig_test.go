@@ -26,7 +26,7 @@ const testLease = time.Second
 // server, with one fake upstream: the snapshots' truth is shared and every
 // stream any hub opens is recorded with its node.
 type clusterRig struct {
-	t       *testing.T
+	t       testing.TB
 	nats    *natstest.Server
 	ft      *fakeFetcher
 	closeAt time.Time // the lots' close time, an hour away
@@ -50,7 +50,7 @@ type rigNode struct {
 	appends chan string // SharedAppend results
 }
 
-func newClusterRig(t *testing.T) *clusterRig {
+func newClusterRig(t testing.TB) *clusterRig {
 	return &clusterRig{
 		t:       t,
 		nats:    natstest.Start(t),
