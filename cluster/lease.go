@@ -46,11 +46,17 @@ func (l *Lease) ValidUntil() time.Time {
 // written records a successful write of the lease key, sent at sent:
 // another node that reads this revision reads it after sent, and waits a
 // full lease from then before taking over.
-func (l *Lease) written(revision uint64, sent time.Time, lease, margin time.Duration) {
+// It returns false, recording nothing, for a lease lost or released
+// meanwhile.
+func (l *Lease) written(revision uint64, sent time.Time, lease, margin time.Duration) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.lost {
+		return false
+	}
 	l.revision = revision
 	l.validUntil = sent.Add(lease - margin)
+	return true
 }
 
 // lose ends the lease for its holder; it returns the last revision.
@@ -66,6 +72,20 @@ func (l *Lease) current() (uint64, bool) {
 	defer l.mu.Unlock()
 	return l.revision, l.lost
 }
+
+// HeldError is Claim's answer when another node's lease may still be
+// valid: it matches ErrHeld and names the holder, for the status page.
+type HeldError struct {
+	ProductID int64
+	Node      string
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("%v (product %d, by node %s)", ErrHeld, e.ProductID, e.Node)
+}
+
+// Is makes errors.Is(err, ErrHeld) true.
+func (e *HeldError) Is(target error) bool { return target == ErrHeld }
 
 // Claim creates the product's lease key, or takes it over from another
 // node once this node has seen the same revision of it for a full lease.
@@ -98,16 +118,17 @@ func (b *JetStream) Claim(ctx context.Context, productID int64) (*Lease, error) 
 	// Read after the holder wrote this revision, so a full lease from now
 	// is past the end of the holder's validity.
 	now := time.Now()
+	held := &HeldError{ProductID: productID, Node: string(e.Value())}
 	b.mu.Lock()
 	seen, ok := b.seen[productID]
 	if !ok || seen.revision != e.Revision() {
 		b.seen[productID] = seenLease{revision: e.Revision(), at: now}
 		b.mu.Unlock()
-		return nil, ErrHeld
+		return nil, held
 	}
 	b.mu.Unlock()
 	if now.Sub(seen.at) < lease {
-		return nil, ErrHeld
+		return nil, held
 	}
 	sent = time.Now()
 	rev, err = b.owners.Update(ctx, key, []byte(b.cfg.Node), e.Revision())
@@ -155,7 +176,16 @@ func (b *JetStream) Renew(ctx context.Context, l *Lease) error {
 	if err != nil {
 		return fmt.Errorf("cluster: renewing product %d: %w", l.ProductID, err)
 	}
-	l.written(next, sent, time.Duration(b.cfg.Lease), b.cfg.safetyMargin())
+	if !l.written(next, sent, time.Duration(b.cfg.Lease), b.cfg.safetyMargin()) {
+		// Released while this renewal was on its way: Release deleted
+		// at the revision before it, or not at all. Give up the one just
+		// written, or the key would hold the product for a full lease.
+		err := b.owners.Delete(ctx, ownerKey(l.ProductID), jetstream.LastRevision(next))
+		if err != nil && !isWrongLastSeq(err) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return fmt.Errorf("cluster: releasing product %d after a renewal: %w", l.ProductID, err)
+		}
+		return fmt.Errorf("%w (product %d, released)", ErrDeposed, l.ProductID)
+	}
 	return nil
 }
 

@@ -70,8 +70,13 @@ func TestRenewedLeaseIsNeverTaken(t *testing.T) {
 	end := time.Now().Add(3 * time.Second) // three leases
 	next := time.Now().Add(a.RenewEvery())
 	for time.Now().Before(end) {
-		if _, err := b.Claim(ctx, 6); !errors.Is(err, ErrHeld) {
+		_, err := b.Claim(ctx, 6)
+		if !errors.Is(err, ErrHeld) {
 			t.Fatalf("b claiming a renewed lease: got %v, want ErrHeld", err)
+		}
+		// The refusal names the holder, for the status page.
+		if held, ok := errors.AsType[*HeldError](err); !ok || held.Node != "a" {
+			t.Fatalf("b claiming a's lease: %v, want it held by a", err)
 		}
 		if time.Now().After(next) {
 			if err := a.Renew(ctx, la); err != nil {
@@ -255,5 +260,36 @@ func TestStalledOwnersLateAppendIsRejected(t *testing.T) {
 	}
 	if len(got) != 2 || got[1].Seq != 2 {
 		t.Fatalf("the log holds %v, want seqs 1 and 2 with no late append", seqsOf(got))
+	}
+}
+
+// A release racing a renewal in flight still frees the key: the next
+// claimer need not wait a lease out.
+func TestReleaseDuringRenewalFreesTheKey(t *testing.T) {
+	n := startNATS(t)
+	a, b := n.bus("a"), n.bus("b")
+	ctx := testCtx(t)
+	for round := range 30 {
+		product := int64(100 + round)
+		l := claim(t, a, product)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for l.Valid() {
+				_ = a.Renew(ctx, l)
+			}
+		}()
+		time.Sleep(time.Duration(round%5) * time.Millisecond)
+		if err := a.Release(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		lb, err := b.Claim(ctx, product)
+		if err != nil {
+			t.Fatalf("round %d: claiming what a released during a renewal: %v", round, err)
+		}
+		if err := b.Release(ctx, lb); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -2,83 +2,27 @@ package cluster
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nellis-edge/gateway/internal/natstest"
 )
 
-// natsServer is an embedded NATS server with JetStream, for the tests: its
-// store lives in the test's temporary directory, so a restart keeps the
-// streams and buckets, and it listens on one port for its whole life.
+// natsServer is an embedded NATS server with JetStream (natstest) that
+// hands out connected buses.
 type natsServer struct {
-	t     testing.TB
-	dir   string
-	port  int
-	s     *server.Server
-	nodes atomic.Int32 // names handed out by node
+	*natstest.Server
+	t testing.TB
 }
 
 func startNATS(t testing.TB) *natsServer {
 	t.Helper()
-	n := &natsServer{t: t, dir: t.TempDir(), port: freePort(t)}
-	n.start()
-	t.Cleanup(n.stop)
-	return n
+	return &natsServer{Server: natstest.Start(t), t: t}
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func (n *natsServer) start() {
-	n.t.Helper()
-	s, err := server.NewServer(&server.Options{
-		Host:      "127.0.0.1",
-		Port:      n.port,
-		JetStream: true,
-		StoreDir:  n.dir,
-		NoLog:     true,
-		NoSigs:    true,
-	})
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		n.t.Fatal("the embedded NATS server did not start")
-	}
-	n.s = s
-}
-
-// stop shuts the server down and waits until it has; a second stop does
-// nothing.
-func (n *natsServer) stop() {
-	if n.s == nil {
-		return
-	}
-	n.s.Shutdown()
-	n.s.WaitForShutdown()
-	n.s = nil
-}
-
-// restart stops the server and starts it again on the same port and store.
-func (n *natsServer) restart() {
-	n.stop()
-	n.start()
-}
-
-func (n *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
+func (n *natsServer) restart()    { n.Restart() }
+func (n *natsServer) stop()       { n.Stop() }
+func (n *natsServer) url() string { return n.URL() }
 
 // config is a valid config for a node of this server with a 1s lease.
 func (n *natsServer) config(node string) Config {

@@ -46,7 +46,7 @@ func (h *Hub) weighBudget(now time.Time, cfg Config, claims []slotClaim) {
 	var urgent, routine float64 // requests per second asked at each priority
 	b := PollBudget{At: now}
 	for _, c := range claims {
-		if c.over {
+		if c.over || c.reader {
 			continue
 		}
 		closing := !c.closeAt.IsZero() && c.closeAt.Sub(now) <= window

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/nellis-edge/gateway/clock"
+	"github.com/nellis-edge/gateway/cluster"
 	"github.com/nellis-edge/gateway/fallback"
 	"github.com/nellis-edge/gateway/nellis"
 	"github.com/nellis-edge/gateway/sseupstream"
@@ -62,6 +63,13 @@ type Hooks struct {
 	FallbackActivated func(productID int64)
 	// Published follows every change handed to subscribers.
 	Published func(c *Change)
+	// Ownership: this node became the owner of a product's upstream in
+	// cluster mode (owned, reason "claimed") or stopped being it (reason
+	// one of the Handover* constants).
+	Ownership func(productID int64, owned bool, reason string)
+	// SharedAppend follows every append of an owned feed's change to the
+	// cluster's log, with its result (one of the Append* constants).
+	SharedAppend func(productID int64, result string)
 }
 
 // Deps are what a Hub needs from the outside world.
@@ -104,4 +112,10 @@ type Deps struct {
 	// Logger. Default: zap.NewNop().
 	Logger *zap.Logger
 	Hooks  Hooks
+	// Shared joins the hub to a cluster (hub/shared.go): one node owns
+	// each product's upstream and appends its changes to a log the others
+	// read. It must be connected before the first Subscribe; until it is,
+	// feeds wait and retry. Default: nil, a single node; no cluster code
+	// runs.
+	Shared cluster.Bus
 }

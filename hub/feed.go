@@ -73,6 +73,10 @@ type feed struct {
 	anonymousFailed bool
 	decodeErrors    int // undecodable upstream events so far
 	fetches         sync.WaitGroup
+
+	// share is the feed's side of the cluster (hub/shared.go); nil on a
+	// single node.
+	share *feedShare
 }
 
 func newFeed(h *Hub, id int64, cfg Config) *feed {
@@ -99,6 +103,10 @@ func newFeed(h *Hub, id int64, cfg Config) *feed {
 	f.product.ID = id
 	f.status = FeedStatus{ProductID: id, Epoch: f.epoch, Source: string(SourcePoll)}
 	f.breaker = f.newBreaker()
+	if h.sharing != nil {
+		f.share = newFeedShare(h.sharing)
+		f.slot.reader = true // until it owns; newFeed runs under h.mu
+	}
 	return f
 }
 
@@ -111,9 +119,14 @@ func (f *feed) newBreaker() *fallback.Breaker {
 func (f *feed) run() {
 	defer f.fetches.Wait()
 	defer f.cancel()
+	defer f.leaveShared() // after the stream closed
 	defer f.closeStream()
 
-	f.startFetch(fetchInitial)
+	if f.share != nil {
+		f.joinShared() // a reader until it claims the product
+	} else {
+		f.startFetch(fetchInitial)
+	}
 	for {
 		now := f.h.clock.Now()
 		if f.lingerDue(now) {
@@ -123,6 +136,7 @@ func (f *feed) run() {
 			f.lingerSince = time.Time{}
 			f.handleInterest(now)
 		}
+		f.tickShared()
 		f.tick(now)
 		f.syncStream()
 		f.publishStatus()
@@ -141,6 +155,17 @@ func (f *feed) wait(at time.Time) bool {
 		defer t.Stop()
 		timerC = t.C()
 	}
+	// The cluster's leases run on the real clock, whatever f.h.clock is.
+	var shareC <-chan struct{}
+	var shareTimerC <-chan time.Time
+	if f.share != nil {
+		shareC = f.share.wakeCh
+		if at := f.sharedWake(); !at.IsZero() {
+			t := time.NewTimer(time.Until(at))
+			defer t.Stop()
+			shareTimerC = t.C
+		}
+	}
 	select {
 	case <-f.ctx.Done():
 		return false
@@ -153,6 +178,8 @@ func (f *feed) wait(at time.Time) bool {
 	case cfg := <-f.cfgCh:
 		f.applyConfig(cfg)
 	case <-timerC:
+	case <-shareC:
+	case <-shareTimerC:
 	}
 	return true
 }
@@ -168,7 +195,7 @@ func (f *feed) nextWake() time.Time {
 	if !f.lingerSince.IsZero() {
 		earliest(f.lingerSince.Add(time.Duration(f.cfg.Linger)))
 	}
-	if !f.fetching {
+	if !f.fetching && f.acting() {
 		earliest(f.nextPoll)
 	}
 	if f.breakerActive() {
@@ -183,14 +210,14 @@ func (f *feed) lingerDue(now time.Time) bool {
 
 // breakerActive: the breaker is judging a stream, or waiting to probe one.
 func (f *feed) breakerActive() bool {
-	return f.followsSSE() && !over(&f.product) && (f.live != nil || f.breaker.State() != fallback.BreakerClosed)
+	return f.acting() && f.followsSSE() && !over(&f.product) && (f.live != nil || f.breaker.State() != fallback.BreakerClosed)
 }
 
 func (f *feed) tick(now time.Time) {
 	if f.breakerActive() {
 		f.breaker.Tick(now)
 	}
-	if !f.fetching && !f.nextPoll.IsZero() && !now.Before(f.nextPoll) {
+	if f.acting() && !f.fetching && !f.nextPoll.IsZero() && !now.Before(f.nextPoll) {
 		f.startFetch(fetchPoll)
 	}
 }
@@ -263,6 +290,9 @@ func (f *feed) replan(now time.Time) {
 // the shared product, or the standing of the user whose cookies fetched it
 // (user, nil for none). It reports whether the shared product changed.
 func (f *feed) apply(p *nellis.Patch, user *UserState, receivedAt time.Time, src Source) bool {
+	if !f.acting() {
+		return false // a fetch that ended after the feed stopped owning
+	}
 	if p.ProductID != 0 && p.ProductID != f.id {
 		f.log.Warn("patch for another product dropped", zap.Int64("patch_product_id", p.ProductID), zap.String("source", string(src)))
 		return false
@@ -317,23 +347,34 @@ func (f *feed) publish(src Source, receivedAt time.Time, user *UserState) {
 		f.product.Location = nil
 		body, _ = sharedJSON(f.product)
 	}
-	f.mu.Lock()
-	var seq uint64 = 1
+	epoch, seq := f.epoch, uint64(1)
 	if f.last != nil {
 		seq = f.last.Seq + 1
 	}
-	c := &Change{
+	if f.share != nil {
+		// In a cluster the log decides: stored there first, or not at all.
+		var ok bool
+		if epoch, seq, ok = f.appendShared(src, receivedAt); !ok {
+			return
+		}
+	}
+	f.deliver(&Change{
 		ProductID:  f.id,
-		Epoch:      f.epoch,
+		Epoch:      epoch,
 		Seq:        seq,
 		Source:     src,
 		ReceivedAt: receivedAt,
 		Product:    f.product,
 		JSON:       body,
 		User:       user,
-	}
-	f.last = c
-	f.history.push(c)
+	})
+}
+
+// deliver records c as the latest change and hands it to every
+// subscriber; only run calls it.
+func (f *feed) deliver(c *Change) {
+	f.mu.Lock()
+	f.accept(c)
 	subs := f.subList
 	f.mu.Unlock()
 
@@ -343,6 +384,23 @@ func (f *feed) publish(src Source, receivedAt time.Time, user *UserState) {
 	if hook := f.h.hooks.Published; hook != nil {
 		hook(c)
 	}
+}
+
+// accept makes c the latest change of the history; the caller holds mu.
+// Seqs in the history stay consecutive within one epoch: a change of
+// another epoch, or after a gap (a cluster log read past its depth),
+// starts it again, and Since then sends those clients the full state.
+func (f *feed) accept(c *Change) {
+	switch {
+	case c.Epoch != f.epoch:
+		f.epoch = c.Epoch
+		f.status.Epoch = c.Epoch
+		f.history = newRing(len(f.history.buf))
+	case f.last != nil && c.Seq != f.last.Seq+1:
+		f.history = newRing(len(f.history.buf))
+	}
+	f.last = c
+	f.history.push(c)
 }
 
 // sharedJSON encodes p without the fields each viewer sees their own way
@@ -399,7 +457,11 @@ func (f *feed) publishStatus() {
 		f.status.LingerUntil = f.lingerSince.Add(time.Duration(f.cfg.Linger))
 	}
 	f.status.NextPoll = time.Time{}
-	if !f.fetching {
+	if !f.fetching && f.acting() {
 		f.status.NextPoll = f.nextPoll
+	}
+	if f.share != nil {
+		f.status.Role = f.share.role.String()
+		f.status.Owner = f.share.knownOwner()
 	}
 }

@@ -74,7 +74,7 @@ var _ sseupstream.Observer = (*streamObserver)(nil)
 // have brought next; the feed then polls.
 func (f *feed) syncStream() {
 	isOver := over(&f.product)
-	want := f.followsSSE() && f.breaker.AllowStream() && !isOver
+	want := f.acting() && f.followsSSE() && f.breaker.AllowStream() && !isOver
 	healthy := f.live != nil && f.live.healthy
 	granted := f.h.claim(f, want, isOver, healthy, f.product.CloseTime)
 	if !want {

@@ -29,6 +29,7 @@ type Hub struct {
 	log        *zap.Logger
 	hooks      Hooks
 	limiter    *fallback.Limiter
+	sharing    *sharing // nil on a single node
 
 	rebalanceKick chan struct{} // buffered 1: a feed's claim changed
 	stop          chan struct{} // closed by Close: ends the rebalancer
@@ -83,6 +84,9 @@ func New(cfg Config, deps Deps) *Hub {
 	if h.log == nil {
 		h.log = zap.NewNop()
 	}
+	if deps.Shared != nil {
+		h.sharing = newSharing(h, deps.Shared)
+	}
 	h.cfg = h.prepare(cfg, sseupstream.Config{})
 	h.limiter = fallback.NewLimiter(h.cfg.Limiter, h.clock)
 	return h
@@ -135,6 +139,7 @@ func (h *Hub) Subscribe(productID int64, s Subscriber) (unsubscribe func()) {
 		f = newFeed(h, productID, h.cfg)
 		h.feeds[productID] = f
 		h.startRebalancer()
+		h.startSharing()
 		h.kickRebalance() // one more lot to budget for
 	}
 	f.mu.Lock()
@@ -192,6 +197,7 @@ func (f *feed) poke() {
 func (h *Hub) recoverFeed(f *feed) {
 	if r := recover(); r != nil {
 		h.log.Error("feed stopped by panic", zap.Int64("product_id", f.id), zap.Any("panic", r), zap.StackSkip("stack", 1))
+		// (run's deferred calls, the lease's release among them, have run.)
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		if h.feeds[f.id] == f {
@@ -229,6 +235,7 @@ func (h *Hub) State(productID int64) (*Change, bool) {
 	if f == nil {
 		return nil, false
 	}
+	f.awaitShared()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.last, f.last != nil
@@ -243,6 +250,7 @@ func (h *Hub) Since(productID int64, epoch string, seq uint64) (changes []*Chang
 	if f == nil {
 		return nil, false
 	}
+	f.awaitShared()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if epoch != f.epoch {
@@ -317,4 +325,10 @@ func (h *Hub) Close() {
 		f.cancel()
 	}
 	h.running.Wait()
+	if h.sharing != nil {
+		h.mu.Lock()
+		keeper := h.sharing.keeper
+		h.mu.Unlock()
+		h.sharing.close(keeper)
+	}
 }

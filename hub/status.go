@@ -38,6 +38,13 @@ type FeedStatus struct {
 	// poll budget lets it be polled now (PollBudget); -1 for never, and 0
 	// on a healthy stream.
 	ExpectedStaleness float64 `json:"expected_staleness_s,omitempty"`
+	// Role, in cluster mode, is "owner" while this node runs the
+	// product's upstream and appends its changes to the log, "reader"
+	// while it takes them from the log; empty on a single node.
+	Role string `json:"role,omitempty"`
+	// Owner is the node that owns the product, as far as this node knows;
+	// empty on a single node or while no node is known to own it.
+	Owner string `json:"owner,omitempty"`
 }
 
 func (f *feed) statusAt(now time.Time) FeedStatus {
@@ -64,7 +71,7 @@ func (f *feed) statusAt(now time.Time) FeedStatus {
 // expectedStaleness is what the budget b allows a lot with claim c.
 func expectedStaleness(c slotClaim, b PollBudget, now time.Time, window time.Duration) float64 {
 	switch {
-	case c.over || c.healthy:
+	case c.over || c.healthy || c.reader:
 		return 0
 	case !c.closeAt.IsZero() && c.closeAt.Sub(now) <= window:
 		return b.ClosingInterval

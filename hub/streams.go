@@ -36,6 +36,7 @@ type slotClaim struct {
 	healthy bool      // a healthy stream feeds it
 	granted bool      // the feed may open a stream
 	holding bool      // a stream is open: a slot is in use
+	reader  bool      // a cluster reader: it streams and polls nothing here
 }
 
 // The ranks of a lot wanting a stream, best first.

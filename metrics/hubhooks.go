@@ -21,6 +21,8 @@ func (m *Metrics) HubHooks() hub.Hooks {
 		ReconcileChange:   m.reconcileChange,
 		FallbackActivated: m.fallbackActivated,
 		Published:         m.publishedChange,
+		Ownership:         m.ownership,
+		SharedAppend:      m.sharedAppend,
 	}
 }
 

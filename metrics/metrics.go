@@ -64,6 +64,9 @@ type Metrics struct {
 	// Bids placed for users.
 	bids *bidCollectors
 
+	// Cluster mode's feeds.
+	cluster *clusterCollectors
+
 	// Gauges read from the lead's status source on every scrape.
 	status *statusCollector
 
@@ -143,15 +146,16 @@ func New() *Metrics {
 		usersStored: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "users_stored",
 			Help: "User records in storage, counted by the user_retention sweep (at start, then daily)."}),
 
-		bids:   newBidCollectors(),
-		status: newStatusCollector(),
-		now:    time.Now,
+		bids:    newBidCollectors(),
+		cluster: newClusterCollectors(),
+		status:  newStatusCollector(),
+		now:     time.Now,
 	}
 }
 
 // collectors lists everything Register adds, each exactly once.
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{
+	return append(m.cluster.collectors(),
 		m.streamAttempts, m.streamSuccesses, m.streamFailures, m.streamEvents,
 		m.decodeErrors, m.reconnects,
 		m.breakerTransitions, m.fallbackActivations, m.polls, m.pollDuration,
@@ -161,7 +165,7 @@ func (m *Metrics) collectors() []prometheus.Collector {
 		m.wsUpgradeRefusals, m.deliveryLatency, m.quarantined, m.usersStored,
 		m.bids.results, m.bids.latency, m.bids.maxReached,
 		m.status,
-	}
+	)
 }
 
 // Register adds every collector to reg. Call it on every config load with

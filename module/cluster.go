@@ -272,6 +272,14 @@ func (a *App) startCluster(ctx context.Context) error {
 	return nil
 }
 
+// sharedBus is the bus the hub is built on: nil without `cluster`.
+func (a *App) sharedBus() cluster.Bus {
+	if a.clusterHold == nil {
+		return nil
+	}
+	return a.clusterHold.bus
+}
+
 // cleanupCluster lets go of the bus; the last config to do so closes it.
 func (a *App) cleanupCluster() error {
 	if a.clusterHold == nil {

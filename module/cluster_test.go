@@ -3,6 +3,7 @@ package module
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -10,9 +11,9 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/nats-io/nats-server/v2/server"
-
 	"github.com/nellis-edge/gateway/cluster"
+	"github.com/nellis-edge/gateway/hub"
+	"github.com/nellis-edge/gateway/internal/natstest"
 )
 
 const clusterKeyHex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -141,19 +142,7 @@ func TestClusterValidateNeverDialsNATS(t *testing.T) {
 // startTestNATS runs an embedded NATS server with JetStream for one test.
 func startTestNATS(t *testing.T) string {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("the embedded NATS server did not start")
-	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return s.ClientURL()
+	return natstest.Start(t).URL()
 }
 
 // loadJSON loads an adapted Caddyfile into the test's Caddy, returning
@@ -248,4 +237,85 @@ func TestClusterReloadNeedsRestart(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// With `cluster`, the gateway's feeds go through it: the node owns the lot
+// a client monitors, appends its changes to the log and says so on
+// /nellis/feeds; a reload keeps the lease, and stopping releases it at
+// once for another node.
+func TestClusterGatewayOwnsFeedsAndReleasesThem(t *testing.T) {
+	url := startTestNATS(t)
+	sim, simURL := newSimulator(t)
+	storage := t.TempDir()
+	withCluster := func(extra string) string {
+		return gatewayConfig(simURL, storage, fmt.Sprintf("cookie_key %s\n\t\tcluster %s {\n\t\t\tnode gw-test\n\t\t\tlease 1s\n\t\t}\n%s", clusterKeyHex, url, extra))
+	}
+	loadCaddy(t, noGatewayConfig)
+	defer loadCaddy(t, noGatewayConfig)
+	loadCaddy(t, withCluster(""))
+
+	watcher, err := cluster.New(cluster.Config{Servers: []string{url}, Node: "watcher", Lease: 1e9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := watcher.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Close()
+
+	lot := sim.Auctions()[0]
+	ext, _, err := dialExtension(t, testOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext.monitor(lot.ID)
+	var feed hub.FeedStatus
+	eventually(t, 5*time.Second, "the lot owned here, on sse", func() bool {
+		r := adminReport(t)
+		if len(r.Feeds) != 1 {
+			return false
+		}
+		feed = r.Feeds[0]
+		return feed.Role == "owner" && feed.Owner == "gw-test" && feed.Seq > 0 && r.Totals.OpenStreams == 1
+	})
+	last, err := watcher.Last(ctx, lot.ID)
+	if err != nil {
+		t.Fatalf("the lot's log: %v", err)
+	}
+	if last.Epoch != feed.Epoch || last.Seq < feed.Seq {
+		t.Fatalf("the log's last change is %s/%d, the feed's %s/%d", last.Epoch, last.Seq, feed.Epoch, feed.Seq)
+	}
+
+	// A reload keeps the lease: nobody else can claim the lot across it.
+	held := func() {
+		t.Helper()
+		_, err := watcher.Claim(ctx, lot.ID)
+		if h, ok := errors.AsType[*cluster.HeldError](err); !ok || h.Node != "gw-test" {
+			t.Fatalf("claiming the lot: %v, want it held by gw-test", err)
+		}
+	}
+	held()
+	if err := loadJSON(t, withCluster("\t\tlinger 5s\n")); err != nil {
+		t.Fatalf("a reload keeping cluster: %v", err)
+	}
+	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		held()
+	}
+	if f := adminReport(t).Feeds; len(f) != 1 || f[0].Role != "owner" || f[0].Epoch != feed.Epoch {
+		t.Fatalf("after the reload: %+v, want the same feed, owned here", f)
+	}
+
+	// A graceful stop releases the lease: no waiting a lease out.
+	loadCaddy(t, noGatewayConfig)
+	stopped := time.Now()
+	eventually(t, time.Second, "the lot claimable after the gateway stopped", func() bool {
+		l, err := watcher.Claim(ctx, lot.ID)
+		if err == nil {
+			_ = watcher.Release(ctx, l)
+		}
+		return err == nil
+	})
+	t.Logf("claimable %v after the stop", time.Since(stopped).Round(time.Millisecond))
 }

@@ -54,7 +54,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	v, _, err := states.LoadOrNew(stateKey, func() (caddy.Destructor, error) {
-		return newShared(a.logger, client, a.hubCfg, a.bidCfg)
+		return newShared(a.logger, client, a.hubCfg, a.bidCfg, a.sharedBus())
 	})
 	if err != nil {
 		return err
@@ -95,16 +95,18 @@ func (a *App) Stop() error { return nil }
 // Cleanup releases this config's hold on the shared state; the last
 // release closes connections (1001) and feeds. Caddy also calls it after a
 // failed Provision, so it releases only what Provision acquired.
+//
+// The state goes before the cluster's bus: closing the hub releases its
+// leases over the bus, for a handover without waiting a lease.
 func (a *App) Cleanup() error {
-	if err := a.cleanupCluster(); err != nil {
-		return err
+	if a.held {
+		a.held = false
+		if _, err := states.Delete(stateKey); err != nil {
+			_ = a.cleanupCluster()
+			return err
+		}
 	}
-	if !a.held {
-		return nil
-	}
-	a.held = false
-	_, err := states.Delete(stateKey)
-	return err
+	return a.cleanupCluster()
 }
 
 // resolveSecrets expands runtime placeholders such as {env.NELLIS_TOKEN}

@@ -51,7 +51,7 @@ func TestNoSecretInLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newShared(logger, client, app.hubConfig(), app.biddingConfig())
+	s, err := newShared(logger, client, app.hubConfig(), app.biddingConfig(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/nellis-edge/gateway/bidding"
+	"github.com/nellis-edge/gateway/cluster"
 	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/metrics"
 	"github.com/nellis-edge/gateway/nellis"
@@ -55,7 +56,11 @@ type shared struct {
 // products are monitored), the relay on the hub and the users, then the
 // engine on the users (who auto-bids) and the relay (where states go),
 // which the relay then takes as its bidder. Users are loaded at start.
-func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bidCfg bidding.Config) (*shared, error) {
+//
+// bus, when the config has `cluster`, joins the hub to the other nodes: it
+// is not connected yet (Start connects it before anything subscribes), and
+// the state keeps it, with the hub's leases, for as long as it lives.
+func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bidCfg bidding.Config, bus cluster.Bus) (*shared, error) {
 	s := &shared{metrics: metrics.New(), nellis: new(upstreamClient), storage: new(currentStorage), users: users.NewDirectory()}
 	s.logger, s.setLogger = newReloadableLogger(logger)
 	s.nellis.client.Store(client)
@@ -73,6 +78,7 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bid
 		ServerTime:    serverClock.Now,
 		Logger:        s.logger.Named("feed"),
 		Hooks:         s.metrics.HubHooks(),
+		Shared:        bus,
 	})
 	relayLog := s.logger.Named("relay")
 	relayHooks := s.metrics.RelayHooks()
@@ -148,7 +154,9 @@ func (s *shared) start(ctx context.Context, logger *zap.Logger, client *nellis.C
 
 // Destruct ends the state when no config uses it any more: bidding stops
 // first (it reports to the relay), clients get 1001 (going away), then
-// every feed and upstream stream closes.
+// every feed and upstream stream closes and, in a cluster, the leases are
+// released so that other nodes take the products over at once (the bus
+// itself closes after, in clusterBus.Destruct).
 func (s *shared) Destruct() error {
 	s.bidder.Close()
 	s.relay.Shutdown()

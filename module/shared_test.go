@@ -41,7 +41,7 @@ func TestOnePassStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newShared(app.logger, client, app.hubConfig(), app.biddingConfig())
+	s, err := newShared(app.logger, client, app.hubConfig(), app.biddingConfig(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

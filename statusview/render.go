@@ -191,6 +191,14 @@ func note(at time.Time, f hub.FeedStatus, short bool) string {
 	if f.StreamCapped {
 		notes = append(notes, "stream capped (max_streams)")
 	}
+	switch {
+	case f.Role == "owner":
+		notes = append(notes, "owned here (cluster)")
+	case f.Role == "reader" && f.Owner != "":
+		notes = append(notes, "read from "+f.Owner+"'s log (cluster)")
+	case f.Role == "reader":
+		notes = append(notes, "read from the log, no owner known (cluster)")
+	}
 	if !f.LingerUntil.IsZero() {
 		closes := "closing"
 		if f.LingerUntil.After(at) {

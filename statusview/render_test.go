@@ -142,3 +142,22 @@ func TestRenderHasNoControlCodes(t *testing.T) {
 		t.Errorf("frame carries an escape sequence:\n%q", out)
 	}
 }
+
+// In cluster mode each row says whether this node owns the lot or reads
+// it from another's log, and whose.
+func TestRenderNamesClusterOwners(t *testing.T) {
+	fs := feeds()[:2]
+	fs[0].Role, fs[0].Owner = "owner", "gw-a"
+	fs[1].Role, fs[1].Owner = "reader", "gw-b"
+	three := append(fs, hub.FeedStatus{ProductID: 104, Source: "poll", Breaker: "closed", Role: "reader", SinceLastByte: -1, SinceLastEvent: -1, Staleness: -1})
+	out := Render(Frame{Address: "localhost:2019", Report: NewReport(at, three, nil, Latency{})})
+	for _, want := range []string{
+		"owned here (cluster)",
+		"read from gw-b's log (cluster)",
+		"read from the log, no owner known (cluster)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,236 @@
+package hub
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/nellis-edge/gateway/cluster"
+)
+
+// Cluster mode (Deps.Shared). Each feed is its product's OWNER or a
+// READER (hub/owner.go). The owner runs the upstream (stream, polls) as a
+// single node does and appends every change to the product's log before
+// publishing it; a reader opens nothing upstream and publishes what the
+// log brings, with the owner's epoch and seq, so a client may resume on
+// any node. The lease (cluster.Lease) says who owns; the fenced append
+// refuses a deposed owner's late change.
+//
+// Only the shared product state goes into the log. What a snapshot said
+// about the one user whose cookies fetched it (Change.User) is delivered
+// on the node that fetched it and nowhere else: no other node, hence no
+// other user, can read it from the log.
+
+// Why a feed stopped owning its product (Hooks.Ownership).
+const (
+	HandoverReleased = "released" // no interest for linger, or the hub closed
+	HandoverDeposed  = "deposed"  // another node took the lease or appended
+	HandoverLapsed   = "lapsed"   // the lease ran out unrenewed (NATS away)
+	HandoverError    = "error"    // an append failed otherwise
+)
+
+// The results of an owner's append (Hooks.SharedAppend).
+const (
+	AppendOK      = "ok"
+	AppendDeposed = "deposed" // fenced: another node appended since
+	AppendLapsed  = "lapsed"  // not sent: the lease was no longer valid
+	AppendError   = "error"
+)
+
+// sharing is the hub's side of the cluster: the node's one subscription
+// to the log, which it hands to the local feeds by product, and the keeper
+// that renews the leases the feeds hold.
+type sharing struct {
+	h   *Hub
+	bus cluster.Bus
+
+	// Set once by start, under Hub.mu.
+	started bool
+	keeper  *cluster.Keeper
+	// subscribed is closed once the node follows the log: a feed reads
+	// the log's past only after that, so that nothing falls in between.
+	subscribed chan struct{}
+}
+
+func newSharing(h *Hub, bus cluster.Bus) *sharing {
+	return &sharing{h: h, bus: bus, subscribed: make(chan struct{})}
+}
+
+// startSharing starts following the log and keeping leases, with the
+// first feed; the caller holds h.mu. Close ends both.
+func (h *Hub) startSharing() {
+	s := h.sharing
+	if s == nil || s.started {
+		return
+	}
+	s.started = true
+	s.keeper = cluster.NewKeeper(s.bus, s.lost)
+	h.running.Add(1)
+	go func() {
+		defer h.running.Done()
+		s.follow()
+	}()
+}
+
+// follow subscribes to the log, trying again every renewal period until
+// it can (the bus may not be connected yet), and stops at Hub.Close.
+func (s *sharing) follow() {
+	every := s.bus.RenewEvery()
+	logged := false
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		sub, err := s.bus.Subscribe(ctx, s.dispatch)
+		cancel()
+		if err == nil {
+			close(s.subscribed)
+			<-s.h.stop
+			sub.Stop()
+			return
+		}
+		if !logged {
+			s.h.log.Warn("cluster: cannot follow the feed log yet; retrying", zap.Error(err))
+			logged = true
+		}
+		t := time.NewTimer(every)
+		select {
+		case <-s.h.stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// dispatch hands an entry of the log to the product's local feed, if any.
+// It runs on the subscription's goroutine and never waits on a feed.
+func (s *sharing) dispatch(e cluster.Entry) {
+	if f := s.h.feed(e.ProductID); f != nil && f.share != nil {
+		f.share.push(e)
+	}
+}
+
+// lost is the keeper's report that another node took a lease: the feed
+// stops acting at once.
+func (s *sharing) lost(productID int64) {
+	if f := s.h.feed(productID); f != nil && f.share != nil {
+		f.share.wake()
+	}
+}
+
+// close releases every lease still held, once the feeds have ended.
+func (s *sharing) close(keeper *cluster.Keeper) {
+	if keeper == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.bus.RenewEvery())
+	defer cancel()
+	if err := keeper.Close(ctx); err != nil {
+		s.h.log.Debug("cluster: releasing leases at close", zap.Error(err))
+	}
+}
+
+// maxInbox bounds the entries waiting for a busy feed; past it they are
+// dropped and the feed reads the log again.
+const maxInbox = 1024
+
+// readyWait bounds how long State and Since wait for a new feed to read
+// the log's past, and each read of it.
+const readyWait = 2 * time.Second
+
+// feedShare is a feed's side of the cluster. Its role, lease and plans
+// are the feed goroutine's; the inbox is filled by dispatch.
+type feedShare struct {
+	s *sharing
+
+	role    role
+	lease   *cluster.Lease    // held while owner
+	app     *cluster.Appender // writes the log while owner
+	claimAt time.Time         // a reader's next claim, by the real clock
+
+	ready  chan struct{} // closed once the feed read the log's past
+	wakeCh chan struct{} // buffered 1: an entry or a lost lease
+
+	mu       sync.Mutex
+	inbox    []cluster.Entry
+	overflow bool
+	owner    string // the node known to own the product, for Status
+}
+
+type role int
+
+const (
+	roleReader role = iota
+	roleOwner
+)
+
+func (r role) String() string {
+	if r == roleOwner {
+		return "owner"
+	}
+	return "reader"
+}
+
+func newFeedShare(s *sharing) *feedShare {
+	return &feedShare{s: s, ready: make(chan struct{}), wakeCh: make(chan struct{}, 1)}
+}
+
+func (sh *feedShare) push(e cluster.Entry) {
+	sh.mu.Lock()
+	if len(sh.inbox) < maxInbox {
+		sh.inbox = append(sh.inbox, e)
+	} else {
+		sh.overflow = true
+	}
+	sh.mu.Unlock()
+	sh.wake()
+}
+
+func (sh *feedShare) wake() {
+	select {
+	case sh.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+// take empties the inbox.
+func (sh *feedShare) take() (entries []cluster.Entry, overflow bool) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	entries, overflow = sh.inbox, sh.overflow
+	sh.inbox, sh.overflow = nil, false
+	return entries, overflow
+}
+
+func (sh *feedShare) setOwner(node string) {
+	sh.mu.Lock()
+	sh.owner = node
+	sh.mu.Unlock()
+}
+
+func (sh *feedShare) knownOwner() string {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.owner
+}
+
+// awaitShared waits, a bounded time, until a cluster feed has read the
+// log's past, so that State and Since answer from it.
+func (f *feed) awaitShared() {
+	if f.share == nil {
+		return
+	}
+	select {
+	case <-f.share.ready:
+		return
+	default:
+	}
+	t := time.NewTimer(readyWait)
+	defer t.Stop()
+	select {
+	case <-f.share.ready:
+	case <-f.ctx.Done():
+	case <-t.C:
+	}
+}

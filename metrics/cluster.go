@@ -1,0 +1,54 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nellis-edge/gateway/hub"
+)
+
+// clusterCollectors count what cluster mode's feeds do: which products
+// this node owns, ownership changing hands, and the fenced appends to the
+// feed log. Without `cluster` they stay at zero.
+type clusterCollectors struct {
+	owned     prometheus.Gauge
+	handovers *knownCounterVec // reason
+	appends   *knownCounterVec // result
+}
+
+// handoverReasons are the values of the reason label on handovers.
+var handoverReasons = []string{"claimed", hub.HandoverReleased, hub.HandoverDeposed, hub.HandoverLapsed, hub.HandoverError, other}
+
+// appendResults are the values of the result label on appends.
+var appendResults = []string{hub.AppendOK, hub.AppendDeposed, hub.AppendLapsed, hub.AppendError, other}
+
+func newClusterCollectors() *clusterCollectors {
+	return &clusterCollectors{
+		owned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "cluster_owned_feeds",
+			Help: "Products whose upstream this node owns in cluster mode: it streams or polls them and appends their changes to the feed log.",
+		}),
+		handovers: knownCounters("cluster_handovers_total",
+			"Products this node began owning (claimed) or stopped owning, by reason: released (no interest, or stopping), deposed (another node took over), lapsed (the lease could not be renewed in time), error (an append failed).",
+			"reason", handoverReasons),
+		appends: knownCounters("cluster_appends_total",
+			"Owned changes appended to the feed log, by result: ok, deposed (refused by the log's fence: another node appended since), lapsed (not sent: the lease had run out), error.",
+			"result", appendResults),
+	}
+}
+
+func (c *clusterCollectors) collectors() []prometheus.Collector {
+	return []prometheus.Collector{c.owned, c.handovers, c.appends}
+}
+
+func (m *Metrics) ownership(_ int64, owned bool, reason string) {
+	if owned {
+		m.cluster.owned.Inc()
+	} else {
+		m.cluster.owned.Dec()
+	}
+	m.cluster.handovers.inc(reason)
+}
+
+func (m *Metrics) sharedAppend(_ int64, result string) {
+	m.cluster.appends.inc(result)
+}

@@ -1,0 +1,45 @@
+package metrics
+
+import (
+	"testing"
+
+	"github.com/nellis-edge/gateway/hub"
+)
+
+// Owned feeds go up and down with claims and handovers; handovers and
+// appends are counted by their few reasons and results, an unknown one
+// under other, never by product.
+func TestHubHooksCountClusterOwnershipAndAppends(t *testing.T) {
+	m := New()
+	h := m.HubHooks()
+	h.Ownership(1, true, "claimed")
+	h.Ownership(2, true, "claimed")
+	h.Ownership(3, true, "claimed")
+	h.Ownership(1, false, hub.HandoverDeposed)
+	h.Ownership(2, false, "surprise")
+	h.SharedAppend(3, hub.AppendOK)
+	h.SharedAppend(3, hub.AppendOK)
+	h.SharedAppend(1, hub.AppendDeposed)
+	h.SharedAppend(2, hub.AppendLapsed)
+
+	expectMetrics(t, registered(t, m), `
+# HELP nellis_cluster_owned_feeds Products whose upstream this node owns in cluster mode: it streams or polls them and appends their changes to the feed log.
+# TYPE nellis_cluster_owned_feeds gauge
+nellis_cluster_owned_feeds 1
+# HELP nellis_cluster_handovers_total Products this node began owning (claimed) or stopped owning, by reason: released (no interest, or stopping), deposed (another node took over), lapsed (the lease could not be renewed in time), error (an append failed).
+# TYPE nellis_cluster_handovers_total counter
+nellis_cluster_handovers_total{reason="claimed"} 3
+nellis_cluster_handovers_total{reason="deposed"} 1
+nellis_cluster_handovers_total{reason="error"} 0
+nellis_cluster_handovers_total{reason="lapsed"} 0
+nellis_cluster_handovers_total{reason="other"} 1
+nellis_cluster_handovers_total{reason="released"} 0
+# HELP nellis_cluster_appends_total Owned changes appended to the feed log, by result: ok, deposed (refused by the log's fence: another node appended since), lapsed (not sent: the lease had run out), error.
+# TYPE nellis_cluster_appends_total counter
+nellis_cluster_appends_total{result="deposed"} 1
+nellis_cluster_appends_total{result="error"} 0
+nellis_cluster_appends_total{result="lapsed"} 1
+nellis_cluster_appends_total{result="ok"} 2
+nellis_cluster_appends_total{result="other"} 0
+`, "nellis_cluster_owned_feeds", "nellis_cluster_handovers_total", "nellis_cluster_appends_total")
+}
