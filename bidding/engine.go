@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/nellis-edge/gateway/clock"
+	"github.com/nellis-edge/gateway/users"
 )
 
 // Options are the engine's collaborators. Placer is required; Feed and
@@ -32,6 +33,18 @@ type Options struct {
 	// Logger. Default: zap.NewNop().
 	Logger *zap.Logger
 	Hooks  Hooks
+	// Ledger keeps each user's tried amounts, rate window and last bids
+	// of a lot across restarts and nodes, and records every bid before it
+	// is sent. Default: none (kept in memory only).
+	Ledger users.BidLedger
+	// Owner says which products this node bids on. Default: nil, a
+	// single node, which bids on every product.
+	Owner Owner
+	// Forwarder takes a manual bid on a product another node owns to
+	// it. Default: none (such a bid is refused as retryable).
+	Forwarder Forwarder
+	// Node names this node in the bids it records. Default: "".
+	Node string
 }
 
 // Engine places every bid of every user. Create it with New and end it
@@ -44,6 +57,10 @@ type Engine struct {
 	reporter Reporter
 	clock    clock.Clock
 	server   *ServerClock
+	ledger   users.BidLedger
+	owner    Owner
+	forward  Forwarder
+	node     string
 
 	cfg    atomic.Pointer[Config] // with defaults
 	logger atomic.Pointer[zap.Logger]
@@ -89,6 +106,10 @@ func New(cfg Config, opts Options) (*Engine, error) {
 		reporter:   opts.Reporter,
 		clock:      opts.Clock,
 		server:     opts.ServerClock,
+		ledger:     opts.Ledger,
+		owner:      opts.Owner,
+		forward:    opts.Forwarder,
+		node:       opts.Node,
 		workers:    make(map[int64]*worker),
 		views:      make(map[int64]*view),
 		states:     make(map[stateKey]*bidState),
