@@ -30,8 +30,14 @@ func (e *Engine) evaluate(w *worker, c *hub.Change) time.Time {
 		if w.owned {
 			e.unloadLocked(productID)
 		}
-		if v := e.views[productID]; v != nil && c != nil && v.newer(c) {
-			v.change = c // the picture a new owner starts from
+		if v := e.views[productID]; c != nil && e.workers[productID] == w {
+			if v == nil {
+				v = &view{}
+				e.views[productID] = v
+			}
+			if v.newer(c) {
+				v.change = c // the picture this node starts from once it owns the lot
+			}
 		}
 		e.mu.Unlock()
 		w.owned = false
