@@ -45,7 +45,7 @@ func (e *Engine) evaluate(w *worker, c *hub.Change) time.Time {
 	}
 	w.owned = true
 	watchers := e.dir.AutoBidders(productID)
-	if e.ledger != nil {
+	if e.cluster().Ledger != nil {
 		ctx, cancel := context.WithTimeout(e.ctx, ledgerTimeout)
 		for _, lw := range lotWatchers(watchers) {
 			if err := e.ensureLoaded(ctx, stateKey{lw.User, productID}, c); err != nil {
@@ -194,7 +194,7 @@ func (e *Engine) decideLocked(k stateKey, st *bidState, w Watcher, v *view, now 
 	if st.inFlight {
 		return nil, time.Time{} // its answer brings the next look
 	}
-	if e.ledger != nil && !st.loaded {
+	if e.cluster().Ledger != nil && !st.loaded {
 		st.setStatus(StatusBidding, "Reading this lot's bid record: bidding resumes shortly.")
 		return nil, now.Add(ledgerRetry)
 	}

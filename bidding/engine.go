@@ -57,10 +57,7 @@ type Engine struct {
 	reporter Reporter
 	clock    clock.Clock
 	server   *ServerClock
-	ledger   users.BidLedger
-	owner    Owner
-	forward  Forwarder
-	node     string
+	cl       atomic.Pointer[Cluster]
 
 	cfg    atomic.Pointer[Config] // with defaults
 	logger atomic.Pointer[zap.Logger]
@@ -106,10 +103,6 @@ func New(cfg Config, opts Options) (*Engine, error) {
 		reporter:   opts.Reporter,
 		clock:      opts.Clock,
 		server:     opts.ServerClock,
-		ledger:     opts.Ledger,
-		owner:      opts.Owner,
-		forward:    opts.Forwarder,
-		node:       opts.Node,
 		workers:    make(map[int64]*worker),
 		views:      make(map[int64]*view),
 		states:     make(map[stateKey]*bidState),
@@ -125,6 +118,7 @@ func New(cfg Config, opts Options) (*Engine, error) {
 	}
 	withDefaults := cfg.withDefaults()
 	e.cfg.Store(&withDefaults)
+	e.cl.Store(&Cluster{Ledger: opts.Ledger, Owner: opts.Owner, Forwarder: opts.Forwarder, Node: opts.Node})
 	e.SetLogger(opts.Logger)
 	e.SetHooks(opts.Hooks)
 	e.ctx, e.cancel = context.WithCancel(context.Background())
@@ -150,6 +144,32 @@ func (e *Engine) UpdateConfig(cfg Config) error {
 	}
 	return nil
 }
+
+// Cluster is how the engine records its bids and shares the lots with
+// other nodes: Options' Ledger, Owner, Forwarder and Node, which
+// SetCluster replaces.
+type Cluster struct {
+	Ledger    users.BidLedger
+	Owner     Owner
+	Forwarder Forwarder
+	Node      string
+}
+
+// SetCluster replaces the ledger, owner, forwarder and node name: the
+// module's, once the gateway has joined its cluster (its first start).
+// Every lot's record is read again before its next bid.
+func (e *Engine) SetCluster(c Cluster) {
+	e.cl.Store(&c)
+	e.mu.Lock()
+	for _, st := range e.states {
+		if !st.inFlight {
+			st.loaded = false
+		}
+	}
+	e.mu.Unlock()
+}
+
+func (e *Engine) cluster() *Cluster { return e.cl.Load() }
 
 // SetLogger replaces the logger; nil discards logs.
 func (e *Engine) SetLogger(l *zap.Logger) {

@@ -58,7 +58,9 @@ const (
 )
 
 // owns reports whether this node decides productID's bids.
-func (e *Engine) owns(productID int64) bool { return e.owner == nil || e.owner.Owns(productID) }
+func (e *Engine) owns(productID int64) bool {
+	return e.cluster().Owner == nil || e.cluster().Owner.Owns(productID)
+}
 
 // ensureLoaded reads the lot's persisted record into its state once,
 // before the engine first bids on the lot, and again after the node lost
@@ -67,7 +69,7 @@ func (e *Engine) owns(productID int64) bool { return e.owner == nil || e.owner.O
 // must be newer than it. The state is made if there is none; one no
 // auction id takes is dropped as a loose state is (looseStateLocked).
 func (e *Engine) ensureLoaded(ctx context.Context, k stateKey, c *hub.Change) error {
-	if e.ledger == nil {
+	if e.cluster().Ledger == nil {
 		return nil
 	}
 	e.mu.Lock()
@@ -77,7 +79,7 @@ func (e *Engine) ensureLoaded(ctx context.Context, k stateKey, c *hub.Change) er
 	if !need {
 		return nil
 	}
-	rec, rev, err := e.ledger.LoadBids(ctx, k.user, k.productID)
+	rec, rev, err := e.cluster().Ledger.LoadBids(ctx, k.user, k.productID)
 	if err != nil {
 		return err
 	}
@@ -164,7 +166,7 @@ func (e *Engine) unloadLocked(productID int64) {
 // send. In a cluster any failure to record keeps the bid from leaving;
 // a single node, the record's only writer, logs it and bids anyway.
 func (e *Engine) commitIntent(ctx context.Context, l launch, at time.Time) error {
-	if e.ledger == nil {
+	if e.cluster().Ledger == nil {
 		return nil
 	}
 	e.mu.Lock()
@@ -173,10 +175,10 @@ func (e *Engine) commitIntent(ctx context.Context, l launch, at time.Time) error
 		e.mu.Unlock()
 		return errors.New("bidding: the lot's state was forgotten")
 	}
-	intent := &users.BidIntent{Amount: l.amount, Strategy: l.strategy, At: at, Node: e.node}
+	intent := &users.BidIntent{Amount: l.amount, Strategy: l.strategy, At: at, Node: e.cluster().Node}
 	rec, rev := st.lotBids(intent), st.revision
 	e.mu.Unlock()
-	next, err := e.ledger.CommitBids(ctx, l.key.user, l.key.productID, rec, rev)
+	next, err := e.cluster().Ledger.CommitBids(ctx, l.key.user, l.key.productID, rec, rev)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	switch {
@@ -191,7 +193,7 @@ func (e *Engine) commitIntent(ctx context.Context, l launch, at time.Time) error
 			st.loaded = false // read what the other node wrote before bidding again
 		}
 		return err
-	case e.owner == nil:
+	case e.cluster().Owner == nil:
 		e.log().Warn("recording a bid before sending it failed; sending it anyway (single node)",
 			append(logFields(l.key, l.amount, l.strategy), zap.Error(err))...)
 		return nil
@@ -203,7 +205,7 @@ func (e *Engine) commitIntent(ctx context.Context, l launch, at time.Time) error
 // now) and clears the intent. The record moved on meanwhile (another node
 // took the lot over), the answer is merged into what it holds.
 func (e *Engine) commitAnswer(ctx context.Context, l launch, sent time.Time, res nellis.BidResult) {
-	if e.ledger == nil {
+	if e.cluster().Ledger == nil {
 		return
 	}
 	e.mu.Lock()
@@ -216,7 +218,7 @@ func (e *Engine) commitAnswer(ctx context.Context, l launch, sent time.Time, res
 	e.mu.Unlock()
 	answer := Record{At: sent, Amount: l.amount, Strategy: l.strategy, Result: string(res.Outcome), Message: res.Message}
 	for range 3 {
-		next, err := e.ledger.CommitBids(ctx, l.key.user, l.key.productID, rec, rev)
+		next, err := e.cluster().Ledger.CommitBids(ctx, l.key.user, l.key.productID, rec, rev)
 		if err == nil {
 			e.mu.Lock()
 			if st := e.states[l.key]; st != nil && st.revision == rev {
@@ -235,11 +237,11 @@ func (e *Engine) commitAnswer(ctx context.Context, l launch, sent time.Time, res
 		}
 		e.mu.Unlock()
 		var theirs users.LotBids
-		if theirs, rev, err = e.ledger.LoadBids(ctx, l.key.user, l.key.productID); err != nil {
+		if theirs, rev, err = e.cluster().Ledger.LoadBids(ctx, l.key.user, l.key.productID); err != nil {
 			e.log().Warn("recording a bid's answer failed", append(logFields(l.key, l.amount, l.strategy), zap.Error(err))...)
 			return
 		}
-		rec = mergeAnswer(theirs, answer, e.node)
+		rec = mergeAnswer(theirs, answer, e.cluster().Node)
 	}
 }
 

@@ -61,10 +61,10 @@ var errorTypes = map[nellis.BidOutcome]string{
 // (b.Unmonitored) holds the same rules; see looseStateLocked.
 func (e *Engine) PlaceBid(ctx context.Context, b users.Bid) (users.BidResult, error) {
 	if b.ProductID > 0 && !e.owns(b.ProductID) && !e.config().Off {
-		if e.forward == nil {
+		if e.cluster().Forwarder == nil {
 			return refusalNoOwner, nil
 		}
-		res, err := e.forward.Forward(ctx, b)
+		res, err := e.cluster().Forwarder.Forward(ctx, b)
 		if err != nil {
 			e.log().Warn("handing a bid to the lot's owner failed", zap.String("user", b.User),
 				zap.Int64("product_id", b.ProductID), zap.Error(err))
@@ -117,7 +117,7 @@ func (e *Engine) PlaceOwnBid(ctx context.Context, b users.Bid) (users.BidResult,
 	} else {
 		st = e.stateLocked(k, b.AuctionID)
 	}
-	if e.ledger != nil && !st.loaded && !st.inFlight {
+	if e.cluster().Ledger != nil && !st.loaded && !st.inFlight {
 		e.mu.Unlock() // unloaded since: this node lost the lot, or its record moved on
 		return refusalNoOwner, nil
 	}

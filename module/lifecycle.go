@@ -75,6 +75,11 @@ func (a *App) Start() error {
 	if err := a.startCluster(ctx); err != nil {
 		return err
 	}
+	if a.clusterHold != nil {
+		if err := a.shared.joinUsersCluster(ctx, a.clusterHold, a.relayCfg.CookieKey, a.userNames(), a.storage); err != nil {
+			return fmt.Errorf("nellis: %w", err)
+		}
+	}
 	if err := a.shared.start(ctx, a.logger, a.client, a.hubCfg, a.relayCfg, a.bidCfg, a.storage); err != nil {
 		return fmt.Errorf("nellis: %w", err)
 	}
@@ -96,15 +101,15 @@ func (a *App) Stop() error { return nil }
 // release closes connections (1001) and feeds. Caddy also calls it after a
 // failed Provision, so it releases only what Provision acquired.
 func (a *App) Cleanup() error {
-	if err := a.cleanupCluster(); err != nil {
-		return err
+	// The shared state first: the relay writes its pending records, and
+	// in a cluster they go over the bus, which closes after.
+	if a.held {
+		a.held = false
+		if _, err := states.Delete(stateKey); err != nil {
+			return err
+		}
 	}
-	if !a.held {
-		return nil
-	}
-	a.held = false
-	_, err := states.Delete(stateKey)
-	return err
+	return a.cleanupCluster()
 }
 
 // resolveSecrets expands runtime placeholders such as {env.NELLIS_TOKEN}
