@@ -3,8 +3,10 @@ package module
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,4 +95,47 @@ func TestClusterUsersImportAndFollowOtherNodes(t *testing.T) {
 		rec, err := b.Load(ctx, "default", key)
 		return err == nil && rec.Cookies == "__session=from-a"
 	})
+}
+
+// bidREST places a bid over the REST API and returns the answer, refusals
+// included.
+func bidREST(t *testing.T, productID int64, amount int) map[string]any {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:9080/api/auctions/%d/bid", productID),
+		strings.NewReader(fmt.Sprintf(`{"amount":%d}`, amount)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A single gateway restarted within a minute of a user's bids still
+// counts them against bids_per_minute: the engine's record of the lot is
+// in Caddy's storage.
+func TestBidRateSurvivesARestart(t *testing.T) {
+	sim, simURL := newSimulator(t)
+	storage := t.TempDir()
+	extra := "cookie_key " + clusterKeyHex + "\n\t\tbids_per_minute 1"
+	lot := sim.Auctions()[0]
+
+	startGatewayIn(t, sim, simURL, simURL, storage, extra)
+	gatewayAPI(t, http.MethodPost, "/api/auth", testToken, `{"cookies":"sim_user=alice"}`)
+	if res := bidREST(t, lot.ID, lot.NextBid); res["success"] != true {
+		t.Fatalf("first bid: %v", res)
+	}
+	startGatewayIn(t, sim, simURL, simURL, storage, extra)
+	if res := bidREST(t, lot.ID, lot.NextBid+5); res["errorType"] != "RATE_LIMITED" {
+		t.Fatalf("second bid within the minute, after a restart: %v", res)
+	}
 }
