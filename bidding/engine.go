@@ -43,7 +43,9 @@ type Options struct {
 	// Forwarder takes a manual bid on a product another node owns to
 	// it. Default: none (such a bid is refused as retryable).
 	Forwarder Forwarder
-	// Node names this node in the bids it records. Default: "".
+	// Node names this node in the bids it records; "" is a single node,
+	// which sends a bid even when recording it failed (it is the
+	// record's only writer). Default: "".
 	Node string
 }
 

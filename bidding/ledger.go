@@ -163,8 +163,9 @@ func (e *Engine) unloadLocked(productID int64) {
 // commitIntent records l as being sent, by compare-and-set on the
 // revision the engine last read or wrote: a node that lost the lot
 // meanwhile (a stalled owner) finds the record moved on and does not
-// send. In a cluster any failure to record keeps the bid from leaving;
-// a single node, the record's only writer, logs it and bids anyway.
+// send. In a cluster (a Node name set) any failure to record keeps the
+// bid from leaving; a single node, the record's only writer, logs it and
+// bids anyway.
 func (e *Engine) commitIntent(ctx context.Context, l launch, at time.Time) error {
 	if e.cluster().Ledger == nil {
 		return nil
@@ -193,7 +194,7 @@ func (e *Engine) commitIntent(ctx context.Context, l launch, at time.Time) error
 			st.loaded = false // read what the other node wrote before bidding again
 		}
 		return err
-	case e.cluster().Owner == nil:
+	case e.cluster().Node == "":
 		e.log().Warn("recording a bid before sending it failed; sending it anyway (single node)",
 			append(logFields(l.key, l.amount, l.strategy), zap.Error(err))...)
 		return nil
