@@ -100,12 +100,14 @@ func (a *App) Stop() error { return nil }
 // Cleanup releases this config's hold on the shared state; the last
 // release closes connections (1001) and feeds. Caddy also calls it after a
 // failed Provision, so it releases only what Provision acquired.
+//
+// The state goes before the cluster's bus: closing the hub releases its
+// leases over the bus, for a handover without waiting a lease.
 func (a *App) Cleanup() error {
-	// The shared state first: the relay writes its pending records, and
-	// in a cluster they go over the bus, which closes after.
 	if a.held {
 		a.held = false
 		if _, err := states.Delete(stateKey); err != nil {
+			_ = a.cleanupCluster()
 			return err
 		}
 	}
