@@ -247,6 +247,10 @@ func TestManualBidGoesToTheOwner(t *testing.T) {
 	if res.Success || res.ErrorType != ErrTypeNoOwner || !res.Retryable {
 		t.Fatalf("without an owner: %+v", res)
 	}
+	fw.err = errors.New("timeout waiting for the owner")
+	if res, _ = r.engine.PlaceBid(context.Background(), manualBid(lot.ID, lot.NextBid)); res.ErrorType != ErrTypeNoAnswer || res.Retryable {
+		t.Fatalf("an owner that took the bid and did not answer: %+v", res)
+	}
 	if res, _ = r.engine.PlaceOwnBid(context.Background(), manualBid(lot.ID, lot.NextBid)); res.ErrorType != ErrTypeNoOwner {
 		t.Fatalf("a forwarded bid on a lot this node does not own: %+v", res)
 	}

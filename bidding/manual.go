@@ -32,12 +32,16 @@ const (
 	// ErrTypeNotRecorded: the bid could not be recorded before it would
 	// have left, so it was not sent; retryable.
 	ErrTypeNotRecorded = "BID_NOT_RECORDED"
+	// ErrTypeNoAnswer: the gateway that owns the lot took the bid and did
+	// not answer in time; it may have been placed, so not retryable.
+	ErrTypeNoAnswer = "NO_ANSWER"
 )
 
 // The refusals of a bid this node may not send.
 var (
 	refusalNoOwner     = refusal(ErrTypeNoOwner, "No gateway handles this lot right now (a handover is under way): bid again in a moment.", true)
 	refusalNotRecorded = refusal(ErrTypeNotRecorded, "The bid could not be recorded before sending, so it was not sent: bid again in a moment.", true)
+	refusalNoAnswer    = refusal(ErrTypeNoAnswer, "The gateway that handles this lot did not answer in time; the bid may have been placed: check the auction before bidding again.", false)
 )
 
 // errorTypes maps an outcome to the bidResult's errorType.
@@ -65,10 +69,13 @@ func (e *Engine) PlaceBid(ctx context.Context, b users.Bid) (users.BidResult, er
 			return refusalNoOwner, nil
 		}
 		res, err := e.cluster().Forwarder.Forward(ctx, b)
-		if err != nil {
-			e.log().Warn("handing a bid to the lot's owner failed", zap.String("user", b.User),
-				zap.Int64("product_id", b.ProductID), zap.Error(err))
+		switch {
+		case errors.Is(err, ErrNoOwner):
 			return refusalNoOwner, nil
+		case err != nil:
+			e.log().Warn("no answer from the lot's owner to a bid handed to it", zap.String("user", b.User),
+				zap.Int64("product_id", b.ProductID), zap.Error(err))
+			return refusalNoAnswer, nil
 		}
 		return res, nil
 	}

@@ -90,15 +90,17 @@ func (f *Forwarder) log() *zap.Logger {
 func (f *Forwarder) subject(node string) string { return f.prefix + ".bid." + node }
 
 // Forward sends b to the node whose lease names b's lot and returns its
-// answer. users.ErrNoOwner when no other node holds the lease or none
-// answers.
+// answer. An error matching users.ErrNoOwner means the bid reached no
+// owner (no other node holds the lease, or none listens); any other
+// error came after the bid was handed over, whose fate is then unknown.
 func (f *Forwarder) Forward(ctx context.Context, b users.Bid) (users.BidResult, error) {
 	e, err := f.owners.Get(ctx, "owner."+strconv.FormatInt(b.ProductID, 10))
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 		return users.BidResult{}, users.ErrNoOwner
 	}
 	if err != nil {
-		return users.BidResult{}, fmt.Errorf("clusterusers: who owns %d: %w", b.ProductID, err)
+		// Nothing was sent: as good as no owner, and worth a retry.
+		return users.BidResult{}, fmt.Errorf("%w: who owns %d: %w", users.ErrNoOwner, b.ProductID, err)
 	}
 	owner := string(e.Value())
 	if owner == "" || owner == f.node {
