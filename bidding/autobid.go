@@ -1,9 +1,12 @@
 package bidding
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/nellis-edge/gateway/hub"
 )
@@ -15,11 +18,43 @@ const (
 	msgOff       = "Bidding is off on this gateway: auto-bid is paused."
 )
 
-// evaluate is one decision round for a product, with the feed's newest
+// evaluate is one decision round for w's product, with the feed's newest
 // change if one arrived. It returns when the product must be looked at
-// again without news (zero: only on news).
-func (e *Engine) evaluate(productID int64, c *hub.Change) time.Time {
+// again without news (zero: only on news). A node that does not own the
+// product (Options.Owner) decides nothing and asks again shortly; one
+// that lost it reads the lot's records again before its next bid there.
+func (e *Engine) evaluate(w *worker, c *hub.Change) time.Time {
+	productID := w.productID
+	if !e.owns(productID) {
+		e.mu.Lock()
+		if w.owned {
+			e.unloadLocked(productID)
+		}
+		if v := e.views[productID]; c != nil && e.workers[productID] == w {
+			if v == nil {
+				v = &view{}
+				e.views[productID] = v
+			}
+			if v.newer(c) {
+				v.change = c // the picture this node starts from once it owns the lot
+			}
+		}
+		e.mu.Unlock()
+		w.owned = false
+		return e.clock.Now().Add(ownerRecheck)
+	}
+	w.owned = true
 	watchers := e.dir.AutoBidders(productID)
+	if e.cluster().Ledger != nil {
+		ctx, cancel := context.WithTimeout(e.ctx, ledgerTimeout)
+		for _, lw := range lotWatchers(watchers) {
+			if err := e.ensureLoaded(ctx, stateKey{lw.User, productID}, c); err != nil {
+				e.log().Warn("reading a lot's bid record failed", zap.String("user", lw.User),
+					zap.Int64("product_id", productID), zap.Error(err))
+			}
+		}
+		cancel()
+	}
 	now := e.clock.Now()
 	off := e.server.Offset(now)
 	cfg := e.config()
@@ -28,7 +63,7 @@ func (e *Engine) evaluate(productID int64, c *hub.Change) time.Time {
 	for _, l := range launches {
 		go func() {
 			defer e.recoverPanic("bid")
-			e.send(e.ctx, l)
+			_, _ = e.send(e.ctx, l)
 		}()
 	}
 	e.flush(touched)
@@ -58,6 +93,7 @@ func (e *Engine) decideAll(productID int64, c *hub.Change, watchers []Watcher, n
 		st := e.stateLocked(k, lw.ids...)
 		if fresh {
 			observeChange(st, w, c)
+			st.observeFresh(w, c)
 		}
 		l, at := e.decideLocked(k, st, w, v, now, off, cfg)
 		if l != nil {
@@ -157,6 +193,14 @@ func (e *Engine) decideLocked(k stateKey, st *bidState, w Watcher, v *view, now 
 	}
 	if st.inFlight {
 		return nil, time.Time{} // its answer brings the next look
+	}
+	if e.cluster().Ledger != nil && !st.loaded {
+		st.setStatus(StatusBidding, "Reading this lot's bid record: bidding resumes shortly.")
+		return nil, now.Add(ledgerRetry)
+	}
+	if st.awaitFresh {
+		st.setStatus(StatusBidding, msgAwaitFresh)
+		return nil, time.Time{} // the fresh snapshot brings the next look
 	}
 	if w.Cookies == "" {
 		st.setStatus(StatusError, msgNoCookies)

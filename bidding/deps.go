@@ -71,6 +71,15 @@ type Hooks struct {
 	// MaxReached: an auction's next bid passed the user's maximum (once
 	// per maximum).
 	MaxReached func(strategy string)
+	// IntentConflict: a bid was not sent because the lot's record had
+	// moved on (another node owns the lot, or took it meanwhile).
+	IntentConflict func()
+}
+
+func (h *Hooks) intentConflict() {
+	if h.IntentConflict != nil {
+		h.IntentConflict()
+	}
 }
 
 func (h *Hooks) bidResult(strategy, result string) {

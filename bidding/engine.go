@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/nellis-edge/gateway/clock"
+	"github.com/nellis-edge/gateway/users"
 )
 
 // Options are the engine's collaborators. Placer is required; Feed and
@@ -32,6 +33,20 @@ type Options struct {
 	// Logger. Default: zap.NewNop().
 	Logger *zap.Logger
 	Hooks  Hooks
+	// Ledger keeps each user's tried amounts, rate window and last bids
+	// of a lot across restarts and nodes, and records every bid before it
+	// is sent. Default: none (kept in memory only).
+	Ledger users.BidLedger
+	// Owner says which products this node bids on. Default: nil, a
+	// single node, which bids on every product.
+	Owner Owner
+	// Forwarder takes a manual bid on a product another node owns to
+	// it. Default: none (such a bid is refused as retryable).
+	Forwarder Forwarder
+	// Node names this node in the bids it records; "" is a single node,
+	// which sends a bid even when recording it failed (it is the
+	// record's only writer). Default: "".
+	Node string
 }
 
 // Engine places every bid of every user. Create it with New and end it
@@ -44,6 +59,7 @@ type Engine struct {
 	reporter Reporter
 	clock    clock.Clock
 	server   *ServerClock
+	cl       atomic.Pointer[Cluster]
 
 	cfg    atomic.Pointer[Config] // with defaults
 	logger atomic.Pointer[zap.Logger]
@@ -104,6 +120,7 @@ func New(cfg Config, opts Options) (*Engine, error) {
 	}
 	withDefaults := cfg.withDefaults()
 	e.cfg.Store(&withDefaults)
+	e.cl.Store(&Cluster{Ledger: opts.Ledger, Owner: opts.Owner, Forwarder: opts.Forwarder, Node: opts.Node})
 	e.SetLogger(opts.Logger)
 	e.SetHooks(opts.Hooks)
 	e.ctx, e.cancel = context.WithCancel(context.Background())
@@ -129,6 +146,32 @@ func (e *Engine) UpdateConfig(cfg Config) error {
 	}
 	return nil
 }
+
+// Cluster is how the engine records its bids and shares the lots with
+// other nodes: Options' Ledger, Owner, Forwarder and Node, which
+// SetCluster replaces.
+type Cluster struct {
+	Ledger    users.BidLedger
+	Owner     Owner
+	Forwarder Forwarder
+	Node      string
+}
+
+// SetCluster replaces the ledger, owner, forwarder and node name: the
+// module's, once the gateway has joined its cluster (its first start).
+// Every lot's record is read again before its next bid.
+func (e *Engine) SetCluster(c Cluster) {
+	e.cl.Store(&c)
+	e.mu.Lock()
+	for _, st := range e.states {
+		if !st.inFlight {
+			st.loaded = false
+		}
+	}
+	e.mu.Unlock()
+}
+
+func (e *Engine) cluster() *Cluster { return e.cl.Load() }
 
 // SetLogger replaces the logger; nil discards logs.
 func (e *Engine) SetLogger(l *zap.Logger) {

@@ -3,10 +3,13 @@ package bidding
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/nellis-edge/gateway/nellis"
 	"github.com/nellis-edge/gateway/users"
@@ -23,6 +26,22 @@ const (
 	ErrTypeRateLimited   = "RATE_LIMITED"
 	ErrTypeDryRun        = "DRY_RUN"
 	ErrTypeShuttingDown  = "SHUTTING_DOWN"
+	// ErrTypeNoOwner: in a cluster, no gateway owns the lot right now
+	// (a handover is under way); retryable.
+	ErrTypeNoOwner = "NO_OWNER"
+	// ErrTypeNotRecorded: the bid could not be recorded before it would
+	// have left, so it was not sent; retryable.
+	ErrTypeNotRecorded = "BID_NOT_RECORDED"
+	// ErrTypeNoAnswer: the gateway that owns the lot took the bid and did
+	// not answer in time; it may have been placed, so not retryable.
+	ErrTypeNoAnswer = "NO_ANSWER"
+)
+
+// The refusals of a bid this node may not send.
+var (
+	refusalNoOwner     = refusal(ErrTypeNoOwner, "No gateway handles this lot right now (a handover is under way): bid again in a moment.", true)
+	refusalNotRecorded = refusal(ErrTypeNotRecorded, "The bid could not be recorded before sending, so it was not sent: bid again in a moment.", true)
+	refusalNoAnswer    = refusal(ErrTypeNoAnswer, "The gateway that handles this lot did not answer in time; the bid may have been placed: check the auction before bidding again.", false)
 )
 
 // errorTypes maps an outcome to the bidResult's errorType.
@@ -37,12 +56,36 @@ var errorTypes = map[nellis.BidOutcome]string{
 }
 
 // PlaceBid places a bid a user asked for (placeBid over the socket, or the
-// REST call); it is the relay's Bidder (wsrelay.Bidder). Refusals and Nellis's answers
+// REST call); it is the relay's Bidder (wsrelay.Bidder). In a cluster a
+// bid on a lot another node owns goes to that node (Options.Forwarder),
+// whose engine places it (PlaceOwnBid). Refusals and Nellis's answers
 // are all in the BidResult; the error is always nil. An outbid is not a
 // success: Nellis took the bid, but the user is not winning, and the
 // extension must say so. A bid on a lot the user does not monitor
 // (b.Unmonitored) holds the same rules; see looseStateLocked.
 func (e *Engine) PlaceBid(ctx context.Context, b users.Bid) (users.BidResult, error) {
+	if b.ProductID > 0 && !e.owns(b.ProductID) && !e.config().Off {
+		if e.cluster().Forwarder == nil {
+			return refusalNoOwner, nil
+		}
+		res, err := e.cluster().Forwarder.Forward(ctx, b)
+		switch {
+		case errors.Is(err, ErrNoOwner):
+			return refusalNoOwner, nil
+		case err != nil:
+			e.log().Warn("no answer from the lot's owner to a bid handed to it", zap.String("user", b.User),
+				zap.Int64("product_id", b.ProductID), zap.Error(err))
+			return refusalNoAnswer, nil
+		}
+		return res, nil
+	}
+	return e.PlaceOwnBid(ctx, b)
+}
+
+// PlaceOwnBid places a bid on a lot this node owns, never handing it on:
+// what a node answers to a bid another node forwarded. A lot it does not
+// own is refused as retryable (NO_OWNER).
+func (e *Engine) PlaceOwnBid(ctx context.Context, b users.Bid) (users.BidResult, error) {
 	cfg := e.config()
 	if cfg.Off {
 		return refusal(ErrTypeDisabled, "Bidding is turned off on this gateway.", false), nil
@@ -56,10 +99,18 @@ func (e *Engine) PlaceBid(ctx context.Context, b users.Bid) (users.BidResult, er
 	if strings.TrimSpace(b.Cookies) == "" {
 		return refusal(ErrTypeNoCookies, "No Nellis cookies are synced for this user: open nellisauction.com while signed in so the extension syncs them, then bid again.", false), nil
 	}
+	if !e.owns(b.ProductID) {
+		return refusalNoOwner, nil
+	}
 	amount := int(b.Amount)
 	// The lot, not the auction id, is what the rules hold for: a second id
 	// of the same lot shares its bid in flight and its rate.
 	k := stateKey{b.User, b.ProductID}
+	if err := e.ensureLoaded(ctx, k, nil); err != nil {
+		e.log().Warn("reading a lot's bid record failed", zap.String("user", b.User),
+			zap.Int64("product_id", b.ProductID), zap.Error(err))
+		return refusalNotRecorded, nil
+	}
 	now := e.clock.Now()
 
 	e.mu.Lock()
@@ -72,6 +123,10 @@ func (e *Engine) PlaceBid(ctx context.Context, b users.Bid) (users.BidResult, er
 		st = e.looseStateLocked(k, now)
 	} else {
 		st = e.stateLocked(k, b.AuctionID)
+	}
+	if e.cluster().Ledger != nil && !st.loaded && !st.inFlight {
+		e.mu.Unlock() // unloaded since: this node lost the lot, or its record moved on
+		return refusalNoOwner, nil
 	}
 	if st.inFlight {
 		e.mu.Unlock()
@@ -99,7 +154,13 @@ func (e *Engine) PlaceBid(ctx context.Context, b users.Bid) (users.BidResult, er
 	e.active.Add(1)
 	e.mu.Unlock()
 
-	res := e.send(ctx, launch{key: k, amount: amount, cookies: b.Cookies, strategy: StrategyManual})
+	res, err := e.send(ctx, launch{key: k, amount: amount, cookies: b.Cookies, strategy: StrategyManual})
+	switch {
+	case errors.Is(err, users.ErrBidConflict) || errors.Is(err, ErrNoOwner):
+		return refusalNoOwner, nil
+	case err != nil:
+		return refusalNotRecorded, nil
+	}
 	return relayResult(res), nil
 }
 
@@ -115,6 +176,7 @@ func (e *Engine) looseStateLocked(k stateKey, now time.Time) *bidState {
 	for lk := range e.loose {
 		st := e.states[lk]
 		switch {
+		case lk == k: // the lot bid on now: its record was just read
 		case st == nil || len(st.ids) > 0: // forgotten, or monitored now
 			delete(e.loose, lk)
 		case !st.inFlight && st.rate.idle(now):

@@ -2,11 +2,13 @@ package bidding
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/nellis-edge/gateway/nellis"
+	"github.com/nellis-edge/gateway/users"
 )
 
 // serverErrorPause is the least wait before an automatic bid follows a
@@ -22,8 +24,11 @@ type launch struct {
 }
 
 // send places l with Nellis and applies the answer. The caller has done
-// e.wg.Add(1) and e.active.Add(1) for it; send undoes both.
-func (e *Engine) send(ctx context.Context, l launch) nellis.BidResult {
+// e.wg.Add(1) and e.active.Add(1) for it; send undoes both. With a Ledger
+// the bid is recorded before it leaves and its answer after; a bid that
+// could not be recorded, or whose lot this node no longer owns, is not
+// sent: the error says why.
+func (e *Engine) send(ctx context.Context, l launch) (nellis.BidResult, error) {
 	defer e.wg.Done()
 	defer e.active.Add(-1)
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(e.config().BidTimeout))
@@ -32,6 +37,16 @@ func (e *Engine) send(ctx context.Context, l launch) nellis.BidResult {
 	defer stop()
 
 	sent := e.clock.Now()
+	if err := e.commitIntent(ctx, l, sent); err != nil {
+		e.abandon(l, err)
+		return nellis.BidResult{}, err
+	}
+	if !e.owns(l.key.productID) {
+		// Lost between the decision and now: the intent stands, so the
+		// next owner counts the amount as tried without it being sent.
+		e.abandon(l, ErrNoOwner)
+		return nellis.BidResult{}, ErrNoOwner
+	}
 	start := time.Now()
 	res, err := e.placer.PlaceBid(ctx, l.key.productID, l.amount, l.cookies)
 	took := time.Since(start)
@@ -43,7 +58,30 @@ func (e *Engine) send(ctx context.Context, l launch) nellis.BidResult {
 		e.hooksNow().bidLatency(l.strategy, took)
 	}
 	e.applyResult(l, res, sent, received)
-	return res
+	// The answer is recorded even when the caller gave up waiting.
+	actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), ledgerTimeout)
+	e.commitAnswer(actx, l, sent, res)
+	acancel()
+	return res, nil
+}
+
+// abandon undoes l's being in flight when it was not sent; the lot's
+// record is read again before the next bid there.
+func (e *Engine) abandon(l launch, why error) {
+	e.mu.Lock()
+	if st := e.states[l.key]; st != nil {
+		st.inFlight = false
+		st.loaded = false
+		msg := "Not sent: the bid could not be recorded first; trying again shortly."
+		if errors.Is(why, users.ErrBidConflict) || errors.Is(why, ErrNoOwner) {
+			msg = "Not sent: another gateway handles this lot now."
+		}
+		st.setStatus(StatusBidding, msg)
+	}
+	e.mu.Unlock()
+	e.log().Warn("bid not sent", append(logFields(l.key, l.amount, l.strategy), zap.Error(why))...)
+	e.flush([]stateKey{l.key})
+	e.poke(l.key.productID)
 }
 
 // applyResult records a bid's answer: history, winning, what it says of

@@ -70,6 +70,19 @@ type bidState struct {
 	maxBid      float64 // the maximum the reported max-reached is for
 	maxReported bool
 
+	// loaded: the persisted record (Options.Ledger) is in the state;
+	// revision is the record's revision this node last read or wrote,
+	// which its next commit expects.
+	loaded   bool
+	revision uint64
+	// awaitFresh: a bid another run of the engine sent has no recorded
+	// answer; no automatic bid until a snapshot fetched with the user's
+	// cookies, newer than the change at awaitEpoch/awaitSeq, shows the
+	// lot as it is now.
+	awaitFresh bool
+	awaitEpoch string
+	awaitSeq   uint64
+
 	status, message string
 	version         uint64 // grows with every reported change
 	reported        uint64 // the version last handed to the Reporter

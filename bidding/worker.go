@@ -30,6 +30,10 @@ type worker struct {
 	unsubscribe func()
 	stopped     bool
 
+	// owned: the last look found this node owning the product
+	// (Options.Owner). Read and written by run's goroutine only.
+	owned bool
+
 	// armed is the local instant (Unix ns) the timer is set for, 0 when
 	// none; tests read it to know whether a look is still due.
 	armed atomic.Int64
@@ -190,5 +194,5 @@ func (w *worker) look() (next time.Time) {
 	w.busy <- struct{}{}
 	defer func() { <-w.busy }()
 	defer w.e.recoverPanic("bidding worker")
-	return w.e.evaluate(w.productID, w.take())
+	return w.e.evaluate(w, w.take())
 }

@@ -94,6 +94,10 @@ func TestClusterOneUpstreamPerProductEveryChangeEverywhere(t *testing.T) {
 				}
 				return false
 			})
+			// Only the owner bids (the engine asks Owns).
+			if got := n.h.Owns(id); got != (n.name == owner) {
+				t.Errorf("%s: Owns(%d) = %v, owner is %s", n.name, id, got, owner)
+			}
 		}
 	}
 }
@@ -220,6 +224,12 @@ func TestClusterStalledOwnersLateAppendIsRefused(t *testing.T) {
 	r.bid(id, 102, 6) // gw-a's feed waits with it in hand
 	// Paused, gw-a cannot close its stream: the other hub opens its own.
 	sb := r.streamOn(id, "gw-b", testLease+time.Second)
+	// gw-a's lease ran out before gw-b could claim: it stopped bidding
+	// while still paused, before another node could have begun.
+	if a.h.Owns(id) {
+		t.Error("the paused owner still owns the lot for bidding after another node claimed it")
+	}
+	waitFor(t, "gw-b owns the lot for bidding", func() bool { return b.h.Owns(id) })
 
 	stalled.resume()
 	resumed = true

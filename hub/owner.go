@@ -20,6 +20,23 @@ func (f *feed) acting() bool {
 	return f.share == nil || f.share.role == roleOwner
 }
 
+// Owns reports whether this node acts on the product (streams it, polls
+// it, bids on it): always on a single node; in cluster mode while its feed
+// holds the product's lease and the lease is still valid, so a node that
+// lost its lease, or stalled past it, stops bidding before another node
+// can have begun.
+func (h *Hub) Owns(productID int64) bool {
+	if h.sharing == nil {
+		return true
+	}
+	f := h.feed(productID)
+	if f == nil || f.share == nil {
+		return false
+	}
+	l := f.share.held.Load()
+	return l != nil && l.Valid()
+}
+
 // joinShared starts a cluster feed as a reader: once the node follows the
 // log, it reads the product's past into the history, then plans its first
 // claim (at once on the node the rendezvous hash prefers, a little later
@@ -123,6 +140,7 @@ func (f *feed) tryClaim() {
 		return // the hub is closing; the lease was released
 	}
 	sh.role, sh.lease, sh.app = roleOwner, lease, app
+	sh.held.Store(lease)
 	sh.setOwner(bus.Node())
 	f.h.markReader(f, false)
 	if hook := f.h.hooks.Ownership; hook != nil {
@@ -168,6 +186,7 @@ func (f *feed) stepDown(reason string) {
 	sh := f.share
 	lease := sh.lease
 	sh.role, sh.lease, sh.app = roleReader, nil, nil
+	sh.held.Store(nil)
 	sh.setOwner("")
 	f.h.markReader(f, true)
 	f.closeStream()

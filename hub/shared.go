@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -145,9 +146,10 @@ type feedShare struct {
 	s *sharing
 
 	role    role
-	lease   *cluster.Lease    // held while owner
-	app     *cluster.Appender // writes the log while owner
-	claimAt time.Time         // a reader's next claim, by the real clock
+	lease   *cluster.Lease                // held while owner
+	held    atomic.Pointer[cluster.Lease] // lease, for Hub.Owns on other goroutines
+	app     *cluster.Appender             // writes the log while owner
+	claimAt time.Time                     // a reader's next claim, by the real clock
 
 	ready  chan struct{} // closed once the feed read the log's past
 	wakeCh chan struct{} // buffered 1: an entry or a lost lease

@@ -75,6 +75,11 @@ func (a *App) Start() error {
 	if err := a.startCluster(ctx); err != nil {
 		return err
 	}
+	if a.clusterHold != nil {
+		if err := a.shared.joinUsersCluster(ctx, a.clusterHold, a.relayCfg.CookieKey, a.userNames(), a.storage); err != nil {
+			return fmt.Errorf("nellis: %w", err)
+		}
+	}
 	if err := a.shared.start(ctx, a.logger, a.client, a.hubCfg, a.relayCfg, a.bidCfg, a.storage); err != nil {
 		return fmt.Errorf("nellis: %w", err)
 	}

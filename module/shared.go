@@ -42,6 +42,9 @@ type shared struct {
 	hub       *hub.Hub
 	relay     *wsrelay.Relay
 	bidder    *bidding.Engine
+	// clusterUsers switches the users' store and the engine's bid
+	// record to the cluster's at the first start with `cluster`.
+	clusterUsers *clusterUsers
 
 	// Loading users' saved data resubscribes their auctions, which dials
 	// Nellis, so it waits for the first Start (`caddy validate`
@@ -86,11 +89,12 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bid
 		Logger:      func() *zap.Logger { return relayLog },
 		Quarantined: relayHooks.RecordQuarantined,
 	})
+	s.clusterUsers = newClusterUsers(store)
 	// Without users the relay loads nothing: Start brings them.
 	relay, err := wsrelay.New(context.Background(), wsrelay.Config{}, wsrelay.Options{
 		Feeds:     s.hub,
 		Directory: s.users,
-		Store:     store,
+		Store:     s.clusterUsers.store,
 		Logger:    relayLog,
 		Hooks:     relayHooks,
 		ClientIP:  clientIP,
@@ -109,6 +113,8 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bid
 		ServerClock: serverClock,
 		Logger:      s.logger.Named("bidding"),
 		Hooks:       s.metrics.BiddingHooks(),
+		// Tried amounts, rate windows and last bids outlive a restart.
+		Ledger: users.NewStorageLedger(s.storage),
 	})
 	if err != nil {
 		relay.Shutdown()
@@ -160,6 +166,7 @@ func (s *shared) start(ctx context.Context, logger *zap.Logger, client *nellis.C
 func (s *shared) Destruct() error {
 	s.bidder.Close()
 	s.relay.Shutdown()
+	s.leaveUsersCluster() // after the relay wrote its pending records
 	s.hub.Close()
 	return nil
 }

@@ -1,0 +1,141 @@
+package module
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/nellis-edge/gateway/clusterusers"
+	"github.com/nellis-edge/gateway/users"
+)
+
+// The first start with `cluster` imports the user's single-node record
+// into the bucket; a change another node makes there reaches this node's
+// REST API and is pushed to the user's socket within 250 ms; a change
+// made here reaches the bucket.
+func TestClusterUsersImportAndFollowOtherNodes(t *testing.T) {
+	sim, simURL := newSimulator(t)
+	storage := t.TempDir()
+	withKey := "cookie_key " + clusterKeyHex
+	lot, other := sim.Auctions()[0], sim.Auctions()[1]
+
+	startGatewayIn(t, sim, simURL, simURL, storage, withKey)
+	gatewayAPI(t, http.MethodPost, "/api/auth", testToken, `{"cookies":"__session=single-node"}`)
+	w := watch(t, lot.ID)
+	w.await(t, float64(lot.CurrentBid), time.Now().Add(5*time.Second))
+	w.conn.Close()
+
+	url := startTestNATS(t)
+	startGatewayIn(t, sim, simURL, simURL, storage, fmt.Sprintf("%s\n\t\tcluster %s {\n\t\t\tnode gw-a\n\t\t}", withKey, url))
+	if st := gatewayAPI(t, http.MethodGet, "/api/status", testToken, ""); st["cookiesSynced"] != true {
+		t.Fatalf("cookies not imported: %v", st)
+	}
+	if list := gatewayAPI(t, http.MethodGet, "/api/auctions", testToken, "")["auctions"].([]any); len(list) != 1 {
+		t.Fatalf("auctions after the import: %v", list)
+	}
+
+	// Another node: its own store on the same bucket.
+	key, _ := hex.DecodeString(clusterKeyHex)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := clusterusers.Open(ctx, js, clusterusers.Options{Prefix: "nellis", Key: func() []byte { return key }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := b.Load(ctx, "default", key)
+	if err != nil || rec.Cookies != "__session=single-node" || len(rec.Auctions) != 1 {
+		t.Fatalf("the bucket's record: %d auctions, cookies imported %v, %v", len(rec.Auctions), rec.Cookies != "", err)
+	}
+
+	ext, _, err := dialExtension(t, testOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ext.conn.Close()
+	ext.monitor(lot.ID) // signed in, the socket hears of the user's auctions
+
+	rec.Auctions[0].Config.MaxBid = 77
+	rec.Auctions = append(rec.Auctions, users.Auction{ID: itoa(other.ID), ProductID: other.ID, AddedAt: time.Now().UnixMilli(), Config: users.DefaultAuctionConfig})
+	start := time.Now()
+	if err := b.Save(ctx, "default", rec, key); err != nil {
+		t.Fatal(err)
+	}
+	ext.next("auctionState", time.Second, func(m map[string]any) bool {
+		a, _ := m["auction"].(map[string]any)
+		cfg, _ := a["config"].(map[string]any)
+		return a["id"] == itoa(lot.ID) && cfg["maxBid"] == 77.0
+	})
+	if took := time.Since(start); took > 250*time.Millisecond {
+		t.Errorf("the other node's config reached the socket after %v", took)
+	}
+	eventually(t, 250*time.Millisecond, "the other node's auction on the REST API", func() bool {
+		return len(gatewayAPI(t, http.MethodGet, "/api/auctions", testToken, "")["auctions"].([]any)) == 2
+	})
+
+	// A change here reaches the bucket.
+	gatewayAPI(t, http.MethodPost, "/api/auth", testToken, `{"cookies":"__session=from-a"}`)
+	eventually(t, 2*time.Second, "the cookies synced here in the bucket", func() bool {
+		rec, err := b.Load(ctx, "default", key)
+		return err == nil && rec.Cookies == "__session=from-a"
+	})
+}
+
+// bidREST places a bid over the REST API and returns the answer, refusals
+// included.
+func bidREST(t *testing.T, productID int64, amount int) map[string]any {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:9080/api/auctions/%d/bid", productID),
+		strings.NewReader(fmt.Sprintf(`{"amount":%d}`, amount)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A single gateway restarted within a minute of a user's bids still
+// counts them against bids_per_minute: the engine's record of the lot is
+// in Caddy's storage.
+func TestBidRateSurvivesARestart(t *testing.T) {
+	sim, simURL := newSimulator(t)
+	storage := t.TempDir()
+	extra := "cookie_key " + clusterKeyHex + "\n\t\tbids_per_minute 1"
+	lot := sim.Auctions()[0]
+
+	startGatewayIn(t, sim, simURL, simURL, storage, extra)
+	gatewayAPI(t, http.MethodPost, "/api/auth", testToken, `{"cookies":"sim_user=alice"}`)
+	if res := bidREST(t, lot.ID, lot.NextBid); res["success"] != true {
+		t.Fatalf("first bid: %v", res)
+	}
+	startGatewayIn(t, sim, simURL, simURL, storage, extra)
+	if res := bidREST(t, lot.ID, lot.NextBid+5); res["errorType"] != "RATE_LIMITED" {
+		t.Fatalf("second bid within the minute, after a restart: %v", res)
+	}
+}
