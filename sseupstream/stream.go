@@ -218,9 +218,10 @@ func (s *Subscription) watch(ctx context.Context, cancelConn context.CancelFunc,
 			deadline = lines
 		}
 		now := s.clock.Now()
-		if observing {
+		if observing && !deadline.After(now) {
 			// Not read while the observer runs: look again a timeout
-			// after it returns at the earliest.
+			// from now, and from the call's return once it returns.
+			s.waited.Store(true)
 			deadline = now.Add(timeout)
 		}
 		wait := deadline.Sub(now)

@@ -30,10 +30,12 @@ type Subscription struct {
 	up        atomic.Bool  // a 200 event stream is open
 	// The stream is not read while the observer runs: a slow observer is
 	// backpressure, not a quiet server. observing is set during an
-	// observer call and returned is when the last one came back; the
-	// watchdog counts a stream's silence from the later of returned and
-	// its last byte, and not at all while observing.
+	// observer call; the watchdog, finding the stream's silence too long
+	// while it is set, sets waited and looks again later; the call, on
+	// its return, then stamps returned, from which silence counts anew
+	// (the bytes that arrived meanwhile are read next).
 	observing atomic.Bool
+	waited    atomic.Bool
 	returned  atomic.Int64 // UnixNano
 }
 
@@ -91,14 +93,14 @@ func (s *Subscription) Healthy() bool {
 	if !s.up.Load() {
 		return false
 	}
-	byteAt, _, observing := s.heardAt()
-	return observing || s.clock.Now().Sub(byteAt) < time.Duration(s.config().StallTimeout)
+	byteAt, _, _ := s.heardAt()
+	return s.clock.Now().Sub(byteAt) < time.Duration(s.config().StallTimeout)
 }
 
 // heardAt is when the stream last proved itself alive with a byte and with
-// a whole line, each counted from the observer's last return at the
-// earliest (the stream was not read before it), and whether the observer
-// is running now, when no silence counts.
+// a whole line, each counted at the earliest from the return of an
+// observer call the watchdog waited for (the stream was not read before
+// it), and whether an observer call runs now, when no silence counts.
 func (s *Subscription) heardAt() (byteAt, lineAt time.Time, observing bool) {
 	returned := s.returned.Load()
 	return unixNanoTime(max(s.lastByte.Load(), returned)), unixNanoTime(max(s.lastLine.Load(), returned)), s.observing.Load()
@@ -210,7 +212,9 @@ func (s *Subscription) sleep(ctx context.Context, d time.Duration) bool {
 func (s *Subscription) notify(call func()) {
 	s.observing.Store(true)
 	defer func() {
-		s.returned.Store(s.clock.Now().UnixNano())
+		if s.waited.Swap(false) {
+			s.returned.Store(s.clock.Now().UnixNano())
+		}
 		s.observing.Store(false)
 		if r := recover(); r != nil {
 			s.config().Logger.Error("sse observer panicked",
