@@ -21,14 +21,16 @@ import (
 // used under its write lock: a closure per check would cost an allocation.
 //
 // The kernel is asked once per burst, not once per frame: the getsockopt
-// was a sixth of the gateway's CPU at 10,000 TLS clients (16 % of the
-// profile of the c10k TLS bench row). What it answers is kept as a budget,
-// and each write the sender makes is charged to it: the room left only
-// grows as the client acknowledges, so the budget stays a lower bound of
-// the real room as long as every write is charged (the writer goroutine's
-// and the close's spend it all: forget). The kernel is asked again when
-// the budget does not cover a frame, or after budgetLife, so that a send
-// buffer the kernel shrinks under memory pressure is seen within it.
+// was 16 % of the gateway's CPU at 10,000 TLS clients (the c10k TLS bench
+// row's profile). What it answers is kept as a budget, and each write the
+// sender makes is charged to it: the room left only grows as the client
+// acknowledges, so the budget stays a lower bound of the real room as long
+// as every write is charged (the writer goroutine's and the close's spend
+// it all: forget). The kernel is asked again when the budget does not
+// cover a frame, or after budgetLife. The send buffer shrinks only under
+// the system's TCP memory pressure, when even a fresh answer would not
+// keep a write from waiting for memory; the write deadline is the net then,
+// as it always was.
 type roomCheck struct {
 	n    int
 	ok   bool
@@ -40,9 +42,9 @@ type roomCheck struct {
 }
 
 // budgetLife bounds how long a budget is trusted without asking the
-// kernel: a socket sent to every 50 ms (10 lots at 2 changes/s each) asks
-// once in 20 frames.
-const budgetLife = time.Second
+// kernel: a socket of the c10k row, sent 2 frames a second, asks once in
+// 20 frames; a busier one spends its budget first.
+const budgetLife = 10 * time.Second
 
 // chargeFor is what a write of n bytes costs the budget, at least what
 // the kernel counts for it: the bytes, and about 830 bytes per segment's
