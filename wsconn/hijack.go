@@ -30,9 +30,10 @@ type hijacked struct {
 	// room the inline TLS write's (tlsroom_linux.go).
 	once oneWrite
 	room roomCheck
-	// wdl is the write deadline set on out, guarded by wmu: after an
-	// inline TLS write it stays, for the next (standingDeadline).
-	wdl time.Time
+	// wdl is the write deadline set on out (unix ns, 0 for none),
+	// guarded by wmu: after an inline TLS write it stays, for the next
+	// (standingDeadline).
+	wdl int64
 
 	// s is the socket, set once the handshake's answer is out: every
 	// later write of gorilla's goes through it (readerConn.Write). Set
@@ -42,7 +43,10 @@ type hijacked struct {
 
 // setWriteDeadline sets out's write deadline; under wmu.
 func (hj *hijacked) setWriteDeadline(t time.Time) error {
-	hj.wdl = t
+	hj.wdl = 0
+	if !t.IsZero() {
+		hj.wdl = t.UnixNano()
+	}
 	return hj.out.SetWriteDeadline(t)
 }
 
@@ -57,7 +61,7 @@ func (hj *hijacked) setWriteDeadline(t time.Time) error {
 // reader clears it before each message it reads (clearStandingDeadline):
 // client messages are rare beside deliveries.
 func (hj *hijacked) standingDeadline(now time.Time, timeout time.Duration) error {
-	if hj.wdl.Sub(now) >= timeout/2 {
+	if hj.wdl-now.UnixNano() >= int64(timeout/2) {
 		return nil
 	}
 	return hj.setWriteDeadline(now.Add(timeout))
@@ -70,7 +74,7 @@ func (hj *hijacked) clearStandingDeadline() {
 		return
 	}
 	defer hj.wmu.Unlock()
-	if !hj.wdl.IsZero() {
+	if hj.wdl != 0 {
 		_ = hj.setWriteDeadline(time.Time{})
 	}
 }

@@ -32,9 +32,7 @@ import (
 // keep a write from waiting for memory; the write deadline is the net then,
 // as it always was.
 type roomCheck struct {
-	n    int
 	ok   bool
-	mem  [unix.SK_MEMINFO_VARS]uint32
 	call func(fd uintptr) // r.check, bound once
 
 	budget int64 // bytes the socket is known to take at once
@@ -52,13 +50,16 @@ const budgetLife = 10 * time.Second
 // write and one per at most ~1 KiB of data even where segments are small.
 func chargeFor(n int) int64 { return 2*int64(n) + 2048 }
 
+// check asks the kernel; its answer is read on the stack, so that an idle
+// socket keeps no room for it.
 func (r *roomCheck) check(fd uintptr) {
-	size := uint32(unsafe.Sizeof(r.mem))
+	var mem [unix.SK_MEMINFO_VARS]uint32
+	size := uint32(unsafe.Sizeof(mem))
 	_, _, errno := syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, unix.SOL_SOCKET, unix.SO_MEMINFO,
-		uintptr(unsafe.Pointer(&r.mem[0])), uintptr(unsafe.Pointer(&size)), 0)
+		uintptr(unsafe.Pointer(&mem[0])), uintptr(unsafe.Pointer(&size)), 0)
 	r.ok = errno == 0 && size >= 4*(unix.SK_MEMINFO_WMEM_QUEUED+1)
 	if r.ok {
-		r.budget = int64(r.mem[unix.SK_MEMINFO_SNDBUF]) - int64(r.mem[unix.SK_MEMINFO_WMEM_QUEUED]) - segmentsOverhead
+		r.budget = int64(mem[unix.SK_MEMINFO_SNDBUF]) - int64(mem[unix.SK_MEMINFO_WMEM_QUEUED]) - segmentsOverhead
 	}
 }
 
