@@ -45,9 +45,11 @@ type roomCheck struct {
 const budgetLife = 10 * time.Second
 
 // chargeFor is what a write of n bytes costs the budget, at least what
-// the kernel counts for it: the bytes, and about 830 bytes per segment's
-// buffer (sk_buff, measured on this machine's kernel), one buffer per
-// write and one per at most ~1 KiB of data even where segments are small.
+// the kernel counts for it: the bytes, and about 830 bytes for each
+// segment's buffer (sk_buff, measured on this machine's kernel). A write
+// makes one, and one more per buffer it fills: those hold up to 64 KiB
+// where the kernel segments late (GSO, its default), an MSS elsewhere,
+// more than 830 bytes on any usual path.
 func chargeFor(n int) int64 { return 2*int64(n) + 2048 }
 
 // check asks the kernel; its answer is read on the stack, so that an idle

@@ -368,8 +368,15 @@ func (s *Socket) writeFrames(batch []Message) error {
 // through a pooled buffer: a batch waits only for a socket that fell
 // behind, and then each of its batches would allocate its size anew.
 func writeJoined(out net.Conn, batch []Message) error {
+	size := 0
+	for i := range batch {
+		size += len(batch[i].bytes())
+	}
 	bp := joinPool.Get().(*[]byte)
 	joined := (*bp)[:0]
+	if cap(joined) < size {
+		joined = make([]byte, 0, size)
+	}
 	for i := range batch {
 		joined = append(joined, batch[i].bytes()...)
 	}
