@@ -30,11 +30,53 @@ type hijacked struct {
 	// room the inline TLS write's (tlsroom_linux.go).
 	once oneWrite
 	room roomCheck
+	// wdl is the write deadline set on out (unix ns, 0 for none),
+	// guarded by wmu: after an inline TLS write it stays, for the next
+	// (standingDeadline).
+	wdl int64
 
 	// s is the socket, set once the handshake's answer is out: every
 	// later write of gorilla's goes through it (readerConn.Write). Set
 	// before the reader goroutine starts, the only other writer's.
 	s *Socket
+}
+
+// setWriteDeadline sets out's write deadline; under wmu.
+func (hj *hijacked) setWriteDeadline(t time.Time) error {
+	hj.wdl = 0
+	if !t.IsZero() {
+		hj.wdl = t.UnixNano()
+	}
+	return hj.out.SetWriteDeadline(t)
+}
+
+// standingDeadline gives an inline TLS write (writer.go, tryWriteTLS) its
+// safety net, a write deadline, without a timer update per frame: the
+// deadline set for an earlier write stands while it leaves at least half
+// of timeout, else it is set to now+timeout. Under wmu.
+//
+// The tls.Conn's reader also writes, rarely (an alert, the answer to a
+// client's key update), under whatever deadline stands; one that has
+// passed would fail such a write and end the socket, so the socket's
+// reader clears it before each message it reads (clearStandingDeadline):
+// client messages are rare beside deliveries.
+func (hj *hijacked) standingDeadline(now time.Time, timeout time.Duration) error {
+	if hj.wdl-now.UnixNano() >= int64(timeout/2) {
+		return nil
+	}
+	return hj.setWriteDeadline(now.Add(timeout))
+}
+
+// clearStandingDeadline clears a TLS socket's standing write deadline,
+// unless a write is under way (which sets its own).
+func (hj *hijacked) clearStandingDeadline() {
+	if !hj.wmu.TryLock() {
+		return
+	}
+	defer hj.wmu.Unlock()
+	if hj.wdl != 0 {
+		_ = hj.setWriteDeadline(time.Time{})
+	}
 }
 
 // readerConn is the connection as gorilla sees it. gorilla reads through

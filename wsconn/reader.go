@@ -40,6 +40,9 @@ func (s *Socket) readLoop(resumed bool) {
 			parked = true
 			return
 		}
+		if s.hj.tls != nil {
+			s.hj.clearStandingDeadline()
+		}
 		kind, data, err := s.readMessage()
 		if err != nil {
 			var ce *websocket.CloseError

@@ -2,10 +2,15 @@
 
 package wsconn
 
-import "syscall"
+import (
+	"syscall"
+	"time"
+)
 
 // roomCheck needs Linux's SO_MEMINFO; elsewhere every TLS frame goes
 // through the writer goroutine.
 type roomCheck struct{}
 
-func (*roomCheck) takes(syscall.RawConn, int) bool { return false }
+func (*roomCheck) takes(syscall.RawConn, int, time.Time) bool { return false }
+
+func (*roomCheck) forget() {}

@@ -55,3 +55,31 @@ func TestTLSSenderNeverWaitsForAClient(t *testing.T) {
 		t.Errorf("socket ended with %d, want %d", code, CloseSlow)
 	}
 }
+
+// TestTLSSenderNeverWaitsForAClientSmallFrames is the same with frames of
+// a few hundred bytes, a change's size: the kernel counts each write's
+// segment buffer beside its bytes, so many small frames fill the send
+// buffer faster than their bytes say, and the room the kernel was asked
+// for once per burst (roomCheck) must be spent at that rate.
+func TestTLSSenderNeverWaitsForAClientSmallFrames(t *testing.T) {
+	const writeTimeout = 2 * time.Second
+	f := newFixtureTLS(t, Limits{QueueSize: 16, WriteTimeout: writeTimeout, PingInterval: 10 * time.Second}, true)
+	f.dial() // never reads
+	s := f.waitSockets(1)[0]
+	frame := make([]byte, 300)
+	var slowest time.Duration
+	for i := 0; i < 2_000_000 && !s.Closing(); i++ {
+		start := time.Now()
+		s.Send(Message{Frame: TextFrame(frame), Kind: "change"})
+		slowest = max(slowest, time.Since(start))
+	}
+	if !s.Closing() {
+		t.Fatal("600 MB sent to a client that reads nothing, and its socket is still open")
+	}
+	if slowest >= writeTimeout/4 {
+		t.Errorf("a Send took %v: the sender waited for the client", slowest)
+	}
+	if code := f.endCode(); code != CloseSlow {
+		t.Errorf("socket ended with %d, want %d", code, CloseSlow)
+	}
+}

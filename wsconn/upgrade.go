@@ -44,7 +44,7 @@ func (s *Socket) Reject(code int, text string) {
 	s.closed = true
 	s.mu.Unlock()
 	s.hj.wmu.Lock()
-	if err := s.hj.out.SetWriteDeadline(time.Now().Add(closeGrace)); err == nil {
+	if err := s.hj.setWriteDeadline(time.Now().Add(closeGrace)); err == nil {
 		_, _ = s.hj.out.Write(closeFrameBytes(code, text))
 	}
 	s.hj.wmu.Unlock()
