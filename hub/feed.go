@@ -28,9 +28,12 @@ type feed struct {
 	cancel context.CancelFunc
 
 	streamCh chan streamMsg
-	fetchCh  chan fetchResult
-	kick     chan struct{} // interest changed; buffered 1
-	cfgCh    chan Config   // the latest config; buffered 1
+	// held is the stream's change merged but not yet published while the
+	// feed takes a backlog of events in one go (handleStreamBacklog).
+	held    *heldChange
+	fetchCh chan fetchResult
+	kick    chan struct{} // interest changed; buffered 1
+	cfgCh   chan Config   // the latest config; buffered 1
 
 	mu      sync.Mutex
 	subs    map[uint64]Subscriber
@@ -170,7 +173,7 @@ func (f *feed) wait(at time.Time) bool {
 	case <-f.ctx.Done():
 		return false
 	case m := <-f.streamCh:
-		f.handleStream(m)
+		f.handleStreamBacklog(m)
 	case r := <-f.fetchCh:
 		f.handleFetch(r)
 	case <-f.kick:
@@ -303,7 +306,12 @@ func (f *feed) apply(p *nellis.Patch, user *UserState, receivedAt time.Time, src
 	}
 	wasOver := over(&f.product)
 	f.product = next
-	f.publish(src, receivedAt, user)
+	if f.held != nil && user == nil {
+		*f.held = heldChange{src: src, receivedAt: receivedAt, due: true}
+	} else {
+		f.publishHeld()
+		f.publish(src, receivedAt, user)
+	}
 	if !changed {
 		return false
 	}

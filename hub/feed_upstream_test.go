@@ -108,3 +108,59 @@ func TestGapHealing(t *testing.T) {
 		t.Fatalf("stall healing: %s %v", c.Source, c.Product.CurrentBid)
 	}
 }
+
+// gate is a subscriber whose Deliver blocks on the change at price until
+// open is closed: a fan-out to thousands of sockets that takes its time.
+type gate struct {
+	price   float64
+	blocked chan struct{}
+	open    chan struct{}
+}
+
+func (g *gate) Deliver(c *Change) {
+	if c.Product.CurrentBid == g.price {
+		close(g.blocked)
+		<-g.open
+	}
+}
+
+// A feed whose deliveries fell behind its stream publishes the newest
+// state of the events waiting, once, instead of each of them late; seq
+// stays consecutive. A feed that keeps up publishes every event.
+func TestFeedBehindItsStreamPublishesTheNewestState(t *testing.T) {
+	e := newEnv(t, sseConfig())
+	r, s, _ := e.healthyFeed(7)
+	g := &gate{price: 120, blocked: make(chan struct{}), open: make(chan struct{})}
+	t.Cleanup(e.h.Subscribe(7, g))
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(g.open)
+		}
+	})
+
+	e.bid(s, 120, 5)
+	<-g.blocked
+	for i := range 3 {
+		e.bid(s, float64(121+i), 6+i) // waiting in the stream's queue
+	}
+	close(g.open)
+	released = true
+	if c := e.waitChange(r); c.Product.CurrentBid != 120 || c.Seq != 2 {
+		t.Fatalf("first change: %v at seq %d, want 120 at 2", c.Product.CurrentBid, c.Seq)
+	}
+	if c := e.waitChange(r); c.Product.CurrentBid != 123 || c.Product.BidCount != 8 || c.Seq != 3 || c.Source != SourceSSE {
+		t.Fatalf("after the backlog: %v (%d bids) at seq %d from %s, want 123 (8 bids) at seq 3 from sse", c.Product.CurrentBid, c.Product.BidCount, c.Seq, c.Source)
+	}
+	e.noChange(r)
+
+	// Keeping up again, each event is its own change.
+	e.bid(s, 124, 9)
+	if c := e.waitChange(r); c.Product.CurrentBid != 124 || c.Seq != 4 {
+		t.Fatalf("%v at seq %d, want 124 at 4", c.Product.CurrentBid, c.Seq)
+	}
+	e.bid(s, 125, 10)
+	if c := e.waitChange(r); c.Product.CurrentBid != 125 || c.Seq != 5 {
+		t.Fatalf("%v at seq %d, want 125 at 5", c.Product.CurrentBid, c.Seq)
+	}
+}

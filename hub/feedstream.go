@@ -133,6 +133,43 @@ func (f *feed) closeStream() {
 	}
 }
 
+// handleStreamBacklog handles m and the stream messages already waiting
+// behind it. A feed that fell behind its stream (its deliveries to
+// thousands of sockets take longer than Nellis's events take to arrive)
+// merges the waiting events and publishes the newest state once: every
+// subscriber gets the current price now rather than each older one later,
+// as a slow socket's queue keeps only the newest state of a lot (wsconn).
+// A feed that keeps up never has a backlog and publishes every event.
+func (f *feed) handleStreamBacklog(m streamMsg) {
+	backlog := len(f.streamCh)
+	if backlog == 0 {
+		f.handleStream(m)
+		return
+	}
+	f.held = &heldChange{}
+	f.handleStream(m)
+	for range backlog {
+		f.handleStream(<-f.streamCh)
+	}
+	f.publishHeld()
+}
+
+// heldChange is what the stream's last merged event would have published.
+type heldChange struct {
+	due        bool
+	src        Source
+	receivedAt time.Time
+}
+
+// publishHeld publishes the held change, if any, and stops holding.
+func (f *feed) publishHeld() {
+	h := f.held
+	f.held = nil
+	if h != nil && h.due && f.acting() {
+		f.publish(h.src, h.receivedAt, nil)
+	}
+}
+
 func (f *feed) handleStream(m streamMsg) {
 	l := f.live
 	if l == nil || m.gen != l.gen {
