@@ -7,23 +7,32 @@ import (
 )
 
 // PollBudget is what poll_rate covers now: the polls the schedule asks for
-// every lot (polled lots at poll_interval, or poll_interval_closing in their
-// closing window; streamed lots' safety-net and hedging polls) against the
-// limiter's rate. Closing polls go first (they are Urgent in the limiter);
-// the other polled lots share what is left, in turn.
+// the polled lots (poll_interval, or poll_interval_closing in their closing
+// window) against the limiter's rate. The limiter serves closing lots'
+// polls first, then lots' first snapshots, then the other polled lots in
+// turn, and only then the insurance polls of streamed lots (safety net,
+// hedge), which never make the budget short.
 type PollBudget struct {
 	// At is when it was weighed.
 	At time.Time `json:"at"`
 	// Short: the rate cannot poll every polled lot at its interval.
 	Short bool `json:"short"`
 	// Rate is the limiter's rate now, in requests per second (poll_rate,
-	// or less while Nellis throttles); Needed is what the schedule asks.
-	Rate   float64 `json:"rate"`
-	Needed float64 `json:"needed"`
+	// or less while Nellis throttles); Needed is what the polled lots ask,
+	// InsuranceNeeded what the streamed lots' own polls ask on top.
+	Rate            float64 `json:"rate"`
+	Needed          float64 `json:"needed"`
+	InsuranceNeeded float64 `json:"insurance_needed"`
 	// PolledLots counts the lots without a healthy stream, not over;
 	// ClosingPolledLots those of them in their closing window.
 	PolledLots        int `json:"polled_lots"`
 	ClosingPolledLots int `json:"closing_polled_lots"`
+	// UnknownLots counts the lots whose close time is not known yet (their
+	// first snapshot waits): until it comes, none can be ranked for a
+	// stream. FirstSnapshotsIn is how long, in seconds, the rate takes to
+	// fetch them all.
+	UnknownLots      int     `json:"unknown_lots"`
+	FirstSnapshotsIn float64 `json:"first_snapshots_in_s"`
 	// Interval and ClosingInterval are how often, in seconds, a polled lot
 	// outside and inside its closing window can be polled at this rate:
 	// its expected staleness. Never less than the configured intervals;
@@ -43,18 +52,21 @@ func (h *Hub) weighBudget(now time.Time, cfg Config, claims []slotClaim) {
 	p := cfg.Poll
 	window := time.Duration(p.ClosingWindow)
 	perSec := func(d time.Duration) float64 { return float64(time.Second) / float64(d) }
-	var urgent, routine float64 // requests per second asked at each priority
+	var urgent, routine float64 // requests per second the polled lots ask
 	b := PollBudget{At: now}
 	for _, c := range claims {
 		if c.over {
 			continue
 		}
 		closing := !c.closeAt.IsZero() && c.closeAt.Sub(now) <= window
+		if c.closeAt.IsZero() {
+			b.UnknownLots++
+		}
 		switch {
 		case c.healthy && closing:
-			urgent += perSec(time.Duration(p.Hedge))
+			b.InsuranceNeeded += perSec(time.Duration(p.Hedge))
 		case c.healthy:
-			routine += perSec(time.Duration(p.SafetyNet))
+			b.InsuranceNeeded += perSec(time.Duration(p.SafetyNet))
 		case closing:
 			b.PolledLots++
 			b.ClosingPolledLots++
@@ -66,6 +78,9 @@ func (h *Hub) weighBudget(now time.Time, cfg Config, claims []slotClaim) {
 	}
 	b.Rate = h.limiter.Stats().Rate
 	b.Needed = urgent + routine
+	if b.Rate > 0 {
+		b.FirstSnapshotsIn = float64(b.UnknownLots) / b.Rate
+	}
 	// Each group's polls stretch by how far its need exceeds its share.
 	stretch := func(d time.Duration, need, rate float64) float64 {
 		switch {
@@ -90,7 +105,7 @@ func (h *Hub) weighBudget(now time.Time, cfg Config, claims []slotClaim) {
 			zap.Int("polled_lots", b.PolledLots), zap.Int("closing_polled_lots", b.ClosingPolledLots),
 			zap.Float64("poll_rate", b.Rate), zap.Float64("needed_rate", b.Needed),
 			zap.Duration("poll_interval", time.Duration(p.Fallback)), zap.Float64("achievable_interval_s", b.Interval),
-			zap.Float64("achievable_closing_interval_s", b.ClosingInterval))
+			zap.Float64("achievable_closing_interval_s", b.ClosingInterval), zap.Int("unknown_lots", b.UnknownLots))
 	case !b.Short && was:
 		h.log.Info("poll budget covers every polled lot again",
 			zap.Int("polled_lots", b.PolledLots), zap.Float64("poll_rate", b.Rate), zap.Float64("needed_rate", b.Needed))
