@@ -48,6 +48,13 @@ const (
 // urgent one from ever waiting for more than one background token.
 const maxBackground = 1
 
+// RoutineEvery bounds how long the polled lots' turns wait behind closing
+// lots and first snapshots: while a Routine request waits, at most
+// RoutineEvery-1 slots in a row go to higher ones, and the next to it. So
+// Routine keeps at least a RoutineEvery-th of the rate, and every polled
+// lot a bounded staleness, however much the closing lots ask.
+const RoutineEvery = 5
+
 // LimiterConfig tunes the process-wide Limiter. Zero fields take the
 // defaults. A field with a JSON name is a setting of the Caddy app's
 // `nellis` block by that name.
@@ -129,7 +136,10 @@ type Limiter struct {
 	lastThrottle time.Time
 	lastRecover  time.Time
 	inFlight     int
-	background   int                       // of inFlight, the Background requests
+	background   int // of inFlight, the Background requests
+	// aboveRoutine counts the slots granted in a row above Routine while a
+	// Routine request waited (RoutineEvery).
+	aboveRoutine int
 	queues       [priorities][]*slotWaiter // by Priority
 }
 
@@ -359,19 +369,31 @@ func (l *Limiter) releaseSlotLocked(background bool) {
 	l.grantLocked()
 }
 
-// grantLocked hands free slots to waiters, highest priority first.
+// grantLocked hands free slots to waiters, highest priority first, but
+// every RoutineEvery-th to a waiting Routine one.
 func (l *Limiter) grantLocked() {
 	for l.inFlight < l.cfg.MaxInFlight {
-		var w *slotWaiter
-		for pri := Urgent; pri >= Background; pri-- {
-			if q := l.queues[pri]; len(q) > 0 && (pri > Background || l.background < maxBackground) {
-				w, l.queues[pri] = q[0], q[1:]
+		pri := Urgent
+		for ; pri >= Background; pri-- {
+			if len(l.queues[pri]) > 0 && (pri > Background || l.background < maxBackground) {
 				break
 			}
 		}
-		if w == nil {
+		if pri < Background {
 			return
 		}
+		if pri > Routine && len(l.queues[Routine]) > 0 {
+			if l.aboveRoutine < RoutineEvery-1 {
+				l.aboveRoutine++
+			} else {
+				pri = Routine // its turn (RoutineEvery)
+			}
+		}
+		if pri <= Routine {
+			l.aboveRoutine = 0
+		}
+		w := l.queues[pri][0]
+		l.queues[pri] = l.queues[pri][1:]
 		l.takeSlotLocked(w)
 		close(w.ready)
 	}

@@ -375,3 +375,35 @@ func TestLimiterRaisedRequestGoesAhead(t *testing.T) {
 		t.Fatalf("after all Done: %+v", s)
 	}
 }
+
+// However many closing lots' polls wait, a polled lot's turn comes: one
+// slot in RoutineEvery goes to the Routine line while it waits.
+func TestLimiterKeepsAShareForRoutine(t *testing.T) {
+	clk := clocktest.NewClock(t0)
+	l := fallback.NewLimiter(fallback.LimiterConfig{Rate: 1000, Burst: 100, MaxInFlight: 1}, clk)
+	ctx := context.Background()
+
+	held := mustGet(t, acquireAsync(ctx, l, fallback.Urgent))
+	routine := acquireAsync(ctx, l, fallback.Routine)
+	waitQueued(t, l, 1)
+	var urgent []<-chan acquired
+	for i := range 2 * fallback.RoutineEvery {
+		urgent = append(urgent, acquireAsync(ctx, l, fallback.Urgent))
+		waitQueued(t, l, i+2)
+	}
+	held.Done(nil)
+	for _, u := range urgent[:fallback.RoutineEvery-1] {
+		p := mustGet(t, u)
+		mustWait(t, routine)
+		p.Done(nil)
+	}
+	r := mustGet(t, routine)
+	mustWait(t, urgent[fallback.RoutineEvery-1])
+	r.Done(nil)
+	for _, u := range urgent[fallback.RoutineEvery-1:] {
+		mustGet(t, u).Done(nil)
+	}
+	if s := l.Stats(); s.InFlight != 0 || s.Waiting != 0 {
+		t.Fatalf("after all Done: %+v", s)
+	}
+}

@@ -4,14 +4,17 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/nellis-edge/gateway/fallback"
 )
 
 // PollBudget is what poll_rate covers now: the polls the schedule asks for
 // the polled lots (poll_interval, or poll_interval_closing in their closing
 // window) against the limiter's rate. The limiter serves closing lots'
 // polls first, then lots' first snapshots, then the other polled lots in
-// turn, and only then the insurance polls of streamed lots (safety net,
-// hedge), which never make the budget short.
+// turn (which keep a fifth of the rate while they wait), and only then the
+// insurance polls of streamed lots (safety net, hedge), which never make
+// the budget short.
 type PollBudget struct {
 	// At is when it was weighed.
 	At time.Time `json:"at"`
@@ -91,8 +94,11 @@ func (h *Hub) weighBudget(now time.Time, cfg Config, claims []slotClaim) {
 		}
 		return d.Seconds() * need / rate
 	}
-	b.ClosingInterval = stretch(time.Duration(p.FallbackClosing), urgent, b.Rate)
-	b.Interval = stretch(time.Duration(p.Fallback), routine, max(0, b.Rate-urgent))
+	// The polled lots' turns keep a share of the rate however much the
+	// closing lots ask (fallback.RoutineEvery).
+	kept := min(routine, b.Rate/fallback.RoutineEvery)
+	b.ClosingInterval = stretch(time.Duration(p.FallbackClosing), urgent, b.Rate-kept)
+	b.Interval = stretch(time.Duration(p.Fallback), routine, b.Rate-min(urgent, b.Rate-kept))
 
 	h.mu.Lock()
 	was := h.budget.Short

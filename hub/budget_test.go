@@ -2,6 +2,7 @@ package hub
 
 import (
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -72,4 +73,32 @@ func TestStalenessIsTheAgeOfTheLastGoodSnapshot(t *testing.T) {
 	e.clk.Advance(2 * time.Second)
 	e.waitPoll(SourcePoll)
 	e.waitStatus(1, "4s stale", func(s FeedStatus) bool { return s.Staleness == 4 })
+}
+
+// When the closing lots alone ask more than poll_rate, the other polled
+// lots still keep their share (fallback.RoutineEvery): the budget gives
+// them a bounded interval, not never.
+func TestClosingLotsLeavePolledLotsABoundedInterval(t *testing.T) {
+	e := newEnv(t, Config{})
+	for id := int64(1); id <= 5; id++ {
+		at := t0.Add(time.Hour)
+		if id <= 3 {
+			at = t0.Add(30 * time.Second)
+		}
+		e.ft.set(id, lotClosingAt(id, 10, at))
+		t.Cleanup(e.h.Subscribe(id, newRecorder()))
+		e.waitPoll(SourcePoll)
+	}
+	e.h.UpdateConfig(Config{Limiter: fallback.LimiterConfig{Rate: 1}})
+	e.eventually("budget weighed at 1/s", func() bool {
+		e.clk.Advance(rebalanceEvery)
+		e.rebalancedAt()
+		return e.h.PollBudget().Rate == 1
+	})
+	// 3 closing lots ask 3/s and get 4/5 of the rate: each every 3.75 s;
+	// the other 2 ask 1/s and keep 1/5: each every 10 s.
+	b := e.h.PollBudget()
+	if !b.Short || b.ClosingPolledLots != 3 || b.PolledLots != 5 || math.Abs(b.ClosingInterval-3.75) > 1e-9 || math.Abs(b.Interval-10) > 1e-9 {
+		t.Fatalf("budget %+v, want short, 3 of 5 polled lots closing, every 3.75 s and 10 s", b)
+	}
 }
