@@ -43,6 +43,25 @@ type client struct {
 	// close, and the changes in their lot's last Plan.LastWindow.
 	tallies map[int64]*tally
 	closing tally
+	// sightings holds, with Plan.Closes, each price of a product received
+	// for an event due from MeasureFrom on (drain included), in order: a
+	// later price covers every change before it (coverage).
+	sightings map[int64][]sighting
+	// closedSeen holds the products whose close the client has had.
+	closedSeen map[int64]bool
+}
+
+func (c *client) noteClosed(id int64) {
+	if c.closedSeen == nil {
+		c.closedSeen = make(map[int64]bool)
+	}
+	c.closedSeen[id] = true
+}
+
+// sighting is a price received: the event k it was due at, and when.
+type sighting struct {
+	k  int64
+	at time.Time
 }
 
 // dial connects one client, authenticates it and, when products are given,
@@ -189,12 +208,27 @@ func (c *client) record(p *runPlan, ch change, now time.Time) {
 	due := p.Schedule.At(k)
 	inWindow := !due.Before(p.MeasureFrom) && due.Before(p.MeasureUntil)
 	if last, seen := c.lastPrice[ch.productID]; seen && ch.price <= last {
+		if ch.closed && ch.price == last && !c.closedSeen[ch.productID] {
+			// The lot's close repeats its last price: news, not a
+			// price received again.
+			c.noteClosed(ch.productID)
+			return
+		}
 		if inWindow {
 			c.duplicates++
 		}
 		return
 	}
+	if ch.closed {
+		c.noteClosed(ch.productID)
+	}
 	c.lastPrice[ch.productID] = ch.price
+	if p.Closes != nil && !due.Before(p.MeasureFrom) {
+		if c.sightings == nil {
+			c.sightings = make(map[int64][]sighting, len(c.products))
+		}
+		c.sightings[ch.productID] = append(c.sightings[ch.productID], sighting{k, now})
+	}
 	if !p.Mark.IsZero() && !due.Before(p.Mark) {
 		if _, seen := c.afterMark[ch.productID]; !seen {
 			c.afterMark[ch.productID] = now.Sub(p.Mark)

@@ -10,6 +10,7 @@ type change struct {
 	productID int64
 	price     float64
 	source    string
+	closed    bool // the lot is closed (top-level isClosed)
 }
 
 var (
@@ -17,6 +18,7 @@ var (
 	auctionID   = []byte(`"auction":{"id":"`)
 	topLevelBid = []byte(`,"currentBid":`)
 	sourceField = []byte(`,"source":"`)
+	closedField = []byte(`,"isClosed":true`)
 )
 
 // parseState reads an auctionState push without a full JSON decode: at
@@ -43,6 +45,8 @@ func parseState(msg []byte) (c change, ok bool) {
 		return c, false
 	}
 	c = change{productID: id, price: price}
+	// The top-level isClosed follows currentBid (data's comes before it).
+	c.closed = bytes.Contains(msg[j:], closedField)
 	if s := bytes.LastIndex(msg, sourceField); s >= 0 {
 		src := msg[s+len(sourceField):]
 		if k := bytes.IndexByte(src, '"'); k >= 0 {
