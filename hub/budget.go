@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -36,6 +37,10 @@ type PollBudget struct {
 	// fetch them all.
 	UnknownLots      int     `json:"unknown_lots"`
 	FirstSnapshotsIn float64 `json:"first_snapshots_in_s"`
+	// OneOffRate is how many first snapshots and gap-healing fetches a
+	// second the lots asked lately (streams opening and closing heal
+	// their gaps): they go before or beside the polled lots' turns.
+	OneOffRate float64 `json:"one_off_rate"`
 	// Interval and ClosingInterval are how often, in seconds, a polled lot
 	// outside and inside its closing window can be polled at this rate:
 	// its expected staleness. Never less than the configured intervals;
@@ -97,25 +102,55 @@ func (h *Hub) weighBudget(now time.Time, cfg Config, claims []slotClaim) {
 	// The polled lots' turns keep a share of the rate however much the
 	// closing lots ask (fallback.RoutineEvery).
 	kept := min(routine, b.Rate/fallback.RoutineEvery)
+	b.OneOffRate = h.scratch.oneOffs.weigh(now)
 	b.ClosingInterval = stretch(time.Duration(p.FallbackClosing), urgent, b.Rate-kept)
-	b.Interval = stretch(time.Duration(p.Fallback), routine, b.Rate-min(urgent, b.Rate-kept))
+	b.Interval = stretch(time.Duration(p.Fallback), routine, b.Rate-min(urgent, b.Rate-kept)-b.OneOffRate)
 
 	h.mu.Lock()
 	was := h.budget.Short
-	b.Short = b.Needed > b.Rate || (was && b.Needed > b.Rate*budgetSlack)
+	asked := b.Needed + b.OneOffRate
+	b.Short = asked > b.Rate || (was && asked > b.Rate*budgetSlack)
 	h.budget = b
 	h.mu.Unlock()
 	switch {
 	case b.Short && !was:
 		h.log.Warn("poll budget short: polled lots are refreshed less often than poll_interval",
 			zap.Int("polled_lots", b.PolledLots), zap.Int("closing_polled_lots", b.ClosingPolledLots),
-			zap.Float64("poll_rate", b.Rate), zap.Float64("needed_rate", b.Needed),
+			zap.Float64("poll_rate", b.Rate), zap.Float64("needed_rate", b.Needed), zap.Float64("one_off_rate", b.OneOffRate),
 			zap.Duration("poll_interval", time.Duration(p.Fallback)), zap.Float64("achievable_interval_s", b.Interval),
 			zap.Float64("achievable_closing_interval_s", b.ClosingInterval), zap.Int("unknown_lots", b.UnknownLots))
 	case !b.Short && was:
 		h.log.Info("poll budget covers every polled lot again",
 			zap.Int("polled_lots", b.PolledLots), zap.Float64("poll_rate", b.Rate), zap.Float64("needed_rate", b.Needed))
 	}
+}
+
+// oneOffRate measures the one-off fetches (first snapshots, gap healing)
+// the feeds start: they take from the rate what the polled lots' turns
+// cannot have.
+type oneOffRate struct {
+	started atomic.Int64 // by the feeds
+	// The rebalancer's: the count at the last mark, and the rate since.
+	markAt    time.Time
+	markCount int64
+	perSec    float64
+}
+
+// oneOffWindow is how long the one-off fetches are counted for a rate.
+const oneOffWindow = 10 * time.Second
+
+// weigh returns the rate of one-off fetches over the last window that
+// ended; the rebalancer calls it every pass.
+func (r *oneOffRate) weigh(now time.Time) float64 {
+	n := r.started.Load()
+	switch elapsed := now.Sub(r.markAt); {
+	case r.markAt.IsZero():
+		r.markAt, r.markCount = now, n
+	case elapsed >= oneOffWindow:
+		r.perSec = float64(n-r.markCount) / elapsed.Seconds()
+		r.markAt, r.markCount = now, n
+	}
+	return r.perSec
 }
 
 // PollBudget returns the poll budget as last weighed (every quarter second

@@ -102,3 +102,25 @@ func TestClosingLotsLeavePolledLotsABoundedInterval(t *testing.T) {
 		t.Fatalf("budget %+v, want short, 3 of 5 polled lots closing, every 3.75 s and 10 s", b)
 	}
 }
+
+// First snapshots and gap-healing fetches (streams opening and closing as
+// lots near their close) take from the rate what the polled lots' turns
+// cannot have: the budget's interval counts them.
+func TestOneOffFetchesStretchThePolledLotsInterval(t *testing.T) {
+	h := New(Config{Limiter: fallback.LimiterConfig{Rate: 10}}, Deps{})
+	t.Cleanup(h.Close)
+	cfg := h.cfg
+	claims := make([]slotClaim, 20) // 20 polled lots every 2s: 10/s
+	for i := range claims {
+		claims[i].closeAt = t0.Add(time.Hour)
+	}
+	h.weighBudget(t0, cfg, claims)
+	if b := h.PollBudget(); b.Short || b.Interval != 2 || b.OneOffRate != 0 {
+		t.Fatalf("budget %+v, want covered at 2s", b)
+	}
+	h.scratch.oneOffs.started.Add(50) // 5 a second over the next 10 s
+	h.weighBudget(t0.Add(10*time.Second), cfg, claims)
+	if b := h.PollBudget(); !b.Short || b.OneOffRate != 5 || b.Interval != 4 {
+		t.Fatalf("budget %+v, want 5 one-off fetches a second leaving half the rate: every 4s", b)
+	}
+}

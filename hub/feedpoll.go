@@ -88,6 +88,9 @@ func (f *feed) startFetch(kind fetchKind) {
 	}
 	f.fetching = true
 	f.fetchKind = kind
+	if kind != fetchPoll {
+		f.h.scratch.oneOffs.started.Add(1)
+	}
 	want := f.fetchPriority(kind, now)
 	// A product no user monitors (only subscribe sockets want it, or the
 	// feed lingers) is polled in the background, behind every monitored
