@@ -49,10 +49,12 @@ const (
 const maxBackground = 1
 
 // RoutineEvery bounds how long the polled lots' turns wait behind closing
-// lots and first snapshots: while a Routine request waits, at most
-// RoutineEvery-1 slots in a row go to higher ones, and the next to it. So
-// Routine keeps at least a RoutineEvery-th of the rate, and every polled
-// lot a bounded staleness, however much the closing lots ask.
+// lots and first snapshots, and first snapshots behind closing lots:
+// while a Routine (or First) request waits, at most RoutineEvery-1 slots
+// in a row go to higher lines, and the next to it. So each line keeps at
+// least a RoutineEvery-th of the rate, every polled lot a bounded
+// staleness and every new lot its first state, however much the closing
+// lots ask.
 const RoutineEvery = 5
 
 // LimiterConfig tunes the process-wide Limiter. Zero fields take the
@@ -137,10 +139,11 @@ type Limiter struct {
 	lastRecover  time.Time
 	inFlight     int
 	background   int // of inFlight, the Background requests
-	// aboveRoutine counts the slots granted in a row above Routine while a
-	// Routine request waited (RoutineEvery).
-	aboveRoutine int
-	queues       [priorities][]*slotWaiter // by Priority
+	// passedOver counts, for the Routine and First lines, the slots
+	// granted in a row to higher lines while one of theirs waited
+	// (RoutineEvery).
+	passedOver [priorities]int
+	queues     [priorities][]*slotWaiter // by Priority
 }
 
 type slotWaiter struct {
@@ -370,7 +373,7 @@ func (l *Limiter) releaseSlotLocked(background bool) {
 }
 
 // grantLocked hands free slots to waiters, highest priority first, but
-// every RoutineEvery-th to a waiting Routine one.
+// every RoutineEvery-th to a waiting First or Routine one passed over.
 func (l *Limiter) grantLocked() {
 	for l.inFlight < l.cfg.MaxInFlight {
 		pri := Urgent
@@ -382,16 +385,18 @@ func (l *Limiter) grantLocked() {
 		if pri < Background {
 			return
 		}
-		if pri > Routine && len(l.queues[Routine]) > 0 {
-			if l.aboveRoutine < RoutineEvery-1 {
-				l.aboveRoutine++
-			} else {
-				pri = Routine // its turn (RoutineEvery)
+		for p := First; p >= Routine; p-- {
+			if p < pri && len(l.queues[p]) > 0 && l.passedOver[p] >= RoutineEvery-1 {
+				pri = p // its turn (RoutineEvery)
+				break
 			}
 		}
-		if pri <= Routine {
-			l.aboveRoutine = 0
+		for p := Routine; p < pri; p++ {
+			if len(l.queues[p]) > 0 {
+				l.passedOver[p]++
+			}
 		}
+		l.passedOver[pri] = 0
 		w := l.queues[pri][0]
 		l.queues[pri] = l.queues[pri][1:]
 		l.takeSlotLocked(w)

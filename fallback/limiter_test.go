@@ -407,3 +407,30 @@ func TestLimiterKeepsAShareForRoutine(t *testing.T) {
 		t.Fatalf("after all Done: %+v", s)
 	}
 }
+
+// First snapshots keep their share behind closing lots too: a lot just
+// watched gets its first state however many closing lots wait.
+func TestLimiterKeepsAShareForFirstSnapshots(t *testing.T) {
+	clk := clocktest.NewClock(t0)
+	l := fallback.NewLimiter(fallback.LimiterConfig{Rate: 1000, Burst: 100, MaxInFlight: 1}, clk)
+	ctx := context.Background()
+
+	held := mustGet(t, acquireAsync(ctx, l, fallback.Urgent))
+	first := acquireAsync(ctx, l, fallback.First)
+	waitQueued(t, l, 1)
+	var urgent []<-chan acquired
+	for i := range fallback.RoutineEvery {
+		urgent = append(urgent, acquireAsync(ctx, l, fallback.Urgent))
+		waitQueued(t, l, i+2)
+	}
+	held.Done(nil)
+	for _, u := range urgent[:fallback.RoutineEvery-1] {
+		p := mustGet(t, u)
+		mustWait(t, first)
+		p.Done(nil)
+	}
+	f := mustGet(t, first)
+	mustWait(t, urgent[fallback.RoutineEvery-1])
+	f.Done(nil)
+	mustGet(t, urgent[fallback.RoutineEvery-1]).Done(nil)
+}
