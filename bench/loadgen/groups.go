@@ -113,7 +113,8 @@ func groups(p *runPlan, clients []*client) map[string]Group {
 
 // coverage finds, for each of product id's changes expected in the window,
 // the first sighting of it or a newer price, and appends its staleness
-// (from the change's due time to that sighting) to stale. It returns how
+// (from the change's due time to that sighting; to DrainUntil for a change
+// never covered, which was at least that stale) to stale. It returns how
 // many changes were covered.
 func (p *runPlan) coverage(id int64, seen []sighting, stale []time.Duration) ([]time.Duration, int64) {
 	i, ok := p.index[id]
@@ -135,7 +136,9 @@ func (p *runPlan) coverage(id int64, seen []sighting, stale []time.Duration) ([]
 			seen = seen[1:]
 		}
 		if len(seen) == 0 {
-			break
+			// Still stale at the end: at least this stale.
+			stale = append(stale, p.DrainUntil.Sub(sc.At(k)))
+			continue
 		}
 		covered++
 		stale = append(stale, seen[0].at.Sub(sc.At(k)))
