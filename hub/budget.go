@@ -24,7 +24,12 @@ type PollBudget struct {
 	// Rate is the limiter's rate now, in requests per second (poll_rate,
 	// or less while Nellis throttles); Needed is what the polled lots ask,
 	// InsuranceNeeded what the streamed lots' own polls ask on top.
-	Rate            float64 `json:"rate"`
+	Rate float64 `json:"rate"`
+	// Capacity is what the polls get: the rate, or the fetches done a
+	// second over the last 10 s if fewer while requests waited throughout
+	// (poll_concurrency snapshots in flight carry no more than that many
+	// round trips). The intervals are weighed against it.
+	Capacity        float64 `json:"capacity"`
 	Needed          float64 `json:"needed"`
 	InsuranceNeeded float64 `json:"insurance_needed"`
 	// PolledLots counts the lots without a healthy stream, not over;
@@ -84,10 +89,16 @@ func (h *Hub) weighBudget(now time.Time, cfg Config, claims []slotClaim) {
 			routine += perSec(time.Duration(p.Fallback))
 		}
 	}
-	b.Rate = h.limiter.Stats().Rate
+	st := h.limiter.Stats()
+	fc := &h.scratch.fetches
+	fc.weigh(now, st.Waiting > 0)
+	b.Rate, b.Capacity, b.OneOffRate = st.Rate, st.Rate, fc.oneOffPerSec
+	if fc.saturated && fc.donePerSec > 0 {
+		b.Capacity = min(b.Rate, fc.donePerSec)
+	}
 	b.Needed = urgent + routine
-	if b.Rate > 0 {
-		b.FirstSnapshotsIn = float64(b.UnknownLots) / b.Rate
+	if b.Capacity > 0 {
+		b.FirstSnapshotsIn = float64(b.UnknownLots) / b.Capacity
 	}
 	// Each group's polls stretch by how far its need exceeds its share.
 	stretch := func(d time.Duration, need, rate float64) float64 {
@@ -101,22 +112,22 @@ func (h *Hub) weighBudget(now time.Time, cfg Config, claims []slotClaim) {
 	}
 	// The polled lots' turns keep a share of the rate however much the
 	// closing lots ask (fallback.RoutineEvery).
-	kept := min(routine, b.Rate/fallback.RoutineEvery)
-	b.OneOffRate = h.scratch.oneOffs.weigh(now)
-	b.ClosingInterval = stretch(time.Duration(p.FallbackClosing), urgent, b.Rate-kept)
-	b.Interval = stretch(time.Duration(p.Fallback), routine, b.Rate-min(urgent, b.Rate-kept)-b.OneOffRate)
+	c := b.Capacity
+	kept := min(routine, c/fallback.RoutineEvery)
+	b.ClosingInterval = stretch(time.Duration(p.FallbackClosing), urgent, c-kept)
+	b.Interval = stretch(time.Duration(p.Fallback), routine, c-min(urgent, c-kept)-b.OneOffRate)
 
 	h.mu.Lock()
 	was := h.budget.Short
 	asked := b.Needed + b.OneOffRate
-	b.Short = asked > b.Rate || (was && asked > b.Rate*budgetSlack)
+	b.Short = asked > b.Capacity || (was && asked > b.Capacity*budgetSlack)
 	h.budget = b
 	h.mu.Unlock()
 	switch {
 	case b.Short && !was:
 		h.log.Warn("poll budget short: polled lots are refreshed less often than poll_interval",
 			zap.Int("polled_lots", b.PolledLots), zap.Int("closing_polled_lots", b.ClosingPolledLots),
-			zap.Float64("poll_rate", b.Rate), zap.Float64("needed_rate", b.Needed), zap.Float64("one_off_rate", b.OneOffRate),
+			zap.Float64("poll_rate", b.Rate), zap.Float64("needed_rate", b.Needed), zap.Float64("one_off_rate", b.OneOffRate), zap.Float64("capacity", b.Capacity),
 			zap.Duration("poll_interval", time.Duration(p.Fallback)), zap.Float64("achievable_interval_s", b.Interval),
 			zap.Float64("achievable_closing_interval_s", b.ClosingInterval), zap.Int("unknown_lots", b.UnknownLots))
 	case !b.Short && was:
@@ -125,32 +136,40 @@ func (h *Hub) weighBudget(now time.Time, cfg Config, claims []slotClaim) {
 	}
 }
 
-// oneOffRate measures the one-off fetches (first snapshots, gap healing)
-// the feeds start: they take from the rate what the polled lots' turns
-// cannot have.
-type oneOffRate struct {
-	started atomic.Int64 // by the feeds
-	// The rebalancer's: the count at the last mark, and the rate since.
-	markAt    time.Time
-	markCount int64
-	perSec    float64
+// fetchCounts measures the fetches over windows of fetchWindow: the
+// one-off ones the feeds start (first snapshots, gap healing), which take
+// from the rate what the polled lots' turns cannot have, and all those
+// done, which say what the limiter carries when requests wait throughout
+// (poll_concurrency fetches in flight may carry less than poll_rate).
+type fetchCounts struct {
+	oneOffs, done atomic.Int64 // by the feeds
+	// The rebalancer's: the counts at the last mark, whether requests
+	// waited at every pass since, and the rates over the last window.
+	markAt                   time.Time
+	markOneOffs, markDone    int64
+	waitedThroughout         bool
+	oneOffPerSec, donePerSec float64
+	saturated                bool // requests waited throughout that window
 }
 
-// oneOffWindow is how long the one-off fetches are counted for a rate.
-const oneOffWindow = 10 * time.Second
+// fetchWindow is how long the fetches are counted for a rate.
+const fetchWindow = 10 * time.Second
 
-// weigh returns the rate of one-off fetches over the last window that
-// ended; the rebalancer calls it every pass.
-func (r *oneOffRate) weigh(now time.Time) float64 {
-	n := r.started.Load()
-	switch elapsed := now.Sub(r.markAt); {
-	case r.markAt.IsZero():
-		r.markAt, r.markCount = now, n
-	case elapsed >= oneOffWindow:
-		r.perSec = float64(n-r.markCount) / elapsed.Seconds()
-		r.markAt, r.markCount = now, n
+// weigh updates the rates when a window ends; waiting says whether
+// requests wait for the limiter now. The rebalancer calls it every pass.
+func (c *fetchCounts) weigh(now time.Time, waiting bool) {
+	oneOffs, done := c.oneOffs.Load(), c.done.Load()
+	c.waitedThroughout = c.waitedThroughout && waiting
+	switch elapsed := now.Sub(c.markAt); {
+	case c.markAt.IsZero():
+	case elapsed >= fetchWindow:
+		c.oneOffPerSec = float64(oneOffs-c.markOneOffs) / elapsed.Seconds()
+		c.donePerSec = float64(done-c.markDone) / elapsed.Seconds()
+		c.saturated = c.waitedThroughout
+	default:
+		return
 	}
-	return r.perSec
+	c.markAt, c.markOneOffs, c.markDone, c.waitedThroughout = now, oneOffs, done, waiting
 }
 
 // PollBudget returns the poll budget as last weighed (every quarter second

@@ -118,9 +118,48 @@ func TestOneOffFetchesStretchThePolledLotsInterval(t *testing.T) {
 	if b := h.PollBudget(); b.Short || b.Interval != 2 || b.OneOffRate != 0 {
 		t.Fatalf("budget %+v, want covered at 2s", b)
 	}
-	h.scratch.oneOffs.started.Add(50) // 5 a second over the next 10 s
+	h.scratch.fetches.oneOffs.Add(50) // 5 a second over the next 10 s
 	h.weighBudget(t0.Add(10*time.Second), cfg, claims)
 	if b := h.PollBudget(); !b.Short || b.OneOffRate != 5 || b.Interval != 4 {
 		t.Fatalf("budget %+v, want 5 one-off fetches a second leaving half the rate: every 4s", b)
+	}
+}
+
+// When requests wait for the limiter throughout and fewer fetches get
+// done than poll_rate allows (poll_concurrency round trips in flight carry
+// no more), the budget is weighed against what got done.
+func TestBudgetWeighsWhatTheFetchesCarry(t *testing.T) {
+	h := New(Config{Limiter: fallback.LimiterConfig{Rate: 10, MaxInFlight: 1}}, Deps{})
+	t.Cleanup(h.Close)
+	held, err := h.limiter.Acquire(t.Context(), fallback.Routine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() {
+		p, err := h.limiter.Acquire(t.Context(), fallback.Routine)
+		if err == nil {
+			p.Done(nil)
+		}
+		waited <- err
+	}()
+	for h.limiter.Stats().Waiting == 0 {
+		time.Sleep(time.Millisecond) // polling a condition, not synchronising on time
+	}
+	claims := make([]slotClaim, 20) // 20 polled lots every 2s: 10/s
+	for i := range claims {
+		claims[i].closeAt = t0.Add(time.Hour)
+	}
+	h.weighBudget(t0, h.cfg, claims)
+	h.scratch.fetches.done.Add(30) // 3 a second
+	h.weighBudget(t0.Add(5*time.Second), h.cfg, claims)
+	h.weighBudget(t0.Add(10*time.Second), h.cfg, claims)
+	b := h.PollBudget()
+	if !b.Short || b.Rate != 10 || b.Capacity != 3 || math.Abs(b.Interval-20.0/3) > 1e-9 {
+		t.Fatalf("budget %+v, want short at a capacity of 3/s of 10: every 6.7s", b)
+	}
+	held.Done(nil)
+	if err := <-waited; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -89,7 +89,7 @@ func (f *feed) startFetch(kind fetchKind) {
 	f.fetching = true
 	f.fetchKind = kind
 	if kind != fetchPoll {
-		f.h.scratch.oneOffs.started.Add(1)
+		f.h.scratch.fetches.oneOffs.Add(1)
 	}
 	want := f.fetchPriority(kind, now)
 	// A product no user monitors (only subscribe sockets want it, or the
@@ -221,6 +221,7 @@ func (f *feed) snapshot(timeout time.Duration, cookies string) (snap nellis.Snap
 
 func (f *feed) handleFetch(res fetchResult) {
 	f.fetching = false
+	f.h.scratch.fetches.done.Add(1)
 	f.mu.Lock()
 	f.pending = pendingFetch{}
 	f.mu.Unlock()

@@ -215,7 +215,7 @@ type rebalanceScratch struct {
 	feeds             []*feed
 	claims            []slotClaim
 	waiting, streamed []streamRank
-	oneOffs           oneOffRate // the budget's count of one-off fetches
+	fetches           fetchCounts // the budget's counts of fetches
 }
 
 // allot grants and takes back stream slots, and returns the feeds to wake.
