@@ -25,10 +25,10 @@ func logLots(o loadOutcome) {
 		o.spec.label(), o.upOpen, o.upAccepted, float64(o.gwRSS)/1024, float64(o.gwPeak)/1024, o.ready.SetupSecs)
 	if v := o.feeds; v != nil {
 		b := v.budget
-		logf("%s: gateway: %d lots, %d by SSE (use_sse), %d streamed now, %d polled (%d closing); poll budget %s: %.0f/s of %.0f/s needed, a polled lot every %.1f s, a closing one every %.1f s; "+
-			"%d polled lots staler than that, the stalest %.1f s; %d lots not known yet",
-			o.spec.label(), v.lots, v.sse, v.streamed, v.polled, b.ClosingPolledLots, shortWord(b.Short), b.Rate, b.Needed, b.Interval, b.ClosingInterval,
-			v.overBudget, v.maxStale, b.UnknownLots)
+		logf("%s: gateway: %d lots, %d by SSE (use_sse), %d streamed now, %d polled (%d closing); poll budget %s: %.0f/s (carrying %.0f/s) of %.0f/s needed and %.1f/s one-off, "+
+			"a polled lot every %.1f s, a closing one every %.1f s; %d polled lots staler than that, the stalest %.1f s; %d lots not known yet",
+			o.spec.label(), v.lots, v.sse, v.streamed, v.polled, b.ClosingPolledLots, shortWord(b.Short), b.Rate, b.Capacity, b.Needed, b.OneOffRate,
+			b.Interval, b.ClosingInterval, v.overBudget, v.maxStale, b.UnknownLots)
 	}
 }
 
@@ -81,15 +81,16 @@ func (r *report) lotsTable(b *strings.Builder) {
 			float64(o.gwRSS)/1024, float64(o.gwPeak)/1024, 100*o.gwCPU.Seconds()/o.spec.window.Seconds(), o.play.Failed)
 	}
 	w("\nThe gateway's own view at the window's end (`/nellis/feeds`): the poll budget it reports, and each polled lot's staleness against the interval that budget gives it.\n\n")
-	w("| scenario | lots (by SSE) | streamed now | polled (closing) | poll budget | rate / needed per s | a polled lot every | a closing one every | polled lots staler than that | stalest s |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	w("| scenario | lots (by SSE) | streamed now | polled (closing) | poll budget | rate (carried) / needed per s | a polled lot every | a closing one every | polled lots staler than that | stalest s |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, o := range nights {
 		v := o.feeds
 		if v == nil {
 			continue
 		}
 		bu := v.budget
-		w("| %s | %d (%d, %.1f%%) | %d | %d (%d) | %s | %s / %s | %s s | %s s | %d | %s |\n", o.spec.name, v.lots, v.sse, 100*float64(v.sse)/float64(max(v.lots, 1)),
-			v.streamed, v.polled, bu.ClosingPolledLots, shortWord(bu.Short), trim(bu.Rate), trim(bu.Needed), trim(bu.Interval), trim(bu.ClosingInterval), v.overBudget, trim(v.maxStale))
+		w("| %s | %d (%d, %.1f%%) | %d | %d (%d) | %s | %s (%s) / %s | %s s | %s s | %d | %s |\n", o.spec.name, v.lots, v.sse, 100*float64(v.sse)/float64(max(v.lots, 1)),
+			v.streamed, v.polled, bu.ClosingPolledLots, shortWord(bu.Short), trim(bu.Rate), trim(bu.Capacity), trim(bu.Needed), trim(bu.Interval), trim(bu.ClosingInterval),
+			v.overBudget, trim(v.maxStale))
 	}
 	w("\n| scenario | target | measured | verdict |\n|---|---|---|---|\n")
 	for _, o := range nights {
