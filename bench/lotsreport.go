@@ -29,6 +29,9 @@ func logLots(o loadOutcome) {
 			"a polled lot every %.1f s, a closing one every %.1f s; %d polled lots staler than that, the stalest %.1f s; %d lots not known yet",
 			o.spec.label(), v.lots, v.sse, v.streamed, v.polled, b.ClosingPolledLots, shortWord(b.Short), b.Rate, b.Capacity, b.Needed, b.OneOffRate,
 			b.Interval, b.ClosingInterval, v.overBudget, v.maxStale, b.UnknownLots)
+		if v.degraded > 0 {
+			logf("%s: gateway: %d lots degraded, one by %q", o.spec.label(), v.degraded, v.lastError)
+		}
 	}
 }
 
