@@ -148,6 +148,7 @@ type fetchCounts struct {
 	markAt                   time.Time
 	markOneOffs, markDone    int64
 	waitedThroughout         bool
+	samples                  int // passes since the mark
 	oneOffPerSec, donePerSec float64
 	saturated                bool // requests waited throughout that window
 }
@@ -160,16 +161,18 @@ const fetchWindow = 10 * time.Second
 func (c *fetchCounts) weigh(now time.Time, waiting bool) {
 	oneOffs, done := c.oneOffs.Load(), c.done.Load()
 	c.waitedThroughout = c.waitedThroughout && waiting
+	c.samples++
 	switch elapsed := now.Sub(c.markAt); {
 	case c.markAt.IsZero():
 	case elapsed >= fetchWindow:
 		c.oneOffPerSec = float64(oneOffs-c.markOneOffs) / elapsed.Seconds()
 		c.donePerSec = float64(done-c.markDone) / elapsed.Seconds()
-		c.saturated = c.waitedThroughout
+		// Throughout: seen waiting at least every other pass's time.
+		c.saturated = c.waitedThroughout && c.samples >= int(elapsed/(2*rebalanceEvery))
 	default:
 		return
 	}
-	c.markAt, c.markOneOffs, c.markDone, c.waitedThroughout = now, oneOffs, done, waiting
+	c.markAt, c.markOneOffs, c.markDone, c.waitedThroughout, c.samples = now, oneOffs, done, waiting, 0
 }
 
 // PollBudget returns the poll budget as last weighed (every quarter second

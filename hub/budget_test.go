@@ -151,9 +151,10 @@ func TestBudgetWeighsWhatTheFetchesCarry(t *testing.T) {
 		claims[i].closeAt = t0.Add(time.Hour)
 	}
 	h.weighBudget(t0, h.cfg, claims)
-	h.scratch.fetches.done.Add(30) // 3 a second
-	h.weighBudget(t0.Add(5*time.Second), h.cfg, claims)
-	h.weighBudget(t0.Add(10*time.Second), h.cfg, claims)
+	h.scratch.fetches.done.Add(30) // 3 a second over the next 10 s
+	for at := t0.Add(rebalanceEvery); !at.After(t0.Add(10 * time.Second)); at = at.Add(rebalanceEvery) {
+		h.weighBudget(at, h.cfg, claims) // a pass every quarter second, as the rebalancer's
+	}
 	b := h.PollBudget()
 	if !b.Short || b.Rate != 10 || b.Capacity != 3 || math.Abs(b.Interval-20.0/3) > 1e-9 {
 		t.Fatalf("budget %+v, want short at a capacity of 3/s of 10: every 6.7s", b)
