@@ -63,12 +63,14 @@ type pendingFetch struct {
 // poll_rate short, every lot that has only its polls goes before them.
 func (f *feed) fetchPriority(kind fetchKind, now time.Time) fallback.Priority {
 	sit := f.situation(now)
+	known := !f.fresh.IsZero() // written on this goroutine only
 	switch {
-	case kind == fetchPoll && sit.StreamHealthy:
+	case kind == fetchPoll && sit.StreamHealthy && known:
 		return fallback.Insurance
 	case sit.Closing(f.cfg.Poll) && !sit.Over:
 		return fallback.Urgent
-	case kind == fetchInitial:
+	case kind == fetchInitial || !known:
+		// Until a snapshot succeeds, its retries are first snapshots too.
 		return fallback.First
 	}
 	return fallback.Routine

@@ -2,6 +2,8 @@ package hub
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,14 +13,23 @@ import (
 	"github.com/nellis-edge/gateway/sseupstream"
 )
 
-// lineFetcher is a steppedFetcher whose lots close when the test says.
+// lineFetcher is a steppedFetcher whose lots close when the test says,
+// and whose next snapshot of a lot in fail fails.
 type lineFetcher struct {
 	steppedFetcher
 	closes map[int64]time.Time
+	mu     sync.Mutex
+	fail   map[int64]bool
 }
 
 func (f *lineFetcher) Snapshot(ctx context.Context, id int64, c string) (nellis.Snapshot, error) {
 	snap, err := f.steppedFetcher.Snapshot(ctx, id, c)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail[id] && err == nil {
+		delete(f.fail, id)
+		return nellis.Snapshot{}, errors.New("nellis: status 502")
+	}
 	if at, ok := f.closes[id]; ok && err == nil {
 		snap.Patch.CloseTime = ptr(at)
 	}
@@ -32,10 +43,10 @@ type pollLine struct {
 	ft *lineFetcher
 }
 
-func newPollLine(t *testing.T, cfg Config, closes map[int64]time.Time) *pollLine {
-	ft := &lineFetcher{steppedFetcher{calls: make(chan int64, 100), release: make(chan struct{})}, closes}
+func newPollLine(t *testing.T, cfg Config, closes map[int64]time.Time, opts ...func(*Deps)) *pollLine {
+	ft := &lineFetcher{steppedFetcher: steppedFetcher{calls: make(chan int64, 100), release: make(chan struct{})}, closes: closes, fail: map[int64]bool{}}
 	cfg.Limiter = fallback.LimiterConfig{Rate: 1e6, Burst: 1000, MaxInFlight: 1}
-	e := newEnv(t, cfg, func(d *Deps) { d.Snapshots = ft })
+	e := newEnv(t, cfg, append([]func(*Deps){func(d *Deps) { d.Snapshots = ft }}, opts...)...)
 	return &pollLine{e, ft}
 }
 
@@ -143,5 +154,39 @@ func TestInsurancePollsWaitForPolledLots(t *testing.T) {
 	if got := p.next(); got != 1 {
 		t.Fatalf("lot %d polled next, want 1", got)
 	}
+	p.release()
+}
+
+// A lot whose first snapshot failed is still unknown: its retry goes
+// before the known lots' turns, as a first snapshot.
+func TestFailedFirstSnapshotIsRetriedAsAFirstSnapshot(t *testing.T) {
+	// Without cookies: a failed snapshot is not tried again anonymously.
+	p := newPollLine(t, Config{}, nil, func(d *Deps) { d.Cookies = nil })
+	for _, id := range []int64{1, 2} {
+		t.Cleanup(p.h.Subscribe(id, newRecorder()))
+		p.next()
+		p.release()
+		p.waitStatus(id, "known", func(s FeedStatus) bool { return s.Seq > 0 && !s.NextPoll.IsZero() })
+	}
+	p.ft.mu.Lock()
+	p.ft.fail[3] = true
+	p.ft.mu.Unlock()
+	t.Cleanup(p.h.Subscribe(3, newRecorder()))
+	p.next()
+	p.clk.Advance(time.Second)
+	p.release() // fails at +1s: the retry is due at +3s
+	p.waitStatus(3, "failed", func(s FeedStatus) bool { return s.Degraded != "" && !s.NextPoll.IsZero() })
+
+	p.clk.Advance(time.Second) // lots 1 and 2 poll: one holds the slot
+	p.next()
+	p.waiting(1)
+	p.clk.Advance(time.Second) // lot 3 retries
+	p.waiting(2)
+	p.release()
+	if id := p.next(); id != 3 {
+		t.Fatalf("lot %d polled before the retry of lot 3's first snapshot", id)
+	}
+	p.release()
+	p.next()
 	p.release()
 }
