@@ -206,3 +206,39 @@ func TestAutoBidLotsOutrankWatchers(t *testing.T) {
 	e.waitClosed(sB)
 	e.openedFor(3)
 }
+
+// The rebalancer asks a lot's watcher count at most once per
+// watchersFresh, not every quarter second: at 5,000 lots the asking took
+// a sixth of the gateway's CPU.
+func TestWatchersAreAskedOncePerFreshness(t *testing.T) {
+	cfg := sseConfig()
+	cfg.MaxStreams = 1
+	var mu sync.Mutex
+	asked := map[int64]int{}
+	e := newEnv(t, cfg, func(d *Deps) {
+		d.Watchers = func(id int64) int {
+			mu.Lock()
+			defer mu.Unlock()
+			asked[id]++
+			return 1
+		}
+	})
+	count := func(id int64) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return asked[id]
+	}
+	_, s, _ := e.openFeed(1)
+	e.makeHealthy(s)
+	e.cappedFeed(2, newRecorder())
+	e.stepUntil(time.Second, "lot 2 ranked", func() bool { return count(2) > 0 })
+	before := count(2)
+	for range int(watchersFresh/rebalanceEvery) - 1 {
+		e.clk.Advance(rebalanceEvery)
+		e.rebalancedAt()
+	}
+	if n := count(2) - before; n != 0 {
+		t.Fatalf("lot 2's watchers asked %d more times within %s", n, watchersFresh)
+	}
+	e.stepUntil(2*rebalanceEvery, "lot 2's watchers asked again", func() bool { return count(2) > before })
+}
