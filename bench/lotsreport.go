@@ -103,12 +103,24 @@ func (r *report) lotsTable(b *strings.Builder) {
 			w("| %s | last 60 s: p99 ≤ 2× the 10-client row's (%s ms) | p99 %s ms | %s |\n", o.spec.name, trim(2*single.P99), trim(c.Latency.P99),
 				verdict(c.Latency.P99, 2*single.P99, true, " ms"))
 		}
-		if v := o.feeds; v != nil && v.budget.Interval > 0 {
+		if v := o.feeds; v != nil {
+			bu := v.budget
 			p := o.res.Groups["polled"]
+			judged := verdict(p.Staleness.P99/1000, bu.Interval+1, true, " s")
+			if run := (o.spec.window + o.spec.drain).Seconds(); bu.Interval < 0 || bu.Interval+1 > run {
+				judged = fmt.Sprintf("not judged: the interval is longer than the %.0f s run", run)
+			}
 			w("| %s | polled lots: staleness p99 within the budget's interval (%s s) and a second | p99 %s s, %d of %d changes covered | %s |\n", o.spec.name,
-				trim(v.budget.Interval), trim(p.Staleness.P99/1000), p.Covered, p.Expected, verdict(p.Staleness.P99/1000, v.budget.Interval+1, true, " s"))
-			w("| %s | the operator is told when the budget is short | %s, %d lots staler than their interval | %s |\n", o.spec.name,
-				shortWord(v.budget.Short), v.overBudget, verdict(float64(v.overBudget), 0, true, " lots"))
+				trim(bu.Interval), trim(p.Staleness.P99/1000), p.Covered, p.Expected, judged)
+			short := bu.Needed+bu.OneOffRate > bu.Capacity
+			told := "met"
+			if short && !bu.Short {
+				told = "**missed**"
+			}
+			w("| %s | the operator is told when the budget is short | %s (%s/s needed of %s/s carried) | %s |\n", o.spec.name,
+				shortWord(bu.Short), trim(bu.Needed+bu.OneOffRate), trim(bu.Capacity), told)
+			w("| %s | every polled lot within its staleness budget and a second (the gateway's view) | %d of %d staler | %s |\n", o.spec.name,
+				v.overBudget, v.polled, verdict(float64(v.overBudget), 0, true, " lots"))
 		}
 		if v := o.feeds; v != nil && strings.Contains(o.spec.name, "use_sse 5%") {
 			share := 100 * float64(v.sse) / float64(max(v.lots, 1))
