@@ -376,61 +376,37 @@ func TestLimiterRaisedRequestGoesAhead(t *testing.T) {
 	}
 }
 
-// However many closing lots' polls wait, a polled lot's turn comes: one
-// slot in RoutineEvery goes to the Routine line while it waits.
-func TestLimiterKeepsAShareForRoutine(t *testing.T) {
-	clk := clocktest.NewClock(t0)
-	l := fallback.NewLimiter(fallback.LimiterConfig{Rate: 1000, Burst: 100, MaxInFlight: 1}, clk)
-	ctx := context.Background()
+// However many closing lots' polls wait, a polled lot's turn comes, and
+// a lot just watched gets its first snapshot: while one waits, one slot in
+// RoutineEvery goes to its line.
+func TestLimiterKeepsAShareBehindUrgent(t *testing.T) {
+	for _, pri := range []fallback.Priority{fallback.Routine, fallback.First} {
+		clk := clocktest.NewClock(t0)
+		l := fallback.NewLimiter(fallback.LimiterConfig{Rate: 1000, Burst: 100, MaxInFlight: 1}, clk)
+		ctx := context.Background()
 
-	held := mustGet(t, acquireAsync(ctx, l, fallback.Urgent))
-	routine := acquireAsync(ctx, l, fallback.Routine)
-	waitQueued(t, l, 1)
-	var urgent []<-chan acquired
-	for i := range 2 * fallback.RoutineEvery {
-		urgent = append(urgent, acquireAsync(ctx, l, fallback.Urgent))
-		waitQueued(t, l, i+2)
+		held := mustGet(t, acquireAsync(ctx, l, fallback.Urgent))
+		lower := acquireAsync(ctx, l, pri)
+		waitQueued(t, l, 1)
+		var urgent []<-chan acquired
+		for i := range 2 * fallback.RoutineEvery {
+			urgent = append(urgent, acquireAsync(ctx, l, fallback.Urgent))
+			waitQueued(t, l, i+2)
+		}
+		held.Done(nil)
+		for _, u := range urgent[:fallback.RoutineEvery-1] {
+			p := mustGet(t, u)
+			mustWait(t, lower)
+			p.Done(nil)
+		}
+		r := mustGet(t, lower)
+		mustWait(t, urgent[fallback.RoutineEvery-1])
+		r.Done(nil)
+		for _, u := range urgent[fallback.RoutineEvery-1:] {
+			mustGet(t, u).Done(nil)
+		}
+		if s := l.Stats(); s.InFlight != 0 || s.Waiting != 0 {
+			t.Fatalf("priority %v: after all Done: %+v", pri, s)
+		}
 	}
-	held.Done(nil)
-	for _, u := range urgent[:fallback.RoutineEvery-1] {
-		p := mustGet(t, u)
-		mustWait(t, routine)
-		p.Done(nil)
-	}
-	r := mustGet(t, routine)
-	mustWait(t, urgent[fallback.RoutineEvery-1])
-	r.Done(nil)
-	for _, u := range urgent[fallback.RoutineEvery-1:] {
-		mustGet(t, u).Done(nil)
-	}
-	if s := l.Stats(); s.InFlight != 0 || s.Waiting != 0 {
-		t.Fatalf("after all Done: %+v", s)
-	}
-}
-
-// First snapshots keep their share behind closing lots too: a lot just
-// watched gets its first state however many closing lots wait.
-func TestLimiterKeepsAShareForFirstSnapshots(t *testing.T) {
-	clk := clocktest.NewClock(t0)
-	l := fallback.NewLimiter(fallback.LimiterConfig{Rate: 1000, Burst: 100, MaxInFlight: 1}, clk)
-	ctx := context.Background()
-
-	held := mustGet(t, acquireAsync(ctx, l, fallback.Urgent))
-	first := acquireAsync(ctx, l, fallback.First)
-	waitQueued(t, l, 1)
-	var urgent []<-chan acquired
-	for i := range fallback.RoutineEvery {
-		urgent = append(urgent, acquireAsync(ctx, l, fallback.Urgent))
-		waitQueued(t, l, i+2)
-	}
-	held.Done(nil)
-	for _, u := range urgent[:fallback.RoutineEvery-1] {
-		p := mustGet(t, u)
-		mustWait(t, first)
-		p.Done(nil)
-	}
-	f := mustGet(t, first)
-	mustWait(t, urgent[fallback.RoutineEvery-1])
-	f.Done(nil)
-	mustGet(t, urgent[fallback.RoutineEvery-1]).Done(nil)
 }
