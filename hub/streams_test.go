@@ -242,3 +242,25 @@ func TestWatchersAreAskedOncePerFreshness(t *testing.T) {
 	}
 	e.stepUntil(2*rebalanceEvery, "lot 2's watchers asked again", func() bool { return count(2) > before })
 }
+
+// Woken every millisecond (lots closing, streams handed on), the
+// rebalancer of 5,000 lots is not busy all the time: it rests after a
+// wake-up in proportion to its last pass (a twentieth of a core, or a
+// little more where a pass costs over 25 ms, as under the race detector).
+func TestRebalancerRestsWhenWokenOften(t *testing.T) {
+	h := newNight(t)
+	h.mu.Lock()
+	h.startRebalancer()
+	h.mu.Unlock()
+	start := time.Now()
+	for time.Since(start) < time.Second {
+		h.mu.Lock()
+		h.kickRebalance()
+		h.mu.Unlock()
+		time.Sleep(time.Millisecond) // the wake-ups' pace, not a synchronisation
+	}
+	busy, elapsed := time.Duration(h.scratch.busy.Load()), time.Since(start)
+	if busy > elapsed/4 {
+		t.Fatalf("rebalancing took %s of %s", busy, elapsed)
+	}
+}
