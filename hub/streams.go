@@ -196,6 +196,7 @@ func (h *Hub) rebalanceLoop() {
 		began := h.rebalance()
 		cost := time.Since(start)
 		h.scratch.busy.Add(int64(cost))
+		h.scratch.passes.Add(1)
 		t := h.clock.NewTimer(began.Add(rebalanceEvery))
 		select {
 		case <-h.stop:
@@ -260,7 +261,7 @@ type rebalanceScratch struct {
 	claims            []slotClaim
 	waiting, streamed []streamRank
 	fetches           fetchCounts  // the budget's counts of fetches
-	busy              atomic.Int64 // nanoseconds spent in passes, for tests
+	busy, passes      atomic.Int64 // nanoseconds spent in passes, and passes, for tests
 }
 
 // allot grants and takes back stream slots, and returns the feeds to wake.
