@@ -55,7 +55,7 @@ func lotsSpecs(quick bool) []loadSpec {
 		window, firstClose = 20*time.Second, 5*time.Second
 	}
 	plan := lotsPlan{
-		// Setting up took 25-50 s with other work on the machine and the
+		// Setting up took 16-60 s with other work on the machine and the
 		// gateway fetching 200 first snapshots a second meanwhile; a
 		// setup that overruns fails the whole bench.
 		watch: 50, setup: 90 * time.Second,
