@@ -19,6 +19,7 @@ import (
 // bench/floor). It talks over the same JSON line pipe as a load generator.
 type floorProc struct {
 	*loadgenProc
+	plainRun
 	url string
 	ids []int64
 }

@@ -18,10 +18,28 @@ var lotGroups = []struct{ key, label string }{
 func logLots(o loadOutcome) {
 	for _, g := range lotGroups {
 		r := o.res.Groups[g.key]
-		logf("%s: %s: %d of %d delivered (%d drops), p99 %.2f ms", o.spec.label(), g.label, r.Delivered, r.Expected, r.Drops, r.Latency.P99)
+		logf("%s: %s: %d of %d delivered (%d drops), p99 %.2f ms; %d covered (itself or a newer price), staleness p99 %.0f max %.0f ms",
+			o.spec.label(), g.label, r.Delivered, r.Expected, r.Drops, r.Latency.P99, r.Covered, r.Staleness.P99, r.Staleness.Max)
 	}
 	logf("%s: %d upstream connections open (%d accepted), gateway RSS %.0f MiB (peak %.0f), clients set up in %.1f s",
 		o.spec.label(), o.upOpen, o.upAccepted, float64(o.gwRSS)/1024, float64(o.gwPeak)/1024, o.ready.SetupSecs)
+	if v := o.feeds; v != nil {
+		b := v.budget
+		logf("%s: gateway: %d lots, %d by SSE (use_sse), %d streamed now, %d polled (%d closing); poll budget %s: %.0f/s (carrying %.0f/s) of %.0f/s needed and %.1f/s one-off, "+
+			"a polled lot every %.1f s, a closing one every %.1f s; %d polled lots staler than that, the stalest %.1f s; %d lots not known yet",
+			o.spec.label(), v.lots, v.sse, v.streamed, v.polled, b.ClosingPolledLots, shortWord(b.Short), b.Rate, b.Capacity, b.Needed, b.OneOffRate,
+			b.Interval, b.ClosingInterval, v.overBudget, v.maxStale, b.UnknownLots)
+		if v.degraded > 0 {
+			logf("%s: gateway: %d lots degraded, one by %q", o.spec.label(), v.degraded, v.lastError)
+		}
+	}
+}
+
+func shortWord(short bool) string {
+	if short {
+		return "SHORT"
+	}
+	return "covered"
 }
 
 // lotsTable is the section of the auction-night rows, with their targets
@@ -43,21 +61,39 @@ func (r *report) lotsTable(b *strings.Builder) {
 	}
 	w("\n#### Thousands of lots\n\n")
 	w("An auction night: the simulator serves h2 over TLS (the gateway trusts it by `upstream_ca`), each client watches 50 lots (20 clients a lot), " +
-		"bids arrive round-robin over every lot, and the lots close one after another, a tenth of them inside the window. " +
+		"bids arrive round-robin over every lot, and the lots close one after another, one every 80 ms, a tenth of them inside the window (`poll_rate 200`: see lotsspecs.go). " +
 		"A (client, lot) pair counts as on a stream when any of its changes came by SSE; \"last 60 s\" holds every change due in its lot's last minute, " +
-		"whatever its source. Changes due after a lot's close are not expected (the simulator refuses those bids).\n\n")
-	w("| scenario | group | (client, lot) pairs | expected | delivered | drops | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|---|---|\n")
+		"whatever its source. Changes due after a lot's close are not expected (the simulator refuses those bids). " +
+		"A polled lot promises its latest state within its staleness budget, not every price: a change superseded between two polls is covered by the newer price. " +
+		"\"Covered\" counts the changes the client had, themselves or a newer price, and \"staleness\" runs from each change's due time until then.\n\n")
+	w("| scenario | group | (client, lot) pairs | expected | delivered | drops | p50 ms | p99 ms | max ms | covered | staleness p50 / p99 / max s |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, o := range nights {
 		for _, g := range lotGroups {
 			r := o.res.Groups[g.key]
-			w("| %s | %s | %d | %d | %d | %d | %s | %s | %s |\n", o.spec.name, g.label, r.Pairs, r.Expected, r.Delivered, r.Drops,
-				trim(r.Latency.P50), trim(r.Latency.P99), trim(r.Latency.Max))
+			stale := "–"
+			if r.Covered > 0 {
+				stale = fmt.Sprintf("%s / %s / %s", trim(r.Staleness.P50/1000), trim(r.Staleness.P99/1000), trim(r.Staleness.Max/1000))
+			}
+			w("| %s | %s | %d | %d | %d | %d | %s | %s | %s | %d | %s |\n", o.spec.name, g.label, r.Pairs, r.Expected, r.Delivered, r.Drops,
+				trim(r.Latency.P50), trim(r.Latency.P99), trim(r.Latency.Max), r.Covered, stale)
 		}
 	}
 	w("\n| scenario | upstream connections open (accepted) | gateway RSS MiB (peak) | gateway CPU (%% of a core) | bids refused (lot closed) |\n|---|---|---|---|---|\n")
 	for _, o := range nights {
 		w("| %s | %d (%d) | %.0f (%.0f) | %.0f%% | %d |\n", o.spec.name, o.upOpen, o.upAccepted,
 			float64(o.gwRSS)/1024, float64(o.gwPeak)/1024, 100*o.gwCPU.Seconds()/o.spec.window.Seconds(), o.play.Failed)
+	}
+	w("\nThe gateway's own view at the window's end (`/nellis/feeds`): the poll budget it reports, and each polled lot's staleness against the interval that budget gives it.\n\n")
+	w("| scenario | lots (by SSE) | streamed now | polled (closing) | poll budget | rate (carried) / needed per s | a polled lot every | a closing one every | polled lots staler than that | stalest s |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, o := range nights {
+		v := o.feeds
+		if v == nil {
+			continue
+		}
+		bu := v.budget
+		w("| %s | %d (%d, %.1f%%) | %d | %d (%d) | %s | %s (%s) / %s | %s s | %s s | %d | %s |\n", o.spec.name, v.lots, v.sse, 100*float64(v.sse)/float64(max(v.lots, 1)),
+			v.streamed, v.polled, bu.ClosingPolledLots, shortWord(bu.Short), trim(bu.Rate), trim(bu.Capacity), trim(bu.Needed), trim(bu.Interval), trim(bu.ClosingInterval),
+			v.overBudget, trim(v.maxStale))
 	}
 	w("\n| scenario | target | measured | verdict |\n|---|---|---|---|\n")
 	for _, o := range nights {
@@ -66,6 +102,29 @@ func (r *report) lotsTable(b *strings.Builder) {
 		if single != nil {
 			w("| %s | last 60 s: p99 ≤ 2× the 10-client row's (%s ms) | p99 %s ms | %s |\n", o.spec.name, trim(2*single.P99), trim(c.Latency.P99),
 				verdict(c.Latency.P99, 2*single.P99, true, " ms"))
+		}
+		if v := o.feeds; v != nil {
+			bu := v.budget
+			p := o.res.Groups["polled"]
+			judged := verdict(p.Staleness.P99/1000, bu.Interval+1, true, " s")
+			if run := (o.spec.window + o.spec.drain).Seconds(); bu.Interval < 0 || bu.Interval+1 > run {
+				judged = fmt.Sprintf("not judged: the interval is longer than the %.0f s run", run)
+			}
+			w("| %s | polled lots: staleness p99 within the budget's interval (%s s) and a second | p99 %s s, %d of %d changes covered | %s |\n", o.spec.name,
+				trim(bu.Interval), trim(p.Staleness.P99/1000), p.Covered, p.Expected, judged)
+			short := bu.Needed+bu.OneOffRate > bu.Capacity
+			told := "met"
+			if short && !bu.Short {
+				told = "**missed**"
+			}
+			w("| %s | the operator is told when the budget is short | %s (%s/s needed of %s/s carried) | %s |\n", o.spec.name,
+				shortWord(bu.Short), trim(bu.Needed+bu.OneOffRate), trim(bu.Capacity), told)
+			w("| %s | every polled lot within its staleness budget and a second (the gateway's view) | %d of %d staler | %s |\n", o.spec.name,
+				v.overBudget, v.polled, verdict(float64(v.overBudget), 0, true, " lots"))
+		}
+		if v := o.feeds; v != nil && strings.Contains(o.spec.name, "use_sse 5%") {
+			share := 100 * float64(v.sse) / float64(max(v.lots, 1))
+			w("| %s | use_sse 5%%: 5%% ± 1%% of lots by SSE | %.2f%% | %s |\n", o.spec.name, share, verdict(abs(share-5), 1, true, " points"))
 		}
 		w("| %s | ≤ 36 upstream connections (h2) | %d open | %s |\n", o.spec.name, o.upOpen, verdict(float64(o.upOpen), 36, true, ""))
 		w("| %s | gateway RSS < 1 GiB | %.0f MiB peak | %s |\n", o.spec.name, float64(o.gwPeak)/1024, verdict(float64(o.gwPeak)/1024, 1024, true, " MiB"))

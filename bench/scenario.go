@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/nellis-edge/gateway/bench/loadgen"
@@ -78,6 +77,9 @@ type loadOutcome struct {
 	// started (lots scenarios).
 	upOpen     int
 	upAccepted int64
+	// feeds is the gateway's own view of its lots at the window's end
+	// (lots scenarios).
+	feeds *feedsView
 }
 
 // spin is how long the emitter spins before each event (see
@@ -134,11 +136,7 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 		}
 	}()
 	ids := srv.products()
-	lgOpts := loadgenOptions{users: spec.users, tls: b.tlsFor(spec.tls)}
-	night, isNight := srv.(*lotsServer)
-	if isNight {
-		lgOpts.flags = []string{"-watch", strconv.Itoa(spec.lots.watch)}
-	}
+	lgOpts := loadgenOptions{users: spec.users, tls: b.tlsFor(spec.tls), flags: srv.loadgenFlags()}
 	lg, err := startLoadgen(b.loadgen, dir, "loadgen", srv.wsURL(), b.token, 0, spec.clients, ids, lgOpts)
 	if err != nil {
 		return out, err
@@ -152,12 +150,9 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 		return out, fmt.Errorf("no client connected: %s", out.ready.FirstErr)
 	}
 
-	start := time.Now().Add(500 * time.Millisecond).Truncate(time.Millisecond)
-	if isNight {
-		if err := night.checkSetup(spec); err != nil {
-			return out, err
-		}
-		start = night.start
+	start, err := srv.scheduleStart(time.Now().Add(500 * time.Millisecond).Truncate(time.Millisecond))
+	if err != nil {
+		return out, err
 	}
 	sc := nellissim.Schedule{Start: start, Rate: spec.rate, Products: ids, BasePrice: basePrice}
 	plan := loadgen.Plan{
@@ -166,9 +161,7 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 		MeasureUntil: start.Add(spec.warmup + spec.window),
 		DrainUntil:   start.Add(spec.warmup + spec.window + spec.drain),
 	}
-	if isNight {
-		plan.Closes, plan.LastWindow = night.closes, lastWindow
-	}
+	srv.shapePlan(&plan)
 	markK := int64(-1)
 	if spec.fault != nil {
 		markK = int64(spec.markAfter.Seconds() * spec.rate)
@@ -234,8 +227,8 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 	if out.gwRSS, out.gwPeak, err = procMem(srv.pid()); err != nil {
 		return out, err
 	}
-	if isNight {
-		out.upOpen, out.upAccepted = night.sim.srv.Open(), night.sim.srv.Accepted()
+	if err := srv.measure(&out); err != nil {
+		return out, err
 	}
 	p := <-played
 	if os.Getenv("BENCH_DEBUG") != "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/nellis-edge/gateway/bench/loadgen"
 	"github.com/nellis-edge/gateway/nellissim"
 )
 
@@ -24,12 +25,39 @@ type server interface {
 	// profile saves a CPU profile of the server over d to path.
 	profile(d time.Duration, path string) error
 	stop() error
+	shaper
 }
+
+// shaper is what a scenario's server decides of a run beyond serving it.
+// Most serve the schedule as it comes (plainRun); a night of lots
+// (lotsServer) fixes when it starts and tells the clients when each lot
+// closes.
+type shaper interface {
+	// loadgenFlags are more of the load generator's command line.
+	loadgenFlags() []string
+	// scheduleStart is when the schedule begins, given the usual start
+	// soon after the clients are ready; an error when they were not ready
+	// in time for a start fixed in advance.
+	scheduleStart(soon time.Time) (time.Time, error)
+	// shapePlan adds what the clients must know to the plan.
+	shapePlan(*loadgen.Plan)
+	// measure adds the server's own figures at the window's end.
+	measure(*loadOutcome) error
+}
+
+// plainRun is the shaper of a run that needs nothing more.
+type plainRun struct{}
+
+func (plainRun) loadgenFlags() []string                          { return nil }
+func (plainRun) scheduleStart(soon time.Time) (time.Time, error) { return soon, nil }
+func (plainRun) shapePlan(*loadgen.Plan)                         {}
+func (plainRun) measure(*loadOutcome) error                      { return nil }
 
 // gatewayServer is the gateway under test and the simulator it follows;
 // the simulator plays the schedule from the driver's process.
 type gatewayServer struct {
 	*gateway
+	plainRun
 	sim *simulator
 	ids []int64
 }

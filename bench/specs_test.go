@@ -22,8 +22,10 @@ func TestWithFloor(t *testing.T) {
 	}
 }
 
-// The night's rows close a tenth of the lots inside the window, one at a
-// time, the rest after it, and every lot at its own time.
+// The night's rows close the lots one at a time, every lot at its own
+// time, at a pace that never has more lots in their last 60 s than the
+// 1,000 streams allowed; the full row closes a tenth of them inside its
+// window, the rest after it.
 func TestLotsCloseStaggered(t *testing.T) {
 	for _, quick := range []bool{false, true} {
 		spec := lotsSpecs(quick)[0]
@@ -47,8 +49,16 @@ func TestLotsCloseStaggered(t *testing.T) {
 				inWindow++
 			}
 		}
-		if len(closes) != spec.products || inWindow != spec.products/10 {
-			t.Errorf("quick %v: %d lots, %d closing in the window; want %d and a tenth", quick, len(closes), inWindow, spec.products)
+		lp := spec.lots
+		want := int((spec.window - lp.firstClose + lp.gap - 1) / lp.gap)
+		if !quick && want != spec.products/10 {
+			t.Errorf("the full row closes %d lots in its window, want a tenth", want)
+		}
+		if len(closes) != spec.products || inWindow != want {
+			t.Errorf("quick %v: %d lots, %d closing in the window; want %d and %d", quick, len(closes), inWindow, spec.products, want)
+		}
+		if n := int(lastWindow / lp.gap); n > 1000 {
+			t.Errorf("quick %v: %d lots in their last 60 s at once, more than the 1,000 streams", quick, n)
 		}
 		if d := closes[ids[1]].Sub(closes[ids[0]]); d.Abs() < spec.window/2 {
 			t.Errorf("quick %v: neighbouring lots close %s apart", quick, d)

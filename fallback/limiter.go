@@ -16,17 +16,30 @@ import (
 // Priority orders polls waiting for a free slot.
 type Priority int
 
-// The priorities: Urgent polls (first snapshots, gap healing, the closing
-// window) get a free slot before Routine ones (safety net, ordinary
-// fallback), and both before Background ones (products no user monitors,
-// which only subscribe sockets or a lingering feed want), so that watchers
-// who bid never wait for those who only look.
+// The priorities, lowest first. A free slot goes to the highest waiting:
+//   - Urgent: a lot in its closing window without a healthy stream (its
+//     polls are all its watchers get), or healing a gap there.
+//   - First: a lot's first snapshot. Nothing is known of the lot yet, not
+//     even when it closes, so it cannot be ranked for a stream.
+//   - Routine: the other polled lots, in turn; gap healing.
+//   - Insurance: the safety-net and hedging polls of a lot a healthy
+//     stream follows. When poll_rate is short they wait for every lot
+//     that has only its polls.
+//   - Background: products no user monitors (only subscribe sockets or a
+//     lingering feed want them), so that watchers who bid never wait for
+//     those who only look.
+//
+// A Request's owner raises it (Request.Raise) when its lot's need grows
+// while it waits: the lot entered its closing window, a user started to
+// monitor it, its stream failed.
 const (
 	Background Priority = iota
+	Insurance
 	Routine
+	First
 	Urgent
 
-	priorities = 3
+	priorities = 5
 )
 
 // maxBackground is how many Background requests may hold a slot at once.
@@ -34,6 +47,15 @@ const (
 // order they were asked for: one background request at a time keeps an
 // urgent one from ever waiting for more than one background token.
 const maxBackground = 1
+
+// RoutineEvery bounds how long the polled lots' turns wait behind closing
+// lots and first snapshots, and first snapshots behind closing lots:
+// while a Routine (or First) request waits, at most RoutineEvery-1 slots
+// in a row go to higher lines, and the next to it. So each line keeps at
+// least a RoutineEvery-th of the rate, every polled lot a bounded
+// staleness and every new lot its first state, however much the closing
+// lots ask.
+const RoutineEvery = 5
 
 // LimiterConfig tunes the process-wide Limiter. Zero fields take the
 // defaults. A field with a JSON name is a setting of the Caddy app's
@@ -116,13 +138,19 @@ type Limiter struct {
 	lastThrottle time.Time
 	lastRecover  time.Time
 	inFlight     int
-	background   int                       // of inFlight, the Background requests
-	queues       [priorities][]*slotWaiter // by Priority
+	background   int // of inFlight, the Background requests
+	// passedOver counts, for the Routine and First lines, the slots
+	// granted in a row to higher lines while one of theirs waited
+	// (RoutineEvery).
+	passedOver [priorities]int
+	queues     [priorities][]*slotWaiter // by Priority
 }
 
 type slotWaiter struct {
 	ready chan struct{} // closed when the slot is handed over
 	// Guarded by Limiter.mu.
+	pri        Priority
+	queued     bool // in queues[pri]
 	granted    bool
 	background bool // the slot was granted as a Background one
 }
@@ -162,7 +190,9 @@ type LimiterStats struct {
 	Rate     float64 // requests per second now
 	InFlight int
 	Waiting  int
-	// Background counts, of Waiting, the requests at Background priority.
+	// Urgent and Background count, of Waiting, the requests at those
+	// priorities.
+	Urgent      int
 	Background  int
 	PausedUntil time.Time
 }
@@ -175,7 +205,7 @@ func (l *Limiter) Stats() LimiterStats {
 	for _, q := range l.queues {
 		waiting += len(q)
 	}
-	return LimiterStats{Rate: l.rate, InFlight: l.inFlight, Waiting: waiting, Background: len(l.queues[Background]), PausedUntil: l.pausedUntil}
+	return LimiterStats{Rate: l.rate, InFlight: l.inFlight, Waiting: waiting, Urgent: len(l.queues[Urgent]), Background: len(l.queues[Background]), PausedUntil: l.pausedUntil}
 }
 
 // Permit is the right to make one request. Call Done exactly once with the
@@ -186,19 +216,59 @@ type Permit struct {
 	once       sync.Once
 }
 
-// Acquire waits for a free slot (urgent first), any Retry-After pause and a
-// token, and returns the permit; or the context's error.
+// Acquire waits for a free slot (highest priority first), any
+// Retry-After pause and a token, and returns the permit; or the context's
+// error.
 func (l *Limiter) Acquire(ctx context.Context, pri Priority) (*Permit, error) {
-	return l.AcquirePromotable(ctx, pri, nil, pri)
+	return l.NewRequest(pri).Wait(ctx)
 }
 
-// AcquirePromotable is Acquire, except that a request still waiting for a
-// slot when promote closes moves to the back of the to queue: a poll
-// queued in the background that has become wanted by a bidder no longer
-// waits behind every other background poll. A nil promote never fires.
-func (l *Limiter) AcquirePromotable(ctx context.Context, pri Priority, promote <-chan struct{}, to Priority) (*Permit, error) {
-	pri, to = validPriority(pri), validPriority(to)
-	background, err := l.acquireSlot(ctx, pri, promote, to)
+// Request is one request for a permit whose priority its owner may raise
+// while it waits for a slot. Call Wait once.
+type Request struct {
+	l *Limiter
+	w *slotWaiter
+}
+
+// NewRequest returns a request at pri; it waits for nothing until Wait.
+func (l *Limiter) NewRequest(pri Priority) *Request {
+	return &Request{l: l, w: &slotWaiter{ready: make(chan struct{}), pri: validPriority(pri)}}
+}
+
+// Raise moves the request up to pri, at the back of pri's line, while it
+// waits for a slot (or before Wait). A pri no higher than the request's,
+// or a request that has its slot, changes nothing. Safe to call from any
+// goroutine.
+func (r *Request) Raise(pri Priority) {
+	l, w := r.l, r.w
+	pri = validPriority(pri)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if w.granted || pri <= w.pri {
+		return
+	}
+	if !w.queued {
+		w.pri = pri
+		return
+	}
+	l.queues[w.pri] = slices.DeleteFunc(l.queues[w.pri], func(o *slotWaiter) bool { return o == w })
+	w.pri = pri
+	l.queues[pri] = append(l.queues[pri], w)
+	l.grantLocked() // it may have waited only for the background's slot
+}
+
+// Priority is the request's priority now.
+func (r *Request) Priority() Priority {
+	r.l.mu.Lock()
+	defer r.l.mu.Unlock()
+	return r.w.pri
+}
+
+// Wait waits for a free slot, any Retry-After pause and a token, and
+// returns the permit; or the context's error.
+func (r *Request) Wait(ctx context.Context) (*Permit, error) {
+	l := r.l
+	background, err := l.acquireSlot(ctx, r.w)
 	if err != nil {
 		return nil, err
 	}
@@ -243,47 +313,43 @@ func validPriority(p Priority) Priority {
 	return min(max(p, Background), Urgent)
 }
 
-// acquireSlot waits for a slot and reports whether it is a Background one.
-func (l *Limiter) acquireSlot(ctx context.Context, pri Priority, promote <-chan struct{}, to Priority) (background bool, err error) {
+// acquireSlot waits for a slot for w and reports whether it is a
+// Background one.
+func (l *Limiter) acquireSlot(ctx context.Context, w *slotWaiter) (background bool, err error) {
 	l.mu.Lock()
-	if l.inFlight < l.cfg.MaxInFlight && !l.waitingFromLocked(pri) && (pri > Background || l.background < maxBackground) {
-		l.inFlight++
-		if pri == Background {
-			l.background++
-		}
+	if pri := w.pri; l.inFlight < l.cfg.MaxInFlight && !l.waitingFromLocked(pri) && (pri > Background || l.background < maxBackground) {
+		l.takeSlotLocked(w)
 		l.mu.Unlock()
-		return pri == Background, nil
+		return w.background, nil
 	}
-	w := &slotWaiter{ready: make(chan struct{})}
-	l.queues[pri] = append(l.queues[pri], w)
+	w.queued = true
+	l.queues[w.pri] = append(l.queues[w.pri], w)
 	l.mu.Unlock()
 
-	for {
-		select {
-		case <-w.ready:
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			return w.background, nil
-		case <-promote:
-			promote = nil
-			l.mu.Lock()
-			if !w.granted && to > pri {
-				l.queues[pri] = slices.DeleteFunc(l.queues[pri], func(o *slotWaiter) bool { return o == w })
-				pri = to
-				l.queues[pri] = append(l.queues[pri], w)
-				l.grantLocked() // it may have waited only for the background's slot
-			}
-			l.mu.Unlock()
-		case <-ctx.Done():
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			if w.granted {
-				l.releaseSlotLocked(w.background)
-			} else {
-				l.queues[pri] = slices.DeleteFunc(l.queues[pri], func(o *slotWaiter) bool { return o == w })
-			}
-			return false, ctx.Err()
+	select {
+	case <-w.ready:
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return w.background, nil
+	case <-ctx.Done():
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if w.granted {
+			l.releaseSlotLocked(w.background)
+		} else {
+			l.queues[w.pri] = slices.DeleteFunc(l.queues[w.pri], func(o *slotWaiter) bool { return o == w })
+			w.queued = false
 		}
+		return false, ctx.Err()
+	}
+}
+
+// takeSlotLocked gives w a slot.
+func (l *Limiter) takeSlotLocked(w *slotWaiter) {
+	w.granted, w.queued, w.background = true, false, w.pri == Background
+	l.inFlight++
+	if w.background {
+		l.background++
 	}
 }
 
@@ -306,25 +372,34 @@ func (l *Limiter) releaseSlotLocked(background bool) {
 	l.grantLocked()
 }
 
-// grantLocked hands free slots to waiters, urgent ones first.
+// grantLocked hands free slots to waiters, highest priority first, but
+// every RoutineEvery-th to a waiting First or Routine one passed over.
 func (l *Limiter) grantLocked() {
 	for l.inFlight < l.cfg.MaxInFlight {
-		var w *slotWaiter
-		for pri := Urgent; pri >= Background; pri-- {
-			if q := l.queues[pri]; len(q) > 0 && (pri > Background || l.background < maxBackground) {
-				w, l.queues[pri] = q[0], q[1:]
-				w.background = pri == Background
+		pri := Urgent
+		for ; pri >= Background; pri-- {
+			if len(l.queues[pri]) > 0 && (pri > Background || l.background < maxBackground) {
 				break
 			}
 		}
-		if w == nil {
+		if pri < Background {
 			return
 		}
-		l.inFlight++
-		if w.background {
-			l.background++
+		for p := First; p >= Routine; p-- {
+			if p < pri && len(l.queues[p]) > 0 && l.passedOver[p] >= RoutineEvery-1 {
+				pri = p // its turn (RoutineEvery)
+				break
+			}
 		}
-		w.granted = true
+		for p := Routine; p < pri; p++ {
+			if len(l.queues[p]) > 0 {
+				l.passedOver[p]++
+			}
+		}
+		l.passedOver[pri] = 0
+		w := l.queues[pri][0]
+		l.queues[pri] = l.queues[pri][1:]
+		l.takeSlotLocked(w)
 		close(w.ready)
 	}
 }

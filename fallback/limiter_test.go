@@ -28,6 +28,15 @@ func acquireAsync(ctx context.Context, l *fallback.Limiter, pri fallback.Priorit
 	return ch
 }
 
+func waitAsync(ctx context.Context, r *fallback.Request) <-chan acquired {
+	ch := make(chan acquired, 1)
+	go func() {
+		p, err := r.Wait(ctx)
+		ch <- acquired{p, err}
+	}()
+	return ch
+}
+
 func mustGet(t *testing.T, ch <-chan acquired) *fallback.Permit {
 	t.Helper()
 	select {
@@ -158,14 +167,10 @@ func TestLimiterBackgroundTakesOneSlot(t *testing.T) {
 
 	// Promoted, a request waiting only for the background's slot goes.
 	held := mustGet(t, acquireAsync(ctx, l, fallback.Background))
-	promote := make(chan struct{})
-	promotable := make(chan acquired, 1)
-	go func() {
-		p, err := l.AcquirePromotable(ctx, fallback.Background, promote, fallback.Urgent)
-		promotable <- acquired{p, err}
-	}()
+	req := l.NewRequest(fallback.Background)
+	promotable := waitAsync(ctx, req)
 	waitQueued(t, l, 1)
-	close(promote)
+	req.Raise(fallback.Urgent)
 	mustGet(t, promotable).Done(nil)
 	held.Done(nil)
 	if s := l.Stats(); s.InFlight != 0 || s.Waiting != 0 {
@@ -181,18 +186,14 @@ func TestLimiterPromotesAWaitingBackgroundRequest(t *testing.T) {
 	ctx := context.Background()
 
 	held := mustGet(t, acquireAsync(ctx, l, fallback.Routine))
-	promote := make(chan struct{})
-	promotable := make(chan acquired, 1)
-	go func() {
-		p, err := l.AcquirePromotable(ctx, fallback.Background, promote, fallback.Urgent)
-		promotable <- acquired{p, err}
-	}()
+	req := l.NewRequest(fallback.Background)
+	promotable := waitAsync(ctx, req)
 	waitQueued(t, l, 1)
 	routine := acquireAsync(ctx, l, fallback.Routine)
 	waitQueued(t, l, 2)
 	urgent := acquireAsync(ctx, l, fallback.Urgent)
 	waitQueued(t, l, 3)
-	close(promote)
+	req.Raise(fallback.Urgent)
 	for deadline := time.Now().Add(5 * time.Second); l.Stats().Background != 0; {
 		if time.Now().After(deadline) {
 			t.Fatal("the promoted request is still in the background queue")
@@ -312,5 +313,100 @@ func TestLimiterConfigValidate(t *testing.T) {
 	}
 	if err := (fallback.LimiterConfig{Rate: 1, MinRate: 2, Backoff: 1.5}).WithDefaults().Validate(); err == nil {
 		t.Fatal("min_rate above rate and backoff 1.5 accepted")
+	}
+}
+
+// With one slot, waiting requests go highest priority first: closing lots'
+// polls, then first snapshots, then the polled lots' turns, then a healthy
+// stream's insurance, then the background; each line in arrival order.
+func TestLimiterServesEveryPriorityInOrder(t *testing.T) {
+	clk := clocktest.NewClock(t0)
+	l := fallback.NewLimiter(fallback.LimiterConfig{Rate: 1000, Burst: 100, MaxInFlight: 1}, clk)
+	ctx := context.Background()
+
+	held := mustGet(t, acquireAsync(ctx, l, fallback.Urgent))
+	order := []fallback.Priority{fallback.Background, fallback.Insurance, fallback.Routine, fallback.First, fallback.Urgent}
+	waiting := map[fallback.Priority]<-chan acquired{}
+	for i, pri := range order {
+		waiting[pri] = acquireAsync(ctx, l, pri)
+		waitQueued(t, l, i+1)
+	}
+	held.Done(nil)
+	for i := len(order) - 1; i >= 0; i-- {
+		p := mustGet(t, waiting[order[i]])
+		for _, later := range order[:i] {
+			mustWait(t, waiting[later])
+		}
+		p.Done(nil)
+	}
+}
+
+// A request raised while it waits (its lot entered the closing window)
+// goes ahead of every lower one queued before it, and behind the requests
+// already at its new priority.
+func TestLimiterRaisedRequestGoesAhead(t *testing.T) {
+	clk := clocktest.NewClock(t0)
+	l := fallback.NewLimiter(fallback.LimiterConfig{Rate: 1000, Burst: 100, MaxInFlight: 1}, clk)
+	ctx := context.Background()
+
+	held := mustGet(t, acquireAsync(ctx, l, fallback.Routine))
+	req := l.NewRequest(fallback.Insurance)
+	raised := waitAsync(ctx, req)
+	waitQueued(t, l, 1)
+	first := acquireAsync(ctx, l, fallback.First)
+	waitQueued(t, l, 2)
+	urgent := acquireAsync(ctx, l, fallback.Urgent)
+	waitQueued(t, l, 3)
+	req.Raise(fallback.Urgent)
+	req.Raise(fallback.Routine) // lowering is ignored
+	if got := req.Priority(); got != fallback.Urgent {
+		t.Fatalf("priority after raising to urgent and asking routine: %v", got)
+	}
+
+	held.Done(nil)
+	u := mustGet(t, urgent)
+	mustWait(t, raised)
+	u.Done(nil)
+	r := mustGet(t, raised)
+	mustWait(t, first)
+	r.Done(nil)
+	mustGet(t, first).Done(nil)
+	if s := l.Stats(); s.InFlight != 0 || s.Waiting != 0 {
+		t.Fatalf("after all Done: %+v", s)
+	}
+}
+
+// However many closing lots' polls wait, a polled lot's turn comes, and
+// a lot just watched gets its first snapshot: while one waits, one slot in
+// RoutineEvery goes to its line.
+func TestLimiterKeepsAShareBehindUrgent(t *testing.T) {
+	for _, pri := range []fallback.Priority{fallback.Routine, fallback.First} {
+		clk := clocktest.NewClock(t0)
+		l := fallback.NewLimiter(fallback.LimiterConfig{Rate: 1000, Burst: 100, MaxInFlight: 1}, clk)
+		ctx := context.Background()
+
+		held := mustGet(t, acquireAsync(ctx, l, fallback.Urgent))
+		lower := acquireAsync(ctx, l, pri)
+		waitQueued(t, l, 1)
+		var urgent []<-chan acquired
+		for i := range 2 * fallback.RoutineEvery {
+			urgent = append(urgent, acquireAsync(ctx, l, fallback.Urgent))
+			waitQueued(t, l, i+2)
+		}
+		held.Done(nil)
+		for _, u := range urgent[:fallback.RoutineEvery-1] {
+			p := mustGet(t, u)
+			mustWait(t, lower)
+			p.Done(nil)
+		}
+		r := mustGet(t, lower)
+		mustWait(t, urgent[fallback.RoutineEvery-1])
+		r.Done(nil)
+		for _, u := range urgent[fallback.RoutineEvery-1:] {
+			mustGet(t, u).Done(nil)
+		}
+		if s := l.Stats(); s.InFlight != 0 || s.Waiting != 0 {
+			t.Fatalf("priority %v: after all Done: %+v", pri, s)
+		}
 	}
 }

@@ -1,29 +1,51 @@
 package hub
 
 import (
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/nellis-edge/gateway/fallback"
 )
 
 // PollBudget is what poll_rate covers now: the polls the schedule asks for
-// every lot (polled lots at poll_interval, or poll_interval_closing in their
-// closing window; streamed lots' safety-net and hedging polls) against the
-// limiter's rate. Closing polls go first (they are Urgent in the limiter);
-// the other polled lots share what is left, in turn.
+// the polled lots (poll_interval, or poll_interval_closing in their closing
+// window) against the limiter's rate. The limiter serves closing lots'
+// polls first, then lots' first snapshots, then the other polled lots in
+// turn (which keep a fifth of the rate while they wait), and only then the
+// insurance polls of streamed lots (safety net, hedge), which never make
+// the budget short.
 type PollBudget struct {
 	// At is when it was weighed.
 	At time.Time `json:"at"`
 	// Short: the rate cannot poll every polled lot at its interval.
 	Short bool `json:"short"`
 	// Rate is the limiter's rate now, in requests per second (poll_rate,
-	// or less while Nellis throttles); Needed is what the schedule asks.
-	Rate   float64 `json:"rate"`
-	Needed float64 `json:"needed"`
+	// or less while Nellis throttles); Needed is what the polled lots ask,
+	// InsuranceNeeded what the streamed lots' own polls ask on top.
+	Rate float64 `json:"rate"`
+	// Capacity is what the polls get: the rate, or the fetches done a
+	// second over the last 10 s if fewer while requests waited throughout
+	// (poll_concurrency snapshots in flight carry no more than that many
+	// round trips). The intervals are weighed against it.
+	Capacity        float64 `json:"capacity"`
+	Needed          float64 `json:"needed"`
+	InsuranceNeeded float64 `json:"insurance_needed"`
 	// PolledLots counts the lots without a healthy stream, not over;
 	// ClosingPolledLots those of them in their closing window.
 	PolledLots        int `json:"polled_lots"`
 	ClosingPolledLots int `json:"closing_polled_lots"`
+	// UnknownLots counts the lots whose close time is not known yet (their
+	// first snapshot waits): until it comes, none can be ranked for a
+	// stream. FirstSnapshotsIn is how long, in seconds, the rate takes to
+	// fetch them all.
+	UnknownLots      int     `json:"unknown_lots"`
+	FirstSnapshotsIn float64 `json:"first_snapshots_in_s"`
+	// OneOffRate is how many first snapshots and gap-healing fetches a
+	// second the lots asked lately (streams opening and closing heal
+	// their gaps): they go before or beside the polled lots' turns.
+	OneOffRate float64 `json:"one_off_rate"`
 	// Interval and ClosingInterval are how often, in seconds, a polled lot
 	// outside and inside its closing window can be polled at this rate:
 	// its expected staleness. Never less than the configured intervals;
@@ -43,18 +65,21 @@ func (h *Hub) weighBudget(now time.Time, cfg Config, claims []slotClaim) {
 	p := cfg.Poll
 	window := time.Duration(p.ClosingWindow)
 	perSec := func(d time.Duration) float64 { return float64(time.Second) / float64(d) }
-	var urgent, routine float64 // requests per second asked at each priority
+	var urgent, routine float64 // requests per second the polled lots ask
 	b := PollBudget{At: now}
 	for _, c := range claims {
 		if c.over || c.reader {
 			continue
 		}
 		closing := !c.closeAt.IsZero() && c.closeAt.Sub(now) <= window
+		if c.closeAt.IsZero() {
+			b.UnknownLots++
+		}
 		switch {
 		case c.healthy && closing:
-			urgent += perSec(time.Duration(p.Hedge))
+			b.InsuranceNeeded += perSec(time.Duration(p.Hedge))
 		case c.healthy:
-			routine += perSec(time.Duration(p.SafetyNet))
+			b.InsuranceNeeded += perSec(time.Duration(p.SafetyNet))
 		case closing:
 			b.PolledLots++
 			b.ClosingPolledLots++
@@ -64,8 +89,17 @@ func (h *Hub) weighBudget(now time.Time, cfg Config, claims []slotClaim) {
 			routine += perSec(time.Duration(p.Fallback))
 		}
 	}
-	b.Rate = h.limiter.Stats().Rate
+	st := h.limiter.Stats()
+	fc := &h.scratch.fetches
+	fc.weigh(now, st.Waiting > 0)
+	b.Rate, b.Capacity, b.OneOffRate = st.Rate, st.Rate, fc.oneOffPerSec
+	if fc.saturated && fc.donePerSec > 0 {
+		b.Capacity = min(b.Rate, fc.donePerSec)
+	}
 	b.Needed = urgent + routine
+	if b.Capacity > 0 {
+		b.FirstSnapshotsIn = float64(b.UnknownLots) / b.Capacity
+	}
 	// Each group's polls stretch by how far its need exceeds its share.
 	stretch := func(d time.Duration, need, rate float64) float64 {
 		switch {
@@ -76,25 +110,69 @@ func (h *Hub) weighBudget(now time.Time, cfg Config, claims []slotClaim) {
 		}
 		return d.Seconds() * need / rate
 	}
-	b.ClosingInterval = stretch(time.Duration(p.FallbackClosing), urgent, b.Rate)
-	b.Interval = stretch(time.Duration(p.Fallback), routine, max(0, b.Rate-urgent))
+	// The polled lots' turns keep a share of the rate however much the
+	// closing lots ask (fallback.RoutineEvery).
+	c := b.Capacity
+	kept := min(routine, c/fallback.RoutineEvery)
+	b.ClosingInterval = stretch(time.Duration(p.FallbackClosing), urgent, c-kept)
+	b.Interval = stretch(time.Duration(p.Fallback), routine, c-min(urgent, c-kept)-b.OneOffRate)
 
 	h.mu.Lock()
 	was := h.budget.Short
-	b.Short = b.Needed > b.Rate || (was && b.Needed > b.Rate*budgetSlack)
+	asked := b.Needed + b.OneOffRate
+	b.Short = asked > b.Capacity || (was && asked > b.Capacity*budgetSlack)
 	h.budget = b
 	h.mu.Unlock()
 	switch {
 	case b.Short && !was:
 		h.log.Warn("poll budget short: polled lots are refreshed less often than poll_interval",
 			zap.Int("polled_lots", b.PolledLots), zap.Int("closing_polled_lots", b.ClosingPolledLots),
-			zap.Float64("poll_rate", b.Rate), zap.Float64("needed_rate", b.Needed),
+			zap.Float64("poll_rate", b.Rate), zap.Float64("needed_rate", b.Needed), zap.Float64("one_off_rate", b.OneOffRate), zap.Float64("capacity", b.Capacity),
 			zap.Duration("poll_interval", time.Duration(p.Fallback)), zap.Float64("achievable_interval_s", b.Interval),
-			zap.Float64("achievable_closing_interval_s", b.ClosingInterval))
+			zap.Float64("achievable_closing_interval_s", b.ClosingInterval), zap.Int("unknown_lots", b.UnknownLots))
 	case !b.Short && was:
 		h.log.Info("poll budget covers every polled lot again",
 			zap.Int("polled_lots", b.PolledLots), zap.Float64("poll_rate", b.Rate), zap.Float64("needed_rate", b.Needed))
 	}
+}
+
+// fetchCounts measures the fetches over windows of fetchWindow: the
+// one-off ones the feeds start (first snapshots, gap healing), which take
+// from the rate what the polled lots' turns cannot have, and all those
+// done, which say what the limiter carries when requests wait throughout
+// (poll_concurrency fetches in flight may carry less than poll_rate).
+type fetchCounts struct {
+	oneOffs, done atomic.Int64 // by the feeds
+	// The rebalancer's: the counts at the last mark, whether requests
+	// waited at every pass since, and the rates over the last window.
+	markAt                   time.Time
+	markOneOffs, markDone    int64
+	waitedThroughout         bool
+	samples                  int // passes since the mark
+	oneOffPerSec, donePerSec float64
+	saturated                bool // requests waited throughout that window
+}
+
+// fetchWindow is how long the fetches are counted for a rate.
+const fetchWindow = 10 * time.Second
+
+// weigh updates the rates when a window ends; waiting says whether
+// requests wait for the limiter now. The rebalancer calls it every pass.
+func (c *fetchCounts) weigh(now time.Time, waiting bool) {
+	oneOffs, done := c.oneOffs.Load(), c.done.Load()
+	c.waitedThroughout = c.waitedThroughout && waiting
+	c.samples++
+	switch elapsed := now.Sub(c.markAt); {
+	case c.markAt.IsZero():
+	case elapsed >= fetchWindow:
+		c.oneOffPerSec = float64(oneOffs-c.markOneOffs) / elapsed.Seconds()
+		c.donePerSec = float64(done-c.markDone) / elapsed.Seconds()
+		// Throughout: seen waiting at least every other pass's time.
+		c.saturated = c.waitedThroughout && c.samples >= int(elapsed/(2*rebalanceEvery))
+	default:
+		return
+	}
+	c.markAt, c.markOneOffs, c.markDone, c.waitedThroughout, c.samples = now, oneOffs, done, waiting, 0
 }
 
 // PollBudget returns the poll budget as last weighed (every quarter second

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -72,4 +73,94 @@ func TestStalenessIsTheAgeOfTheLastGoodSnapshot(t *testing.T) {
 	e.clk.Advance(2 * time.Second)
 	e.waitPoll(SourcePoll)
 	e.waitStatus(1, "4s stale", func(s FeedStatus) bool { return s.Staleness == 4 })
+}
+
+// When the closing lots alone ask more than poll_rate, the other polled
+// lots still keep their share (fallback.RoutineEvery): the budget gives
+// them a bounded interval, not never.
+func TestClosingLotsLeavePolledLotsABoundedInterval(t *testing.T) {
+	e := newEnv(t, Config{})
+	for id := int64(1); id <= 5; id++ {
+		at := t0.Add(time.Hour)
+		if id <= 3 {
+			at = t0.Add(30 * time.Second)
+		}
+		e.ft.set(id, lotClosingAt(id, 10, at))
+		t.Cleanup(e.h.Subscribe(id, newRecorder()))
+		e.waitPoll(SourcePoll)
+	}
+	e.h.UpdateConfig(Config{Limiter: fallback.LimiterConfig{Rate: 1}})
+	e.eventually("budget weighed at 1/s", func() bool {
+		e.clk.Advance(rebalanceEvery)
+		e.rebalancedAt()
+		return e.h.PollBudget().Rate == 1
+	})
+	// 3 closing lots ask 3/s and get 4/5 of the rate: each every 3.75 s;
+	// the other 2 ask 1/s and keep 1/5: each every 10 s.
+	b := e.h.PollBudget()
+	if !b.Short || b.ClosingPolledLots != 3 || b.PolledLots != 5 || math.Abs(b.ClosingInterval-3.75) > 1e-9 || math.Abs(b.Interval-10) > 1e-9 {
+		t.Fatalf("budget %+v, want short, 3 of 5 polled lots closing, every 3.75 s and 10 s", b)
+	}
+}
+
+// First snapshots and gap-healing fetches (streams opening and closing as
+// lots near their close) take from the rate what the polled lots' turns
+// cannot have: the budget's interval counts them.
+func TestOneOffFetchesStretchThePolledLotsInterval(t *testing.T) {
+	h := New(Config{Limiter: fallback.LimiterConfig{Rate: 10}}, Deps{})
+	t.Cleanup(h.Close)
+	cfg := h.cfg
+	claims := make([]slotClaim, 20) // 20 polled lots every 2s: 10/s
+	for i := range claims {
+		claims[i].closeAt = t0.Add(time.Hour)
+	}
+	h.weighBudget(t0, cfg, claims)
+	if b := h.PollBudget(); b.Short || b.Interval != 2 || b.OneOffRate != 0 {
+		t.Fatalf("budget %+v, want covered at 2s", b)
+	}
+	h.scratch.fetches.oneOffs.Add(50) // 5 a second over the next 10 s
+	h.weighBudget(t0.Add(10*time.Second), cfg, claims)
+	if b := h.PollBudget(); !b.Short || b.OneOffRate != 5 || b.Interval != 4 {
+		t.Fatalf("budget %+v, want 5 one-off fetches a second leaving half the rate: every 4s", b)
+	}
+}
+
+// When requests wait for the limiter throughout and fewer fetches get
+// done than poll_rate allows (poll_concurrency round trips in flight carry
+// no more), the budget is weighed against what got done.
+func TestBudgetWeighsWhatTheFetchesCarry(t *testing.T) {
+	h := New(Config{Limiter: fallback.LimiterConfig{Rate: 10, MaxInFlight: 1}}, Deps{})
+	t.Cleanup(h.Close)
+	held, err := h.limiter.Acquire(t.Context(), fallback.Routine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() {
+		p, err := h.limiter.Acquire(t.Context(), fallback.Routine)
+		if err == nil {
+			p.Done(nil)
+		}
+		waited <- err
+	}()
+	for h.limiter.Stats().Waiting == 0 {
+		time.Sleep(time.Millisecond) // polling a condition, not synchronising on time
+	}
+	claims := make([]slotClaim, 20) // 20 polled lots every 2s: 10/s
+	for i := range claims {
+		claims[i].closeAt = t0.Add(time.Hour)
+	}
+	h.weighBudget(t0, h.cfg, claims)
+	h.scratch.fetches.done.Add(30) // 3 a second over the next 10 s
+	for at := t0.Add(rebalanceEvery); !at.After(t0.Add(10 * time.Second)); at = at.Add(rebalanceEvery) {
+		h.weighBudget(at, h.cfg, claims) // a pass every quarter second, as the rebalancer's
+	}
+	b := h.PollBudget()
+	if !b.Short || b.Rate != 10 || b.Capacity != 3 || math.Abs(b.Interval-20.0/3) > 1e-9 {
+		t.Fatalf("budget %+v, want short at a capacity of 3/s of 10: every 6.7s", b)
+	}
+	held.Done(nil)
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
 }

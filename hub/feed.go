@@ -43,9 +43,8 @@ type feed struct {
 	history ring
 	status  FeedStatus // the fields run maintains
 	stream  Stream     // for LastByte and LastEvent in Status
-	// promote, closed by Hub.Prioritize, moves the fetch waiting in the
-	// background for a limiter slot up to its priority; nil otherwise.
-	promote chan struct{}
+	// pending is the fetch waiting for the limiter, to raise.
+	pending pendingFetch
 	// fresh is when the last snapshot succeeded, for the staleness.
 	fresh time.Time
 
@@ -68,6 +67,7 @@ type feed struct {
 	nextPoll       time.Time // zero: no poll planned
 	lingerSince    time.Time // zero: not lingering
 	failing        bool      // snapshots are failing
+	fetchKind      fetchKind // of the fetch in flight
 	// users is the last state published of each owner's (Change.User),
 	// so that only news about a user makes a change.
 	users map[string]UserState
@@ -142,6 +142,7 @@ func (f *feed) run() {
 		f.tickShared()
 		f.tick(now)
 		f.syncStream()
+		f.reprioritize(now)
 		f.publishStatus()
 		if !f.wait(f.nextWake()) {
 			return
@@ -201,6 +202,7 @@ func (f *feed) nextWake() time.Time {
 	if !f.fetching && f.acting() {
 		earliest(f.nextPoll)
 	}
+	earliest(f.closingOpens(f.h.clock.Now()))
 	if f.breakerActive() {
 		earliest(f.breaker.Deadline())
 	}

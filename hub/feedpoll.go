@@ -44,36 +44,73 @@ type fetchResult struct {
 	triedAnonymous bool
 }
 
+// pendingFetch is the fetch waiting for the limiter, guarded by feed.mu:
+// the feed's goroutine raises it as the lot's need grows (raiseFetch), and
+// Hub.Prioritize when a user starts to monitor the lot.
+type pendingFetch struct {
+	req *fallback.Request // nil when no fetch waits
+	// want is the priority the lot's need asks (fetchPriority); written
+	// by the feed's goroutine only. The request waits at Background
+	// instead while background is set: no user monitors the lot.
+	want       fallback.Priority
+	background bool
+}
+
+// fetchPriority is the limiter priority a fetch of kind deserves now. A
+// lot in its closing window without a healthy stream has only its polls:
+// they go first, and a waiting fetch is raised when the window opens
+// (reprioritize). A healthy stream's own polls are insurance: with
+// poll_rate short, every lot that has only its polls goes before them.
+func (f *feed) fetchPriority(kind fetchKind, now time.Time) fallback.Priority {
+	sit := f.situation(now)
+	known := !f.fresh.IsZero() // written on this goroutine only
+	switch {
+	case kind == fetchPoll && sit.StreamHealthy && known:
+		return fallback.Insurance
+	case sit.Closing(f.cfg.Poll) && !sit.Over:
+		return fallback.Urgent
+	case kind == fetchInitial || !known:
+		// Until a snapshot succeeds, its retries are first snapshots too.
+		return fallback.First
+	}
+	return fallback.Routine
+}
+
 // startFetch fetches the snapshot in a goroutine the feed waits for on
-// exit. One fetch runs at a time.
+// exit. One fetch runs at a time; asking for a reconcile while one waits
+// raises the waiting one to the reconcile's priority.
 func (f *feed) startFetch(kind fetchKind) {
+	now := f.h.clock.Now()
 	if f.fetching {
 		if kind == fetchReconcile {
 			f.reconcileAfter = true
+			f.raiseFetch(f.fetchPriority(kind, now))
 		}
 		return
 	}
 	f.fetching = true
-	pri := fallback.Urgent
-	if kind == fetchPoll && !f.situation(f.h.clock.Now()).Closing(f.cfg.Poll) {
-		pri = fallback.Routine
+	f.fetchKind = kind
+	if kind != fetchPoll {
+		f.h.scratch.fetches.oneOffs.Add(1)
 	}
+	want := f.fetchPriority(kind, now)
 	// A product no user monitors (only subscribe sockets want it, or the
 	// feed lingers) is polled in the background, behind every monitored
 	// product's polls, until Prioritize says a user monitors it now.
-	wanted, promote := pri, (chan struct{})(nil)
+	pri, background := want, false
 	if f.h.monitored != nil && !f.h.monitored(f.id) {
-		pri, promote = fallback.Background, make(chan struct{})
+		pri, background = fallback.Background, true
 	}
+	req := f.h.limiter.NewRequest(pri)
 	f.mu.Lock()
-	f.promote = promote
+	f.pending = pendingFetch{req: req, want: want, background: background}
 	f.mu.Unlock()
 	timeout := f.cfg.SnapshotTimeout
 	anonymous := !f.anonymousFailed
 	f.fetches.Add(1)
 	go func() {
 		defer f.fetches.Done()
-		res := f.fetch(kind, pri, promote, wanted, timeout, anonymous)
+		res := f.fetch(kind, req, timeout, anonymous)
 		select {
 		case f.fetchCh <- res:
 		case <-f.ctx.Done():
@@ -81,11 +118,53 @@ func (f *feed) startFetch(kind fetchKind) {
 	}()
 }
 
-// fetch fetches one snapshot. anonymous allows fetching it again without
-// the cookies when it fails with them.
-func (f *feed) fetch(kind fetchKind, pri fallback.Priority, promote <-chan struct{}, wanted fallback.Priority, timeout time.Duration, anonymous bool) fetchResult {
+// raiseFetch raises the waiting fetch to pri, if that is more than it asks.
+func (f *feed) raiseFetch(pri fallback.Priority) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := &f.pending
+	if p.req == nil || pri <= p.want {
+		return
+	}
+	p.want = pri
+	if !p.background {
+		p.req.Raise(pri)
+	}
+}
+
+// reprioritize raises the waiting fetch to what the lot needs now: its
+// closing window opened, or its stream failed, while it waited.
+func (f *feed) reprioritize(now time.Time) {
+	if !f.fetching {
+		return
+	}
+	pri := f.fetchPriority(f.fetchKind, now)
+	if f.reconcileAfter {
+		pri = max(pri, f.fetchPriority(fetchReconcile, now))
+	}
+	if pri > f.pending.want { // want is written only on this goroutine
+		f.raiseFetch(pri)
+	}
+}
+
+// closingOpens is when the lot's closing window opens, while a fetch waits
+// below Urgent for it; zero otherwise. The feed wakes then to raise it.
+func (f *feed) closingOpens(now time.Time) time.Time {
+	if !f.fetching || f.pending.want >= fallback.Urgent || f.product.CloseTime.IsZero() || over(&f.product) {
+		return time.Time{}
+	}
+	at := f.product.CloseTime.Add(-time.Duration(f.cfg.Poll.ClosingWindow))
+	if !at.After(now) {
+		return time.Time{}
+	}
+	return at
+}
+
+// fetch fetches one snapshot once req gets its permit. anonymous allows
+// fetching it again without the cookies when it fails with them.
+func (f *feed) fetch(kind fetchKind, req *fallback.Request, timeout time.Duration, anonymous bool) fetchResult {
 	res := fetchResult{kind: kind}
-	permit, err := f.h.limiter.AcquirePromotable(f.ctx, pri, promote, wanted)
+	permit, err := req.Wait(f.ctx)
 	if err != nil {
 		res.err = err
 		return res
@@ -144,8 +223,9 @@ func (f *feed) snapshot(timeout time.Duration, cookies string) (snap nellis.Snap
 
 func (f *feed) handleFetch(res fetchResult) {
 	f.fetching = false
+	f.h.scratch.fetches.done.Add(1)
 	f.mu.Lock()
-	f.promote = nil
+	f.pending = pendingFetch{}
 	f.mu.Unlock()
 	if f.ctx.Err() != nil {
 		return
@@ -234,8 +314,8 @@ func (h *Hub) Prioritize(productID int64) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.promote != nil {
-		close(f.promote)
-		f.promote = nil
+	if p := &f.pending; p.req != nil && p.background {
+		p.background = false
+		p.req.Raise(p.want)
 	}
 }

@@ -206,3 +206,67 @@ func TestAutoBidLotsOutrankWatchers(t *testing.T) {
 	e.waitClosed(sB)
 	e.openedFor(3)
 }
+
+// The rebalancer asks a lot's watcher count at most once per
+// watchersFresh, not every quarter second: at 5,000 lots the asking took
+// a sixth of the gateway's CPU.
+func TestWatchersAreAskedOncePerFreshness(t *testing.T) {
+	cfg := sseConfig()
+	cfg.MaxStreams = 1
+	var mu sync.Mutex
+	asked := map[int64]int{}
+	e := newEnv(t, cfg, func(d *Deps) {
+		d.Watchers = func(id int64) int {
+			mu.Lock()
+			defer mu.Unlock()
+			asked[id]++
+			return 1
+		}
+	})
+	count := func(id int64) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return asked[id]
+	}
+	_, s, _ := e.openFeed(1)
+	e.makeHealthy(s)
+	e.cappedFeed(2, newRecorder())
+	e.stepUntil(time.Second, "lot 2 ranked", func() bool { return count(2) > 0 })
+	before := count(2)
+	for range int(watchersFresh/rebalanceEvery) - 1 {
+		e.clk.Advance(rebalanceEvery)
+		e.rebalancedAt()
+	}
+	if n := count(2) - before; n != 0 {
+		t.Fatalf("lot 2's watchers asked %d more times within %s", n, watchersFresh)
+	}
+	e.stepUntil(2*rebalanceEvery, "lot 2's watchers asked again", func() bool { return count(2) > before })
+}
+
+// Woken every millisecond (lots closing, streams handed on), the
+// rebalancer of 5,000 lots is not busy all the time: it rests after a
+// wake-up in proportion to its last pass (a twentieth of a core, or more
+// where a pass costs over 25 ms, as under the race detector).
+func TestRebalancerRestsWhenWokenOften(t *testing.T) {
+	h := newNight(t)
+	h.mu.Lock()
+	h.startRebalancer()
+	h.mu.Unlock()
+	start := time.Now()
+	for time.Since(start) < time.Second {
+		h.mu.Lock()
+		h.kickRebalance()
+		h.mu.Unlock()
+		time.Sleep(time.Millisecond) // the wake-ups' pace, not a synchronisation
+	}
+	busy, elapsed := time.Duration(h.scratch.busy.Load()), time.Since(start)
+	// A pass of cost c rests min(20c, maxRest): at most c/(c+rest) of the
+	// time in passes, whatever a pass costs on this machine now (the race
+	// detector and other work make it vary); twice that with room for the
+	// first pass, which follows no rest. Without the rest it is near 1.
+	c := busy / time.Duration(max(h.scratch.passes.Load(), 1))
+	duty := float64(c) / float64(c+min(rebalanceDuty*c, maxRest))
+	if got := float64(busy) / float64(elapsed); got > 2*duty+0.05 {
+		t.Fatalf("rebalancing took %s of %s (%.2f), passes of %s should rest to %.2f", busy, elapsed, got, c, duty)
+	}
+}

@@ -161,6 +161,11 @@ func nextPoll(at, next time.Time) string {
 // often a polled lot is refreshed when it does not.
 func pollBudget(p hub.PollBudget) string {
 	line := fmt.Sprintf("polls %d lots (%d closing) at %.3g/s, needed %.3g/s", p.PolledLots, p.ClosingPolledLots, p.Rate, p.Needed)
+	if p.UnknownLots > 0 {
+		// Until its first snapshot a lot's close time is unknown, so it
+		// cannot be given a stream for its last minute.
+		line += fmt.Sprintf(" · %d lots not known yet (first snapshots take %s)", p.UnknownLots, every(p.FirstSnapshotsIn))
+	}
 	if !p.Short {
 		return line + " · covered\n"
 	}

@@ -76,6 +76,18 @@ PRODUCT  SOURCE  BREAKER  LAST EVENT  LAST BYTE  SUBS  SEQ  NEXT POLL  AGE  NOTE
 `,
 		},
 		{
+			name:  "lots not known yet",
+			frame: Frame{Address: "a", Report: withBudget(NewReport(at, nil, relay, Latency{}), hub.PollBudget{Rate: 10, Needed: 0.5, PolledLots: 1, Interval: 2, ClosingInterval: 1, UnknownLots: 4000, FirstSnapshotsIn: 400})},
+			want: `nellis edge · a · 2026-11-27 08:00:00 UTC · started
+feeds 0 (none) · streams open 0 · stale 0 · subscribers 0
+clients 5 connected, 4 authenticated, 3 idle parked · users 2 monitoring 3 auctions
+latency delivery no writes since start · processing no changes yet
+polls 1 lots (0 closing) at 10/s, needed 0.5/s · 4000 lots not known yet (first snapshots take 6m40s) · covered
+
+no feeds: no product is being watched
+`,
+		},
+		{
 			name:  "poll budget covered",
 			frame: Frame{Address: "a", Report: withBudget(NewReport(at, nil, relay, Latency{}), hub.PollBudget{Rate: 10, Needed: 0.5, PolledLots: 1, Interval: 2, ClosingInterval: 1})},
 			want: `nellis edge · a · 2026-11-27 08:00:00 UTC · started

@@ -44,6 +44,16 @@ type client struct {
 	// close, and the changes in their lot's last Plan.LastWindow.
 	tallies map[int64]*tally
 	closing tally
+	// sightings holds, with Plan.Closes, each price of a product received
+	// for an event due from MeasureFrom on (drain included), in order: a
+	// later price covers every change before it (coverage).
+	sightings map[int64][]sighting
+}
+
+// sighting is a price received: the event k it was due at, and when.
+type sighting struct {
+	k  int64
+	at time.Time
 }
 
 // dial connects one client, authenticates it and, when products are given,
@@ -200,6 +210,12 @@ func (c *client) record(p *runPlan, ch change, now time.Time) {
 			c.restates++
 		}
 		return
+	}
+	if p.Closes != nil && !due.Before(p.MeasureFrom) {
+		if c.sightings == nil {
+			c.sightings = make(map[int64][]sighting, len(c.products))
+		}
+		c.sightings[ch.productID] = append(c.sightings[ch.productID], sighting{k, now})
 	}
 	if !p.Mark.IsZero() && !due.Before(p.Mark) {
 		if _, seen := c.afterMark[ch.productID]; !seen {

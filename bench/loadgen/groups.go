@@ -66,8 +66,8 @@ func (p *runPlan) expected(id int64, from, until time.Time) int64 {
 // groups merges the clients' tallies into Result.Groups.
 func groups(p *runPlan, clients []*client) map[string]Group {
 	type acc struct {
-		g   Group
-		lat []time.Duration
+		g          Group
+		lat, stale []time.Duration
 	}
 	all := map[string]*acc{"stream": {}, "polled": {}, "closing": {}}
 	for _, c := range clients {
@@ -84,6 +84,9 @@ func groups(p *runPlan, clients []*client) map[string]Group {
 				a.g.Delivered += t.delivered
 				a.lat = append(a.lat, t.lat...)
 			}
+			var covered int64
+			a.stale, covered = p.coverage(id, c.sightings[id], a.stale)
+			a.g.Covered += covered
 			if closeAt, ok := p.Closes[id]; ok {
 				from := closeAt.Add(-p.LastWindow)
 				if from.Before(p.MeasureFrom) {
@@ -102,7 +105,43 @@ func groups(p *runPlan, clients []*client) map[string]Group {
 	for name, a := range all {
 		a.g.Drops = a.g.Expected - a.g.Delivered
 		a.g.Latency = Summarize(a.lat)
+		a.g.Staleness = Summarize(a.stale)
 		out[name] = a.g
 	}
 	return out
+}
+
+// coverage finds, for each of product id's changes expected in the window,
+// the first sighting of it or a newer price, and appends its staleness
+// (from the change's due time to that sighting; to DrainUntil for a change
+// never covered, which was at least that stale) to stale. It returns how
+// many changes were covered.
+func (p *runPlan) coverage(id int64, seen []sighting, stale []time.Duration) ([]time.Duration, int64) {
+	i, ok := p.index[id]
+	if !ok {
+		return stale, 0
+	}
+	sc := p.Schedule
+	until := p.MeasureUntil
+	if closeAt, ok := p.Closes[id]; ok && closeAt.Before(until) {
+		until = closeAt
+	}
+	n := int64(len(sc.Products))
+	k0 := sc.Count(sc.Start, p.MeasureFrom)
+	k1 := k0 + sc.Count(p.MeasureFrom, until)
+	k := k0 + (int64(i)-k0%n+n)%n // product i's first event at or after k0
+	var covered int64
+	for ; k < k1; k += n {
+		for len(seen) > 0 && seen[0].k < k {
+			seen = seen[1:]
+		}
+		if len(seen) == 0 {
+			// Still stale at the end: at least this stale.
+			stale = append(stale, p.DrainUntil.Sub(sc.At(k)))
+			continue
+		}
+		covered++
+		stale = append(stale, seen[0].at.Sub(sc.At(k)))
+	}
+	return stale, covered
 }

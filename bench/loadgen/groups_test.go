@@ -19,8 +19,10 @@ import (
 
 // lotsGateway answers every request and pushes each scheduled change of a
 // product the socket monitors, as the simulator emits it: product 7's by
-// SSE, 9's by poll until the lot closes at closeAt, none of 11's (a lot
-// the gateway never refreshed).
+// SSE, 9's by poll until the lot closes at closeAt (only the even events:
+// a poll brings the latest price, and the one before it is superseded),
+// none of 11's (a lot the gateway never refreshed); lot 9's close then
+// repeats its last price.
 type lotsGateway struct {
 	closeAt time.Time
 	until   time.Time
@@ -55,15 +57,27 @@ func (g *lotsGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	sc := <-g.sched
-	for k := int64(0); sc.At(k).Before(g.until); k++ { // k+1: one seq for all lots is still increasing per lot
+	lastPrice9, closed9 := 0, false
+	for k := int64(0); sc.At(k).Before(g.until); k++ { // seq k+1: increasing for each lot
 		time.Sleep(time.Until(sc.At(k)))
 		id, price := sc.Event(k)
 		source := map[int64]string{7: "sse", 9: "poll"}[id]
 		mu.Lock()
 		watching := monitored[fmt.Sprint(id)]
 		mu.Unlock()
-		if !watching || source == "" || (id == 9 && !sc.At(k).Before(g.closeAt)) {
+		if watching && id == 9 && !sc.At(k).Before(g.closeAt) && !closed9 {
+			// The close repeats the last price the client has.
+			closed9 = true
+			wmu.Lock()
+			_ = conn.WriteMessage(websocket.TextMessage, fmt.Appendf(nil,
+				`{"type":"auctionState","auction":{"id":"9","data":{"currentBid":1},"currentBid":%d,"isClosed":true,"seq":%d,"epoch":"e","source":"poll"}}`, lastPrice9, k+1))
+			wmu.Unlock()
+		}
+		if !watching || source == "" || (id == 9 && (!sc.At(k).Before(g.closeAt) || k%2 == 1)) {
 			continue
+		}
+		if id == 9 {
+			lastPrice9 = price
 		}
 		wmu.Lock()
 		_ = conn.WriteMessage(websocket.TextMessage, fmt.Appendf(nil,
@@ -74,8 +88,9 @@ func (g *lotsGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // TestRunSplitsGroups: three clients each watch two of three lots; the
 // result counts each (client, lot) pair in the group its changes came by,
-// expects nothing of a lot after its close, and counts the changes in a
-// lot's last window apart.
+// expects nothing of a lot after its close, counts the changes in a lot's
+// last window apart, and counts a change superseded by a newer price as
+// covered, not delivered.
 func TestRunSplitsGroups(t *testing.T) {
 	g := &lotsGateway{sched: make(chan nellissim.Schedule, 3)}
 	srv := httptest.NewServer(g)
@@ -117,18 +132,27 @@ func TestRunSplitsGroups(t *testing.T) {
 	}
 	inW.Close()
 	// Client 0 watches 7 and 9, client 1 11 and 7, client 2 9 and 11.
+	// Lot 9 sends k = 4 and 10 of 1, 4, 7, 10, 13: 1 and 7 are covered
+	// by the next price, 13 by none.
 	want := map[string]Group{
-		"stream":  {Pairs: 2, Expected: 20, Delivered: 20},
-		"polled":  {Pairs: 4, Expected: 30, Delivered: 10, Drops: 20},
-		"closing": {Pairs: 2, Expected: 6, Delivered: 6},
+		"stream":  {Pairs: 2, Expected: 20, Delivered: 20, Covered: 20},
+		"polled":  {Pairs: 4, Expected: 30, Delivered: 4, Drops: 26, Covered: 8},
+		"closing": {Pairs: 2, Expected: 6, Delivered: 2, Drops: 4},
 	}
 	for name, w := range want {
 		got := res.Groups[name]
-		if got.Pairs != w.Pairs || got.Expected != w.Expected || got.Delivered != w.Delivered || got.Drops != w.Drops || got.Latency.N != int(got.Delivered) {
+		if got.Pairs != w.Pairs || got.Expected != w.Expected || got.Delivered != w.Delivered || got.Drops != w.Drops ||
+			got.Covered != w.Covered || got.Latency.N != int(got.Delivered) || (name != "closing" && got.Staleness.N != int(got.Expected)) {
 			t.Errorf("%s: %+v, want %+v", name, got, w)
 		}
 	}
-	if res.Expected != 50 || res.Delivered != 30 || res.Drops != 20 {
-		t.Errorf("totals: expected %d delivered %d drops %d, want 50, 30, 20", res.Expected, res.Delivered, res.Drops)
+	// Lot 11's first change (k = 2, due 33 ms in), never covered, was
+	// still stale when the drain ended 800 ms in.
+	if st := res.Groups["polled"].Staleness; st.Max < 766 || st.Max > 767 {
+		t.Errorf("polled staleness max %.1f ms, want lot 11's 767 ms", st.Max)
+	}
+	if res.Expected != 50 || res.Delivered != 24 || res.Drops != 26 || res.Duplicates != 0 {
+		t.Errorf("totals: expected %d delivered %d drops %d duplicates %d, want 50, 24, 26 and no duplicate (a close repeating the price is none)",
+			res.Expected, res.Delivered, res.Drops, res.Duplicates)
 	}
 }

@@ -14,6 +14,11 @@ func TestParseState(t *testing.T) {
 				`"nextBid":100002,"timeRemaining":5,"bidderCount":2,"isClosed":false,"seq":7,"epoch":"e","source":"sse","receivedAt":1}}`,
 			want: change{productID: 123, price: 100001, source: "sse", seq: 7, epoch: "e"}, ok: true,
 		},
+		"closed": {
+			msg: `{"type":"auctionState","auction":{"id":"123","data":{"id":123,"currentBid":99,"isClosed":false},"currentBid":100001,` +
+				`"nextBid":100002,"timeRemaining":0,"bidderCount":2,"isClosed":true,"seq":8,"epoch":"e","source":"sse","receivedAt":1}}`,
+			want: change{productID: 123, price: 100001, source: "sse", seq: 8, epoch: "e"}, ok: true,
+		},
 		"unrecovered resume": {
 			msg:  `{"type":"auctionState","recovered":false,"auction":{"id":"9","data":{},"currentBid":5.5,"source":"poll"}}`,
 			want: change{productID: 9, price: 5.5, source: "poll"}, ok: true,

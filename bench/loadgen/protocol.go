@@ -109,6 +109,14 @@ type Group struct {
 	Delivered int64   `json:"delivered"`
 	Drops     int64   `json:"drops"`
 	Latency   Summary `json:"latency"`
+	// Covered counts the expected changes the client had by DrainUntil,
+	// itself or a newer price of the lot: what a polled lot promises (its
+	// latest state within its staleness budget), where a change superseded
+	// between two polls is never sent on its own. Staleness runs from each
+	// expected change's due time until the client had it or a newer price,
+	// or until DrainUntil for a change never covered (a lower bound).
+	Covered   int64   `json:"covered"`
+	Staleness Summary `json:"staleness"`
 	// Pairs is how many (client, product) pairs the group holds.
 	Pairs int `json:"pairs"`
 }
