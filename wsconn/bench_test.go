@@ -68,12 +68,7 @@ func fanout(b *testing.B, overTLS bool) {
 	msg := bytes.Repeat([]byte{'m'}, 300)
 	b.ReportAllocs()
 	for b.Loop() {
-		fr := TextFrame(msg)
-		for _, s := range socks {
-			fr.Retain()
-			s.Send(Message{Frame: fr, Kind: "change"})
-		}
-		fr.Release()
+		sendToAll(socks, msg)
 		for range sockets {
 			<-got
 		}
@@ -108,12 +103,7 @@ func sendOnly(b *testing.B, overTLS bool) {
 	msg := bytes.Repeat([]byte{'m'}, 300)
 	b.ReportAllocs()
 	for b.Loop() {
-		fr := TextFrame(msg)
-		for _, s := range socks {
-			fr.Retain()
-			s.Send(Message{Frame: fr, Kind: "change"})
-		}
-		fr.Release()
+		sendToAll(socks, msg)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*sockets), "ns/delivery")
 	f.close()
@@ -156,4 +146,15 @@ func (f *fixture) dialDiscarding() net.Conn {
 		f.t.Fatalf("upgrade answered %q", head)
 	}
 	return raw
+}
+
+// sendToAll sends msg to every socket as one shared frame, as the relay's
+// fan-out does.
+func sendToAll(socks []*Socket, msg []byte) {
+	fr := TextFrame(msg)
+	for _, s := range socks {
+		fr.Retain()
+		s.Send(Message{Frame: fr, Kind: "change"})
+	}
+	fr.Release()
 }
