@@ -31,10 +31,11 @@ func subscribeAll(nodes []*rigNode, ids ...int64) map[string]map[int64]*changeLo
 // Three hubs watching the same lots: one upstream stream per lot for the
 // whole cluster, and every hub's subscribers get every change with the
 // same epoch and seq; the status says who owns each lot.
-func TestClusterOneUpstreamPerProductEveryChangeEverywhere(t *testing.T) {
-	r := newClusterRig(t)
+// threeHubsFollowing starts hubs gw-a, gw-b and gw-c, each with a
+// subscriber of every lot of ids (priced 100, 4 bids), and waits until each
+// lot has its one stream.
+func (r *clusterRig) threeHubsFollowing(ids ...int64) ([]*rigNode, map[string]map[int64]*changeLog) {
 	nodes := []*rigNode{r.node("gw-a", nil), r.node("gw-b", nil), r.node("gw-c", nil)}
-	ids := []int64{1, 2, 3}
 	for _, id := range ids {
 		r.ft.set(id, r.lot(id, 100, 4))
 	}
@@ -43,6 +44,13 @@ func TestClusterOneUpstreamPerProductEveryChangeEverywhere(t *testing.T) {
 	for _, id := range ids {
 		r.oneStream(id, 5*time.Second)
 	}
+	return nodes, logs
+}
+
+func TestClusterOneUpstreamPerProductEveryChangeEverywhere(t *testing.T) {
+	r := newClusterRig(t)
+	ids := []int64{1, 2, 3}
+	nodes, logs := r.threeHubsFollowing(ids...)
 
 	for round := 1; round <= 10; round++ {
 		for _, id := range ids {
@@ -287,15 +295,9 @@ func drain(ch chan string) {
 // stream again, the epoch continues and changes reach every hub.
 func TestClusterSurvivesNATSRestart(t *testing.T) {
 	r := newClusterRig(t)
-	nodes := []*rigNode{r.node("gw-a", nil), r.node("gw-b", nil), r.node("gw-c", nil)}
 	ids := []int64{11, 12}
+	nodes, logs := r.threeHubsFollowing(ids...)
 	for _, id := range ids {
-		r.ft.set(id, r.lot(id, 100, 4))
-	}
-	r.watchStreams(ids...)
-	logs := subscribeAll(nodes, ids...)
-	for _, id := range ids {
-		r.oneStream(id, 5*time.Second)
 		r.bid(id, 101, 5)
 		for _, n := range nodes {
 			logs[n.name][id].waitPrice(t, n.name, 101)
