@@ -157,7 +157,13 @@ func (b *JetStream) Subscribe(ctx context.Context, handle func(Entry)) (Subscrip
 			return
 		}
 		handle(e)
-	})
+	},
+		// A consumer the server lost (a restart) is noticed by two
+		// missed heartbeats and made again: with the default 30 s pulls
+		// a node would hear nothing for most of that.
+		jetstream.PullExpiry(3*pullHeartbeat(b.cfg)),
+		jetstream.PullHeartbeat(pullHeartbeat(b.cfg)),
+	)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: subscribing to the log: %w", err)
 	}
@@ -171,6 +177,12 @@ func (b *JetStream) Subscribe(ctx context.Context, handle func(Entry)) (Subscrip
 	b.subs[s] = struct{}{}
 	b.mu.Unlock()
 	return s, nil
+}
+
+// pullHeartbeat is the log consumer's heartbeat: a renewal period, within
+// the 0.5 s to 30 s the server accepts.
+func pullHeartbeat(cfg Config) time.Duration {
+	return min(max(cfg.renewEvery(), 500*time.Millisecond), 30*time.Second)
 }
 
 // subscription is one Subscribe's consumer.
