@@ -39,6 +39,12 @@ type loadSpec struct {
 	users int
 	// lots, when set, makes the run an auction night (lotsspecs.go).
 	lots *lotsPlan
+	// nodes, when positive, serves the clients from that many gateway
+	// processes joined over one NATS process (clusterspecs.go).
+	nodes int
+	// killOwner, in a cluster scenario, SIGKILLs the node owning the most
+	// products at the mark (the scenario's fault).
+	killOwner bool
 }
 
 // socketsPerUser is the gateway's max_sockets_per_user for the scenario:
@@ -78,6 +84,8 @@ type loadOutcome struct {
 	// started (lots scenarios).
 	upOpen     int
 	upAccepted int64
+	// cluster is what a cluster scenario measured beyond the rest.
+	cluster *clusterOutcome
 }
 
 // spin is how long the emitter spins before each event (see
@@ -111,6 +119,9 @@ func (b *bench) startServer(ctx context.Context, spec loadSpec, dir string) (ser
 	}
 	if spec.lots != nil {
 		return b.startLotsServer(ctx, spec, dir)
+	}
+	if spec.nodes > 0 {
+		return b.startClusterServer(ctx, spec, dir)
 	}
 	return b.startGatewayServer(ctx, spec, dir)
 }
@@ -203,9 +214,18 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 	if err := sleepUntil(ctx, plan.MeasureFrom); err != nil {
 		return out, err
 	}
-	cpu0, err := procCPU(srv.pid())
+	cpu0, err := serverCPU(srv)
 	if err != nil {
 		return out, err
+	}
+	cluster, isCluster := srv.(*clusterServer)
+	sampled := make(chan streamSamples, 1)
+	if isCluster {
+		// The upstream streams per product, every second of the window;
+		// the sampler ends with the window.
+		go func() { sampled <- cluster.sampleStreams(ctx, plan.MeasureUntil) }()
+	} else {
+		sampled <- streamSamples{}
 	}
 	profiled := make(chan error, 1)
 	if b.profileDir != "" {
@@ -222,7 +242,7 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 	if err := sleepUntil(ctx, plan.MeasureUntil); err != nil {
 		return out, err
 	}
-	cpu1, err := procCPU(srv.pid())
+	cpu1, err := serverCPU(srv)
 	if err != nil {
 		return out, err
 	}
@@ -231,8 +251,15 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 	out.gwCPU = cpu1 - cpu0
 	out.simCPU = self1 - self0
 	out.others = max(0, (busy1-busy0)-out.gwCPU-out.simCPU-(lg1-lg0))
-	if out.gwRSS, out.gwPeak, err = procMem(srv.pid()); err != nil {
+	if out.gwRSS, out.gwPeak, err = serverMem(srv); err != nil {
 		return out, err
+	}
+	if isCluster {
+		samples := <-sampled
+		out.cluster = cluster.outcome(samples, spec.clients)
+		if spec.killOwner {
+			out.cluster.afterKill = sc.Count(plan.Mark, plan.MeasureUntil)
+		}
 	}
 	if isNight {
 		out.upOpen, out.upAccepted = night.sim.srv.Open(), night.sim.srv.Accepted()
