@@ -10,8 +10,9 @@ import (
 // logCluster prints a cluster scenario's own figures in the driver's log.
 func logCluster(o loadOutcome) {
 	c := o.cluster
-	logf("%s: upstream streams per product over %d samples: at most %d, %d samples with a product on two, %d with a product on none; owned at the end %s",
-		o.spec.label(), c.streams.n, c.streams.most, c.streams.doubled, c.streams.missing, ownedText(c.owned))
+	logf("%s: upstream streams per product over %d samples: at most %d, %d samples with a product on two, %d with a product on none; owned at the end %s; NATS %.0f%% of a core of the total %.0f%%",
+		o.spec.label(), c.streams.n, c.streams.most, c.streams.doubled, c.streams.missing, ownedText(c.owned),
+		100*c.natsCPU.Seconds()/o.spec.window.Seconds(), 100*o.gwCPU.Seconds()/o.spec.window.Seconds())
 	if c.killed != "" {
 		m := o.res.AfterMark
 		logf("%s: killed %s (owned %d products, %d clients): %d surviving clients got a post-kill change of every product, worst %.2f s, median %.2f s; %d clients missed a product",
@@ -70,6 +71,8 @@ func (r *report) clusterTable(b *strings.Builder) {
 			if c.streams.n == 0 {
 				bad = 1
 			}
+			w("| %s | (no target) where the CPU went | %.0f%% of a core in all, NATS %.0f%% of it; products owned at the end: %s | – |\n",
+				o.spec.name, 100*o.gwCPU.Seconds()/o.spec.window.Seconds(), 100*c.natsCPU.Seconds()/o.spec.window.Seconds(), ownedText(c.owned))
 			w("| %s | exactly one upstream stream per product at every 1 s sample | %d samples: at most %d on a product, %d with one on two, %d with one on none | %s |\n",
 				o.spec.name, c.streams.n, c.streams.most, c.streams.doubled, c.streams.missing, verdict(float64(bad), 0, true, " samples"))
 			continue

@@ -36,6 +36,9 @@ type clusterServer struct {
 	killedCPU           time.Duration
 	killedRSS, killPeak int64
 	killedOwned         int
+	// natsCPU is the NATS process's CPU at each cpu call (runLoad's
+	// window's start and end): its own share of the total.
+	natsCPU []time.Duration
 }
 
 // startClusterServer starts NATS, the simulator and the nodes, and waits
@@ -140,6 +143,7 @@ func (c *clusterServer) cpu() (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("nats: %w", err)
 	}
+	c.natsCPU = append(c.natsCPU, total)
 	for i, n := range c.nodes {
 		if i == c.killed {
 			total += c.killedCPU
@@ -254,11 +258,17 @@ type clusterOutcome struct {
 	killedOwned   int
 	killedClients int
 	afterKill     int64
+	// natsCPU is the NATS process's CPU over the window, part of the
+	// scenario's total.
+	natsCPU time.Duration
 }
 
 // outcome gathers the cluster's figures at the window's end.
 func (c *clusterServer) outcome(s streamSamples, clients int) *clusterOutcome {
 	o := &clusterOutcome{streams: s, owned: map[string]int{}}
+	if k := len(c.natsCPU); k >= 2 {
+		o.natsCPU = c.natsCPU[k-1] - c.natsCPU[0]
+	}
 	for i, n := range c.nodes {
 		if i == c.killed {
 			continue
