@@ -261,23 +261,34 @@ type clusterOutcome struct {
 	// natsCPU is the NATS process's CPU over the window, part of the
 	// scenario's total.
 	natsCPU time.Duration
+	// unowned is how many products had no owner when the plan was made
+	// (counted as cross-node for every client); ownedBefore is each
+	// node's owned products then, to compare with owned at the end.
+	unowned     int
+	ownedBefore map[string]int
 }
 
-// outcome gathers the cluster's figures at the window's end.
-func (c *clusterServer) outcome(s streamSamples, clients int) *clusterOutcome {
-	o := &clusterOutcome{streams: s, owned: map[string]int{}}
-	if k := len(c.natsCPU); k >= 2 {
-		o.natsCPU = c.natsCPU[k-1] - c.natsCPU[0]
-	}
+// ownedNow is each live node's owned products (-1: not known).
+func (c *clusterServer) ownedNow() map[string]int {
+	owned := map[string]int{}
 	for i, n := range c.nodes {
 		if i == c.killed {
 			continue
 		}
-		owned, err := ownedFeeds(n)
+		k, err := ownedFeeds(n)
 		if err != nil {
-			owned = -1
+			k = -1
 		}
-		o.owned[c.names[i]] = owned
+		owned[c.names[i]] = k
+	}
+	return owned
+}
+
+// outcome gathers the cluster's figures at the window's end.
+func (c *clusterServer) outcome(s streamSamples, clients int) *clusterOutcome {
+	o := &clusterOutcome{streams: s, owned: c.ownedNow()}
+	if k := len(c.natsCPU); k >= 2 {
+		o.natsCPU = c.natsCPU[k-1] - c.natsCPU[0]
 	}
 	if c.killed >= 0 {
 		o.killed, o.killedOwned = c.names[c.killed], c.killedOwned
@@ -292,30 +303,66 @@ func (c *clusterServer) outcome(s streamSamples, clients int) *clusterOutcome {
 
 // ownedFeeds is how many products node n owns, from its /nellis/feeds.
 func ownedFeeds(n *gateway) (int, error) {
+	ids, err := ownedProducts(n)
+	return len(ids), err
+}
+
+// ownedProducts are the products node n owns, from its /nellis/feeds.
+func ownedProducts(n *gateway) ([]int64, error) {
 	client := &http.Client{Timeout: 2 * time.Second}
 	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/nellis/feeds", n.adminPort))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("/nellis/feeds: %s", resp.Status)
+		return nil, fmt.Errorf("/nellis/feeds: %s", resp.Status)
 	}
 	var report struct {
 		Feeds []struct {
-			Role string `json:"role"`
+			ProductID int64  `json:"product_id"`
+			Role      string `json:"role"`
 		} `json:"feeds"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&report); err != nil {
-		return 0, fmt.Errorf("/nellis/feeds: %w", err)
+		return nil, fmt.Errorf("/nellis/feeds: %w", err)
 	}
-	owned := 0
+	var owned []int64
 	for _, f := range report.Feeds {
 		if f.Role == "owner" {
-			owned++
+			owned = append(owned, f.ProductID)
 		}
 	}
 	return owned, nil
+}
+
+// remote is, per node endpoint, the products another node owns now
+// (loadgen.Plan.Remote), and how many products no node owns.
+func (c *clusterServer) remote() (map[string][]int64, int, error) {
+	owner := map[int64]int{}
+	for i, n := range c.nodes {
+		ids, err := ownedProducts(n)
+		if err != nil {
+			return nil, 0, fmt.Errorf("node %s: %w", c.names[i], err)
+		}
+		for _, id := range ids {
+			owner[id] = i
+		}
+	}
+	out := map[string][]int64{}
+	unowned := 0
+	for _, id := range c.ids {
+		o, owned := owner[id]
+		if !owned {
+			unowned++
+		}
+		for i, n := range c.nodes {
+			if !owned || o != i {
+				out[n.wsURL()] = append(out[n.wsURL()], id)
+			}
+		}
+	}
+	return out, unowned, nil
 }
 
 // natsProc is a running bin/nellis-nats with its store in the scenario's

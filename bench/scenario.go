@@ -84,8 +84,12 @@ type loadOutcome struct {
 	// started (lots scenarios).
 	upOpen     int
 	upAccepted int64
-	// cluster is what a cluster scenario measured beyond the rest.
-	cluster *clusterOutcome
+	// cluster is what a cluster scenario measured beyond the rest;
+	// unowned and ownedBefore are read when the plan is made (see
+	// clusterOutcome).
+	cluster     *clusterOutcome
+	unowned     int
+	ownedBefore map[string]int
 }
 
 // spin is how long the emitter spins before each event (see
@@ -185,6 +189,16 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 		markK = int64(spec.markAfter.Seconds() * spec.rate)
 		plan.Mark = sc.At(markK)
 	}
+	var remote map[string][]int64
+	if cluster, ok := srv.(*clusterServer); ok && !spec.killOwner {
+		// Which deliveries cross nodes: ownership settles as the
+		// clients monitor, so it is read once they all have.
+		if remote, out.unowned, err = cluster.remote(); err != nil {
+			return out, err
+		}
+		plan.Remote = remote
+		out.ownedBefore = cluster.ownedNow()
+	}
 	if err := lg.send(plan); err != nil {
 		return out, err
 	}
@@ -257,6 +271,7 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 	if isCluster {
 		samples := <-sampled
 		out.cluster = cluster.outcome(samples, spec.clients)
+		out.cluster.unowned, out.cluster.ownedBefore = out.unowned, out.ownedBefore
 		if spec.killOwner {
 			out.cluster.afterKill = sc.Count(plan.Mark, plan.MeasureUntil)
 		}

@@ -267,7 +267,7 @@ func collect(p *runPlan, opt Options, clients []*client, started time.Time) Resu
 	if !lastState.IsZero() {
 		res.StateSetupSecs = lastState.Sub(started).Seconds()
 	}
-	if len(p.Closes) > 0 {
+	if len(p.Closes) > 0 || len(p.Remote) > 0 {
 		res.Groups = groups(p, clients)
 	}
 	res.Latency = Summarize(lat)
