@@ -14,6 +14,7 @@ export NATS_PORT DEMO_DIR
 
 gateways=""
 others=""
+failed=0
 
 stop() {
 	trap - INT TERM EXIT
@@ -25,7 +26,7 @@ stop() {
 	for pid in $others; do kill -TERM "$pid" 2>/dev/null; done
 	for pid in $others; do wait "$pid" 2>/dev/null; done
 	echo "stopped; logs and state are in $DEMO_DIR"
-	exit 0
+	exit "$failed"
 }
 trap stop INT TERM EXIT
 
@@ -38,16 +39,26 @@ others="$!"
 setsid bin/caddy run --config Caddyfile.demo-sim --adapter caddyfile 2>"$DEMO_DIR/sim.log" &
 others="$! $others"
 
-# Wait until NATS answers before the gateways dial it: a gateway whose
-# first connection fails does not start.
-i=0
-until grep -q "ready on" "$DEMO_DIR/nats.log" 2>/dev/null; do
-	i=$((i + 1))
-	if [ $i -gt 100 ]; then
-		echo "nellis-nats did not start:"; cat "$DEMO_DIR/nats.log"; exit 1
-	fi
-	sleep 0.1
-done
+# started waits up to 20 s until log holds ready, and fails with the log's
+# end if process pid ends first or it never does.
+started() { # name pid log ready
+	i=0
+	until grep -q "$4" "$3" 2>/dev/null; do
+		i=$((i + 1))
+		if ! kill -0 "$2" 2>/dev/null || [ $i -gt 200 ]; then
+			echo "$1 did not start (is its port in use?); the end of $3:"
+			tail -n 5 "$3"
+			failed=1
+			exit 1
+		fi
+		sleep 0.1
+	done
+}
+
+# NATS must answer before the gateways dial it: a gateway whose first
+# connection fails does not start.
+started nellis-nats "${others##* }" "$DEMO_DIR/nats.log" "ready on"
+started "the simulator" "${others%% *}" "$DEMO_DIR/sim.log" "serving initial configuration"
 
 n=1
 for node in a b c; do
@@ -56,6 +67,9 @@ for node in a b c; do
 	gateways="$gateways $!"
 	echo "$!" >"$DEMO_DIR/$node.pid"
 	n=$((n + 1))
+done
+for node in a b c; do
+	started "node $node" "$(cat "$DEMO_DIR/$node.pid")" "$DEMO_DIR/$node.log" "serving initial configuration"
 done
 
 cat <<MSG
