@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
 
 	"github.com/nellis-edge/gateway/internal/natstest"
@@ -222,6 +224,37 @@ func TestClusterDemoSurvivesAKilledNode(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+
+	// A newcomer's view: a surviving node's page names it and shows the
+	// new prices.
+	var survivor *clusterNode
+	for _, n := range nodes {
+		if n != victim {
+			survivor = n
+			break
+		}
+	}
+	ctx := newBrowser(t)
+	step, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	var lowest float64
+	for _, price := range want {
+		if lowest == 0 || price < lowest {
+			lowest = price
+		}
+	}
+	const newPrices = `Array.from(document.querySelectorAll(".lot .price")).filter(e => Number(e.textContent.replace(/[$,]/g, "")) >= %d).length`
+	err := chromedp.Do(step,
+		chromedp.Navigate(fmt.Sprintf("http://localhost:%d/", survivor.port)),
+		chromedp.WaitVisible(`.conn[data-state="live"]`),
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.getElementById("node").textContent === "node %s" && !document.getElementById("node").hidden`, survivor.name)),
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(newPrices+" >= %d", int(lowest), len(want))),
+	)
+	if err != nil {
+		screenshot(t, ctx, "cluster-demo-failed")
+		t.Fatalf("node %s's page never named it and showed the %d new prices: %v", survivor.name, len(want), err)
+	}
+	screenshot(t, ctx, "cluster-demo")
 
 	for _, n := range nodes {
 		if n == victim {
