@@ -106,8 +106,21 @@ func (c *clusterServer) play(ctx context.Context, sc nellissim.Schedule, opts ne
 	return c.sim.Play(ctx, sc, opts)
 }
 
-func (c *clusterServer) profile(time.Duration, string) error {
-	return errors.New("profiles are taken of a single gateway, not of a cluster")
+// profile saves a CPU profile of each node over d, at path with the
+// node's name before the extension (cluster3-n1.pprof, …).
+func (c *clusterServer) profile(d time.Duration, path string) error {
+	ext := filepath.Ext(path)
+	errs := make(chan error, len(c.nodes))
+	for i, n := range c.nodes {
+		go func() {
+			errs <- n.profile(d, strings.TrimSuffix(path, ext)+"-"+c.names[i]+ext)
+		}()
+	}
+	var all []error
+	for range c.nodes {
+		all = append(all, <-errs)
+	}
+	return errors.Join(all...)
 }
 
 // inject runs the scenario's fault: in cluster-failover, it SIGKILLs the
