@@ -6,11 +6,13 @@ CADDY    := bin/caddy
 MODULE   := github.com/nellis-edge/gateway
 CADDY_V  := $(shell $(GO) list -m -f '{{.Version}}' github.com/caddyserver/caddy/v2)
 XCADDY   := $(GO) run github.com/caddyserver/xcaddy/cmd/xcaddy@v0.4.5
+# Caddyfile.demo-cluster is one node's; demo/cluster.sh sets these per node.
+DEMO_CLUSTER_ENV := DEMO_DIR=bin NODE=a PORT=8081 ADMIN_PORT=2021 NATS_PORT=4222
 # Caddyfile.example reads its secrets from the environment; validation only
 # needs them to be set.
 EXAMPLE_ENV := NELLIS_AUTH_TOKEN=validate-only NELLIS_COOKIE_KEY=0000000000000000000000000000000000000000000000000000000000000000
 
-.PHONY: all build xcaddy xcaddy-windows test deps vet fmt-check unit portable cross caddyfiles demo fuzz bench clean
+.PHONY: all build xcaddy xcaddy-windows test deps vet fmt-check unit portable cross caddyfiles demo demo-cluster nats fuzz bench clean
 
 all: build
 
@@ -69,13 +71,27 @@ unit:
 caddyfiles: build
 	$(EXAMPLE_ENV) $(CADDY) validate --config Caddyfile.example --adapter caddyfile
 	$(CADDY) validate --config Caddyfile.demo --adapter caddyfile
+	$(DEMO_CLUSTER_ENV) $(CADDY) validate --config Caddyfile.demo-cluster --adapter caddyfile
+	DEMO_DIR=bin $(CADDY) validate --config Caddyfile.demo-sim --adapter caddyfile
 	$(CADDY) fmt --diff Caddyfile.example
 	$(CADDY) fmt --diff Caddyfile.demo
+	$(CADDY) fmt --diff Caddyfile.demo-cluster
+	$(CADDY) fmt --diff Caddyfile.demo-sim
 
 # The demo: the simulator and the gateway in one process, on localhost.
 demo: build
 	@echo "open http://localhost:8080 (ctrl-c to stop)"
 	$(CADDY) run --config Caddyfile.demo --adapter caddyfile
+
+# nellis-nats: one NATS server with JetStream, for trying cluster mode.
+nats:
+	$(GO) build -o bin/nellis-nats ./cmd/nellis-nats
+
+# The cluster demo: nellis-nats, the simulator and three gateways (nodes a,
+# b and c on ports 8081-8083), each process on its own; demo/cluster.sh
+# says how to kill a node, and ctrl-c stops them all.
+demo-cluster: build nats
+	@sh demo/cluster.sh
 
 FUZZTIME ?= 20s
 fuzz:
@@ -93,7 +109,7 @@ clean:
 # generators in their own processes. Never part of `make test`. Takes about
 # 20 minutes; BENCH_QUICK=1 is a 5-6 minute smoke run that writes nothing,
 # BENCH_HOLD=<duration> shortens the 10-minute idle-connection hold.
-bench: build
+bench: build nats
 	$(GO) build -o bin/nellis-loadgen ./cmd/nellis-loadgen
 	$(GO) build -o bin/nellis-floor ./cmd/nellis-floor
 	$(GO) run ./bench -caddy $(CADDY) -loadgen bin/nellis-loadgen -floor bin/nellis-floor

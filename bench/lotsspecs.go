@@ -151,7 +151,10 @@ func (s *lotsServer) scheduleStart(time.Time) (time.Time, error) {
 }
 
 // shapePlan tells the clients when each lot closes.
-func (s *lotsServer) shapePlan(p *loadgen.Plan) { p.Closes, p.LastWindow = s.closes, lastWindow }
+func (s *lotsServer) shapePlan(p *loadgen.Plan) error {
+	p.Closes, p.LastWindow = s.closes, lastWindow
+	return nil
+}
 
 // measure counts the upstream connections and reads the gateway's own
 // view of its lots (/nellis/feeds): the poll budget, and each polled lot's

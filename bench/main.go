@@ -13,7 +13,9 @@
 // these also runs over TLS (tls-c10, floor-tls-c10, …, tlsspecs.go), as do
 // the idle connections (idle-tls, floor-idle, floor-idle-tls). The
 // shared-token scenarios (sharedspecs.go) put 10,000 clients under one
-// user.
+// user. The cluster scenarios (clusterspecs.go) serve c1k's load from three
+// gateway processes joined over one NATS process (bin/nellis-nats):
+// cluster3, and cluster-failover, which SIGKILLs the busiest owner.
 //
 // BENCH_QUICK=1 (or -quick) is a smoke run of several minutes that prints
 // the table and writes nothing; BENCH_HOLD (or -hold) sets how long the
@@ -48,6 +50,7 @@ type bench struct {
 	caddy   string
 	loadgen string
 	floor   string // the machine floor's binary
+	nats    string // bin/nellis-nats, for the cluster scenarios
 	dir     string // scratch, removed at the end
 	token   string // the run's secret, from which the users' tokens derive
 	// profileDir, when set, receives a CPU profile of the gateway over
@@ -71,6 +74,7 @@ func run(args []string) error {
 	caddy := fs.String("caddy", "bin/caddy", "the gateway binary (make build)")
 	lg := fs.String("loadgen", "bin/nellis-loadgen", "the load generator binary")
 	floorBin := fs.String("floor", "bin/nellis-floor", "the machine floor's binary (floor-* scenarios)")
+	natsBin := fs.String("nats", "bin/nellis-nats", "the NATS server's binary (cluster scenarios, make nats)")
 	quick := fs.Bool("quick", os.Getenv("BENCH_QUICK") != "" && os.Getenv("BENCH_QUICK") != "0", "a short smoke run (env BENCH_QUICK=1)")
 	out := fs.String("out", "", "file to write the figures into (default BENCHMARKS.md; none when quick or profiling)")
 	holdFlag := fs.Duration("hold", 0, "how long idle connections are held (env BENCH_HOLD; default 10m, quick 10s)")
@@ -116,7 +120,7 @@ func run(args []string) error {
 	if _, err := rand.Read(secret); err != nil {
 		return err
 	}
-	b := &bench{caddy: *caddy, loadgen: *lg, floor: *floorBin, dir: dir, token: hex.EncodeToString(secret), profileDir: *profile}
+	b := &bench{caddy: *caddy, loadgen: *lg, floor: *floorBin, nats: *natsBin, dir: dir, token: hex.EncodeToString(secret), profileDir: *profile}
 	if b.tls, err = benchcert.Write(dir); err != nil {
 		return err
 	}
@@ -127,11 +131,19 @@ func run(args []string) error {
 	rep := &report{quick: *quick, hold: hold, args: os.Args, began: began.UTC()}
 	keys := strings.Split(*only, ",")
 	want := func(key string) bool { return *only == "" || slices.Contains(keys, key) }
-	specs := withTLS(withFloor(withShared(append(loadSpecs(*quick), lotsSpecs(*quick)...))))
+	specs := withCluster(withTLS(withFloor(withShared(append(loadSpecs(*quick), lotsSpecs(*quick)...)))), *quick)
 	for _, spec := range specs {
 		if spec.floor && want(spec.key) {
 			if err := floorBinary(b.floor); err != nil {
 				return err
+			}
+			break
+		}
+	}
+	for _, spec := range specs {
+		if spec.nodes > 0 && want(spec.key) {
+			if _, err := os.Stat(b.nats); err != nil {
+				return fmt.Errorf("%w (the cluster scenarios need it: make nats)", err)
 			}
 			break
 		}
@@ -153,6 +165,9 @@ func run(args []string) error {
 			o.res.Drops, o.res.Duplicates, o.res.Restates, o.gwCPUPer1k())
 		if spec.lots != nil {
 			logLots(o)
+		}
+		if o.cluster != nil {
+			logCluster(o)
 		}
 		rep.loads = append(rep.loads, o)
 	}

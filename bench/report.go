@@ -144,6 +144,7 @@ func (r *report) markdown() string {
 	r.tlsTable(&b)
 	r.sharedTable(&b)
 	r.lotsTable(&b)
+	r.clusterTable(&b)
 	if o := r.idle; o != nil {
 		w("\n#### Idle connections\n\n")
 		w("%d of %d connections (authenticated, monitoring nothing) from %d load generator processes, set up in %s. ",

@@ -38,6 +38,12 @@ type loadSpec struct {
 	users int
 	// lots, when set, makes the run an auction night (lotsspecs.go).
 	lots *lotsPlan
+	// nodes, when positive, serves the clients from that many gateway
+	// processes joined over one NATS process (clusterspecs.go).
+	nodes int
+	// killOwner, in a cluster scenario, SIGKILLs the node owning the most
+	// products at the mark (the scenario's fault).
+	killOwner bool
 }
 
 // socketsPerUser is the gateway's max_sockets_per_user for the scenario:
@@ -80,6 +86,8 @@ type loadOutcome struct {
 	// feeds is the gateway's own view of its lots at the window's end
 	// (lots scenarios).
 	feeds *feedsView
+	// cluster is what a cluster scenario measured beyond the rest.
+	cluster *clusterOutcome
 }
 
 // spin is how long the emitter spins before each event (see
@@ -113,6 +121,9 @@ func (b *bench) startServer(ctx context.Context, spec loadSpec, dir string) (ser
 	}
 	if spec.lots != nil {
 		return b.startLotsServer(ctx, spec, dir)
+	}
+	if spec.nodes > 0 {
+		return b.startClusterServer(ctx, spec, dir)
 	}
 	return b.startGatewayServer(ctx, spec, dir)
 }
@@ -161,11 +172,13 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 		MeasureUntil: start.Add(spec.warmup + spec.window),
 		DrainUntil:   start.Add(spec.warmup + spec.window + spec.drain),
 	}
-	srv.shapePlan(&plan)
 	markK := int64(-1)
 	if spec.fault != nil {
 		markK = int64(spec.markAfter.Seconds() * spec.rate)
 		plan.Mark = sc.At(markK)
+	}
+	if err := srv.shapePlan(&plan); err != nil {
+		return out, err
 	}
 	if err := lg.send(plan); err != nil {
 		return out, err
@@ -196,10 +209,11 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 	if err := sleepUntil(ctx, plan.MeasureFrom); err != nil {
 		return out, err
 	}
-	cpu0, err := procCPU(srv.pid())
+	cpu0, err := serverCPU(srv)
 	if err != nil {
 		return out, err
 	}
+	srv.windowBegins(ctx, plan.MeasureUntil)
 	profiled := make(chan error, 1)
 	if b.profileDir != "" {
 		// Profiling costs the gateway a little CPU; such a run is for
@@ -215,7 +229,7 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 	if err := sleepUntil(ctx, plan.MeasureUntil); err != nil {
 		return out, err
 	}
-	cpu1, err := procCPU(srv.pid())
+	cpu1, err := serverCPU(srv)
 	if err != nil {
 		return out, err
 	}
@@ -224,7 +238,7 @@ func (b *bench) runLoad(ctx context.Context, spec loadSpec) (out loadOutcome, er
 	out.gwCPU = cpu1 - cpu0
 	out.simCPU = self1 - self0
 	out.others = max(0, (busy1-busy0)-out.gwCPU-out.simCPU-(lg1-lg0))
-	if out.gwRSS, out.gwPeak, err = procMem(srv.pid()); err != nil {
+	if out.gwRSS, out.gwPeak, err = serverMem(srv); err != nil {
 		return out, err
 	}
 	if err := srv.measure(&out); err != nil {

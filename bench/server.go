@@ -31,7 +31,8 @@ type server interface {
 // shaper is what a scenario's server decides of a run beyond serving it.
 // Most serve the schedule as it comes (plainRun); a night of lots
 // (lotsServer) fixes when it starts and tells the clients when each lot
-// closes.
+// closes; a cluster (clusterServer) tells them which deliveries cross
+// nodes and samples the upstream streams through the window.
 type shaper interface {
 	// loadgenFlags are more of the load generator's command line.
 	loadgenFlags() []string
@@ -39,8 +40,12 @@ type shaper interface {
 	// soon after the clients are ready; an error when they were not ready
 	// in time for a start fixed in advance.
 	scheduleStart(soon time.Time) (time.Time, error)
-	// shapePlan adds what the clients must know to the plan.
-	shapePlan(*loadgen.Plan)
+	// shapePlan adds what the clients must know to the plan, which has
+	// its schedule, window and mark; the clients are ready.
+	shapePlan(*loadgen.Plan) error
+	// windowBegins starts what the server samples through the window
+	// (which ends at until, or with ctx); measure collects it.
+	windowBegins(ctx context.Context, until time.Time)
 	// measure adds the server's own figures at the window's end.
 	measure(*loadOutcome) error
 }
@@ -50,7 +55,8 @@ type plainRun struct{}
 
 func (plainRun) loadgenFlags() []string                          { return nil }
 func (plainRun) scheduleStart(soon time.Time) (time.Time, error) { return soon, nil }
-func (plainRun) shapePlan(*loadgen.Plan)                         {}
+func (plainRun) shapePlan(*loadgen.Plan) error                   { return nil }
+func (plainRun) windowBegins(context.Context, time.Time)         {}
 func (plainRun) measure(*loadOutcome) error                      { return nil }
 
 // gatewayServer is the gateway under test and the simulator it follows;

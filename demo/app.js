@@ -14,6 +14,19 @@ let updates = 0;
 
 document.getElementById("ws-url").textContent = wsURL;
 
+// In the cluster demo (make demo-cluster) each gateway answers /_node
+// with its name; the single-node demo has no such route and shows none.
+fetch("/_node")
+  .then((res) => (res.ok ? res.text() : ""))
+  .then((name) => {
+    if (!name) return;
+    const el = document.getElementById("node");
+    el.textContent = "node " + name;
+    el.hidden = false;
+    document.title = "Nellis Edge · node " + name;
+  })
+  .catch(() => {});
+
 function setConn(state, text) {
   const el = document.getElementById("conn");
   el.dataset.state = state;

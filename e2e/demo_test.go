@@ -100,6 +100,10 @@ func TestDemoPageShowsLivePrices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Only a cluster node names itself (make demo-cluster's /_node).
+	if named, err := chromedp.Run(step, chromedp.Evaluate[bool](`!document.getElementById("node").hidden`)); err != nil || named {
+		t.Errorf("the single gateway's page names a node (%v)", err)
+	}
 	first, err := chromedp.Run(step, chromedp.AttributeValue(`.lot[data-id]`, "data-id"))
 	if err != nil {
 		t.Fatal(err)

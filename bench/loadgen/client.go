@@ -21,6 +21,7 @@ const setupTimeout = 15 * time.Second
 // reader goroutine owns every field below conn until done is closed.
 type client struct {
 	conn     *websocket.Conn
+	url      string // the endpoint it dialled
 	done     chan struct{}
 	products []int64 // what it monitors
 
@@ -40,8 +41,9 @@ type client struct {
 	// auctionState arrived (setup, then the reader).
 	firstState map[int64]time.Time
 	closeErr   error // why the socket ended before it was stopped
-	// With Plan.Closes: each product's changes in the window before its
-	// close, and the changes in their lot's last Plan.LastWindow.
+	// With Plan.Closes or Plan.Remote: each product's changes in the
+	// window before its close, and the changes in their lot's last
+	// Plan.LastWindow.
 	tallies map[int64]*tally
 	closing tally
 	// sightings holds, with Plan.Closes, each price of a product received
@@ -70,6 +72,7 @@ func dial(ctx context.Context, d *websocket.Dialer, url, token string, products 
 	}
 	c := &client{
 		conn:       conn,
+		url:        url,
 		done:       make(chan struct{}),
 		lastSeen:   make(map[int64]seen, len(products)),
 		sources:    make(map[string]int64, 4),
@@ -231,7 +234,7 @@ func (c *client) record(p *runPlan, ch change, now time.Time) {
 	c.delivered++
 	c.sources[ch.source]++
 	c.lat = append(c.lat, now.Sub(due))
-	if p.Closes != nil {
+	if p.Closes != nil || p.Remote != nil {
 		c.tallyGroups(p, ch, due, now.Sub(due))
 	}
 }

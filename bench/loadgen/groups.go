@@ -70,9 +70,31 @@ func groups(p *runPlan, clients []*client) map[string]Group {
 		lat, stale []time.Duration
 	}
 	all := map[string]*acc{"stream": {}, "polled": {}, "closing": {}}
+	remote := map[string]map[int64]bool{}
+	if p.Remote != nil {
+		all["cross"], all["local"] = &acc{}, &acc{}
+		for url, ids := range p.Remote {
+			remote[url] = map[int64]bool{}
+			for _, id := range ids {
+				remote[url][id] = true
+			}
+		}
+	}
 	for _, c := range clients {
 		for _, id := range c.products {
 			t := c.tallies[id]
+			if p.Remote != nil {
+				a := all["local"]
+				if remote[c.url][id] {
+					a = all["cross"]
+				}
+				a.g.Pairs++
+				a.g.Expected += p.expected(id, p.MeasureFrom, p.MeasureUntil)
+				if t != nil {
+					a.g.Delivered += t.delivered
+					a.lat = append(a.lat, t.lat...)
+				}
+			}
 			name := "polled"
 			if t != nil && t.bySSE > 0 {
 				name = "stream"

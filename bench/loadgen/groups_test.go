@@ -156,3 +156,60 @@ func TestRunSplitsGroups(t *testing.T) {
 			res.Expected, res.Delivered, res.Drops, res.Duplicates)
 	}
 }
+
+// TestRunSplitsCrossNode: with Plan.Remote, each client's changes split
+// into "cross", the products another node than its own owns (its
+// endpoint's list), and "local", the rest.
+func TestRunSplitsCrossNode(t *testing.T) {
+	g := &lotsGateway{sched: make(chan nellissim.Schedule, 2)}
+	a, b := httptest.NewServer(g), httptest.NewServer(g)
+	t.Cleanup(a.Close)
+	t.Cleanup(b.Close)
+	urlA, urlB := "ws"+strings.TrimPrefix(a.URL, "http"), "ws"+strings.TrimPrefix(b.URL, "http")
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	opt := Options{URL: urlA + "," + urlB, Secret: "s", Clients: 2, Products: []int64{7, 9, 11}}
+	go func() {
+		done <- Run(t.Context(), opt, inR, outW)
+		outW.Close()
+	}()
+	out := bufio.NewScanner(outR)
+	var ready Ready
+	if !out.Scan() || json.Unmarshal(out.Bytes(), &ready) != nil || ready.Connected != 2 {
+		t.Fatalf("ready: %q", out.Text())
+	}
+	start := time.Now().Add(300 * time.Millisecond)
+	sc := nellissim.Schedule{Start: start, Rate: 60, Products: opt.Products, BasePrice: 1000}
+	g.until, g.closeAt = sc.At(30), sc.At(30) // 10 events a lot, all pushed but 11's
+	plan := Plan{Schedule: sc, MeasureFrom: start, MeasureUntil: g.until, DrainUntil: g.until.Add(300 * time.Millisecond),
+		Remote: map[string][]int64{urlA: {9}, urlB: {7}}}
+	line, _ := json.Marshal(plan)
+	if _, err := inW.Write(append(line, '\n')); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		g.sched <- sc
+	}
+	var res Result
+	if !out.Scan() || json.Unmarshal(out.Bytes(), &res) != nil {
+		t.Fatalf("no result line: %q", out.Text())
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	inW.Close()
+	// Client 0 on A reads 9 from another node, client 1 on B reads 7.
+	// The gateway pushes every change of 7, every other one of 9 (a
+	// polled lot), none of 11.
+	want := map[string]Group{
+		"cross": {Pairs: 2, Expected: 20, Delivered: 15, Drops: 5},
+		"local": {Pairs: 4, Expected: 40, Delivered: 15, Drops: 25},
+	}
+	for name, w := range want {
+		got := res.Groups[name]
+		if got.Pairs != w.Pairs || got.Expected != w.Expected || got.Delivered != w.Delivered || got.Drops != w.Drops || got.Latency.N != int(got.Delivered) {
+			t.Errorf("%s: %+v, want %+v", name, got, w)
+		}
+	}
+}

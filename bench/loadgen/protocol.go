@@ -46,6 +46,12 @@ type Plan struct {
 	// before a close that makes the "closing" group.
 	Closes     map[int64]time.Time `json:"closes,omitempty"`
 	LastWindow time.Duration       `json:"lastWindow,omitempty"`
+	// Remote, for a cluster, lists per endpoint (as given in -url) the
+	// products another node owns: a client there gets their changes
+	// through the cluster's log. Result.Groups then also holds "cross",
+	// those changes, and "local", the changes of the products its own
+	// node owns.
+	Remote map[string][]int64 `json:"remote,omitempty"`
 }
 
 // Result is what the clients measured.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +17,10 @@ import (
 
 // Options configure one load generator process.
 type Options struct {
-	URL string // the gateway's WebSocket endpoint, ws://host:port/ws
+	// URL is the gateway's WebSocket endpoint, ws://host:port/ws, or
+	// several separated by commas (the nodes of a cluster): client i dials
+	// the (First+i) mod n-th, so the clients spread evenly over them.
+	URL string
 	// Secret is the run's secret; client i authenticates as user i with
 	// Token(Secret, First+i).
 	Secret   string
@@ -140,7 +144,7 @@ func setup(ctx context.Context, opt Options, tlsConf *tls.Config, started func(*
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			c, err := dial(ctx, d, opt.URL, Token(opt.Secret, UserIndex(opt.First, i, opt.Users)), watched(opt, opt.First+i))
+			c, err := dial(ctx, d, ClientURL(opt.URL, opt.First+i), Token(opt.Secret, UserIndex(opt.First, i, opt.Users)), watched(opt, opt.First+i))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -263,7 +267,7 @@ func collect(p *runPlan, opt Options, clients []*client, started time.Time) Resu
 	if !lastState.IsZero() {
 		res.StateSetupSecs = lastState.Sub(started).Seconds()
 	}
-	if len(p.Closes) > 0 {
+	if len(p.Closes) > 0 || len(p.Remote) > 0 {
 		res.Groups = groups(p, clients)
 	}
 	res.Latency = Summarize(lat)
@@ -297,4 +301,11 @@ func sleepUntil(ctx context.Context, t time.Time) error {
 	case <-timer.C:
 		return nil
 	}
+}
+
+// ClientURL is the endpoint client i dials of urls, one or several
+// separated by commas (Options.URL).
+func ClientURL(urls string, i int) string {
+	list := strings.Split(urls, ",")
+	return list[i%len(list)]
 }

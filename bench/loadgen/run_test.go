@@ -192,3 +192,22 @@ func TestRunReportsRefusedClients(t *testing.T) {
 		t.Fatalf("Run without a plan: %v", err)
 	}
 }
+
+// The clients of a cluster run spread evenly over its nodes, client i on
+// node (first+i) mod n, so each node serves a third of them.
+func TestClientURLSpreadsClients(t *testing.T) {
+	urls := "ws://a/ws,ws://b/ws,ws://c/ws"
+	count := map[string]int{}
+	for i := range 999 {
+		count[ClientURL(urls, 1+i)]++
+	}
+	if len(count) != 3 || count["ws://a/ws"] != 333 || count["ws://b/ws"] != 333 || count["ws://c/ws"] != 333 {
+		t.Fatalf("999 clients over three nodes: %v", count)
+	}
+	if ClientURL(urls, 4) != "ws://b/ws" {
+		t.Fatalf("client 4 dials %s, want the second node", ClientURL(urls, 4))
+	}
+	if ClientURL("ws://one/ws", 7) != "ws://one/ws" {
+		t.Fatal("a single URL is every client's")
+	}
+}

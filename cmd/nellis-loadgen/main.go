@@ -41,7 +41,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("nellis-loadgen", flag.ContinueOnError)
 	var opt loadgen.Options
 	var products string
-	fs.StringVar(&opt.URL, "url", "ws://127.0.0.1:9080/ws", "the gateway's WebSocket endpoint")
+	fs.StringVar(&opt.URL, "url", "ws://127.0.0.1:9080/ws", "the gateway's WebSocket endpoint, or several separated by commas (a cluster's nodes: the clients spread over them)")
 	fs.IntVar(&opt.Clients, "clients", 10, "sockets to open")
 	fs.IntVar(&opt.First, "first", 0, "the first client's user number")
 	fs.StringVar(&products, "products", "", "comma-separated product ids each client monitors; empty: idle clients")
