@@ -87,6 +87,11 @@ type Bus interface {
 	// this one included once connected, sorted.
 	LiveNodes(ctx context.Context) ([]string, error)
 
+	// Lost reports whether the node has been without the broker for a
+	// full lease: it holds no valid lease then, and serves its clients
+	// standalone until the broker is back.
+	Lost() bool
+
 	// Close stops every subscription and goroutine and closes the
 	// connection. Leases are not released: they run out.
 	Close() error

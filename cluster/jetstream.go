@@ -37,6 +37,9 @@ type JetStream struct {
 	closed   bool
 	stopBeat context.CancelFunc
 	beatDone chan struct{}
+	// downSince is when the connection dropped; zero while connected
+	// (cluster/lost.go).
+	downSince time.Time
 }
 
 // seenLease is a lease revision of another node and when this node first
@@ -102,6 +105,12 @@ func (b *JetStream) Connect(ctx context.Context) error {
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectJitter(250*time.Millisecond, time.Second),
 		nats.NoCallbacksAfterClientClose(),
+		nats.DisconnectErrHandler(b.disconnected),
+		nats.ReconnectHandler(b.reconnected),
+		// A server gone silent (a cut network drops nothing, it just stops)
+		// is noticed within about a lease, not the default minutes.
+		nats.PingInterval(b.cfg.renewEvery()),
+		nats.MaxPingsOutstanding(2),
 	}
 	// Each server gets at most dialTimeout, and all of them no more than ctx.
 	timeout := dialTimeout
