@@ -80,6 +80,12 @@ type Bus interface {
 	Renew(ctx context.Context, l *Lease) error
 	// Release gives the lease up, unless another node took it meanwhile.
 	Release(ctx context.Context, l *Lease) error
+	// WatchOwners calls handle, on one goroutine, with every write of a
+	// lease key (the current ones first) until the subscription is
+	// stopped: readers learn of a release, or of a holder gone quiet,
+	// without asking. Claim counts a lease from the first sight of a
+	// revision, by the watch or by Claim itself.
+	WatchOwners(ctx context.Context, handle func(OwnerChange)) (Subscription, error)
 	// RenewEvery is how often a held lease must be renewed.
 	RenewEvery() time.Duration
 

@@ -79,8 +79,10 @@ func (f *feed) sharedWake() time.Time {
 		return sh.lease.ValidUntil()
 	case sh.s.alone.Load():
 		return time.Time{} // no claims without NATS; watchBus wakes the feed
-	case sh.role == roleAlone || f.lingerSince.IsZero():
+	case sh.role == roleAlone:
 		return sh.claimAt
+	case f.lingerSince.IsZero():
+		return f.readerClaimAt()
 	}
 	return time.Time{}
 }
@@ -123,8 +125,11 @@ func (f *feed) tickShared() {
 		}
 		return
 	}
+	if sh.role == roleReader {
+		sh.watchedOwner()
+	}
 	// Only a node with local interest claims.
-	if sh.role == roleReader && f.lingerSince.IsZero() && !sh.claimAt.IsZero() && !time.Now().Before(sh.claimAt) {
+	if sh.role == roleReader && f.lingerSince.IsZero() && !sh.claimAt.IsZero() && !time.Now().Before(f.readerClaimAt()) {
 		f.tryClaim()
 	}
 }
@@ -136,7 +141,13 @@ func (f *feed) tickShared() {
 func (f *feed) tryClaim() {
 	sh := f.share
 	bus := sh.s.bus
-	sh.claimAt = time.Now().Add(bus.RenewEvery())
+	if sh.role == roleReader {
+		// The owners' watch says when to claim again; this is its fallback.
+		sh.claimAt = time.Now().Add(sh.s.claimFallback())
+		sh.claimed()
+	} else {
+		sh.claimAt = time.Now().Add(bus.RenewEvery())
+	}
 	ctx, cancel := context.WithTimeout(f.ctx, bus.RenewEvery())
 	defer cancel()
 	// A standalone feed rejoining keeps serving until the claim settles.

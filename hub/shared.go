@@ -80,6 +80,11 @@ func (h *Hub) startSharing() {
 		defer h.running.Done()
 		s.watchBus()
 	}()
+	h.running.Add(1)
+	go func() {
+		defer h.running.Done()
+		s.watchOwners()
+	}()
 }
 
 // follow subscribes to the log, trying again every renewal period until
@@ -157,6 +162,7 @@ type feedShare struct {
 	held    atomic.Pointer[cluster.Lease] // lease, for Hub.Owns on other goroutines
 	app     *cluster.Appender             // writes the log while owner
 	claimAt time.Time                     // a reader's next claim, by the real clock
+	triedAt time.Time                     // a reader's last claim
 	// aloneEpoch is the epoch of a standalone feed (hub/standalone.go).
 	aloneEpoch string
 	// fromStart makes the next catch-up read the log's newest epoch
@@ -170,6 +176,11 @@ type feedShare struct {
 	inbox    []cluster.Entry
 	overflow bool
 	owner    string // the node known to own the product, for Status
+	// What the owners' watch last saw of the product's lease key
+	// (hub/ownerwatch.go): when it was written, or that it is gone.
+	keyAt   time.Time
+	keyGone bool
+	keyNode string
 }
 
 type role int
