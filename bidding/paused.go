@@ -5,6 +5,11 @@ package bidding
 // rather than going quiet.
 const msgClusterLost = "Cluster unavailable: this gateway lost its connection to the other gateways. Auto-bid is paused until it is back."
 
+// refusalClusterLost answers a manual bid on a node cut off from its
+// cluster: no owner can be reached, and none is asked. Retryable, as for
+// no owner: the bid was not sent.
+var refusalClusterLost = refusal(ErrTypeNoOwner, "Cluster unavailable: this gateway lost its connection to the other gateways, so the bid was not sent: bid again in a moment.", true)
+
 // Pauser is an Owner that can say it owns nothing for a reason the users
 // should see: a cluster node without NATS (hub.Hub.BidsPaused).
 type Pauser interface {

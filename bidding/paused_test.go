@@ -1,6 +1,8 @@
 package bidding
 
 import (
+	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 )
@@ -40,6 +42,17 @@ func TestAutoBidPausedWhileTheClusterIsUnavailable(t *testing.T) {
 	r.advance(ownerRecheck)
 	if n := len(r.bidsSent()); n != 1 {
 		t.Fatalf("cut off, outbid: %d bids sent, want none after the first", n)
+	}
+	// A manual bid is refused at once, retryable, saying why; no owner is
+	// asked (the forwarder would wait on NATS until the bid's deadline).
+	fw := &fakeForwarder{}
+	r.engine.SetCluster(Cluster{Owner: o, Forwarder: fw})
+	res, _ := r.engine.PlaceBid(context.Background(), manualBid(lot.ID, r.lot(lot.ID).NextBid))
+	if res.Success || res.ErrorType != ErrTypeNoOwner || !res.Retryable || !strings.Contains(res.Error, "Cluster unavailable") {
+		t.Fatalf("a manual bid cut off: %+v", res)
+	}
+	if len(fw.bids) != 0 || len(r.bidsSent()) != 1 {
+		t.Fatalf("a manual bid cut off was forwarded (%d) or sent (%d bids)", len(fw.bids), len(r.bidsSent()))
 	}
 
 	o.paused.Store(false) // back, another node owns the lot
