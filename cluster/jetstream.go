@@ -26,14 +26,18 @@ import (
 type JetStream struct {
 	cfg Config
 
-	mu       sync.Mutex
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	feed     jetstream.Stream
-	owners   jetstream.KeyValue
-	nodes    jetstream.KeyValue
-	subs     map[*subscription]struct{}
-	seen     map[int64]seenLease // leases of other nodes, as Claim first saw them
+	mu     sync.Mutex
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	feed   jetstream.Stream
+	owners jetstream.KeyValue
+	nodes  jetstream.KeyValue
+	subs   map[*subscription]struct{}
+	seen   map[int64]seenLease // leases of other nodes, as Claim first saw them
+	// wrote is the revision of each lease key this process last wrote and
+	// has not seen deleted or taken: its own key, left behind when it
+	// stopped acting without a word to NATS, it may take again at once.
+	wrote    map[int64]uint64
 	closed   bool
 	stopBeat context.CancelFunc
 	beatDone chan struct{}
@@ -62,9 +66,10 @@ func New(cfg Config) (*JetStream, error) {
 		return nil, err
 	}
 	return &JetStream{
-		cfg:  cfg,
-		subs: make(map[*subscription]struct{}),
-		seen: make(map[int64]seenLease),
+		cfg:   cfg,
+		subs:  make(map[*subscription]struct{}),
+		seen:  make(map[int64]seenLease),
+		wrote: make(map[int64]uint64),
 	}, nil
 }
 
