@@ -44,6 +44,9 @@ func (h *Hub) Owns(productID int64) bool {
 func (f *feed) joinShared() {
 	sh := f.share
 	defer close(sh.ready)
+	if sh.s.alone.Load() {
+		return // cut off: no log to read; the first tick makes it standalone
+	}
 	t := time.NewTimer(readyWait)
 	select {
 	case <-sh.s.subscribed:

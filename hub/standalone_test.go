@@ -124,6 +124,17 @@ func TestClusterBusLossStandaloneAndRejoin(t *testing.T) {
 		}
 	}
 
+	// A lot first watched while cut off is served standalone at once,
+	// without waiting on a log it cannot read.
+	const late = 33
+	r.ft.set(late, r.lot(late, 100, 4))
+	asked := time.Now()
+	c.h.Subscribe(late, new(changeLog))
+	waitStreamOf(t, r, late, "gw-c")
+	if took := time.Since(asked); took > 500*time.Millisecond {
+		t.Fatalf("a lot first watched while cut off: its stream opened %v later", took)
+	}
+
 	proxy.Restore()
 	restored := time.Now()
 	// Within lease + 1 s: one stream per lot, and gw-c no longer serves
