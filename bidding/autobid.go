@@ -41,6 +41,7 @@ func (e *Engine) evaluate(w *worker, c *hub.Change) time.Time {
 		}
 		e.mu.Unlock()
 		w.owned = false
+		e.flush(e.showPause(productID, e.paused()))
 		return e.clock.Now().Add(ownerRecheck)
 	}
 	w.owned = true
@@ -91,6 +92,8 @@ func (e *Engine) decideAll(productID int64, c *hub.Change, watchers []Watcher, n
 		w := lw.Watcher
 		k := stateKey{w.User, productID}
 		st := e.stateLocked(k, lw.ids...)
+		st.pause = pauseState{} // owned: the rules say the status
+		delete(e.pausedLots, productID)
 		if fresh {
 			observeChange(st, w, c)
 			st.observeFresh(w, c)

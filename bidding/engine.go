@@ -75,10 +75,12 @@ type Engine struct {
 
 	subMu sync.Mutex // serialises Refresh; taken before mu, never after
 
-	mu         sync.Mutex
-	closed     bool
-	workers    map[int64]*worker
-	views      map[int64]*view
+	mu      sync.Mutex
+	closed  bool
+	workers map[int64]*worker
+	views   map[int64]*view
+	// paused holds the lots whose states show the pause (paused.go).
+	pausedLots map[int64]struct{}
 	states     map[stateKey]*bidState
 	lots       map[idKey]int64       // an auction id's product, for every id of a state
 	loose      map[stateKey]struct{} // states made by bids on lots the user does not monitor

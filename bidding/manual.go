@@ -65,6 +65,9 @@ var errorTypes = map[nellis.BidOutcome]string{
 // (b.Unmonitored) holds the same rules; see looseStateLocked.
 func (e *Engine) PlaceBid(ctx context.Context, b users.Bid) (users.BidResult, error) {
 	if b.ProductID > 0 && !e.owns(b.ProductID) && !e.config().Off {
+		if e.paused() {
+			return refusalClusterLost, nil // no owner can be reached: say why at once
+		}
 		if e.cluster().Forwarder == nil {
 			return refusalNoOwner, nil
 		}

@@ -84,8 +84,9 @@ type bidState struct {
 	awaitSeq   uint64
 
 	status, message string
-	version         uint64 // grows with every reported change
-	reported        uint64 // the version last handed to the Reporter
+	pause           pauseState // while the node bids on nothing (paused.go)
+	version         uint64     // grows with every reported change
+	reported        uint64     // the version last handed to the Reporter
 }
 
 func newBidState(productID int64) *bidState {

@@ -80,12 +80,23 @@ type Bus interface {
 	Renew(ctx context.Context, l *Lease) error
 	// Release gives the lease up, unless another node took it meanwhile.
 	Release(ctx context.Context, l *Lease) error
+	// WatchOwners calls handle, on one goroutine, with every write of a
+	// lease key (the current ones first) until the subscription is
+	// stopped: readers learn of a release, or of a holder gone quiet,
+	// without asking. Claim counts a lease from the first sight of a
+	// revision, by the watch or by Claim itself.
+	WatchOwners(ctx context.Context, handle func(OwnerChange)) (Subscription, error)
 	// RenewEvery is how often a held lease must be renewed.
 	RenewEvery() time.Duration
 
 	// LiveNodes lists the nodes that announced themselves within a lease,
 	// this one included once connected, sorted.
 	LiveNodes(ctx context.Context) ([]string, error)
+
+	// Lost reports whether the node has been without the broker for a
+	// full lease: it holds no valid lease then, and serves its clients
+	// standalone until the broker is back.
+	Lost() bool
 
 	// Close stops every subscription and goroutine and closes the
 	// connection. Leases are not released: they run out.

@@ -167,7 +167,16 @@ func (b *JetStream) Subscribe(ctx context.Context, handle func(Entry)) (Subscrip
 	if err != nil {
 		return nil, fmt.Errorf("cluster: subscribing to the log: %w", err)
 	}
-	s := &subscription{bus: b, cc: cc}
+	return b.track(func() {
+		cc.Stop()
+		<-cc.Closed()
+	})
+}
+
+// track makes a running consumer or watch a Subscription that Close
+// stops too; end stops it and waits until its handler has returned.
+func (b *JetStream) track(end func()) (Subscription, error) {
+	s := &subscription{bus: b, end: end}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -185,10 +194,10 @@ func pullHeartbeat(cfg Config) time.Duration {
 	return min(max(cfg.renewEvery(), 500*time.Millisecond), 30*time.Second)
 }
 
-// subscription is one Subscribe's consumer.
+// subscription is one Subscribe's consumer, or one WatchOwners' watch.
 type subscription struct {
 	bus  *JetStream
-	cc   jetstream.ConsumeContext
+	end  func()
 	once sync.Once
 }
 
@@ -201,10 +210,7 @@ func (s *subscription) Stop() {
 }
 
 func (s *subscription) halt() {
-	s.once.Do(func() {
-		s.cc.Stop()
-		<-s.cc.Closed()
-	})
+	s.once.Do(s.end)
 }
 
 // decodeEntry reads a stored message back into an entry.

@@ -26,17 +26,24 @@ import (
 type JetStream struct {
 	cfg Config
 
-	mu       sync.Mutex
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	feed     jetstream.Stream
-	owners   jetstream.KeyValue
-	nodes    jetstream.KeyValue
-	subs     map[*subscription]struct{}
-	seen     map[int64]seenLease // leases of other nodes, as Claim first saw them
+	mu     sync.Mutex
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	feed   jetstream.Stream
+	owners jetstream.KeyValue
+	nodes  jetstream.KeyValue
+	subs   map[*subscription]struct{}
+	seen   map[int64]seenLease // leases of other nodes, as Claim first saw them
+	// wrote is the revision of each lease key this process last wrote and
+	// has not seen deleted or taken: its own key, left behind when it
+	// stopped acting without a word to NATS, it may take again at once.
+	wrote    map[int64]uint64
 	closed   bool
 	stopBeat context.CancelFunc
 	beatDone chan struct{}
+	// downSince is when the connection dropped; zero while connected
+	// (cluster/lost.go).
+	downSince time.Time
 }
 
 // seenLease is a lease revision of another node and when this node first
@@ -59,9 +66,10 @@ func New(cfg Config) (*JetStream, error) {
 		return nil, err
 	}
 	return &JetStream{
-		cfg:  cfg,
-		subs: make(map[*subscription]struct{}),
-		seen: make(map[int64]seenLease),
+		cfg:   cfg,
+		subs:  make(map[*subscription]struct{}),
+		seen:  make(map[int64]seenLease),
+		wrote: make(map[int64]uint64),
 	}, nil
 }
 
@@ -102,6 +110,12 @@ func (b *JetStream) Connect(ctx context.Context) error {
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectJitter(250*time.Millisecond, time.Second),
 		nats.NoCallbacksAfterClientClose(),
+		nats.DisconnectErrHandler(b.disconnected),
+		nats.ReconnectHandler(b.reconnected),
+		// A server gone silent (a cut network drops nothing, it just stops)
+		// is noticed within about a lease, not the default minutes.
+		nats.PingInterval(b.cfg.renewEvery()),
+		nats.MaxPingsOutstanding(2),
 	}
 	// Each server gets at most dialTimeout, and all of them no more than ctx.
 	timeout := dialTimeout

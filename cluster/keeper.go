@@ -74,6 +74,19 @@ func (k *Keeper) Release(ctx context.Context, productID int64) error {
 	return k.bus.Release(ctx, l)
 }
 
+// Drop stops renewing the product's lease and ends it for this node
+// without a word to the broker: for a node cut off from it, whose key
+// runs out by itself (another node takes it over a lease later).
+func (k *Keeper) Drop(productID int64) {
+	k.mu.Lock()
+	l := k.leases[productID]
+	delete(k.leases, productID)
+	k.mu.Unlock()
+	if l != nil {
+		l.lose()
+	}
+}
+
 // Close ends the renewals and releases every lease (a graceful stop hands
 // over at once); the keeper takes no lease after it.
 func (k *Keeper) Close(ctx context.Context) error {

@@ -90,9 +90,10 @@ func (e *HeldError) Is(target error) bool { return target == ErrHeld }
 // Claim creates the product's lease key, or takes it over from another
 // node once this node has seen the same revision of it for a full lease.
 // The other node's clock is never read: only this node's, between two
-// reads of the key. A key naming this node that no Lease here holds (a
-// restart under the same name) is waited out like any other, since two
-// processes given one name must not both own.
+// reads of the key. A key this process wrote last and stopped acting on
+// (NATS away, a stall) it takes again at once; one naming this node that
+// another process wrote (a restart under the same name) is waited out
+// like any other, since two processes given one name must not both own.
 func (b *JetStream) Claim(ctx context.Context, productID int64) (*Lease, error) {
 	if err := b.usable(); err != nil {
 		return nil, err
@@ -114,6 +115,21 @@ func (b *JetStream) Claim(ctx context.Context, productID int64) (*Lease, error) 
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cluster: claiming product %d: %w", productID, err)
+	}
+	if b.ownWrite(productID, e) {
+		// This process's own key, unchanged since it stopped acting on
+		// it (NATS was away, or it stalled): nobody else took it, and
+		// writing at its revision beats anyone counting a lease on it.
+		sent = time.Now()
+		rev, err = b.owners.Update(ctx, key, []byte(b.cfg.Node), e.Revision())
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return nil, ErrHeld
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cluster: claiming product %d: %w", productID, err)
+		}
+		b.forget(productID)
+		return b.newLease(productID, rev, sent, lease, margin), nil
 	}
 	// Read after the holder wrote this revision, so a full lease from now
 	// is past the end of the holder's validity.
@@ -145,7 +161,30 @@ func (b *JetStream) Claim(ctx context.Context, productID int64) (*Lease, error) 
 func (b *JetStream) newLease(productID int64, rev uint64, sent time.Time, lease, margin time.Duration) *Lease {
 	l := &Lease{ProductID: productID, Node: b.cfg.Node}
 	l.written(rev, sent, lease, margin)
+	b.wrote1(productID, rev)
 	return l
+}
+
+// wrote1 records this process's write of a lease key; 0 forgets it (the
+// key was deleted, or another node wrote it).
+func (b *JetStream) wrote1(productID int64, rev uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if rev == 0 {
+		delete(b.wrote, productID)
+	} else {
+		b.wrote[productID] = rev
+	}
+}
+
+// ownWrite reports whether the key is, unchanged, this process's last
+// write of it. Another process under the same name (a restart) never
+// matches, and waits the key out like any node.
+func (b *JetStream) ownWrite(productID int64, e jetstream.KeyValueEntry) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rev, ok := b.wrote[productID]
+	return ok && rev == e.Revision() && string(e.Value()) == b.cfg.Node
 }
 
 // forget drops what Claim saw of another node's lease on the product.
@@ -171,11 +210,13 @@ func (b *JetStream) Renew(ctx context.Context, l *Lease) error {
 	next, err := b.owners.Update(ctx, ownerKey(l.ProductID), []byte(b.cfg.Node), rev)
 	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyNotFound) {
 		l.lose()
+		b.wrote1(l.ProductID, 0)
 		return fmt.Errorf("%w (product %d)", ErrDeposed, l.ProductID)
 	}
 	if err != nil {
 		return fmt.Errorf("cluster: renewing product %d: %w", l.ProductID, err)
 	}
+	b.wrote1(l.ProductID, next)
 	if !l.written(next, sent, time.Duration(b.cfg.Lease), b.cfg.safetyMargin()) {
 		// Released while this renewal was on its way: Release deleted
 		// at the revision before it, or not at all. Give up the one just
@@ -184,6 +225,7 @@ func (b *JetStream) Renew(ctx context.Context, l *Lease) error {
 		if err != nil && !isWrongLastSeq(err) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			return fmt.Errorf("cluster: releasing product %d after a renewal: %w", l.ProductID, err)
 		}
+		b.wrote1(l.ProductID, 0)
 		return fmt.Errorf("%w (product %d, released)", ErrDeposed, l.ProductID)
 	}
 	return nil
@@ -198,10 +240,12 @@ func (b *JetStream) Release(ctx context.Context, l *Lease) error {
 	}
 	err := b.owners.Delete(ctx, ownerKey(l.ProductID), jetstream.LastRevision(rev))
 	if isWrongLastSeq(err) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		b.wrote1(l.ProductID, 0)
 		return nil // another node holds it already
 	}
 	if err != nil {
 		return fmt.Errorf("cluster: releasing product %d: %w", l.ProductID, err)
 	}
+	b.wrote1(l.ProductID, 0)
 	return nil
 }

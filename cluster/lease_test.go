@@ -293,3 +293,38 @@ func TestReleaseDuringRenewalFreesTheKey(t *testing.T) {
 		}
 	}
 }
+
+// A node that stopped acting on its lease without a word to NATS (cut
+// off, or stalled) takes its own unchanged key again at once; another
+// process under the same name, and any other node, wait it out.
+func TestOwnKeyTakenAgainAtOnce(t *testing.T) {
+	n := startNATS(t)
+	a := n.bus("a")
+	k := NewKeeper(a, nil)
+	defer func() { _ = k.Close(testCtx(t)) }()
+	k.Add(claim(t, a, 9))
+	k.Drop(9) // stopped acting: the key stays, naming a
+	sameName, other := n.bus("a"), n.bus("b")
+	for _, b := range []*JetStream{sameName, other} {
+		if _, err := b.Claim(testCtx(t), 9); !errors.Is(err, ErrHeld) {
+			t.Fatalf("%s claiming a's fresh key: %v, want ErrHeld", b.Node(), err)
+		}
+	}
+	l, err := a.Claim(testCtx(t), 9)
+	if err != nil {
+		t.Fatalf("a claiming its own key again: %v", err)
+	}
+	if !l.Valid() {
+		t.Fatal("the lease taken again is not valid")
+	}
+	// The counts the others started are void: a wrote the key again.
+	time.Sleep(time.Second + 50*time.Millisecond)
+	if err := a.Renew(testCtx(t), l); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []*JetStream{sameName, other} {
+		if _, err := b.Claim(testCtx(t), 9); !errors.Is(err, ErrHeld) {
+			t.Fatalf("%s claiming a's renewed key: %v, want ErrHeld", b.Node(), err)
+		}
+	}
+}

@@ -63,7 +63,13 @@ func newClusterRig(t testing.TB) *clusterRig {
 // and its bus.
 func (r *clusterRig) node(name string, wrap func(*cluster.JetStream) cluster.Bus, opts ...func(*Deps)) *rigNode {
 	r.t.Helper()
-	jet, err := cluster.New(cluster.Config{Servers: []string{r.nats.URL()}, Node: name, Lease: 1e9, History: 16})
+	return r.nodeAt(name, r.nats.URL(), wrap, opts...)
+}
+
+// nodeAt starts a hub named name whose bus dials url (a proxy, say).
+func (r *clusterRig) nodeAt(name, url string, wrap func(*cluster.JetStream) cluster.Bus, opts ...func(*Deps)) *rigNode {
+	r.t.Helper()
+	jet, err := cluster.New(cluster.Config{Servers: []string{url}, Node: name, Lease: 1e9, History: 16})
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -70,6 +70,9 @@ type Hooks struct {
 	// SharedAppend follows every append of an owned feed's change to the
 	// cluster's log, with its result (one of the Append* constants).
 	SharedAppend func(productID int64, result string)
+	// Standalone: in cluster mode, the node lost NATS for a full lease
+	// and serves its own clients alone (true), or NATS is back (false).
+	Standalone func(alone bool)
 }
 
 // Deps are what a Hub needs from the outside world.

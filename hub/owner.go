@@ -17,7 +17,7 @@ import (
 // acting reports whether the feed may run the upstream: always on a
 // single node, only as the owner in a cluster.
 func (f *feed) acting() bool {
-	return f.share == nil || f.share.role == roleOwner
+	return f.share == nil || f.share.role != roleReader
 }
 
 // Owns reports whether this node acts on the product (streams it, polls
@@ -44,6 +44,9 @@ func (h *Hub) Owns(productID int64) bool {
 func (f *feed) joinShared() {
 	sh := f.share
 	defer close(sh.ready)
+	if sh.s.alone.Load() {
+		return // cut off: no log to read; the first tick makes it standalone
+	}
 	t := time.NewTimer(readyWait)
 	select {
 	case <-sh.s.subscribed:
@@ -77,8 +80,12 @@ func (f *feed) sharedWake() time.Time {
 		return time.Time{}
 	case sh.role == roleOwner:
 		return sh.lease.ValidUntil()
-	case f.lingerSince.IsZero():
+	case sh.s.alone.Load():
+		return time.Time{} // no claims without NATS; watchBus wakes the feed
+	case sh.role == roleAlone:
 		return sh.claimAt
+	case f.lingerSince.IsZero():
+		return f.readerClaimAt()
 	}
 	return time.Time{}
 }
@@ -89,6 +96,19 @@ func (f *feed) sharedWake() time.Time {
 func (f *feed) tickShared() {
 	sh := f.share
 	if sh == nil {
+		return
+	}
+	lost := sh.s.alone.Load()
+	if sh.role == roleAlone {
+		sh.take() // read again once the claim has settled who owns
+		switch {
+		case lost:
+		case sh.claimAt.IsZero():
+			sh.claimAt = time.Now()
+			fallthrough
+		case !time.Now().Before(sh.claimAt):
+			f.tryClaim()
+		}
 		return
 	}
 	f.takeInbox()
@@ -102,8 +122,17 @@ func (f *feed) tickShared() {
 			f.stepDown(HandoverLapsed)
 		}
 	}
+	if lost {
+		if f.lingerSince.IsZero() {
+			f.goAlone()
+		}
+		return
+	}
+	if sh.role == roleReader {
+		sh.watchedOwner()
+	}
 	// Only a node with local interest claims.
-	if sh.role == roleReader && f.lingerSince.IsZero() && !sh.claimAt.IsZero() && !time.Now().Before(sh.claimAt) {
+	if sh.role == roleReader && f.lingerSince.IsZero() && !sh.claimAt.IsZero() && !time.Now().Before(f.readerClaimAt()) {
 		f.tryClaim()
 	}
 }
@@ -115,13 +144,25 @@ func (f *feed) tickShared() {
 func (f *feed) tryClaim() {
 	sh := f.share
 	bus := sh.s.bus
-	sh.claimAt = time.Now().Add(bus.RenewEvery())
+	if sh.role == roleReader {
+		// The owners' watch says when to claim again; this is its fallback.
+		sh.claimAt = time.Now().Add(sh.s.claimFallback())
+		sh.claimed()
+	} else {
+		sh.claimAt = time.Now().Add(bus.RenewEvery())
+	}
 	ctx, cancel := context.WithTimeout(f.ctx, bus.RenewEvery())
 	defer cancel()
+	// A standalone feed rejoining keeps serving until the claim settles.
+	alone := sh.role == roleAlone && f.last != nil && f.last.Epoch == sh.aloneEpoch
 	lease, err := bus.Claim(ctx, f.id)
 	if err != nil {
 		if held, ok := errors.AsType[*cluster.HeldError](err); ok {
-			sh.setOwner(held.Node)
+			if sh.role == roleAlone && held.Node != bus.Node() {
+				f.giveWay(held.Node)
+			} else {
+				sh.setOwner(held.Node)
+			}
 		} else if !errors.Is(err, cluster.ErrHeld) {
 			f.log.Debug("cluster: claiming the product failed", zap.Error(err))
 		}
@@ -133,7 +174,7 @@ func (f *feed) tryClaim() {
 		f.release(lease)
 		return
 	}
-	if app.Seq() > 0 && (f.last == nil || f.last.Epoch != app.Epoch() || f.last.Seq < app.Seq()) {
+	if !alone && app.Seq() > 0 && (f.last == nil || f.last.Epoch != app.Epoch() || f.last.Seq < app.Seq()) {
 		f.catchUp()
 	}
 	if !sh.s.keeper.Add(lease) {
@@ -147,7 +188,11 @@ func (f *feed) tryClaim() {
 		hook(f.id, true, "claimed")
 	}
 	f.log.Info("cluster: owning the product's upstream", zap.String("epoch", app.Epoch()), zap.Uint64("seq", app.Seq()))
-	if last := f.last; app.Seq() > 0 && last != nil && last.Epoch == app.Epoch() && last.Seq == app.Seq() {
+	if alone {
+		// Back from standalone: its state, the newest this node has,
+		// continues the log's epoch, which clients on every node follow.
+		f.publish(f.last.Source, f.h.clock.Now(), nil)
+	} else if last := f.last; app.Seq() > 0 && last != nil && last.Epoch == app.Epoch() && last.Seq == app.Seq() {
 		// The same state again at the next seq: a previous owner that
 		// stalled past its lease finds the log moved on and is refused.
 		f.publish(last.Source, f.h.clock.Now(), nil)
@@ -206,6 +251,14 @@ func (f *feed) release(l *cluster.Lease) {
 		return
 	}
 	sh := f.share
+	if sh.s.alone.Load() {
+		// NATS away: the key runs out by itself; no call to wait on. A
+		// lease the keeper no longer holds was lost already.
+		if sh.s.keeper.Lease(f.id) == l {
+			sh.s.keeper.Drop(f.id)
+		}
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), sh.s.bus.RenewEvery())
 	defer cancel()
 	var err error
@@ -232,6 +285,10 @@ func (f *feed) leaveShared() {
 // owner, if at all).
 func (f *feed) appendShared(src Source, receivedAt time.Time) (epoch string, seq uint64, ok bool) {
 	sh := f.share
+	if sh.role == roleAlone {
+		epoch, seq = f.aloneSeq()
+		return epoch, seq, true
+	}
 	if sh.role != roleOwner {
 		return "", 0, false
 	}
@@ -314,7 +371,7 @@ func (f *feed) catchUp() bool {
 	ctx, cancel := context.WithTimeout(f.ctx, readyWait)
 	defer cancel()
 	var since uint64
-	if f.last != nil {
+	if f.last != nil && !f.share.fromStart {
 		since = f.last.Seq
 	}
 	entries, err := bus.Backfill(ctx, f.id, since)
@@ -325,6 +382,7 @@ func (f *feed) catchUp() bool {
 		f.log.Debug("cluster: reading the product's log failed", zap.Error(err))
 		return false
 	}
+	f.share.fromStart = false
 	for _, e := range entries {
 		if f.last != nil && e.Epoch == f.last.Epoch && e.Seq <= f.last.Seq {
 			continue

@@ -50,6 +50,8 @@ type sharing struct {
 	// Set once by start, under Hub.mu.
 	started bool
 	keeper  *cluster.Keeper
+	// alone follows bus.Lost for the feeds (hub/standalone.go).
+	alone atomic.Bool
 	// subscribed is closed once the node follows the log: a feed reads
 	// the log's past only after that, so that nothing falls in between.
 	subscribed chan struct{}
@@ -72,6 +74,16 @@ func (h *Hub) startSharing() {
 	go func() {
 		defer h.running.Done()
 		s.follow()
+	}()
+	h.running.Add(1)
+	go func() {
+		defer h.running.Done()
+		s.watchBus()
+	}()
+	h.running.Add(1)
+	go func() {
+		defer h.running.Done()
+		s.watchOwners()
 	}()
 }
 
@@ -150,6 +162,12 @@ type feedShare struct {
 	held    atomic.Pointer[cluster.Lease] // lease, for Hub.Owns on other goroutines
 	app     *cluster.Appender             // writes the log while owner
 	claimAt time.Time                     // a reader's next claim, by the real clock
+	triedAt time.Time                     // a reader's last claim
+	// aloneEpoch is the epoch of a standalone feed (hub/standalone.go).
+	aloneEpoch string
+	// fromStart makes the next catch-up read the log's newest epoch
+	// whole: the history holds another epoch the log may not know.
+	fromStart bool
 
 	ready  chan struct{} // closed once the feed read the log's past
 	wakeCh chan struct{} // buffered 1: an entry or a lost lease
@@ -158,6 +176,11 @@ type feedShare struct {
 	inbox    []cluster.Entry
 	overflow bool
 	owner    string // the node known to own the product, for Status
+	// What the owners' watch last saw of the product's lease key
+	// (hub/ownerwatch.go): when it was written, or that it is gone.
+	keyAt   time.Time
+	keyGone bool
+	keyNode string
 }
 
 type role int
@@ -165,11 +188,15 @@ type role int
 const (
 	roleReader role = iota
 	roleOwner
+	roleAlone // standalone: without NATS, serving local clients
 )
 
 func (r role) String() string {
-	if r == roleOwner {
+	switch r {
+	case roleOwner:
 		return "owner"
+	case roleAlone:
+		return "standalone"
 	}
 	return "reader"
 }

@@ -40,7 +40,9 @@ type FeedStatus struct {
 	ExpectedStaleness float64 `json:"expected_staleness_s,omitempty"`
 	// Role, in cluster mode, is "owner" while this node runs the
 	// product's upstream and appends its changes to the log, "reader"
-	// while it takes them from the log; empty on a single node.
+	// while it takes them from the log, "standalone" while it runs the
+	// upstream alone, cut off from NATS (hub/standalone.go); empty on a
+	// single node.
 	Role string `json:"role,omitempty"`
 	// Owner is the node that owns the product, as far as this node knows;
 	// empty on a single node or while no node is known to own it.

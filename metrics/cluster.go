@@ -10,9 +10,10 @@ import (
 // this node owns, ownership changing hands, and the fenced appends to the
 // feed log. Without `cluster` they stay at zero.
 type clusterCollectors struct {
-	owned     prometheus.Gauge
-	handovers *knownCounterVec // reason
-	appends   *knownCounterVec // result
+	owned      prometheus.Gauge
+	standalone prometheus.Gauge
+	handovers  *knownCounterVec // reason
+	appends    *knownCounterVec // result
 }
 
 // handoverReasons are the values of the reason label on handovers.
@@ -27,6 +28,10 @@ func newClusterCollectors() *clusterCollectors {
 			Namespace: namespace, Name: "cluster_owned_feeds",
 			Help: "Products whose upstream this node owns in cluster mode: it streams or polls them and appends their changes to the feed log.",
 		}),
+		standalone: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "cluster_standalone",
+			Help: "1 while this node, in cluster mode, has been without NATS for over a lease and serves its own clients standalone (auto-bid paused, readiness 503); else 0.",
+		}),
 		handovers: knownCounters("cluster_handovers_total",
 			"Products this node began owning (claimed) or stopped owning, by reason: released (no interest, or stopping), deposed (another node took over), lapsed (the lease could not be renewed in time), error (an append failed).",
 			"reason", handoverReasons),
@@ -37,7 +42,7 @@ func newClusterCollectors() *clusterCollectors {
 }
 
 func (c *clusterCollectors) collectors() []prometheus.Collector {
-	return []prometheus.Collector{c.owned, c.handovers, c.appends}
+	return []prometheus.Collector{c.owned, c.standalone, c.handovers, c.appends}
 }
 
 func (m *Metrics) ownership(_ int64, owned bool, reason string) {
@@ -47,6 +52,14 @@ func (m *Metrics) ownership(_ int64, owned bool, reason string) {
 		m.cluster.owned.Dec()
 	}
 	m.cluster.handovers.inc(reason)
+}
+
+func (m *Metrics) standalone(alone bool) {
+	if alone {
+		m.cluster.standalone.Set(1)
+	} else {
+		m.cluster.standalone.Set(0)
+	}
 }
 
 func (m *Metrics) sharedAppend(_ int64, result string) {

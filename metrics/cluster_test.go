@@ -43,3 +43,22 @@ nellis_cluster_appends_total{result="ok"} 2
 nellis_cluster_appends_total{result="other"} 0
 `, "nellis_cluster_owned_feeds", "nellis_cluster_handovers_total", "nellis_cluster_appends_total")
 }
+
+// The standalone gauge follows the hub's reports of bus loss.
+func TestHubHooksShowStandalone(t *testing.T) {
+	m := New()
+	h := m.HubHooks()
+	want := func(v string) {
+		t.Helper()
+		expectMetrics(t, registered(t, m), `
+# HELP nellis_cluster_standalone 1 while this node, in cluster mode, has been without NATS for over a lease and serves its own clients standalone (auto-bid paused, readiness 503); else 0.
+# TYPE nellis_cluster_standalone gauge
+nellis_cluster_standalone `+v+`
+`, "nellis_cluster_standalone")
+	}
+	want("0")
+	h.Standalone(true)
+	want("1")
+	h.Standalone(false)
+	want("0")
+}

@@ -23,6 +23,7 @@ func (m *Metrics) HubHooks() hub.Hooks {
 		Published:         m.publishedChange,
 		Ownership:         m.ownership,
 		SharedAppend:      m.sharedAppend,
+		Standalone:        m.standalone,
 	}
 }
 

@@ -20,7 +20,8 @@ func init() {
 //
 //	GET /nellis/feeds          every feed and the totals (statusview.Report)
 //	GET /nellis/health/live    200 while the process runs
-//	GET /nellis/health/ready   200 once the nellis app has started and no
+//	GET /nellis/health/ready   200 once the nellis app has started, is not
+//	                           cut off from its cluster (standalone) and no
 //	                           more than half the feeds are stale, else 503
 //
 // Caddy mounts every admin.api module on every config, so the routes exist
@@ -112,6 +113,7 @@ func (s *shared) statusReport() statusview.Report {
 		Delivery:   s.metrics.DeliveryLatency(),
 		Processing: s.metrics.RecentProcessing(),
 	})
+	r.Standalone = s.hub.Standalone()
 	budget := s.hub.PollBudget()
 	r.PollBudget = &budget
 	return r

@@ -70,6 +70,15 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bid
 	// One estimate of Nellis's clock, fed by every snapshot and bid, times
 	// the snipes.
 	serverClock := new(bidding.ServerClock)
+	hubHooks := s.metrics.HubHooks()
+	if standalone := hubHooks.Standalone; standalone != nil {
+		// Cut off from the cluster, or back: every auto-bid state says so
+		// at once, news or not. The bidder exists before any feed runs.
+		hubHooks.Standalone = func(alone bool) {
+			standalone(alone)
+			s.bidder.Recheck()
+		}
+	}
 	s.hub = hub.New(hubCfg, hub.Deps{
 		Snapshots: bidding.TimedSnapshots{Fetcher: s.nellis, Server: serverClock},
 		Cookies:   s.users.CookiesFor,
@@ -80,7 +89,7 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bid
 		Watchers:      s.users.Watchers,
 		ServerTime:    serverClock.Now,
 		Logger:        s.logger.Named("feed"),
-		Hooks:         s.metrics.HubHooks(),
+		Hooks:         hubHooks,
 		Shared:        bus,
 	})
 	relayLog := s.logger.Named("relay")

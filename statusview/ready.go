@@ -18,14 +18,22 @@ type Readiness struct {
 	Stale  int    `json:"stale"`
 }
 
-// Ready judges a report: ready once the app has started and no more than
-// maxStaleShare of its feeds are stale. No feeds at all is ready: nothing
-// is being watched, so nothing is old.
+// ReasonStandalone is the reason a node cut off from its cluster is not
+// ready: its clients still get prices, but no bids, and its lots' other
+// clients are better served by a node that reaches NATS.
+const ReasonStandalone = "cluster unavailable: no NATS for over a lease; serving this node's clients standalone, auto-bid paused"
+
+// Ready judges a report: ready once the app has started, the node is not
+// cut off from its cluster, and no more than maxStaleShare of its feeds
+// are stale. No feeds at all is ready: nothing is being watched, so
+// nothing is old.
 func Ready(r Report, maxStaleShare float64) Readiness {
 	v := Readiness{Ready: true, Feeds: r.Totals.Feeds, Stale: r.Totals.Stale}
 	switch {
 	case !r.Started:
 		v.Ready, v.Reason = false, "nellis app not started"
+	case r.Standalone:
+		v.Ready, v.Reason = false, ReasonStandalone
 	case v.Feeds > 0 && float64(v.Stale) > maxStaleShare*float64(v.Feeds):
 		v.Ready = false
 		v.Reason = fmt.Sprintf("%d of %d feeds stale (more than %g%%): snapshots failing without a healthy stream",

@@ -36,3 +36,20 @@ func TestReady(t *testing.T) {
 		}
 	}
 }
+
+// A node cut off from its cluster is not ready, whatever its feeds, and
+// says why; the status table says so too.
+func TestNotReadyStandalone(t *testing.T) {
+	r := NewReport(at, []hub.FeedStatus{{Source: "sse", Role: "standalone"}}, &wsrelay.Stats{}, Latency{})
+	if v := Ready(r, DefaultMaxStaleShare); !v.Ready {
+		t.Fatalf("connected: %+v, want ready", v)
+	}
+	r.Standalone = true
+	v := Ready(r, DefaultMaxStaleShare)
+	if v.Ready || v.Reason != ReasonStandalone {
+		t.Fatalf("standalone: %+v, want not ready: %q", v, ReasonStandalone)
+	}
+	if out := Render(Frame{Report: r}); !strings.Contains(out, "STANDALONE") {
+		t.Fatalf("the status table does not show standalone:\n%s", out)
+	}
+}

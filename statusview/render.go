@@ -29,8 +29,11 @@ func Render(f Frame) string {
 	var b strings.Builder
 	r := f.Report
 	state := "started"
-	if !r.Started {
+	switch {
+	case !r.Started:
 		state = "starting"
+	case r.Standalone:
+		state = "STANDALONE (cluster unavailable: no NATS; auto-bid paused)"
 	}
 	fmt.Fprintf(&b, "nellis edge · %s · %s · %s\n", f.Address, r.At.UTC().Format("2006-01-02 15:04:05 MST"), state)
 

@@ -20,9 +20,13 @@ type Report struct {
 	At time.Time `json:"at"`
 	// Started is true once the nellis app has started: the relay exists and
 	// clients are being served.
-	Started bool    `json:"started"`
-	Totals  Totals  `json:"totals"`
-	Latency Latency `json:"latency"`
+	Started bool `json:"started"`
+	// Standalone is true while, in cluster mode, the node has been
+	// without NATS for over a lease: it serves its own clients alone and
+	// bids on nothing (hub.Hub.Standalone).
+	Standalone bool    `json:"standalone,omitempty"`
+	Totals     Totals  `json:"totals"`
+	Latency    Latency `json:"latency"`
 	// PollBudget says whether poll_rate covers every polled lot, and how
 	// stale a polled lot may grow (each feed's expected_staleness_s);
 	// absent where the caller has no hub to ask.

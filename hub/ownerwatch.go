@@ -1,0 +1,114 @@
+package hub
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/nellis-edge/gateway/cluster"
+)
+
+// The owners' watch. A reader with local interest must claim its product
+// soon after the owner releases it or dies. Rather than each reader
+// asking NATS every renewal period (two key-value calls per lot), the
+// node watches the lease keys once (cluster.Bus.WatchOwners): a reader
+// claims when its product's key is deleted, or has not been written for a
+// full lease (its owner stopped renewing), and otherwise only every
+// claimFallback, in case the watch missed something.
+
+// claimFallback is how often a reader claims without news from the watch:
+// a lease, three renewal periods.
+func (s *sharing) claimFallback() time.Duration { return 3 * s.bus.RenewEvery() }
+
+// watchOwners runs the node's watch of the lease keys, started again
+// every renewal period until it can be, until Hub.Close.
+func (s *sharing) watchOwners() {
+	every := s.bus.RenewEvery()
+	logged := false
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		sub, err := s.bus.WatchOwners(ctx, s.ownerChanged)
+		cancel()
+		if err == nil {
+			<-s.h.stop
+			sub.Stop()
+			return
+		}
+		if !logged {
+			s.h.log.Debug("cluster: cannot watch the owners yet; retrying", zap.Error(err))
+			logged = true
+		}
+		t := time.NewTimer(every)
+		select {
+		case <-s.h.stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ownerChanged hands a write of a lease key to the product's local feed.
+// It runs on the watch's goroutine and never waits on a feed.
+func (s *sharing) ownerChanged(c cluster.OwnerChange) {
+	f := s.h.feed(c.ProductID)
+	if f == nil || f.share == nil {
+		return
+	}
+	sh := f.share
+	sh.mu.Lock()
+	sh.keyAt, sh.keyGone = time.Now(), c.Node == ""
+	changed := sh.keyNode != c.Node
+	sh.keyNode = c.Node
+	sh.mu.Unlock()
+	// A renewal changes nothing to wake for: the feed's timer is at the
+	// key's staleness already, and finds it renewed.
+	if changed {
+		sh.wake()
+	}
+}
+
+// keyDue is when the watch says the reader should claim: now for a
+// deleted key, a lease after the last write for a live one; zero without
+// news from the watch.
+func (sh *feedShare) keyDue() time.Time {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	switch {
+	case sh.keyGone:
+		return sh.keyAt
+	case sh.keyAt.IsZero():
+		return time.Time{}
+	}
+	return sh.keyAt.Add(sh.s.claimFallback())
+}
+
+// claimed notes that the reader just claimed: what the watch said until
+// now is acted on.
+func (sh *feedShare) claimed() {
+	sh.triedAt = time.Now()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.keyGone = false
+}
+
+// watchedOwner makes what the watch last saw the owner Status shows.
+func (sh *feedShare) watchedOwner() {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if !sh.keyAt.IsZero() {
+		sh.owner = sh.keyNode
+	}
+}
+
+// readerClaimAt is a reader's next claim: the watch's, if it brought news
+// since the last claim, or the fallback's.
+func (f *feed) readerClaimAt() time.Time {
+	sh := f.share
+	at := sh.claimAt
+	if due := sh.keyDue(); due.After(sh.triedAt) && (at.IsZero() || due.Before(at)) {
+		at = due
+	}
+	return at
+}

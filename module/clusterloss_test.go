@@ -1,0 +1,89 @@
+package module
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nellis-edge/gateway/internal/natstest"
+	"github.com/nellis-edge/gateway/statusview"
+)
+
+// A gateway cut off from NATS (a proxy between it and NATS, cut by the
+// test): a lease later readiness answers 503 with the reason, the lot runs
+// standalone and its client keeps getting prices, and the user's auto-bid
+// says it is paused; with the network back the gateway is ready again,
+// owns the lot again and the pause is gone.
+func TestClusterReadyAndAutoBidWithoutNATS(t *testing.T) {
+	proxy := natstest.Start(t).NewProxy()
+	sim, simURL := newSimulator(t)
+	loadCaddy(t, noGatewayConfig)
+	defer loadCaddy(t, noGatewayConfig)
+	loadCaddy(t, gatewayConfig(simURL, t.TempDir(), fmt.Sprintf("cookie_key %s\n\t\tcluster %s {\n\t\t\tnode gw-cut\n\t\t\tlease 1s\n\t\t}\n", clusterKeyHex, proxy.URL())))
+	gatewayAPI(t, http.MethodPost, "/api/auth", testToken, `{"cookies":"sim_user=alice"}`)
+
+	lot := sim.Auctions()[0]
+	ext, _, err := dialExtension(t, testOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext.send(map[string]any{"type": "authenticate", "token": testToken, "requestId": "req_1"})
+	if m := ext.next("authenticated", 5*time.Second, nil); m["success"] != true {
+		t.Fatalf("authenticate: %v", m)
+	}
+	ext.send(map[string]any{
+		"type": "startMonitoring", "auctionId": fmt.Sprint(lot.ID), "requestId": "req_2",
+		// Sniping far from the close: auto-bid waits, and bids nothing.
+		"config":   map[string]any{"maxBid": lot.NextBid + 500, "strategy": "sniping", "incrementAmount": 1, "autoBid": true},
+		"metadata": map[string]any{"source": "test", "title": "lot", "url": fmt.Sprintf("https://www.nellisauction.com/p/x/%d", lot.ID)},
+	})
+	role := func(want string) func() bool {
+		return func() bool {
+			r := adminReport(t)
+			return len(r.Feeds) == 1 && r.Feeds[0].Role == want
+		}
+	}
+	eventually(t, 5*time.Second, "the lot owned here", role("owner"))
+	if status, v := adminReadiness(t); status != http.StatusOK {
+		t.Fatalf("connected: %d %+v", status, v)
+	}
+	paused := func(m map[string]any) bool {
+		st, _ := m["state"].(map[string]any)
+		msg, _ := st["message"].(string)
+		return m["auctionId"] == fmt.Sprint(lot.ID) && strings.Contains(msg, "Cluster unavailable")
+	}
+
+	proxy.Cut()
+	cut := time.Now()
+	eventually(t, 3*time.Second, "readiness 503 without NATS", func() bool {
+		status, v := adminReadiness(t)
+		return status == http.StatusServiceUnavailable && v.Reason == statusview.ReasonStandalone
+	})
+	t.Logf("not ready %v after the cut", time.Since(cut).Round(time.Millisecond))
+	eventually(t, 3*time.Second, "the lot standalone", role("standalone"))
+	if !adminReport(t).Standalone {
+		t.Fatal("/nellis/feeds does not say standalone")
+	}
+	ext.next("autoBidState", 5*time.Second, paused)
+	// Its client keeps getting prices from the gateway's own stream.
+	price := lot.NextBid + 7
+	if err := sim.EmitBid(lot.ID, price, "rival"); err != nil {
+		t.Fatal(err)
+	}
+	ext.next("auctionState", 5*time.Second, priceIs(lot.ID, float64(price)))
+
+	proxy.Restore()
+	restored := time.Now()
+	eventually(t, 3*time.Second, "ready again", func() bool {
+		status, _ := adminReadiness(t)
+		return status == http.StatusOK
+	})
+	eventually(t, 5*time.Second, "the lot owned here again", role("owner"))
+	t.Logf("owner again %v after the restore", time.Since(restored).Round(time.Millisecond))
+	ext.next("autoBidState", 5*time.Second, func(m map[string]any) bool {
+		st, _ := m["state"].(map[string]any)
+		return m["auctionId"] == fmt.Sprint(lot.ID) && st["status"] == "waiting"
+	})
+}
