@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/nellis-edge/gateway/cluster"
 )
@@ -21,32 +21,12 @@ import (
 // a lease, three renewal periods.
 func (s *sharing) claimFallback() time.Duration { return 3 * s.bus.RenewEvery() }
 
-// watchOwners runs the node's watch of the lease keys, started again
-// every renewal period until it can be, until Hub.Close.
+// watchOwners runs the node's watch of the lease keys until Hub.Close
+// (keepOpen).
 func (s *sharing) watchOwners() {
-	every := s.bus.RenewEvery()
-	logged := false
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), every)
-		sub, err := s.bus.WatchOwners(ctx, s.ownerChanged)
-		cancel()
-		if err == nil {
-			<-s.h.stop
-			sub.Stop()
-			return
-		}
-		if !logged {
-			s.h.log.Debug("cluster: cannot watch the owners yet; retrying", zap.Error(err))
-			logged = true
-		}
-		t := time.NewTimer(every)
-		select {
-		case <-s.h.stop:
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
+	s.keepOpen("watch the owners", zapcore.DebugLevel,
+		func(ctx context.Context) (cluster.Subscription, error) { return s.bus.WatchOwners(ctx, s.ownerChanged) },
+		func() {})
 }
 
 // ownerChanged hands a write of a lease key to the product's local feed.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/nellis-edge/gateway/cluster"
 )
@@ -87,23 +88,32 @@ func (h *Hub) startSharing() {
 	}()
 }
 
-// follow subscribes to the log, trying again every renewal period until
-// it can (the bus may not be connected yet), and stops at Hub.Close.
+// follow subscribes to the log and stops at Hub.Close (keepOpen).
 func (s *sharing) follow() {
+	s.keepOpen("follow the feed log", zapcore.WarnLevel,
+		func(ctx context.Context) (cluster.Subscription, error) { return s.bus.Subscribe(ctx, s.dispatch) },
+		func() { close(s.subscribed) })
+}
+
+// keepOpen opens a subscription of the bus with open, trying again every
+// renewal period until it can (the bus may not be connected yet; the
+// first failure is logged at level), calls opened once it is open, and
+// stops it at Hub.Close.
+func (s *sharing) keepOpen(what string, level zapcore.Level, open func(context.Context) (cluster.Subscription, error), opened func()) {
 	every := s.bus.RenewEvery()
 	logged := false
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), every)
-		sub, err := s.bus.Subscribe(ctx, s.dispatch)
+		sub, err := open(ctx)
 		cancel()
 		if err == nil {
-			close(s.subscribed)
+			opened()
 			<-s.h.stop
 			sub.Stop()
 			return
 		}
-		if !logged {
-			s.h.log.Warn("cluster: cannot follow the feed log yet; retrying", zap.Error(err))
+		if ce := s.h.log.Check(level, "cluster: cannot "+what+" yet; retrying"); ce != nil && !logged {
+			ce.Write(zap.Error(err))
 			logged = true
 		}
 		t := time.NewTimer(every)
