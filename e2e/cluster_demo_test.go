@@ -52,36 +52,7 @@ func clusterDemoFile(t *testing.T, name string) string {
 func clusterProcess(t *testing.T, cfg string, env ...string) *caddyProcess {
 	t.Helper()
 	dir := t.TempDir()
-	path := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := &caddyProcess{
-		cmd:    caddyCommand(t, dir, "run", "--config", path, "--adapter", "caddyfile"),
-		out:    new(lockedBuffer),
-		exited: make(chan struct{}),
-	}
-	p.cmd.Env = append(p.cmd.Env, append(env, "DEMO_DIR="+dir)...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			t.Logf("output of caddy %v:\n%s", env, p.out)
-		}
-	})
-	return p
+	return runCaddyProcess(t, dir, cfg, append(env, "DEMO_DIR="+dir)...)
 }
 
 // clusterNode is one gateway of the demo and a client of it that

@@ -77,26 +77,12 @@ type caddyProcess struct {
 	err    error         // how it exited; read after exited is closed
 }
 
-// caddyCommand is `caddy args...` as this test binary runs it.
-func caddyCommand(t *testing.T, dir string, args ...string) *exec.Cmd {
+// runCaddyProcess runs `caddy run` with the Caddyfile cfg written into
+// dir and env added to its environment, until the test ends: the process
+// is killed then if it is still running, and its output is logged if the
+// test failed.
+func runCaddyProcess(t *testing.T, dir, cfg string, env ...string) *caddyProcess {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, args...)
-	// Caddy keeps its autosaved config and data under these; the test's
-	// folder keeps the user's own untouched.
-	cmd.Env = append(os.Environ(), runAsCaddy+"=1", "XDG_CONFIG_HOME="+dir, "XDG_DATA_HOME="+dir)
-	return cmd
-}
-
-// startCaddyProcess runs `caddy run` with the Caddyfile cfg and returns
-// once the gateway answers. The process is killed when the test ends if it
-// is still running, and its output is logged if the test failed.
-func startCaddyProcess(t *testing.T, cfg string) *caddyProcess {
-	t.Helper()
-	dir := t.TempDir()
 	path := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -106,6 +92,7 @@ func startCaddyProcess(t *testing.T, cfg string) *caddyProcess {
 		out:    new(lockedBuffer),
 		exited: make(chan struct{}),
 	}
+	p.cmd.Env = append(p.cmd.Env, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -122,10 +109,31 @@ func startCaddyProcess(t *testing.T, cfg string) *caddyProcess {
 			<-p.exited
 		}
 		if t.Failed() {
-			t.Logf("caddy's output:\n%s", p.out)
+			t.Logf("output of caddy (env %v):\n%s", env, p.out)
 		}
 	})
+	return p
+}
 
+// caddyCommand is `caddy args...` as this test binary runs it.
+func caddyCommand(t *testing.T, dir string, args ...string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, args...)
+	// Caddy keeps its autosaved config and data under these; the test's
+	// folder keeps the user's own untouched.
+	cmd.Env = append(os.Environ(), runAsCaddy+"=1", "XDG_CONFIG_HOME="+dir, "XDG_DATA_HOME="+dir)
+	return cmd
+}
+
+// startCaddyProcess runs `caddy run` with the Caddyfile cfg and returns
+// once the gateway answers (runCaddyProcess).
+func startCaddyProcess(t *testing.T, cfg string) *caddyProcess {
+	t.Helper()
+	p := runCaddyProcess(t, t.TempDir(), cfg)
 	waitUntil(t, 30*time.Second, "the gateway to answer", func() bool {
 		select {
 		case <-p.exited:
