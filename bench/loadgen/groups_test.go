@@ -95,42 +95,15 @@ func TestRunSplitsGroups(t *testing.T) {
 	g := &lotsGateway{sched: make(chan nellissim.Schedule, 3)}
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	done := make(chan error, 1)
 	opt := Options{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Secret: "s", Clients: 3,
 		Products: []int64{7, 9, 11}, Watch: 2}
-	go func() {
-		done <- Run(t.Context(), opt, inR, outW)
-		outW.Close()
-	}()
-	out := bufio.NewScanner(outR)
-	var ready Ready
-	if !out.Scan() || json.Unmarshal(out.Bytes(), &ready) != nil || ready.Connected != 3 {
-		t.Fatalf("ready: %q", out.Text())
-	}
-	start := time.Now().Add(300 * time.Millisecond)
-	sc := nellissim.Schedule{Start: start, Rate: 60, Products: opt.Products, BasePrice: 1000}
-	// Events 0-29 in the window; lot 9's are k = 1, 4, 7, …; it closes
-	// when event 15 is due, its last window holding k = 7, 10, 13.
-	g.until, g.closeAt = sc.At(30), sc.At(15)
-	plan := Plan{Schedule: sc, MeasureFrom: start, MeasureUntil: g.until, DrainUntil: g.until.Add(300 * time.Millisecond),
-		Closes: map[int64]time.Time{9: g.closeAt}, LastWindow: g.closeAt.Sub(sc.At(7))}
-	line, _ := json.Marshal(plan)
-	if _, err := inW.Write(append(line, '\n')); err != nil {
-		t.Fatal(err)
-	}
-	for range 3 {
-		g.sched <- sc
-	}
-	var res Result
-	if !out.Scan() || json.Unmarshal(out.Bytes(), &res) != nil {
-		t.Fatalf("no result line: %q", out.Text())
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	inW.Close()
+	res := runLots(t, g, opt, func(sc nellissim.Schedule) Plan {
+		// Events 0-29 in the window; lot 9's are k = 1, 4, 7, …; it closes
+		// when event 15 is due, its last window holding k = 7, 10, 13.
+		g.until, g.closeAt = sc.At(30), sc.At(15)
+		return Plan{Schedule: sc, MeasureFrom: sc.Start, MeasureUntil: g.until, DrainUntil: g.until.Add(300 * time.Millisecond),
+			Closes: map[int64]time.Time{9: g.closeAt}, LastWindow: g.closeAt.Sub(sc.At(7))}
+	})
 	// Client 0 watches 7 and 9, client 1 11 and 7, client 2 9 and 11.
 	// Lot 9 sends k = 4 and 10 of 1, 4, 7, 10, 13: 1 and 7 are covered
 	// by the next price, 13 by none.
@@ -166,39 +139,12 @@ func TestRunSplitsCrossNode(t *testing.T) {
 	t.Cleanup(a.Close)
 	t.Cleanup(b.Close)
 	urlA, urlB := "ws"+strings.TrimPrefix(a.URL, "http"), "ws"+strings.TrimPrefix(b.URL, "http")
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	done := make(chan error, 1)
 	opt := Options{URL: urlA + "," + urlB, Secret: "s", Clients: 2, Products: []int64{7, 9, 11}}
-	go func() {
-		done <- Run(t.Context(), opt, inR, outW)
-		outW.Close()
-	}()
-	out := bufio.NewScanner(outR)
-	var ready Ready
-	if !out.Scan() || json.Unmarshal(out.Bytes(), &ready) != nil || ready.Connected != 2 {
-		t.Fatalf("ready: %q", out.Text())
-	}
-	start := time.Now().Add(300 * time.Millisecond)
-	sc := nellissim.Schedule{Start: start, Rate: 60, Products: opt.Products, BasePrice: 1000}
-	g.until, g.closeAt = sc.At(30), sc.At(30) // 10 events a lot, all pushed but 11's
-	plan := Plan{Schedule: sc, MeasureFrom: start, MeasureUntil: g.until, DrainUntil: g.until.Add(300 * time.Millisecond),
-		Remote: map[string][]int64{urlA: {9}, urlB: {7}}}
-	line, _ := json.Marshal(plan)
-	if _, err := inW.Write(append(line, '\n')); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		g.sched <- sc
-	}
-	var res Result
-	if !out.Scan() || json.Unmarshal(out.Bytes(), &res) != nil {
-		t.Fatalf("no result line: %q", out.Text())
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	inW.Close()
+	res := runLots(t, g, opt, func(sc nellissim.Schedule) Plan {
+		g.until, g.closeAt = sc.At(30), sc.At(30) // 10 events a lot, all pushed but 11's
+		return Plan{Schedule: sc, MeasureFrom: sc.Start, MeasureUntil: g.until, DrainUntil: g.until.Add(300 * time.Millisecond),
+			Remote: map[string][]int64{urlA: {9}, urlB: {7}}}
+	})
 	// Client 0 on A reads 9 from another node, client 1 on B reads 7.
 	// The gateway pushes every change of 7, every other one of 9 (a
 	// polled lot), none of 11.
@@ -212,4 +158,41 @@ func TestRunSplitsCrossNode(t *testing.T) {
 			t.Errorf("%s: %+v, want %+v", name, got, w)
 		}
 	}
+}
+
+// runLots runs the load generator with opt against g: once every client is
+// ready it hands over the plan planFor makes of a schedule starting soon
+// (60 events a second over opt.Products), plays that schedule to each
+// client and returns the result.
+func runLots(t *testing.T, g *lotsGateway, opt Options, planFor func(nellissim.Schedule) Plan) Result {
+	t.Helper()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	defer inW.Close()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(t.Context(), opt, inR, outW)
+		outW.Close()
+	}()
+	out := bufio.NewScanner(outR)
+	var ready Ready
+	if !out.Scan() || json.Unmarshal(out.Bytes(), &ready) != nil || ready.Connected != opt.Clients {
+		t.Fatalf("ready: %q", out.Text())
+	}
+	sc := nellissim.Schedule{Start: time.Now().Add(300 * time.Millisecond), Rate: 60, Products: opt.Products, BasePrice: 1000}
+	line, _ := json.Marshal(planFor(sc))
+	if _, err := inW.Write(append(line, '\n')); err != nil {
+		t.Fatal(err)
+	}
+	for range opt.Clients {
+		g.sched <- sc
+	}
+	var res Result
+	if !out.Scan() || json.Unmarshal(out.Bytes(), &res) != nil {
+		t.Fatalf("no result line: %q", out.Text())
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
