@@ -332,19 +332,7 @@ func (n *clusterNode) watch(t *testing.T, lots map[int64]int) {
 // clusterLotStreams is the demo simulator's count of streams for lot id.
 func clusterLotStreams(t *testing.T, id int64) (open int, opened int64) {
 	t.Helper()
-	res, err := http.Get(fmt.Sprintf("%s/_sim/stats?productId=%d", clusterSimURL, id))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var st struct {
-		StreamsOpened int64 `json:"streamsOpened"`
-		StreamsOpen   int   `json:"streamsOpen"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
-	return st.StreamsOpen, st.StreamsOpened
+	return simLotStreams(t, clusterSimURL, id)
 }
 
 // ownedLots is how many lots the node with admin port adm owns.

@@ -153,7 +153,14 @@ func startCaddyProcess(t *testing.T, cfg string) *caddyProcess {
 // lotStreams is the simulator's count of streams for lot id.
 func lotStreams(t *testing.T, id int64) (open int, opened int64) {
 	t.Helper()
-	res, err := http.Get(fmt.Sprintf("%s/_sim/stats?productId=%d", stopSimURL, id))
+	return simLotStreams(t, stopSimURL, id)
+}
+
+// simLotStreams is the count of streams for lot id of the simulator at
+// simURL: open now, and opened in all.
+func simLotStreams(t *testing.T, simURL string, id int64) (open int, opened int64) {
+	t.Helper()
+	res, err := http.Get(fmt.Sprintf("%s/_sim/stats?productId=%d", simURL, id))
 	if err != nil {
 		t.Fatal(err)
 	}
