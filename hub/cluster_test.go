@@ -97,7 +97,8 @@ func TestClusterOneUpstreamPerProductEveryChangeEverywhere(t *testing.T) {
 			waitFor(t, fmt.Sprintf("%s's status of product %d", n.name, id), func() bool {
 				for _, s := range n.h.Status() {
 					if s.ProductID == id {
-						return s.Role == wantRole && s.Owner == owner
+						// A reader is fed by the log, not by polls.
+						return s.Role == wantRole && s.Owner == owner && (wantRole == "owner" || s.Source == "log")
 					}
 				}
 				return false

@@ -453,6 +453,9 @@ func (f *feed) publishStatus() {
 			source = SourceSSE
 		}
 	}
+	if f.share != nil && f.share.role == roleReader {
+		source = StatusSourceLog
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.status.Source = string(source)

@@ -2,10 +2,15 @@ package hub
 
 import "time"
 
+// StatusSourceLog is FeedStatus.Source of a cluster reader: it streams and
+// polls nothing, the owner's log brings its changes.
+const StatusSourceLog Source = "log"
+
 // FeedStatus is what a feed reports for the status endpoint.
 type FeedStatus struct {
 	ProductID int64 `json:"product_id"`
-	// Source is "sse" while a healthy stream feeds the product, else "poll".
+	// Source is "sse" while a healthy stream feeds the product, "log" on
+	// a cluster reader (the owner's log feeds it), else "poll".
 	Source string `json:"source"`
 	// Breaker is the stream breaker's state (closed, open, half-open), or
 	// "disabled" when use_sse is off.

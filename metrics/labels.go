@@ -77,7 +77,7 @@ func breakerStateLabel(s fallback.BreakerState) string {
 
 // feedSources are the values of the source label on feeds: where a feed's
 // prices come from now.
-var feedSources = []string{"sse", "poll"}
+var feedSources = []string{"sse", "poll", "log"}
 
 // changeSources are the values of the source label on published changes.
 var changeSources = []string{

@@ -15,7 +15,8 @@ type Snapshot struct {
 	// OpenStreams is the number of upstream SSE streams up now.
 	OpenStreams int
 	// FeedsBySource counts feeds by where their prices come from now:
-	// "sse" or "poll". Other keys are reported as "other".
+	// "sse", "poll" or, on a cluster reader, "log". Other keys are
+	// reported as "other".
 	FeedsBySource map[string]int
 	// Breakers counts feeds by the state of their stream breaker, as
 	// hub.FeedStatus names it: "closed", "open", "half-open", or "disabled"
@@ -24,7 +25,7 @@ type Snapshot struct {
 	// AuthenticatedUsers is the number of distinct users with at least one
 	// authenticated WebSocket connection.
 	AuthenticatedUsers int
-	// MaxStaleness is, by source ("sse" or "poll"), the oldest age in
+	// MaxStaleness is, by source ("sse", "poll", "log"), the oldest age in
 	// seconds of what a feed knows (hub.FeedStatus.Staleness): with
 	// use_sse N% it compares the lots on streams with the polled ones.
 	MaxStaleness map[string]float64
@@ -53,13 +54,13 @@ func newStatusCollector() *statusCollector {
 		openStreams: prometheus.NewDesc(namespace+"_upstream_streams_open",
 			"Upstream SSE streams up now.", nil, nil),
 		feeds: prometheus.NewDesc(namespace+"_feeds",
-			"Product feeds by where their prices come from now: sse or poll.", []string{"source"}, nil),
+			"Product feeds by where their prices come from now: sse, poll, or log (a cluster reader fed by the owner's log).", []string{"source"}, nil),
 		breakers: prometheus.NewDesc(namespace+"_breaker_feeds",
 			"Product feeds by the state of their stream circuit breaker: closed, open, half-open, or disabled when SSE is off.", []string{"state"}, nil),
 		users: prometheus.NewDesc(namespace+"_ws_authenticated_users",
 			"Distinct users with at least one authenticated WebSocket connection now.", nil, nil),
 		staleness: prometheus.NewDesc(namespace+"_feed_staleness_max_seconds",
-			"Age of the stalest feed's last good snapshot or stream byte, by where its prices come from now: sse or poll.", []string{"source"}, nil),
+			"Age of the stalest feed's last good snapshot or stream byte, by where its prices come from now: sse, poll, or log (a cluster reader).", []string{"source"}, nil),
 		budgetShort: prometheus.NewDesc(namespace+"_poll_budget_short",
 			"1 while poll_rate cannot poll every polled lot at poll_interval (or poll_interval_closing in its closing window), else 0.", nil, nil),
 		interval: prometheus.NewDesc(namespace+"_poll_budget_interval_seconds",

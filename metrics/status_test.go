@@ -38,8 +38,9 @@ func TestStatusGaugesReportTheFeeds(t *testing.T) {
 # HELP nellis_upstream_streams_open Upstream SSE streams up now.
 # TYPE nellis_upstream_streams_open gauge
 nellis_upstream_streams_open 2
-# HELP nellis_feeds Product feeds by where their prices come from now: sse or poll.
+# HELP nellis_feeds Product feeds by where their prices come from now: sse, poll, or log (a cluster reader fed by the owner's log).
 # TYPE nellis_feeds gauge
+nellis_feeds{source="log"} 0
 nellis_feeds{source="other"} 1
 nellis_feeds{source="poll"} 3
 nellis_feeds{source="sse"} 2
@@ -61,8 +62,9 @@ nellis_ws_authenticated_users 7
 # HELP nellis_upstream_streams_open Upstream SSE streams up now.
 # TYPE nellis_upstream_streams_open gauge
 nellis_upstream_streams_open 0
-# HELP nellis_feeds Product feeds by where their prices come from now: sse or poll.
+# HELP nellis_feeds Product feeds by where their prices come from now: sse, poll, or log (a cluster reader fed by the owner's log).
 # TYPE nellis_feeds gauge
+nellis_feeds{source="log"} 0
 nellis_feeds{source="poll"} 0
 nellis_feeds{source="sse"} 0
 `, "nellis_upstream_streams_open", "nellis_feeds")
@@ -84,8 +86,9 @@ func TestStalenessAndPollBudgetGauges(t *testing.T) {
 		return s
 	})
 	expectMetrics(t, registered(t, m), `
-# HELP nellis_feed_staleness_max_seconds Age of the stalest feed's last good snapshot or stream byte, by where its prices come from now: sse or poll.
+# HELP nellis_feed_staleness_max_seconds Age of the stalest feed's last good snapshot or stream byte, by where its prices come from now: sse, poll, or log (a cluster reader).
 # TYPE nellis_feed_staleness_max_seconds gauge
+nellis_feed_staleness_max_seconds{source="log"} 0
 nellis_feed_staleness_max_seconds{source="poll"} 12
 nellis_feed_staleness_max_seconds{source="sse"} 1.5
 # HELP nellis_poll_budget_short 1 while poll_rate cannot poll every polled lot at poll_interval (or poll_interval_closing in its closing window), else 0.
