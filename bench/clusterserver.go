@@ -439,18 +439,12 @@ func startNATS(bin, dir string) (*natsProc, error) {
 		return nil, err
 	}
 	logPath := filepath.Join(dir, "nats.log")
-	logFile, err := os.Create(logPath)
+	cmd := exec.Command(bin, "-listen", fmt.Sprintf("127.0.0.1:%d", port), "-store", filepath.Join(dir, "nats"), "-quiet")
+	done, err := startLogged(cmd, logPath)
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
-	cmd := exec.Command(bin, "-listen", fmt.Sprintf("127.0.0.1:%d", port), "-store", filepath.Join(dir, "nats"), "-quiet")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	n := &natsProc{cmd: cmd, url: fmt.Sprintf("nats://127.0.0.1:%d", port), log: logPath, done: make(chan error, 1)}
-	go func() { n.done <- cmd.Wait() }()
+	n := &natsProc{cmd: cmd, url: fmt.Sprintf("nats://127.0.0.1:%d", port), log: logPath, done: done}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		b, _ := os.ReadFile(logPath)

@@ -177,25 +177,19 @@ func startGateway(ctx context.Context, caddy, dir string, o gatewayOptions) (*ga
 		return nil, err
 	}
 	logPath := filepath.Join(dir, "caddy.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
 	cmd := exec.Command(caddy, "run", "--config", cfg)
 	cmd.Env = append(os.Environ(),
 		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
 		"XDG_DATA_HOME="+filepath.Join(dir, "data"),
 	)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", caddy, err)
+	done, err := startLogged(cmd, logPath)
+	if err != nil {
+		return nil, err
 	}
-	g := &gateway{cmd: cmd, port: port, adminPort: adminPort, log: logPath, done: make(chan error, 1), scheme: "http", client: client}
+	g := &gateway{cmd: cmd, port: port, adminPort: adminPort, log: logPath, done: done, scheme: "http", client: client}
 	if o.tls != nil {
 		g.scheme = "https"
 	}
-	go func() { g.done <- cmd.Wait() }()
 	if err := g.waitHealthy(ctx, 20*time.Second); err != nil {
 		g.stop()
 		return nil, err

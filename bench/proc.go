@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -94,4 +95,21 @@ func machineBusy() (time.Duration, error) {
 func selfCPU() time.Duration {
 	c, _ := procCPU(os.Getpid())
 	return c
+}
+
+// startLogged starts cmd with its stdout and stderr in a new file at
+// logPath and returns the channel (buffered 1) its exit arrives on.
+func startLogged(cmd *exec.Cmd, logPath string) (done chan error, err error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	return exited, nil
 }
