@@ -253,27 +253,9 @@ func TestClusterDemoSurvivesAKilledNode(t *testing.T) {
 // openLots are the simulator's open lots and their prices.
 func openLots(t *testing.T) map[int64]int {
 	t.Helper()
-	res, err := http.Get(clusterSimURL + "/_sim/auctions")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var lots []struct {
-		ID         int64 `json:"id"`
-		CurrentBid int   `json:"currentBid"`
-		IsClosed   bool  `json:"isClosed"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&lots); err != nil {
-		t.Fatal(err)
-	}
 	open := map[int64]int{}
-	for _, l := range lots {
-		if !l.IsClosed {
-			open[l.ID] = l.CurrentBid
-		}
-	}
-	if len(open) == 0 {
-		t.Fatal("no open lot in the simulator")
+	for _, l := range simOpenLots(t, clusterSimURL) {
+		open[l.ID] = l.CurrentBid
 	}
 	return open
 }

@@ -95,26 +95,40 @@ func serverSPKI(t *testing.T) string {
 // firstOpenLot asks the simulator at simURL for a lot still open.
 func firstOpenLot(t *testing.T, simURL string) (id int64, price int) {
 	t.Helper()
+	lots := simOpenLots(t, simURL)
+	return lots[0].ID, lots[0].CurrentBid
+}
+
+// simLot is a lot as the simulator lists it.
+type simLot struct {
+	ID         int64 `json:"id"`
+	CurrentBid int   `json:"currentBid"`
+	IsClosed   bool  `json:"isClosed"`
+}
+
+// simOpenLots are the open lots of the simulator at simURL, in its order;
+// the test fails when there is none.
+func simOpenLots(t *testing.T, simURL string) []simLot {
+	t.Helper()
 	res, err := http.Get(simURL + "/_sim/auctions")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	var lots []struct {
-		ID         int64 `json:"id"`
-		CurrentBid int   `json:"currentBid"`
-		IsClosed   bool  `json:"isClosed"`
-	}
+	var lots []simLot
 	if err := json.NewDecoder(res.Body).Decode(&lots); err != nil {
 		t.Fatal(err)
 	}
+	open := lots[:0]
 	for _, l := range lots {
 		if !l.IsClosed {
-			return l.ID, l.CurrentBid
+			open = append(open, l)
 		}
 	}
-	t.Fatal("no open lot in the simulator")
-	return 0, 0
+	if len(open) == 0 {
+		t.Fatal("no open lot in the simulator")
+	}
+	return open
 }
 
 // TestPageOverTLS: a page served over HTTPS opens wss://…/ws with the
