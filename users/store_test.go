@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/nellis-edge/gateway/internal/memstorage"
 )
@@ -168,5 +173,58 @@ func TestSaverWritesTheLatestState(t *testing.T) {
 	}
 	if storage.Get(RecordKey("gone")) != nil || snapshots != 2 {
 		t.Errorf("a gone user was written, or %d snapshots for 2 users", snapshots)
+	}
+}
+
+// blockingStore's saves wait until `want` of them are in progress at once
+// (or the wait times out), as a slow disk's synced writes would overlap.
+type blockingStore struct {
+	UserStore
+	want    int
+	mu      sync.Mutex
+	inside  int
+	arrived chan struct{}
+	saved   []string
+}
+
+func (s *blockingStore) Save(ctx context.Context, name string, rec Record, key []byte) error {
+	s.mu.Lock()
+	s.inside++
+	if s.inside == s.want {
+		close(s.arrived)
+	}
+	s.mu.Unlock()
+	select {
+	case <-s.arrived:
+	case <-time.After(2 * time.Second):
+		return errors.New("saves were not written at the same time")
+	}
+	s.mu.Lock()
+	s.saved = append(s.saved, name)
+	s.mu.Unlock()
+	return nil
+}
+
+// A flush writes different users' records at once: with thousands of
+// users and a synced write each, one at a time took tens of seconds.
+func TestSaverWritesUsersAtOnce(t *testing.T) {
+	store := &blockingStore{want: 4, arrived: make(chan struct{})}
+	var errs atomic.Int32
+	sv := NewSaver(store, SaverOptions{
+		Snapshot: func(name string) (Record, bool) { return Record{}, true },
+		Delay:    func() time.Duration { return time.Hour },
+		Logger: func() *zap.Logger {
+			return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zapcore.EncoderConfig{}), zapcore.AddSync(io.Discard), zapcore.ErrorLevel),
+				zap.Hooks(func(zapcore.Entry) error { errs.Add(1); return nil }))
+		},
+	})
+	for _, name := range []string{"a", "b", "c", "d"} {
+		sv.MarkDirty(name)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	sv.Run(ctx) // writes what is pending, then returns
+	if errs.Load() != 0 || len(store.saved) != 4 {
+		t.Fatalf("%d saves failed, %v written: the saver wrote one user at a time", errs.Load(), store.saved)
 	}
 }
