@@ -56,6 +56,7 @@ func (s *Simulator) serveBid(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.cfg.Now()
 	out, err := s.bidLocked(l, now, user, req.Bid, false)
+	s.logBidLocked(l.id, user, req.Bid, now, err)
 	resp := bidResponse(l, out)
 	s.mu.Unlock()
 

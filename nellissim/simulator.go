@@ -38,6 +38,7 @@ type Simulator struct {
 	byID    map[int64]*lot
 	live    map[*stream]struct{} // every stream whose handler has not returned
 	rivals  []string
+	bidLog  []BidRequest // users' bid requests, oldest first (bidlog.go)
 	wire    Wire
 	faults  lotFaults // applies to every lot (id 0)
 	started bool
