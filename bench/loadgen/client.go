@@ -179,6 +179,9 @@ func (c *client) read(plan *atomic.Pointer[runPlan], stopped *atomic.Bool) {
 		}
 		ch, ok := parseState(data)
 		if !ok {
+			if c.res != nil {
+				c.res.runID = 0 // a replay's run has nothing between its changes
+			}
 			continue
 		}
 		if (c.res != nil || c.tails != nil) && c.raced(ch) {

@@ -164,15 +164,17 @@ type ResumeStats struct {
 	NewEpoch          int `json:"newEpoch"`
 	// Replayed counts the changes the recovered resumes announced;
 	// Gaps the changes a client missed: announced but not received by
-	// the reply, or skipped between the replay and the next live change;
-	// Twice the announced changes received more than once before the
-	// reply (Raced excepted).
+	// the reply, or skipped between the replay and the next live change.
+	// Broken counts recovered resumes whose replay did not arrive as one
+	// run of exactly the missed changes in order (one missing, or one
+	// twice): a replay is queued whole, so nothing may come between.
 	Replayed int64 `json:"replayed"`
 	Gaps     int64 `json:"gaps"`
-	Twice    int64 `json:"twice"`
-	// Raced counts live changes that reached the new socket before the
-	// replay of the same seq: the protocol allows it, the client ignores
-	// the repeat, so it is neither a duplicate nor a regression.
+	Broken   int   `json:"broken"`
+	// Raced counts changes a resuming client got again: a live push of a
+	// change the replay also holds, which the protocol allows (the
+	// client keeps the highest seq and ignores the rest), so neither a
+	// delivery nor a duplicate.
 	Raced int64 `json:"raced"`
 	// Took is, per resume, from the socket's end to the resume's reply.
 	Took Summary `json:"took"`

@@ -20,13 +20,16 @@ import (
 type resuming struct {
 	reqID   []byte // `"requestId":"…"` as the reply carries it
 	dropped time.Time
-	// from is where each product resumes from; got counts, per product,
-	// the receipts of each seq of that epoch since the replay began (its
-	// first change, from.seq+1), early those before it began.
-	from  map[int64]seen
-	began map[int64]bool
-	got   map[int64]map[uint64]int
-	early map[int64]map[uint64]bool
+	// from is where each product resumes from; got holds, per product,
+	// each seq of that epoch received since.
+	from map[int64]seen
+	got  map[int64]map[uint64]bool
+	// A replay is queued whole (docs/protocol.md), so it arrives as one
+	// run of consecutive messages from.seq+1, from.seq+2, …: runID and
+	// runLen are the run being read, run each product's longest.
+	runID  int64
+	runLen uint64
+	run    map[int64]uint64
 }
 
 // tail is a recovered product's last replayed change: the next live one
@@ -109,8 +112,7 @@ func (c *client) redial(p *runPlan, url string, dropped time.Time) (*websocket.C
 		}
 		break
 	}
-	res := &resuming{dropped: dropped, from: map[int64]seen{}, began: map[int64]bool{},
-		got: map[int64]map[uint64]int{}, early: map[int64]map[uint64]bool{}}
+	res := &resuming{dropped: dropped, from: map[int64]seen{}, got: map[int64]map[uint64]bool{}, run: map[int64]uint64{}}
 	points := map[string]any{}
 	for _, id := range c.products {
 		if s, ok := c.lastSeen[id]; ok && s.seq > 0 && s.epoch != "" {
@@ -131,49 +133,51 @@ func (c *client) redial(p *runPlan, url string, dropped time.Time) (*websocket.C
 	return conn, res, nil
 }
 
-// raced notes a change received while a resume is in flight, or just
-// after, and reports whether it is a live change that raced the replay
-// (one the client ignores: not a delivery, not a duplicate).
+// raced notes a change received while a resume is in flight, or after
+// it until the product's next live change, and reports whether it repeats
+// a change the client has (a live push that raced the replay, which the
+// protocol allows and the client ignores: neither a delivery nor a
+// duplicate).
 func (c *client) raced(ch change) bool {
+	last, seenBefore := c.lastSeen[ch.productID]
+	repeat := seenBefore && ch.epoch == last.epoch && ch.seq != 0 && ch.seq <= last.seq
 	if r := c.res; r != nil {
 		from, ok := r.from[ch.productID]
 		if !ok || ch.epoch != from.epoch {
+			r.runID = 0
 			return false
 		}
-		if !r.began[ch.productID] && ch.seq == from.seq+1 {
-			r.began[ch.productID] = true
+		switch {
+		case ch.seq == from.seq+1:
+			r.runID, r.runLen = ch.productID, 1
+		case r.runID == ch.productID && ch.seq == from.seq+r.runLen+1:
+			r.runLen++
+		default:
+			r.runID = 0
 		}
-		if !r.began[ch.productID] {
-			if r.early[ch.productID] == nil {
-				r.early[ch.productID] = map[uint64]bool{}
-			}
-			r.early[ch.productID][ch.seq] = true
-			return false
+		if r.runID != 0 {
+			r.run[r.runID] = max(r.run[r.runID], r.runLen)
 		}
 		if r.got[ch.productID] == nil {
-			r.got[ch.productID] = map[uint64]int{}
+			r.got[ch.productID] = map[uint64]bool{}
 		}
-		r.got[ch.productID][ch.seq]++
-		// The replay of a change a live push brought first.
-		if r.early[ch.productID][ch.seq] && r.got[ch.productID][ch.seq] == 1 {
-			c.resume.Raced++
-			return true
+		r.got[ch.productID][ch.seq] = true
+	} else {
+		t, ok := c.tails[ch.productID]
+		if !ok || ch.epoch != t.epoch {
+			return false
 		}
-		return false
+		if ch.seq > t.seq {
+			delete(c.tails, ch.productID)
+			if ch.seq > t.seq+1 {
+				c.resume.Gaps += int64(ch.seq - t.seq - 1)
+			}
+		}
 	}
-	t, ok := c.tails[ch.productID]
-	if !ok || ch.epoch != t.epoch {
-		return false
-	}
-	delete(c.tails, ch.productID)
-	if ch.seq > t.seq+1 {
-		c.resume.Gaps += int64(ch.seq - t.seq - 1)
-	}
-	if ch.seq <= t.seq {
+	if repeat {
 		c.resume.Raced++
-		return true
 	}
-	return false
+	return repeat
 }
 
 // resumeReply is the resume's response.
@@ -212,14 +216,15 @@ func (c *client) finishResume(p *runPlan, msg []byte, now time.Time) (ok bool) {
 			continue
 		}
 		c.resume.Recovered++
-		c.resume.Replayed += int64(got.Changes)
-		for seq := from.seq + 1; seq <= from.seq+uint64(got.Changes); seq++ {
-			switch n := r.got[id][seq]; {
-			case n == 0 && !r.early[id][seq]:
+		n := uint64(max(got.Changes, 0))
+		c.resume.Replayed += int64(n)
+		for seq := from.seq + 1; seq <= from.seq+n; seq++ {
+			if !r.got[id][seq] {
 				c.resume.Gaps++
-			case n > 1:
-				c.resume.Twice += int64(n - 1)
 			}
+		}
+		if r.run[id] < n {
+			c.resume.Broken++
 		}
 		if c.tails == nil {
 			c.tails = map[int64]tail{}
@@ -232,6 +237,7 @@ func (c *client) finishResume(p *runPlan, msg []byte, now time.Time) (ok bool) {
 // resumeTally is one client's share of ResumeStats.
 type resumeTally struct {
 	Products, Recovered, UnrecoveredWithin, NewEpoch int
-	Replayed, Gaps, Twice, Raced                     int64
+	Broken                                           int
+	Replayed, Gaps, Raced                            int64
 	Took                                             []time.Duration
 }

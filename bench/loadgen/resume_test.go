@@ -20,10 +20,14 @@ import (
 // sockets cut, no close frame) when event dieAt falls due; the second
 // answers a resume with the changes after the client's seq, recovered,
 // then pushes live. skip makes it leave the first replayed change out
-// while announcing it, as a broken replay would.
+// while announcing it, twice send the second twice, as broken replays
+// would (a repeat at either end of a replay looks like a live push racing
+// it, which the protocol allows); race
+// makes it push the last replayed change again after the reply, as a live
+// push racing the replay may.
 type fakeNodes struct {
-	dieAt int64
-	skip  bool
+	dieAt             int64
+	skip, twice, race bool
 
 	mu    sync.Mutex
 	sc    nellissim.Schedule
@@ -78,11 +82,15 @@ func (f *fakeNodes) node(dies bool) http.HandlerFunc {
 					`{"type":"response","action":"startMonitoring","auctionId":%q,"success":true,"requestId":%q}`, msg.AuctionID, msg.RequestID))
 			case "resume":
 				sc := f.schedule()
+				if f.twice {
+					time.Sleep(150 * time.Millisecond) // a few more changes to replay
+				}
 				now := time.Now()
 				for sc.At(from).Before(now) {
 					from++
 				}
 				results := map[string]any{}
+				lastReplayed := int64(-1)
 				for id, point := range msg.Auctions {
 					changes := 0
 					for k := range from {
@@ -90,10 +98,11 @@ func (f *fakeNodes) node(dies bool) http.HandlerFunc {
 							continue
 						}
 						changes++
+						lastReplayed = k
 						if f.skip && changes == 1 {
 							continue
 						}
-						if f.push(conn, sc, k) != nil {
+						if f.push(conn, sc, k) != nil || (f.twice && changes == 2 && f.push(conn, sc, k) != nil) {
 							return
 						}
 					}
@@ -102,6 +111,9 @@ func (f *fakeNodes) node(dies bool) http.HandlerFunc {
 				reply, _ := json.Marshal(map[string]any{"type": "response", "action": "resume", "success": true,
 					"data": map[string]any{"auctions": results}, "requestId": msg.RequestID})
 				_ = conn.WriteMessage(websocket.TextMessage, reply)
+				if f.race && lastReplayed >= 0 && f.push(conn, sc, lastReplayed) != nil {
+					return
+				}
 				monitored = 2
 			}
 		}
@@ -175,7 +187,7 @@ func runFailover(t *testing.T, f *fakeNodes) Result {
 func TestReconnectedClientsResumeWithoutLosingAChange(t *testing.T) {
 	res := runFailover(t, &fakeNodes{dieAt: 6})
 	r := res.Resume
-	if r.Clients != 2 || r.Failed != 0 || r.Products != 4 || r.Recovered != 4 || r.Gaps != 0 || r.Twice != 0 || r.UnrecoveredWithin != 0 {
+	if r.Clients != 2 || r.Failed != 0 || r.Products != 4 || r.Recovered != 4 || r.Gaps != 0 || r.Broken != 0 || r.UnrecoveredWithin != 0 {
 		t.Fatalf("resume = %+v; want 2 clients, 4 products resumed and recovered, no gap", r)
 	}
 	if r.Replayed == 0 || r.Took.N != 2 || r.AfterMark.N != 2 || r.MarkMissing != 0 {
@@ -195,10 +207,24 @@ func TestResumeGapIsCounted(t *testing.T) {
 	res := runFailover(t, &fakeNodes{dieAt: 6, skip: true})
 	// Each client missed event 6 at least (it fell due as the node
 	// died), so at least two replays left a change out.
-	if r := res.Resume; r.Gaps < 2 || r.Recovered != 4 || r.Twice != 0 {
-		t.Fatalf("resume = %+v; want a gap per product with a change replayed", r)
+	if r := res.Resume; r.Gaps < 2 || r.Recovered != 4 || r.Broken < 2 {
+		t.Fatalf("resume = %+v; want a gap and a broken replay per product with a change replayed", r)
 	}
 	if res.Drops != res.Resume.Gaps {
 		t.Fatalf("drops %d, want the %d changes the replays left out", res.Drops, res.Resume.Gaps)
+	}
+}
+
+// A replay that holds a change twice is broken; a live push repeating a
+// replayed change (the race the protocol allows) is neither broken nor a
+// duplicate, and none of them is a drop.
+func TestResumeRepeatsAreTold(t *testing.T) {
+	res := runFailover(t, &fakeNodes{dieAt: 6, twice: true})
+	if r := res.Resume; r.Broken < 1 || r.Gaps != 0 || r.Raced < 1 || res.Duplicates != 0 || res.Drops != 0 {
+		t.Fatalf("twice: resume %+v, %d duplicates, %d drops; want broken replays, no gap, duplicate or drop", r, res.Duplicates, res.Drops)
+	}
+	res = runFailover(t, &fakeNodes{dieAt: 6, race: true})
+	if r := res.Resume; r.Broken != 0 || r.Gaps != 0 || r.Raced < 2 || res.Duplicates != 0 || res.Drops != 0 {
+		t.Fatalf("race: resume %+v, %d duplicates, %d drops; want the repeats raced, nothing broken, no duplicate or drop", r, res.Duplicates, res.Drops)
 	}
 }

@@ -243,7 +243,7 @@ func collect(p *runPlan, opt Options, clients []*client, started time.Time) Resu
 			resume.NewEpoch += t.NewEpoch
 			resume.Replayed += t.Replayed
 			resume.Gaps += t.Gaps
-			resume.Twice += t.Twice
+			resume.Broken += t.Broken
 			resume.Raced += t.Raced
 			took = append(took, t.Took...)
 		}
