@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 )
 
 // Every bid a user posts is listed with its outcome, a repeated amount
@@ -64,5 +65,31 @@ func TestBidRequestsListEveryUsersBid(t *testing.T) {
 	}
 	if status, _, _ := ts.fetch(t, "/_sim/bids?productId=x", nil); status != 400 {
 		t.Errorf("a malformed product id: %d, want 400", status)
+	}
+}
+
+// With a bid delay a request is placed, and answered, only once the delay
+// has passed: until then it is in flight, and it is listed with both times.
+func TestBidDelayHoldsARequestInFlight(t *testing.T) {
+	ts := newTestSim(t, Config{Seed: 11, Now: time.Now})
+	a := ts.firstLot(t)
+	const delay = 300 * time.Millisecond
+	ts.SetBidDelay(delay)
+	sent := time.Now()
+	answered := make(chan int, 1)
+	go func() {
+		status, _ := ts.post(t, "/api/bids", "text/plain", fmt.Sprintf(`{"productId":%d,"bid":%d}`, a.ID, a.NextBid), userCookieFor("alice"))
+		answered <- status
+	}()
+	time.Sleep(delay / 3)
+	if got := ts.BidRequests(0); len(got) != 0 || ts.auction(t, a.ID).BidCount != a.BidCount {
+		t.Fatalf("placed before the delay passed: %v", got)
+	}
+	if status := <-answered; status != 200 || time.Since(sent) < delay {
+		t.Fatalf("answered %d after %s, want 200 after %s", status, time.Since(sent), delay)
+	}
+	got := ts.BidRequests(a.ID)
+	if len(got) != 1 || !got[0].Accepted || got[0].At.Sub(got[0].Received) < delay {
+		t.Fatalf("listed %+v, want one accepted bid placed %s after it arrived", got, delay)
 	}
 }

@@ -31,6 +31,7 @@ type Simulator struct {
 	closeCheck   time.Duration
 	dripInterval time.Duration
 	pings        atomic.Int64 // ping rounds broadcast, for tests
+	bidDelay     atomic.Int64 // SetBidDelay, a time.Duration
 
 	mu      sync.Mutex
 	rng     *rand.Rand // guarded by mu once New returns
