@@ -149,9 +149,13 @@ type Group struct {
 // (Plan.Reconnect).
 type ResumeStats struct {
 	// Clients lost their socket and reconnected; Failed lost it and
-	// found no endpoint that took them back before DrainUntil.
-	Clients int `json:"clients"`
-	Failed  int `json:"failed"`
+	// found no endpoint that took them back before DrainUntil. Retries
+	// counts failed attempts to reconnect, FirstErr says why the first
+	// failed.
+	Clients  int    `json:"clients"`
+	Failed   int    `json:"failed"`
+	Retries  int    `json:"retries"`
+	FirstErr string `json:"firstErr,omitempty"`
 	// Products counts the products resumed (one per product in each
 	// resume sent); Recovered those answered recovered: true, the others
 	// got the current state instead. UnrecoveredWithin counts those that
@@ -163,19 +167,25 @@ type ResumeStats struct {
 	UnrecoveredWithin int `json:"unrecoveredWithin"`
 	NewEpoch          int `json:"newEpoch"`
 	// Replayed counts the changes the recovered resumes announced;
-	// Gaps the changes a client missed: announced but not received by
-	// the reply, or skipped between the replay and the next live change.
+	// Gaps those a client did not receive by the reply. Skipped counts
+	// changes between a replay's last and the next live change that never
+	// came: live changes, which a busy socket's queue may supersede as it
+	// does for any client (a drop), not part of what the resume owed.
 	// Broken counts recovered resumes whose replay did not arrive as one
 	// run of exactly the missed changes in order (one missing, or one
 	// twice): a replay is queued whole, so nothing may come between.
 	Replayed int64 `json:"replayed"`
 	Gaps     int64 `json:"gaps"`
+	Skipped  int64 `json:"skipped"`
 	Broken   int   `json:"broken"`
 	// Raced counts changes a resuming client got again: a live push of a
 	// change the replay also holds, which the protocol allows (the
 	// client keeps the highest seq and ignores the rest), so neither a
 	// delivery nor a duplicate.
 	Raced int64 `json:"raced"`
+	// Drops is the reconnected clients' share of Result.Drops (every
+	// client expects the same changes: no Watch, no Closes).
+	Drops int64 `json:"drops"`
 	// Took is, per resume, from the socket's end to the resume's reply.
 	Took Summary `json:"took"`
 	// AfterMark and MarkMissing are Result's for the reconnected clients.

@@ -60,6 +60,12 @@ func (c *client) reconnect(p *runPlan, stopped *atomic.Bool) bool {
 	for attempt := 0; time.Now().Before(p.DrainUntil) && !stopped.Load(); attempt++ {
 		url := others[(c.n+attempt)%len(others)]
 		conn, res, err := c.redial(p, url, dropped)
+		if err != nil {
+			c.resume.Retries++
+			if c.resume.FirstErr == "" {
+				c.resume.FirstErr = err.Error()
+			}
+		}
 		if err == nil {
 			c.connMu.Lock()
 			c.conn, c.url, c.res = conn, url, res
@@ -170,7 +176,7 @@ func (c *client) raced(ch change) bool {
 		if ch.seq > t.seq {
 			delete(c.tails, ch.productID)
 			if ch.seq > t.seq+1 {
-				c.resume.Gaps += int64(ch.seq - t.seq - 1)
+				c.resume.Skipped += int64(ch.seq - t.seq - 1)
 			}
 		}
 	}
@@ -237,7 +243,8 @@ func (c *client) finishResume(p *runPlan, msg []byte, now time.Time) (ok bool) {
 // resumeTally is one client's share of ResumeStats.
 type resumeTally struct {
 	Products, Recovered, UnrecoveredWithin, NewEpoch int
-	Broken                                           int
-	Replayed, Gaps, Raced                            int64
+	Broken, Retries                                  int
+	Replayed, Gaps, Skipped, Raced                   int64
 	Took                                             []time.Duration
+	FirstErr                                         string
 }

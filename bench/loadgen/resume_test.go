@@ -210,8 +210,8 @@ func TestResumeGapIsCounted(t *testing.T) {
 	if r := res.Resume; r.Gaps < 2 || r.Recovered != 4 || r.Broken < 2 {
 		t.Fatalf("resume = %+v; want a gap and a broken replay per product with a change replayed", r)
 	}
-	if res.Drops != res.Resume.Gaps {
-		t.Fatalf("drops %d, want the %d changes the replays left out", res.Drops, res.Resume.Gaps)
+	if res.Drops != res.Resume.Gaps || res.Resume.Drops != res.Drops {
+		t.Fatalf("drops %d (%d of reconnected clients), want the %d changes the replays left out", res.Drops, res.Resume.Drops, res.Resume.Gaps)
 	}
 }
 

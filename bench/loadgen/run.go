@@ -243,7 +243,13 @@ func collect(p *runPlan, opt Options, clients []*client, started time.Time) Resu
 			resume.NewEpoch += t.NewEpoch
 			resume.Replayed += t.Replayed
 			resume.Gaps += t.Gaps
+			resume.Skipped += t.Skipped
+			resume.Retries += t.Retries
+			if resume.FirstErr == "" {
+				resume.FirstErr = t.FirstErr
+			}
 			resume.Broken += t.Broken
+			resume.Drops -= c.delivered // plus their expected, below
 			resume.Raced += t.Raced
 			took = append(took, t.Took...)
 		}
@@ -301,6 +307,9 @@ func collect(p *runPlan, opt Options, clients []*client, started time.Time) Resu
 		res.Groups = groups(p, clients)
 	}
 	if resume != nil {
+		if len(clients) > 0 {
+			resume.Drops += res.Expected / int64(len(clients)) * int64(resume.Clients)
+		}
 		resume.Took = Summarize(took)
 		resume.AfterMark = Summarize(resumedMark)
 		res.Resume = resume
