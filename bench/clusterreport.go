@@ -17,6 +17,15 @@ func logCluster(o loadOutcome) {
 		m := o.res.AfterMark
 		logf("%s: killed %s (owned %d products, %d clients): %d surviving clients got a post-kill change of every product, worst %.2f s, median %.2f s; %d clients missed a product",
 			o.spec.label(), c.killed, c.killedOwned, c.killedClients, m.N, m.Max/1000, m.P50/1000, o.res.MarkMissing)
+		if r := o.res.Resume; r != nil {
+			logf("%s: %d clients reconnected (%d found no node; %d attempts failed, the first: %q): %d products resumed, %d recovered (%d not although within history, %d on a new epoch), %d changes replayed, %d gaps, %d replays broken, %d raced, %d live changes skipped after a replay; resume took p50 %.0f ms, max %.0f ms; their first post-kill change of every product worst %.2f s (%d missed a product); %d regressions",
+				o.spec.label(), r.Clients, r.Failed, r.Retries, r.FirstErr, r.Products, r.Recovered, r.UnrecoveredWithin, r.NewEpoch, r.Replayed, r.Gaps, r.Broken, r.Raced, r.Skipped,
+				r.Took.P50, r.Took.Max, r.AfterMark.Max/1000, r.MarkMissing, o.res.Regressions)
+		}
+		if b := c.bids; b != nil {
+			logf("%s: bids at the simulator: %d requests by %d bidders on %d lots (%d accepted), %d in flight at the kill, %d on the %d lots the killed node owned; %d repeated (user, lot, amount)",
+				o.spec.label(), b.requests, b.bidders, b.lots, b.accepted, b.inFlight, b.onKilled, b.killedLots, b.repeated)
+		}
 	}
 }
 
