@@ -20,12 +20,15 @@ import (
 // schedule's, whose prices the clients check against it), each lot's
 // window opening in the second and a half before the kill, while the
 // simulator holds every bid bidDelay before placing it. So the killed
-// owner dies with bids in flight, placed after its death; the lots' new
-// owners must not send any of them again ("every auto-bid sent once").
+// owner dies with bids in flight, placed only after the lots' new owners
+// took over (about a lease after the kill): a new owner then sees the lot
+// in its window at the old price, and must not send the dead owner's bid
+// again ("every auto-bid sent once"). bidDelay stays under the engine's
+// bid_timeout (10 s), so the surviving owners' bids are answered.
 const (
 	bidLotCount  = 6
 	bidderCount  = 3 // one on each node; each snipes on every bid lot
-	bidDelay     = 1500 * time.Millisecond
+	bidDelay     = 5 * time.Second
 	snipeSeconds = 6
 	// The first lot's window opens firstOpen before the mark, each next
 	// one openEvery later.

@@ -108,7 +108,7 @@ func (r *report) clusterTable(b *strings.Builder) {
 		"before or after the replay with a seq it holds are the race docs/protocol.md allows (the client ignores them): counted as raced, "+
 		"not as duplicates. %d bidders (one per node) snipe on %d lots of their own, not the schedule's, with `snipeSeconds` %d, the windows "+
 		"opening from %s before the kill, every %s; the simulator holds each bid %s before placing it, so the killed owner dies with bids in flight "+
-		"and they are placed after its death. The repeated bids are the (user, lot, amount) requests the simulator received more than once (`GET /_sim/bids`), "+
+		"placed only after the new owners took over, which see those lots in their window at the old price. The repeated bids are the (user, lot, amount) requests the simulator received more than once (`GET /_sim/bids`), "+
 		"accepted or refused: Nellis refuses a user's repeated amount, so a repeat shows as a refusal.\n",
 		bidderCount, bidLotCount, snipeSeconds, firstOpen, openEvery, bidDelay)
 }
