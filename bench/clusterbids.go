@@ -26,14 +26,14 @@ import (
 // again ("every auto-bid sent once"). bidDelay stays under the engine's
 // bid_timeout (10 s), so the surviving owners' bids are answered.
 const (
-	bidLotCount  = 6
+	bidLotCount  = 9 // spread over the nodes: the killed one owns none 1 run in 40
 	bidderCount  = 3 // one on each node; each snipes on every bid lot
 	bidDelay     = 5 * time.Second
 	snipeSeconds = 6
 	// The first lot's window opens firstOpen before the mark, each next
 	// one openEvery later.
 	firstOpen = 1400 * time.Millisecond
-	openEvery = 300 * time.Millisecond
+	openEvery = 150 * time.Millisecond
 	// bidHeadroom is each bidder's maximum above the lot's price.
 	bidHeadroom = 50
 )
@@ -176,8 +176,8 @@ type bidOutcome struct {
 	// inFlight had arrived before the kill and were placed after it.
 	requests, accepted, inFlight int
 	// killedLots are the bid lots the killed node owned at the kill,
-	// onKilled the requests on them.
-	killedLots, onKilled int
+	// onKilled the requests on them, inFlightKilled those in flight.
+	killedLots, onKilled, inFlightKilled int
 	// repeated counts requests of a (user, lot, amount) already sent.
 	repeated int
 }
@@ -206,11 +206,15 @@ func (c *clusterServer) bidsOutcome() *bidOutcome {
 		if r.Accepted {
 			o.accepted++
 		}
-		if !c.killedAt.IsZero() && r.Received.Before(c.killedAt) && !r.At.Before(c.killedAt) {
+		inFlight := !c.killedAt.IsZero() && r.Received.Before(c.killedAt) && !r.At.Before(c.killedAt)
+		if inFlight {
 			o.inFlight++
 		}
 		if killed[r.ProductID] {
 			o.onKilled++
+			if inFlight {
+				o.inFlightKilled++
+			}
 		}
 		p := pair{r.User, r.ProductID, r.Amount}
 		if seen[p] {

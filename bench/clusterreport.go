@@ -23,8 +23,8 @@ func logCluster(o loadOutcome) {
 				r.Took.P50, r.Took.Max, r.AfterMark.Max/1000, r.MarkMissing, o.res.Regressions)
 		}
 		if b := c.bids; b != nil {
-			logf("%s: bids at the simulator: %d requests by %d bidders on %d lots (%d accepted), %d in flight at the kill, %d on the %d lots the killed node owned; %d repeated (user, lot, amount)",
-				o.spec.label(), b.requests, b.bidders, b.lots, b.accepted, b.inFlight, b.onKilled, b.killedLots, b.repeated)
+			logf("%s: bids at the simulator: %d requests by %d bidders on %d lots (%d accepted), %d in flight at the kill; %d on the %d lots the killed node owned, %d of them in flight; %d repeated (user, lot, amount)",
+				o.spec.label(), b.requests, b.bidders, b.lots, b.accepted, b.inFlight, b.onKilled, b.killedLots, b.inFlightKilled, b.repeated)
 		}
 	}
 }
@@ -155,11 +155,11 @@ func failoverRows(w func(string, ...any), o loadOutcome) {
 	}
 	if b := c.bids; b != nil {
 		v := verdict(float64(b.repeated), 0, true, "")
-		if b.inFlight == 0 {
-			v = "not shown: no bid was in flight at the kill"
+		if b.inFlightKilled == 0 {
+			v = "not shown: no bid of the killed node's was in flight at the kill"
 		}
-		w("| %s | 0 repeated (user, amount) bids at the simulator | %d repeated; %d bids by %d bidders on %d lots (%d accepted), %d in flight at the kill, %d on the %d lots the killed node owned | %s |\n",
-			name, b.repeated, b.requests, b.bidders, b.lots, b.accepted, b.inFlight, b.onKilled, b.killedLots, v)
+		w("| %s | 0 repeated (user, amount) bids at the simulator | %d repeated; %d bids by %d bidders on %d lots (%d accepted), %d in flight at the kill; %d on the %d lots the killed node owned, %d of them in flight | %s |\n",
+			name, b.repeated, b.requests, b.bidders, b.lots, b.accepted, b.inFlight, b.onKilled, b.killedLots, b.inFlightKilled, v)
 	}
 	w("| %s | never two upstream streams for a product | %d samples: at most %d on a product, %d with one on two (%d with one on none during the handover) | %s |\n",
 		name, c.streams.n, c.streams.most, c.streams.doubled, c.streams.missing, verdict(float64(c.streams.doubled), 0, true, " samples"))

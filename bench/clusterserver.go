@@ -195,15 +195,25 @@ func (c *clusterServer) inject(fault func(*simulator) error) error {
 	if !c.killOwner {
 		return fault(c.sim)
 	}
-	busiest := -1
+	// The busiest is the node owning the most of the schedule's products,
+	// the ones with traffic; the bid lots break a tie.
+	busiest, bestScore := -1, -1
 	var most []int64
 	for i, n := range c.nodes {
 		owned, err := ownedProducts(n)
 		if err != nil {
 			return fmt.Errorf("node %s: %w", c.names[i], err)
 		}
-		if busiest < 0 || len(owned) > len(most) {
-			busiest, most = i, owned
+		score := 0
+		for _, id := range owned {
+			if slices.Contains(c.ids, id) {
+				score += 100
+			} else {
+				score++
+			}
+		}
+		if score > bestScore {
+			busiest, bestScore, most = i, score, owned
 		}
 	}
 	victim := c.nodes[busiest]
