@@ -17,6 +17,15 @@ func logCluster(o loadOutcome) {
 		m := o.res.AfterMark
 		logf("%s: killed %s (owned %d products, %d clients): %d surviving clients got a post-kill change of every product, worst %.2f s, median %.2f s; %d clients missed a product",
 			o.spec.label(), c.killed, c.killedOwned, c.killedClients, m.N, m.Max/1000, m.P50/1000, o.res.MarkMissing)
+		if r := o.res.Resume; r != nil {
+			logf("%s: %d clients reconnected (%d found no node; %d attempts failed, the first: %q): %d products resumed, %d recovered (%d not although within history, %d on a new epoch), %d changes replayed, %d gaps, %d replays broken, %d raced, %d live changes skipped after a replay; resume took p50 %.0f ms, max %.0f ms; their first post-kill change of every product worst %.2f s (%d missed a product); %d regressions",
+				o.spec.label(), r.Clients, r.Failed, r.Retries, r.FirstErr, r.Products, r.Recovered, r.UnrecoveredWithin, r.NewEpoch, r.Replayed, r.Gaps, r.Broken, r.Raced, r.Skipped,
+				r.Took.P50, r.Took.Max, r.AfterMark.Max/1000, r.MarkMissing, o.res.Regressions)
+		}
+		if b := c.bids; b != nil {
+			logf("%s: bids at the simulator: %d requests by %d bidders on %d lots (%d accepted), %d in flight at the kill; %d on the %d lots the killed node owned, %d of them in flight; %d repeated (user, lot, amount)",
+				o.spec.label(), b.requests, b.bidders, b.lots, b.accepted, b.inFlight, b.onKilled, b.killedLots, b.inFlightKilled, b.repeated)
+		}
 	}
 }
 
@@ -54,6 +63,7 @@ func (r *report) clusterTable(b *strings.Builder) {
 		"against c1k's single gateway. Upstream streams are the simulator's open streams per product, read every second of the window.\n\n",
 		clusterLease)
 	w("| scenario | target | measured | verdict |\n|---|---|---|---|\n")
+	failover := false
 	for _, o := range rows {
 		c, res := o.cluster, o.res
 		if c.killed == "" {
@@ -86,27 +96,79 @@ func (r *report) clusterTable(b *strings.Builder) {
 				o.spec.name, c.streams.n, c.streams.most, c.streams.doubled, c.streams.missing, verdict(float64(bad), 0, true, " samples"))
 			continue
 		}
-		survivors := res.Clients - c.killedClients
-		m := res.AfterMark
-		// A client of the killed node can have no change after the kill:
-		// none was emitted before it. So every survivor passed when the
-		// clients missing a product are exactly the killed node's.
-		missed := res.MarkMissing - c.killedClients
+		failoverRows(w, o)
+		failover = true
+	}
+	if !failover {
+		return
+	}
+	w("\nIn cluster-failover the killed node's clients reconnect at once to the other nodes (round-robin), sign in and send "+
+		"`resume` with the last epoch and seq they saw of each product, as the extension does; a resume is recovered when the reply says so, "+
+		"and its replay must be exactly the missed changes as one in-order run (a replay is queued whole). Live pushes that reach the new socket "+
+		"before or after the replay with a seq it holds are the race docs/protocol.md allows (the client ignores them): counted as raced, "+
+		"not as duplicates. %d bidders (one per node) snipe on %d lots of their own, not the schedule's, with `snipeSeconds` %d, the windows "+
+		"opening from %s before the kill, every %s; the simulator holds each bid %s before placing it, so the killed owner dies with bids in flight "+
+		"placed only after the new owners took over, which see those lots in their window at the old price. The repeated bids are the (user, lot, amount) requests the simulator received more than once (`GET /_sim/bids`), "+
+		"accepted or refused: Nellis refuses a user's repeated amount, so a repeat shows as a refusal.\n",
+		bidderCount, bidLotCount, snipeSeconds, firstOpen, openEvery, bidDelay)
+}
+
+// failoverRows are cluster-failover's targets.
+func failoverRows(w func(string, ...any), o loadOutcome) {
+	c, res, name := o.cluster, o.res, o.spec.name
+	m, r := res.AfterMark, res.Resume
+	if r == nil {
+		// No reconnect: a client of the killed node can have no change
+		// after the kill, so every survivor passed when the clients
+		// missing a product are exactly the killed node's.
+		missed := max(res.MarkMissing-c.killedClients, 0)
 		w("| %s: %s killed (owned %d of %d products) | every surviving client (%d) gets a post-kill change of every product within 5 s | %d of them, worst %s s (median %s s); %d survivors missed a product | %s |\n",
-			o.spec.name, c.killed, c.killedOwned, o.spec.products, survivors, m.N, trim(m.Max/1000), trim(m.P50/1000), max(missed, 0),
-			verdict(m.Max/1000+float64(max(missed, 0))*1e9, 5, true, " s"))
-		w("| %s | 0 price regressions | %d duplicates or regressions | %s |\n", o.spec.name, res.Duplicates, verdict(float64(res.Duplicates), 0, true, ""))
-		// Drops are not a target here: the killed node's clients lose
-		// every change from the kill on (none of them reconnects), and
+			name, c.killed, c.killedOwned, o.spec.products, res.Clients-c.killedClients, m.N, trim(m.Max/1000), trim(m.P50/1000), missed,
+			verdict(m.Max/1000+float64(missed)*1e9, 5, true, " s"))
+		w("| %s | 0 price regressions | %d duplicates or regressions | %s |\n", name, res.Duplicates, verdict(float64(res.Duplicates), 0, true, ""))
+		// The killed node's clients lose every change from the kill on;
 		// while the dead owner's lease runs out nobody streams its
-		// products, so the survivors get the changes of those seconds
-		// as one snapshot (the latest price, "restated"), not one by one.
+		// products, so the survivors get those seconds' changes as one
+		// snapshot (the latest price, "restated"), not one by one.
 		deadDrops := int64(c.killedClients) * c.afterKill
 		w("| %s | (no target) drops | %d: the killed node's %d clients × %d events after the kill = %d, and %d on the survivors: the dead owner's products' changes until the takeover, which reached them as the new owner's snapshot (%d restated) | – |\n",
-			o.spec.name, res.Drops, c.killedClients, c.afterKill, deadDrops, res.Drops-deadDrops, res.Restates)
-		w("| %s | never two upstream streams for a product | %d samples: at most %d on a product, %d with one on two (%d with one on none during the handover) | %s |\n",
-			o.spec.name, c.streams.n, c.streams.most, c.streams.doubled, c.streams.missing, verdict(float64(c.streams.doubled), 0, true, " samples"))
+			name, res.Drops, c.killedClients, c.afterKill, deadDrops, res.Drops-deadDrops, res.Restates)
+	} else {
+		// Without their socket: reconnected; with it: survivors.
+		survivors := res.Clients - r.Clients
+		w("| %s: %s killed (owned %d of %d products) | every surviving client (%d) gets a post-kill change of every product within 5 s | %d of them, worst %s s (median %s s); %d survivors missed a product | %s |\n",
+			name, c.killed, c.killedOwned, o.spec.products, survivors, m.N, trim(m.Max/1000), trim(m.P50/1000), res.MarkMissing,
+			verdict(m.Max/1000+float64(res.MarkMissing)*1e9, 5, true, " s"))
+		rm := r.AfterMark
+		w("| %s | the killed node's clients (%d), reconnected, get a post-kill change of every product within 5 s | %d reconnected (%d found no node), worst %s s (median %s s); %d missed a product; reconnect to the resume's reply p50 %s ms, max %s ms | %s |\n",
+			name, c.killedClients, r.Clients, r.Failed, trim(rm.Max/1000), trim(rm.P50/1000), r.MarkMissing, trim(r.Took.P50), trim(r.Took.Max),
+			verdict(rm.Max/1000+float64(r.MarkMissing+r.Failed+max(c.killedClients-r.Clients, 0))*1e9, 5, true, " s"))
+		w("| %s | 0 price regressions | %d regressions (%d duplicates in all) | %s |\n", name, res.Regressions, res.Duplicates,
+			verdict(float64(res.Regressions), 0, true, ""))
+		notRecovered := r.UnrecoveredWithin + r.NewEpoch
+		w("| %s | every resume within `history` (%d) recovered | %d of %d products resumed recovered; %d not although within history, %d on a new epoch | %s |\n",
+			name, feedHistory, r.Recovered, r.Products, r.UnrecoveredWithin, r.NewEpoch, resumeVerdict(r.Products, notRecovered))
+		w("| %s | each recovered resume delivers exactly the missed changes (none missing, none twice) | %d changes replayed: %d missing, %d replays not one in-order run of the missed changes; %d raced live repeats ignored | %s |\n",
+			name, r.Replayed, r.Gaps, r.Broken, r.Raced, resumeVerdict(r.Products, int(r.Gaps)+r.Broken))
+		w("| %s | (no target) drops | %d: %d on the %d reconnected clients (%d of them live changes superseded right after a replay), %d on the survivors: the dead owner's products' changes until the takeover, which reached every client as the new owner's snapshot (%d restated) | – |\n",
+			name, res.Drops, r.Drops, r.Clients, r.Skipped, res.Drops-r.Drops, res.Restates)
 	}
-	w("\nNot measured here: resumes on another node (the load generator does not reconnect the killed node's clients), " +
-		"and repeated bids (the bench clients do not bid); the hub's and module's cluster tests cover both.\n")
+	if b := c.bids; b != nil {
+		v := verdict(float64(b.repeated), 0, true, "")
+		if b.inFlightKilled == 0 {
+			v = "not shown: no bid of the killed node's was in flight at the kill"
+		}
+		w("| %s | 0 repeated (user, amount) bids at the simulator | %d repeated; %d bids by %d bidders on %d lots (%d accepted), %d in flight at the kill; %d on the %d lots the killed node owned, %d of them in flight | %s |\n",
+			name, b.repeated, b.requests, b.bidders, b.lots, b.accepted, b.inFlight, b.onKilled, b.killedLots, b.inFlightKilled, v)
+	}
+	w("| %s | never two upstream streams for a product | %d samples: at most %d on a product, %d with one on two (%d with one on none during the handover) | %s |\n",
+		name, c.streams.n, c.streams.most, c.streams.doubled, c.streams.missing, verdict(float64(c.streams.doubled), 0, true, " samples"))
+}
+
+// resumeVerdict is met when resumes happened and bad is 0.
+func resumeVerdict(resumed, bad int) string {
+	if resumed == 0 {
+		return "not shown: no client resumed"
+	}
+	return verdict(float64(bad), 0, true, "")
 }

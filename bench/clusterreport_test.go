@@ -115,3 +115,57 @@ func TestClusterOutcomeCountsKilledClients(t *testing.T) {
 		t.Fatalf("owned %v: want the two live nodes, unknown (-1)", o.owned)
 	}
 }
+
+// With the killed node's clients reconnected and bidders sniping, the
+// failover row judges the survivors and the reconnected clients apart,
+// every resume recovered and exact, no price back and no bid sent twice;
+// each fault misses its own target.
+func TestClusterTableFailoverResumesAndBids(t *testing.T) {
+	good := func() loadOutcome {
+		o := clusterOutcomeOf(t, "cluster-failover", 400, 30)
+		o.cluster.killed, o.cluster.killedOwned, o.cluster.killedClients, o.cluster.afterKill = "n1", 4, 334, 110
+		o.res.AfterMark.N, o.res.AfterMark.Max, o.res.AfterMark.P50 = 666, 3000, 2900
+		o.res.Drops, o.res.Duplicates, o.res.Restates = 7000, 0, 5000
+		o.res.Resume = &loadgen.ResumeStats{Clients: 334, Products: 3340, Recovered: 3340, Replayed: 700, Raced: 400, Drops: 2400, Skipped: 3,
+			Took: loadgen.Summary{P50: 500, Max: 700}, AfterMark: loadgen.Summary{N: 334, Max: 2950, P50: 2900}}
+		o.cluster.bids = &bidOutcome{lots: 6, bidders: 3, requests: 18, accepted: 6, inFlight: 15, killedLots: 4, onKilled: 12, inFlightKilled: 9}
+		return o
+	}
+	name := "| 1,000 clients × 10/s, 3 nodes, busiest owner killed"
+	md := (&report{quick: true, began: time.Now(), loads: []loadOutcome{good()}}).markdown()
+	for _, want := range []string{
+		name + ": n1 killed (owned 4 of 10 products) | every surviving client (666) gets a post-kill change of every product within 5 s | 666 of them, worst 3.00 s (median 2.90 s); 0 survivors missed a product | met |",
+		name + " | the killed node's clients (334), reconnected, get a post-kill change of every product within 5 s | 334 reconnected (0 found no node), worst 2.95 s (median 2.90 s); 0 missed a product; reconnect to the resume's reply p50 500 ms, max 700 ms | met |",
+		name + " | 0 price regressions | 0 regressions (0 duplicates in all) | met |",
+		name + " | every resume within `history` (64) recovered | 3340 of 3340 products resumed recovered; 0 not although within history, 0 on a new epoch | met |",
+		name + " | each recovered resume delivers exactly the missed changes (none missing, none twice) | 700 changes replayed: 0 missing, 0 replays not one in-order run of the missed changes; 400 raced live repeats ignored | met |",
+		name + " | (no target) drops | 7000: 2400 on the 334 reconnected clients (3 of them live changes superseded right after a replay), 4600 on the survivors",
+		name + " | 0 repeated (user, amount) bids at the simulator | 0 repeated; 18 bids by 3 bidders on 6 lots (6 accepted), 15 in flight at the kill; 12 on the 4 lots the killed node owned, 9 of them in flight | met |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("missing %q in:\n%s", want, md)
+		}
+	}
+	for _, bad := range []struct {
+		target string
+		spoil  func(*loadOutcome)
+		want   string
+	}{
+		{"the killed node's clients", func(o *loadOutcome) { o.res.Resume.AfterMark.Max = 5200 }, "**missed**"},
+		{"the killed node's clients", func(o *loadOutcome) { o.res.Resume.Failed = 1 }, "**missed**"},
+		{"0 price regressions", func(o *loadOutcome) { o.res.Regressions, o.res.Duplicates = 1, 1 }, "**missed**"},
+		{"every resume within", func(o *loadOutcome) { o.res.Resume.Recovered--; o.res.Resume.UnrecoveredWithin++ }, "**missed**"},
+		{"every resume within", func(o *loadOutcome) { o.res.Resume.Products = 0 }, "not shown: no client resumed"},
+		{"each recovered resume", func(o *loadOutcome) { o.res.Resume.Gaps = 1 }, "**missed**"},
+		{"each recovered resume", func(o *loadOutcome) { o.res.Resume.Broken = 1 }, "**missed**"},
+		{"0 repeated (user, amount) bids", func(o *loadOutcome) { o.cluster.bids.repeated = 1 }, "**missed**"},
+		{"0 repeated (user, amount) bids", func(o *loadOutcome) { o.cluster.bids.inFlightKilled = 0 }, "not shown: no bid of the killed node's was in flight at the kill"},
+	} {
+		o := good()
+		bad.spoil(&o)
+		md := (&report{quick: true, began: time.Now(), loads: []loadOutcome{o}}).markdown()
+		if got := row(t, md, name+" | "+bad.target); !strings.HasSuffix(got, bad.want+" |") && !strings.Contains(got, "| "+bad.want) {
+			t.Errorf("%s: %s", bad.target, got)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -38,6 +39,14 @@ type clusterServer struct {
 	killedCPU           time.Duration
 	killedRSS, killPeak int64
 	killedOwned         int
+	// killedAt is when inject killed it, killedProducts what it owned.
+	killedAt       time.Time
+	killedProducts []int64
+	// With killOwner: the lots the bidders snipe on (clusterbids.go),
+	// the run's secret their tokens derive from, and their sockets.
+	bidLots []int64
+	secret  string
+	bidders *bidders
 	// natsCPU is the NATS process's CPU at each cpu call (runLoad's
 	// window's start and end): its own share of the total.
 	natsCPU []time.Duration
@@ -60,7 +69,10 @@ func (c *clusterServer) shapePlan(p *loadgen.Plan) error {
 		c.afterKill = p.Schedule.Count(p.Mark, p.MeasureUntil)
 	}
 	if c.killOwner {
-		return nil
+		// The killed node's clients come back on the others and resume,
+		// as the extension does.
+		p.Reconnect, p.History = true, feedHistory
+		return c.startBidders(p.Mark)
 	}
 	remote, unowned, err := c.remote()
 	if err != nil {
@@ -83,6 +95,7 @@ func (c *clusterServer) measure(o *loadOutcome) error {
 	o.cluster.unowned, o.cluster.ownedBefore = c.unowned, c.ownedBefore
 	if c.killOwner {
 		o.cluster.afterKill = c.afterKill
+		o.cluster.bids = c.bidsOutcome()
 	}
 	return nil
 }
@@ -90,7 +103,7 @@ func (c *clusterServer) measure(o *loadOutcome) error {
 // startClusterServer starts NATS, the simulator and the nodes, and waits
 // until every node answers.
 func (b *bench) startClusterServer(ctx context.Context, spec loadSpec, dir string) (_ *clusterServer, err error) {
-	c := &clusterServer{killOwner: spec.killOwner, killed: -1, clients: spec.clients}
+	c := &clusterServer{killOwner: spec.killOwner, killed: -1, clients: spec.clients, secret: b.token}
 	defer func() {
 		if err != nil {
 			_ = c.stop()
@@ -105,6 +118,13 @@ func (b *bench) startClusterServer(ctx context.Context, spec loadSpec, dir strin
 	if c.ids, err = c.sim.products(spec.products); err != nil {
 		return nil, err
 	}
+	users := spec.userCount()
+	if c.killOwner {
+		if c.bidLots, err = bidLotsFrom(c.sim, c.ids, bidLotCount); err != nil {
+			return nil, err
+		}
+		users += bidderCount // users u<clients>… are the bidders
+	}
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
@@ -116,7 +136,7 @@ func (b *bench) startClusterServer(ctx context.Context, spec loadSpec, dir strin
 			return nil, err
 		}
 		gw, err := startGateway(ctx, b.caddy, nodeDir, gatewayOptions{simURL: c.sim.url, secret: b.token,
-			users: spec.userCount(), socketsPerUser: spec.socketsPerUser(), admin: true,
+			users: users, socketsPerUser: spec.socketsPerUser(), admin: true, api: c.killOwner,
 			nellisLines: []string{
 				"cookie_key " + hex.EncodeToString(key),
 				"cluster " + c.nats.url + " {",
@@ -175,23 +195,40 @@ func (c *clusterServer) inject(fault func(*simulator) error) error {
 	if !c.killOwner {
 		return fault(c.sim)
 	}
-	busiest, most := -1, -1
+	// The busiest is the node owning the most of the schedule's products,
+	// the ones with traffic; the bid lots break a tie.
+	busiest, bestScore := -1, -1
+	var most []int64
 	for i, n := range c.nodes {
-		owned, err := ownedFeeds(n)
+		owned, err := ownedProducts(n)
 		if err != nil {
 			return fmt.Errorf("node %s: %w", c.names[i], err)
 		}
-		if owned > most {
-			busiest, most = i, owned
+		score := 0
+		for _, id := range owned {
+			if slices.Contains(c.ids, id) {
+				score += 100
+			} else {
+				score++
+			}
+		}
+		if score > bestScore {
+			busiest, bestScore, most = i, score, owned
 		}
 	}
 	victim := c.nodes[busiest]
 	c.killedCPU, _ = procCPU(victim.pid())
 	c.killedRSS, c.killPeak, _ = procMem(victim.pid())
+	c.killedAt = time.Now()
 	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		return err
 	}
-	c.killed, c.killedOwned = busiest, most
+	c.killed, c.killedProducts = busiest, most
+	for _, id := range most {
+		if slices.Contains(c.ids, id) {
+			c.killedOwned++ // of the schedule's products; the bid lots are told apart
+		}
+	}
 	return nil
 }
 
@@ -241,6 +278,7 @@ func (c *clusterServer) mem() (rss, peak int64, err error) {
 // then NATS, then the simulator.
 func (c *clusterServer) stop() error {
 	var errs []error
+	c.bidders.stop()
 	for i, n := range c.nodes {
 		if i == c.killed {
 			<-n.done
@@ -325,6 +363,8 @@ type clusterOutcome struct {
 	// node's owned products then, to compare with owned at the end.
 	unowned     int
 	ownedBefore map[string]int
+	// bids is what the simulator received of cluster-failover's bidders.
+	bids *bidOutcome
 }
 
 // ownedNow is each live node's owned products (-1: not known).

@@ -9,6 +9,10 @@ const clusterNodes = 3
 // (the default, 3s): a dead owner's products move within about it.
 const clusterLease = 3 * time.Second
 
+// feedHistory is the gateways' `history` (the default): a resume that
+// missed at most this many changes of a product comes back recovered.
+const feedHistory = 64
+
 // clusterSpecs are issue 15's cluster rows, each c1k's load (1,000 clients,
 // 10 products, 10 events/s) served by three gateway processes sharing one
 // NATS process (bin/nellis-nats), the clients spread evenly over them:

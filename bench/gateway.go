@@ -79,6 +79,9 @@ type gatewayOptions struct {
 	tls *benchcert.Files
 	// nellisLines are a scenario's own settings for the nellis block.
 	nellisLines []string
+	// api mounts the extension's REST calls (nellis_api /api/*): bidders
+	// sync their cookies there.
+	api bool
 }
 
 // writeConfig writes the gateway's JSON config into dir and returns its
@@ -132,15 +135,18 @@ func writeConfig(caddy, dir string, o gatewayOptions, port, adminPort int) (stri
 
 // caddyfileText is gatewayConfig for o, the site on port.
 func caddyfileText(dir string, o gatewayOptions, port int, admin string) string {
-	scheme, tlsLine := "http", ""
+	scheme, siteLines := "http", ""
 	if o.tls != nil {
-		scheme, tlsLine = "https", fmt.Sprintf("tls %q %q", o.tls.Cert, o.tls.Key)
+		scheme, siteLines = "https", fmt.Sprintf("tls %q %q", o.tls.Cert, o.tls.Key)
+	}
+	if o.api {
+		siteLines += "\n\tnellis_api /api/*"
 	}
 	perUser := o.socketsPerUser
 	if perUser <= 0 {
 		perUser = 20
 	}
-	return fmt.Sprintf(gatewayConfig, filepath.Join(dir, "storage"), o.simURL, scheme, admin, port, tlsLine, perUser,
+	return fmt.Sprintf(gatewayConfig, filepath.Join(dir, "storage"), o.simURL, scheme, admin, port, siteLines, perUser,
 		strings.Join(o.nellisLines, "\n\t\t"))
 }
 

@@ -40,6 +40,8 @@ func (s *Simulator) serveBid(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusBadRequest, "Invalid bid request: productId and bid are required whole numbers")
 		return
 	}
+	received := s.cfg.Now()
+	s.holdBid()
 
 	s.mu.Lock()
 	l, err := s.lotLocked(req.ProductID)
@@ -56,6 +58,7 @@ func (s *Simulator) serveBid(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.cfg.Now()
 	out, err := s.bidLocked(l, now, user, req.Bid, false)
+	s.logBidLocked(l.id, user, req.Bid, received, now, err)
 	resp := bidResponse(l, out)
 	s.mu.Unlock()
 

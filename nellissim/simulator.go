@@ -31,6 +31,7 @@ type Simulator struct {
 	closeCheck   time.Duration
 	dripInterval time.Duration
 	pings        atomic.Int64 // ping rounds broadcast, for tests
+	bidDelay     atomic.Int64 // SetBidDelay, a time.Duration
 
 	mu      sync.Mutex
 	rng     *rand.Rand // guarded by mu once New returns
@@ -38,6 +39,7 @@ type Simulator struct {
 	byID    map[int64]*lot
 	live    map[*stream]struct{} // every stream whose handler has not returned
 	rivals  []string
+	bidLog  []BidRequest // users' bid requests, oldest first (bidlog.go)
 	wire    Wire
 	faults  lotFaults // applies to every lot (id 0)
 	started bool

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,10 +21,22 @@ const setupTimeout = 15 * time.Second
 // client is one extension: a socket and what its reader measured. The
 // reader goroutine owns every field below conn until done is closed.
 type client struct {
+	// conn and url are the socket and the endpoint it dialled; the
+	// reader swaps them on a reconnect, under connMu, which stop holds
+	// to close the current one.
 	conn     *websocket.Conn
-	url      string // the endpoint it dialled
+	url      string
+	connMu   sync.Mutex
 	done     chan struct{}
 	products []int64 // what it monitors
+
+	// What a reconnect needs (Plan.Reconnect): the client's number, its
+	// token, every endpoint, the dialer; reqs numbers its requests.
+	n      int
+	token  string
+	urls   string
+	dialer *websocket.Dialer
+	reqs   int
 
 	// Measurements, written by the reader only.
 	lat        []time.Duration
@@ -41,6 +54,16 @@ type client struct {
 	// auctionState arrived (setup, then the reader).
 	firstState map[int64]time.Time
 	closeErr   error // why the socket ended before it was stopped
+	// With Plan.Reconnect: how many times the socket ended and the
+	// client dialled again, whether it finally found no endpoint, the
+	// resume in flight, the recovered products' last replayed changes
+	// and the resumes' tally.
+	reconnects      int
+	reconnectFailed bool
+	res             *resuming
+	tails           map[int64]tail
+	resume          resumeTally
+	regressions     int64
 	// With Plan.Closes or Plan.Remote: each product's changes in the
 	// window before its close, and the changes in their lot's last
 	// Plan.LastWindow.
@@ -137,9 +160,13 @@ func (c *client) read(plan *atomic.Pointer[runPlan], stopped *atomic.Bool) {
 		buf = data[:0]
 		now := time.Now()
 		if err != nil {
-			if !stopped.Load() {
-				c.closeErr = err
+			if stopped.Load() {
+				return
 			}
+			if p := plan.Load(); p != nil && p.Reconnect && c.reconnect(p, stopped) {
+				continue
+			}
+			c.closeErr = err
 			return
 		}
 		c.noteState(data, now)
@@ -147,8 +174,17 @@ func (c *client) read(plan *atomic.Pointer[runPlan], stopped *atomic.Bool) {
 		if p == nil {
 			continue // before the schedule: the lots' old prices
 		}
+		if c.finishResume(p, data, now) {
+			continue
+		}
 		ch, ok := parseState(data)
 		if !ok {
+			if c.res != nil {
+				c.res.runID = 0 // a replay's run has nothing between its changes
+			}
+			continue
+		}
+		if (c.res != nil || c.tails != nil) && c.raced(ch) {
 			continue
 		}
 		c.record(p, ch, now)
@@ -208,6 +244,12 @@ func (c *client) record(p *runPlan, ch change, now time.Time) {
 			c.duplicates++
 		}
 		return
+	case regression:
+		if inWindow {
+			c.duplicates++
+			c.regressions++
+		}
+		return
 	case restated:
 		if inWindow {
 			c.restates++
@@ -250,9 +292,10 @@ type seen struct {
 type ordering int
 
 const (
-	newer    ordering = iota // a price above every one seen: a delivery
-	repeated                 // a change seen already or older, or a price below one seen: a duplicate
-	restated                 // a newer change at the price seen: another field of the lot moved
+	newer      ordering = iota // a price above every one seen: a delivery
+	repeated                   // a change seen already or older: a duplicate
+	regression                 // a later change (newer seq, or another feed) at a price below one seen: a duplicate, and the price went back
+	restated                   // a newer change at the price seen: another field of the lot moved
 )
 
 // order classifies ch and, unless it is a duplicate, remembers it as the
@@ -266,8 +309,12 @@ func (c *client) order(ch change) ordering {
 	}
 	sameFeed := ch.seq != 0 && last.seq != 0 && ch.epoch == last.epoch
 	switch {
-	case sameFeed && ch.seq <= last.seq, ch.price < last.price:
+	case sameFeed && ch.seq <= last.seq:
 		return repeated
+	case ch.price < last.price && ch.seq == 0:
+		return repeated // no seq (the floor server): a lower price is an older change
+	case ch.price < last.price:
+		return regression
 	case ch.price == last.price && !sameFeed:
 		return repeated
 	}
@@ -280,10 +327,20 @@ func (c *client) order(ch change) ordering {
 
 // stop ends the reader and waits for it.
 func (c *client) stop() {
-	_ = c.conn.WriteControl(websocket.CloseMessage,
+	c.connMu.Lock()
+	conn := c.conn
+	c.connMu.Unlock()
+	_ = conn.WriteControl(websocket.CloseMessage,
 		websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bench over"), time.Now().Add(time.Second))
-	_ = c.conn.Close()
+	_ = conn.Close()
 	<-c.done
+}
+
+// closeConn closes the current socket, whichever a reconnect left.
+func (c *client) closeConn() {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	_ = c.conn.Close()
 }
 
 // errStopped marks a run ended by its context.

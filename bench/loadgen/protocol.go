@@ -52,6 +52,16 @@ type Plan struct {
 	// those changes, and "local", the changes of the products its own
 	// node owns.
 	Remote map[string][]int64 `json:"remote,omitempty"`
+	// Reconnect, when set, has a client whose socket ends before
+	// DrainUntil dial another endpoint of -url (round-robin over the
+	// others), sign in and resume from the last epoch and seq it saw of
+	// each product, as the extension does (docs/protocol.md, Resume).
+	// Result.Resume says how that went; Result.AfterMark then holds the
+	// clients that never lost their socket, Resume.AfterMark the others.
+	Reconnect bool `json:"reconnect,omitempty"`
+	// History is the gateway's ring per product (its `history`): a resume
+	// that missed at most this many changes must come back recovered.
+	History int `json:"history,omitempty"`
 }
 
 // Result is what the clients measured.
@@ -104,6 +114,14 @@ type Result struct {
 	// Plan.LastWindow, whatever its source.
 	Groups map[string]Group `json:"groups,omitempty"`
 
+	// Regressions counts changes, duplicates among them, whose price was
+	// below one already seen although they came later in the feed (a
+	// newer seq or another epoch): a price that went back.
+	Regressions int64 `json:"regressions"`
+	// Resume, with Plan.Reconnect, is what the clients that lost their
+	// socket measured of getting back.
+	Resume *ResumeStats `json:"resume,omitempty"`
+
 	// CPUSecs is this process's user+system CPU during the window.
 	CPUSecs    float64 `json:"cpuSecs"`
 	WindowSecs float64 `json:"windowSecs"`
@@ -125,4 +143,52 @@ type Group struct {
 	Staleness Summary `json:"staleness"`
 	// Pairs is how many (client, product) pairs the group holds.
 	Pairs int `json:"pairs"`
+}
+
+// ResumeStats is what the clients measured of reconnecting and resuming
+// (Plan.Reconnect).
+type ResumeStats struct {
+	// Clients lost their socket and reconnected; Failed lost it and
+	// found no endpoint that took them back before DrainUntil. Retries
+	// counts failed attempts to reconnect, FirstErr says why the first
+	// failed.
+	Clients  int    `json:"clients"`
+	Failed   int    `json:"failed"`
+	Retries  int    `json:"retries"`
+	FirstErr string `json:"firstErr,omitempty"`
+	// Products counts the products resumed (one per product in each
+	// resume sent); Recovered those answered recovered: true, the others
+	// got the current state instead. UnrecoveredWithin counts those that
+	// missed at most Plan.History changes of the same epoch, which the
+	// gateway should have replayed; NewEpoch those whose feed had another
+	// epoch.
+	Products          int `json:"products"`
+	Recovered         int `json:"recovered"`
+	UnrecoveredWithin int `json:"unrecoveredWithin"`
+	NewEpoch          int `json:"newEpoch"`
+	// Replayed counts the changes the recovered resumes announced;
+	// Gaps those a client did not receive by the reply. Skipped counts
+	// changes between a replay's last and the next live change that never
+	// came: live changes, which a busy socket's queue may supersede as it
+	// does for any client (a drop), not part of what the resume owed.
+	// Broken counts recovered resumes whose replay did not arrive as one
+	// run of exactly the missed changes in order (one missing, or one
+	// twice): a replay is queued whole, so nothing may come between.
+	Replayed int64 `json:"replayed"`
+	Gaps     int64 `json:"gaps"`
+	Skipped  int64 `json:"skipped"`
+	Broken   int   `json:"broken"`
+	// Raced counts changes a resuming client got again: a live push of a
+	// change the replay also holds, which the protocol allows (the
+	// client keeps the highest seq and ignores the rest), so neither a
+	// delivery nor a duplicate.
+	Raced int64 `json:"raced"`
+	// Drops is the reconnected clients' share of Result.Drops (every
+	// client expects the same changes: no Watch, no Closes).
+	Drops int64 `json:"drops"`
+	// Took is, per resume, from the socket's end to the resume's reply.
+	Took Summary `json:"took"`
+	// AfterMark and MarkMissing are Result's for the reconnected clients.
+	AfterMark   Summary `json:"afterMark"`
+	MarkMissing int     `json:"markMissing"`
 }

@@ -111,7 +111,7 @@ func Run(ctx context.Context, opt Options, in io.Reader, out io.Writer) error {
 	}
 	stopped.Store(true)
 	for _, c := range clients {
-		_ = c.conn.Close()
+		c.closeConn()
 	}
 	readers.Wait()
 	res := collect(p, opt, clients, started)
@@ -144,7 +144,8 @@ func setup(ctx context.Context, opt Options, tlsConf *tls.Config, started func(*
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			c, err := dial(ctx, d, ClientURL(opt.URL, opt.First+i), Token(opt.Secret, UserIndex(opt.First, i, opt.Users)), watched(opt, opt.First+i))
+			token := Token(opt.Secret, UserIndex(opt.First, i, opt.Users))
+			c, err := dial(ctx, d, ClientURL(opt.URL, opt.First+i), token, watched(opt, opt.First+i))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -154,6 +155,7 @@ func setup(ctx context.Context, opt Options, tlsConf *tls.Config, started func(*
 				}
 				return
 			}
+			c.n, c.token, c.urls, c.dialer = opt.First+i, token, opt.URL, d
 			clients = append(clients, c)
 			started(c)
 		}()
@@ -220,9 +222,37 @@ func readPlan(ctx context.Context, in io.Reader) (*runPlan, error) {
 // client began to dial.
 func collect(p *runPlan, opt Options, clients []*client, started time.Time) Result {
 	res := Result{Clients: len(clients), Sources: map[string]int64{}}
-	var lat, mark, poll []time.Duration
+	var lat, mark, poll, resumedMark []time.Duration
 	var lastState time.Time
+	var resume *ResumeStats
+	var took []time.Duration
+	if p.Reconnect {
+		resume = &ResumeStats{}
+	}
 	for _, c := range clients {
+		res.Regressions += c.regressions
+		if resume != nil && c.reconnects > 0 {
+			resume.Clients++
+			if c.reconnectFailed {
+				resume.Failed++
+			}
+			t := c.resume
+			resume.Products += t.Products
+			resume.Recovered += t.Recovered
+			resume.UnrecoveredWithin += t.UnrecoveredWithin
+			resume.NewEpoch += t.NewEpoch
+			resume.Replayed += t.Replayed
+			resume.Gaps += t.Gaps
+			resume.Skipped += t.Skipped
+			resume.Retries += t.Retries
+			if resume.FirstErr == "" {
+				resume.FirstErr = t.FirstErr
+			}
+			resume.Broken += t.Broken
+			resume.Drops -= c.delivered // plus their expected, below
+			resume.Raced += t.Raced
+			took = append(took, t.Took...)
+		}
 		res.StatesMissing += len(opt.Products) - len(c.firstState)
 		for _, at := range c.firstState {
 			if at.After(lastState) {
@@ -242,9 +272,15 @@ func collect(p *runPlan, opt Options, clients []*client, started time.Time) Resu
 		}
 		lat = append(lat, c.lat...)
 		if !p.Mark.IsZero() {
-			if d, ok := slowest(c.afterMark, len(c.products)); ok {
+			d, ok := slowest(c.afterMark, len(c.products))
+			switch {
+			case resume != nil && c.reconnects > 0 && ok:
+				resumedMark = append(resumedMark, d)
+			case resume != nil && c.reconnects > 0:
+				resume.MarkMissing++
+			case ok:
 				mark = append(mark, d)
-			} else {
+			default:
 				res.MarkMissing++
 			}
 			if d, ok := slowest(c.afterPoll, len(c.products)); ok {
@@ -269,6 +305,14 @@ func collect(p *runPlan, opt Options, clients []*client, started time.Time) Resu
 	}
 	if len(p.Closes) > 0 || len(p.Remote) > 0 {
 		res.Groups = groups(p, clients)
+	}
+	if resume != nil {
+		if len(clients) > 0 {
+			resume.Drops += res.Expected / int64(len(clients)) * int64(resume.Clients)
+		}
+		resume.Took = Summarize(took)
+		resume.AfterMark = Summarize(resumedMark)
+		res.Resume = resume
 	}
 	res.Latency = Summarize(lat)
 	res.AfterMark = Summarize(mark)

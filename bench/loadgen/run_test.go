@@ -169,6 +169,9 @@ func TestRunCountsDeliveriesDropsAndDuplicates(t *testing.T) {
 	if res.Expected != 30 || res.Delivered != 27 || res.Drops != 3 || res.Duplicates != 6 || res.Restates != 3 {
 		t.Fatalf("result = %+v; want 30 expected, 27 delivered, 3 drops, 6 duplicates, 3 restates", res)
 	}
+	if res.Regressions != 3 || res.Resume != nil {
+		t.Fatalf("result = %+v; want the 3 lower prices as regressions, no resume", res)
+	}
 	if res.Open != 3 || res.Sources["sse"] != 27 || res.Latency.N != 27 {
 		t.Fatalf("result = %+v; want 3 open, 27 sse latencies", res)
 	}
