@@ -189,7 +189,7 @@ func (e *Engine) commitIntent(ctx context.Context, l launch, at time.Time) error
 		}
 		return nil
 	case errors.Is(err, users.ErrBidConflict):
-		e.hooksNow().intentConflict()
+		e.hooksNow().intentConflict(l.strategy)
 		if st := e.states[l.key]; st != nil {
 			st.loaded = false // read what the other node wrote before bidding again
 		}
