@@ -45,6 +45,9 @@ func (r *Relay) deliver(c *hub.Change) {
 	for conn := range r.subscribers[c.ProductID] {
 		t.conns = append(t.conns, conn)
 	}
+	if c.User != nil {
+		r.publishUserStateLocked(c, t.auctions)
+	}
 	r.mu.RUnlock()
 
 	if len(t.auctions) > 0 {
