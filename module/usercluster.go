@@ -80,7 +80,7 @@ func (s *shared) joinUsersCluster(ctx context.Context, bus *clusterBus, cookieKe
 	}
 	names = append(names, configured...)
 	slices.Sort(names)
-	n, err := store.ImportOnce(ctx, c.store.current(), slices.Compact(names), key)
+	n, err := store.ImportOnce(ctx, c.store.current(), users.NewStorageLedger(s.storage), slices.Compact(names), key)
 	if err != nil {
 		return err
 	}
