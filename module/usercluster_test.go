@@ -217,4 +217,17 @@ func TestClusterOwnerSendsTheUsersNewsToOtherNodes(t *testing.T) {
 			t.Fatalf("the owner's news for the user did not leave on their subject (auto-bid %v, user state %v)", gotAutoBid, gotLot)
 		}
 	}
+	// No stream, the feed log included, keeps the user's news.
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if name, err := js.StreamNameBySubject(ctx, news.Subject("default")); err == nil {
+		t.Fatalf("stream %s keeps the user's news", name)
+	}
+	if _, err := js.StreamNameBySubject(ctx, "nellis.feed."+itoa(lot.ID)); err != nil {
+		t.Fatalf("the feed log's stream was not found either: %v", err)
+	}
 }
