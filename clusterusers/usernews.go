@@ -22,10 +22,11 @@ import (
 // another node never sees either.
 //
 // Each user has a core NATS subject, <prefix>.user.<hash>, where hash is
-// an HMAC of the user's name under the cookie key: the subject names no
-// user, and a node without the key cannot tell whose it is. The payload is
-// sealed with the cookie key and bound to the user (as cookies are), so a
-// message copied to another user's subject does not open. A node follows
+// an HMAC of the user's name under a key derived from the cookie key: the
+// subject names no user, and a node without the key cannot tell whose it
+// is. The payload is sealed with that key and bound to the user (as
+// cookies are), so a message copied to another user's subject does not
+// open. A node follows
 // a user's subject only while the user has sockets there (Touch); nothing
 // of it enters the feed log or any stream.
 type UserNews struct {
@@ -88,10 +89,19 @@ func (n *UserNews) log() *zap.Logger {
 	return n.opts.Logger()
 }
 
+// key is the news's own key, derived from the cookie key: neither the
+// subjects' hash nor the sealing shares a key with the sealed cookies, so
+// a user's sealed cookies never open as news, nor news as cookies.
+func (n *UserNews) key() []byte {
+	m := hmac.New(sha256.New, n.opts.Key())
+	m.Write([]byte("nellis user news"))
+	return m.Sum(nil)
+}
+
 // Subject is the user's subject: a keyed hash of the name, 128 bits.
 func (n *UserNews) Subject(name string) string {
-	m := hmac.New(sha256.New, n.opts.Key())
-	m.Write([]byte("nellis user news\x00"))
+	m := hmac.New(sha256.New, n.key())
+	m.Write([]byte("subject\x00"))
 	m.Write([]byte(name))
 	return n.opts.Prefix + ".user." + hex.EncodeToString(m.Sum(nil)[:16])
 }
@@ -128,7 +138,7 @@ func (n *UserNews) publish(name string, msg news) error {
 	if err != nil {
 		return err
 	}
-	sealed, err := users.SealCookies(n.opts.Key(), name, string(data))
+	sealed, err := users.SealCookies(n.key(), name, string(data))
 	if err != nil {
 		return err
 	}
@@ -192,7 +202,7 @@ func (n *UserNews) receive(name string, m *nats.Msg) {
 	if len(m.Data) > maxNewsBytes {
 		return
 	}
-	plain, err := users.OpenCookies(n.opts.Key(), name, string(m.Data))
+	plain, err := users.OpenCookies(n.key(), name, string(m.Data))
 	if err != nil {
 		return // not sealed for this user with this key
 	}

@@ -105,20 +105,27 @@ func (r *Relay) ApplyPeerUserState(name string, s users.LotUserState) {
 	}
 }
 
-// publishUserState sends c's user state to the peers, under the name of
-// the user whose cookies fetched it (the owner of one of targets); callers
-// hold r.mu (read is enough).
-func (r *Relay) publishUserStateLocked(c *hub.Change, targets []*monitored) {
-	p := r.peersNow()
-	if p == nil || c.User == nil {
-		return
+// userStateOwnerLocked names the user whose cookies fetched c's user
+// state (the owner of one of targets), "" when none or without peers;
+// callers hold r.mu (read is enough) and publish after they let go of it
+// (publishUserState), as a publish may wait for the bus.
+func (r *Relay) userStateOwnerLocked(c *hub.Change, targets []*monitored) string {
+	if c.User == nil || r.peers.Load() == nil {
+		return ""
 	}
 	for _, a := range targets {
 		if a.owner.stateKey == c.User.Owner {
-			p.PublishUserState(a.owner.name, users.LotUserState{
-				ProductID: c.ProductID, IsWinning: c.User.IsWinning, IsWatching: c.User.IsWatching, NextBid: c.User.NextBid,
-			})
-			return
+			return a.owner.name
 		}
+	}
+	return ""
+}
+
+// publishUserState sends c's user state to name's sockets on the peers.
+func (r *Relay) publishUserState(name string, c *hub.Change) {
+	if p := r.peersNow(); p != nil && name != "" && c.User != nil {
+		p.PublishUserState(name, users.LotUserState{
+			ProductID: c.ProductID, IsWinning: c.User.IsWinning, IsWatching: c.User.IsWatching, NextBid: c.User.NextBid,
+		})
 	}
 }
