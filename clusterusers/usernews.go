@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -33,6 +34,8 @@ type UserNews struct {
 	nc   *nats.Conn
 	opts NewsOptions
 
+	sync *nats.Subscription // the node's one subscription to <prefix>.usersync
+
 	mu     sync.Mutex
 	subs   map[string]*nats.Subscription // followed users, by name
 	closed bool
@@ -55,6 +58,11 @@ type NewsOptions struct {
 	// from NATS's goroutine for the user, one message at a time. Required.
 	AutoBid   func(s users.AutoBidState)
 	UserState func(name string, s users.LotUserState)
+	// Current is what this node last said to the user on each of their
+	// lots: sent again, for the lots it owns, when another node starts
+	// following the user (a socket of theirs opened there), so the socket
+	// does not wait for the next change to see it. Default: none sent.
+	Current func(name string) ([]users.AutoBidState, []users.LotUserState)
 	// Logger returns the logger now. Default: none.
 	Logger func() *zap.Logger
 }
@@ -71,7 +79,15 @@ type news struct {
 	Lot       *users.LotUserState `json:"lot,omitempty"`
 }
 
-// NewUserNews returns the news of a connection; it follows no user yet.
+// syncRequest asks the owners of a user's lots for what they last said to
+// the user: a node started following the user.
+type syncRequest struct {
+	Node string `json:"node"`
+	User string `json:"user"`
+}
+
+// NewUserNews returns the news of a connection, subscribed to the other
+// nodes' sync requests; it follows no user yet.
 func NewUserNews(nc *nats.Conn, opts NewsOptions) (*UserNews, error) {
 	if nc == nil {
 		return nil, errors.New("clusterusers: not connected")
@@ -79,7 +95,63 @@ func NewUserNews(nc *nats.Conn, opts NewsOptions) (*UserNews, error) {
 	if opts.Key == nil || opts.Owns == nil || opts.Present == nil || opts.AutoBid == nil || opts.UserState == nil {
 		return nil, errors.New("clusterusers: user news needs Key, Owns, Present, AutoBid and UserState")
 	}
-	return &UserNews{nc: nc, opts: opts, subs: make(map[string]*nats.Subscription)}, nil
+	n := &UserNews{nc: nc, opts: opts, subs: make(map[string]*nats.Subscription)}
+	if opts.Current != nil {
+		sub, err := nc.Subscribe(n.syncSubject(), n.resend)
+		if err != nil {
+			return nil, fmt.Errorf("clusterusers: user news: %w", err)
+		}
+		n.sync = sub
+	}
+	return n, nil
+}
+
+func (n *UserNews) syncSubject() string { return n.opts.Prefix + ".usersync" }
+
+// syncAD binds a sync request's seal to its purpose: it names no user, so
+// the seal of one user's news never opens as it.
+const syncAD = "\x00usersync"
+
+// askOwners asks every node to send name's news again (resend).
+func (n *UserNews) askOwners(name string) {
+	data, err := json.Marshal(syncRequest{Node: n.opts.Node, User: name})
+	if err != nil {
+		return
+	}
+	sealed, err := users.SealCookies(n.key(), syncAD, string(data))
+	if err == nil && len(sealed) <= maxNewsBytes {
+		_ = n.nc.Publish(n.syncSubject(), []byte(sealed))
+	}
+}
+
+// resend answers another node's sync request: what this node last said
+// to the user on the lots it owns goes out again on the user's subject.
+func (n *UserNews) resend(m *nats.Msg) {
+	defer func() {
+		if v := recover(); v != nil {
+			n.log().Error("panic sending a user's news again", zap.Any("panic", v), zap.StackSkip("stack", 1))
+		}
+	}()
+	if len(m.Data) > maxNewsBytes {
+		return
+	}
+	plain, err := users.OpenCookies(n.key(), syncAD, string(m.Data))
+	if err != nil {
+		return
+	}
+	var req syncRequest
+	if json.Unmarshal([]byte(plain), &req) != nil || req.Node == n.opts.Node || req.User == "" {
+		return
+	}
+	states, lots := n.opts.Current(req.User)
+	for _, s := range states {
+		n.PublishAutoBid(s) // the lots this node owns only
+	}
+	for _, s := range lots {
+		if n.opts.Owns(s.ProductID) {
+			n.PublishUserState(req.User, s)
+		}
+	}
 }
 
 func (n *UserNews) log() *zap.Logger {
@@ -112,7 +184,7 @@ func (n *UserNews) PublishAutoBid(s users.AutoBidState) {
 	if s.User == "" || !n.opts.Owns(s.ProductID) {
 		return
 	}
-	s.Bids = append([]users.BidRecord(nil), s.Bids...)
+	s.Bids = slices.Clone(s.Bids)
 	for {
 		err := n.publish(s.User, news{Node: n.opts.Node, AuctionID: s.AuctionID, AutoBid: &s})
 		if !errors.Is(err, errTooLarge) || len(s.Bids) == 0 {
@@ -174,6 +246,9 @@ func (n *UserNews) Touch(name string) {
 			return
 		}
 		n.subs[name] = sub
+		// Sent after the subscription on the same connection, so the
+		// server knows of it before any owner answers.
+		n.askOwners(name)
 	case !present && following:
 		_ = sub.Unsubscribe()
 		delete(n.subs, name)
@@ -214,6 +289,9 @@ func (n *UserNews) receive(name string, m *nats.Msg) {
 	case msg.AutoBid != nil:
 		s := *msg.AutoBid
 		s.User, s.AuctionID = name, msg.AuctionID
+		if s.Bids == nil {
+			s.Bids = []users.BidRecord{} // the extension reads a list
+		}
 		n.opts.AutoBid(s)
 	case msg.Lot != nil:
 		n.opts.UserState(name, *msg.Lot)
@@ -225,6 +303,9 @@ func (n *UserNews) Close() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.closed = true
+	if n.sync != nil {
+		_ = n.sync.Unsubscribe()
+	}
 	for name, sub := range n.subs {
 		_ = sub.Unsubscribe()
 		delete(n.subs, name)

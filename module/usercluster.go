@@ -102,7 +102,7 @@ func (s *shared) joinUsersCluster(ctx context.Context, bus *clusterBus, cookieKe
 		// reaches the user's sockets on every node.
 		news, err = clusterusers.NewUserNews(nc, clusterusers.NewsOptions{
 			Prefix: cfg.Prefix, Node: cfg.Node, Key: c.cookieKey, Owns: s.hub.Owns, Present: s.relay.HasSockets,
-			AutoBid: s.relay.ApplyPeerAutoBid, UserState: s.relay.ApplyPeerUserState, Logger: logNow,
+			AutoBid: s.relay.ApplyPeerAutoBid, UserState: s.relay.ApplyPeerUserState, Current: s.relay.PeerNews, Logger: logNow,
 		})
 	}
 	if err != nil {

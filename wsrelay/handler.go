@@ -194,11 +194,12 @@ func (c *conn) handleAuthenticate(m *ClientMessage) {
 	}
 	r.noteExpiryLocked(c, expires)
 	r.mu.Unlock()
-	r.touchPeers(joined)
 	r.touchPeers(left)
 	r.hooksNow().authenticated(u.name)
 	c.send("authenticated", authenticatedReply{Type: "authenticated", Success: true, RequestID: m.RequestID})
 	c.send("monitoredAuctions", monitoredAuctionsMsg{Type: "monitoredAuctions", Auctions: r.auctionList(u)})
+	// After the listing: what the other nodes send the user now follows it.
+	r.touchPeers(joined)
 }
 
 type monitoredAuctionsMsg struct {

@@ -1,6 +1,8 @@
 package wsrelay
 
 import (
+	"encoding/json"
+
 	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/users"
 )
@@ -128,4 +130,35 @@ func (r *Relay) publishUserState(name string, c *hub.Change) {
 			ProductID: c.ProductID, IsWinning: c.User.IsWinning, IsWatching: c.User.IsWatching, NextBid: c.User.NextBid,
 		})
 	}
+}
+
+// PeerNews is what this node last showed the user on each of their
+// auctions: the engine's latest auto-bid state, and their own standing
+// from a snapshot fetched with their cookies. The peers send it again
+// when another node starts following the user (a socket of theirs opened
+// there); they keep the lots this node owns.
+func (r *Relay) PeerNews(name string) ([]users.AutoBidState, []users.LotUserState) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	u := r.users[name]
+	if u == nil {
+		return nil, nil
+	}
+	var states []users.AutoBidState
+	var lots []users.LotUserState
+	seen := make(map[int64]bool)
+	for _, a := range u.auctions {
+		if a.autoBid.known() {
+			s := users.AutoBidState{User: name, AuctionID: a.ID}
+			if json.Unmarshal(a.autoBid.json(), &s) == nil {
+				s.ProductID = a.ProductID
+				states = append(states, s)
+			}
+		}
+		if us := a.ownState(nil); us != nil && !seen[a.ProductID] {
+			seen[a.ProductID] = true
+			lots = append(lots, users.LotUserState{ProductID: a.ProductID, IsWinning: us.IsWinning, IsWatching: us.IsWatching, NextBid: us.NextBid})
+		}
+	}
+	return states, lots
 }

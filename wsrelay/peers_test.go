@@ -11,6 +11,7 @@ import (
 	"github.com/nellis-edge/gateway/clusterusers"
 	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/internal/natstest"
+	"github.com/nellis-edge/gateway/users"
 )
 
 // peerNode is one gateway's relay joined to the others by user news over
@@ -33,6 +34,7 @@ func newPeerNode(t *testing.T, url, node string, owns bool) *peerNode {
 		Prefix: "nellis", Node: node, Key: func() []byte { return key },
 		Owns:    func(int64) bool { return owns },
 		Present: f.relay.HasSockets, AutoBid: f.relay.ApplyPeerAutoBid, UserState: f.relay.ApplyPeerUserState,
+		Current: f.relay.PeerNews,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -116,5 +118,30 @@ func TestOwnersUserNewsReachesTheUserOnAnotherNode(t *testing.T) {
 	waitFor(t, "b to stop following alice", func() bool { return !b.news.Following("alice") })
 	if !b.news.Following("bob") {
 		t.Error("b stopped following bob, whose socket is open")
+	}
+
+	// Her first socket on node c, which has her auction (from the users'
+	// bucket) but never heard from a: a sends what it last said to her
+	// at once, not at its next change.
+	c3 := newPeerNode(t, srv.URL(), "c", false)
+	c3.feeds.publish(newChange(t, product(100, 50), "e1", 2))
+	c3.relay.ApplyRecord("alice", func(local users.Record) users.Record {
+		local.Auctions = append(local.Auctions, users.Auction{ID: "100", ProductID: 100, AddedAt: 1, Config: users.DefaultAuctionConfig})
+		return local
+	})
+	start = time.Now()
+	onC := c3.login(tokenAlice)
+	gotAutoBid, gotState := false, false
+	readUntil(onC, "a's news on c", func(map[string]any) {}, func(m map[string]any) bool {
+		switch m["type"] {
+		case "autoBidState":
+			gotAutoBid = gotAutoBid || m["state"].(map[string]any)["status"] == "outbid"
+		case "auctionState":
+			gotState = gotState || stateData(m)["isWinning"] == true
+		}
+		return gotAutoBid && gotState
+	})
+	if d := time.Since(start); d > 250*time.Millisecond {
+		t.Errorf("a's news reached alice's new socket on c after %v, want within 250ms", d)
 	}
 }
