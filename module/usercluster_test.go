@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -229,5 +233,36 @@ func TestClusterOwnerSendsTheUsersNewsToOtherNodes(t *testing.T) {
 	}
 	if _, err := js.StreamNameBySubject(ctx, "nellis.feed."+itoa(lot.ID)); err != nil {
 		t.Fatalf("the feed log's stream was not found either: %v", err)
+	}
+}
+
+// The gateway sweeps bid records at start: in Caddy's storage the record
+// of a lot closed over bid_retention ago is removed, the record of a lot
+// closed within it stays.
+func TestBidRecordsOfLongClosedLotsAreSweptAtStart(t *testing.T) {
+	sim, simURL := newSimulator(t)
+	storage := t.TempDir()
+	write := func(productID int64, closed time.Time) string {
+		t.Helper()
+		file := filepath.Join(storage, filepath.FromSlash(users.BidsKey("default", productID)))
+		if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		data := fmt.Sprintf(`{"revision":1,"tried":[10],"bids":[{"at":%q,"amount":10,"strategy":"auto","result":"outbid"}],"closesAt":%q}`,
+			closed.Add(-time.Hour).Format(time.RFC3339), closed.Format(time.RFC3339))
+		if err := os.WriteFile(file, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	old := write(101, time.Now().Add(-49*time.Hour))
+	recent := write(102, time.Now().Add(-47*time.Hour))
+	startGatewayIn(t, sim, simURL, simURL, storage, "bid_retention 48h")
+	eventually(t, 5*time.Second, "the old record swept", func() bool {
+		_, err := os.Stat(old)
+		return errors.Is(err, fs.ErrNotExist)
+	})
+	if _, err := os.Stat(recent); err != nil {
+		t.Fatalf("the record of a lot closed 47 hours ago: %v", err)
 	}
 }
