@@ -106,7 +106,9 @@ func (s *shared) joinUsersCluster(ctx context.Context, bus *clusterBus, cookieKe
 		})
 	}
 	if err != nil {
-		fw.Close()
+		if fw != nil {
+			fw.Close()
+		}
 		store.Close()
 		return err
 	}
