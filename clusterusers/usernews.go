@@ -27,9 +27,9 @@ import (
 // subject names no user, and a node without the key cannot tell whose it
 // is. The payload is sealed with that key and bound to the user (as
 // cookies are), so a message copied to another user's subject does not
-// open. A node follows
-// a user's subject only while the user has sockets there (Touch); nothing
-// of it enters the feed log or any stream.
+// open. A node follows a user's subject only while the user has sockets
+// there (Touch), and asks the owners for what they last said when it
+// starts (usersync.go); nothing of it enters the feed log or any stream.
 type UserNews struct {
 	nc   *nats.Conn
 	opts NewsOptions
@@ -79,13 +79,6 @@ type news struct {
 	Lot       *users.LotUserState `json:"lot,omitempty"`
 }
 
-// syncRequest asks the owners of a user's lots for what they last said to
-// the user: a node started following the user.
-type syncRequest struct {
-	Node string `json:"node"`
-	User string `json:"user"`
-}
-
 // NewUserNews returns the news of a connection, subscribed to the other
 // nodes' sync requests; it follows no user yet.
 func NewUserNews(nc *nats.Conn, opts NewsOptions) (*UserNews, error) {
@@ -104,54 +97,6 @@ func NewUserNews(nc *nats.Conn, opts NewsOptions) (*UserNews, error) {
 		n.sync = sub
 	}
 	return n, nil
-}
-
-func (n *UserNews) syncSubject() string { return n.opts.Prefix + ".usersync" }
-
-// syncAD binds a sync request's seal to its purpose: it names no user, so
-// the seal of one user's news never opens as it.
-const syncAD = "\x00usersync"
-
-// askOwners asks every node to send name's news again (resend).
-func (n *UserNews) askOwners(name string) {
-	data, err := json.Marshal(syncRequest{Node: n.opts.Node, User: name})
-	if err != nil {
-		return
-	}
-	sealed, err := users.SealCookies(n.key(), syncAD, string(data))
-	if err == nil && len(sealed) <= maxNewsBytes {
-		_ = n.nc.Publish(n.syncSubject(), []byte(sealed))
-	}
-}
-
-// resend answers another node's sync request: what this node last said
-// to the user on the lots it owns goes out again on the user's subject.
-func (n *UserNews) resend(m *nats.Msg) {
-	defer func() {
-		if v := recover(); v != nil {
-			n.log().Error("panic sending a user's news again", zap.Any("panic", v), zap.StackSkip("stack", 1))
-		}
-	}()
-	if len(m.Data) > maxNewsBytes {
-		return
-	}
-	plain, err := users.OpenCookies(n.key(), syncAD, string(m.Data))
-	if err != nil {
-		return
-	}
-	var req syncRequest
-	if json.Unmarshal([]byte(plain), &req) != nil || req.Node == n.opts.Node || req.User == "" {
-		return
-	}
-	states, lots := n.opts.Current(req.User)
-	for _, s := range states {
-		n.PublishAutoBid(s) // the lots this node owns only
-	}
-	for _, s := range lots {
-		if n.opts.Owns(s.ProductID) {
-			n.PublishUserState(req.User, s)
-		}
-	}
 }
 
 func (n *UserNews) log() *zap.Logger {
