@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/nellis-edge/gateway/settings"
+	"github.com/nellis-edge/gateway/users"
 )
 
 // Defaults of Config.
@@ -15,7 +16,14 @@ const (
 	// is of no use to a snipe.
 	DefaultBidTimeout = 10 * time.Second
 	// HistorySize is how many bids are kept per user and auction.
-	HistorySize = 100
+	HistorySize = users.MaxLotBids
+	// DefaultBidRetention keeps a lot's bid records a week after it closed:
+	// long enough to look into a disputed bid, short enough that the
+	// records of a busy deployment stay bounded.
+	DefaultBidRetention = 7 * 24 * time.Hour
+	// MinBidRetention bounds Config.BidRetention from below: a lot's
+	// record must outlive its close by more than a soft close's extensions.
+	MinBidRetention = time.Hour
 	// maxBuffer bounds Config.Buffer; a larger one is surely a typo.
 	maxBuffer = 10_000
 )
@@ -45,6 +53,11 @@ type Config struct {
 	// BidTimeout is the longest one bid waits for Nellis's answer; the
 	// relay waits for the bidder a little longer. Default: 10s.
 	BidTimeout settings.Duration `json:"bid_timeout,omitempty"`
+	// BidRetention is how long each user's record of a lot's bids (tried
+	// amounts, rate window, last bids) is kept after the lot closed, or
+	// after its last bid when its close is unknown; a sweep at start and
+	// daily removes older ones. Default: 168h (7 days).
+	BidRetention settings.Duration `json:"bid_retention,omitempty"`
 }
 
 // Validate reports a setting that cannot work.
@@ -60,6 +73,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("snipe window must be at least 1s, got %s", c.SnipeWindow)
 	case c.BidTimeout < 0:
 		return fmt.Errorf("bid timeout must not be negative, got %s", c.BidTimeout)
+	case c.BidRetention != 0 && time.Duration(c.BidRetention) < MinBidRetention:
+		return fmt.Errorf("bid retention must be at least %s, got %s", MinBidRetention, c.BidRetention)
 	}
 	return nil
 }
@@ -74,6 +89,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BidTimeout == 0 {
 		c.BidTimeout = settings.Duration(DefaultBidTimeout)
+	}
+	if c.BidRetention == 0 {
+		c.BidRetention = settings.Duration(DefaultBidRetention)
 	}
 	return c
 }

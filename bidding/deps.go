@@ -71,14 +71,15 @@ type Hooks struct {
 	// MaxReached: an auction's next bid passed the user's maximum (once
 	// per maximum).
 	MaxReached func(strategy string)
-	// IntentConflict: a bid was not sent because the lot's record had
-	// moved on (another node owns the lot, or took it meanwhile).
-	IntentConflict func()
+	// IntentConflict: a bid of the strategy (manual, auto, sniping) was
+	// not sent because the lot's record had moved on (another node owns
+	// the lot, or took it meanwhile).
+	IntentConflict func(strategy string)
 }
 
-func (h *Hooks) intentConflict() {
+func (h *Hooks) intentConflict(strategy string) {
 	if h.IntentConflict != nil {
-		h.IntentConflict()
+		h.IntentConflict(strategy)
 	}
 }
 

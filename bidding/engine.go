@@ -75,10 +75,11 @@ type Engine struct {
 
 	subMu sync.Mutex // serialises Refresh; taken before mu, never after
 
-	mu      sync.Mutex
-	closed  bool
-	workers map[int64]*worker
-	views   map[int64]*view
+	mu        sync.Mutex
+	closed    bool
+	retaining bool // RetainBids started the sweeps of bid records
+	workers   map[int64]*worker
+	views     map[int64]*view
 	// paused holds the lots whose states show the pause (paused.go).
 	pausedLots map[int64]struct{}
 	states     map[stateKey]*bidState

@@ -149,6 +149,16 @@ func (st *bidState) lotBids(intent *users.BidIntent) users.LotBids {
 	return users.LotBids{Tried: tried, Rate: slices.Clone(st.rate.sent), Bids: st.history.list(), Intent: intent}
 }
 
+// closesAtLocked is the lot's close as the engine knows it now (zero when
+// unknown), recorded with its bids so that the records of lots long
+// closed can be swept (Config.BidRetention).
+func (e *Engine) closesAtLocked(productID int64) time.Time {
+	if v := e.views[productID]; v != nil {
+		return v.closeTime()
+	}
+	return time.Time{}
+}
+
 // unload makes the engine read the lot's records again before its next
 // bid on productID: this node lost the lot, and whoever owned it since
 // may have bid.
@@ -178,6 +188,7 @@ func (e *Engine) commitIntent(ctx context.Context, l launch, at time.Time) error
 	}
 	intent := &users.BidIntent{Amount: l.amount, Strategy: l.strategy, At: at, Node: e.cluster().Node}
 	rec, rev := st.lotBids(intent), st.revision
+	rec.ClosesAt = e.closesAtLocked(l.key.productID)
 	e.mu.Unlock()
 	next, err := e.cluster().Ledger.CommitBids(ctx, l.key.user, l.key.productID, rec, rev)
 	e.mu.Lock()
@@ -189,7 +200,7 @@ func (e *Engine) commitIntent(ctx context.Context, l launch, at time.Time) error
 		}
 		return nil
 	case errors.Is(err, users.ErrBidConflict):
-		e.hooksNow().intentConflict()
+		e.hooksNow().intentConflict(l.strategy)
 		if st := e.states[l.key]; st != nil {
 			st.loaded = false // read what the other node wrote before bidding again
 		}
@@ -216,6 +227,8 @@ func (e *Engine) commitAnswer(ctx context.Context, l launch, sent time.Time, res
 		return
 	}
 	rec, rev := st.lotBids(nil), st.revision
+	closesAt := e.closesAtLocked(l.key.productID)
+	rec.ClosesAt = closesAt
 	e.mu.Unlock()
 	answer := Record{At: sent, Amount: l.amount, Strategy: l.strategy, Result: string(res.Outcome), Message: res.Message}
 	for range 3 {
@@ -243,6 +256,9 @@ func (e *Engine) commitAnswer(ctx context.Context, l launch, sent time.Time, res
 			return
 		}
 		rec = mergeAnswer(theirs, answer, e.cluster().Node)
+		if closesAt.After(rec.ClosesAt) {
+			rec.ClosesAt = closesAt
+		}
 	}
 }
 

@@ -206,7 +206,7 @@ func TestStalledOwnersLateBidIsRefused(t *testing.T) {
 	ownerA, ownerB := owner(true), owner(false)
 	r := newRigWith(t, rigOptions{}, func(o *Options) {
 		o.Ledger, o.Owner, o.Node = shared, ownerA, "a"
-		o.Hooks.IntentConflict = func() { conflicts.Add(1) }
+		o.Hooks.IntentConflict = func(string) { conflicts.Add(1) }
 	})
 	b := r.engineOn(Config{}, func(o *Options) { o.Ledger, o.Owner, o.Node = shared, ownerB, "b" })
 	lot := r.lots[0]

@@ -18,12 +18,22 @@ import (
 // imported: the first cluster start imports them, later ones do not.
 const importMarker = "import.done"
 
+// BidSource is the single-node record of users' bids that ImportOnce
+// copies (users.StorageLedger is one).
+type BidSource interface {
+	// Lots lists the products the user has a record of bids on.
+	Lots(ctx context.Context, user string) ([]int64, error)
+	LoadBids(ctx context.Context, user string, productID int64) (users.LotBids, uint64, error)
+}
+
 // ImportOnce copies the records of names from src (the single-node
-// storage the gateway used before the cluster) into the bucket, unless
-// the cluster imported once already; a user the bucket holds already
-// keeps the bucket's record. It returns how many it copied. Two nodes
-// starting together may both copy: each record is created at most once.
-func (s *Store) ImportOnce(ctx context.Context, src users.UserStore, names []string, key []byte) (int, error) {
+// storage the gateway used before the cluster) into the bucket, with the
+// record of each of their lots' bids (tried amounts, rate window, last
+// bids) from bids when not nil, unless the cluster imported once already;
+// a user or lot the bucket holds already keeps the bucket's record. It
+// returns how many users it copied. Two nodes starting together may both
+// copy: each record is created at most once.
+func (s *Store) ImportOnce(ctx context.Context, src users.UserStore, bids BidSource, names []string, key []byte) (int, error) {
 	_, err := s.kv.Get(ctx, importMarker)
 	switch {
 	case err == nil:
@@ -33,6 +43,9 @@ func (s *Store) ImportOnce(ctx context.Context, src users.UserStore, names []str
 	}
 	n := 0
 	for _, name := range names {
+		if err := s.importBids(ctx, bids, name); err != nil {
+			return n, err
+		}
 		rec, err := src.Load(ctx, name, key)
 		if err != nil {
 			return n, fmt.Errorf("clusterusers: import: %w", err)
@@ -78,4 +91,30 @@ func StoredNames(ctx context.Context, storage users.Storage) ([]string, error) {
 		}
 	}
 	return names, nil
+}
+
+// importBids copies the user's records of lots' bids; a lot the bucket
+// holds a record of already keeps it.
+func (s *Store) importBids(ctx context.Context, bids BidSource, name string) error {
+	if bids == nil {
+		return nil
+	}
+	lots, err := bids.Lots(ctx, name)
+	if err != nil {
+		return fmt.Errorf("clusterusers: import: %w", err)
+	}
+	ledger := NewLedger(s.kv)
+	for _, id := range lots {
+		rec, _, err := bids.LoadBids(ctx, name, id)
+		if err != nil {
+			return fmt.Errorf("clusterusers: import: %w", err)
+		}
+		if len(rec.Tried) == 0 && len(rec.Rate) == 0 && len(rec.Bids) == 0 && rec.Intent == nil {
+			continue
+		}
+		if _, err := ledger.CommitBids(ctx, name, id, rec, 0); err != nil && !errors.Is(err, users.ErrBidConflict) {
+			return err
+		}
+	}
+	return nil
 }

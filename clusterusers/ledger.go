@@ -51,7 +51,7 @@ func (l *Ledger) LoadBids(ctx context.Context, user string, productID int64) (us
 
 // CommitBids writes the lot's record if its revision is still revision.
 func (l *Ledger) CommitBids(ctx context.Context, user string, productID int64, rec users.LotBids, revision uint64) (uint64, error) {
-	data, err := json.Marshal(rec)
+	data, err := json.Marshal(rec.Bounded())
 	if err != nil {
 		return 0, err
 	}

@@ -222,7 +222,7 @@ func TestImportOnce(t *testing.T) {
 		t.Fatalf("stored names %v, %v", names, err)
 	}
 	a := newNode(t, n, false)
-	if got, err := a.store.ImportOnce(ctx, single, names, testKey); err != nil || got != 1 {
+	if got, err := a.store.ImportOnce(ctx, single, nil, names, testKey); err != nil || got != 1 {
 		t.Fatalf("first import: %d, %v", got, err)
 	}
 	rec, err := a.store.Load(ctx, "alice", testKey)
@@ -234,7 +234,7 @@ func TestImportOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := newNode(t, n, false)
-	if got, err := b.store.ImportOnce(ctx, single, names, testKey); err != nil || got != 0 {
+	if got, err := b.store.ImportOnce(ctx, single, nil, names, testKey); err != nil || got != 0 {
 		t.Fatalf("second import: %d, %v", got, err)
 	}
 	if rec, _ := b.store.Load(ctx, "alice", testKey); rec.Cookies != "__session=old" {

@@ -23,7 +23,8 @@ import (
 // Only the shared product state goes into the log. What a snapshot said
 // about the one user whose cookies fetched it (Change.User) is delivered
 // on the node that fetched it and nowhere else: no other node, hence no
-// other user, can read it from the log.
+// other user, can read it from the log. (That node's relay sends it to
+// the user's sockets elsewhere on the user's own subject: wsrelay.Peers.)
 
 // Why a feed stopped owning its product (Hooks.Ownership).
 const (

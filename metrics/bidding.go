@@ -24,6 +24,10 @@ type bidCollectors struct {
 	results    *prometheus.CounterVec   // strategy, result
 	latency    *prometheus.HistogramVec // strategy
 	maxReached *prometheus.CounterVec   // strategy
+	// conflicts counts the bids a cluster node did not send because the
+	// lot's record moved on under it: a stalled or deposed owner's late
+	// bids. Without `cluster` it stays at zero.
+	conflicts *knownCounterVec // strategy
 }
 
 func newBidCollectors() *bidCollectors {
@@ -39,6 +43,9 @@ func newBidCollectors() *bidCollectors {
 		}, []string{"strategy"}),
 		maxReached: counterVec("bid_max_reached_total",
 			"Auctions whose next bid passed the user's maximum, so auto-bidding stopped, by strategy.",
+			"strategy", bidStrategies),
+		conflicts: knownCounters("cluster_intent_conflicts_total",
+			"Bids not sent in cluster mode because the lot's bid record had changed since this node read it (another node owns the lot or took it over meanwhile), by strategy.",
 			"strategy", bidStrategies),
 	}
 	for _, s := range bidStrategies {
@@ -63,5 +70,6 @@ func (m *Metrics) BiddingHooks() bidding.Hooks {
 		MaxReached: func(strategy string) {
 			c.maxReached.WithLabelValues(known(strategy, bidStrategies)).Inc()
 		},
+		IntentConflict: c.conflicts.inc,
 	}
 }

@@ -61,3 +61,36 @@ func TestBiddingHooks(t *testing.T) {
 		}
 	}
 }
+
+// TestIntentConflictsCountByStrategy: a cluster node's refused late bid
+// moves nellis_cluster_intent_conflicts_total under its strategy; an
+// unknown strategy counts as other rather than minting a label.
+func TestIntentConflictsCountByStrategy(t *testing.T) {
+	m := New()
+	h := m.BiddingHooks()
+	if h.IntentConflict == nil {
+		t.Fatal("the bidding hooks do not count intent conflicts")
+	}
+	h.IntentConflict("sniping")
+	h.IntentConflict("sniping")
+	h.IntentConflict("manual")
+	h.IntentConflict("alice@example.com")
+	reg := prometheus.NewRegistry()
+	if err := m.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	want := `
+# HELP nellis_cluster_intent_conflicts_total Bids not sent in cluster mode because the lot's bid record had changed since this node read it (another node owns the lot or took it over meanwhile), by strategy.
+# TYPE nellis_cluster_intent_conflicts_total counter
+nellis_cluster_intent_conflicts_total{strategy="auto"} 0
+nellis_cluster_intent_conflicts_total{strategy="manual"} 1
+nellis_cluster_intent_conflicts_total{strategy="other"} 1
+nellis_cluster_intent_conflicts_total{strategy="sniping"} 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "nellis_cluster_intent_conflicts_total"); err != nil {
+		t.Error(err)
+	}
+	if problems, err := testutil.CollectAndLint(m.bids.conflicts); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", err, problems)
+	}
+}

@@ -163,7 +163,7 @@ func (m *Metrics) collectors() []prometheus.Collector {
 		m.wsOpen, m.wsOpened, m.wsClosed, m.wsAuthentications, m.wsMessagesIn,
 		m.wsMessagesOut, m.wsCoalesced, m.wsDropped, m.wsSlowCloses,
 		m.wsUpgradeRefusals, m.deliveryLatency, m.quarantined, m.usersStored,
-		m.bids.results, m.bids.latency, m.bids.maxReached,
+		m.bids.results, m.bids.latency, m.bids.maxReached, m.bids.conflicts,
 		m.status,
 	)
 }

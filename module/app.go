@@ -147,7 +147,7 @@ type BiddingConfig struct {
 	// Default: false.
 	DryRun *bool `json:"dry_run,omitempty"`
 
-	bidding.Config // bids_per_minute, buffer (bid_buffer), snipe_window, bid_timeout
+	bidding.Config // bids_per_minute, buffer (bid_buffer), snipe_window, bid_timeout, bid_retention
 }
 
 // off reports the effective `bidding` switch: true for `bidding off`.

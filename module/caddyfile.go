@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/dustin/go-humanize"
 
+	"github.com/nellis-edge/gateway/bidding"
 	"github.com/nellis-edge/gateway/settings"
 	"github.com/nellis-edge/gateway/tokens"
 	"github.com/nellis-edge/gateway/wsrelay"
@@ -349,6 +350,13 @@ func (a *App) setOption(d *caddyfile.Dispenser, name string, args []string) erro
 		return duration(&a.Bidding.SnipeWindow)
 	case "bid_timeout":
 		return duration(&a.Bidding.BidTimeout)
+	case "bid_retention":
+		if err := duration(&a.Bidding.BidRetention); err != nil {
+			return err
+		}
+		if time.Duration(a.Bidding.BidRetention) < bidding.MinBidRetention {
+			return d.Errf("bid_retention: must be at least %s, got %s", bidding.MinBidRetention, time.Duration(a.Bidding.BidRetention))
+		}
 	default:
 		return d.Errf("unrecognized subdirective %q", name)
 	}

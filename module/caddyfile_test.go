@@ -76,6 +76,7 @@ func TestGlobalOptionParses(t *testing.T) {
 		dry_run on
 		bids_per_minute 4
 		snipe_window 8s
+		bid_retention 48h
 	}
 }
 :9080 {
@@ -112,7 +113,7 @@ func TestGlobalOptionParses(t *testing.T) {
 	if rc := app.relayConfig(nil); rc.MaxProductsPerUser != 12 || rc.MaxSocketsPerUser != 3 {
 		t.Errorf("per-user limits reach the relay as %d products, %d sockets", rc.MaxProductsPerUser, rc.MaxSocketsPerUser)
 	}
-	if b := app.Bidding; !b.off() || !b.dryRun() || b.BidsPerMinute != 4 || time.Duration(b.SnipeWindow) != 8*time.Second {
+	if b := app.Bidding; !b.off() || !b.dryRun() || b.BidsPerMinute != 4 || time.Duration(b.SnipeWindow) != 8*time.Second || time.Duration(b.BidRetention) != 48*time.Hour {
 		t.Errorf("bidding: %+v", b)
 	}
 }
@@ -180,6 +181,7 @@ func TestConfigErrors(t *testing.T) {
 		"url without host":        {head + "\t\tapi_endpoint https://\n" + tail, "Caddyfile:4: api_endpoint: invalid URL"},
 		"bad duration":            {head + "\t\tstall_timeout soon\n" + tail, `Caddyfile:4: stall_timeout: invalid duration "soon"`},
 		"zero duration":           {head + "\t\tlinger 0s\n" + tail, `Caddyfile:4: linger: must be positive`},
+		"bid retention too short": {head + "\t\tbid_retention 30m\n" + tail, `Caddyfile:4: bid_retention: must be at least 1h0m0s, got 30m0s`},
 		"use_sse maybe":           {head + "\t\tuse_sse maybe\n" + tail, `Caddyfile:4: use_sse: want on, off or a percent of lots such as 5%, got "maybe"`},
 		"use_sse bare number":     {head + "\t\tuse_sse 5\n" + tail, `Caddyfile:4: use_sse: want on, off or a percent of lots such as 5%, got "5"`},
 		"use_sse over 100%":       {head + "\t\tuse_sse 150%\n" + tail, `Caddyfile:4: use_sse: want a percent from 0% to 100%, got "150%"`},

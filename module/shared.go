@@ -164,6 +164,7 @@ func (s *shared) start(ctx context.Context, logger *zap.Logger, client *nellis.C
 		return err
 	}
 	s.started.Store(true)
+	s.bidder.RetainBids() // the first start sweeps bid records, then daily
 	return nil
 }
 

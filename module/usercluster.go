@@ -80,7 +80,7 @@ func (s *shared) joinUsersCluster(ctx context.Context, bus *clusterBus, cookieKe
 	}
 	names = append(names, configured...)
 	slices.Sort(names)
-	n, err := store.ImportOnce(ctx, c.store.current(), slices.Compact(names), key)
+	n, err := store.ImportOnce(ctx, c.store.current(), users.NewStorageLedger(s.storage), slices.Compact(names), key)
 	if err != nil {
 		return err
 	}
@@ -96,10 +96,23 @@ func (s *shared) joinUsersCluster(ctx context.Context, bus *clusterBus, cookieKe
 	if err == nil {
 		err = fw.Serve(s.bidder.PlaceOwnBid, func() time.Duration { return s.bidder.BidTimeout() })
 	}
+	var news *clusterusers.UserNews
+	if err == nil {
+		// What the owner's engine and cookie snapshots say to a user
+		// reaches the user's sockets on every node.
+		news, err = clusterusers.NewUserNews(nc, clusterusers.NewsOptions{
+			Prefix: cfg.Prefix, Node: cfg.Node, Key: c.cookieKey, Owns: s.hub.Owns, Present: s.relay.HasSockets,
+			AutoBid: s.relay.ApplyPeerAutoBid, UserState: s.relay.ApplyPeerUserState, Current: s.relay.PeerNews, Logger: logNow,
+		})
+	}
 	if err != nil {
+		if fw != nil {
+			fw.Close()
+		}
 		store.Close()
 		return err
 	}
+	s.relay.SetPeers(news)
 	// Only the node whose feed holds a lot's lease bids on it (the hub's
 	// Owns); the ledger's compare-and-set refuses the late bid of a node
 	// that lost the lease meanwhile.
@@ -108,6 +121,8 @@ func (s *shared) joinUsersCluster(ctx context.Context, bus *clusterBus, cookieKe
 	})
 	c.store.set(store)
 	c.leave = func() {
+		s.relay.SetPeers(nil)
+		news.Close()
 		fw.Close()
 		store.Close()
 	}

@@ -28,6 +28,9 @@ type LotBids struct {
 	// recorded yet: nil once answered. Found by a node that did not send
 	// it, it means the sender stopped between the two writes.
 	Intent *BidIntent `json:"intent,omitempty"`
+	// ClosesAt is the lot's close as the engine last knew it (zero when
+	// unknown): the record is kept for the bid retention after it.
+	ClosesAt time.Time `json:"closesAt,omitzero"`
 }
 
 // BidIntent is a bid about to be sent.
@@ -60,7 +63,7 @@ type BidLedger interface {
 
 // BidsKey is where StorageLedger keeps a user's record of a lot.
 func BidsKey(user string, productID int64) string {
-	return "nellis/bids/" + user + "/" + strconv.FormatInt(productID, 10) + ".json"
+	return bidsDir + "/" + user + "/" + strconv.FormatInt(productID, 10) + ".json"
 }
 
 // storedBids is LotBids as StorageLedger writes it, with its revision.
@@ -135,7 +138,7 @@ func (l *StorageLedger) CommitBids(ctx context.Context, user string, productID i
 	if cur.Revision != revision {
 		return 0, ErrBidConflict
 	}
-	data, err := json.Marshal(storedBids{Revision: revision + 1, LotBids: rec.Clone()})
+	data, err := json.Marshal(storedBids{Revision: revision + 1, LotBids: rec.Bounded()})
 	if err != nil {
 		return 0, err
 	}
@@ -149,7 +152,7 @@ func (l *StorageLedger) CommitBids(ctx context.Context, user string, productID i
 
 // Clone is a deep copy of the record.
 func (b LotBids) Clone() LotBids {
-	out := LotBids{Tried: slices.Clone(b.Tried), Rate: slices.Clone(b.Rate), Bids: slices.Clone(b.Bids)}
+	out := LotBids{Tried: slices.Clone(b.Tried), Rate: slices.Clone(b.Rate), Bids: slices.Clone(b.Bids), ClosesAt: b.ClosesAt}
 	if b.Intent != nil {
 		in := *b.Intent
 		out.Intent = &in

@@ -75,7 +75,18 @@ func (v autoBidView) appendFields(b []byte, ended bool) []byte {
 //
 // Reports must arrive in order (the engine makes them one at a time): the
 // latest one wins. The relay is the engine's Reporter this way.
+//
+// In a cluster the state goes to the user's sockets on the other nodes
+// too (Peers).
 func (r *Relay) ReportAutoBid(state users.AutoBidState) {
+	r.applyAutoBid(state)
+	if p := r.peersNow(); p != nil {
+		p.PublishAutoBid(state)
+	}
+}
+
+// applyAutoBid records and pushes a user's auto-bid state.
+func (r *Relay) applyAutoBid(state users.AutoBidState) {
 	name, auctionID := state.User, state.AuctionID
 	view, ok := newAutoBidView(state)
 	if !ok {

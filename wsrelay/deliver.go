@@ -45,7 +45,12 @@ func (r *Relay) deliver(c *hub.Change) {
 	for conn := range r.subscribers[c.ProductID] {
 		t.conns = append(t.conns, conn)
 	}
+	var fetchedBy string // whose cookies fetched c's user state, for the peers
+	if c.User != nil {
+		fetchedBy = r.userStateOwnerLocked(c, t.auctions)
+	}
 	r.mu.RUnlock()
+	r.publishUserState(fetchedBy, c)
 
 	if len(t.auctions) > 0 {
 		cf := newChangeFields(c, now)

@@ -173,22 +173,33 @@ func (c *conn) handleAuthenticate(m *ClientMessage) {
 		refuse(refusal)
 		return
 	}
+	// The peers follow a user from their first socket here to their last.
+	var joined, left string
 	if c.user != u {
 		if c.user != nil {
 			c.user.countSubs(c, -1)
 			delete(c.user.conns, c)
+			if len(c.user.conns) == 0 {
+				left = c.user.name
+			}
 		} else {
 			r.addUnauthedLocked(c.addr, -1)
 		}
 		c.user = u
 		u.conns[c] = struct{}{}
 		u.countSubs(c, 1)
+		if len(u.conns) == 1 {
+			joined = u.name
+		}
 	}
 	r.noteExpiryLocked(c, expires)
 	r.mu.Unlock()
+	r.touchPeers(left)
 	r.hooksNow().authenticated(u.name)
 	c.send("authenticated", authenticatedReply{Type: "authenticated", Success: true, RequestID: m.RequestID})
 	c.send("monitoredAuctions", monitoredAuctionsMsg{Type: "monitoredAuctions", Auctions: r.auctionList(u)})
+	// After the listing: what the other nodes send the user now follows it.
+	r.touchPeers(joined)
 }
 
 type monitoredAuctionsMsg struct {

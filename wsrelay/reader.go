@@ -57,9 +57,13 @@ func (c *conn) Closed(code int) {
 	r.mu.Lock()
 	delete(r.conns, c)
 	r.leftSubsLocked(c) // fair use: they still count while their feeds linger
+	var left string
 	if c.user != nil {
 		c.user.countSubs(c, -1)
 		delete(c.user.conns, c)
+		if len(c.user.conns) == 0 {
+			left = c.user.name // the peers stop following the user
+		}
 		c.user = nil
 	} else {
 		r.addUnauthedLocked(c.addr, -1)
@@ -70,6 +74,7 @@ func (c *conn) Closed(code int) {
 		r.removeSubscriberLocked(id, c)
 	}
 	r.mu.Unlock()
+	r.touchPeers(left)
 	for id := range subs {
 		r.release(id)
 	}

@@ -67,6 +67,7 @@ type Relay struct {
 	logger   atomic.Pointer[zap.Logger] // swapped by SetLogger on a reload
 	hooks    atomic.Pointer[Hooks]      // swapped by SetHooks on a reload
 	autoBid  atomic.Pointer[AutoBidHooks]
+	peers    atomic.Pointer[Peers] // nil: a single node; SetPeers sets it
 	now      func() time.Time
 	clientIP func(*http.Request) string
 	tr       *wsconn.Transport // the sockets: framing, writes, parking, pings, read limits

@@ -1,0 +1,258 @@
+package clusterusers
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+
+	"github.com/nellis-edge/gateway/users"
+)
+
+// UserNews carries what the owner of a lot says to one user (the auto-bid
+// engine's states, and the user's standing from a snapshot fetched with
+// their cookies) to that user's sockets on the other nodes. Only the owner
+// bids and fetches with cookies, so without it a user whose socket is on
+// another node never sees either.
+//
+// Each user has a core NATS subject, <prefix>.user.<hash>, where hash is
+// an HMAC of the user's name under a key derived from the cookie key: the
+// subject names no user, and a node without the key cannot tell whose it
+// is. The payload is sealed with that key and bound to the user (as
+// cookies are), so a message copied to another user's subject does not
+// open. A node follows a user's subject only while the user has sockets
+// there (Touch), and asks the owners for what they last said when it
+// starts (usersync.go); nothing of it enters the feed log or any stream.
+type UserNews struct {
+	nc   *nats.Conn
+	opts NewsOptions
+
+	sync *nats.Subscription // the node's one subscription to <prefix>.usersync
+
+	mu     sync.Mutex
+	subs   map[string]*nats.Subscription // followed users, by name
+	closed bool
+}
+
+// NewsOptions are a UserNews's settings and collaborators.
+type NewsOptions struct {
+	Prefix string // the cluster's prefix. Required.
+	Node   string // this node's name: its own messages are skipped. Required.
+	// Key returns the cookie key now: it names the subjects and seals the
+	// messages. Required.
+	Key func() []byte
+	// Owns says whether this node owns a lot now: only the owner's engine
+	// speaks for a lot, so only its states are sent. Required.
+	Owns func(productID int64) bool
+	// Present says whether the user has sockets on this node now. Required.
+	Present func(name string) bool
+	// AutoBid and UserState receive what another node sent a user followed
+	// here (the relay shows them as its own engine's or fetch's). Called
+	// from NATS's goroutine for the user, one message at a time. Required.
+	AutoBid   func(s users.AutoBidState)
+	UserState func(name string, s users.LotUserState)
+	// Current is what this node last said to the user on each of their
+	// lots: sent again, for the lots it owns, when another node starts
+	// following the user (a socket of theirs opened there), so the socket
+	// does not wait for the next change to see it. Default: none sent.
+	Current func(name string) ([]users.AutoBidState, []users.LotUserState)
+	// Logger returns the logger now. Default: none.
+	Logger func() *zap.Logger
+}
+
+// maxNewsBytes bounds one message, sealed: a state's bid history is cut,
+// oldest first, to fit, and a larger message received is dropped.
+const maxNewsBytes = 32 << 10
+
+// news is one message on a user's subject, before sealing.
+type news struct {
+	Node      string              `json:"node"`
+	AuctionID string              `json:"auctionId,omitempty"`
+	AutoBid   *users.AutoBidState `json:"autoBid,omitempty"`
+	Lot       *users.LotUserState `json:"lot,omitempty"`
+}
+
+// NewUserNews returns the news of a connection, subscribed to the other
+// nodes' sync requests; it follows no user yet.
+func NewUserNews(nc *nats.Conn, opts NewsOptions) (*UserNews, error) {
+	if nc == nil {
+		return nil, errors.New("clusterusers: not connected")
+	}
+	if opts.Key == nil || opts.Owns == nil || opts.Present == nil || opts.AutoBid == nil || opts.UserState == nil {
+		return nil, errors.New("clusterusers: user news needs Key, Owns, Present, AutoBid and UserState")
+	}
+	n := &UserNews{nc: nc, opts: opts, subs: make(map[string]*nats.Subscription)}
+	if opts.Current != nil {
+		sub, err := nc.Subscribe(n.syncSubject(), n.resend)
+		if err != nil {
+			return nil, fmt.Errorf("clusterusers: user news: %w", err)
+		}
+		n.sync = sub
+	}
+	return n, nil
+}
+
+func (n *UserNews) log() *zap.Logger {
+	if n.opts.Logger == nil {
+		return zap.NewNop()
+	}
+	return n.opts.Logger()
+}
+
+// key is the news's own key, derived from the cookie key: neither the
+// subjects' hash nor the sealing shares a key with the sealed cookies, so
+// a user's sealed cookies never open as news, nor news as cookies.
+func (n *UserNews) key() []byte {
+	m := hmac.New(sha256.New, n.opts.Key())
+	m.Write([]byte("nellis user news"))
+	return m.Sum(nil)
+}
+
+// Subject is the user's subject: a keyed hash of the name, 128 bits.
+func (n *UserNews) Subject(name string) string {
+	m := hmac.New(sha256.New, n.key())
+	m.Write([]byte("subject\x00"))
+	m.Write([]byte(name))
+	return n.opts.Prefix + ".user." + hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// PublishAutoBid sends the engine's state of a user's auction to the
+// user's sockets on the other nodes, when this node owns the lot.
+func (n *UserNews) PublishAutoBid(s users.AutoBidState) {
+	if s.User == "" || !n.opts.Owns(s.ProductID) {
+		return
+	}
+	s.Bids = slices.Clone(s.Bids)
+	for {
+		err := n.publish(s.User, news{Node: n.opts.Node, AuctionID: s.AuctionID, AutoBid: &s})
+		if !errors.Is(err, errTooLarge) || len(s.Bids) == 0 {
+			return
+		}
+		s.Bids = s.Bids[(len(s.Bids)+1)/2:] // the newer half
+	}
+}
+
+// PublishUserState sends what a snapshot fetched with the user's cookies
+// said about them to their sockets on the other nodes.
+func (n *UserNews) PublishUserState(name string, s users.LotUserState) {
+	if name == "" {
+		return
+	}
+	_ = n.publish(name, news{Node: n.opts.Node, Lot: &s})
+}
+
+var errTooLarge = errors.New("clusterusers: user news too large")
+
+func (n *UserNews) publish(name string, msg news) error {
+	data, err := json.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	sealed, err := users.SealCookies(n.key(), name, string(data))
+	if err != nil {
+		return err
+	}
+	if len(sealed) > maxNewsBytes {
+		return errTooLarge
+	}
+	// Core NATS: at most once, dropped by the server when no node follows
+	// the user. A lost message is made good by the next one, or by the
+	// state the user's node shows when the lot moves there.
+	if err := n.nc.Publish(n.Subject(name), []byte(sealed)); err != nil {
+		return fmt.Errorf("clusterusers: user news: %w", err)
+	}
+	return nil
+}
+
+// Touch follows the user's subject while they have sockets here and stops
+// following it once they have none. The relay calls it when a socket of
+// the user signs in or closes; a message for a user who has none left
+// also ends the following.
+func (n *UserNews) Touch(name string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return
+	}
+	present := n.opts.Present(name)
+	sub, following := n.subs[name]
+	switch {
+	case present && !following:
+		sub, err := n.nc.Subscribe(n.Subject(name), func(m *nats.Msg) { n.receive(name, m) })
+		if err != nil {
+			n.log().Warn("following a user's news from other nodes failed", zap.String("user", name), zap.Error(err))
+			return
+		}
+		n.subs[name] = sub
+		// Sent after the subscription on the same connection, so the
+		// server knows of it before any owner answers.
+		n.askOwners(name)
+	case !present && following:
+		_ = sub.Unsubscribe()
+		delete(n.subs, name)
+	}
+}
+
+// Following says whether the user's subject is followed here.
+func (n *UserNews) Following(name string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, ok := n.subs[name]
+	return ok
+}
+
+// receive hands one message for name to the relay.
+func (n *UserNews) receive(name string, m *nats.Msg) {
+	defer func() {
+		if v := recover(); v != nil {
+			n.log().Error("panic applying a user's news from another node", zap.Any("panic", v), zap.StackSkip("stack", 1))
+		}
+	}()
+	if !n.opts.Present(name) {
+		n.Touch(name)
+		return
+	}
+	if len(m.Data) > maxNewsBytes {
+		return
+	}
+	plain, err := users.OpenCookies(n.key(), name, string(m.Data))
+	if err != nil {
+		return // not sealed for this user with this key
+	}
+	var msg news
+	if json.Unmarshal([]byte(plain), &msg) != nil || msg.Node == n.opts.Node {
+		return
+	}
+	switch {
+	case msg.AutoBid != nil:
+		s := *msg.AutoBid
+		s.User, s.AuctionID = name, msg.AuctionID
+		if s.Bids == nil {
+			s.Bids = []users.BidRecord{} // the extension reads a list
+		}
+		n.opts.AutoBid(s)
+	case msg.Lot != nil:
+		n.opts.UserState(name, *msg.Lot)
+	}
+}
+
+// Close stops following every user.
+func (n *UserNews) Close() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.closed = true
+	if n.sync != nil {
+		_ = n.sync.Unsubscribe()
+	}
+	for name, sub := range n.subs {
+		_ = sub.Unsubscribe()
+		delete(n.subs, name)
+	}
+}

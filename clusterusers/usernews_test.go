@@ -1,0 +1,134 @@
+package clusterusers
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/nellis-edge/gateway/users"
+)
+
+// newsNode is one node's UserNews with what it received.
+type newsNode struct {
+	news    *UserNews
+	mu      sync.Mutex
+	present map[string]bool
+	got     []string // "user auto status" or "user lot winning"
+}
+
+func newNewsNode(t *testing.T, nc *nats.Conn, node string, key []byte, owns bool) *newsNode {
+	t.Helper()
+	n := &newsNode{present: make(map[string]bool)}
+	news, err := NewUserNews(nc, NewsOptions{
+		Prefix: "nellis", Node: node, Key: func() []byte { return key },
+		Owns: func(int64) bool { return owns },
+		Present: func(name string) bool {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			return n.present[name]
+		},
+		AutoBid: func(s users.AutoBidState) {
+			n.add(fmt.Sprintf("%s %s %s %d", s.User, s.AuctionID, s.Status, len(s.Bids)))
+		},
+		UserState: func(name string, s users.LotUserState) {
+			n.add(fmt.Sprintf("%s lot %d winning=%v", name, s.ProductID, s.IsWinning))
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(news.Close)
+	n.news = news
+	return n
+}
+
+func (n *newsNode) add(s string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.got = append(n.got, s)
+}
+
+func (n *newsNode) received() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.got...)
+}
+
+func (n *newsNode) join(name string) {
+	n.mu.Lock()
+	n.present[name] = true
+	n.mu.Unlock()
+	n.news.Touch(name)
+}
+
+// The subject names no user and depends on the key; a user's news reaches
+// only the nodes following that user, only from the lot's owner, sealed
+// for that user alone, and a long history is cut to fit.
+func TestUserNewsGoesToTheUserAlone(t *testing.T) {
+	srv := startNATS(t)
+	key := bytes.Repeat([]byte{1}, 32)
+	ncA, _ := srv.connect()
+	ncB, _ := srv.connect()
+	a := newNewsNode(t, ncA, "a", key, true)
+	b := newNewsNode(t, ncB, "b", key, false)
+
+	subj := a.news.Subject("alice@example.com")
+	if strings.Contains(subj, "alice") || subj == a.news.Subject("bob") || !strings.HasPrefix(subj, "nellis.user.") {
+		t.Fatalf("subject %q", subj)
+	}
+	other, _ := NewUserNews(ncA, NewsOptions{Prefix: "nellis", Key: func() []byte { return bytes.Repeat([]byte{2}, 32) },
+		Owns: a.news.opts.Owns, Present: a.news.opts.Present, AutoBid: a.news.opts.AutoBid, UserState: a.news.opts.UserState})
+	if other.Subject("alice@example.com") == subj {
+		t.Fatal("the subject does not depend on the key")
+	}
+
+	b.join("alice@example.com")
+	b.join("bob")
+	if err := ncB.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// a copy of alice's sealed news on bob's subject does not open.
+	spy, err := ncA.SubscribeSync(subj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ncA.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	long := make([]users.BidRecord, 400)
+	for i := range long {
+		long[i] = users.BidRecord{At: time.Unix(int64(i), 0), Amount: i, Strategy: "auto", Result: "outbid", Message: strings.Repeat("m", 100)}
+	}
+	a.news.PublishAutoBid(users.AutoBidState{User: "alice@example.com", AuctionID: "7", ProductID: 7, Status: "outbid", Bids: long})
+	a.news.PublishUserState("alice@example.com", users.LotUserState{ProductID: 7, IsWinning: true})
+	b.news.PublishAutoBid(users.AutoBidState{User: "alice@example.com", AuctionID: "7", ProductID: 7, Status: "watching"}) // b does not own 7
+	msg, err := spy.NextMsg(2 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msg.Data) > maxNewsBytes || bytes.Contains(msg.Data, []byte("alice")) || bytes.Contains(msg.Data, []byte("outbid")) {
+		t.Fatalf("the message is %d bytes, or readable", len(msg.Data))
+	}
+	if err := ncA.Publish(b.news.Subject("bob"), msg.Data); err != nil {
+		t.Fatal(err)
+	}
+
+	want := []string{"alice@example.com 7 outbid 100", "alice@example.com lot 7 winning=true"}
+	deadline := time.Now().Add(2 * time.Second)
+	for len(b.received()) < len(want) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // room for anything else to arrive
+	if got := b.received(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("b received %q, want %q", got, want)
+	}
+	if got := a.received(); len(got) != 0 {
+		t.Fatalf("a, following nobody, received %q", got)
+	}
+}
