@@ -74,6 +74,19 @@ func (k *Keeper) Release(ctx context.Context, productID int64) error {
 	return k.bus.Release(ctx, l)
 }
 
+// HandOver drops the product's lease and hands it to node to
+// (Bus.HandOver); its holder stopped acting on it first.
+func (k *Keeper) HandOver(ctx context.Context, productID int64, to string) error {
+	k.mu.Lock()
+	l := k.leases[productID]
+	delete(k.leases, productID)
+	k.mu.Unlock()
+	if l == nil {
+		return ErrDeposed
+	}
+	return k.bus.HandOver(ctx, l, to)
+}
+
 // Drop stops renewing the product's lease and ends it for this node
 // without a word to the broker: for a node cut off from it, whose key
 // runs out by itself (another node takes it over a lease later).

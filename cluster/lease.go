@@ -139,10 +139,24 @@ func (b *JetStream) Claim(ctx context.Context, productID int64) (*Lease, error) 
 		b.forget(productID)
 		return b.newLease(productID, rev, sent, lease, margin), nil
 	}
+	holder, handed := parseOwner(e.Value())
+	if handed && holder == b.cfg.Node {
+		// Handed to this node by its holder, who stopped acting first.
+		sent = time.Now()
+		rev, err = b.owners.Update(ctx, key, []byte(b.cfg.Node), e.Revision())
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return nil, ErrHeld
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cluster: claiming product %d: %w", productID, err)
+		}
+		b.forget(productID)
+		return b.newLease(productID, rev, sent, lease, margin), nil
+	}
 	// Read after the holder wrote this revision, so a full lease from now
 	// is past the end of the holder's validity.
 	now := time.Now()
-	held := &HeldError{ProductID: productID, Node: string(e.Value())}
+	held := &HeldError{ProductID: productID, Node: holder}
 	b.mu.Lock()
 	seen, ok := b.seen[productID]
 	if !ok || seen.revision != e.Revision() {
