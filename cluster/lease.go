@@ -19,6 +19,10 @@ type Lease struct {
 	ProductID int64
 	Node      string
 
+	// renewal is held by the Keeper around a renewal and a handover, so
+	// that the two never race for the key's revision.
+	renewal sync.Mutex
+
 	mu         sync.Mutex
 	revision   uint64    // the key's revision this node last wrote
 	validUntil time.Time // with its monotonic reading
