@@ -79,13 +79,21 @@ func (f *feed) sharedWake() time.Time {
 	case sh == nil:
 		return time.Time{}
 	case sh.role == roleOwner:
-		return sh.lease.ValidUntil()
+		at := sh.lease.ValidUntil()
+		if ask := f.askWake(); !ask.IsZero() && ask.Before(at) {
+			at = ask
+		}
+		return at
 	case sh.s.alone.Load():
 		return time.Time{} // no claims without NATS; watchBus wakes the feed
 	case sh.role == roleAlone:
 		return sh.claimAt
 	case f.lingerSince.IsZero():
-		return f.readerClaimAt()
+		at := f.readerClaimAt()
+		if ask := f.askDue(); !ask.IsZero() && (at.IsZero() || ask.Before(at)) {
+			at = ask
+		}
+		return at
 	}
 	return time.Time{}
 }
@@ -112,6 +120,7 @@ func (f *feed) tickShared() {
 		return
 	}
 	f.takeInbox()
+	f.followInterest()
 	if sh.role == roleOwner {
 		switch {
 		case sh.s.keeper.Lease(f.id) != sh.lease:
@@ -120,6 +129,8 @@ func (f *feed) tickShared() {
 		case !sh.lease.Valid():
 			f.log.Warn("cluster: the product's lease could not be renewed in time; closing the upstream")
 			f.stepDown(HandoverLapsed)
+		case !lost:
+			f.answerAsk()
 		}
 	}
 	if lost {
@@ -130,6 +141,7 @@ func (f *feed) tickShared() {
 	}
 	if sh.role == roleReader {
 		sh.watchedOwner()
+		f.maybeAsk()
 	}
 	// Only a node with local interest claims.
 	if sh.role == roleReader && f.lingerSince.IsZero() && !sh.claimAt.IsZero() && !time.Now().Before(f.readerClaimAt()) {
@@ -181,6 +193,8 @@ func (f *feed) tryClaim() {
 		return // the hub is closing; the lease was released
 	}
 	sh.role, sh.lease, sh.app = roleOwner, lease, app
+	sh.ownedAt = time.Now()
+	sh.dropAsk() // asks made of an earlier owner
 	sh.held.Store(lease)
 	sh.setOwner(bus.Node())
 	f.h.markReader(f, false)

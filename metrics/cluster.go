@@ -17,7 +17,7 @@ type clusterCollectors struct {
 }
 
 // handoverReasons are the values of the reason label on handovers.
-var handoverReasons = []string{"claimed", hub.HandoverReleased, hub.HandoverDeposed, hub.HandoverLapsed, hub.HandoverError, other}
+var handoverReasons = []string{"claimed", hub.HandoverReleased, hub.HandoverHanded, hub.HandoverDeposed, hub.HandoverLapsed, hub.HandoverError, other}
 
 // appendResults are the values of the result label on appends.
 var appendResults = []string{hub.AppendOK, hub.AppendDeposed, hub.AppendLapsed, hub.AppendError, other}
@@ -33,7 +33,7 @@ func newClusterCollectors() *clusterCollectors {
 			Help: "1 while this node, in cluster mode, has been without NATS for over a lease and serves its own clients standalone (auto-bid paused, readiness 503); else 0.",
 		}),
 		handovers: knownCounters("cluster_handovers_total",
-			"Products this node began owning (claimed) or stopped owning, by reason: released (no interest, or stopping), deposed (another node took over), lapsed (the lease could not be renewed in time), error (an append failed).",
+			"Products this node began owning (claimed) or stopped owning, by reason: released (no interest, or stopping), handed (to a node the rendezvous hash ranks higher, which asked for it), deposed (another node took over), lapsed (the lease could not be renewed in time), error (an append failed).",
 			"reason", handoverReasons),
 		appends: knownCounters("cluster_appends_total",
 			"Owned changes appended to the feed log, by result: ok, deposed (refused by the log's fence: another node appended since), lapsed (not sent: the lease had run out), error.",

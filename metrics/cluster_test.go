@@ -17,6 +17,8 @@ func TestHubHooksCountClusterOwnershipAndAppends(t *testing.T) {
 	h.Ownership(3, true, "claimed")
 	h.Ownership(1, false, hub.HandoverDeposed)
 	h.Ownership(2, false, "surprise")
+	h.Ownership(4, true, "claimed")
+	h.Ownership(4, false, hub.HandoverHanded)
 	h.SharedAppend(3, hub.AppendOK)
 	h.SharedAppend(3, hub.AppendOK)
 	h.SharedAppend(1, hub.AppendDeposed)
@@ -26,11 +28,12 @@ func TestHubHooksCountClusterOwnershipAndAppends(t *testing.T) {
 # HELP nellis_cluster_owned_feeds Products whose upstream this node owns in cluster mode: it streams or polls them and appends their changes to the feed log.
 # TYPE nellis_cluster_owned_feeds gauge
 nellis_cluster_owned_feeds 1
-# HELP nellis_cluster_handovers_total Products this node began owning (claimed) or stopped owning, by reason: released (no interest, or stopping), deposed (another node took over), lapsed (the lease could not be renewed in time), error (an append failed).
+# HELP nellis_cluster_handovers_total Products this node began owning (claimed) or stopped owning, by reason: released (no interest, or stopping), handed (to a node the rendezvous hash ranks higher, which asked for it), deposed (another node took over), lapsed (the lease could not be renewed in time), error (an append failed).
 # TYPE nellis_cluster_handovers_total counter
-nellis_cluster_handovers_total{reason="claimed"} 3
+nellis_cluster_handovers_total{reason="claimed"} 4
 nellis_cluster_handovers_total{reason="deposed"} 1
 nellis_cluster_handovers_total{reason="error"} 0
+nellis_cluster_handovers_total{reason="handed"} 1
 nellis_cluster_handovers_total{reason="lapsed"} 0
 nellis_cluster_handovers_total{reason="other"} 1
 nellis_cluster_handovers_total{reason="released"} 0

@@ -1,0 +1,194 @@
+package hub
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nellis-edge/gateway/cluster"
+)
+
+// streamsOnRendezvous waits, at most within, until each product's one
+// open stream is on the node the rendezvous hash picks among names.
+func (r *clusterRig) streamsOnRendezvous(ids []int64, names []string, within time.Duration) {
+	r.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		wrong := ""
+		for _, id := range ids {
+			open := r.open(id)
+			if want := cluster.Rendezvous(id, names); len(open) != 1 || open[0].node != want {
+				wrong += fmt.Sprintf(" %d (%d open, want on %s)", id, len(open), want)
+			}
+		}
+		if wrong == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("not every lot on its rendezvous node within %v:%s", within, wrong)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A node killed mid-auction comes back: the survivors took its lots, and
+// hand them back to it, each lot to the node the rendezvous hash ranks
+// first, within a bounded time; never two streams of a lot, every client
+// sees one epoch with consecutive seqs and no lower price, and once spread
+// the lots stay where they are.
+func TestClusterOwnershipReturnsToTheRendezvousChoice(t *testing.T) {
+	r := newClusterRig(t)
+	names := []string{"gw-a", "gw-b", "gw-c"}
+	var ids []int64
+	for id := int64(41); id <= 52; id++ {
+		ids = append(ids, id)
+	}
+	var mu sync.Mutex
+	var away []string // lots handed away by their rendezvous node
+	handed := 0
+	watchHandovers := func(name string) func(*Deps) {
+		return func(d *Deps) {
+			d.Hooks.Ownership = func(id int64, owned bool, reason string) {
+				if owned || reason != HandoverHanded {
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				handed++
+				if cluster.Rendezvous(id, names) == name {
+					away = append(away, fmt.Sprintf("%s handed %d away", name, id))
+				}
+			}
+		}
+	}
+	nodes := []*rigNode{
+		r.node("gw-a", nil, watchHandovers("gw-a")),
+		r.node("gw-b", nil, watchHandovers("gw-b")),
+		r.node("gw-c", nil, watchHandovers("gw-c")),
+	}
+	for _, id := range ids {
+		r.ft.set(id, r.lot(id, 100, 4))
+	}
+	r.watchStreams(ids...)
+	logs := subscribeAll(nodes, ids...)
+	lease := testLease
+	// Whoever claimed first, each lot moves to its rendezvous node: a
+	// lease of interest before its node asks, two leases of owning before
+	// an owner hands over; the rest is for a loaded machine (a 1 s lease
+	// lapses now and then under -race with other work, moving lots).
+	r.streamsOnRendezvous(ids, names, 2*waitTimeout)
+
+	dead := nodes[2]
+	var deadLots []int64
+	for _, id := range ids {
+		if cluster.Rendezvous(id, names) == dead.name {
+			deadLots = append(deadLots, id)
+		}
+	}
+	if len(deadLots) == 0 {
+		t.Fatal("gw-c is the rendezvous choice for none of the lots; pick others")
+	}
+	_ = dead.jet.Close() // killed: no release
+	dead.h.Close()
+	killed := time.Now()
+	for _, id := range deadLots {
+		if s := r.oneStream(id, lease+time.Second); s.node == dead.name {
+			t.Fatalf("product %d: the dead node's stream is open", id)
+		}
+	}
+	t.Logf("the survivors own gw-c's %d lots %v after its death", len(deadLots), time.Since(killed).Round(time.Millisecond))
+	price := 100.0
+	bidAll := func(live []*rigNode) {
+		price++
+		for _, id := range ids {
+			r.bidEverywhere(live, logs, id, price, int(price), time.Now().Add(waitTimeout))
+		}
+	}
+	bidAll(nodes[:2])
+
+	back := r.node("gw-c", nil, watchHandovers("gw-c"))
+	logs["gw-c"] = subscribeAll([]*rigNode{back}, ids...)["gw-c"]
+	returned := time.Now()
+	// A lease of interest before it asks, two leases of owning before an
+	// owner hands over, a lease between asks: within two leases of its
+	// return on a quiet machine.
+	r.streamsOnRendezvous(ids, names, 3*lease+2*time.Second)
+	t.Logf("gw-c's lots are back on it %v after its return", time.Since(returned).Round(time.Millisecond))
+
+	// Spread, they stay: over two more leases no lot leaves its
+	// rendezvous node by a handover, and each handover so far moved a
+	// lot towards it (at most one per node ranked above its owner).
+	time.Sleep(2 * lease)
+	mu.Lock()
+	if len(away) > 0 || handed > 2*len(ids) {
+		t.Errorf("%d handovers for %d lots; away from their rendezvous node: %v", handed, len(ids), away)
+	}
+	t.Logf("%d handovers in all", handed)
+	mu.Unlock()
+	live := []*rigNode{nodes[0], nodes[1], back}
+	bidAll(live)
+	for _, n := range live {
+		for _, id := range ids {
+			got := logs[n.name][id].all()
+			checkOrder(t, fmt.Sprintf("%s product %d", n.name, id), got)
+			if n != back && got[0].Seq != 1 {
+				t.Errorf("%s product %d: first seq %d, want 1", n.name, id, got[0].Seq)
+			}
+			if got[0].Epoch != logs["gw-a"][id].all()[0].Epoch {
+				t.Errorf("%s product %d: epoch %s, gw-a's %s", n.name, id, got[0].Epoch, logs["gw-a"][id].all()[0].Epoch)
+			}
+		}
+	}
+	// Only the owner bids.
+	for _, id := range ids {
+		want := cluster.Rendezvous(id, names)
+		for _, n := range live {
+			waitFor(t, fmt.Sprintf("%s owns %d for bidding: %v", n.name, id, n.name == want), func() bool { return n.h.Owns(id) == (n.name == want) })
+		}
+	}
+}
+
+// A lot in or near its closing window stays with the node that owns it,
+// though a node ranked higher watches it; a lot far from closing moves.
+func TestClusterClosingLotIsNotHandedOver(t *testing.T) {
+	r := newClusterRig(t)
+	names := []string{"gw-a", "gw-b"}
+	var closing, far int64
+	for id := int64(60); closing == 0 || far == 0; id++ {
+		if cluster.Rendezvous(id, names) != "gw-b" {
+			continue
+		}
+		if closing == 0 {
+			closing = id
+		} else {
+			far = id
+		}
+	}
+	r.ft.set(far, r.lot(far, 100, 4))
+	p := r.lot(closing, 100, 4)
+	p.CloseTime = ptr(time.Now().Add(100 * time.Second)) // within closing_window + stream_closing_margin
+	r.ft.set(closing, p)
+	a := r.node("gw-a", nil)
+	r.watchStreams(closing, far)
+	for _, id := range []int64{closing, far} {
+		a.h.Subscribe(id, new(changeLog))
+		if s := r.oneStream(id, 5*time.Second); s.node != "gw-a" {
+			t.Fatalf("product %d: %s owns it, want gw-a, the only one watching", id, s.node)
+		}
+	}
+	b := r.node("gw-b", nil)
+	for _, id := range []int64{closing, far} {
+		b.h.Subscribe(id, new(changeLog))
+	}
+	if s := r.streamOn(far, "gw-b", 3*testLease+time.Second); s == nil {
+		t.Fatal("unreachable")
+	}
+	until := time.Now().Add(testLease)
+	for time.Now().Before(until) {
+		if s := r.oneStream(closing, 0); s.node != "gw-a" {
+			t.Fatalf("the closing lot moved to %s", s.node)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
