@@ -192,3 +192,64 @@ func TestClusterClosingLotIsNotHandedOver(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A reader times each change it takes from another node's log as it
+// arrives, from the owner's receipt (Hooks.LogPublished); the owner times
+// none, nor does a reader for the log's past it reads on joining.
+func TestClusterReaderTimesChangesFromTheLog(t *testing.T) {
+	r := newClusterRig(t)
+	timed := func(ch chan time.Time) func(*Deps) {
+		return func(d *Deps) {
+			d.Hooks.LogPublished = func(at time.Time) { ch <- at }
+		}
+	}
+	ta, tb, tc := make(chan time.Time, 64), make(chan time.Time, 64), make(chan time.Time, 64)
+	const id = 71
+	r.ft.set(id, r.lot(id, 100, 4))
+	a := r.node("gw-a", nil, timed(ta))
+	la := new(changeLog)
+	a.h.Subscribe(id, la)
+	if s := r.oneStream(id, 5*time.Second); s.node != "gw-a" {
+		t.Fatalf("%s owns the lot, want gw-a", s.node)
+	}
+	r.bid(id, 101, 5)
+	la.waitPrice(t, "gw-a", 101)
+	b := r.node("gw-b", nil, timed(tb))
+	lb := new(changeLog)
+	b.h.Subscribe(id, lb)
+	lb.waitPrice(t, "gw-b", 101) // from the log's past
+	r.bid(id, 102, 6)
+	lb.waitPrice(t, "gw-b", 102)
+	c := r.node("gw-c", nil, timed(tc))
+	c.h.Subscribe(id, new(changeLog))
+	r.bid(id, 103, 7)
+	lb.waitPrice(t, "gw-b", 103)
+
+	owned := la.all()
+	receivedAt := map[float64]time.Time{}
+	for _, ch := range owned {
+		receivedAt[ch.Product.CurrentBid] = ch.ReceivedAt
+	}
+	var got []time.Time
+	for len(got) < 2 {
+		select {
+		case at := <-tb:
+			got = append(got, at)
+		case <-time.After(waitTimeout):
+			t.Fatalf("gw-b timed %d changes from the log, want 2", len(got))
+		}
+	}
+	if !got[0].Equal(receivedAt[102]) || !got[1].Equal(receivedAt[103]) {
+		t.Fatalf("gw-b timed from %v, want the owner's receipts of 102 and 103 (%v, %v)", got, receivedAt[102], receivedAt[103])
+	}
+	select {
+	case at := <-tb:
+		t.Fatalf("gw-b timed a change from %v: the log's past read on joining", at)
+	case at := <-ta:
+		t.Fatalf("the owner timed a change from %v as if read from the log", at)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if len(tc) > 1 {
+		t.Fatalf("gw-c timed %d changes, want at most the one after it joined", len(tc))
+	}
+}

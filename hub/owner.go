@@ -370,11 +370,11 @@ func (f *feed) takeEntry(e cluster.Entry) {
 		f.stepDown(HandoverDeposed)
 	}
 	if (last == nil && e.Seq == 1) || (last != nil && e.Epoch == last.Epoch && e.Seq == last.Seq+1) {
-		f.applyEntry(e)
+		f.applyEntry(e, true)
 		return
 	}
 	if !f.catchUp() {
-		f.applyEntry(e)
+		f.applyEntry(e, true)
 	}
 }
 
@@ -401,13 +401,15 @@ func (f *feed) catchUp() bool {
 		if f.last != nil && e.Epoch == f.last.Epoch && e.Seq <= f.last.Seq {
 			continue
 		}
-		f.applyEntry(e)
+		f.applyEntry(e, false)
 	}
 	return true
 }
 
-// applyEntry publishes an entry of the log as the product's next change.
-func (f *feed) applyEntry(e cluster.Entry) {
+// applyEntry publishes an entry of the log as the product's next change;
+// live for one that just arrived, not read back from the log's past,
+// whose delivery across nodes is timed (Hooks.LogPublished).
+func (f *feed) applyEntry(e cluster.Entry, live bool) {
 	var p nellis.Product
 	if err := json.Unmarshal(e.Payload, &p); err != nil || p.ID != f.id {
 		f.log.Warn("cluster: an entry of the product's log is not its product; skipped",
@@ -432,4 +434,7 @@ func (f *feed) applyEntry(e cluster.Entry) {
 		Product:    p,
 		JSON:       body,
 	})
+	if hook := f.h.hooks.LogPublished; hook != nil && live {
+		hook(e.ReceivedAt)
+	}
 }

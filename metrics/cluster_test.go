@@ -2,6 +2,9 @@ package metrics
 
 import (
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/nellis-edge/gateway/hub"
 )
@@ -64,4 +67,25 @@ nellis_cluster_standalone `+v+`
 	want("1")
 	h.Standalone(false)
 	want("0")
+}
+
+// Changes read from another node's log are timed from the owner's receipt
+// to their publication here, into one histogram without a product label;
+// a clock behind the owner's counts as zero, no receive time not at all.
+func TestHubHooksTimeCrossNodeDeliveries(t *testing.T) {
+	now := time.Date(2026, 12, 6, 21, 0, 0, 0, time.UTC)
+	m := New()
+	m.now = func() time.Time { return now }
+	h := m.HubHooks()
+	h.LogPublished(now.Add(-800 * time.Microsecond))
+	h.LogPublished(now.Add(-30 * time.Millisecond))
+	h.LogPublished(now.Add(time.Second)) // the owner's clock ahead
+	h.LogPublished(time.Time{})
+	expectHistogram(t, m.cluster.crossNode, 3, 0.0308, map[float64]uint64{
+		0.0001: 1, 0.001: 2, 0.025: 2, 0.05: 3, 5: 3,
+	})
+	n, err := testutil.GatherAndCount(registered(t, m), "nellis_cluster_cross_node_delivery_seconds")
+	if err != nil || n != 1 {
+		t.Fatalf("the cross-node histogram registered as %d series (%v), want one without labels", n, err)
+	}
 }
