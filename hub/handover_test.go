@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nellis-edge/gateway/cluster"
+	"github.com/nellis-edge/gateway/settings"
 )
 
 // streamsOnRendezvous waits, at most within, until each product's one
@@ -251,5 +252,75 @@ func TestClusterReaderTimesChangesFromTheLog(t *testing.T) {
 	}
 	if len(tc) > 1 {
 		t.Fatalf("gw-c timed %d changes, want at most the one after it joined", len(tc))
+	}
+}
+
+// A reload (a new config applied in place) keeps every lease and stream;
+// a graceful stop hands each lot of the node that owned the most over to
+// another node within a second, and prices go on.
+func TestClusterReloadKeepsLeasesGracefulStopHandsOverWithinASecond(t *testing.T) {
+	r := newClusterRig(t)
+	var ids []int64
+	for id := int64(81); id <= 92; id++ {
+		ids = append(ids, id)
+	}
+	nodes, logs := r.threeHubsFollowing(ids...)
+	// Spread first, so that no handover moves a lot during the reload.
+	r.streamsOnRendezvous(ids, []string{"gw-a", "gw-b", "gw-c"}, 2*waitTimeout)
+	owned := map[string][]int64{}
+	before := map[int64]*rigStream{}
+	for _, id := range ids {
+		s := r.oneStream(id, 0)
+		owned[s.node] = append(owned[s.node], id)
+		before[id] = s
+	}
+
+	cfg := r.hubConfig()
+	cfg.Linger = settings.Duration(45 * time.Second)
+	cfg.Poll.Fallback = settings.Duration(3 * time.Second)
+	for _, n := range nodes {
+		n.h.UpdateConfig(cfg)
+	}
+	// Two leases later: the same streams, the same owners.
+	time.Sleep(2 * testLease)
+	for _, id := range ids {
+		if s := r.oneStream(id, 0); s != before[id] {
+			t.Fatalf("product %d: its stream changed across the reload (%s, then %s)", id, before[id].node, s.node)
+		}
+		for _, n := range nodes {
+			if n.h.Owns(id) != (n.name == before[id].node) {
+				t.Fatalf("product %d: %s Owns %v after the reload, owner %s", id, n.name, n.h.Owns(id), before[id].node)
+			}
+		}
+	}
+
+	busiest := nodes[0]
+	for _, n := range nodes {
+		if len(owned[n.name]) > len(owned[busiest.name]) {
+			busiest = n
+		}
+	}
+	stopping := time.Now()
+	busiest.h.Close() // graceful: releases what it owns
+	for _, id := range owned[busiest.name] {
+		s := r.oneStreamNot(id, busiest.name, time.Second-time.Since(stopping))
+		if s.node == busiest.name {
+			t.Fatalf("product %d: the stopped node's stream is open", id)
+		}
+	}
+	t.Logf("%s's %d lots owned elsewhere %v after its stop began", busiest.name, len(owned[busiest.name]), time.Since(stopping).Round(time.Millisecond))
+	var live []*rigNode
+	for _, n := range nodes {
+		if n != busiest {
+			live = append(live, n)
+		}
+	}
+	for _, id := range ids {
+		r.bidEverywhere(live, logs, id, 150, 9, time.Now().Add(waitTimeout))
+	}
+	for _, n := range live {
+		for _, id := range ids {
+			checkOrder(t, fmt.Sprintf("%s product %d", n.name, id), logs[n.name][id].all())
+		}
 	}
 }

@@ -286,10 +286,16 @@ func (f *feed) release(l *cluster.Lease) {
 	}
 }
 
-// leaveShared, as the feed ends, gives up what it owns.
+// leaveShared, as the feed ends, gives up what it owns. A new feed of the
+// product here, started while this one was ending, was refused the lease
+// this one held: it is told to claim again at once.
 func (f *feed) leaveShared() {
-	if f.share != nil && f.share.role == roleOwner {
-		f.stepDown(HandoverReleased)
+	if f.share == nil || f.share.role != roleOwner {
+		return
+	}
+	f.stepDown(HandoverReleased)
+	if next := f.h.feed(f.id); next != nil && next != f && next.share != nil {
+		next.share.freed()
 	}
 }
 

@@ -73,6 +73,15 @@ func (sh *feedShare) claimed() {
 	sh.keyGone = false
 }
 
+// freed tells a reader that this node's previous feed of the product let
+// its lease go: the key is gone, or this process's own to take again.
+func (sh *feedShare) freed() {
+	sh.mu.Lock()
+	sh.keyAt, sh.keyGone = time.Now(), true
+	sh.mu.Unlock()
+	sh.wake()
+}
+
 // keyHolder is the node the watch last saw holding the product's lease,
 // or the node it is handed to (handed); "" when none.
 func (sh *feedShare) keyHolder() (node string, handed bool) {
