@@ -151,7 +151,8 @@ func TestClusterOwnershipReturnsToTheRendezvousChoice(t *testing.T) {
 }
 
 // A lot in or near its closing window stays with the node that owns it,
-// though a node ranked higher watches it; a lot far from closing moves.
+// though a node ranked higher watches it; a lot far from closing moves,
+// but only once its owner has held it for two leases.
 func TestClusterClosingLotIsNotHandedOver(t *testing.T) {
 	r := newClusterRig(t)
 	names := []string{"gw-a", "gw-b"}
@@ -178,12 +179,16 @@ func TestClusterClosingLotIsNotHandedOver(t *testing.T) {
 			t.Fatalf("product %d: %s owns it, want gw-a, the only one watching", id, s.node)
 		}
 	}
+	owned := time.Now() // a little after gw-a claimed: its stream is open
 	b := r.node("gw-b", nil)
 	for _, id := range []int64{closing, far} {
 		b.h.Subscribe(id, new(changeLog))
 	}
-	if s := r.streamOn(far, "gw-b", 3*testLease+time.Second); s == nil {
-		t.Fatal("unreachable")
+	r.streamOn(far, "gw-b", 3*testLease+time.Second)
+	// gw-b asks a lease into its interest; gw-a hands over two leases
+	// into its ownership, not before.
+	if held := time.Since(owned); held < 2*testLease-300*time.Millisecond {
+		t.Fatalf("gw-a handed the lot over after owning it %v, under two leases", held)
 	}
 	until := time.Now().Add(testLease)
 	for time.Now().Before(until) {
