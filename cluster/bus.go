@@ -86,6 +86,18 @@ type Bus interface {
 	// without asking. Claim counts a lease from the first sight of a
 	// revision, by the watch or by Claim itself.
 	WatchOwners(ctx context.Context, handle func(OwnerChange)) (Subscription, error)
+	// HandOver gives a held lease to node to, which asked for it; the
+	// caller stopped acting on the product first. to claims it at once,
+	// any other node only after a full lease without it. ErrDeposed: the
+	// lease was lost already.
+	HandOver(ctx context.Context, l *Lease, to string) error
+	// AskHandover asks owner, the product's holder, to hand it to this
+	// node; nothing answers.
+	AskHandover(ctx context.Context, productID int64, owner string) error
+	// ServeHandovers calls handle, on one goroutine, with every ask for
+	// a product of this node (the product, the asking node) until the
+	// subscription is stopped.
+	ServeHandovers(ctx context.Context, handle func(productID int64, from string)) (Subscription, error)
 	// RenewEvery is how often a held lease must be renewed.
 	RenewEvery() time.Duration
 

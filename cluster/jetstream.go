@@ -37,7 +37,11 @@ type JetStream struct {
 	// wrote is the revision of each lease key this process last wrote and
 	// has not seen deleted or taken: its own key, left behind when it
 	// stopped acting without a word to NATS, it may take again at once.
-	wrote    map[int64]uint64
+	wrote map[int64]uint64
+	// leases is the last lease this process made of each product: its
+	// own key may be taken again at once only once that lease has ended
+	// (ownWrite), never while a feed of this process may still act on it.
+	leases   map[int64]*Lease
 	closed   bool
 	stopBeat context.CancelFunc
 	beatDone chan struct{}
@@ -66,10 +70,11 @@ func New(cfg Config) (*JetStream, error) {
 		return nil, err
 	}
 	return &JetStream{
-		cfg:   cfg,
-		subs:  make(map[*subscription]struct{}),
-		seen:  make(map[int64]seenLease),
-		wrote: make(map[int64]uint64),
+		cfg:    cfg,
+		subs:   make(map[*subscription]struct{}),
+		seen:   make(map[int64]seenLease),
+		wrote:  make(map[int64]uint64),
+		leases: make(map[int64]*Lease),
 	}, nil
 }
 

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Keeper renews a node's leases every RenewEvery on one goroutine, from
+// Keeper renews a node's leases every RenewEvery (a few at once), from
 // NewKeeper until Close. A lease another node took is dropped and
 // reported to lost; one whose renewals fail (NATS away) stays and is
 // renewed again, and its Valid says meanwhile whether its holder may act.
@@ -23,9 +23,9 @@ type Keeper struct {
 	done chan struct{}
 }
 
-// NewKeeper starts renewing the leases it is given. lost is called on the
-// keeper's goroutine, after the lease has been dropped; it must not wait
-// on the keeper.
+// NewKeeper starts renewing the leases it is given. lost is called on one
+// of the keeper's goroutines, after the lease has been dropped; it must
+// not wait on the keeper.
 func NewKeeper(bus Bus, lost func(productID int64)) *Keeper {
 	k := &Keeper{
 		bus:    bus,
@@ -72,6 +72,24 @@ func (k *Keeper) Release(ctx context.Context, productID int64) error {
 		return nil
 	}
 	return k.bus.Release(ctx, l)
+}
+
+// HandOver drops the product's lease and hands it to node to
+// (Bus.HandOver); its holder stopped acting on it first.
+func (k *Keeper) HandOver(ctx context.Context, productID int64, to string) error {
+	k.mu.Lock()
+	l := k.leases[productID]
+	delete(k.leases, productID)
+	k.mu.Unlock()
+	if l == nil {
+		return ErrDeposed
+	}
+	// A renewal of l on its way would race the handover for the key's
+	// revision, and the handover be lost: wait for it. No other starts,
+	// the keeper no longer holding l.
+	l.renewal.Lock()
+	defer l.renewal.Unlock()
+	return k.bus.HandOver(ctx, l, to)
 }
 
 // Drop stops renewing the product's lease and ends it for this node
@@ -122,8 +140,14 @@ func (k *Keeper) run() {
 	}
 }
 
-// renewAll renews each held lease, each bounded by a renewal period so
-// that one slow answer does not starve the others.
+// renewParallel bounds the renewals on their way at once: one after the
+// other, a node's renewals would take longer than a renewal period from
+// a few dozen leases up when NATS answers slowly (a loaded machine, a
+// distant server), and its leases lapse.
+const renewParallel = 16
+
+// renewAll renews each held lease, renewParallel at a time, each bounded
+// by a renewal period so that one slow answer does not hold the others.
 func (k *Keeper) renewAll() {
 	k.mu.Lock()
 	held := make([]*Lease, 0, len(k.leases))
@@ -131,26 +155,49 @@ func (k *Keeper) renewAll() {
 		held = append(held, l)
 	}
 	k.mu.Unlock()
+	slots := make(chan struct{}, renewParallel)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for _, l := range held {
 		select {
 		case <-k.stop:
 			return
-		default:
+		case slots <- struct{}{}:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), k.bus.RenewEvery())
-		err := k.bus.Renew(ctx, l)
-		cancel()
-		if !errors.Is(err, ErrDeposed) {
-			continue
-		}
-		k.mu.Lock()
-		mine := k.leases[l.ProductID] == l
-		if mine {
-			delete(k.leases, l.ProductID)
-		}
-		k.mu.Unlock()
-		if mine && k.lost != nil {
-			k.lost(l.ProductID)
-		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if errors.Is(k.renew(l), ErrDeposed) {
+				k.deposed(l)
+			}
+		})
 	}
+}
+
+// deposed drops a lease another node took and reports it.
+func (k *Keeper) deposed(l *Lease) {
+	k.mu.Lock()
+	mine := k.leases[l.ProductID] == l
+	if mine {
+		delete(k.leases, l.ProductID)
+	}
+	k.mu.Unlock()
+	if mine && k.lost != nil {
+		k.lost(l.ProductID)
+	}
+}
+
+// renew renews l, bounded by a renewal period, unless it was handed over
+// or released meanwhile.
+func (k *Keeper) renew(l *Lease) error {
+	l.renewal.Lock()
+	defer l.renewal.Unlock()
+	k.mu.Lock()
+	held := k.leases[l.ProductID] == l
+	k.mu.Unlock()
+	if !held {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), k.bus.RenewEvery())
+	defer cancel()
+	return k.bus.Renew(ctx, l)
 }

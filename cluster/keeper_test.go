@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -132,5 +133,40 @@ func TestTakeOverContinuesTheEpoch(t *testing.T) {
 	}
 	if fmt.Sprint(seqsOf(got)) != "[1 2 3 4]" {
 		t.Fatalf("the log holds %v, want 1..4", seqsOf(got))
+	}
+}
+
+// slowRenewBus answers every renewal late, as a loaded machine or a
+// distant NATS does.
+type slowRenewBus struct {
+	*JetStream
+	delay time.Duration
+}
+
+func (b *slowRenewBus) Renew(ctx context.Context, l *Lease) error {
+	time.Sleep(b.delay)
+	return b.JetStream.Renew(ctx, l)
+}
+
+// Forty leases whose renewals each take 30 ms stay valid: one after the
+// other they would take 1.2 s a pass, longer than the lease (1 s) they
+// must keep valid.
+func TestKeeperKeepsManyLeasesWhenNATSIsSlow(t *testing.T) {
+	n := startNATS(t)
+	a := n.bus("a")
+	k := NewKeeper(&slowRenewBus{JetStream: a, delay: 30 * time.Millisecond}, nil)
+	defer func() { _ = k.Close(testCtx(t)) }()
+	const leases = 40
+	for p := range int64(leases) {
+		k.Add(claim(t, a, p))
+	}
+	end := time.Now().Add(2500 * time.Millisecond)
+	for time.Now().Before(end) {
+		for p := range int64(leases) {
+			if l := k.Lease(p); l == nil || !l.Valid() {
+				t.Fatalf("lease %d went invalid while kept", p)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -19,6 +19,10 @@ type Lease struct {
 	ProductID int64
 	Node      string
 
+	// renewal is held by the Keeper around a renewal and a handover, so
+	// that the two never race for the key's revision.
+	renewal sync.Mutex
+
 	mu         sync.Mutex
 	revision   uint64    // the key's revision this node last wrote
 	validUntil time.Time // with its monotonic reading
@@ -65,6 +69,14 @@ func (l *Lease) lose() uint64 {
 	defer l.mu.Unlock()
 	l.lost = true
 	return l.revision
+}
+
+// ended reports whether the lease was lost or released: its holder has
+// stopped acting on it for good.
+func (l *Lease) ended() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lost
 }
 
 func (l *Lease) current() (uint64, bool) {
@@ -131,10 +143,24 @@ func (b *JetStream) Claim(ctx context.Context, productID int64) (*Lease, error) 
 		b.forget(productID)
 		return b.newLease(productID, rev, sent, lease, margin), nil
 	}
+	holder, handed := parseOwner(e.Value())
+	if handed && holder == b.cfg.Node {
+		// Handed to this node by its holder, who stopped acting first.
+		sent = time.Now()
+		rev, err = b.owners.Update(ctx, key, []byte(b.cfg.Node), e.Revision())
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return nil, ErrHeld
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cluster: claiming product %d: %w", productID, err)
+		}
+		b.forget(productID)
+		return b.newLease(productID, rev, sent, lease, margin), nil
+	}
 	// Read after the holder wrote this revision, so a full lease from now
 	// is past the end of the holder's validity.
 	now := time.Now()
-	held := &HeldError{ProductID: productID, Node: string(e.Value())}
+	held := &HeldError{ProductID: productID, Node: holder}
 	b.mu.Lock()
 	seen, ok := b.seen[productID]
 	if !ok || seen.revision != e.Revision() {
@@ -161,29 +187,48 @@ func (b *JetStream) Claim(ctx context.Context, productID int64) (*Lease, error) 
 func (b *JetStream) newLease(productID int64, rev uint64, sent time.Time, lease, margin time.Duration) *Lease {
 	l := &Lease{ProductID: productID, Node: b.cfg.Node}
 	l.written(rev, sent, lease, margin)
-	b.wrote1(productID, rev)
+	b.mu.Lock()
+	b.wrote[productID] = rev
+	b.leases[productID] = l
+	b.mu.Unlock()
 	return l
 }
 
-// wrote1 records this process's write of a lease key; 0 forgets it (the
-// key was deleted, or another node wrote it).
-func (b *JetStream) wrote1(productID int64, rev uint64) {
+// wroteBy records l's renewal of its key, unless a newer lease of this
+// process holds the product now.
+func (b *JetStream) wroteBy(l *Lease, rev uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if rev == 0 {
-		delete(b.wrote, productID)
-	} else {
-		b.wrote[productID] = rev
+	if b.leases[l.ProductID] == l {
+		b.wrote[l.ProductID] = rev
+	}
+}
+
+// unwrote forgets l's write of its key (deleted, handed over, or written
+// by another node since): unless a newer lease of this process wrote the
+// key since, which stays its own.
+func (b *JetStream) unwrote(l *Lease) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if cur := b.leases[l.ProductID]; cur == nil || cur == l {
+		delete(b.wrote, l.ProductID)
+		delete(b.leases, l.ProductID)
 	}
 }
 
 // ownWrite reports whether the key is, unchanged, this process's last
-// write of it. Another process under the same name (a restart) never
-// matches, and waits the key out like any node.
+// write of it, and the lease that wrote it has ended (it was dropped,
+// lost or released: its holder stopped acting). Another process under the
+// same name (a restart) never matches, and waits the key out like any
+// node; nor does a lease of this process that may still act, whose feed
+// may be ending while another feed of the product starts here.
 func (b *JetStream) ownWrite(productID int64, e jetstream.KeyValueEntry) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	rev, ok := b.wrote[productID]
+	if l := b.leases[productID]; l != nil && !l.ended() {
+		return false
+	}
 	return ok && rev == e.Revision() && string(e.Value()) == b.cfg.Node
 }
 
@@ -210,13 +255,12 @@ func (b *JetStream) Renew(ctx context.Context, l *Lease) error {
 	next, err := b.owners.Update(ctx, ownerKey(l.ProductID), []byte(b.cfg.Node), rev)
 	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyNotFound) {
 		l.lose()
-		b.wrote1(l.ProductID, 0)
+		b.unwrote(l)
 		return fmt.Errorf("%w (product %d)", ErrDeposed, l.ProductID)
 	}
 	if err != nil {
 		return fmt.Errorf("cluster: renewing product %d: %w", l.ProductID, err)
 	}
-	b.wrote1(l.ProductID, next)
 	if !l.written(next, sent, time.Duration(b.cfg.Lease), b.cfg.safetyMargin()) {
 		// Released while this renewal was on its way: Release deleted
 		// at the revision before it, or not at all. Give up the one just
@@ -225,9 +269,10 @@ func (b *JetStream) Renew(ctx context.Context, l *Lease) error {
 		if err != nil && !isWrongLastSeq(err) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			return fmt.Errorf("cluster: releasing product %d after a renewal: %w", l.ProductID, err)
 		}
-		b.wrote1(l.ProductID, 0)
+		b.unwrote(l)
 		return fmt.Errorf("%w (product %d, released)", ErrDeposed, l.ProductID)
 	}
+	b.wroteBy(l, next)
 	return nil
 }
 
@@ -240,12 +285,12 @@ func (b *JetStream) Release(ctx context.Context, l *Lease) error {
 	}
 	err := b.owners.Delete(ctx, ownerKey(l.ProductID), jetstream.LastRevision(rev))
 	if isWrongLastSeq(err) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		b.wrote1(l.ProductID, 0)
+		b.unwrote(l)
 		return nil // another node holds it already
 	}
 	if err != nil {
 		return fmt.Errorf("cluster: releasing product %d: %w", l.ProductID, err)
 	}
-	b.wrote1(l.ProductID, 0)
+	b.unwrote(l)
 	return nil
 }

@@ -328,3 +328,26 @@ func TestOwnKeyTakenAgainAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// Its own key, unchanged, a process takes again at once only once the
+// lease that wrote it has ended: while that lease may still act (a feed of
+// the product ending as another starts), a second claim is refused, or the
+// process would run two upstreams of one product.
+func TestOwnKeyNotTakenWhileItsLeaseActs(t *testing.T) {
+	n := startNATS(t)
+	a := n.bus("a")
+	l := claim(t, a, 10)
+	if _, err := a.Claim(testCtx(t), 10); !errors.Is(err, ErrHeld) {
+		t.Fatalf("claiming again while the first lease is valid: %v, want ErrHeld", err)
+	}
+	if !l.Valid() {
+		t.Fatal("the first lease stopped being valid")
+	}
+	if err := a.Release(testCtx(t), l); err != nil {
+		t.Fatal(err)
+	}
+	// Released: the key is gone, and the next claim creates it.
+	if _, err := a.Claim(testCtx(t), 10); err != nil {
+		t.Fatalf("claiming after the release: %v", err)
+	}
+}

@@ -13,8 +13,12 @@ import (
 // OwnerChange is a write of a product's lease key that WatchOwners saw.
 type OwnerChange struct {
 	ProductID int64
-	// Node holds the lease; empty once the key is deleted (released).
+	// Node holds the lease, or is the node it is handed to; empty once
+	// the key is deleted (released).
 	Node string
+	// Handover: the holder stopped acting and handed the product to Node,
+	// which has not taken it yet (HandOver).
+	Handover bool
 }
 
 // WatchOwners calls handle, on one goroutine, with every write of a
@@ -55,7 +59,7 @@ func (b *JetStream) WatchOwners(ctx context.Context, handle func(OwnerChange)) (
 			if op := e.Operation(); op == jetstream.KeyValueDelete || op == jetstream.KeyValuePurge {
 				b.forget(id)
 			} else {
-				change.Node = string(e.Value())
+				change.Node, change.Handover = parseOwner(e.Value())
 				b.saw(id, e.Revision())
 			}
 			handle(change)

@@ -27,6 +27,12 @@ func Rendezvous(productID int64, nodes []string) string {
 	return best
 }
 
+// Outranks reports whether the rendezvous hash ranks node a above node b
+// for the product: between the two, a should own it.
+func Outranks(productID int64, a, b string) bool {
+	return a != b && Rendezvous(productID, []string{a, b}) == a
+}
+
 // mix is splitmix64's finalizer: FNV's high bits change little between
 // keys that differ in their last bytes, and the highest score decides.
 func mix(x uint64) uint64 {

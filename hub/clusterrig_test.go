@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +32,7 @@ type clusterRig struct {
 	ft      *fakeFetcher
 	closeAt time.Time // the lots' close time, an hour away
 	linger  time.Duration
+	lease   time.Duration // the nodes' lease; testLease when zero
 
 	mu      sync.Mutex
 	streams []*rigStream
@@ -69,7 +71,8 @@ func (r *clusterRig) node(name string, wrap func(*cluster.JetStream) cluster.Bus
 // nodeAt starts a hub named name whose bus dials url (a proxy, say).
 func (r *clusterRig) nodeAt(name, url string, wrap func(*cluster.JetStream) cluster.Bus, opts ...func(*Deps)) *rigNode {
 	r.t.Helper()
-	jet, err := cluster.New(cluster.Config{Servers: []string{url}, Node: name, Lease: 1e9, History: 16})
+	lease := cmp.Or(r.lease, testLease)
+	jet, err := cluster.New(cluster.Config{Servers: []string{url}, Node: name, Lease: settings.Duration(lease), History: 16})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -83,8 +86,7 @@ func (r *clusterRig) nodeAt(name, url string, wrap func(*cluster.JetStream) clus
 	if wrap != nil {
 		n.bus = wrap(jet)
 	}
-	cfg := Config{UseSSE: true, Limiter: fallback.LimiterConfig{Rate: 1e6, Burst: 1000}, Linger: settings.Duration(r.linger)}
-	cfg.SSE.Endpoint = "http://sse.test"
+	cfg := r.hubConfig()
 	deps := Deps{
 		Snapshots:  r.ft,
 		OpenStream: r.opener(name),
@@ -107,6 +109,13 @@ func (r *clusterRig) nodeAt(name, url string, wrap func(*cluster.JetStream) clus
 	r.nodes = append(r.nodes, n)
 	r.mu.Unlock()
 	return n
+}
+
+// hubConfig is the rig's hubs' config.
+func (r *clusterRig) hubConfig() Config {
+	cfg := Config{UseSSE: true, Limiter: fallback.LimiterConfig{Rate: 1e6, Burst: 1000}, Linger: settings.Duration(r.linger)}
+	cfg.SSE.Endpoint = "http://sse.test"
+	return cfg
 }
 
 // opener records the node's streams. Each connects and pings at once, so

@@ -70,6 +70,11 @@ type Hooks struct {
 	// SharedAppend follows every append of an owned feed's change to the
 	// cluster's log, with its result (one of the Append* constants).
 	SharedAppend func(productID int64, result string)
+	// LogPublished: in cluster mode, a reader published a change another
+	// node appended to the log, as it arrived (not one read back from the
+	// log's past); receivedAt is the owner's receipt of its upstream
+	// bytes, from the entry's header and by the owner's clock.
+	LogPublished func(receivedAt time.Time)
 	// Standalone: in cluster mode, the node lost NATS for a full lease
 	// and serves its own clients alone (true), or NATS is back (false).
 	Standalone func(alone bool)

@@ -79,13 +79,21 @@ func (f *feed) sharedWake() time.Time {
 	case sh == nil:
 		return time.Time{}
 	case sh.role == roleOwner:
-		return sh.lease.ValidUntil()
+		at := sh.lease.ValidUntil()
+		if ask := f.askWake(); !ask.IsZero() && ask.Before(at) {
+			at = ask
+		}
+		return at
 	case sh.s.alone.Load():
 		return time.Time{} // no claims without NATS; watchBus wakes the feed
 	case sh.role == roleAlone:
 		return sh.claimAt
 	case f.lingerSince.IsZero():
-		return f.readerClaimAt()
+		at := f.readerClaimAt()
+		if ask := f.askDue(); !ask.IsZero() && (at.IsZero() || ask.Before(at)) {
+			at = ask
+		}
+		return at
 	}
 	return time.Time{}
 }
@@ -112,6 +120,7 @@ func (f *feed) tickShared() {
 		return
 	}
 	f.takeInbox()
+	f.followInterest()
 	if sh.role == roleOwner {
 		switch {
 		case sh.s.keeper.Lease(f.id) != sh.lease:
@@ -120,6 +129,8 @@ func (f *feed) tickShared() {
 		case !sh.lease.Valid():
 			f.log.Warn("cluster: the product's lease could not be renewed in time; closing the upstream")
 			f.stepDown(HandoverLapsed)
+		case !lost:
+			f.answerAsk()
 		}
 	}
 	if lost {
@@ -130,6 +141,7 @@ func (f *feed) tickShared() {
 	}
 	if sh.role == roleReader {
 		sh.watchedOwner()
+		f.maybeAsk()
 	}
 	// Only a node with local interest claims.
 	if sh.role == roleReader && f.lingerSince.IsZero() && !sh.claimAt.IsZero() && !time.Now().Before(f.readerClaimAt()) {
@@ -181,6 +193,8 @@ func (f *feed) tryClaim() {
 		return // the hub is closing; the lease was released
 	}
 	sh.role, sh.lease, sh.app = roleOwner, lease, app
+	sh.ownedAt = time.Now()
+	sh.dropAsk() // asks made of an earlier owner
 	sh.held.Store(lease)
 	sh.setOwner(bus.Node())
 	f.h.markReader(f, false)
@@ -272,10 +286,16 @@ func (f *feed) release(l *cluster.Lease) {
 	}
 }
 
-// leaveShared, as the feed ends, gives up what it owns.
+// leaveShared, as the feed ends, gives up what it owns. A new feed of the
+// product here, started while this one was ending, was refused the lease
+// this one held: it is told to claim again at once.
 func (f *feed) leaveShared() {
-	if f.share != nil && f.share.role == roleOwner {
-		f.stepDown(HandoverReleased)
+	if f.share == nil || f.share.role != roleOwner {
+		return
+	}
+	f.stepDown(HandoverReleased)
+	if next := f.h.feed(f.id); next != nil && next != f && next.share != nil {
+		next.share.freed()
 	}
 }
 
@@ -356,11 +376,11 @@ func (f *feed) takeEntry(e cluster.Entry) {
 		f.stepDown(HandoverDeposed)
 	}
 	if (last == nil && e.Seq == 1) || (last != nil && e.Epoch == last.Epoch && e.Seq == last.Seq+1) {
-		f.applyEntry(e)
+		f.applyEntry(e, true)
 		return
 	}
 	if !f.catchUp() {
-		f.applyEntry(e)
+		f.applyEntry(e, true)
 	}
 }
 
@@ -387,13 +407,15 @@ func (f *feed) catchUp() bool {
 		if f.last != nil && e.Epoch == f.last.Epoch && e.Seq <= f.last.Seq {
 			continue
 		}
-		f.applyEntry(e)
+		f.applyEntry(e, false)
 	}
 	return true
 }
 
-// applyEntry publishes an entry of the log as the product's next change.
-func (f *feed) applyEntry(e cluster.Entry) {
+// applyEntry publishes an entry of the log as the product's next change;
+// live for one that just arrived, not read back from the log's past,
+// whose delivery across nodes is timed (Hooks.LogPublished).
+func (f *feed) applyEntry(e cluster.Entry, live bool) {
 	var p nellis.Product
 	if err := json.Unmarshal(e.Payload, &p); err != nil || p.ID != f.id {
 		f.log.Warn("cluster: an entry of the product's log is not its product; skipped",
@@ -418,4 +440,7 @@ func (f *feed) applyEntry(e cluster.Entry) {
 		Product:    p,
 		JSON:       body,
 	})
+	if hook := f.h.hooks.LogPublished; hook != nil && live {
+		hook(e.ReceivedAt)
+	}
 }

@@ -39,8 +39,8 @@ func (s *sharing) ownerChanged(c cluster.OwnerChange) {
 	sh := f.share
 	sh.mu.Lock()
 	sh.keyAt, sh.keyGone = time.Now(), c.Node == ""
-	changed := sh.keyNode != c.Node
-	sh.keyNode = c.Node
+	changed := sh.keyNode != c.Node || sh.keyHanded != c.Handover
+	sh.keyNode, sh.keyHanded = c.Node, c.Handover
 	sh.mu.Unlock()
 	// A renewal changes nothing to wake for: the feed's timer is at the
 	// key's staleness already, and finds it renewed.
@@ -50,13 +50,13 @@ func (s *sharing) ownerChanged(c cluster.OwnerChange) {
 }
 
 // keyDue is when the watch says the reader should claim: now for a
-// deleted key, a lease after the last write for a live one; zero without
-// news from the watch.
+// deleted key or one handed to this node, a lease after the last write
+// for a live one; zero without news from the watch.
 func (sh *feedShare) keyDue() time.Time {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	switch {
-	case sh.keyGone:
+	case sh.keyGone, sh.keyHanded && sh.keyNode == sh.s.bus.Node():
 		return sh.keyAt
 	case sh.keyAt.IsZero():
 		return time.Time{}
@@ -71,6 +71,26 @@ func (sh *feedShare) claimed() {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.keyGone = false
+}
+
+// freed tells a reader that this node's previous feed of the product let
+// its lease go: the key is gone, or this process's own to take again.
+func (sh *feedShare) freed() {
+	sh.mu.Lock()
+	sh.keyAt, sh.keyGone = time.Now(), true
+	sh.mu.Unlock()
+	sh.wake()
+}
+
+// keyHolder is the node the watch last saw holding the product's lease,
+// or the node it is handed to (handed); "" when none.
+func (sh *feedShare) keyHolder() (node string, handed bool) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.keyGone {
+		return "", false
+	}
+	return sh.keyNode, sh.keyHanded
 }
 
 // watchedOwner makes what the watch last saw the owner Status shows.

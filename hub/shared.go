@@ -32,6 +32,7 @@ const (
 	HandoverDeposed  = "deposed"  // another node took the lease or appended
 	HandoverLapsed   = "lapsed"   // the lease ran out unrenewed (NATS away)
 	HandoverError    = "error"    // an append failed otherwise
+	HandoverHanded   = "handed"   // handed to a node ranked higher for it (hub/handover.go)
 )
 
 // The results of an owner's append (Hooks.SharedAppend).
@@ -86,6 +87,11 @@ func (h *Hub) startSharing() {
 	go func() {
 		defer h.running.Done()
 		s.watchOwners()
+	}()
+	h.running.Add(1)
+	go func() {
+		defer h.running.Done()
+		s.serveHandovers()
 	}()
 }
 
@@ -179,6 +185,11 @@ type feedShare struct {
 	// fromStart makes the next catch-up read the log's newest epoch
 	// whole: the history holds another epoch the log may not know.
 	fromStart bool
+	// For handovers (hub/handover.go): when this node began owning the
+	// product, when the feed's local interest began, a reader's next ask.
+	ownedAt       time.Time
+	interestSince time.Time
+	askAt         time.Time
 
 	ready  chan struct{} // closed once the feed read the log's past
 	wakeCh chan struct{} // buffered 1: an entry or a lost lease
@@ -189,9 +200,14 @@ type feedShare struct {
 	owner    string // the node known to own the product, for Status
 	// What the owners' watch last saw of the product's lease key
 	// (hub/ownerwatch.go): when it was written, or that it is gone.
-	keyAt   time.Time
-	keyGone bool
-	keyNode string
+	keyAt     time.Time
+	keyGone   bool
+	keyNode   string
+	keyHanded bool // keyNode is the node the product is handed to
+	// askedBy is the best node that asked for the product lately, at
+	// askedAt (hub/handover.go).
+	askedBy string
+	askedAt time.Time
 }
 
 type role int

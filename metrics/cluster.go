@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nellis-edge/gateway/hub"
@@ -14,10 +16,11 @@ type clusterCollectors struct {
 	standalone prometheus.Gauge
 	handovers  *knownCounterVec // reason
 	appends    *knownCounterVec // result
+	crossNode  prometheus.Histogram
 }
 
 // handoverReasons are the values of the reason label on handovers.
-var handoverReasons = []string{"claimed", hub.HandoverReleased, hub.HandoverDeposed, hub.HandoverLapsed, hub.HandoverError, other}
+var handoverReasons = []string{"claimed", hub.HandoverReleased, hub.HandoverHanded, hub.HandoverDeposed, hub.HandoverLapsed, hub.HandoverError, other}
 
 // appendResults are the values of the result label on appends.
 var appendResults = []string{hub.AppendOK, hub.AppendDeposed, hub.AppendLapsed, hub.AppendError, other}
@@ -33,16 +36,19 @@ func newClusterCollectors() *clusterCollectors {
 			Help: "1 while this node, in cluster mode, has been without NATS for over a lease and serves its own clients standalone (auto-bid paused, readiness 503); else 0.",
 		}),
 		handovers: knownCounters("cluster_handovers_total",
-			"Products this node began owning (claimed) or stopped owning, by reason: released (no interest, or stopping), deposed (another node took over), lapsed (the lease could not be renewed in time), error (an append failed).",
+			"Products this node began owning (claimed) or stopped owning, by reason: released (no interest, or stopping), handed (to a node the rendezvous hash ranks higher, which asked for it), deposed (another node took over), lapsed (the lease could not be renewed in time), error (an append failed).",
 			"reason", handoverReasons),
 		appends: knownCounters("cluster_appends_total",
 			"Owned changes appended to the feed log, by result: ok, deposed (refused by the log's fence: another node appended since), lapsed (not sent: the lease had run out), error.",
 			"result", appendResults),
+		crossNode: histogram("cluster_cross_node_delivery_seconds",
+			"Time from the owning node's receipt of a change's upstream bytes (the log entry's header, by the owner's clock) to its publication on this node, which read it from the log: what a change gains crossing nodes, the clocks' skew included. Changes read back from the log's past are not timed.",
+			latencyBuckets),
 	}
 }
 
 func (c *clusterCollectors) collectors() []prometheus.Collector {
-	return []prometheus.Collector{c.owned, c.standalone, c.handovers, c.appends}
+	return []prometheus.Collector{c.owned, c.standalone, c.handovers, c.appends, c.crossNode}
 }
 
 func (m *Metrics) ownership(_ int64, owned bool, reason string) {
@@ -60,6 +66,15 @@ func (m *Metrics) standalone(alone bool) {
 	} else {
 		m.cluster.standalone.Set(0)
 	}
+}
+
+// logPublished times a change published from another node's log; a
+// clock behind the owner's counts as zero.
+func (m *Metrics) logPublished(receivedAt time.Time) {
+	if receivedAt.IsZero() {
+		return
+	}
+	m.cluster.crossNode.Observe(max(m.now().Sub(receivedAt), 0).Seconds())
 }
 
 func (m *Metrics) sharedAppend(_ int64, result string) {

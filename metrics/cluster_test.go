@@ -2,6 +2,9 @@ package metrics
 
 import (
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/nellis-edge/gateway/hub"
 )
@@ -17,6 +20,8 @@ func TestHubHooksCountClusterOwnershipAndAppends(t *testing.T) {
 	h.Ownership(3, true, "claimed")
 	h.Ownership(1, false, hub.HandoverDeposed)
 	h.Ownership(2, false, "surprise")
+	h.Ownership(4, true, "claimed")
+	h.Ownership(4, false, hub.HandoverHanded)
 	h.SharedAppend(3, hub.AppendOK)
 	h.SharedAppend(3, hub.AppendOK)
 	h.SharedAppend(1, hub.AppendDeposed)
@@ -26,11 +31,12 @@ func TestHubHooksCountClusterOwnershipAndAppends(t *testing.T) {
 # HELP nellis_cluster_owned_feeds Products whose upstream this node owns in cluster mode: it streams or polls them and appends their changes to the feed log.
 # TYPE nellis_cluster_owned_feeds gauge
 nellis_cluster_owned_feeds 1
-# HELP nellis_cluster_handovers_total Products this node began owning (claimed) or stopped owning, by reason: released (no interest, or stopping), deposed (another node took over), lapsed (the lease could not be renewed in time), error (an append failed).
+# HELP nellis_cluster_handovers_total Products this node began owning (claimed) or stopped owning, by reason: released (no interest, or stopping), handed (to a node the rendezvous hash ranks higher, which asked for it), deposed (another node took over), lapsed (the lease could not be renewed in time), error (an append failed).
 # TYPE nellis_cluster_handovers_total counter
-nellis_cluster_handovers_total{reason="claimed"} 3
+nellis_cluster_handovers_total{reason="claimed"} 4
 nellis_cluster_handovers_total{reason="deposed"} 1
 nellis_cluster_handovers_total{reason="error"} 0
+nellis_cluster_handovers_total{reason="handed"} 1
 nellis_cluster_handovers_total{reason="lapsed"} 0
 nellis_cluster_handovers_total{reason="other"} 1
 nellis_cluster_handovers_total{reason="released"} 0
@@ -61,4 +67,25 @@ nellis_cluster_standalone `+v+`
 	want("1")
 	h.Standalone(false)
 	want("0")
+}
+
+// Changes read from another node's log are timed from the owner's receipt
+// to their publication here, into one histogram without a product label;
+// a clock behind the owner's counts as zero, no receive time not at all.
+func TestHubHooksTimeCrossNodeDeliveries(t *testing.T) {
+	now := time.Date(2026, 12, 6, 21, 0, 0, 0, time.UTC)
+	m := New()
+	m.now = func() time.Time { return now }
+	h := m.HubHooks()
+	h.LogPublished(now.Add(-800 * time.Microsecond))
+	h.LogPublished(now.Add(-30 * time.Millisecond))
+	h.LogPublished(now.Add(time.Second)) // the owner's clock ahead
+	h.LogPublished(time.Time{})
+	expectHistogram(t, m.cluster.crossNode, 3, 0.0308, map[float64]uint64{
+		0.0001: 1, 0.001: 2, 0.025: 2, 0.05: 3, 5: 3,
+	})
+	n, err := testutil.GatherAndCount(registered(t, m), "nellis_cluster_cross_node_delivery_seconds")
+	if err != nil || n != 1 {
+		t.Fatalf("the cross-node histogram registered as %d series (%v), want one without labels", n, err)
+	}
 }

@@ -23,6 +23,7 @@ func (m *Metrics) HubHooks() hub.Hooks {
 		Published:         m.publishedChange,
 		Ownership:         m.ownership,
 		SharedAppend:      m.sharedAppend,
+		LogPublished:      m.logPublished,
 		Standalone:        m.standalone,
 	}
 }
