@@ -56,6 +56,11 @@ func (s *Simulator) serveBid(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.cfg.Now()
 	out, err := s.bidLocked(l, now, user, req.Bid, false)
+	ub := UserBid{Bidder: user, Amount: req.Bid, At: now, Accepted: err == nil}
+	if err != nil {
+		ub.Error = err.Error()
+	}
+	l.recordUserBidLocked(ub)
 	resp := bidResponse(l, out)
 	s.mu.Unlock()
 

@@ -98,6 +98,7 @@ func (s *Simulator) SetCloseTime(id int64, at time.Time) error {
 //
 //	GET  /_sim/auctions
 //	GET  /_sim/stats?productId=            (absent or 0: totals)
+//	GET  /_sim/user-bids?productId=        (users' bid requests, UserBids)
 //	POST /_sim/bid          {"productId","amount","bidder"}
 //	POST /_sim/close?productId=
 //	POST /_sim/drop?productId=
@@ -126,6 +127,7 @@ func (s *Simulator) controlRoutes(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, st)
 	})
+	mux.HandleFunc("GET /_sim/user-bids", s.serveUserBids)
 	mux.HandleFunc("POST /_sim/bid", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			ProductID int64  `json:"productId"`

@@ -35,6 +35,7 @@ type lot struct {
 	leader    string         // the high bidder; "" before the first bid
 	maxes     map[string]int // each bidder's maximum (proxy) bid
 	history   []bidEntry     // oldest first
+	userBids  []UserBid      // users' bid requests, oldest first
 	closed    bool
 	closedAt  time.Time
 
