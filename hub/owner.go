@@ -383,33 +383,65 @@ func (f *feed) catchUp() bool {
 		return false
 	}
 	f.share.fromStart = false
+	var fresh []cluster.Entry
 	for _, e := range entries {
 		if f.last != nil && e.Epoch == f.last.Epoch && e.Seq <= f.last.Seq {
 			continue
 		}
-		f.applyEntry(e)
+		fresh = append(fresh, e)
+	}
+	// Entries of an epoch the subscribers do not follow (a new reader's
+	// backfill, a standalone feed giving way to the log) fill the history
+	// for resuming clients, and only the newest reaches the subscribers:
+	// one that had a newer state of its own (standalone) must never be
+	// handed the log's older prices one by one.
+	quiet := len(fresh) > 1 && (f.last == nil || f.last.Epoch != fresh[0].Epoch)
+	for i, e := range fresh {
+		if quiet && i < len(fresh)-1 {
+			f.keepEntry(e)
+		} else {
+			f.applyEntry(e)
+		}
 	}
 	return true
 }
 
 // applyEntry publishes an entry of the log as the product's next change.
 func (f *feed) applyEntry(e cluster.Entry) {
+	if c := f.entryChange(e); c != nil {
+		f.deliver(c)
+	}
+}
+
+// keepEntry puts an entry of the log into the history without handing it
+// to the subscribers: a newer one follows at once.
+func (f *feed) keepEntry(e cluster.Entry) {
+	if c := f.entryChange(e); c != nil {
+		f.mu.Lock()
+		f.accept(c)
+		f.mu.Unlock()
+	}
+}
+
+// entryChange is an entry of the log as the product's change, the feed's
+// product then; nil for an entry that is not this product's.
+func (f *feed) entryChange(e cluster.Entry) *Change {
 	var p nellis.Product
 	if err := json.Unmarshal(e.Payload, &p); err != nil || p.ID != f.id {
 		f.log.Warn("cluster: an entry of the product's log is not its product; skipped",
 			zap.String("epoch", e.Epoch), zap.Uint64("seq", e.Seq), zap.Error(err))
-		return
+		return nil
 	}
 	body, err := sharedJSON(p)
 	if err != nil {
 		f.log.Warn("cluster: an entry of the product's log is not encodable; skipped", zap.Error(err))
-		return
+		return nil
 	}
 	f.product = p
 	f.mu.Lock()
 	f.fresh = f.h.clock.Now()
 	f.mu.Unlock()
-	f.deliver(&Change{
+	return &Change{
 		ProductID:  f.id,
 		Epoch:      e.Epoch,
 		Seq:        e.Seq,
@@ -417,5 +449,5 @@ func (f *feed) applyEntry(e cluster.Entry) {
 		ReceivedAt: e.ReceivedAt,
 		Product:    p,
 		JSON:       body,
-	})
+	}
 }
