@@ -238,6 +238,10 @@ func (f *feed) stepDown(reason string) {
 	f.nextPoll = time.Time{}
 	f.reconcileAfter = false
 	sh.claimAt = time.Now().Add(sh.s.bus.RenewEvery())
+	// The status says reader before the release, which may wait a
+	// renewal period on NATS: meanwhile another node may own the product,
+	// and two owners in /nellis/feeds would mislead.
+	f.publishStatus()
 	f.release(lease)
 	if hook := f.h.hooks.Ownership; hook != nil {
 		hook(f.id, false, reason)

@@ -87,6 +87,11 @@ func TestClusterBusLossStandaloneAndRejoin(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Logf("%s owns product %d %v after the cut", other.node, shared, time.Since(cut).Round(time.Millisecond))
+	// gw-c stepped down before: its status no longer says owner (its
+	// release of the lease may still be waiting on NATS).
+	if role := statusOf(c.h, shared).Role; role == "owner" {
+		t.Errorf("gw-c reports itself owner of product %d while %s streams it", shared, other.node)
+	}
 	r.ft.set(shared, r.lot(shared, 120, 10))
 	other.obs.StreamEvent(sseupstream.Event{
 		Kind: sseupstream.Bid, ProductID: shared, Name: "ch_product_bids:x",
