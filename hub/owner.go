@@ -394,12 +394,13 @@ func (f *feed) catchUp() bool {
 		}
 		fresh = append(fresh, e)
 	}
-	// Entries of an epoch the subscribers do not follow (a new reader's
-	// backfill, a standalone feed giving way to the log) fill the history
-	// for resuming clients, and only the newest reaches the subscribers:
-	// one that had a newer state of its own (standalone) must never be
-	// handed the log's older prices one by one.
-	quiet := len(fresh) > 1 && (f.last == nil || f.last.Epoch != fresh[0].Epoch)
+	// Entries of another epoch than the one the subscribers follow (a
+	// standalone feed giving way to the log) fill the history for
+	// resuming clients, and only the newest reaches the subscribers: they
+	// had a newer state of their own and must never be handed the log's
+	// older prices one by one. A new reader's subscribers, who have had
+	// nothing yet, get the log in order.
+	quiet := len(fresh) > 1 && f.last != nil && f.last.Epoch != fresh[0].Epoch
 	for i, e := range fresh {
 		if quiet && i < len(fresh)-1 {
 			f.keepEntry(e)
