@@ -291,6 +291,7 @@ func TestClusterOwnerKilledMidAuction(t *testing.T) {
 	}
 
 	s.checkStreams()
+	clients["resumed on "+on.node] = rc
 	checkClients(t, clients, busy, true)
 }
 
