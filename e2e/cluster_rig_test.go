@@ -427,12 +427,16 @@ type stackClient struct {
 	node string
 	conn *websocket.Conn
 
-	mu     sync.Mutex
-	msgs   []map[string]any
-	lots   map[int64]*lotView
-	bad    []string
-	more   chan struct{} // signalled after each message
-	closed chan struct{} // closed when the socket ended
+	mu sync.Mutex
+	// extension: states at or below the newest seq of the epoch are
+	// ignored, as the extension does, rather than counted as going back:
+	// a resumed socket may get live states among the replayed ones.
+	extension bool
+	msgs      []map[string]any
+	lots      map[int64]*lotView
+	bad       []string
+	more      chan struct{} // signalled after each message
+	closed    chan struct{} // closed when the socket ended
 }
 
 // dial connects a client to node n and signs it in.
@@ -500,6 +504,9 @@ func (c *stackClient) noteLocked(m map[string]any) {
 		v = &lotView{}
 		c.lots[id] = v
 	}
+	if c.extension && epoch == v.epoch && seq <= v.seq {
+		return
+	}
 	switch {
 	case price < v.price:
 		c.bad = append(c.bad, fmt.Sprintf("lot %d: price $%.0f after $%.0f", id, price, v.price))
@@ -516,6 +523,14 @@ func (c *stackClient) noteLocked(m map[string]any) {
 	if ct, ok := data["closeTime"].(string); ok {
 		v.close, _ = time.Parse(time.RFC3339Nano, ct)
 	}
+}
+
+// asExtension makes the client ignore what the extension ignores (see
+// stackClient.extension).
+func (c *stackClient) asExtension() {
+	c.mu.Lock()
+	c.extension = true
+	c.mu.Unlock()
 }
 
 // view is a copy of what the client saw of lot id.
