@@ -252,6 +252,10 @@ func (f *feed) stepDown(reason string) {
 	f.nextPoll = time.Time{}
 	f.reconcileAfter = false
 	sh.claimAt = time.Now().Add(sh.s.bus.RenewEvery())
+	// The status says reader before the release, which may wait a
+	// renewal period on NATS: meanwhile another node may own the product,
+	// and two owners in /nellis/feeds would mislead.
+	f.publishStatus()
 	f.release(lease)
 	if hook := f.h.hooks.Ownership; hook != nil {
 		hook(f.id, false, reason)
@@ -403,11 +407,26 @@ func (f *feed) catchUp() bool {
 		return false
 	}
 	f.share.fromStart = false
+	var fresh []cluster.Entry
 	for _, e := range entries {
 		if f.last != nil && e.Epoch == f.last.Epoch && e.Seq <= f.last.Seq {
 			continue
 		}
-		f.applyEntry(e, false)
+		fresh = append(fresh, e)
+	}
+	// Entries of another epoch than the one the subscribers follow (a
+	// standalone feed giving way to the log) fill the history for
+	// resuming clients, and only the newest reaches the subscribers: they
+	// had a newer state of their own and must never be handed the log's
+	// older prices one by one. A new reader's subscribers, who have had
+	// nothing yet, get the log in order.
+	quiet := len(fresh) > 1 && f.last != nil && f.last.Epoch != fresh[0].Epoch
+	for i, e := range fresh {
+		if quiet && i < len(fresh)-1 {
+			f.keepEntry(e)
+		} else {
+			f.applyEntry(e, false)
+		}
 	}
 	return true
 }
@@ -416,22 +435,45 @@ func (f *feed) catchUp() bool {
 // live for one that just arrived, not read back from the log's past,
 // whose delivery across nodes is timed (Hooks.LogPublished).
 func (f *feed) applyEntry(e cluster.Entry, live bool) {
+	c := f.entryChange(e)
+	if c == nil {
+		return
+	}
+	f.deliver(c)
+	if hook := f.h.hooks.LogPublished; hook != nil && live {
+		hook(e.ReceivedAt)
+	}
+}
+
+// keepEntry puts an entry of the log into the history without handing it
+// to the subscribers: a newer one follows at once.
+func (f *feed) keepEntry(e cluster.Entry) {
+	if c := f.entryChange(e); c != nil {
+		f.mu.Lock()
+		f.accept(c)
+		f.mu.Unlock()
+	}
+}
+
+// entryChange is an entry of the log as the product's change, the feed's
+// product then; nil for an entry that is not this product's.
+func (f *feed) entryChange(e cluster.Entry) *Change {
 	var p nellis.Product
 	if err := json.Unmarshal(e.Payload, &p); err != nil || p.ID != f.id {
 		f.log.Warn("cluster: an entry of the product's log is not its product; skipped",
 			zap.String("epoch", e.Epoch), zap.Uint64("seq", e.Seq), zap.Error(err))
-		return
+		return nil
 	}
 	body, err := sharedJSON(p)
 	if err != nil {
 		f.log.Warn("cluster: an entry of the product's log is not encodable; skipped", zap.Error(err))
-		return
+		return nil
 	}
 	f.product = p
 	f.mu.Lock()
 	f.fresh = f.h.clock.Now()
 	f.mu.Unlock()
-	f.deliver(&Change{
+	return &Change{
 		ProductID:  f.id,
 		Epoch:      e.Epoch,
 		Seq:        e.Seq,
@@ -439,8 +481,5 @@ func (f *feed) applyEntry(e cluster.Entry, live bool) {
 		ReceivedAt: e.ReceivedAt,
 		Product:    p,
 		JSON:       body,
-	})
-	if hook := f.h.hooks.LogPublished; hook != nil && live {
-		hook(e.ReceivedAt)
 	}
 }

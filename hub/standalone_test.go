@@ -87,6 +87,11 @@ func TestClusterBusLossStandaloneAndRejoin(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Logf("%s owns product %d %v after the cut", other.node, shared, time.Since(cut).Round(time.Millisecond))
+	// gw-c stepped down before: its status no longer says owner (its
+	// release of the lease may still be waiting on NATS).
+	if role := statusOf(c.h, shared).Role; role == "owner" {
+		t.Errorf("gw-c reports itself owner of product %d while %s streams it", shared, other.node)
+	}
 	r.ft.set(shared, r.lot(shared, 120, 10))
 	other.obs.StreamEvent(sseupstream.Event{
 		Kind: sseupstream.Bid, ProductID: shared, Name: "ch_product_bids:x",
@@ -172,6 +177,23 @@ func TestClusterBusLossStandaloneAndRejoin(t *testing.T) {
 	logs["gw-c"][mine].waitPrice(t, "gw-c", 140)
 	if got := lastChange(logs["gw-c"][mine]).Epoch; got != logEpoch[mine] {
 		t.Fatalf("gw-c product %d: epoch %s after the rejoin, want the log's %s", mine, got, logEpoch[mine])
+	}
+	// Giving way, gw-c's subscriber got the log's newest state, not its
+	// history one change at a time (older prices after its standalone
+	// ones); the history is there for a client that resumes.
+	var back []float64
+	alone := false
+	for _, ch := range logs["gw-c"][shared].all() {
+		alone = alone || ch.Epoch != logEpoch[shared]
+		if alone && ch.Epoch == logEpoch[shared] && ch.Product.CurrentBid < 140 {
+			back = append(back, ch.Product.CurrentBid)
+		}
+	}
+	if len(back) != 1 || back[0] != 120 {
+		t.Errorf("gw-c's subscriber got the log's prices %v on giving way, want only its newest (120)", back)
+	}
+	if got, ok := c.h.Since(shared, logEpoch[shared], 1); !ok || len(got) < 3 {
+		t.Errorf("gw-c resumes the log's epoch from seq 1 with %d changes (recovered %v), want its history", len(got), ok)
 	}
 
 	// The change gw-c had in hand at the cut never reached the log.

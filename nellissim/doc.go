@@ -12,7 +12,8 @@
 //	POST /api/bids                            proxy bidding with soft close
 //
 // Tests drive it through Go methods or the same controls over HTTP under
-// /_sim/: emit bids, close lots, read counters, and inject faults (dropped,
+// /_sim/: emit bids, close lots, read counters and each lot's users' bid
+// requests (BidRequests, /_sim/bids), and inject faults (dropped,
 // stalled, failing or trickling streams, raw payloads, wire variants).
 //
 // Auction time comes from Config.Now, so tests move lots towards their close
