@@ -45,8 +45,10 @@ type feed struct {
 	stream  Stream     // for LastByte and LastEvent in Status
 	// pending is the fetch waiting for the limiter, to raise.
 	pending pendingFetch
-	// fresh is when the last snapshot succeeded, for the staleness.
-	fresh time.Time
+	// fresh is when the last snapshot succeeded, for the staleness;
+	// streamedUntil when the last healthy stream closed: the lot's state
+	// was current until then.
+	fresh, streamedUntil time.Time
 
 	autoBid atomic.Bool // an AutoBidder subscribes
 	slot    slotClaim   // guarded by Hub.mu

@@ -121,11 +121,18 @@ func (f *feed) closeStream() {
 		return
 	}
 	wasHealthy := f.live.healthy
+	lastByte := f.live.stream.LastByte()
 	close(f.live.quit)
 	f.live.stream.Close()
 	f.live = nil
 	f.mu.Lock()
 	f.stream = nil
+	if wasHealthy && lastByte.After(f.streamedUntil) {
+		// A lot that loses its stream is as fresh as the stream's last
+		// byte, not as its last snapshot: a streamed lot's own polls
+		// are insurance, which a short budget never serves.
+		f.streamedUntil = lastByte
+	}
 	f.mu.Unlock()
 	f.h.hold(f, false)
 	if wasHealthy {

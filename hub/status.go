@@ -36,8 +36,8 @@ type FeedStatus struct {
 	// MaxStreams slots went to lots that need them more.
 	StreamCapped bool `json:"stream_capped,omitempty"`
 	// Staleness is the age in seconds of what the feed knows: since its
-	// last good snapshot or, on a healthy stream, the stream's last byte;
-	// -1 before the first.
+	// last good snapshot or, on a healthy stream, the stream's last byte
+	// (after one closed, its last byte); -1 before the first.
 	Staleness float64 `json:"staleness_s"`
 	// ExpectedStaleness, for a polled lot, is how often in seconds the
 	// poll budget lets it be polled now (PollBudget); -1 for never, and 0
@@ -64,6 +64,9 @@ func (f *feed) statusAt(now time.Time) FeedStatus {
 	}
 	s.SinceLastByte, s.SinceLastEvent = -1, -1
 	fresh := f.fresh
+	if f.streamedUntil.After(fresh) {
+		fresh = f.streamedUntil
+	}
 	if f.stream != nil {
 		s.SinceLastByte = secondsSince(now, f.stream.LastByte())
 		s.SinceLastEvent = secondsSince(now, f.stream.LastEvent())
