@@ -7,8 +7,11 @@ import (
 // tally counts one product's changes, or one group's, for one client.
 type tally struct {
 	delivered int64
-	bySSE     int64
-	lat       []time.Duration
+	// bySSE counts the changes that came by SSE, the rest came by a
+	// poll or a reconcile: a pair is "on a stream" only when all came
+	// by SSE.
+	bySSE int64
+	lat   []time.Duration
 }
 
 // tallyGroups records a change in the window for Result.Groups. A change
@@ -30,6 +33,8 @@ func (c *client) tallyGroups(p *runPlan, ch change, due time.Time, lat time.Dura
 	t.delivered++
 	if ch.source == "sse" {
 		t.bySSE++
+		c.bySSE.delivered++
+		c.bySSE.lat = append(c.bySSE.lat, lat)
 	}
 	t.lat = append(t.lat, lat)
 	if known && !due.Before(closeAt.Add(-p.LastWindow)) {
@@ -69,7 +74,7 @@ func groups(p *runPlan, clients []*client) map[string]Group {
 		g          Group
 		lat, stale []time.Duration
 	}
-	all := map[string]*acc{"stream": {}, "polled": {}, "closing": {}}
+	all := map[string]*acc{"stream": {}, "polled": {}, "closing": {}, "sse": {}}
 	remote := map[string]map[int64]bool{}
 	if p.Remote != nil {
 		all["cross"], all["local"] = &acc{}, &acc{}
@@ -95,8 +100,12 @@ func groups(p *runPlan, clients []*client) map[string]Group {
 					a.lat = append(a.lat, t.lat...)
 				}
 			}
+			// On a stream for the whole window: every change the pair
+			// had came by SSE. A lot polled for most of the window and
+			// promoted near its close is polled: its polled changes'
+			// latency is a poll's.
 			name := "polled"
-			if t != nil && t.bySSE > 0 {
+			if t != nil && t.bySSE > 0 && t.bySSE == t.delivered {
 				name = "stream"
 			}
 			a := all[name]
@@ -122,6 +131,11 @@ func groups(p *runPlan, clients []*client) map[string]Group {
 		}
 		all["closing"].g.Delivered += c.closing.delivered
 		all["closing"].lat = append(all["closing"].lat, c.closing.lat...)
+		// Every change that came by SSE, whichever its pair's group: its
+		// latency is the stream path's alone.
+		all["sse"].g.Expected += c.bySSE.delivered
+		all["sse"].g.Delivered += c.bySSE.delivered
+		all["sse"].lat = append(all["sse"].lat, c.bySSE.lat...)
 	}
 	out := make(map[string]Group, len(all))
 	for name, a := range all {
