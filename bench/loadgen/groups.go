@@ -116,7 +116,7 @@ func groups(p *runPlan, clients []*client) map[string]Group {
 				a.lat = append(a.lat, t.lat...)
 			}
 			var covered int64
-			a.stale, covered = p.coverage(id, c.sightings[id], a.stale)
+			a.stale, covered = p.coverage(id, c.sightings[id], a.stale, p.MeasureFrom)
 			a.g.Covered += covered
 			if closeAt, ok := p.Closes[id]; ok {
 				from := closeAt.Add(-p.LastWindow)
@@ -124,8 +124,11 @@ func groups(p *runPlan, clients []*client) map[string]Group {
 					from = p.MeasureFrom
 				}
 				if n := p.expected(id, from, p.MeasureUntil); n > 0 {
-					all["closing"].g.Pairs++
-					all["closing"].g.Expected += n
+					cl := all["closing"]
+					cl.g.Pairs++
+					cl.g.Expected += n
+					cl.stale, covered = p.coverage(id, c.sightings[id], cl.stale, from)
+					cl.g.Covered += covered
 				}
 			}
 		}
@@ -147,12 +150,12 @@ func groups(p *runPlan, clients []*client) map[string]Group {
 	return out
 }
 
-// coverage finds, for each of product id's changes expected in the window,
-// the first sighting of it or a newer price, and appends its staleness
-// (from the change's due time to that sighting; to DrainUntil for a change
-// never covered, which was at least that stale) to stale. It returns how
-// many changes were covered.
-func (p *runPlan) coverage(id int64, seen []sighting, stale []time.Duration) ([]time.Duration, int64) {
+// coverage finds, for each of product id's changes expected in the window
+// from from on, the first sighting of it or a newer price, and appends its
+// staleness (from the change's due time to that sighting; to DrainUntil
+// for a change never covered, which was at least that stale) to stale. It
+// returns how many changes were covered.
+func (p *runPlan) coverage(id int64, seen []sighting, stale []time.Duration, from time.Time) ([]time.Duration, int64) {
 	i, ok := p.index[id]
 	if !ok {
 		return stale, 0
@@ -163,8 +166,8 @@ func (p *runPlan) coverage(id int64, seen []sighting, stale []time.Duration) ([]
 		until = closeAt
 	}
 	n := int64(len(sc.Products))
-	k0 := sc.Count(sc.Start, p.MeasureFrom)
-	k1 := k0 + sc.Count(p.MeasureFrom, until)
+	k0 := sc.Count(sc.Start, from)
+	k1 := k0 + sc.Count(from, until)
 	k := k0 + (int64(i)-k0%n+n)%n // product i's first event at or after k0
 	var covered int64
 	for ; k < k1; k += n {
