@@ -116,6 +116,11 @@ func (h *Hub) weighBudget(now time.Time, cfg Config, claims []slotClaim) {
 	kept := min(routine, c/fallback.RoutineEvery)
 	b.ClosingInterval = stretch(time.Duration(p.FallbackClosing), urgent, c-kept)
 	b.Interval = stretch(time.Duration(p.Fallback), routine, c-min(urgent, c-kept)-b.OneOffRate)
+	// A lot polled now waits behind the lots that asked before it, as
+	// many as there were then: the interval stated is the longest of
+	// those weighed within one interval (stated.hold).
+	b.Interval = h.scratch.stated.polled.hold(now, b.Interval)
+	b.ClosingInterval = h.scratch.stated.closing.hold(now, b.ClosingInterval)
 
 	h.mu.Lock()
 	was := h.budget.Short
@@ -181,4 +186,53 @@ func (h *Hub) PollBudget() PollBudget {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.budget
+}
+
+// statedIntervals are the intervals the budget stated lately, the
+// rebalancer's alone.
+type statedIntervals struct{ polled, closing intervalHold }
+
+// intervalHold keeps the longest interval weighed within the last such
+// interval. The polled lots take their turns in the order they asked: a
+// lot's turn comes after every lot that asked before it, so when lots
+// leave the polled ones (given a stream as lots close, a dozen a second on
+// an auction night) the interval weighed now, for the fewer lots left,
+// is shorter than the one the lots already waiting still wait out, and
+// stating it would break the promise for each of them.
+type intervalHold struct {
+	// samples, oldest first, each longer than every later one: the
+	// longest within a window is the first one inside it.
+	samples []intervalSample
+}
+
+type intervalSample struct {
+	at time.Time
+	s  float64 // seconds; -1 for never
+}
+
+// maxHeld bounds how far back an interval is held: a budget that short
+// is reported as such, whatever its interval.
+const maxHeld = 10 * time.Minute
+
+// hold records interval s weighed at now and returns the longest one
+// still being waited out: weighed at most that interval ago (never, -1,
+// counts as longer than any and is held for maxHeld).
+func (h *intervalHold) hold(now time.Time, s float64) float64 {
+	longer := func(a, b float64) bool { return a < 0 || (b >= 0 && a > b) } // a longer than b
+	for len(h.samples) > 0 && !longer(h.samples[len(h.samples)-1].s, s) {
+		h.samples = h.samples[:len(h.samples)-1]
+	}
+	h.samples = append(h.samples, intervalSample{now, s})
+	for len(h.samples) > 1 && now.Sub(h.samples[0].at) > h.samples[0].lasts() {
+		h.samples = h.samples[1:]
+	}
+	return h.samples[0].s
+}
+
+// lasts is how long the interval is waited out after it was weighed.
+func (s intervalSample) lasts() time.Duration {
+	if s.s < 0 {
+		return maxHeld
+	}
+	return min(maxHeld, time.Duration(s.s*float64(time.Second)))
 }

@@ -164,3 +164,40 @@ func TestBudgetWeighsWhatTheFetchesCarry(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// As lots leave the polled ones (given streams as others close), the
+// interval weighed for the fewer lots left shortens at once, but the lots
+// already waiting still wait behind as many as asked before them: the
+// budget keeps stating the longer interval until it has passed, so every
+// polled lot stays within what it states.
+func TestBudgetHoldsTheIntervalTheWaitingLotsWaitOut(t *testing.T) {
+	h := New(Config{Limiter: fallback.LimiterConfig{Rate: 10}}, Deps{})
+	t.Cleanup(h.Close)
+	polled := func(n int) []slotClaim {
+		claims := make([]slotClaim, n)
+		for i := range claims {
+			claims[i].closeAt = t0.Add(time.Hour)
+		}
+		return claims
+	}
+	h.weighBudget(t0, h.cfg, polled(80)) // 80 lots every 2 s at 10/s: each every 8 s
+	if b := h.PollBudget(); b.Interval != 8 {
+		t.Fatalf("budget %+v, want 80 lots every 8 s", b)
+	}
+	h.weighBudget(t0.Add(time.Second), h.cfg, polled(40)) // 40 lots: every 4 s, for a lot asking now
+	if b := h.PollBudget(); b.Interval != 8 || b.PolledLots != 40 {
+		t.Fatalf("a second after 40 lots left: budget %+v, want 40 lots still stated every 8 s (the lots waiting wait out 8 s)", b)
+	}
+	h.weighBudget(t0.Add(8*time.Second), h.cfg, polled(40))
+	if b := h.PollBudget(); b.Interval != 8 {
+		t.Fatalf("8 s after the 8-s interval was weighed: budget %+v, want still 8 s", b)
+	}
+	h.weighBudget(t0.Add(8*time.Second+rebalanceEvery), h.cfg, polled(40))
+	if b := h.PollBudget(); b.Interval != 4 {
+		t.Fatalf("once the 8-s interval has passed: budget %+v, want 4 s", b)
+	}
+	h.weighBudget(t0.Add(9*time.Second), h.cfg, polled(120)) // more lots: longer at once
+	if b := h.PollBudget(); b.Interval != 12 {
+		t.Fatalf("with 120 lots: budget %+v, want 12 s at once", b)
+	}
+}

@@ -261,7 +261,8 @@ type rebalanceScratch struct {
 	feeds             []*feed
 	claims            []slotClaim
 	waiting, streamed []streamRank
-	fetches           fetchCounts  // the budget's counts of fetches
+	fetches           fetchCounts // the budget's counts of fetches
+	stated            statedIntervals
 	busy, passes      atomic.Int64 // nanoseconds spent in passes, and passes, for tests
 }
 
