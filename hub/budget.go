@@ -215,8 +215,9 @@ type intervalSample struct {
 const maxHeld = 10 * time.Minute
 
 // hold records interval s weighed at now and returns the longest one
-// still being waited out: weighed at most that interval ago (never, -1,
-// counts as longer than any and is held for maxHeld).
+// still being waited out: weighed at most that interval ago. Never (-1:
+// one-off fetches took the whole rate) is stated while it is weighed, not
+// held: the lots then waiting get their turns once the one-offs are done.
 func (h *intervalHold) hold(now time.Time, s float64) float64 {
 	longer := func(a, b float64) bool { return a < 0 || (b >= 0 && a > b) } // a longer than b
 	for len(h.samples) > 0 && !longer(h.samples[len(h.samples)-1].s, s) {
@@ -232,7 +233,7 @@ func (h *intervalHold) hold(now time.Time, s float64) float64 {
 // lasts is how long the interval is waited out after it was weighed.
 func (s intervalSample) lasts() time.Duration {
 	if s.s < 0 {
-		return maxHeld
+		return 0
 	}
 	return min(maxHeld, time.Duration(s.s*float64(time.Second)))
 }

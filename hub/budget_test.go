@@ -57,7 +57,7 @@ func TestShortPollBudgetIsToldOnceWithTheNumbers(t *testing.T) {
 	}
 	// The longer interval of the lots that left is stated until it has
 	// been waited out (TestBudgetHoldsTheIntervalTheWaitingLotsWaitOut).
-	e.stepUntil(10*time.Second, "the one lot's interval stated", func() bool { return e.h.PollBudget().Interval == 2 })
+	e.stepUntil(30*time.Second, "the one lot's interval stated", func() bool { return e.h.PollBudget().Interval == 2 })
 	if n := logs.FilterMessageSnippet("poll budget covers").Len(); n != 1 {
 		t.Fatalf("%d notes of the budget covered again, want 1", n)
 	}
@@ -202,5 +202,26 @@ func TestBudgetHoldsTheIntervalTheWaitingLotsWaitOut(t *testing.T) {
 	h.weighBudget(t0.Add(9*time.Second), h.cfg, polled(120)) // more lots: longer at once
 	if b := h.PollBudget(); b.Interval != 12 {
 		t.Fatalf("with 120 lots: budget %+v, want 12 s at once", b)
+	}
+}
+
+// A polled lot that has just entered its closing window still waits for
+// its first closing poll: until a closing interval has passed, its
+// staleness may be a polled lot's interval plus the time since the window
+// opened; after that, the closing interval.
+func TestALotEnteringItsClosingWindowIsHeldToItsLastTurn(t *testing.T) {
+	b := PollBudget{Interval: 60, ClosingInterval: 5}
+	window := time.Minute
+	entered := func(ago time.Duration) slotClaim { return slotClaim{closeAt: t0.Add(window - ago)} }
+	for _, c := range []struct {
+		ago  time.Duration
+		want float64
+	}{{0, 60}, {3 * time.Second, 63}, {5 * time.Second, 5}, {30 * time.Second, 5}} {
+		if got := expectedStaleness(entered(c.ago), b, t0, window); got != c.want {
+			t.Errorf("%s into its closing window: expected staleness %v s, want %v", c.ago, got, c.want)
+		}
+	}
+	if got := expectedStaleness(slotClaim{closeAt: t0.Add(time.Hour)}, b, t0, window); got != 60 {
+		t.Errorf("a lot outside its closing window: %v s, want the polled lots' 60", got)
 	}
 }

@@ -78,13 +78,21 @@ func (f *feed) statusAt(now time.Time) FeedStatus {
 	return s
 }
 
-// expectedStaleness is what the budget b allows a lot with claim c.
+// expectedStaleness is what the budget b allows a lot with claim c. A lot
+// that entered its closing window less than a closing interval ago still
+// waits for its first closing poll (its waiting poll went to the back of
+// the closing lots' line): its last poll may be as old as a polled lot's
+// interval plus the time since the window opened.
 func expectedStaleness(c slotClaim, b PollBudget, now time.Time, window time.Duration) float64 {
 	switch {
 	case c.over || c.healthy || c.reader:
 		return 0
 	case !c.closeAt.IsZero() && c.closeAt.Sub(now) <= window:
-		return b.ClosingInterval
+		in := (window - c.closeAt.Sub(now)).Seconds() // since the window opened
+		if b.ClosingInterval < 0 || in >= b.ClosingInterval || b.Interval < 0 {
+			return b.ClosingInterval
+		}
+		return max(b.ClosingInterval, b.Interval+in)
 	default:
 		return b.Interval
 	}
