@@ -162,16 +162,16 @@ func (r *report) canaryTargets(w func(string, ...any), o loadOutcome, c loadgen.
 	share := 100 * float64(v.sse) / float64(max(v.lots, 1))
 	w("| %s | use_sse 5%%: 5%% ± 1%% of lots by SSE (a hash of the id, the same across a reload: `TestSSEShareAcrossReconfigures`, `TestUseSSECanaryReloadKeepsClients`) | %.2f%% | %s |\n",
 		o.spec.name, share, verdict(abs(share-5), 1, true, " points"))
-	missing := c.Expected - c.Covered
-	w("| %s | every lot in its last 60 s: every change covered by the drain's end (itself or a newer state) | %d of %d not covered (%d delivered one by one) | %s |\n",
-		o.spec.name, missing, c.Expected, c.Delivered, verdict(float64(missing), 0, true, ""))
+	// A change due within a closing interval of the drain's end may not be
+	// covered yet, and counts as stale until then: the stalest change,
+	// covered or not, says whether any waited longer than promised.
 	_, closing := v.longestInterval()
-	judged := verdict(c.Staleness.P99/1000, closing+1, true, " s")
+	judged := verdict(c.Staleness.Max/1000, closing+1, true, " s")
 	if closing < 0 {
 		judged = "**missed**: the budget leaves the closing lots nothing"
 	}
-	w("| %s | last 60 s: staleness p99 within the closing lots' interval the budget stated (%s s) and a second | p99 %s s | %s |\n",
-		o.spec.name, trim(closing), trim(c.Staleness.P99/1000), judged)
+	w("| %s | every lot in its last 60 s: every change covered (itself or a newer state) within the closing lots' interval the budget stated (%s s) and a second | %d of %d covered by the drain's end (%d one by one), staleness p99 %s s, max %s s | %s |\n",
+		o.spec.name, trim(closing), c.Covered, c.Expected, c.Delivered, trim(c.Staleness.P99/1000), trim(c.Staleness.Max/1000), judged)
 	w("| %s | last 60 s: p99 within 2× the one-lot row's | p99 %s ms | not judged: the canary polls 95%% of lots by choice, and a polled lot promises its latest state within its interval |\n",
 		o.spec.name, trim(c.Latency.P99))
 }

@@ -100,7 +100,9 @@ type lotsServer struct {
 	// atStart is the gateway's poll budget as the schedule starts: with
 	// lots closing the polled lots grow fewer, and their interval with
 	// them, so a change early in the window waits the longer interval.
+	// started delivers it, or the error reading it.
 	atStart *hub.PollBudget
+	started chan error
 }
 
 // startLotsServer starts the simulator of spec's night over TLS, fixes its
@@ -170,18 +172,21 @@ func (s *lotsServer) scheduleStart(time.Time) (time.Time, error) {
 	return s.start, nil
 }
 
-// shapePlan tells the clients when each lot closes, and reads the
-// gateway's poll budget before the schedule starts (not inside the window,
-// whose CPU and latency it would cost).
+// shapePlan tells the clients when each lot closes, and has the gateway's
+// poll budget read as the schedule starts: after the clients' setup (whose
+// first snapshots take the rate), before the window (whose CPU and latency
+// reading 5,000 lots would cost). measure waits for it.
 func (s *lotsServer) shapePlan(p *loadgen.Plan) error {
 	p.Closes, p.LastWindow = s.closes, lastWindow
-	r, err := s.readFeeds("feeds-start.json")
-	if err != nil {
-		return err
-	}
-	if r.PollBudget != nil {
-		s.atStart = r.PollBudget
-	}
+	s.started = make(chan error, 1)
+	go func() {
+		time.Sleep(time.Until(s.start))
+		r, err := s.readFeeds("feeds-start.json")
+		if err == nil && r.PollBudget != nil {
+			s.atStart = r.PollBudget
+		}
+		s.started <- err
+	}()
 	return nil
 }
 
@@ -212,6 +217,11 @@ func (s *lotsServer) readFeeds(name string) (statusview.Report, error) {
 // staleness against the one the budget allows.
 func (s *lotsServer) measure(o *loadOutcome) error {
 	o.upOpen, o.upAccepted = s.sim.srv.Open(), s.sim.srv.Accepted()
+	if s.started != nil {
+		if err := <-s.started; err != nil {
+			return err
+		}
+	}
 	r, err := s.readFeeds("feeds.json")
 	if err != nil {
 		return err

@@ -109,8 +109,11 @@ func groups(p *runPlan, clients []*client) map[string]Group {
 				name = "stream"
 			}
 			a := all[name]
-			a.g.Pairs++
-			a.g.Expected += p.expected(id, p.MeasureFrom, p.MeasureUntil)
+			expected := p.expected(id, p.MeasureFrom, p.MeasureUntil)
+			if expected > 0 || t != nil { // a lot with no change due is in neither group
+				a.g.Pairs++
+			}
+			a.g.Expected += expected
 			if t != nil {
 				a.g.Delivered += t.delivered
 				a.lat = append(a.lat, t.lat...)
