@@ -9,6 +9,10 @@ import (
 	"github.com/nellis-edge/gateway/sseupstream"
 )
 
+// streamRoom is how many stream messages wait for the feed's goroutine
+// before the stream's reader waits too.
+const streamRoom = 16
+
 // liveStream is the feed's current upstream stream.
 type liveStream struct {
 	gen     uint64 // tells its messages from those of streams already closed
@@ -104,6 +108,9 @@ func (f *feed) syncStream() {
 		// A fresh stream gets a fresh judgement; a half-open probe keeps
 		// the breaker that allowed it.
 		f.breaker = f.newBreaker()
+	}
+	if f.streamCh == nil {
+		f.streamCh = make(chan streamMsg, streamRoom) // before the stream's goroutine starts
 	}
 	f.h.hold(f, true)
 	f.nextGen++
