@@ -158,8 +158,12 @@ type fetchCounts struct {
 	saturated                bool // requests waited throughout that window
 }
 
-// fetchWindow is how long the fetches are counted for a rate.
-const fetchWindow = 10 * time.Second
+// fetchWindow is how long the fetches are counted for a rate;
+// slowdownWindow how long for a lower one (weigh).
+const (
+	fetchWindow    = 10 * time.Second
+	slowdownWindow = 2 * time.Second
+)
 
 // weigh updates the rates when a window ends; waiting says whether
 // requests wait for the limiter now. The rebalancer calls it every pass.
@@ -167,14 +171,28 @@ func (c *fetchCounts) weigh(now time.Time, waiting bool) {
 	oneOffs, done := c.oneOffs.Load(), c.done.Load()
 	c.waitedThroughout = c.waitedThroughout && waiting
 	c.samples++
+	// Throughout: seen waiting at least every other pass's time.
+	throughout := func(elapsed time.Duration) bool {
+		return c.waitedThroughout && c.samples >= int(elapsed/(2*rebalanceEvery))
+	}
 	switch elapsed := now.Sub(c.markAt); {
 	case c.markAt.IsZero():
 	case elapsed >= fetchWindow:
 		c.oneOffPerSec = float64(oneOffs-c.markOneOffs) / elapsed.Seconds()
 		c.donePerSec = float64(done-c.markDone) / elapsed.Seconds()
-		// Throughout: seen waiting at least every other pass's time.
-		c.saturated = c.waitedThroughout && c.samples >= int(elapsed/(2*rebalanceEvery))
+		c.saturated = throughout(elapsed)
 	default:
+		// Round trips slowing down (Nellis, or this machine, under load)
+		// carry fewer polls at once: a lower rate is taken as soon as a
+		// slowdownWindow shows it, not a whole window later, or the
+		// interval stated would be short of the truth meanwhile. A
+		// higher one waits for the window. One fetch more is granted, so
+		// that a low rate's counting in whole fetches is no slowdown.
+		if elapsed >= slowdownWindow && throughout(elapsed) {
+			if rate := float64(done-c.markDone+1) / elapsed.Seconds(); !c.saturated || rate < c.donePerSec {
+				c.donePerSec, c.saturated = rate, true
+			}
+		}
 		return
 	}
 	c.markAt, c.markOneOffs, c.markDone, c.waitedThroughout, c.samples = now, oneOffs, done, waiting, 0

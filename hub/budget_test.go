@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"math"
 	"testing"
@@ -223,5 +224,55 @@ func TestALotEnteringItsClosingWindowIsHeldToItsLastTurn(t *testing.T) {
 	}
 	if got := expectedStaleness(slotClaim{closeAt: t0.Add(time.Hour)}, b, t0, window); got != 60 {
 		t.Errorf("a lot outside its closing window: %v s, want the polled lots' 60", got)
+	}
+}
+
+// When the round trips slow down (Nellis or the machine under load) while
+// polls wait throughout, the budget sees the lower rate within seconds,
+// not a whole window later: the interval it states stays a true bound.
+func TestBudgetSeesTheFetchesSlowDownWithinSeconds(t *testing.T) {
+	h := New(Config{Limiter: fallback.LimiterConfig{Rate: 10, MaxInFlight: 1}}, Deps{})
+	t.Cleanup(h.Close)
+	held, err := h.limiter.Acquire(t.Context(), fallback.Routine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { held.Done(nil) })
+	waited := make(chan error, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(func() { cancel(); <-waited })
+	go func() {
+		_, err := h.limiter.Acquire(ctx, fallback.Routine)
+		waited <- err
+	}()
+	for h.limiter.Stats().Waiting == 0 {
+		time.Sleep(time.Millisecond) // polling a condition, not synchronising on time
+	}
+	claims := make([]slotClaim, 20) // 20 polled lots every 2s: 10/s
+	for i := range claims {
+		claims[i].closeAt = t0.Add(time.Hour)
+	}
+	at := t0
+	pass := func(fetches int64) { // a quarter second, as the rebalancer's
+		h.scratch.fetches.done.Add(fetches)
+		at = at.Add(rebalanceEvery)
+		h.weighBudget(at, h.cfg, claims)
+	}
+	h.weighBudget(at, h.cfg, claims)
+	for i := range 40 { // 10 s at 10 fetches a second: the rate is carried
+		pass(2 + int64(i%2))
+	}
+	if b := h.PollBudget(); b.Capacity != 10 || b.Interval != 2 {
+		t.Fatalf("budget %+v, want 10/s carried, every 2 s", b)
+	}
+	for i := range 12 { // 3 s at 1 fetch a second
+		var n int64
+		if i%4 == 3 {
+			n = 1
+		}
+		pass(n)
+	}
+	if b := h.PollBudget(); b.Capacity > 2 || b.Interval < 10 {
+		t.Fatalf("3 s into a slowdown to 1 fetch a second: budget %+v, want the lower rate seen and every 10 s or more", b)
 	}
 }
