@@ -201,7 +201,7 @@ func run(args []string) error {
 	rep.took = time.Since(began)
 	text := rep.markdown()
 	fmt.Print(text)
-	if outPath == "" {
+	if outPath == "" || outPath == os.DevNull { // -out /dev/null: printed only
 		return nil
 	}
 	return writeSection(outPath, text)

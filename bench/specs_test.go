@@ -28,7 +28,7 @@ func TestWithFloor(t *testing.T) {
 // window, the rest after it.
 func TestLotsCloseStaggered(t *testing.T) {
 	for _, quick := range []bool{false, true} {
-		spec := lotsSpecs(quick)[0]
+		spec := lotsSpec(t, quick, "lots")
 		ids := make([]int64, spec.products)
 		for i := range ids {
 			ids[i] = int64(58_000_000 + 3*i)
@@ -62,6 +62,40 @@ func TestLotsCloseStaggered(t *testing.T) {
 		}
 		if d := closes[ids[1]].Sub(closes[ids[0]]); d.Abs() < spec.window/2 {
 			t.Errorf("quick %v: neighbouring lots close %s apart", quick, d)
+		}
+	}
+}
+
+// lotsSpec is the lots row of that key.
+func lotsSpec(t *testing.T, quick bool, key string) loadSpec {
+	t.Helper()
+	for _, s := range lotsSpecs(quick) {
+		if s.key == key {
+			return s
+		}
+	}
+	t.Fatalf("no lots row %q", key)
+	return loadSpec{}
+}
+
+// The one-lot row, which the nights' last 60 s are judged against, runs the
+// nights' gateway with 20 clients on one lot that closes as the window
+// ends: every change it measures is in the lot's last 60 s.
+func TestLotsControlIsOneClosingLot(t *testing.T) {
+	night := lotsSpec(t, false, "lots")
+	for _, quick := range []bool{false, true} {
+		spec := lotsSpec(t, quick, "lots-one")
+		lp := spec.lots
+		if !lp.control || spec.products != 1 || spec.clients != night.clients*night.lots.watch/night.products || spec.rate != 10 {
+			t.Fatalf("quick %v: %+v, want one lot, 20 clients, 10 changes a second", quick, spec)
+		}
+		if !slices.Equal(lp.nellis, night.lots.nellis) {
+			t.Errorf("quick %v: gateway settings %v, want the night's %v", quick, lp.nellis, night.lots.nellis)
+		}
+		opens := time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)
+		closeAt := closeTimes([]int64{1}, opens, *lp)[1]
+		if !closeAt.Equal(opens.Add(spec.window)) || spec.window > lastWindow {
+			t.Errorf("quick %v: the lot closes %s after the window opens, window %s; want as it ends, within its last 60 s", quick, closeAt.Sub(opens), spec.window)
 		}
 	}
 }

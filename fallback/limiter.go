@@ -257,6 +257,14 @@ func (r *Request) Raise(pri Priority) {
 	l.grantLocked() // it may have waited only for the background's slot
 }
 
+// Waiting reports whether the request still waits for its slot: what it
+// is for has not started, and will not before the slot is handed over.
+func (r *Request) Waiting() bool {
+	r.l.mu.Lock()
+	defer r.l.mu.Unlock()
+	return !r.w.granted
+}
+
 // Priority is the request's priority now.
 func (r *Request) Priority() Priority {
 	r.l.mu.Lock()

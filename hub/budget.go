@@ -116,6 +116,11 @@ func (h *Hub) weighBudget(now time.Time, cfg Config, claims []slotClaim) {
 	kept := min(routine, c/fallback.RoutineEvery)
 	b.ClosingInterval = stretch(time.Duration(p.FallbackClosing), urgent, c-kept)
 	b.Interval = stretch(time.Duration(p.Fallback), routine, c-min(urgent, c-kept)-b.OneOffRate)
+	// A lot polled now waits behind the lots that asked before it, as
+	// many as there were then: the interval stated is the longest of
+	// those weighed within one interval (stated.hold).
+	b.Interval = h.scratch.stated.polled.hold(now, b.Interval)
+	b.ClosingInterval = h.scratch.stated.closing.hold(now, b.ClosingInterval)
 
 	h.mu.Lock()
 	was := h.budget.Short
@@ -153,8 +158,12 @@ type fetchCounts struct {
 	saturated                bool // requests waited throughout that window
 }
 
-// fetchWindow is how long the fetches are counted for a rate.
-const fetchWindow = 10 * time.Second
+// fetchWindow is how long the fetches are counted for a rate;
+// slowdownWindow how long for a lower one (weigh).
+const (
+	fetchWindow    = 10 * time.Second
+	slowdownWindow = 2 * time.Second
+)
 
 // weigh updates the rates when a window ends; waiting says whether
 // requests wait for the limiter now. The rebalancer calls it every pass.
@@ -162,14 +171,28 @@ func (c *fetchCounts) weigh(now time.Time, waiting bool) {
 	oneOffs, done := c.oneOffs.Load(), c.done.Load()
 	c.waitedThroughout = c.waitedThroughout && waiting
 	c.samples++
+	// Throughout: seen waiting at least every other pass's time.
+	throughout := func(elapsed time.Duration) bool {
+		return c.waitedThroughout && c.samples >= int(elapsed/(2*rebalanceEvery))
+	}
 	switch elapsed := now.Sub(c.markAt); {
 	case c.markAt.IsZero():
 	case elapsed >= fetchWindow:
 		c.oneOffPerSec = float64(oneOffs-c.markOneOffs) / elapsed.Seconds()
 		c.donePerSec = float64(done-c.markDone) / elapsed.Seconds()
-		// Throughout: seen waiting at least every other pass's time.
-		c.saturated = c.waitedThroughout && c.samples >= int(elapsed/(2*rebalanceEvery))
+		c.saturated = throughout(elapsed)
 	default:
+		// Round trips slowing down (Nellis, or this machine, under load)
+		// carry fewer polls at once: a lower rate is taken as soon as a
+		// slowdownWindow shows it, not a whole window later, or the
+		// interval stated would be short of the truth meanwhile. A
+		// higher one waits for the window. One fetch more is granted, so
+		// that a low rate's counting in whole fetches is no slowdown.
+		if elapsed >= slowdownWindow && throughout(elapsed) {
+			if rate := float64(done-c.markDone+1) / elapsed.Seconds(); !c.saturated || rate < c.donePerSec {
+				c.donePerSec, c.saturated = rate, true
+			}
+		}
 		return
 	}
 	c.markAt, c.markOneOffs, c.markDone, c.waitedThroughout, c.samples = now, oneOffs, done, waiting, 0
@@ -181,4 +204,54 @@ func (h *Hub) PollBudget() PollBudget {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.budget
+}
+
+// statedIntervals are the intervals the budget stated lately, the
+// rebalancer's alone.
+type statedIntervals struct{ polled, closing intervalHold }
+
+// intervalHold keeps the longest interval weighed within the last such
+// interval. The polled lots take their turns in the order they asked: a
+// lot's turn comes after every lot that asked before it, so when lots
+// leave the polled ones (given a stream as lots close, a dozen a second on
+// an auction night) the interval weighed now, for the fewer lots left,
+// is shorter than the one the lots already waiting still wait out, and
+// stating it would break the promise for each of them.
+type intervalHold struct {
+	// samples, oldest first, each longer than every later one: the
+	// longest within a window is the first one inside it.
+	samples []intervalSample
+}
+
+type intervalSample struct {
+	at time.Time
+	s  float64 // seconds; -1 for never
+}
+
+// maxHeld bounds how far back an interval is held: a budget that short
+// is reported as such, whatever its interval.
+const maxHeld = 10 * time.Minute
+
+// hold records interval s weighed at now and returns the longest one
+// still being waited out: weighed at most that interval ago. Never (-1:
+// one-off fetches took the whole rate) is stated while it is weighed, not
+// held: the lots then waiting get their turns once the one-offs are done.
+func (h *intervalHold) hold(now time.Time, s float64) float64 {
+	longer := func(a, b float64) bool { return a < 0 || (b >= 0 && a > b) } // a longer than b
+	for len(h.samples) > 0 && !longer(h.samples[len(h.samples)-1].s, s) {
+		h.samples = h.samples[:len(h.samples)-1]
+	}
+	h.samples = append(h.samples, intervalSample{now, s})
+	for len(h.samples) > 1 && now.Sub(h.samples[0].at) > h.samples[0].lasts() {
+		h.samples = h.samples[1:]
+	}
+	return h.samples[0].s
+}
+
+// lasts is how long the interval is waited out after it was weighed.
+func (s intervalSample) lasts() time.Duration {
+	if s.s < 0 {
+		return 0
+	}
+	return min(maxHeld, time.Duration(s.s*float64(time.Second)))
 }

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"math"
 	"testing"
@@ -52,9 +53,12 @@ func TestShortPollBudgetIsToldOnceWithTheNumbers(t *testing.T) {
 	e.eventually("lingering feeds gone", func() bool { return len(e.h.Status()) == 1 })
 	e.clk.Advance(rebalanceEvery)
 	e.rebalancedAt()
-	if b := e.h.PollBudget(); b.Short || b.Interval != 2 {
-		t.Fatalf("budget %+v with one polled lot, want covered at 2s", b)
+	if b := e.h.PollBudget(); b.Short {
+		t.Fatalf("budget %+v with one polled lot, want covered", b)
 	}
+	// The longer interval of the lots that left is stated until it has
+	// been waited out (TestBudgetHoldsTheIntervalTheWaitingLotsWaitOut).
+	e.stepUntil(30*time.Second, "the one lot's interval stated", func() bool { return e.h.PollBudget().Interval == 2 })
 	if n := logs.FilterMessageSnippet("poll budget covers").Len(); n != 1 {
 		t.Fatalf("%d notes of the budget covered again, want 1", n)
 	}
@@ -162,5 +166,113 @@ func TestBudgetWeighsWhatTheFetchesCarry(t *testing.T) {
 	held.Done(nil)
 	if err := <-waited; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// As lots leave the polled ones (given streams as others close), the
+// interval weighed for the fewer lots left shortens at once, but the lots
+// already waiting still wait behind as many as asked before them: the
+// budget keeps stating the longer interval until it has passed, so every
+// polled lot stays within what it states.
+func TestBudgetHoldsTheIntervalTheWaitingLotsWaitOut(t *testing.T) {
+	h := New(Config{Limiter: fallback.LimiterConfig{Rate: 10}}, Deps{})
+	t.Cleanup(h.Close)
+	polled := func(n int) []slotClaim {
+		claims := make([]slotClaim, n)
+		for i := range claims {
+			claims[i].closeAt = t0.Add(time.Hour)
+		}
+		return claims
+	}
+	h.weighBudget(t0, h.cfg, polled(80)) // 80 lots every 2 s at 10/s: each every 8 s
+	if b := h.PollBudget(); b.Interval != 8 {
+		t.Fatalf("budget %+v, want 80 lots every 8 s", b)
+	}
+	h.weighBudget(t0.Add(time.Second), h.cfg, polled(40)) // 40 lots: every 4 s, for a lot asking now
+	if b := h.PollBudget(); b.Interval != 8 || b.PolledLots != 40 {
+		t.Fatalf("a second after 40 lots left: budget %+v, want 40 lots still stated every 8 s (the lots waiting wait out 8 s)", b)
+	}
+	h.weighBudget(t0.Add(8*time.Second), h.cfg, polled(40))
+	if b := h.PollBudget(); b.Interval != 8 {
+		t.Fatalf("8 s after the 8-s interval was weighed: budget %+v, want still 8 s", b)
+	}
+	h.weighBudget(t0.Add(8*time.Second+rebalanceEvery), h.cfg, polled(40))
+	if b := h.PollBudget(); b.Interval != 4 {
+		t.Fatalf("once the 8-s interval has passed: budget %+v, want 4 s", b)
+	}
+	h.weighBudget(t0.Add(9*time.Second), h.cfg, polled(120)) // more lots: longer at once
+	if b := h.PollBudget(); b.Interval != 12 {
+		t.Fatalf("with 120 lots: budget %+v, want 12 s at once", b)
+	}
+}
+
+// A polled lot that has just entered its closing window still waits for
+// its first closing poll: until a closing interval has passed, its
+// staleness may be a polled lot's interval plus the time since the window
+// opened; after that, the closing interval.
+func TestALotEnteringItsClosingWindowIsHeldToItsLastTurn(t *testing.T) {
+	b := PollBudget{Interval: 60, ClosingInterval: 5}
+	window := time.Minute
+	entered := func(ago time.Duration) slotClaim { return slotClaim{closeAt: t0.Add(window - ago)} }
+	for _, c := range []struct {
+		ago  time.Duration
+		want float64
+	}{{0, 60}, {3 * time.Second, 63}, {5 * time.Second, 5}, {30 * time.Second, 5}} {
+		if got := expectedStaleness(entered(c.ago), b, t0, window); got != c.want {
+			t.Errorf("%s into its closing window: expected staleness %v s, want %v", c.ago, got, c.want)
+		}
+	}
+	if got := expectedStaleness(slotClaim{closeAt: t0.Add(time.Hour)}, b, t0, window); got != 60 {
+		t.Errorf("a lot outside its closing window: %v s, want the polled lots' 60", got)
+	}
+}
+
+// When the round trips slow down (Nellis or the machine under load) while
+// polls wait throughout, the budget sees the lower rate within seconds,
+// not a whole window later: the interval it states stays a true bound.
+func TestBudgetSeesTheFetchesSlowDownWithinSeconds(t *testing.T) {
+	h := New(Config{Limiter: fallback.LimiterConfig{Rate: 10, MaxInFlight: 1}}, Deps{})
+	t.Cleanup(h.Close)
+	held, err := h.limiter.Acquire(t.Context(), fallback.Routine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { held.Done(nil) })
+	waited := make(chan error, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(func() { cancel(); <-waited })
+	go func() {
+		_, err := h.limiter.Acquire(ctx, fallback.Routine)
+		waited <- err
+	}()
+	for h.limiter.Stats().Waiting == 0 {
+		time.Sleep(time.Millisecond) // polling a condition, not synchronising on time
+	}
+	claims := make([]slotClaim, 20) // 20 polled lots every 2s: 10/s
+	for i := range claims {
+		claims[i].closeAt = t0.Add(time.Hour)
+	}
+	at := t0
+	pass := func(fetches int64) { // a quarter second, as the rebalancer's
+		h.scratch.fetches.done.Add(fetches)
+		at = at.Add(rebalanceEvery)
+		h.weighBudget(at, h.cfg, claims)
+	}
+	h.weighBudget(at, h.cfg, claims)
+	for i := range 40 { // 10 s at 10 fetches a second: the rate is carried
+		pass(2 + int64(i%2))
+	}
+	if b := h.PollBudget(); b.Capacity != 10 || b.Interval != 2 {
+		t.Fatalf("budget %+v, want 10/s carried, every 2 s", b)
+	}
+	for i := range 12 { // 3 s at 1 fetch a second
+		var n int64
+		if i%4 == 3 {
+			n = 1
+		}
+		pass(n)
+	}
+	if b := h.PollBudget(); b.Capacity > 2 || b.Interval < 10 {
+		t.Fatalf("3 s into a slowdown to 1 fetch a second: budget %+v, want the lower rate seen and every 10 s or more", b)
 	}
 }

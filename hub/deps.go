@@ -46,7 +46,8 @@ func OpenSSE(cfg sseupstream.Config, productID int64, obs sseupstream.Observer) 
 }
 
 // Hooks are optional callbacks for metrics. Each is called from a feed's
-// goroutine and must return quickly; a nil hook is skipped.
+// goroutine (StreamEvent of a ping on a healthy stream: from the stream's)
+// and must return quickly; a nil hook is skipped.
 type Hooks struct {
 	StreamUp          func(productID int64)
 	StreamDown        func(productID int64, reason sseupstream.Reason)

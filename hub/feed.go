@@ -27,6 +27,9 @@ type feed struct {
 	ctx    context.Context // cancelled to end the feed; fetches run under it
 	cancel context.CancelFunc
 
+	// streamCh carries the stream's messages to run; made when the feed
+	// first opens a stream (streamRoom), nil until then: thousands of lots
+	// are only ever polled.
 	streamCh chan streamMsg
 	// held is the stream's change merged but not yet published while the
 	// feed takes a backlog of events in one go (handleStreamBacklog).
@@ -45,8 +48,10 @@ type feed struct {
 	stream  Stream     // for LastByte and LastEvent in Status
 	// pending is the fetch waiting for the limiter, to raise.
 	pending pendingFetch
-	// fresh is when the last snapshot succeeded, for the staleness.
-	fresh time.Time
+	// fresh is when the last snapshot succeeded, for the staleness;
+	// streamedUntil when the last healthy stream closed: the lot's state
+	// was current until then.
+	fresh, streamedUntil time.Time
 
 	autoBid atomic.Bool // an AutoBidder subscribes
 	slot    slotClaim   // guarded by Hub.mu
@@ -87,21 +92,20 @@ func newFeed(h *Hub, id int64, cfg Config) *feed {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error
 	f := &feed{
-		h:        h,
-		id:       id,
-		epoch:    hex.EncodeToString(b[:]),
-		log:      h.log.With(zap.Int64("product_id", id)),
-		ctx:      ctx,
-		cancel:   cancel,
-		streamCh: make(chan streamMsg, 16),
-		fetchCh:  make(chan fetchResult, 1),
-		kick:     make(chan struct{}, 1),
-		cfgCh:    make(chan Config, 1),
-		subs:     make(map[uint64]Subscriber),
-		users:    make(map[string]UserState),
-		history:  newRing(cfg.History),
-		cfg:      cfg,
-		sched:    fallback.Schedule{Config: cfg.Poll, Rand: h.rand},
+		h:       h,
+		id:      id,
+		epoch:   hex.EncodeToString(b[:]),
+		log:     h.log.With(zap.Int64("product_id", id)),
+		ctx:     ctx,
+		cancel:  cancel,
+		fetchCh: make(chan fetchResult, 1),
+		kick:    make(chan struct{}, 1),
+		cfgCh:   make(chan Config, 1),
+		subs:    make(map[uint64]Subscriber),
+		users:   make(map[string]UserState),
+		history: newRing(cfg.History),
+		cfg:     cfg,
+		sched:   fallback.Schedule{Config: cfg.Poll, Rand: h.rand},
 	}
 	f.product.ID = id
 	f.status = FeedStatus{ProductID: id, Epoch: f.epoch, Source: string(SourcePoll)}

@@ -83,7 +83,9 @@ func (f *feed) startFetch(kind fetchKind) {
 	now := f.h.clock.Now()
 	if f.fetching {
 		if kind == fetchReconcile {
-			f.reconcileAfter = true
+			if !f.pendingStarts() {
+				f.reconcileAfter = true
+			}
 			f.raiseFetch(f.fetchPriority(kind, now))
 		}
 		return
@@ -116,6 +118,28 @@ func (f *feed) startFetch(kind fetchKind) {
 		case <-f.ctx.Done():
 		}
 	}()
+}
+
+// pendingStarts makes the fetch still waiting for the limiter a reconcile
+// and reports true; false when no fetch waits (one in flight may have
+// started before the gap it should heal). A fetch that has not started
+// sees the gap: a second one after it would only take another turn of
+// poll_rate, and on an auction night a lot given a stream or losing one
+// (a dozen a second) always has a poll waiting its turn, so each change
+// of source would cost two turns, which the polled lots' intervals pay.
+func (f *feed) pendingStarts() bool {
+	f.mu.Lock()
+	waiting := f.pending.req != nil && f.pending.req.Waiting()
+	f.mu.Unlock()
+	if !waiting {
+		return false
+	}
+	if f.fetchKind == fetchPoll {
+		// A poll that became a heal is a one-off fetch for the budget.
+		f.fetchKind = fetchReconcile
+		f.h.scratch.fetches.oneOffs.Add(1)
+	}
+	return true
 }
 
 // raiseFetch raises the waiting fetch to pri, if that is more than it asks.
@@ -222,6 +246,9 @@ func (f *feed) snapshot(timeout time.Duration, cookies string) (snap nellis.Snap
 }
 
 func (f *feed) handleFetch(res fetchResult) {
+	if f.fetchKind == fetchReconcile {
+		res.kind = fetchReconcile // a waiting poll asked to heal a gap (pendingStarts)
+	}
 	f.fetching = false
 	f.h.scratch.fetches.done.Add(1)
 	f.mu.Lock()

@@ -9,6 +9,10 @@ import (
 	"github.com/nellis-edge/gateway/sseupstream"
 )
 
+// streamRoom is how many stream messages wait for the feed's goroutine
+// before the stream's reader waits too.
+const streamRoom = 16
+
 // liveStream is the feed's current upstream stream.
 type liveStream struct {
 	gen     uint64 // tells its messages from those of streams already closed
@@ -41,6 +45,10 @@ type streamObserver struct {
 	f    *feed
 	gen  uint64
 	quit <-chan struct{}
+	// told: an event went to the feed since the stream last came up, so
+	// the feed will hold it healthy, and a ping has nothing more to tell
+	// it. Only the stream's goroutine, which makes the calls, uses it.
+	told bool
 }
 
 func (o *streamObserver) send(m streamMsg) {
@@ -52,9 +60,23 @@ func (o *streamObserver) send(m streamMsg) {
 	}
 }
 
-func (o *streamObserver) StreamUp(int64) { o.send(streamMsg{kind: msgUp}) }
+func (o *streamObserver) StreamUp(int64) {
+	o.told = false
+	o.send(streamMsg{kind: msgUp})
+}
 
+// StreamEvent hands ev to the feed, but for the pings of a stream the feed
+// holds healthy already: they are only counted (Hooks.StreamEvent, here).
+// A gateway following 1,000 lots gets 1,000 pings a second, and each woke
+// a feed to do nothing, between the closing lots' events.
 func (o *streamObserver) StreamEvent(ev sseupstream.Event) {
+	if ev.Kind == sseupstream.Ping && o.told {
+		if hook := o.f.h.hooks.StreamEvent; hook != nil {
+			hook(o.f.id, ev.Kind)
+		}
+		return
+	}
+	o.told = true
 	o.send(streamMsg{kind: msgEvent, ev: ev})
 }
 
@@ -63,6 +85,7 @@ func (o *streamObserver) StreamDecodeError(_ int64, name string, err error) {
 }
 
 func (o *streamObserver) StreamDown(_ int64, reason sseupstream.Reason, err error, _ time.Duration) {
+	o.told = false
 	o.send(streamMsg{kind: msgDown, reason: reason, err: err})
 }
 
@@ -105,6 +128,9 @@ func (f *feed) syncStream() {
 		// the breaker that allowed it.
 		f.breaker = f.newBreaker()
 	}
+	if f.streamCh == nil {
+		f.streamCh = make(chan streamMsg, streamRoom) // before the stream's goroutine starts
+	}
 	f.h.hold(f, true)
 	f.nextGen++
 	quit := make(chan struct{})
@@ -121,11 +147,18 @@ func (f *feed) closeStream() {
 		return
 	}
 	wasHealthy := f.live.healthy
+	lastByte := f.live.stream.LastByte()
 	close(f.live.quit)
 	f.live.stream.Close()
 	f.live = nil
 	f.mu.Lock()
 	f.stream = nil
+	if wasHealthy && lastByte.After(f.streamedUntil) {
+		// A lot that loses its stream is as fresh as the stream's last
+		// byte, not as its last snapshot: a streamed lot's own polls
+		// are insurance, which a short budget never serves.
+		f.streamedUntil = lastByte
+	}
 	f.mu.Unlock()
 	f.h.hold(f, false)
 	if wasHealthy {

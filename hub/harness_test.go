@@ -31,14 +31,29 @@ type fakeStream struct {
 	closed chan struct{}
 	once   sync.Once
 
-	mu      sync.Mutex
-	updates []sseupstream.Config
+	mu       sync.Mutex
+	updates  []sseupstream.Config
+	lastByte time.Time // zero: t0
 }
 
 func (s *fakeStream) Close()               { s.once.Do(func() { close(s.closed) }) }
 func (s *fakeStream) SessionID() string    { return "sess-1" }
-func (s *fakeStream) LastByte() time.Time  { return t0 }
 func (s *fakeStream) LastEvent() time.Time { return t0 }
+func (s *fakeStream) LastByte() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lastByte.IsZero() {
+		return t0
+	}
+	return s.lastByte
+}
+
+// pinged plays a byte (a ping) arriving at at.
+func (s *fakeStream) pinged(at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastByte = at
+}
 func (s *fakeStream) UpdateConfig(cfg sseupstream.Config) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -36,8 +36,8 @@ type FeedStatus struct {
 	// MaxStreams slots went to lots that need them more.
 	StreamCapped bool `json:"stream_capped,omitempty"`
 	// Staleness is the age in seconds of what the feed knows: since its
-	// last good snapshot or, on a healthy stream, the stream's last byte;
-	// -1 before the first.
+	// last good snapshot or, on a healthy stream, the stream's last byte
+	// (after one closed, its last byte); -1 before the first.
 	Staleness float64 `json:"staleness_s"`
 	// ExpectedStaleness, for a polled lot, is how often in seconds the
 	// poll budget lets it be polled now (PollBudget); -1 for never, and 0
@@ -64,6 +64,9 @@ func (f *feed) statusAt(now time.Time) FeedStatus {
 	}
 	s.SinceLastByte, s.SinceLastEvent = -1, -1
 	fresh := f.fresh
+	if f.streamedUntil.After(fresh) {
+		fresh = f.streamedUntil
+	}
 	if f.stream != nil {
 		s.SinceLastByte = secondsSince(now, f.stream.LastByte())
 		s.SinceLastEvent = secondsSince(now, f.stream.LastEvent())
@@ -75,13 +78,21 @@ func (f *feed) statusAt(now time.Time) FeedStatus {
 	return s
 }
 
-// expectedStaleness is what the budget b allows a lot with claim c.
+// expectedStaleness is what the budget b allows a lot with claim c. A lot
+// that entered its closing window less than a closing interval ago still
+// waits for its first closing poll (its waiting poll went to the back of
+// the closing lots' line): its last poll may be as old as a polled lot's
+// interval plus the time since the window opened.
 func expectedStaleness(c slotClaim, b PollBudget, now time.Time, window time.Duration) float64 {
 	switch {
 	case c.over || c.healthy || c.reader:
 		return 0
 	case !c.closeAt.IsZero() && c.closeAt.Sub(now) <= window:
-		return b.ClosingInterval
+		in := (window - c.closeAt.Sub(now)).Seconds() // since the window opened
+		if b.ClosingInterval < 0 || in >= b.ClosingInterval || b.Interval < 0 {
+			return b.ClosingInterval
+		}
+		return max(b.ClosingInterval, b.Interval+in)
 	default:
 		return b.Interval
 	}

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"cmp"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -261,7 +260,8 @@ type rebalanceScratch struct {
 	feeds             []*feed
 	claims            []slotClaim
 	waiting, streamed []streamRank
-	fetches           fetchCounts  // the budget's counts of fetches
+	fetches           fetchCounts // the budget's counts of fetches
+	stated            statedIntervals
 	busy, passes      atomic.Int64 // nanoseconds spent in passes, and passes, for tests
 }
 
@@ -299,8 +299,13 @@ func (h *Hub) allot(now time.Time, feeds []*feed, claims []slotClaim, contended 
 			waiting = append(waiting, r)
 		}
 	}
-	slices.SortFunc(waiting, better)
-	slices.SortFunc(streamed, func(a, b streamRank) int { return better(b, a) }) // worst first
+	// A pass hands out the few free slots and takes the few streams the
+	// best waiting lots displace: heaps give those in order without
+	// sorting thousands of lots four times a second.
+	best := rankHeap{r: waiting, first: func(a, b streamRank) bool { return better(a, b) < 0 }}
+	worst := rankHeap{r: streamed, first: func(a, b streamRank) bool { return better(b, a) < 0 }}
+	best.init()
+	worst.init()
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -319,8 +324,8 @@ func (h *Hub) allot(now time.Time, feeds []*feed, claims []slotClaim, contended 
 			freeing++
 		}
 	}
-	victims := streamed
-	for _, c := range waiting {
+	for best.len() > 0 {
+		c := best.pop()
 		f := c.f
 		if h.feeds[f.id] != f || !f.slot.want || f.slot.granted {
 			continue
@@ -341,14 +346,13 @@ func (h *Hub) allot(now time.Time, feeds []*feed, claims []slotClaim, contended 
 		if used > h.cfg.MaxStreams {
 			break
 		}
-		for len(victims) > 0 && (!victims[0].f.slot.granted || h.feeds[victims[0].f.id] != victims[0].f) {
-			victims = victims[1:]
+		for worst.len() > 0 && (!worst.top().f.slot.granted || h.feeds[worst.top().f.id] != worst.top().f) {
+			worst.pop()
 		}
-		if len(victims) == 0 || !displaces(c, victims[0]) {
+		if worst.len() == 0 || !displaces(c, worst.top()) {
 			break
 		}
-		v := victims[0].f
-		victims = victims[1:]
+		v := worst.pop().f
 		v.slot.granted = false
 		pokes = append(pokes, v)
 		v.log.Debug("stream handed to a lot that needs it more; polling", zap.Int64("to_product_id", f.id))
@@ -365,4 +369,44 @@ func (h *Hub) watchers(f *feed) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.subs)
+}
+
+// rankHeap is a binary heap of ranks, the one first says at the top.
+type rankHeap struct {
+	r     []streamRank
+	first func(a, b streamRank) bool
+}
+
+func (q *rankHeap) init() {
+	for i := len(q.r)/2 - 1; i >= 0; i-- {
+		q.down(i)
+	}
+}
+
+func (q *rankHeap) len() int        { return len(q.r) }
+func (q *rankHeap) top() streamRank { return q.r[0] }
+
+func (q *rankHeap) pop() streamRank {
+	top, n := q.r[0], len(q.r)-1
+	q.r[0] = q.r[n]
+	q.r = q.r[:n]
+	q.down(0)
+	return top
+}
+
+func (q *rankHeap) down(i int) {
+	for n := len(q.r); ; {
+		m := 2*i + 1
+		if m >= n {
+			return
+		}
+		if r := m + 1; r < n && q.first(q.r[r], q.r[m]) {
+			m = r
+		}
+		if !q.first(q.r[m], q.r[i]) {
+			return
+		}
+		q.r[i], q.r[m] = q.r[m], q.r[i]
+		i = m
+	}
 }

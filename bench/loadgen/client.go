@@ -69,6 +69,7 @@ type client struct {
 	// Plan.LastWindow.
 	tallies map[int64]*tally
 	closing tally
+	bySSE   tally // every change in the window that came by SSE
 	// sightings holds, with Plan.Closes, each price of a product received
 	// for an event due from MeasureFrom on (drain included), in order: a
 	// later price covers every change before it (coverage).

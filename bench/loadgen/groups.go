@@ -7,8 +7,11 @@ import (
 // tally counts one product's changes, or one group's, for one client.
 type tally struct {
 	delivered int64
-	bySSE     int64
-	lat       []time.Duration
+	// bySSE counts the changes that came by SSE, the rest came by a
+	// poll or a reconcile: a pair is "on a stream" only when all came
+	// by SSE.
+	bySSE int64
+	lat   []time.Duration
 }
 
 // tallyGroups records a change in the window for Result.Groups. A change
@@ -30,6 +33,8 @@ func (c *client) tallyGroups(p *runPlan, ch change, due time.Time, lat time.Dura
 	t.delivered++
 	if ch.source == "sse" {
 		t.bySSE++
+		c.bySSE.delivered++
+		c.bySSE.lat = append(c.bySSE.lat, lat)
 	}
 	t.lat = append(t.lat, lat)
 	if known && !due.Before(closeAt.Add(-p.LastWindow)) {
@@ -69,7 +74,7 @@ func groups(p *runPlan, clients []*client) map[string]Group {
 		g          Group
 		lat, stale []time.Duration
 	}
-	all := map[string]*acc{"stream": {}, "polled": {}, "closing": {}}
+	all := map[string]*acc{"stream": {}, "polled": {}, "closing": {}, "sse": {}}
 	remote := map[string]map[int64]bool{}
 	if p.Remote != nil {
 		all["cross"], all["local"] = &acc{}, &acc{}
@@ -95,19 +100,26 @@ func groups(p *runPlan, clients []*client) map[string]Group {
 					a.lat = append(a.lat, t.lat...)
 				}
 			}
+			// On a stream for the whole window: every change the pair
+			// had came by SSE. A lot polled for most of the window and
+			// promoted near its close is polled: its polled changes'
+			// latency is a poll's.
 			name := "polled"
-			if t != nil && t.bySSE > 0 {
+			if t != nil && t.bySSE > 0 && t.bySSE == t.delivered {
 				name = "stream"
 			}
 			a := all[name]
-			a.g.Pairs++
-			a.g.Expected += p.expected(id, p.MeasureFrom, p.MeasureUntil)
+			expected := p.expected(id, p.MeasureFrom, p.MeasureUntil)
+			if expected > 0 || t != nil { // a lot with no change due is in neither group
+				a.g.Pairs++
+			}
+			a.g.Expected += expected
 			if t != nil {
 				a.g.Delivered += t.delivered
 				a.lat = append(a.lat, t.lat...)
 			}
 			var covered int64
-			a.stale, covered = p.coverage(id, c.sightings[id], a.stale)
+			a.stale, covered = p.coverage(id, c.sightings[id], a.stale, p.MeasureFrom)
 			a.g.Covered += covered
 			if closeAt, ok := p.Closes[id]; ok {
 				from := closeAt.Add(-p.LastWindow)
@@ -115,13 +127,21 @@ func groups(p *runPlan, clients []*client) map[string]Group {
 					from = p.MeasureFrom
 				}
 				if n := p.expected(id, from, p.MeasureUntil); n > 0 {
-					all["closing"].g.Pairs++
-					all["closing"].g.Expected += n
+					cl := all["closing"]
+					cl.g.Pairs++
+					cl.g.Expected += n
+					cl.stale, covered = p.coverage(id, c.sightings[id], cl.stale, from)
+					cl.g.Covered += covered
 				}
 			}
 		}
 		all["closing"].g.Delivered += c.closing.delivered
 		all["closing"].lat = append(all["closing"].lat, c.closing.lat...)
+		// Every change that came by SSE, whichever its pair's group: its
+		// latency is the stream path's alone.
+		all["sse"].g.Expected += c.bySSE.delivered
+		all["sse"].g.Delivered += c.bySSE.delivered
+		all["sse"].lat = append(all["sse"].lat, c.bySSE.lat...)
 	}
 	out := make(map[string]Group, len(all))
 	for name, a := range all {
@@ -133,12 +153,12 @@ func groups(p *runPlan, clients []*client) map[string]Group {
 	return out
 }
 
-// coverage finds, for each of product id's changes expected in the window,
-// the first sighting of it or a newer price, and appends its staleness
-// (from the change's due time to that sighting; to DrainUntil for a change
-// never covered, which was at least that stale) to stale. It returns how
-// many changes were covered.
-func (p *runPlan) coverage(id int64, seen []sighting, stale []time.Duration) ([]time.Duration, int64) {
+// coverage finds, for each of product id's changes expected in the window
+// from from on, the first sighting of it or a newer price, and appends its
+// staleness (from the change's due time to that sighting; to DrainUntil
+// for a change never covered, which was at least that stale) to stale. It
+// returns how many changes were covered.
+func (p *runPlan) coverage(id int64, seen []sighting, stale []time.Duration, from time.Time) ([]time.Duration, int64) {
 	i, ok := p.index[id]
 	if !ok {
 		return stale, 0
@@ -149,8 +169,8 @@ func (p *runPlan) coverage(id int64, seen []sighting, stale []time.Duration) ([]
 		until = closeAt
 	}
 	n := int64(len(sc.Products))
-	k0 := sc.Count(sc.Start, p.MeasureFrom)
-	k1 := k0 + sc.Count(p.MeasureFrom, until)
+	k0 := sc.Count(sc.Start, from)
+	k1 := k0 + sc.Count(from, until)
 	k := k0 + (int64(i)-k0%n+n)%n // product i's first event at or after k0
 	var covered int64
 	for ; k < k1; k += n {

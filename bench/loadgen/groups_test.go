@@ -27,6 +27,10 @@ type lotsGateway struct {
 	closeAt time.Time
 	until   time.Time
 	sched   chan nellissim.Schedule
+	// promoted, when set, sends lot 11's changes too: by poll until
+	// event promoteAt, by SSE from it on (a polled lot given a stream).
+	promoted  bool
+	promoteAt int64
 }
 
 func (g *lotsGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -62,6 +66,12 @@ func (g *lotsGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(time.Until(sc.At(k)))
 		id, price := sc.Event(k)
 		source := map[int64]string{7: "sse", 9: "poll"}[id]
+		if id == 11 && g.promoted {
+			source = "poll"
+			if k >= g.promoteAt {
+				source = "sse"
+			}
+		}
 		mu.Lock()
 		watching := monitored[fmt.Sprint(id)]
 		mu.Unlock()
@@ -90,7 +100,7 @@ func (g *lotsGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // result counts each (client, lot) pair in the group its changes came by,
 // expects nothing of a lot after its close, counts the changes in a lot's
 // last window apart, and counts a change superseded by a newer price as
-// covered, not delivered.
+// covered, not delivered, in a lot's last window too.
 func TestRunSplitsGroups(t *testing.T) {
 	g := &lotsGateway{sched: make(chan nellissim.Schedule, 3)}
 	srv := httptest.NewServer(g)
@@ -110,12 +120,12 @@ func TestRunSplitsGroups(t *testing.T) {
 	want := map[string]Group{
 		"stream":  {Pairs: 2, Expected: 20, Delivered: 20, Covered: 20},
 		"polled":  {Pairs: 4, Expected: 30, Delivered: 4, Drops: 26, Covered: 8},
-		"closing": {Pairs: 2, Expected: 6, Delivered: 2, Drops: 4},
+		"closing": {Pairs: 2, Expected: 6, Delivered: 2, Drops: 4, Covered: 4},
 	}
 	for name, w := range want {
 		got := res.Groups[name]
 		if got.Pairs != w.Pairs || got.Expected != w.Expected || got.Delivered != w.Delivered || got.Drops != w.Drops ||
-			got.Covered != w.Covered || got.Latency.N != int(got.Delivered) || (name != "closing" && got.Staleness.N != int(got.Expected)) {
+			got.Covered != w.Covered || got.Latency.N != int(got.Delivered) || got.Staleness.N != int(got.Expected) {
 			t.Errorf("%s: %+v, want %+v", name, got, w)
 		}
 	}
@@ -127,6 +137,35 @@ func TestRunSplitsGroups(t *testing.T) {
 	if res.Expected != 50 || res.Delivered != 24 || res.Drops != 26 || res.Duplicates != 0 {
 		t.Errorf("totals: expected %d delivered %d drops %d duplicates %d, want 50, 24, 26 and no duplicate (a close repeating the price is none)",
 			res.Expected, res.Delivered, res.Drops, res.Duplicates)
+	}
+}
+
+// TestRunCountsAPromotedLotAsPolled: a lot polled for part of the window
+// and on a stream after is not "on a stream": its polled changes' latency
+// is a poll's. Its changes by SSE still count among every change by SSE.
+func TestRunCountsAPromotedLotAsPolled(t *testing.T) {
+	g := &lotsGateway{sched: make(chan nellissim.Schedule, 3), promoted: true, promoteAt: 15}
+	srv := httptest.NewServer(g)
+	t.Cleanup(srv.Close)
+	opt := Options{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Secret: "s", Clients: 3,
+		Products: []int64{7, 9, 11}, Watch: 2}
+	res := runLots(t, g, opt, func(sc nellissim.Schedule) Plan {
+		g.until, g.closeAt = sc.At(30), sc.At(15)
+		return Plan{Schedule: sc, MeasureFrom: sc.Start, MeasureUntil: g.until, DrainUntil: g.until.Add(300 * time.Millisecond),
+			Closes: map[int64]time.Time{9: g.closeAt}, LastWindow: g.closeAt.Sub(sc.At(7))}
+	})
+	// Lot 11 (clients 1 and 2) sends k = 2, 5, …, 29: by poll up to 14,
+	// by SSE from 17 on (5 of its 10).
+	want := map[string]Group{
+		"stream": {Pairs: 2, Expected: 20, Delivered: 20},
+		"polled": {Pairs: 4, Expected: 30, Delivered: 24, Drops: 6},
+		"sse":    {Expected: 30, Delivered: 30},
+	}
+	for name, w := range want {
+		got := res.Groups[name]
+		if got.Pairs != w.Pairs || got.Expected != w.Expected || got.Delivered != w.Delivered || got.Drops != w.Drops || got.Latency.N != int(got.Delivered) {
+			t.Errorf("%s: %+v, want %+v", name, got, w)
+		}
 	}
 }
 

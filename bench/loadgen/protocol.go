@@ -108,10 +108,12 @@ type Result struct {
 	StateSetupSecs float64 `json:"stateSetupSecs"`
 	StatesMissing  int     `json:"statesMissing"`
 	// Groups, with Plan.Closes, splits the window's changes: "stream"
-	// holds the products a client got at least one change of by SSE,
-	// "polled" the others (by poll or reconcile, or none at all), both
-	// per client; "closing" every change due in its lot's last
-	// Plan.LastWindow, whatever its source.
+	// holds the (client, product) pairs whose every change came by SSE
+	// (on a stream for the whole window), "polled" the others (a change
+	// by poll or reconcile, or none at all: polled at some time);
+	// "closing" every change due in its lot's last Plan.LastWindow,
+	// whatever its source; "sse" every change that came by SSE,
+	// whichever its pair's group (its Expected is what was delivered).
 	Groups map[string]Group `json:"groups,omitempty"`
 
 	// Regressions counts changes, duplicates among them, whose price was
