@@ -95,12 +95,18 @@ func newMonitored(a Auction, owner *user) *monitored {
 // owner's own state of the lot, nil when none is known (the public values
 // then apply). Callers hold the relay's lock (read is enough).
 func (a *monitored) observe(c *hub.Change) *hub.UserState {
-	key := a.owner.stateKey
-	if c != nil && c.User != nil && c.User.Owner == key {
+	if a.keeps(c) {
 		a.userState.Store(c.User)
 		return c.User
 	}
 	return a.ownState(c)
+}
+
+// keeps reports whether observe would keep c's user state for a: c
+// carries the state of a's owner. Callers hold the relay's lock (read is
+// enough).
+func (a *monitored) keeps(c *hub.Change) bool {
+	return c != nil && c.User != nil && c.User.Owner == a.owner.stateKey
 }
 
 // ownState is the owner's own state of the lot without keeping anything:

@@ -1,7 +1,9 @@
 package wsrelay
 
 import (
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,6 +73,75 @@ func BenchmarkFanout(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*sockets), "ns/delivery")
+	for _, c := range clients {
+		c.ws.Close()
+	}
+	wg.Wait()
+}
+
+// BenchmarkFanoutUsersElsewhere times one change reaching 100 users with
+// a socket each, while 200 more users monitor the product with no socket
+// here, as a cluster node holds the users signed in on the other nodes
+// (every node monitors every user's auctions). fanout-ns/delivery is the
+// time the fan-out took (the change's publish, which returns once every
+// socket was written to or queued), per socket.
+func BenchmarkFanoutUsersElsewhere(b *testing.B) {
+	const here, elsewhere = 100, 200
+	cfg := testConfig()
+	cfg.Users = map[string]string{}
+	for i := range here + elsewhere {
+		cfg.Users[fmt.Sprintf("u%d", i)] = fmt.Sprintf("token-%d", i)
+	}
+	cfg.ConnectionsPerMinute = 10 * (here + elsewhere) // the benchmark may run more than once
+	f := newFixture(b, cfg, Options{})
+	var clients []*client
+	for i := range here + elsewhere {
+		c := f.login(fmt.Sprintf("token-%d", i))
+		startMonitoring(c, "9", 50)
+		if i < here {
+			clients = append(clients, c)
+		} else {
+			c.ws.Close()
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); f.relay.Stats().Connections > here; {
+		if time.Now().After(deadline) {
+			b.Fatal("the other users' sockets are still registered")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// A socket that falls behind gets the newest state in place of the
+	// ones it missed, so each waits for the change's seq, not a count.
+	seqs := make([]atomic.Uint64, here)
+	got := make(chan struct{}, here)
+	var wg sync.WaitGroup
+	for k, c := range clients {
+		wg.Go(func() {
+			c.readStates(func(seq uint64) {
+				seqs[k].Store(seq)
+				select {
+				case got <- struct{}{}:
+				default: // the waiter has news to read already
+				}
+			})
+		})
+	}
+	var fanout time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		c := newChange(b, product(9, float64(i+1)), "e", uint64(i+1))
+		began := time.Now()
+		f.feeds.publish(c)
+		fanout += time.Since(began)
+		for k := range seqs {
+			for seqs[k].Load() < c.Seq {
+				<-got
+			}
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(fanout.Nanoseconds())/float64(b.N*here), "fanout-ns/delivery")
 	for _, c := range clients {
 		c.ws.Close()
 	}

@@ -27,6 +27,14 @@ func (s productSubscriber) Deliver(c *hub.Change) { s.r.deliver(c) }
 // product up, the fan-out is split across up to GOMAXPROCS goroutines and
 // deliver returns only when every part has written or queued its frames,
 // so a socket still gets a product's changes in order.
+//
+// An auction whose user has no socket here is skipped unless c carries
+// that user's own state, which is kept (monitored.observe): it has nobody
+// to send to, and a socket signing in later reads the feed's state, which
+// holds c already. In a cluster every node monitors every user's auctions
+// (the users' records are shared) while each user's sockets are on one
+// node, so without the skip each node would visit every user of the
+// cluster for every change, not just its own.
 func (r *Relay) deliver(c *hub.Change) {
 	if c == nil {
 		return
@@ -40,7 +48,9 @@ func (r *Relay) deliver(c *hub.Change) {
 		return
 	}
 	for a := range r.monitors[c.ProductID] {
-		t.auctions = append(t.auctions, a)
+		if len(a.owner.conns) > 0 || a.keeps(c) {
+			t.auctions = append(t.auctions, a)
+		}
 	}
 	for conn := range r.subscribers[c.ProductID] {
 		t.conns = append(t.conns, conn)

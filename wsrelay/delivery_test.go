@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/settings"
 	"github.com/nellis-edge/gateway/wsconn"
 )
@@ -305,5 +307,62 @@ func TestLargeFanoutKeepsOrder(t *testing.T) {
 			}
 			last = seq
 		}
+	}
+}
+
+// TestAUserWithoutSocketsKeepsTheirOwnStateFromAChange: the fan-out skips
+// users with no socket here (in a cluster, the other nodes' users), but a
+// change that carries such a user's own state, fetched with their cookies,
+// is still kept for them: once they sign in again, the next change shows
+// them as winning.
+func TestAUserWithoutSocketsKeepsTheirOwnStateFromAChange(t *testing.T) {
+	f := newFixture(t, testConfig(), Options{})
+	alice, bob := f.login(tokenAlice), f.login(tokenBob)
+	startMonitoring(alice, "9", 50)
+	startMonitoring(bob, "9", 50)
+	apiCall(t, f, "POST", "/api/auth", tokenAlice, `{"cookies":"s=1"}`, http.StatusOK)
+	alice.ws.Close()
+	f.relay.mu.RLock()
+	u := f.relay.users["alice"]
+	f.relay.mu.RUnlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		f.relay.mu.RLock()
+		conns, key := len(u.conns), u.stateKey
+		f.relay.mu.RUnlock()
+		if conns == 0 {
+			if key == "" {
+				t.Fatal("alice's cookies gave no state key")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("alice's socket is still registered")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	f.relay.mu.RLock()
+	key := u.stateKey
+	f.relay.mu.RUnlock()
+
+	own := newChange(t, product(9, 10), "e", 1)
+	own.User = &hub.UserState{Owner: key, IsWinning: true}
+	f.feeds.publish(own)
+	winning := func(a map[string]any) any { return a["data"].(map[string]any)["isWinning"] }
+	if a := auctionOf(bob.expectType("auctionState")); winning(a) != false {
+		t.Fatalf("bob sees alice's state: %v", a)
+	}
+
+	alice = f.login(tokenAlice)
+	f.feeds.publish(newChange(t, product(9, 11), "e", 2))
+	for {
+		a := auctionOf(alice.expectType("auctionState"))
+		if a["seq"] != 2.0 {
+			continue
+		}
+		if winning(a) != true {
+			t.Fatalf("alice's own state was not kept while she had no socket: %v", a)
+		}
+		return
 	}
 }
