@@ -230,6 +230,9 @@ func TestClusterReaderTimesChangesFromTheLog(t *testing.T) {
 	c.h.Subscribe(id, new(changeLog))
 	r.bid(id, 103, 7)
 	lb.waitPrice(t, "gw-b", 103)
+	// The owner appends before it publishes here, so a reader may have a
+	// change before the owner's own subscriber does.
+	la.waitPrice(t, "gw-a", 103)
 
 	owned := la.all()
 	receivedAt := map[float64]time.Time{}
