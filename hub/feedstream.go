@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -47,8 +48,10 @@ type streamObserver struct {
 	quit <-chan struct{}
 	// told: an event went to the feed since the stream last came up, so
 	// the feed will hold it healthy, and a ping has nothing more to tell
-	// it. Only the stream's goroutine, which makes the calls, uses it.
-	told bool
+	// it. The stream's goroutine makes the calls; atomic all the same, so
+	// an observer driven from two goroutines (as tests' fake streams are)
+	// is still sound.
+	told atomic.Bool
 }
 
 func (o *streamObserver) send(m streamMsg) {
@@ -61,7 +64,7 @@ func (o *streamObserver) send(m streamMsg) {
 }
 
 func (o *streamObserver) StreamUp(int64) {
-	o.told = false
+	o.told.Store(false)
 	o.send(streamMsg{kind: msgUp})
 }
 
@@ -70,13 +73,13 @@ func (o *streamObserver) StreamUp(int64) {
 // A gateway following 1,000 lots gets 1,000 pings a second, and each woke
 // a feed to do nothing, between the closing lots' events.
 func (o *streamObserver) StreamEvent(ev sseupstream.Event) {
-	if ev.Kind == sseupstream.Ping && o.told {
+	if ev.Kind == sseupstream.Ping && o.told.Load() {
 		if hook := o.f.h.hooks.StreamEvent; hook != nil {
 			hook(o.f.id, ev.Kind)
 		}
 		return
 	}
-	o.told = true
+	o.told.Store(true)
 	o.send(streamMsg{kind: msgEvent, ev: ev})
 }
 
@@ -85,7 +88,7 @@ func (o *streamObserver) StreamDecodeError(_ int64, name string, err error) {
 }
 
 func (o *streamObserver) StreamDown(_ int64, reason sseupstream.Reason, err error, _ time.Duration) {
-	o.told = false
+	o.told.Store(false)
 	o.send(streamMsg{kind: msgDown, reason: reason, err: err})
 }
 
