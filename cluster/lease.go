@@ -128,34 +128,14 @@ func (b *JetStream) Claim(ctx context.Context, productID int64) (*Lease, error) 
 	if err != nil {
 		return nil, fmt.Errorf("cluster: claiming product %d: %w", productID, err)
 	}
-	if b.ownWrite(productID, e) {
-		// This process's own key, unchanged since it stopped acting on
-		// it (NATS was away, or it stalled): nobody else took it, and
-		// writing at its revision beats anyone counting a lease on it.
-		sent = time.Now()
-		rev, err = b.owners.Update(ctx, key, []byte(b.cfg.Node), e.Revision())
-		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			return nil, ErrHeld
-		}
-		if err != nil {
-			return nil, fmt.Errorf("cluster: claiming product %d: %w", productID, err)
-		}
-		b.forget(productID)
-		return b.newLease(productID, rev, sent, lease, margin), nil
-	}
+	// This process's own key, unchanged since it stopped acting on it (NATS
+	// was away, or it stalled): nobody else took it, and writing at its
+	// revision beats anyone counting a lease on it. Or the key was handed
+	// to this node by its holder, who stopped acting first. Either way it
+	// is taken at once, at the revision read.
 	holder, handed := parseOwner(e.Value())
-	if handed && holder == b.cfg.Node {
-		// Handed to this node by its holder, who stopped acting first.
-		sent = time.Now()
-		rev, err = b.owners.Update(ctx, key, []byte(b.cfg.Node), e.Revision())
-		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			return nil, ErrHeld
-		}
-		if err != nil {
-			return nil, fmt.Errorf("cluster: claiming product %d: %w", productID, err)
-		}
-		b.forget(productID)
-		return b.newLease(productID, rev, sent, lease, margin), nil
+	if b.ownWrite(productID, e) || (handed && holder == b.cfg.Node) {
+		return b.takeOver(ctx, productID, e.Revision())
 	}
 	// Read after the holder wrote this revision, so a full lease from now
 	// is past the end of the holder's validity.
@@ -172,16 +152,22 @@ func (b *JetStream) Claim(ctx context.Context, productID int64) (*Lease, error) 
 	if now.Sub(seen.at) < lease {
 		return nil, held
 	}
-	sent = time.Now()
-	rev, err = b.owners.Update(ctx, key, []byte(b.cfg.Node), e.Revision())
+	return b.takeOver(ctx, productID, e.Revision())
+}
+
+// takeOver writes this node into the product's lease key at the revision
+// Claim read; ErrHeld when the key was renewed or taken meanwhile.
+func (b *JetStream) takeOver(ctx context.Context, productID int64, revision uint64) (*Lease, error) {
+	sent := time.Now()
+	rev, err := b.owners.Update(ctx, ownerKey(productID), []byte(b.cfg.Node), revision)
 	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return nil, ErrHeld // renewed or taken by another meanwhile
+		return nil, ErrHeld
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cluster: claiming product %d: %w", productID, err)
 	}
 	b.forget(productID)
-	return b.newLease(productID, rev, sent, lease, margin), nil
+	return b.newLease(productID, rev, sent, time.Duration(b.cfg.Lease), b.cfg.safetyMargin()), nil
 }
 
 func (b *JetStream) newLease(productID int64, rev uint64, sent time.Time, lease, margin time.Duration) *Lease {
