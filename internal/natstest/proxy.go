@@ -12,14 +12,14 @@ import (
 // restore, as a network between one gateway and NATS would fail: Cut
 // closes every connection through it and refuses new ones until Restore.
 type Proxy struct {
-	t      testing.TB
-	target string
-	ln     net.Listener
+	t  testing.TB
+	ln net.Listener
 
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	target string
+	cut    bool
+	conns  map[net.Conn]struct{}
+	wg     sync.WaitGroup
 }
 
 // NewProxy listens on a free port and forwards to the server, until the
@@ -45,6 +45,18 @@ func (p *Proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cut = true
+	for c := range p.conns {
+		_ = c.Close()
+	}
+}
+
+// Redirect drops every connection and forwards new ones to server to:
+// a client reconnects through the proxy to another server, as one that
+// fails over to a server on the other side of a partition.
+func (p *Proxy) Redirect(to *Server) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target = fmt.Sprintf("127.0.0.1:%d", to.port)
 	for c := range p.conns {
 		_ = c.Close()
 	}
@@ -76,14 +88,15 @@ func (p *Proxy) accept() {
 			_ = c.Close()
 			continue
 		}
+		target := p.target
 		p.mu.Unlock()
-		up, err := net.Dial("tcp", p.target)
+		up, err := net.Dial("tcp", target)
 		if err != nil {
 			_ = c.Close()
 			continue
 		}
 		p.mu.Lock()
-		if p.cut { // cut while dialling
+		if p.cut || p.target != target { // cut or redirected while dialling
 			p.mu.Unlock()
 			_ = c.Close()
 			_ = up.Close()
