@@ -105,3 +105,32 @@ func TestLostAfterALeaseWithoutJetStream(t *testing.T) {
 		t.Fatalf("listing nodes after JetStream came back: %v", err)
 	}
 }
+
+// A node whose JetStream answers late (each round trip slower than a
+// renewal period, within a lease, as on a loaded machine) is not lost:
+// a slow answer is an answer.
+func TestNotLostWhileJetStreamAnswersSlowly(t *testing.T) {
+	n := startNATS(t)
+	proxy := n.NewProxy()
+	cfg := n.config("slow")
+	cfg.Servers = []string{proxy.URL()}
+	b := n.busWith(cfg)
+	rtt := b.RenewEvery() + 150*time.Millisecond
+	proxy.Delay(rtt / 2)
+	start := time.Now()
+	for time.Since(start) < 3*time.Duration(cfg.Lease) {
+		if b.Lost() {
+			t.Fatalf("lost %v into round trips of %v, under a lease (%v)", time.Since(start), rtt, time.Duration(cfg.Lease))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	sent := time.Now()
+	if _, err := b.LiveNodes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(sent); took < rtt {
+		t.Fatalf("a round trip took %v, want the proxy's delay (%v)", took, rtt)
+	}
+}

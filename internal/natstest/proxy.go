@@ -1,11 +1,12 @@
 package natstest
 
 import (
+	"bytes"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Proxy is a TCP proxy in front of a server that a test can cut and
@@ -18,6 +19,7 @@ type Proxy struct {
 	mu     sync.Mutex
 	target string
 	cut    bool
+	delay  time.Duration
 	conns  map[net.Conn]struct{}
 	wg     sync.WaitGroup
 }
@@ -60,6 +62,20 @@ func (p *Proxy) Redirect(to *Server) {
 	for c := range p.conns {
 		_ = c.Close()
 	}
+}
+
+// Delay holds every byte d in each direction from now on, as a distant
+// or overloaded server answers late: a round trip takes 2d longer.
+func (p *Proxy) Delay(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.delay = d
+}
+
+func (p *Proxy) delayed() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.delay
 }
 
 // Restore lets connections through again.
@@ -110,10 +126,41 @@ func (p *Proxy) accept() {
 	}
 }
 
-// pipe copies one way until either side closes, then closes both.
+// pipe copies one way until either side closes, then closes both. Each
+// chunk read is written once it has been held Delay: a delay line, so a
+// delay adds latency, not a bound on throughput.
 func (p *Proxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
+	type chunk struct {
+		at   time.Time
+		data []byte
+	}
+	line := make(chan chunk, 1024)
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		for c := range line {
+			time.Sleep(time.Until(c.at.Add(p.delayed())))
+			if _, err := dst.Write(c.data); err != nil {
+				_ = src.Close() // ends the reader
+				for range line {
+				}
+				return
+			}
+		}
+	}()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			line <- chunk{at: time.Now(), data: bytes.Clone(buf[:n])}
+		}
+		if err != nil {
+			break
+		}
+	}
+	close(line)
+	<-written
 	_ = dst.Close()
 	_ = src.Close()
 	p.mu.Lock()
