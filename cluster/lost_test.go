@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/nellis-edge/gateway/internal/natstest"
 )
 
@@ -34,15 +36,37 @@ func TestLostAfterALeaseWithoutNATS(t *testing.T) {
 	}
 }
 
-// A node whose connection stays up while JetStream does not answer (its
-// server left without JetStream: the proxy sends it to a server without
-// any, as a server on the minority side of a partition would answer no
-// write) is lost a full lease after the last acknowledged write: its
-// lease stopped being valid before, and another node claims the product
-// only after it did. Once JetStream answers again it is found again.
+// A node whose connection stays up while JetStream does not answer is
+// lost a full lease after the last acknowledged write: its lease stopped
+// being valid before, and another node claims the product only after it
+// did. Once JetStream answers again it is found again. The proxy sends the
+// node to a server without JetStream: every call gets "no responders"
+// at once; or one where something takes the JetStream requests and never
+// answers, so that every write times out, as on a server on the minority
+// side of a partition whose stream leader lost its quorum.
 func TestLostAfterALeaseWithoutJetStream(t *testing.T) {
+	t.Run("no responders", func(t *testing.T) { testLostWithoutJetStream(t, false) })
+	t.Run("no answer", func(t *testing.T) { testLostWithoutJetStream(t, true) })
+}
+
+func testLostWithoutJetStream(t *testing.T, silent bool) {
 	n := startNATS(t)
 	core := natstest.StartCore(t)
+	if silent {
+		nc, err := nats.Connect(core.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		for _, subject := range []string{"$JS.API.>", "$KV.>", "nellis.>"} {
+			if _, err := nc.Subscribe(subject, func(*nats.Msg) {}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	proxy := n.NewProxy()
 	cfg := n.config("minority")
 	cfg.Servers = []string{proxy.URL()}
