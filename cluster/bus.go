@@ -106,8 +106,9 @@ type Bus interface {
 	LiveNodes(ctx context.Context) ([]string, error)
 
 	// Lost reports whether the node has been without the broker for a
-	// full lease: it holds no valid lease then, and serves its clients
-	// standalone until the broker is back.
+	// full lease (disconnected, or connected with no write acknowledged):
+	// it holds no valid lease then, and serves its clients standalone
+	// until the broker is back.
 	Lost() bool
 
 	// Close stops every subscription and goroutine and closes the

@@ -39,6 +39,7 @@ func (b *JetStream) Append(ctx context.Context, rec Record, expect uint64) (uint
 	if err != nil {
 		return 0, fmt.Errorf("cluster: appending to product %d: %w", rec.ProductID, err)
 	}
+	b.answered()
 	return ack.Sequence, nil
 }
 

@@ -45,9 +45,13 @@ type JetStream struct {
 	closed   bool
 	stopBeat context.CancelFunc
 	beatDone chan struct{}
-	// downSince is when the connection dropped; zero while connected
-	// (cluster/lost.go).
-	downSince time.Time
+	// downSince is when the connection dropped; zero while connected.
+	// answeredAt is when JetStream last acknowledged a write of this
+	// node (cluster/lost.go).
+	downSince  time.Time
+	answeredAt time.Time
+	// beatNow asks the presence goroutine for a put at once.
+	beatNow chan struct{}
 }
 
 // seenLease is a lease revision of another node and when this node first
@@ -70,11 +74,12 @@ func New(cfg Config) (*JetStream, error) {
 		return nil, err
 	}
 	return &JetStream{
-		cfg:    cfg,
-		subs:   make(map[*subscription]struct{}),
-		seen:   make(map[int64]seenLease),
-		wrote:  make(map[int64]uint64),
-		leases: make(map[int64]*Lease),
+		cfg:     cfg,
+		subs:    make(map[*subscription]struct{}),
+		seen:    make(map[int64]seenLease),
+		wrote:   make(map[int64]uint64),
+		leases:  make(map[int64]*Lease),
+		beatNow: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -205,26 +210,47 @@ func (b *JetStream) setUp(ctx context.Context, nc *nats.Conn) error {
 		return fmt.Errorf("cluster: announcing node %s: %w", b.cfg.Node, err)
 	}
 	b.js, b.feed, b.owners, b.nodes = js, feed, owners, nodes
+	b.answeredAt = time.Now()
 	return nil
 }
 
-// announce puts this node's presence key every third of a lease until
-// ctx ends. A failed put is tried again at the next tick: while NATS is
-// away nobody can read the key anyway.
+// announce puts this node's presence key every third of a lease, and at
+// once when the connection is back, until ctx ends. Each put also tells
+// whether JetStream answers (cluster/lost.go). A put may take up to a
+// lease: a slow answer on a loaded machine is still an answer. Puts
+// overlap rather than wait on one that hangs (a server that lost its
+// JetStream quorum may never answer), so one is sent every third of a
+// lease, at most three on their way. A failed put is not retried before
+// the next: while NATS is away nobody can read the key anyway.
 func (b *JetStream) announce(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	every := b.cfg.renewEvery()
+	lease := time.Duration(b.cfg.Lease)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	slots := make(chan struct{}, 3)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-b.beatNow:
 		}
-		put, cancel := context.WithTimeout(ctx, every)
-		_, _ = b.nodes.Put(put, b.cfg.Node, []byte(time.Now().UTC().Format(time.RFC3339Nano)))
-		cancel()
+		select {
+		case slots <- struct{}{}:
+		default:
+			continue // three on their way already
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			put, cancel := context.WithTimeout(ctx, lease)
+			defer cancel()
+			if _, err := b.nodes.Put(put, b.cfg.Node, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err == nil {
+				b.answered()
+			}
+		})
 	}
 }
 

@@ -171,6 +171,7 @@ func (b *JetStream) takeOver(ctx context.Context, productID int64, revision uint
 }
 
 func (b *JetStream) newLease(productID int64, rev uint64, sent time.Time, lease, margin time.Duration) *Lease {
+	b.answered()
 	l := &Lease{ProductID: productID, Node: b.cfg.Node}
 	l.written(rev, sent, lease, margin)
 	b.mu.Lock()
@@ -247,6 +248,7 @@ func (b *JetStream) Renew(ctx context.Context, l *Lease) error {
 	if err != nil {
 		return fmt.Errorf("cluster: renewing product %d: %w", l.ProductID, err)
 	}
+	b.answered()
 	if !l.written(next, sent, time.Duration(b.cfg.Lease), b.cfg.safetyMargin()) {
 		// Released while this renewal was on its way: Release deleted
 		// at the revision before it, or not at all. Give up the one just

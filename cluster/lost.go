@@ -6,9 +6,21 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// Bus loss. A node that has been without NATS for a full lease cannot
-// hold any lease (its owners stopped acting by then) and cannot learn who
-// owns what: the hub then serves its own clients standalone (Lost).
+// Bus loss. A node cannot hold any lease once it has gone a full lease
+// without a successful JetStream write: each lease's validity runs from
+// its last successful renewal, sent before that write was answered, so
+// its owners stopped acting by then. Nor can it learn who owns what: the
+// hub then serves its own clients standalone (Lost).
+//
+// Two ways lead there. The connection drops (a cut network, NATS down):
+// a full lease after the drop. Or the connection stays up but JetStream
+// does not answer: the node's server is on the minority side of a NATS
+// cluster partition (no meta or stream leader: writes time out, or "no
+// responders"), or it runs without JetStream. Only an acknowledged write
+// counts as an answer (the presence put every third of a lease, a
+// renewal, a claim, an append): a read may be served by a replica that
+// lost its quorum. One slow write on a loaded machine does not make a
+// node lost: it takes a full lease without a single acknowledged one.
 
 // disconnected records that the connection dropped, once per outage.
 func (b *JetStream) disconnected(*nats.Conn, error) {
@@ -19,17 +31,50 @@ func (b *JetStream) disconnected(*nats.Conn, error) {
 	}
 }
 
-// reconnected ends the outage.
+// reconnected ends the outage of the connection, and asks for a presence
+// put at once: the node is found again as soon as JetStream answers it.
 func (b *JetStream) reconnected(*nats.Conn) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.downSince = time.Time{}
+	b.mu.Unlock()
+	select {
+	case b.beatNow <- struct{}{}:
+	default:
+	}
 }
 
-// Lost reports whether the node has been without NATS for a full lease.
-// Before Connect and after Close it is false: nothing was lost.
+// answered records an acknowledged JetStream write.
+func (b *JetStream) answered() {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if now.After(b.answeredAt) {
+		b.answeredAt = now
+	}
+}
+
+// Lost reports whether the node has gone a full lease without an
+// acknowledged JetStream write and, if its connection dropped before
+// that, a full lease since the drop. Before Connect and after Close it
+// is false: nothing was lost.
 func (b *JetStream) Lost() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return !b.closed && !b.downSince.IsZero() && time.Since(b.downSince) >= time.Duration(b.cfg.Lease)
+	if b.closed || b.answeredAt.IsZero() {
+		return false
+	}
+	lease := time.Duration(b.cfg.Lease)
+	at := b.answeredAt.Add(lease)
+	if !b.downSince.IsZero() && b.downSince.Before(at) {
+		// Dropped while JetStream still answered: a lease from the drop.
+		at = later(at, b.downSince.Add(lease))
+	}
+	return !time.Now().Before(at)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

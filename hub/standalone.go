@@ -7,7 +7,8 @@ import (
 )
 
 // Bus loss. A node that has been without NATS for a full lease
-// (cluster.Bus.Lost) holds no valid lease any more: its owners stopped
+// (cluster.Bus.Lost: disconnected, or connected to a server whose
+// JetStream acknowledges none of its writes) holds no valid lease any more: its owners stopped
 // acting by then, and the other nodes take its products over. Rather than
 // leave its own clients without prices, each of its feeds with local
 // interest becomes STANDALONE: it runs the upstream as a single node does,

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nellis-edge/gateway/internal/natstest"
 	"github.com/nellis-edge/gateway/nellis"
 	"github.com/nellis-edge/gateway/sseupstream"
 )
@@ -249,5 +250,104 @@ func waitStreamOf(t *testing.T, r *clusterRig, id int64, node string) *rigStream
 			t.Fatalf("product %d: %s opened no stream", id, node)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// One hub whose NATS server stays connected but answers no JetStream
+// call (the proxy sends it to a server without JetStream, as a server on
+// the minority side of a NATS partition answers no write): it stops
+// bidding before its lease ends, another hub owns its lot within lease +
+// 1 s and never while it still may act, it goes standalone within lease +
+// 1 s, and once JetStream answers again it rejoins with one stream.
+func TestClusterJetStreamLossStandaloneAndRejoin(t *testing.T) {
+	r := newClusterRig(t)
+	core := natstest.StartCore(t)
+	proxy := r.nats.NewProxy()
+	c := r.nodeAt("gw-c", proxy.URL(), nil)
+	a := r.node("gw-a", nil)
+	const id = 51
+	r.ft.set(id, r.lot(id, 100, 4))
+	logs := subscribeAll([]*rigNode{c}, id)
+	if s := r.oneStream(id, 5*time.Second); s.node != "gw-c" {
+		t.Fatalf("streamed by %s, want gw-c, the only one watching", s.node)
+	}
+	for name, ls := range subscribeAll([]*rigNode{a}, id) {
+		logs[name] = ls
+	}
+	r.bid(id, 101, 5)
+	logs["gw-a"][id].waitPrice(t, "gw-a", 101)
+	logEpoch := lastChange(logs["gw-c"][id]).Epoch
+
+	proxy.Redirect(core)
+	cut := time.Now()
+	deadline := cut.Add(testLease + time.Second)
+	var stoppedAt, ownedAt, aloneAt time.Time
+	for stoppedAt.IsZero() || ownedAt.IsZero() || aloneAt.IsZero() {
+		now := time.Now()
+		cOwns, aOwns := c.h.Owns(id), a.h.Owns(id)
+		if cOwns && aOwns {
+			t.Fatalf("%v after JetStream went: both hubs own the lot", now.Sub(cut))
+		}
+		if stoppedAt.IsZero() && !cOwns {
+			stoppedAt = now
+		}
+		if ownedAt.IsZero() && aOwns {
+			ownedAt = now
+		}
+		if aloneAt.IsZero() && c.h.Standalone() {
+			aloneAt = now
+		}
+		if now.After(deadline) {
+			t.Fatalf("%v after JetStream went: gw-c stopped %v, gw-a owns %v, gw-c standalone %v",
+				now.Sub(cut), !stoppedAt.IsZero(), !ownedAt.IsZero(), !aloneAt.IsZero())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if stoppedAt.Sub(cut) >= testLease {
+		t.Fatalf("gw-c stopped bidding %v after JetStream went, not before its lease (%v) could end", stoppedAt.Sub(cut), testLease)
+	}
+	t.Logf("after JetStream went: gw-c stopped bidding %v, gw-a owns %v, gw-c standalone %v", stoppedAt.Sub(cut).Round(time.Millisecond),
+		ownedAt.Sub(cut).Round(time.Millisecond), aloneAt.Sub(cut).Round(time.Millisecond))
+	if a.h.Standalone() {
+		t.Fatal("gw-a, connected to JetStream, reports standalone")
+	}
+	// Standalone, gw-c serves its subscriber from its own stream under a
+	// fresh epoch.
+	s := waitStreamOf(t, r, id, "gw-c")
+	r.ft.set(id, r.lot(id, 130, 11))
+	s.obs.StreamEvent(sseupstream.Event{
+		Kind: sseupstream.Bid, ProductID: id, Name: "ch_product_bids:x",
+		Patch: nellis.Patch{ProductID: id, CurrentBid: ptr(130.0), BidCount: ptr(11)}, ReceivedAt: time.Now(),
+	})
+	logs["gw-c"][id].waitPrice(t, "gw-c standalone", 130)
+	if got := lastChange(logs["gw-c"][id]).Epoch; got == logEpoch {
+		t.Fatalf("standalone change in the log's epoch %s; want a fresh one", got)
+	}
+	if role := statusOf(c.h, id).Role; role != "standalone" {
+		t.Fatalf("role %q on gw-c, want standalone", role)
+	}
+
+	proxy.Redirect(r.nats)
+	back := time.Now()
+	deadline = back.Add(testLease + time.Second)
+	for {
+		open := r.open(id)
+		if !c.h.Standalone() && len(open) == 1 && statusOf(c.h, id).Role != "standalone" {
+			t.Logf("rejoined with one stream (%s) %v after JetStream came back", open[0].node, time.Since(back).Round(time.Millisecond))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v after JetStream came back: standalone %v, %d streams, gw-c %s", testLease+time.Second,
+				c.h.Standalone(), len(open), statusOf(c.h, id).Role)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.watchStreams(id)
+	r.bid(id, 140, 12)
+	for _, n := range []*rigNode{a, c} {
+		logs[n.name][id].waitPrice(t, n.name, 140)
+		if got := lastChange(logs[n.name][id]).Epoch; got != logEpoch {
+			t.Fatalf("%s: epoch %s after the rejoin, want the log's %s", n.name, got, logEpoch)
+		}
 	}
 }

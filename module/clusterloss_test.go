@@ -87,3 +87,56 @@ func TestClusterReadyAndAutoBidWithoutNATS(t *testing.T) {
 		return m["auctionId"] == fmt.Sprint(lot.ID) && st["status"] == "waiting"
 	})
 }
+
+// A gateway whose NATS server stays connected but answers no JetStream
+// call (the proxy sends it to a server without JetStream, as a server on
+// the minority side of a NATS partition answers no write): within lease
+// + 1 s readiness answers 503 and nellis_cluster_standalone is 1; once
+// JetStream answers again the gateway is ready and the gauge back to 0.
+func TestClusterNotReadyWhileJetStreamIsAway(t *testing.T) {
+	js := natstest.Start(t)
+	core := natstest.StartCore(t)
+	proxy := js.NewProxy()
+	sim, simURL := newSimulator(t)
+	loadCaddy(t, noGatewayConfig)
+	defer loadCaddy(t, noGatewayConfig)
+	loadCaddy(t, gatewayConfig(simURL, t.TempDir(), fmt.Sprintf("cookie_key %s\n\t\tcluster %s {\n\t\t\tnode gw-minority\n\t\t\tlease 1s\n\t\t}\n", clusterKeyHex, proxy.URL())))
+	// A client watching a lot, owned here: the node is in the cluster.
+	lot := sim.Auctions()[0]
+	ext, _, err := dialExtension(t, testOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext.send(map[string]any{"type": "authenticate", "token": testToken, "requestId": "req_1"})
+	if m := ext.next("authenticated", 5*time.Second, nil); m["success"] != true {
+		t.Fatalf("authenticate: %v", m)
+	}
+	ext.send(map[string]any{
+		"type": "startMonitoring", "auctionId": fmt.Sprint(lot.ID), "requestId": "req_2",
+		"metadata": map[string]any{"source": "test", "title": "lot", "url": fmt.Sprintf("https://www.nellisauction.com/p/x/%d", lot.ID)},
+	})
+	eventually(t, 5*time.Second, "the lot owned here", func() bool {
+		r := adminReport(t)
+		return len(r.Feeds) == 1 && r.Feeds[0].Role == "owner"
+	})
+	const gauge = "nellis_cluster_standalone"
+	if status, v := adminReadiness(t); status != http.StatusOK || scrape(t)[gauge] != 0 {
+		t.Fatalf("with JetStream: readiness %d %+v, %s %v", status, v, gauge, scrape(t)[gauge])
+	}
+
+	proxy.Redirect(core)
+	away := time.Now()
+	eventually(t, 2*time.Second, "readiness 503 and the gauge set without JetStream", func() bool {
+		status, v := adminReadiness(t)
+		return status == http.StatusServiceUnavailable && v.Reason == statusview.ReasonStandalone && scrape(t)[gauge] == 1
+	})
+	t.Logf("not ready %v after JetStream went", time.Since(away).Round(time.Millisecond))
+
+	proxy.Redirect(js)
+	back := time.Now()
+	eventually(t, 3*time.Second, "ready again with JetStream", func() bool {
+		status, _ := adminReadiness(t)
+		return status == http.StatusOK && scrape(t)[gauge] == 0
+	})
+	t.Logf("ready %v after JetStream came back", time.Since(back).Round(time.Millisecond))
+}

@@ -19,6 +19,7 @@ type Server struct {
 	t    testing.TB
 	dir  string
 	port int
+	core bool // JetStream off
 	s    *server.Server
 }
 
@@ -26,6 +27,17 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	n := &Server{t: t, dir: t.TempDir(), port: freePort(t)}
+	n.start()
+	t.Cleanup(n.Stop)
+	return n
+}
+
+// StartCore runs a server without JetStream until the test ends: a
+// client connected to it stays connected while every JetStream call
+// fails, as on a NATS server cut off from its cluster's quorum.
+func StartCore(t testing.TB) *Server {
+	t.Helper()
+	n := &Server{t: t, dir: t.TempDir(), port: freePort(t), core: true}
 	n.start()
 	t.Cleanup(n.Stop)
 	return n
@@ -46,7 +58,7 @@ func (n *Server) start() {
 	s, err := server.NewServer(&server.Options{
 		Host:      "127.0.0.1",
 		Port:      n.port,
-		JetStream: true,
+		JetStream: !n.core,
 		StoreDir:  n.dir,
 		NoLog:     true,
 		NoSigs:    true,

@@ -1,25 +1,27 @@
 package natstest
 
 import (
+	"bytes"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Proxy is a TCP proxy in front of a server that a test can cut and
 // restore, as a network between one gateway and NATS would fail: Cut
 // closes every connection through it and refuses new ones until Restore.
 type Proxy struct {
-	t      testing.TB
-	target string
-	ln     net.Listener
+	t  testing.TB
+	ln net.Listener
 
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	target string
+	cut    bool
+	delay  time.Duration
+	conns  map[net.Conn]struct{}
+	wg     sync.WaitGroup
 }
 
 // NewProxy listens on a free port and forwards to the server, until the
@@ -50,6 +52,32 @@ func (p *Proxy) Cut() {
 	}
 }
 
+// Redirect drops every connection and forwards new ones to server to:
+// a client reconnects through the proxy to another server, as one that
+// fails over to a server on the other side of a partition.
+func (p *Proxy) Redirect(to *Server) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target = fmt.Sprintf("127.0.0.1:%d", to.port)
+	for c := range p.conns {
+		_ = c.Close()
+	}
+}
+
+// Delay holds every byte d in each direction from now on, as a distant
+// or overloaded server answers late: a round trip takes 2d longer.
+func (p *Proxy) Delay(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.delay = d
+}
+
+func (p *Proxy) delayed() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.delay
+}
+
 // Restore lets connections through again.
 func (p *Proxy) Restore() {
 	p.mu.Lock()
@@ -76,14 +104,15 @@ func (p *Proxy) accept() {
 			_ = c.Close()
 			continue
 		}
+		target := p.target
 		p.mu.Unlock()
-		up, err := net.Dial("tcp", p.target)
+		up, err := net.Dial("tcp", target)
 		if err != nil {
 			_ = c.Close()
 			continue
 		}
 		p.mu.Lock()
-		if p.cut { // cut while dialling
+		if p.cut || p.target != target { // cut or redirected while dialling
 			p.mu.Unlock()
 			_ = c.Close()
 			_ = up.Close()
@@ -97,10 +126,41 @@ func (p *Proxy) accept() {
 	}
 }
 
-// pipe copies one way until either side closes, then closes both.
+// pipe copies one way until either side closes, then closes both. Each
+// chunk read is written once it has been held Delay: a delay line, so a
+// delay adds latency, not a bound on throughput.
 func (p *Proxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
+	type chunk struct {
+		at   time.Time
+		data []byte
+	}
+	line := make(chan chunk, 1024)
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		for c := range line {
+			time.Sleep(time.Until(c.at.Add(p.delayed())))
+			if _, err := dst.Write(c.data); err != nil {
+				_ = src.Close() // ends the reader
+				for range line {
+				}
+				return
+			}
+		}
+	}()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			line <- chunk{at: time.Now(), data: bytes.Clone(buf[:n])}
+		}
+		if err != nil {
+			break
+		}
+	}
+	close(line)
+	<-written
 	_ = dst.Close()
 	_ = src.Close()
 	p.mu.Lock()
