@@ -52,7 +52,7 @@ func (s *sharing) watchBus() {
 		}
 		s.alone.Store(lost)
 		if lost {
-			s.h.log.Warn("cluster: NATS unreachable for a full lease; serving this node's clients standalone, auto-bid paused")
+			s.h.log.Warn("cluster: NATS or its JetStream unreachable for a full lease; serving this node's clients standalone, auto-bid paused")
 		} else {
 			s.h.log.Info("cluster: NATS is back; rejoining the cluster")
 		}

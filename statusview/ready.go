@@ -21,7 +21,7 @@ type Readiness struct {
 // ReasonStandalone is the reason a node cut off from its cluster is not
 // ready: its clients still get prices, but no bids, and its lots' other
 // clients are better served by a node that reaches NATS.
-const ReasonStandalone = "cluster unavailable: no NATS for over a lease; serving this node's clients standalone, auto-bid paused"
+const ReasonStandalone = "cluster unavailable: no NATS or JetStream answer for over a lease; serving this node's clients standalone, auto-bid paused"
 
 // Ready judges a report: ready once the app has started, the node is not
 // cut off from its cluster, and no more than maxStaleShare of its feeds

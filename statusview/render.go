@@ -33,7 +33,7 @@ func Render(f Frame) string {
 	case !r.Started:
 		state = "starting"
 	case r.Standalone:
-		state = "STANDALONE (cluster unavailable: no NATS; auto-bid paused)"
+		state = "STANDALONE (cluster unavailable: no NATS or JetStream; auto-bid paused)"
 	}
 	fmt.Fprintf(&b, "nellis edge · %s · %s · %s\n", f.Address, r.At.UTC().Format("2006-01-02 15:04:05 MST"), state)
 
