@@ -155,9 +155,17 @@ func (f *Forwarder) Serve(place func(context.Context, users.Bid) (users.BidResul
 	if err != nil {
 		return fmt.Errorf("clusterusers: serving forwarded bids: %w", err)
 	}
+	// Subscribing only queues the request to the server: without the
+	// round trip, a bid another node forwards right after this node took a
+	// lease could find no responder and be refused as ownerless. A flush
+	// that fails (NATS away) leaves the subscription to the reconnect.
+	_ = f.nc.FlushTimeout(serveFlushTimeout)
 	f.sub = sub
 	return nil
 }
+
+// serveFlushTimeout bounds Serve's wait for the server to know it.
+const serveFlushTimeout = 5 * time.Second
 
 // answer places one forwarded bid and replies.
 func (f *Forwarder) answer(m *nats.Msg, place func(context.Context, users.Bid) (users.BidResult, error), timeout time.Duration) {
