@@ -147,12 +147,12 @@ func (s *shared) joinUsersCluster(ctx context.Context, bus *clusterBus, cookieKe
 	})
 	c.store.set(store)
 	c.leave = func() {
+		c.remote.Store(nil)
+		remote.close() // before the store it loads users from
 		s.relay.SetPeers(nil)
 		news.Close()
 		fw.Close()
 		store.Close()
-		c.remote.Store(nil)
-		remote.close()
 	}
 	c.joined = true
 	return nil

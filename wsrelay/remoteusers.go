@@ -26,11 +26,12 @@ var ErrRemoteUsersFull = errors.New("wsrelay: remote users at their bound")
 // remote users held at once (ErrRemoteUsersFull). A user whose record
 // holds no auction is not loaded.
 func (r *Relay) LoadRemoteUser(ctx context.Context, name string, limit int) (bool, error) {
+	_, configured := r.config().Users[name]
 	r.mu.RLock()
 	loaded, closing, held := r.users[name] != nil, r.closing, len(r.remote)
 	r.mu.RUnlock()
 	switch {
-	case loaded:
+	case loaded || configured: // a configured user is every node's, loaded by Configure
 		return false, nil
 	case closing:
 		return false, fmt.Errorf("shutting down")

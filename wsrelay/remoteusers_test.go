@@ -69,6 +69,9 @@ func TestRemoteUsersAreLoadedToBidBoundedAndLetGo(t *testing.T) {
 	if ok, err := f.relay.LoadRemoteUser(ctx, "ivy", 2); ok || err != nil {
 		t.Fatalf("ivy again: %v, %v", ok, err)
 	}
+	if ok, err := f.relay.LoadRemoteUser(ctx, "alice", 3); ok || err != nil || f.relay.RemoteUsers() != 2 {
+		t.Fatalf("a configured user loaded as a remote one: %v, %v", ok, err)
+	}
 
 	// joe signs in here: no longer remote, and a place is free.
 	f.login(hs256(t, jwt.MapClaims{"sub": "joe"}))
