@@ -127,6 +127,17 @@ func (st *bidState) install(rec users.LotBids, rev uint64) {
 	st.history = history{}
 	for _, b := range rec.Bids {
 		st.history.add(b)
+		// The newest answer says whether the user leads: a new owner,
+		// whose feed's changes (live ones, or the log's) carry no user
+		// state, would otherwise take the user's own leading bid for
+		// someone else's and raise it. A price above it is someone
+		// else's bid (observeChange).
+		switch nellis.BidOutcome(b.Result) {
+		case nellis.BidAccepted:
+			st.winning, st.winMax = true, b.Amount
+		case nellis.BidOutbid:
+			st.winning = false
+		}
 	}
 	if in := rec.Intent; in != nil {
 		st.tried[in.Amount] = struct{}{}

@@ -274,3 +274,48 @@ func (f *fakeForwarder) Forward(_ context.Context, b users.Bid) (users.BidResult
 	f.bids = append(f.bids, b)
 	return users.BidResult{Success: true}, nil
 }
+
+// The owner's bid is accepted and leads; the owner dies and the next owner
+// knows the lot only from live changes, which say nothing of whose bid
+// leads. From the lot's record it knows the user's own bid leads: it does
+// not raise it; a rival's bid above it draws one bid.
+func TestAcceptedBidLeadsAtTheNextOwner(t *testing.T) {
+	shared := users.NewStorageLedger(memstorage.New())
+	ledgerA := &dyingLedger{BidLedger: shared}
+	ownerA, ownerB := owner(true), owner(false)
+	r := newRigWith(t, rigOptions{}, func(o *Options) { o.Ledger, o.Owner, o.Node = ledgerA, ownerA, "a" })
+	b := r.engineOn(Config{}, func(o *Options) { o.Ledger, o.Owner, o.Node = shared, ownerB, "b" })
+	lot := r.lots[0]
+	r.rivalBid(lot.ID, lot.NextBid+3)
+	next := r.lot(lot.ID).NextBid
+	w := alice(lot.ID, AuctionConfig{MaxBid: float64(next + 50), Strategy: StrategyAuto, AutoBid: true})
+	w.StateKey = "alice-key"
+	r.dir.set(lot.ID, w)
+	b.Refresh(lot.ID) // follows the lot, but does not own it
+	r.engine.Refresh(lot.ID)
+	r.settle()
+	if sent := r.bidsSent(); len(sent) != 1 || sent[0].amount != next {
+		t.Fatalf("a's bids %+v, want one of %d", sent, next)
+	}
+	r.publish(lot.ID) // the live event of a's bid, which b reads too
+
+	ledgerA.dead.Store(true)
+	ownerA.owns.Store(false)
+	ownerB.owns.Store(true)
+	r.engine.Close()
+	r.engine = b
+	r.advance(ownerRecheck)
+	r.publish(lot.ID)
+	r.settle()
+	if sent := r.bidsSent(); len(sent) != 1 {
+		t.Fatalf("bids %+v: b raised alice's own leading bid", sent)
+	}
+	if s := r.state("alice", auctionID(lot.ID)); s.Status != StatusWinning {
+		t.Fatalf("b's state %+v, want winning", s)
+	}
+	r.rivalBid(lot.ID, r.lot(lot.ID).NextBid)
+	r.settle()
+	if sent := r.bidsSent(); len(sent) != 2 || sent[1].user != "alice" || sent[1].amount == next {
+		t.Fatalf("bids at Nellis %+v: want a's, then b's one answer to the rival", sent)
+	}
+}

@@ -62,6 +62,13 @@ type Config struct {
 	// at least 1m. Default: 24h.
 	HistoryAge settings.Duration `json:"history_age,omitempty"`
 
+	// RemoteUsers bounds the users this node holds only to bid for them:
+	// users of signed tokens who signed in on other nodes, not here, with
+	// an auction on a lot this node owns. Beyond it the user is not
+	// loaded (logged), and their lot gets no auto-bid until a node under
+	// its bound owns it. Default: 10000.
+	RemoteUsers int `json:"remote_users,omitempty"`
+
 	// History is how many changes the log keeps per product: the hub's
 	// `history`, set by the app. Default: 64.
 	History int `json:"-"`
@@ -69,11 +76,12 @@ type Config struct {
 
 // The limits of Config.
 const (
-	DefaultPrefix     = "nellis"
-	DefaultReplicas   = 1
-	DefaultLease      = 3 * time.Second
-	DefaultHistoryAge = 24 * time.Hour
-	DefaultHistory    = 64
+	DefaultPrefix      = "nellis"
+	DefaultReplicas    = 1
+	DefaultLease       = 3 * time.Second
+	DefaultHistoryAge  = 24 * time.Hour
+	DefaultHistory     = 64
+	DefaultRemoteUsers = 10000
 
 	MinLease      = time.Second
 	MaxLease      = 30 * time.Second
@@ -104,6 +112,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.History == 0 {
 		c.History = DefaultHistory
+	}
+	if c.RemoteUsers == 0 {
+		c.RemoteUsers = DefaultRemoteUsers
 	}
 	return c
 }
@@ -164,6 +175,9 @@ func (c Config) Validate() error {
 	}
 	if c.History < 1 {
 		errs = append(errs, fmt.Errorf("cluster: history must be at least 1, got %d", c.History))
+	}
+	if c.RemoteUsers < 1 {
+		errs = append(errs, fmt.Errorf("cluster: remote_users must be at least 1, got %d", c.RemoteUsers))
 	}
 	return errors.Join(errs...)
 }

@@ -12,7 +12,7 @@ func TestConfigDefaults(t *testing.T) {
 	c := Config{Servers: []string{"nats://127.0.0.1:4222"}}.WithDefaults()
 	host, _ := os.Hostname()
 	if c.Node != strings.NewReplacer(".", "-").Replace(host) || c.Prefix != "nellis" || c.Replicas != 1 || time.Duration(c.Lease) != 3*time.Second ||
-		time.Duration(c.HistoryAge) != 24*time.Hour || c.History != 64 {
+		time.Duration(c.HistoryAge) != 24*time.Hour || c.History != 64 || c.RemoteUsers != 10000 {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if err := c.Validate(); err != nil {
@@ -46,6 +46,7 @@ func TestConfigErrors(t *testing.T) {
 		{"short lease", func(c *Config) { c.Lease = 5e8 }, "lease must be 1s to 30s, got 500ms"},
 		{"long lease", func(c *Config) { c.Lease = 31e9 }, "lease must be 1s to 30s, got 31s"},
 		{"short history_age", func(c *Config) { c.HistoryAge = 1e9 }, "history_age must be at least 1m0s, got 1s"},
+		{"remote_users", func(c *Config) { c.RemoteUsers = -1 }, "remote_users must be at least 1, got -1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base()

@@ -46,6 +46,11 @@ type Options struct {
 	// (the relay's), so no local change slips in between. Called from the
 	// watch's goroutine, one user at a time. Required for Watch.
 	Changed func(name string, merge func(local users.Record) users.Record)
+	// Stranger is told, from the watch's goroutine, that the stored
+	// record of a user this node has not loaded (at the watch's start,
+	// or since) has auctions on products, sorted (none: no auction
+	// left); see Strangers. It must not wait on I/O. Optional.
+	Stranger func(name string, products []int64)
 }
 
 // Store is the users.UserStore over the bucket <prefix>_users.
@@ -55,6 +60,8 @@ type Store struct {
 
 	mu   sync.Mutex // a leaf
 	base map[string]known
+
+	strangers *strangers
 
 	watchMu sync.Mutex
 	watcher jetstream.KeyWatcher
@@ -98,7 +105,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, er
 	if err != nil {
 		return nil, fmt.Errorf("clusterusers: creating bucket %s: %w", Bucket(opts.Prefix), err)
 	}
-	return &Store{kv: kv, opts: opts, base: make(map[string]known)}, nil
+	return &Store{kv: kv, opts: opts, base: make(map[string]known), strangers: newStrangers()}, nil
 }
 
 // KeyValue is the bucket, shared with the Ledger.
@@ -203,10 +210,11 @@ func encode(name string, rec users.Record, key []byte) ([]byte, error) {
 
 func (s *Store) remember(name string, rec users.Record, rev uint64) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if k, ok := s.base[name]; !ok || rev >= k.revision {
 		s.base[name] = known{rec: cloneRecord(rec), revision: rev}
 	}
+	s.mu.Unlock()
+	s.strangers.set(name, nil) // loaded here: the watch applies their changes
 }
 
 func (s *Store) known(name string) (known, bool) {
@@ -290,6 +298,7 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 	s.mu.Lock()
 	delete(s.base, name)
 	s.mu.Unlock()
+	s.strangers.set(name, nil)
 	return nil
 }
 

@@ -16,7 +16,9 @@ import (
 // Watch starts applying the records other nodes write to this node's
 // users: each update of a user this node has loaded goes to
 // Options.Changed, to be merged with what the user changed here since. Writes this node made itself, and records it already
-// knows, are skipped. It runs until Close.
+// knows, are skipped. The other users' records, those stored at the start
+// and each change since, index them as strangers (strangers.go). It runs
+// until Close.
 func (s *Store) Watch(ctx context.Context) error {
 	if s.opts.Changed == nil {
 		return errors.New("clusterusers: Watch needs Changed")
@@ -26,7 +28,7 @@ func (s *Store) Watch(ctx context.Context) error {
 	if s.watcher != nil {
 		return errors.New("clusterusers: already watching")
 	}
-	w, err := s.kv.Watch(ctx, "u.>", jetstream.UpdatesOnly(), jetstream.IgnoreDeletes())
+	w, err := s.kv.Watch(ctx, "u.>")
 	if err != nil {
 		return fmt.Errorf("clusterusers: watching users: %w", err)
 	}
@@ -40,7 +42,7 @@ func (s *Store) follow(w jetstream.KeyWatcher, done chan<- struct{}) {
 	defer close(done)
 	for e := range w.Updates() {
 		if e == nil {
-			continue // the end of the initial values, which UpdatesOnly skips
+			continue // the end of the initial values
 		}
 		s.apply(e)
 	}
@@ -58,8 +60,21 @@ func (s *Store) apply(e jetstream.KeyValueEntry) {
 		return
 	}
 	base, ok := s.known(name)
-	if !ok || e.Revision() <= base.revision {
-		return // not loaded here (its Load reads it whole), or known already
+	if !ok {
+		// Not loaded here (its Load reads it whole): a stranger, or no
+		// longer one when the record was removed.
+		var products []int64
+		if e.Operation() == jetstream.KeyValuePut {
+			products = recordProducts(e.Value())
+		}
+		s.strangers.set(name, products)
+		if s.opts.Stranger != nil {
+			s.opts.Stranger(name, products)
+		}
+		return
+	}
+	if e.Operation() != jetstream.KeyValuePut || e.Revision() <= base.revision {
+		return // removed (a loaded user stays), or known already
 	}
 	theirs := s.decode(name, e.Value(), s.opts.Key())
 	s.remember(name, theirs, e.Revision())

@@ -25,6 +25,8 @@ const (
 	stackFirstAdmin = 2981 // their admin endpoints: 2981-2983
 	stackToken      = "cluster-stack-token-0123456789"
 	stackCookieKey  = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	// stackJWTKey signs the tokens of users no `user` line names.
+	stackJWTKey = "cluster-stack-hmac-key-long-enough-for-hs256"
 	// stackBidder is the Nellis user the gateways bid as: the simulator
 	// reads it from the synced cookie.
 	stackBidder = "alice"
@@ -108,6 +110,9 @@ func (n *stackNode) config(simURL, natsURL string, lease time.Duration) string {
 		auth_token %s
 		poll_rate 50
 		cookie_key %s
+		jwt {
+			hmac_key %s
+		}
 		cluster %s {
 			node %s
 			lease %s
@@ -120,7 +125,7 @@ http://localhost:%d {
 	nellis_ws /ws
 	nellis_api /api/*
 }
-`, n.admin, n.dir, simURL, simURL, stackToken, stackCookieKey, natsURL, n.name, lease, n.port)
+`, n.admin, n.dir, simURL, simURL, stackToken, stackCookieKey, stackJWTKey, natsURL, n.name, lease, n.port)
 }
 
 // running reports whether the node's process has not exited.
@@ -364,9 +369,16 @@ func (s *stack) oneStreamEach(ids []int64, within time.Duration, what string) ti
 // extension does; cluster mode shares them with the other nodes.
 func (s *stack) syncCookies(n *stackNode) {
 	s.t.Helper()
+	s.syncCookiesAs(n, stackToken, stackBidder)
+}
+
+// syncCookiesAs syncs, through node n, the cookies of the user token
+// names: those of simUser at the simulator.
+func (s *stack) syncCookiesAs(n *stackNode, token, simUser string) {
+	s.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://localhost:%d/api/auth", n.port),
-		strings.NewReader(`{"cookies":"sim_user=`+stackBidder+`"}`))
-	req.Header.Set("Authorization", stackToken)
+		strings.NewReader(`{"cookies":"sim_user=`+simUser+`"}`))
+	req.Header.Set("Authorization", token)
 	req.Header.Set("Content-Type", "application/json")
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -381,9 +393,15 @@ func (s *stack) syncCookies(n *stackNode) {
 // userBids are the bidder's bid requests to lot id at the simulator.
 func (s *stack) userBids(id int64) []nellissim.BidRequest {
 	s.t.Helper()
+	return s.bidsOf(id, stackBidder)
+}
+
+// bidsOf are simUser's bid requests to lot id at the simulator.
+func (s *stack) bidsOf(id int64, simUser string) []nellissim.BidRequest {
+	s.t.Helper()
 	var mine []nellissim.BidRequest
 	for _, b := range s.sim.BidRequests(id) {
-		if b.User == stackBidder {
+		if b.User == simUser {
 			mine = append(mine, b)
 		}
 	}
@@ -394,11 +412,18 @@ func (s *stack) userBids(id int64) []nellissim.BidRequest {
 // on lot id.
 func (s *stack) checkNoRepeatedBid(id int64) {
 	s.t.Helper()
+	s.checkNoRepeatedBidOf(id, stackBidder)
+}
+
+// checkNoRepeatedBidOf fails the test if simUser sent one amount twice on
+// lot id.
+func (s *stack) checkNoRepeatedBidOf(id int64, simUser string) {
+	s.t.Helper()
 	seen := map[int]int{}
-	for _, b := range s.userBids(id) {
+	for _, b := range s.bidsOf(id, simUser) {
 		seen[b.Amount]++
 		if seen[b.Amount] == 2 {
-			s.t.Errorf("lot %d: $%d bid twice at the simulator (%+v)", id, b.Amount, s.userBids(id))
+			s.t.Errorf("lot %d: $%d bid twice by %s at the simulator (%+v)", id, b.Amount, simUser, s.bidsOf(id, simUser))
 		}
 	}
 }
@@ -438,6 +463,12 @@ type stackClient struct {
 // dial connects a client to node n and signs it in.
 func (s *stack) dial(n *stackNode) *stackClient {
 	s.t.Helper()
+	return s.dialAs(n, stackToken)
+}
+
+// dialAs connects a client to node n and signs it in with token.
+func (s *stack) dialAs(n *stackNode, token string) *stackClient {
+	s.t.Helper()
 	conn, _, err := websocket.DefaultDialer.Dial(fmt.Sprintf("ws://localhost:%d/ws", n.port), nil)
 	if err != nil {
 		s.t.Fatalf("node %s: %v", n.name, err)
@@ -449,7 +480,7 @@ func (s *stack) dial(n *stackNode) *stackClient {
 		conn.Close()
 		<-c.closed
 	})
-	c.send(map[string]any{"type": "authenticate", "token": stackToken, "requestId": "auth"})
+	c.send(map[string]any{"type": "authenticate", "token": token, "requestId": "auth"})
 	if _, m := c.waitFor(0, 10*time.Second, "authenticated", func(m map[string]any) bool { return m["type"] == "authenticated" }); m["success"] != true {
 		s.t.Fatalf("node %s: authenticate: %v", n.name, m)
 	}

@@ -121,6 +121,16 @@ func setClusterOption(d *caddyfile.Dispenser, c *cluster.Config, name string, ar
 			return d.Errf("cluster replicas: want 1 to %d, got %q", cluster.MaxReplicas, raw)
 		}
 		c.Replicas = n
+	case "remote_users":
+		raw, err := one()
+		if err != nil {
+			return err
+		}
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 {
+			return d.Errf("cluster remote_users: want a positive count, got %q", raw)
+		}
+		c.RemoteUsers = n
 	case "lease":
 		return duration(&c.Lease, cluster.MinLease, cluster.MaxLease)
 	case "history_age":

@@ -32,6 +32,7 @@ func TestClusterParses(t *testing.T) {
 			replicas 3
 			lease 5s
 			history_age 2h
+			remote_users 500
 		}
 	}
 }
@@ -43,6 +44,7 @@ func TestClusterParses(t *testing.T) {
 	want := &cluster.Config{
 		Servers: []string{"nats://n1:4222", "tls://n2:4222"}, Node: "gw-1", Token: "{env.NELLIS_TEST_NATS_TOKEN}",
 		TLSCA: "/etc/nellis/ca.pem", Prefix: "edge", Replicas: 3, Lease: 5e9, HistoryAge: 2 * 3600e9,
+		RemoteUsers: 500,
 	}
 	if !reflect.DeepEqual(app.Cluster, want) {
 		t.Fatalf("cluster: %+v\nwant      %+v", app.Cluster, want)
@@ -92,6 +94,7 @@ func TestClusterConfigErrors(t *testing.T) {
 		"bad lease":        {head + "\t\t\tlease soon\n" + tail, `Caddyfile:5: cluster lease: invalid duration "soon"`},
 		"short age":        {head + "\t\t\thistory_age 30s\n" + tail, `Caddyfile:5: cluster history_age: must be at least 1m0s, got "30s"`},
 		"replicas":         {head + "\t\t\treplicas 9\n" + tail, `Caddyfile:5: cluster replicas: want 1 to 5, got "9"`},
+		"remote users":     {head + "\t\t\tremote_users 0\n" + tail, `Caddyfile:5: cluster remote_users: want a positive count, got "0"`},
 		"bad node":         {head + "\t\t\tnode gw.1\n" + tail, `Caddyfile:5: cluster: node "gw.1": want 1 to 64 letters`},
 		"bad prefix":       {head + "\t\t\tprefix a.b\n" + tail, `Caddyfile:5: cluster: prefix "a.b"`},
 		"empty token":      {head + "\t\t\ttoken {$NELLIS_TEST_UNSET_TOKEN}\n" + tail, "Caddyfile:5: cluster token: want exactly one argument, got 0"},

@@ -79,6 +79,15 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bid
 			s.bidder.Recheck()
 		}
 	}
+	ownership := hubHooks.Ownership
+	// A lot this node comes to own may be auto-bid on by users who signed
+	// in only on other nodes: they are loaded here (remoteusers.go).
+	hubHooks.Ownership = func(productID int64, owned bool, reason string) {
+		if ownership != nil {
+			ownership(productID, owned, reason)
+		}
+		s.clusterUsers.owned(productID, owned)
+	}
 	s.hub = hub.New(hubCfg, hub.Deps{
 		Snapshots: bidding.TimedSnapshots{Fetcher: s.nellis, Server: serverClock},
 		Cookies:   s.users.CookiesFor,

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/nellis-edge/gateway/bidding"
+	"github.com/nellis-edge/gateway/cluster"
 	"github.com/nellis-edge/gateway/clusterusers"
 	"github.com/nellis-edge/gateway/users"
 	"github.com/nellis-edge/gateway/wsrelay"
@@ -29,6 +30,20 @@ type clusterUsers struct {
 	mu     sync.Mutex
 	joined bool
 	leave  func() // stops the watch and the bid hand-over
+
+	// remote loads the users who signed in on other nodes to bid for
+	// them on this node's lots; nil until joined.
+	remote atomic.Pointer[remoteUsers]
+}
+
+// owned follows the hub's Ownership hook (a feed's goroutine).
+func (c *clusterUsers) owned(productID int64, owned bool) {
+	if c == nil {
+		return // a hook before the state was built: no user is loaded yet
+	}
+	if x := c.remote.Load(); x != nil {
+		x.owned(productID, owned)
+	}
 }
 
 func newClusterUsers(single users.UserStore) *clusterUsers {
@@ -66,9 +81,14 @@ func (s *shared) joinUsersCluster(ctx context.Context, bus *clusterBus, cookieKe
 	cfg := bus.bus.Config()
 	log := s.logger.Named("cluster")
 	logNow := func() *zap.Logger { return log }
+	limit := cfg.RemoteUsers
+	if limit <= 0 {
+		limit = cluster.DefaultRemoteUsers
+	}
+	remote := newRemoteUsers(s.relay, s.hub.Owns, limit, log)
 	store, err := clusterusers.Open(ctx, js, clusterusers.Options{
 		Prefix: cfg.Prefix, Replicas: cfg.Replicas, Logger: logNow, Key: c.cookieKey,
-		Changed: s.relay.ApplyRecord,
+		Changed: s.relay.ApplyRecord, Stranger: remote.stranger,
 	})
 	if err != nil {
 		return err
@@ -87,7 +107,11 @@ func (s *shared) joinUsersCluster(ctx context.Context, bus *clusterBus, cookieKe
 	if n > 0 {
 		log.Info("users imported into the cluster from single-node storage", zap.Int("users", n))
 	}
+	remote.start(store)
+	c.remote.Store(remote)
 	if err := store.Watch(context.Background()); err != nil {
+		c.remote.Store(nil)
+		remote.close()
 		return err
 	}
 	fw, err := clusterusers.NewForwarder(ctx, nc, js, clusterusers.ForwarderOptions{
@@ -110,6 +134,8 @@ func (s *shared) joinUsersCluster(ctx context.Context, bus *clusterBus, cookieKe
 			fw.Close()
 		}
 		store.Close()
+		c.remote.Store(nil)
+		remote.close()
 		return err
 	}
 	s.relay.SetPeers(news)
@@ -121,6 +147,8 @@ func (s *shared) joinUsersCluster(ctx context.Context, bus *clusterBus, cookieKe
 	})
 	c.store.set(store)
 	c.leave = func() {
+		c.remote.Store(nil)
+		remote.close() // before the store it loads users from
 		s.relay.SetPeers(nil)
 		news.Close()
 		fw.Close()

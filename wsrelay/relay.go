@@ -106,6 +106,7 @@ type Relay struct {
 	closing     bool
 	noKeyNoted  bool // "cookie_key not set" was logged for the config in place
 	users       map[string]*user
+	remote      map[string]*user // loaded only to bid for them (remoteusers.go), a subset of users
 	conns       map[*conn]struct{}
 	unauthed    int                               // sockets without a user, and upgrades in flight
 	unauthedBy  map[string]int                    // the same, by addressKey
@@ -158,6 +159,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 		reconfig:    make(chan struct{}, 1),
 		dir:         opts.Directory,
 		users:       make(map[string]*user),
+		remote:      make(map[string]*user),
 		conns:       make(map[*conn]struct{}),
 		monitors:    make(map[int64]map[*monitored]struct{}),
 		subscribers: make(map[int64]map[*conn]struct{}),

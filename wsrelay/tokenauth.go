@@ -101,6 +101,9 @@ func (r *Relay) tokenUser(name string) (*user, error) {
 		}
 		r.refreshAutoBid(uniqueSorted(acquire)...)
 	}
+	r.mu.Lock()
+	delete(r.remote, name) // signed in here: a user of this node's now
+	r.mu.Unlock()
 	if now.Sub(prev) >= signInSaveEvery {
 		r.saver.MarkDirty(name)
 	}
@@ -136,6 +139,7 @@ func (r *Relay) dropUserLocked(u *user) (release []int64, gone []*monitored) {
 		gone = append(gone, a)
 	}
 	delete(r.users, u.name)
+	delete(r.remote, u.name)
 	return release, gone
 }
 
