@@ -122,7 +122,13 @@ func TestDemoPageShowsLivePrices(t *testing.T) {
 		t.Fatalf("price on screen %q: %v", shown, err)
 	}
 
-	// A rival bids through the simulator; the page must show it.
+	// A rival bids through the simulator once the lot's stream is open
+	// there: a bid before that is the stream's connect snapshot's to bring
+	// (source reconcile), and no stream event ever follows it.
+	waitUntil(t, 10*time.Second, "the lot's stream open at the simulator", func() bool {
+		open, _ := simLotStreams(t, "http://127.0.0.1:9081", lot)
+		return open > 0
+	})
 	next := price + 25
 	simulateBid(t, "http://127.0.0.1:9081", lot, next)
 	want := fmt.Sprintf("$%d", next)
@@ -144,7 +150,9 @@ func TestDemoPageShowsLivePrices(t *testing.T) {
 
 	// A second visit finds the user already monitoring these lots: the
 	// list that follows authentication must draw them at once.
-	if err := chromedp.Do(step,
+	revisit, cancelRevisit := context.WithTimeout(ctx, 20*time.Second)
+	defer cancelRevisit()
+	if err := chromedp.Do(revisit,
 		chromedp.Navigate("http://localhost:8080/"),
 		chromedp.WaitVisible(`.conn[data-state="live"]`),
 		chromedp.Poll[chromedp.Void](pricedLots+` >= 3`),
