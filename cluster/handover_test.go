@@ -61,14 +61,24 @@ func TestHandOverGoesToTheAskerAtOnce(t *testing.T) {
 	if err := a.Renew(testCtx(t), la); !errors.Is(err, ErrDeposed) {
 		t.Fatalf("a renewing what it handed over: %v, want ErrDeposed", err)
 	}
-	for _, want := range []OwnerChange{{5, "a", false}, {5, "b", true}, {5, "b", false}} {
+	// The bucket keeps a key's newest revision only, so a watcher reading
+	// after b took the product may never see the handover between: a, then
+	// possibly b handed, then b.
+	want := []OwnerChange{{5, "a", false}, {5, "b", true}, {5, "b", false}}
+	for len(want) > 0 {
 		select {
 		case got := <-changes:
-			if got != want {
-				t.Fatalf("c watched %+v, want %+v", got, want)
+			if got == want[0] {
+				want = want[1:]
+				continue
 			}
+			if want[0].Handover && len(want) > 1 && got == want[1] {
+				want = want[2:]
+				continue
+			}
+			t.Fatalf("c watched %+v, want %+v", got, want[0])
 		case <-time.After(2 * time.Second):
-			t.Fatalf("c watched nothing, want %+v", want)
+			t.Fatalf("c watched nothing, want %+v", want[0])
 		}
 	}
 }
