@@ -254,9 +254,11 @@ func (s *stack) outbid(id int64) int {
 	return 0
 }
 
-// rivals outbids on ids in turn, one every period, while on is true,
-// until the test ends.
-func (s *stack) rivals(ids []int64, period time.Duration, on *atomic.Bool) {
+// rivals outbids on ids in turn, one every period, while the switch it
+// returns is on (it starts on), until the test ends.
+func (s *stack) rivals(ids []int64, period time.Duration) *atomic.Bool {
+	on := new(atomic.Bool)
+	on.Store(true)
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -286,6 +288,18 @@ func (s *stack) rivals(ids []int64, period time.Duration, on *atomic.Bool) {
 		close(stop)
 		<-done
 	})
+	return on
+}
+
+// clientsBut are the clients of every node but n.
+func (s *stack) clientsBut(clients map[string]*stackClient, n *stackNode) []*stackClient {
+	var out []*stackClient
+	for _, m := range s.nodes {
+		if m != n {
+			out = append(out, clients[m.name])
+		}
+	}
+	return out
 }
 
 // sampleStreams reads every lot's open streams at the simulator every 50

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -167,19 +166,12 @@ func TestClusterOwnerKilledMidAuction(t *testing.T) {
 		"incrementAmount": 1, "autoBid": true, "snipeSeconds": 3}
 	clients := s.clients(configs)
 	s.oneStreamEach(ids, 10*time.Second, "every lot monitored")
-	var rivalsOn atomic.Bool
-	rivalsOn.Store(true)
-	s.rivals(busy, 100*time.Millisecond, &rivalsOn)
+	rivalsOn := s.rivals(busy, 100*time.Millisecond)
 
 	owners := s.ownersOf(ids, 10*time.Second)
 	victim := s.node(owners[snipe])
 	theirs := ownedBy(owners, victim.name)
-	var survivors []*stackClient
-	for _, n := range s.nodes {
-		if n != victim {
-			survivors = append(survivors, clients[n.name])
-		}
-	}
+	survivors := s.clientsBut(clients, victim)
 
 	// The sniping lot closes 9 s from now; a rival's bid announces it.
 	closeAt := time.Now().Add(9 * time.Second).Truncate(time.Second)
@@ -319,9 +311,7 @@ func TestClusterNATSRestart(t *testing.T) {
 	clients := s.clients(configs)
 	s.oneStreamEach(ids, 10*time.Second, "every lot monitored")
 	s.leads(auto, 10*time.Second, "the auto-bidder to lead")
-	var rivalsOn atomic.Bool
-	rivalsOn.Store(true)
-	s.rivals(busy, 100*time.Millisecond, &rivalsOn)
+	rivalsOn := s.rivals(busy, 100*time.Millisecond)
 	var all []*stackClient
 	for _, c := range clients {
 		all = append(all, c)
@@ -371,19 +361,12 @@ func TestClusterNodeCutOff(t *testing.T) {
 	clients := s.clients(configs)
 	s.oneStreamEach(ids, 10*time.Second, "every lot monitored")
 	s.leads(auto, 10*time.Second, "the auto-bidder to lead")
-	var rivalsOn atomic.Bool
-	rivalsOn.Store(true)
-	s.rivals(busy, 100*time.Millisecond, &rivalsOn)
+	rivalsOn := s.rivals(busy, 100*time.Millisecond)
 
 	owners := s.ownersOf(ids, 10*time.Second)
 	cutNode := s.node(owners[auto])
 	theirs := ownedBy(owners, cutNode.name)
-	var others []*stackClient
-	for _, n := range s.nodes {
-		if n != cutNode {
-			others = append(others, clients[n.name])
-		}
-	}
+	others := s.clientsBut(clients, cutNode)
 	before := len(s.userBids(auto))
 
 	// While cut off the node serves its own clients standalone, with
