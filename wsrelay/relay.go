@@ -102,17 +102,19 @@ type Relay struct {
 	// in order on its owner's sockets. A push reads Feeds.State under
 	// sendMu, which is safe because a feed delivers outside its own locks;
 	// Feeds.Subscribe and unsubscribe are called without it.
-	mu          sync.RWMutex
-	closing     bool
-	noKeyNoted  bool // "cookie_key not set" was logged for the config in place
-	users       map[string]*user
-	remote      map[string]*user // loaded only to bid for them (remoteusers.go), a subset of users
-	conns       map[*conn]struct{}
-	unauthed    int                               // sockets without a user, and upgrades in flight
-	unauthedBy  map[string]int                    // the same, by addressKey
-	monitors    map[int64]map[*monitored]struct{} // delivery states of the auctions monitored, by product: the fan-out's targets
-	subscribers map[int64]map[*conn]struct{}      // sockets that sent subscribe, by product
-	expiry      expiryWatch                       // signed tokens' expiry, for the sweeper
+	mu         sync.RWMutex
+	closing    bool
+	noKeyNoted bool // "cookie_key not set" was logged for the config in place
+	users      map[string]*user
+	remote     map[string]*user // loaded only to bid for them (remoteusers.go), a subset of users
+	// loadingRemote are the remote users being loaded (LoadRemoteUser).
+	loadingRemote map[string]struct{}
+	conns         map[*conn]struct{}
+	unauthed      int                               // sockets without a user, and upgrades in flight
+	unauthedBy    map[string]int                    // the same, by addressKey
+	monitors      map[int64]map[*monitored]struct{} // delivery states of the auctions monitored, by product: the fan-out's targets
+	subscribers   map[int64]map[*conn]struct{}      // sockets that sent subscribe, by product
+	expiry        expiryWatch                       // signed tokens' expiry, for the sweeper
 
 	interestMu sync.Mutex // held across Feeds.Subscribe and unsubscribe; taken before mu, never after
 	interest   map[int64]*interest
@@ -152,23 +154,24 @@ func New(ctx context.Context, cfg Config, opts Options) (*Relay, error) {
 		return nil, fmt.Errorf("wsrelay: %w", err)
 	}
 	r := &Relay{
-		feeds:       opts.Feeds,
-		store:       opts.Store,
-		now:         opts.Now,
-		clientIP:    opts.ClientIP,
-		reconfig:    make(chan struct{}, 1),
-		dir:         opts.Directory,
-		users:       make(map[string]*user),
-		remote:      make(map[string]*user),
-		conns:       make(map[*conn]struct{}),
-		monitors:    make(map[int64]map[*monitored]struct{}),
-		subscribers: make(map[int64]map[*conn]struct{}),
-		interest:    make(map[int64]*interest),
-		ipLimits:    make(map[string]*rate.Limiter),
-		authBudgets: make(map[string]*bucket),
-		unauthedBy:  make(map[string]int),
-		expiry:      expiryWatch{wake: make(chan struct{}, 1)},
-		retention:   retention{ready: make(chan struct{}, 1)},
+		feeds:         opts.Feeds,
+		store:         opts.Store,
+		now:           opts.Now,
+		clientIP:      opts.ClientIP,
+		reconfig:      make(chan struct{}, 1),
+		dir:           opts.Directory,
+		users:         make(map[string]*user),
+		remote:        make(map[string]*user),
+		loadingRemote: make(map[string]struct{}),
+		conns:         make(map[*conn]struct{}),
+		monitors:      make(map[int64]map[*monitored]struct{}),
+		subscribers:   make(map[int64]map[*conn]struct{}),
+		interest:      make(map[int64]*interest),
+		ipLimits:      make(map[string]*rate.Limiter),
+		authBudgets:   make(map[string]*bucket),
+		unauthedBy:    make(map[string]int),
+		expiry:        expiryWatch{wake: make(chan struct{}, 1)},
+		retention:     retention{ready: make(chan struct{}, 1)},
 	}
 	if r.dir == nil {
 		r.dir = users.NewDirectory()

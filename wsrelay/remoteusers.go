@@ -27,11 +27,12 @@ var ErrRemoteUsersFull = errors.New("wsrelay: remote users at their bound")
 // holds no auction is not loaded.
 func (r *Relay) LoadRemoteUser(ctx context.Context, name string, limit int) (bool, error) {
 	_, configured := r.config().Users[name]
-	r.mu.RLock()
+	r.mu.Lock()
 	loaded, closing, held := r.users[name] != nil, r.closing, len(r.remote)
-	r.mu.RUnlock()
+	_, loading := r.loadingRemote[name]
+	r.mu.Unlock()
 	switch {
-	case loaded || configured: // a configured user is every node's, loaded by Configure
+	case loaded || configured || loading: // a configured user is every node's, loaded by Configure
 		return false, nil
 	case closing:
 		return false, fmt.Errorf("shutting down")
@@ -40,6 +41,16 @@ func (r *Relay) LoadRemoteUser(ctx context.Context, name string, limit int) (boo
 	case r.store == nil:
 		return false, nil
 	}
+	// Until their record is loaded the account has no sign-in time, and
+	// the retention sweep (forgetStale) must not take that for a stale one.
+	r.mu.Lock()
+	r.loadingRemote[name] = struct{}{}
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.loadingRemote, name)
+		r.mu.Unlock()
+	}()
 	// An account made as a token user's, never signed in here: the
 	// retention sweep goes by the sign-in their record holds.
 	_, created := r.dir.SignIn(name, time.Time{})

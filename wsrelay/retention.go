@@ -112,7 +112,7 @@ func (r *Relay) forgetStale(staleBefore time.Time) {
 	r.mu.Lock()
 	for _, name := range r.dir.Stale(staleBefore) {
 		u := r.users[name]
-		if u != nil && len(u.conns) > 0 {
+		if _, loading := r.loadingRemote[name]; loading || (u != nil && len(u.conns) > 0) {
 			continue
 		}
 		r.dir.Forget(name)
