@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -303,15 +304,8 @@ func TestClusterOwnerKilledMidAuction(t *testing.T) {
 func TestClusterNATSRestart(t *testing.T) {
 	const lease = 2 * time.Second
 	s := newStack(t, lease, 4, false)
-	ids := s.lots()
+	ids, clients, rivalsOn := s.autoBidding(s.nodes[1])
 	auto, busy := ids[0], ids[1:]
-	s.syncCookies(s.nodes[1])
-	configs := watchOnly(busy)
-	configs[auto] = map[string]any{"maxBid": s.lot(auto).NextBid + 1000, "strategy": "auto", "incrementAmount": 1, "autoBid": true}
-	clients := s.clients(configs)
-	s.oneStreamEach(ids, 10*time.Second, "every lot monitored")
-	s.leads(auto, 10*time.Second, "the auto-bidder to lead")
-	rivalsOn := s.rivals(busy, 100*time.Millisecond)
 	var all []*stackClient
 	for _, c := range clients {
 		all = append(all, c)
@@ -353,15 +347,8 @@ func TestClusterNATSRestart(t *testing.T) {
 func TestClusterNodeCutOff(t *testing.T) {
 	const lease = time.Second
 	s := newStack(t, lease, 4, true)
-	ids := s.lots()
+	ids, clients, rivalsOn := s.autoBidding(s.nodes[2])
 	auto, busy := ids[0], ids[1:]
-	s.syncCookies(s.nodes[2])
-	configs := watchOnly(busy)
-	configs[auto] = map[string]any{"maxBid": s.lot(auto).NextBid + 1000, "strategy": "auto", "incrementAmount": 1, "autoBid": true}
-	clients := s.clients(configs)
-	s.oneStreamEach(ids, 10*time.Second, "every lot monitored")
-	s.leads(auto, 10*time.Second, "the auto-bidder to lead")
-	rivalsOn := s.rivals(busy, 100*time.Millisecond)
 
 	owners := s.ownersOf(ids, 10*time.Second)
 	cutNode := s.node(owners[auto])
@@ -498,4 +485,20 @@ func TestClusterReloadKeepsLeasesStopHandsOver(t *testing.T) {
 	s.outbidAll(ids, rest, 5*time.Second)
 	s.checkStreams()
 	checkClients(t, clients, ids, true)
+}
+
+// autoBidding sets up the auto-bid tests: the bidder's cookies synced on
+// node cookiesOn, one client per node auto-bidding on the first lot and
+// watching the others, every lot on one stream, the auto-bidder leading,
+// and rivals outbidding on the other lots (rivalsOn switches them).
+func (s *stack) autoBidding(cookiesOn *stackNode) (ids []int64, clients map[string]*stackClient, rivalsOn *atomic.Bool) {
+	ids = s.lots()
+	auto, busy := ids[0], ids[1:]
+	s.syncCookies(cookiesOn)
+	configs := watchOnly(busy)
+	configs[auto] = map[string]any{"maxBid": s.lot(auto).NextBid + 1000, "strategy": "auto", "incrementAmount": 1, "autoBid": true}
+	clients = s.clients(configs)
+	s.oneStreamEach(ids, 10*time.Second, "every lot monitored")
+	s.leads(auto, 10*time.Second, "the auto-bidder to lead")
+	return ids, clients, s.rivals(busy, 100*time.Millisecond)
 }
