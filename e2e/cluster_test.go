@@ -244,6 +244,12 @@ func TestClusterOwnerKilledMidAuction(t *testing.T) {
 		seq, _ := a["seq"].(float64)
 		data, _ := a["data"].(map[string]any)
 		price, _ := data["currentBid"].(float64)
+		if _, asked := resumeAt[id]; !asked {
+			// A live state of a lot the resume did not name: the
+			// user monitors the sniping lot, so every socket of
+			// theirs gets its changes.
+			continue
+		}
 		if a["epoch"] != resumeAt[id].epoch {
 			t.Errorf("lot %d replayed in epoch %v, want %s", id, a["epoch"], resumeAt[id].epoch)
 		}
