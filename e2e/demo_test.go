@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -59,6 +60,26 @@ func loadConfig(t *testing.T, cfg, ports string) {
 	})
 	if !loaded {
 		t.Fatalf("caddytest could not load the config (is another process using admin port %d or ports %s?)", demoAdminPort, ports)
+	}
+	t.Cleanup(func() { unloadGateway(t) })
+}
+
+// unloadGateway loads a Caddy without the nellis app, which stops the
+// gateway as a shutdown would. The hub outlives reloads by design, so
+// without this the next test would inherit this one's lingering feeds,
+// still following a simulator that is gone (404s, an open breaker, a
+// stream 10 s away), and wait on them.
+func unloadGateway(t *testing.T) {
+	cfg := fmt.Sprintf(`{"admin":{"listen":"localhost:%d"}}`, demoAdminPort)
+	res, err := http.Post(fmt.Sprintf("http://localhost:%d/load", demoAdminPort), "application/json", strings.NewReader(cfg))
+	if err != nil {
+		t.Errorf("stopping the gateway: %v", err)
+		return
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(res.Body)
+		t.Errorf("stopping the gateway: %s: %s", res.Status, body)
 	}
 }
 
