@@ -81,7 +81,7 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bid
 	}
 	ownership := hubHooks.Ownership
 	// A lot this node comes to own may be auto-bid on by users who signed
-	// in only on other nodes: they are loaded here (remoteusers.go).
+	// in only on other nodes: they are loaded here (clusterusers.RemoteLoader).
 	hubHooks.Ownership = func(productID int64, owned bool, reason string) {
 		if ownership != nil {
 			ownership(productID, owned, reason)
