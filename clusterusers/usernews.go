@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
@@ -39,7 +40,27 @@ type UserNews struct {
 	mu     sync.Mutex
 	subs   map[string]*nats.Subscription // followed users, by name
 	closed bool
+
+	// keys is what the cookie key now derives: made again only when the
+	// key changes (a reload), not for every message.
+	keys atomic.Pointer[newsKeys]
 }
+
+// newsKeys is the news's key and the users' subjects derived from one
+// cookie key. A busy owner sends its users message after message; each
+// would otherwise cost two HMACs before the seal.
+type newsKeys struct {
+	cookie []byte // the cookie key they come from
+	key    []byte
+
+	mu       sync.Mutex // a leaf
+	subjects map[string]string
+}
+
+// maxCachedSubjects bounds newsKeys.subjects: past it, an entry makes
+// room for the new one. An owner's users with auctions on its lots fit
+// (remote_users is 10,000 by default); a miss costs one HMAC.
+const maxCachedSubjects = 16384
 
 // NewsOptions are a UserNews's settings and collaborators.
 type NewsOptions struct {
@@ -106,21 +127,48 @@ func (n *UserNews) log() *zap.Logger {
 	return n.opts.Logger()
 }
 
-// key is the news's own key, derived from the cookie key: neither the
-// subjects' hash nor the sealing shares a key with the sealed cookies, so
-// a user's sealed cookies never open as news, nor news as cookies.
-func (n *UserNews) key() []byte {
-	m := hmac.New(sha256.New, n.opts.Key())
+// derived is what the cookie key now derives, made once per key.
+func (n *UserNews) derived() *newsKeys {
+	cookie := n.opts.Key()
+	if k := n.keys.Load(); k != nil && hmac.Equal(k.cookie, cookie) {
+		return k
+	}
+	// The news's own key: neither the subjects' hash nor the sealing
+	// shares a key with the sealed cookies, so a user's sealed cookies
+	// never open as news, nor news as cookies.
+	m := hmac.New(sha256.New, cookie)
 	m.Write([]byte("nellis user news"))
-	return m.Sum(nil)
+	k := &newsKeys{cookie: slices.Clone(cookie), key: m.Sum(nil), subjects: make(map[string]string)}
+	n.keys.Store(k)
+	return k
 }
+
+// key is the news's own key, sealing the messages.
+func (n *UserNews) key() []byte { return n.derived().key }
 
 // Subject is the user's subject: a keyed hash of the name, 128 bits.
 func (n *UserNews) Subject(name string) string {
-	m := hmac.New(sha256.New, n.key())
+	return n.derived().subject(n.opts.Prefix, name)
+}
+
+func (k *newsKeys) subject(prefix, name string) string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if s, ok := k.subjects[name]; ok {
+		return s
+	}
+	m := hmac.New(sha256.New, k.key)
 	m.Write([]byte("subject\x00"))
 	m.Write([]byte(name))
-	return n.opts.Prefix + ".user." + hex.EncodeToString(m.Sum(nil)[:16])
+	s := prefix + ".user." + hex.EncodeToString(m.Sum(nil)[:16])
+	if len(k.subjects) >= maxCachedSubjects {
+		for other := range k.subjects {
+			delete(k.subjects, other) // any one: a map's order is random
+			break
+		}
+	}
+	k.subjects[name] = s
+	return s
 }
 
 // PublishAutoBid sends the engine's state of a user's auction to the
@@ -155,7 +203,8 @@ func (n *UserNews) publish(name string, msg news) error {
 	if err != nil {
 		return err
 	}
-	sealed, err := users.SealCookies(n.key(), name, string(data))
+	k := n.derived()
+	sealed, err := users.SealCookies(k.key, name, string(data))
 	if err != nil {
 		return err
 	}
@@ -165,7 +214,7 @@ func (n *UserNews) publish(name string, msg news) error {
 	// Core NATS: at most once, dropped by the server when no node follows
 	// the user. A lost message is made good by the next one, or by the
 	// state the user's node shows when the lot moves there.
-	if err := n.nc.Publish(n.Subject(name), []byte(sealed)); err != nil {
+	if err := n.nc.Publish(k.subject(n.opts.Prefix, name), []byte(sealed)); err != nil {
 		return fmt.Errorf("clusterusers: user news: %w", err)
 	}
 	return nil

@@ -132,3 +132,68 @@ func TestUserNewsGoesToTheUserAlone(t *testing.T) {
 		t.Fatalf("a, following nobody, received %q", got)
 	}
 }
+
+// What the cookie key derives is kept for the next message, and follows
+// the key: a reload's new key gives new subjects and a new seal, the old
+// key's messages no longer open, and a name's subject is the same whether
+// it was derived before or found in the bounded cache.
+func TestUserNewsKeysFollowTheCookieKey(t *testing.T) {
+	n := startNATS(t)
+	nc, _ := n.connect()
+	var mu sync.Mutex
+	key := bytes.Repeat([]byte{3}, 32)
+	news, err := NewUserNews(nc, NewsOptions{
+		Prefix: "nellis", Node: "a",
+		Key: func() []byte {
+			mu.Lock()
+			defer mu.Unlock()
+			return key
+		},
+		Owns: func(int64) bool { return true }, Present: func(string) bool { return false },
+		AutoBid: func(users.AutoBidState) {}, UserState: func(string, users.LotUserState) {},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(news.Close)
+	first := news.Subject("alice")
+	sealed, err := users.SealCookies(news.key(), "alice", "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if news.Subject("alice") != first {
+		t.Fatal("a second Subject differs from the first")
+	}
+
+	mu.Lock()
+	key = bytes.Repeat([]byte{4}, 32) // a reload's new key
+	mu.Unlock()
+	if news.Subject("alice") == first {
+		t.Fatal("the subject did not change with the cookie key")
+	}
+	if _, err := users.OpenCookies(news.key(), "alice", sealed); err == nil {
+		t.Fatal("news sealed under the old key opens under the new one")
+	}
+	fresh, _ := NewUserNews(nc, NewsOptions{Prefix: "nellis", Key: func() []byte { return bytes.Repeat([]byte{4}, 32) },
+		Owns: func(int64) bool { return true }, Present: func(string) bool { return false },
+		AutoBid: func(users.AutoBidState) {}, UserState: func(string, users.LotUserState) {}})
+	defer fresh.Close()
+	if news.Subject("alice") != fresh.Subject("alice") {
+		t.Fatal("the cached subject differs from one derived afresh under the same key")
+	}
+
+	// The cache is bounded; names past it still get their own subject.
+	for i := range maxCachedSubjects + 100 {
+		news.Subject(fmt.Sprint("user", i))
+	}
+	k := news.derived()
+	k.mu.Lock()
+	size := len(k.subjects)
+	k.mu.Unlock()
+	if size > maxCachedSubjects {
+		t.Fatalf("%d subjects cached, bound %d", size, maxCachedSubjects)
+	}
+	if news.Subject("alice") != fresh.Subject("alice") || news.Subject("user1") != fresh.Subject("user1") {
+		t.Fatal("a subject derived again past the bound differs")
+	}
+}

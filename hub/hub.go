@@ -86,6 +86,13 @@ func New(cfg Config, deps Deps) *Hub {
 	}
 	if deps.Shared != nil {
 		h.sharing = newSharing(h, deps.Shared)
+		// The bus is followed from the start, not with the first feed: a
+		// node with no feed is cut off too, and its metric must say so.
+		h.running.Add(1)
+		go func() {
+			defer h.running.Done()
+			h.sharing.watchBus()
+		}()
 	}
 	h.cfg = h.prepare(cfg, sseupstream.Config{})
 	h.limiter = fallback.NewLimiter(h.cfg.Limiter, h.clock)

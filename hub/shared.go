@@ -81,11 +81,6 @@ func (h *Hub) startSharing() {
 	h.running.Add(1)
 	go func() {
 		defer h.running.Done()
-		s.watchBus()
-	}()
-	h.running.Add(1)
-	go func() {
-		defer h.running.Done()
 		s.watchOwners()
 	}()
 	h.running.Add(1)

@@ -351,3 +351,42 @@ func TestClusterJetStreamLossStandaloneAndRejoin(t *testing.T) {
 		}
 	}
 }
+
+// A hub with no feed at all, cut off from NATS: it is standalone as a
+// hub with feeds is, and tells its Standalone hook (the metric behind
+// nellis_cluster_standalone) so, and again once NATS is back. Before, the
+// hook was told only by a goroutine the first feed started, so an idle
+// node's gauge stayed 0 while its readiness answered 503.
+func TestClusterStandaloneHookWithoutFeeds(t *testing.T) {
+	r := newClusterRig(t)
+	proxy := r.nats.NewProxy()
+	told := make(chan bool, 16)
+	c := r.nodeAt("gw-idle", proxy.URL(), nil, func(d *Deps) {
+		d.Hooks.Standalone = func(alone bool) { told <- alone }
+	})
+	hookSays := func(want bool) {
+		t.Helper()
+		select {
+		case got := <-told:
+			if got != want {
+				t.Fatalf("Standalone hook told %v, want %v", got, want)
+			}
+		case <-time.After(testLease + waitTimeout):
+			t.Fatalf("Standalone hook not told %v within %v (hub standalone: %v)", want, testLease+waitTimeout, c.h.Standalone())
+		}
+	}
+
+	proxy.Cut()
+	hookSays(true)
+	if !c.h.Standalone() {
+		t.Fatal("hook told standalone, hub does not say so")
+	}
+	if n := len(c.h.Status()); n != 0 {
+		t.Fatalf("%d feeds, want none", n)
+	}
+	proxy.Restore()
+	hookSays(false)
+	if c.h.Standalone() {
+		t.Fatal("hook told back, hub still says standalone")
+	}
+}

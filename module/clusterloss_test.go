@@ -140,3 +140,38 @@ func TestClusterNotReadyWhileJetStreamIsAway(t *testing.T) {
 	})
 	t.Logf("ready %v after JetStream came back", time.Since(back).Round(time.Millisecond))
 }
+
+// A gateway with no client and no feed, cut off from NATS: a load
+// balancer must not send it new clients either. A lease after the cut
+// (5 s allowed, for a loaded machine) its readiness answers 503 and
+// nellis_cluster_standalone is 1 (the gauge
+// stayed 0 on a node with no feed); with the network back it is ready
+// and the gauge is 0 again.
+func TestClusterIdleNodeNotReadyWithoutNATS(t *testing.T) {
+	proxy := natstest.Start(t).NewProxy()
+	_, simURL := newSimulator(t)
+	loadCaddy(t, noGatewayConfig)
+	defer loadCaddy(t, noGatewayConfig)
+	loadCaddy(t, gatewayConfig(simURL, t.TempDir(), fmt.Sprintf("cookie_key %s\n\t\tcluster %s {\n\t\t\tnode gw-idle\n\t\t\tlease 1s\n\t\t}\n", clusterKeyHex, proxy.URL())))
+	const gauge = "nellis_cluster_standalone"
+	if status, v := adminReadiness(t); status != http.StatusOK || scrape(t)[gauge] != 0 {
+		t.Fatalf("connected: readiness %d %+v, %s %v", status, v, gauge, scrape(t)[gauge])
+	}
+	if n := len(adminReport(t).Feeds); n != 0 {
+		t.Fatalf("%d feeds on an idle node", n)
+	}
+
+	proxy.Cut()
+	cut := time.Now()
+	eventually(t, 5*time.Second, "readiness 503 and the gauge set without NATS", func() bool {
+		status, v := adminReadiness(t)
+		return status == http.StatusServiceUnavailable && v.Reason == statusview.ReasonStandalone && scrape(t)[gauge] == 1
+	})
+	t.Logf("not ready, gauge 1, %v after the cut", time.Since(cut).Round(time.Millisecond))
+
+	proxy.Restore()
+	eventually(t, 10*time.Second, "ready again and the gauge back to 0", func() bool {
+		status, _ := adminReadiness(t)
+		return status == http.StatusOK && scrape(t)[gauge] == 0
+	})
+}

@@ -73,7 +73,9 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bid
 	hubHooks := s.metrics.HubHooks()
 	if standalone := hubHooks.Standalone; standalone != nil {
 		// Cut off from the cluster, or back: every auto-bid state says so
-		// at once, news or not. The bidder exists before any feed runs.
+		// at once, news or not. The hub follows the bus from New, but
+		// nothing is lost before Start connects it, and the bidder
+		// exists by then.
 		hubHooks.Standalone = func(alone bool) {
 			standalone(alone)
 			s.bidder.Recheck()
@@ -81,7 +83,7 @@ func newShared(logger *zap.Logger, client *nellis.Client, hubCfg hub.Config, bid
 	}
 	ownership := hubHooks.Ownership
 	// A lot this node comes to own may be auto-bid on by users who signed
-	// in only on other nodes: they are loaded here (remoteusers.go).
+	// in only on other nodes: they are loaded here (clusterusers.RemoteLoader).
 	hubHooks.Ownership = func(productID int64, owned bool, reason string) {
 		if ownership != nil {
 			ownership(productID, owned, reason)

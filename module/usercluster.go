@@ -33,7 +33,7 @@ type clusterUsers struct {
 
 	// remote loads the users who signed in on other nodes to bid for
 	// them on this node's lots; nil until joined.
-	remote atomic.Pointer[remoteUsers]
+	remote atomic.Pointer[clusterusers.RemoteLoader]
 }
 
 // owned follows the hub's Ownership hook (a feed's goroutine).
@@ -42,7 +42,7 @@ func (c *clusterUsers) owned(productID int64, owned bool) {
 		return // a hook before the state was built: no user is loaded yet
 	}
 	if x := c.remote.Load(); x != nil {
-		x.owned(productID, owned)
+		x.Owned(productID, owned)
 	}
 }
 
@@ -85,10 +85,17 @@ func (s *shared) joinUsersCluster(ctx context.Context, bus *clusterBus, cookieKe
 	if limit <= 0 {
 		limit = cluster.DefaultRemoteUsers
 	}
-	remote := newRemoteUsers(s.relay, s.hub.Owns, limit, log)
+	// A lot's owner loads the users who signed in only on other nodes
+	// and have an auction on it: only its engine bids there.
+	remote, err := clusterusers.NewRemoteLoader(clusterusers.LoaderOptions{
+		Holder: s.relay, Owns: s.hub.Owns, Limit: limit, Full: wsrelay.ErrRemoteUsersFull, Logger: logNow,
+	})
+	if err != nil {
+		return err
+	}
 	store, err := clusterusers.Open(ctx, js, clusterusers.Options{
 		Prefix: cfg.Prefix, Replicas: cfg.Replicas, Logger: logNow, Key: c.cookieKey,
-		Changed: s.relay.ApplyRecord, Stranger: remote.stranger,
+		Changed: s.relay.ApplyRecord, Stranger: remote.Stranger,
 	})
 	if err != nil {
 		return err
@@ -107,11 +114,11 @@ func (s *shared) joinUsersCluster(ctx context.Context, bus *clusterBus, cookieKe
 	if n > 0 {
 		log.Info("users imported into the cluster from single-node storage", zap.Int("users", n))
 	}
-	remote.start(store)
+	remote.Start(store)
 	c.remote.Store(remote)
 	if err := store.Watch(context.Background()); err != nil {
 		c.remote.Store(nil)
-		remote.close()
+		remote.Close()
 		return err
 	}
 	fw, err := clusterusers.NewForwarder(ctx, nc, js, clusterusers.ForwarderOptions{
@@ -135,7 +142,7 @@ func (s *shared) joinUsersCluster(ctx context.Context, bus *clusterBus, cookieKe
 		}
 		store.Close()
 		c.remote.Store(nil)
-		remote.close()
+		remote.Close()
 		return err
 	}
 	s.relay.SetPeers(news)
@@ -148,7 +155,7 @@ func (s *shared) joinUsersCluster(ctx context.Context, bus *clusterBus, cookieKe
 	c.store.set(store)
 	c.leave = func() {
 		c.remote.Store(nil)
-		remote.close() // before the store it loads users from
+		remote.Close() // before the store it loads users from
 		s.relay.SetPeers(nil)
 		news.Close()
 		fw.Close()
