@@ -38,7 +38,7 @@ type UserNews struct {
 	sync *nats.Subscription // the node's one subscription to <prefix>.usersync
 
 	mu     sync.Mutex
-	subs   map[string]*nats.Subscription // followed users, by name
+	subs   map[string]followed // followed users, by name
 	closed bool
 
 	// keys is what the cookie key now derives: made again only when the
@@ -55,6 +55,13 @@ type newsKeys struct {
 
 	mu       sync.Mutex // a leaf
 	subjects map[string]string
+}
+
+// followed is one user's subscription and the subject it was made for:
+// a new cookie key names another subject (Refollow).
+type followed struct {
+	sub     *nats.Subscription
+	subject string
 }
 
 // maxCachedSubjects bounds newsKeys.subjects: past it, an entry makes
@@ -109,7 +116,7 @@ func NewUserNews(nc *nats.Conn, opts NewsOptions) (*UserNews, error) {
 	if opts.Key == nil || opts.Owns == nil || opts.Present == nil || opts.AutoBid == nil || opts.UserState == nil {
 		return nil, errors.New("clusterusers: user news needs Key, Owns, Present, AutoBid and UserState")
 	}
-	n := &UserNews{nc: nc, opts: opts, subs: make(map[string]*nats.Subscription)}
+	n := &UserNews{nc: nc, opts: opts, subs: make(map[string]followed)}
 	if opts.Current != nil {
 		sub, err := nc.Subscribe(n.syncSubject(), n.resend)
 		if err != nil {
@@ -230,21 +237,43 @@ func (n *UserNews) Touch(name string) {
 	if n.closed {
 		return
 	}
+	n.touchLocked(name)
+}
+
+// Refollow moves every followed user to the subject the cookie key names
+// now; the gateway calls it when a reload brings a new key, after which
+// the owners publish on the new subjects.
+func (n *UserNews) Refollow() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return
+	}
+	for name := range n.subs {
+		n.touchLocked(name)
+	}
+}
+
+func (n *UserNews) touchLocked(name string) {
 	present := n.opts.Present(name)
-	sub, following := n.subs[name]
+	f, following := n.subs[name]
 	switch {
-	case present && !following:
-		sub, err := n.nc.Subscribe(n.Subject(name), func(m *nats.Msg) { n.receive(name, m) })
+	case present && (!following || f.subject != n.Subject(name)):
+		subject := n.Subject(name)
+		sub, err := n.nc.Subscribe(subject, func(m *nats.Msg) { n.receive(name, m) })
 		if err != nil {
 			n.log().Warn("following a user's news from other nodes failed", zap.String("user", name), zap.Error(err))
 			return
 		}
-		n.subs[name] = sub
+		if following {
+			_ = f.sub.Unsubscribe()
+		}
+		n.subs[name] = followed{sub: sub, subject: subject}
 		// Sent after the subscription on the same connection, so the
 		// server knows of it before any owner answers.
 		n.askOwners(name)
 	case !present && following:
-		_ = sub.Unsubscribe()
+		_ = f.sub.Unsubscribe()
 		delete(n.subs, name)
 	}
 }
@@ -300,8 +329,8 @@ func (n *UserNews) Close() {
 	if n.sync != nil {
 		_ = n.sync.Unsubscribe()
 	}
-	for name, sub := range n.subs {
-		_ = sub.Unsubscribe()
+	for name, f := range n.subs {
+		_ = f.sub.Unsubscribe()
 		delete(n.subs, name)
 	}
 }

@@ -21,11 +21,11 @@ type newsNode struct {
 	got     []string // "user auto status" or "user lot winning"
 }
 
-func newNewsNode(t *testing.T, nc *nats.Conn, node string, key []byte, owns bool) *newsNode {
+func newNewsNode(t *testing.T, nc *nats.Conn, node string, key func() []byte, owns bool) *newsNode {
 	t.Helper()
 	n := &newsNode{present: make(map[string]bool)}
 	news, err := NewUserNews(nc, NewsOptions{
-		Prefix: "nellis", Node: node, Key: func() []byte { return key },
+		Prefix: "nellis", Node: node, Key: key,
 		Owns: func(int64) bool { return owns },
 		Present: func(name string) bool {
 			n.mu.Lock()
@@ -74,8 +74,8 @@ func TestUserNewsGoesToTheUserAlone(t *testing.T) {
 	key := bytes.Repeat([]byte{1}, 32)
 	ncA, _ := srv.connect()
 	ncB, _ := srv.connect()
-	a := newNewsNode(t, ncA, "a", key, true)
-	b := newNewsNode(t, ncB, "b", key, false)
+	a := newNewsNode(t, ncA, "a", func() []byte { return key }, true)
+	b := newNewsNode(t, ncB, "b", func() []byte { return key }, false)
 
 	subj := a.news.Subject("alice@example.com")
 	if strings.Contains(subj, "alice") || subj == a.news.Subject("bob") || !strings.HasPrefix(subj, "nellis.user.") {
@@ -130,6 +130,56 @@ func TestUserNewsGoesToTheUserAlone(t *testing.T) {
 	}
 	if got := a.received(); len(got) != 0 {
 		t.Fatalf("a, following nobody, received %q", got)
+	}
+}
+
+// waitReceived waits until n has received want, in order, and nothing
+// else.
+func (n *newsNode) waitReceived(t *testing.T, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for len(n.received()) < len(want) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := n.received(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("received %q, want %q", got, want)
+	}
+}
+
+// A reload that brings a new cookie key moves the users followed on a
+// node to their new subjects, where the owner, on the new key too, now
+// publishes: without Refollow they would hear nothing more.
+func TestUserNewsFollowsUsersToANewCookieKey(t *testing.T) {
+	srv := startNATS(t)
+	var mu sync.Mutex
+	key := bytes.Repeat([]byte{5}, 32)
+	keyNow := func() []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		return key
+	}
+	ncA, _ := srv.connect()
+	ncB, _ := srv.connect()
+	a := newNewsNode(t, ncA, "a", keyNow, true)
+	b := newNewsNode(t, ncB, "b", keyNow, false)
+	b.join("alice")
+	if err := ncB.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	a.news.PublishAutoBid(users.AutoBidState{User: "alice", AuctionID: "7", ProductID: 7, Status: "watching"})
+	b.waitReceived(t, "alice 7 watching 0")
+
+	mu.Lock()
+	key = bytes.Repeat([]byte{6}, 32) // both nodes reloaded with a new key
+	mu.Unlock()
+	b.news.Refollow()
+	if err := ncB.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	a.news.PublishAutoBid(users.AutoBidState{User: "alice", AuctionID: "7", ProductID: 7, Status: "outbid"})
+	b.waitReceived(t, "alice 7 watching 0", "alice 7 outbid 0")
+	if !b.news.Following("alice") {
+		t.Fatal("alice is no longer followed after the new key")
 	}
 }
 

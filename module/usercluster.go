@@ -1,6 +1,7 @@
 package module
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -34,6 +35,9 @@ type clusterUsers struct {
 	// remote loads the users who signed in on other nodes to bid for
 	// them on this node's lots; nil until joined.
 	remote atomic.Pointer[clusterusers.RemoteLoader]
+	// news carries the owners' words to users' sockets on other nodes;
+	// nil until joined.
+	news atomic.Pointer[clusterusers.UserNews]
 }
 
 // owned follows the hub's Ownership hook (a feed's goroutine).
@@ -71,10 +75,14 @@ func (s *shared) joinUsersCluster(ctx context.Context, bus *clusterBus, cookieKe
 	if key == nil {
 		return errors.New("cluster needs cookie_key: cookies travel between nodes sealed")
 	}
-	c.key.Store(&key)
+	old := c.key.Swap(&key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.joined {
+		if news := c.news.Load(); news != nil && (old == nil || !bytes.Equal(*old, key)) {
+			// A new key names every user's news subject anew.
+			news.Refollow()
+		}
 		return nil
 	}
 	nc, js := bus.bus.Handles()
@@ -146,6 +154,7 @@ func (s *shared) joinUsersCluster(ctx context.Context, bus *clusterBus, cookieKe
 		return err
 	}
 	s.relay.SetPeers(news)
+	c.news.Store(news)
 	// Only the node whose feed holds a lot's lease bids on it (the hub's
 	// Owns); the ledger's compare-and-set refuses the late bid of a node
 	// that lost the lease meanwhile.
@@ -157,6 +166,7 @@ func (s *shared) joinUsersCluster(ctx context.Context, bus *clusterBus, cookieKe
 		c.remote.Store(nil)
 		remote.Close() // before the store it loads users from
 		s.relay.SetPeers(nil)
+		c.news.Store(nil)
 		news.Close()
 		fw.Close()
 		store.Close()
