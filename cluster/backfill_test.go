@@ -1,0 +1,210 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// fillLogs stores history entries of epoch "e" (seqs 1..history) for each
+// of products 1..lots, unfenced and in interleaved order, as many owners
+// appending at once leave the log.
+func fillLogs(t testing.TB, b *JetStream, lots, history int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for seq := 1; seq <= history; seq++ {
+		for id := int64(1); id <= int64(lots); id++ {
+			rec := record(id, "e", uint64(seq))
+			msg := &nats.Msg{Subject: b.feedSubject(id), Header: nats.Header{}, Data: rec.Payload}
+			msg.Header.Set(headerEpoch, rec.Epoch)
+			msg.Header.Set(headerSeq, fmt.Sprint(rec.Seq))
+			msg.Header.Set(headerSource, rec.Source)
+			msg.Header.Set(headerReceived, rec.ReceivedAt.Format(time.RFC3339Nano))
+			if _, err := b.js.PublishMsgAsync(msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		select {
+		case <-b.js.PublishAsyncComplete():
+		case <-ctx.Done():
+			t.Fatal("filling the logs took over a minute")
+		}
+	}
+}
+
+// apiCounter counts the JetStream API requests any client sends to the
+// server, by kind ("CONSUMER.CREATE", "DIRECT.GET", ...).
+type apiCounter struct {
+	mu     sync.Mutex
+	byKind map[string]int
+}
+
+func countAPI(t testing.TB, url string) *apiCounter {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	c := &apiCounter{byKind: map[string]int{}}
+	if _, err := nc.Subscribe("$JS.API.>", func(m *nats.Msg) {
+		kind := strings.Join(strings.SplitN(m.Subject, ".", 5)[2:4], ".")
+		c.mu.Lock()
+		c.byKind[kind]++
+		c.mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// take returns the counts so far and starts again from zero.
+func (c *apiCounter) take() (total int, kinds string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var parts []string
+	for k, n := range c.byKind {
+		total += n
+		parts = append(parts, fmt.Sprintf("%s %d", k, n))
+	}
+	slices.Sort(parts)
+	clear(c.byKind)
+	return total, strings.Join(parts, ", ")
+}
+
+// A reader node that gets interest in thousands of lots at once reads
+// every lot's whole log, in a few requests for all of them. (With a
+// consumer per read, most reads were refused: the stream allows 1,000
+// consumers; 1,883 of 2,000 failed, 40 returned part of the log without
+// an error, 5,806 API requests.)
+func TestBackfillOfManyLotsAtOnce(t *testing.T) {
+	const lots, history = 2000, 16
+	n := startNATS(t)
+	owner, reader := n.bus("owner"), n.bus("reader")
+	fillLogs(t, owner, lots, history)
+	api := countAPI(t, n.url())
+	time.Sleep(50 * time.Millisecond) // the fill's last acks are not requests
+	api.take()
+
+	var failed, short atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	for id := int64(1); id <= lots; id++ {
+		wg.Go(func() {
+			// The hub gives a new feed's first read 2 s and its retries
+			// more; a -race build on a busy machine needs more than 2 s.
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			got, err := reader.Backfill(ctx, id, 0)
+			switch {
+			case err != nil:
+				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
+			case fmt.Sprint(seqsOf(got)) != fmt.Sprint(seqRange(1, history)):
+				short.Add(1)
+				t.Logf("product %d: read %v", id, seqsOf(got))
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	time.Sleep(100 * time.Millisecond) // a consumer's delete follows its read
+	calls, kinds := api.take()
+	t.Logf("%d lots × %d entries read at once in %v: %d failed (first: %v), %d incomplete; %d API requests (%.1f per lot: %s)",
+		lots, history, took.Round(time.Millisecond), failed.Load(), firstErr.Load(), short.Load(), calls, float64(calls)/lots, kinds)
+	if failed.Load() > 0 || short.Load() > 0 {
+		t.Errorf("%d of %d backfills failed and %d were incomplete", failed.Load(), lots, short.Load())
+	}
+	if calls > lots/20 {
+		t.Errorf("%d API requests for %d lots, want a few sweeps of the log", calls, lots)
+	}
+}
+
+func BenchmarkBackfillOneOfManyLots(b *testing.B) {
+	const lots, history = 2000, 16
+	n := startNATS(b)
+	owner, reader := n.bus("owner"), n.bus("reader")
+	fillLogs(b, owner, lots, history)
+	id := int64(0)
+	for b.Loop() {
+		id = id%lots + 1
+		got, err := reader.Backfill(b.Context(), id, 0)
+		if err != nil || len(got) != history {
+			b.Fatal(err, len(got))
+		}
+	}
+}
+
+// setDirect turns the feed stream's direct gets on or off, as an operator
+// may by hand.
+func setDirect(t *testing.T, b *JetStream, on bool) {
+	t.Helper()
+	ctx := testCtx(t)
+	s, err := b.js.Stream(ctx, b.feedStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := info.Config
+	cfg.AllowDirect = on
+	if _, err := b.js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A stream whose direct gets were turned off by hand is still read, one
+// product at a time, through consumers; the next node to connect turns
+// them on again, and reads are direct.
+func TestBackfillOfAStreamWithoutDirectGets(t *testing.T) {
+	const lots, history = 12, 5
+	n := startNATS(t)
+	owner := n.bus("owner")
+	fillLogs(t, owner, lots, history)
+	setDirect(t, owner, false)
+	api := countAPI(t, n.url())
+	readAll := func(b *JetStream) {
+		t.Helper()
+		var wg sync.WaitGroup
+		errs := make([]error, lots+1)
+		got := make([]string, lots+1)
+		for id := int64(1); id <= lots; id++ {
+			wg.Go(func() {
+				all, err := b.Backfill(testCtx(t), id, 0)
+				errs[id], got[id] = err, fmt.Sprint(seqsOf(all))
+			})
+		}
+		wg.Wait()
+		for id := int64(1); id <= lots; id++ {
+			if errs[id] != nil || got[id] != fmt.Sprint(seqRange(1, history)) {
+				t.Fatalf("product %d: read %s, %v; want 1..%d", id, got[id], errs[id], history)
+			}
+		}
+	}
+	readAll(owner)
+	if _, kinds := api.take(); !strings.Contains(kinds, "CONSUMER.CREATE") {
+		t.Fatalf("without direct gets the log was read by %s, want consumers", kinds)
+	}
+	reader := n.bus("reader") // its Connect turns direct gets on
+	time.Sleep(50 * time.Millisecond)
+	api.take()
+	readAll(reader)
+	time.Sleep(50 * time.Millisecond)
+	if calls, kinds := api.take(); strings.Contains(kinds, "CONSUMER") || calls > 3 {
+		t.Fatalf("after a node's Connect the log was read by %d requests (%s), want a direct sweep", calls, kinds)
+	}
+}
