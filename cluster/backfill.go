@@ -1,10 +1,12 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,28 +18,42 @@ import (
 // Reading the log's past (Backfill) for the node's new feeds.
 //
 // A consumer per read cost three API round trips through the stream
-// leader, and counted against the stream's consumer limit (1,000 by
+// leader and counted against the stream's consumer limit (1,000 by
 // default since nats-server 2.11): a node whose clients asked for 2,000
 // lots at once saw most reads refused (TestBackfillOfManyLotsAtOnce). A
-// direct get, answered by any replica without a consumer, is cheaper, but
-// the stream holds the products' entries interleaved, so the server walks
-// every entry between a product's oldest and newest to find its own: one
-// product's read costs about a read of the whole log. So the reads are
-// served one round at a time by one goroutine: a round with one or a few
-// products reads each by a batched direct get of its subject; a round with
-// many reads the whole log once, in batches, and hands each product its
-// entries. Reads that arrive during a round wait for the next, so a
-// thousand feeds joining at once cost a few sweeps of the log.
+// direct get is answered by any replica without a consumer. The stream
+// holds the products' entries interleaved, so the server walks every entry
+// between a product's oldest and newest to find its own: reading one
+// product costs the server a scan of about the whole log, cheap per entry;
+// sending the whole log costs far more per entry, but once for any number
+// of products. So one goroutine serves the reads: a few products are read
+// one by one, a batched direct get of each one's subject; many are read
+// by a sweep of the whole log in batches, which hands each product its
+// entries. A product asked for during a sweep joins it where it is and is
+// done when the sweep comes round to that point again: no read waits for
+// more than one sweep.
 
-// sweepAt is the number of products one round reads by a sweep of the
-// whole log rather than one by one.
-const sweepAt = 8
+// sweepAt is the number of products waiting at once that are read by a
+// sweep of the whole log rather than one by one: a product's own read
+// costs the server a scan of the log, a sweep about 400 such scans
+// (BenchmarkBackfillOneOfManyLots, TestBackfillOfManyLotsAtOnce).
+const sweepAt = 128
 
-// sweepBatch is how many entries one direct get of a sweep asks for.
-const sweepBatch = 4096
+// sweepBatch is how many entries one direct get of a sweep asks for, at
+// most sweepBytes of them: the client reads a batch on the goroutine that
+// also reads the server's pongs, and a batch that takes longer to read
+// than two pings (a lease) would have the connection taken for stale. A
+// variable for the tests.
+var sweepBatch = 512
 
-// maxRound bounds one round of reads when no reader set a deadline.
-const maxRound = 30 * time.Second
+const sweepBytes = 256 << 10
+
+// pageWait bounds the wait for one batch of a sweep, and maxRead a read
+// whose callers set no deadline.
+const (
+	pageWait = 10 * time.Second
+	maxRead  = 30 * time.Second
+)
 
 // logRead is one Backfill waiting for the product's stored entries.
 type logRead struct {
@@ -92,89 +108,83 @@ func (b *JetStream) Backfill(ctx context.Context, productID int64, sinceSeq uint
 	return out, nil
 }
 
-// serveReads answers Backfill's reads, in rounds of all that wait, until
-// ctx ends.
+// serveReads answers Backfill's reads until ctx ends.
 func (b *JetStream) serveReads(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	for {
-		var round []*logRead
+		var waiting []*logRead
 		select {
 		case <-ctx.Done():
 			return
 		case r := <-b.reads:
-			round = append(round, r)
+			waiting = b.gather(append(waiting, r))
 		}
-	gather:
-		for {
-			select {
-			case r := <-b.reads:
-				round = append(round, r)
-			default:
-				break gather
-			}
+		byID := make(map[int64][]*logRead)
+		for _, r := range waiting {
+			byID[r.id] = append(byID[r.id], r)
 		}
-		b.readRound(ctx, round)
+		if len(byID) >= sweepAt && b.direct() {
+			b.sweep(ctx, waiting)
+		} else {
+			b.readEach(ctx, byID)
+		}
 	}
 }
 
-// readRound reads the logs of the products of one round and answers each
-// read.
-func (b *JetStream) readRound(ctx context.Context, round []*logRead) {
-	wanted := make(map[int64][]*logRead)
+// gather adds the reads waiting to be taken to reads.
+func (b *JetStream) gather(reads []*logRead) []*logRead {
+	for {
+		select {
+		case r := <-b.reads:
+			reads = append(reads, r)
+		default:
+			return reads
+		}
+	}
+}
+
+// answer gives res to each read still waiting.
+func answer(reads []*logRead, res logResult) {
+	for _, r := range reads {
+		r.done <- res
+	}
+}
+
+// live drops the reads whose Backfill returned already, and tells the
+// latest deadline of the rest (or maxRead from now).
+func live(reads []*logRead) ([]*logRead, time.Time) {
+	reads = slices.DeleteFunc(reads, func(r *logRead) bool { return r.ctx.Err() != nil })
+	bound := time.Now().Add(maxRead)
 	var latest time.Time
-	bounded := true
-	for _, r := range round {
-		if r.ctx.Err() != nil {
-			continue // its Backfill returned already
-		}
-		wanted[r.id] = append(wanted[r.id], r)
-		if dl, ok := r.ctx.Deadline(); !ok {
-			bounded = false
-		} else if dl.After(latest) {
+	for _, r := range reads {
+		if dl, ok := r.ctx.Deadline(); ok && dl.After(latest) {
 			latest = dl
+		} else if !ok {
+			latest = bound
 		}
 	}
-	if len(wanted) == 0 {
-		return
+	if latest.After(bound) {
+		latest = bound
 	}
-	if !bounded || time.Until(latest) > maxRound {
-		latest = time.Now().Add(maxRound)
-	}
-	rctx, cancel := context.WithDeadline(ctx, latest)
-	defer cancel()
-	answer := func(id int64, res logResult) {
-		for _, r := range wanted[id] {
-			r.done <- res
+	return reads, latest
+}
+
+// readEach reads each product's log on its own.
+func (b *JetStream) readEach(ctx context.Context, byID map[int64][]*logRead) {
+	for id, reads := range byID {
+		reads, until := live(reads)
+		if len(reads) == 0 {
+			continue
 		}
-		delete(wanted, id)
-	}
-	nc, err := b.conn()
-	if err != nil {
-		for id := range wanted {
-			answer(id, logResult{err: err})
+		var res logResult
+		if nc, err := b.conn(); err != nil {
+			res.err = err
+		} else {
+			rctx, cancel := context.WithDeadline(ctx, until)
+			res.all, res.err = b.readProduct(rctx, nc, id)
+			cancel()
 		}
-		return
-	}
-	if len(wanted) >= sweepAt && b.direct() {
-		logs, err := b.sweep(rctx, nc, wanted)
-		if err == nil {
-			for id := range wanted {
-				answer(id, logs[id])
-			}
-			return
-		}
-		// A server before 2.11 answers no batch and a stream without direct
-		// gets none: each product is read on its own then.
-		if !errors.Is(err, errNotBatched) && !errors.Is(err, nats.ErrNoResponders) {
-			for id := range wanted {
-				answer(id, logResult{err: err})
-			}
-			return
-		}
-	}
-	for id := range wanted {
-		all, err := b.readProduct(rctx, nc, id)
-		answer(id, logResult{all: all, err: err})
+		answer(reads, res)
 	}
 }
 
@@ -199,26 +209,129 @@ func (b *JetStream) readProduct(ctx context.Context, nc *nats.Conn, productID in
 	return all, err
 }
 
-// sweep reads the whole log once and returns the entries of the wanted
-// products, each product's oldest first, or the error of a product whose
-// entry could not be read.
-func (b *JetStream) sweep(ctx context.Context, nc *nats.Conn, wanted map[int64][]*logRead) (map[int64]logResult, error) {
-	logs := make(map[int64]logResult, len(wanted))
+// sweepWant is a product a sweep reads for.
+type sweepWant struct {
+	reads []*logRead
+	// from is the first stream sequence the sweep read after the product
+	// joined; wrapped: the sweep passed the log's end since, and reads
+	// the rest, below from.
+	from    uint64
+	wrapped bool
+	res     logResult
+}
+
+// sweep reads the whole log, batch after batch, for the products of
+// reads and those asked for meanwhile, until each has all its entries.
+func (b *JetStream) sweep(ctx context.Context, reads []*logRead) {
+	want := make(map[int64]*sweepWant)
+	join := func(rs []*logRead, at uint64) {
+		for _, r := range rs {
+			w := want[r.id]
+			if w == nil {
+				w = &sweepWant{from: at}
+				want[r.id] = w
+			}
+			w.reads = append(w.reads, r)
+		}
+	}
+	finish := func(id int64, w *sweepWant) {
+		slices.SortFunc(w.res.all, func(a, b Entry) int { return cmp.Compare(a.StreamSeq, b.StreamSeq) })
+		answer(w.reads, w.res)
+		delete(want, id)
+	}
+	failAll := func(err error) {
+		for id, w := range want {
+			w.res = logResult{err: err}
+			finish(id, w)
+		}
+	}
+	join(reads, 1)
+	nc, err := b.conn()
+	if err != nil {
+		failAll(err)
+		return
+	}
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		failAll(err)
+		return
+	}
+	defer func() { _ = sub.Unsubscribe() }()
 	prefix := b.cfg.Prefix + ".feed."
-	err := b.readDirect(ctx, nc, b.feedSubjects(), sweepBatch, false, func(subject string, e entryMsg) error {
+	take := func(subject string, e entryMsg) error {
 		id, err := strconv.ParseInt(strings.TrimPrefix(subject, prefix), 10, 64)
-		if err != nil || wanted[id] == nil {
-			return nil // not a product asked for
+		if err != nil {
+			return nil // not a product's subject
 		}
-		res := logs[id]
-		if res.err == nil {
-			ent, err := e.decode(id)
-			res.all, res.err = append(res.all, ent), err
-			logs[id] = res
+		w := want[id]
+		if w == nil || w.res.err != nil || (w.wrapped && e.seq >= w.from) {
+			return nil // not asked for, failed, or read in the last round
 		}
+		ent, err := e.decode(id)
+		w.res.all, w.res.err = append(w.res.all, ent), err
 		return nil
-	})
-	return logs, err
+	}
+	next := uint64(1)
+	for {
+		for id, w := range want {
+			if w.reads, _ = live(w.reads); len(w.reads) == 0 {
+				delete(want, id)
+			}
+		}
+		if len(want) == 0 {
+			return
+		}
+		pctx, cancel := context.WithTimeout(ctx, pageWait)
+		after, err := b.readPage(pctx, nc, sub, inbox, next, take)
+		cancel()
+		switch {
+		case errors.Is(err, errNotBatched), errors.Is(err, nats.ErrNoResponders):
+			// A server before 2.11, or a stream without direct gets: each
+			// product is read on its own.
+			byID := make(map[int64][]*logRead, len(want))
+			for id, w := range want {
+				byID[id] = w.reads
+				delete(want, id)
+			}
+			b.readEach(ctx, byID)
+			return
+		case err != nil:
+			failAll(err)
+			return
+		case after == 0: // the log's end: read from the start again
+			for id, w := range want {
+				if w.from <= 1 || w.wrapped {
+					finish(id, w)
+				} else {
+					w.wrapped = true
+				}
+			}
+			next = 1
+		default:
+			next = after
+			for id, w := range want {
+				if w.wrapped && next >= w.from {
+					finish(id, w)
+				}
+			}
+		}
+		join(b.gather(nil), next)
+	}
+}
+
+// readPage asks for the log's next batch from stream sequence from and
+// hands its entries to take: the sequence to ask from next, or 0 at the
+// log's end.
+func (b *JetStream) readPage(ctx context.Context, nc *nats.Conn, sub *nats.Subscription, inbox string, from uint64, take func(string, entryMsg) error) (uint64, error) {
+	data, err := json.Marshal(directGet{Seq: from, NextFor: b.feedSubjects(), Batch: sweepBatch, MaxBytes: sweepBytes})
+	if err != nil {
+		return 0, err
+	}
+	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+b.feedStream(), inbox, data); err != nil {
+		return 0, err
+	}
+	return b.readBatch(ctx, sub, false, take)
 }
 
 // errNotBatched: the server answered a batched direct get with a single
@@ -230,9 +343,10 @@ var errNotBatched = errors.New("cluster: the server answers no batched direct ge
 // most Batch of them. A server before 2.11 ignores Batch and answers
 // with one message.
 type directGet struct {
-	Seq     uint64 `json:"seq"`
-	NextFor string `json:"next_by_subj"`
-	Batch   int    `json:"batch,omitempty"`
+	Seq      uint64 `json:"seq"`
+	NextFor  string `json:"next_by_subj"`
+	Batch    int    `json:"batch,omitempty"`
+	MaxBytes int    `json:"max_bytes,omitempty"`
 }
 
 // The headers of a direct get's answer.
