@@ -103,9 +103,10 @@ func TestBackfillOfManyLotsAtOnce(t *testing.T) {
 	start := time.Now()
 	for id := int64(1); id <= lots; id++ {
 		wg.Go(func() {
-			// The hub gives a new feed's first read 2 s and its retries
-			// more; a -race build on a busy machine needs more than 2 s.
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			// A plain build reads them all within a second; a -race build
+			// on a busy 2-core machine took up to 15 s. (The hub gives a
+			// new feed's first read 8 s, and more to its retries.)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			got, err := reader.Backfill(ctx, id, 0)
 			switch {
@@ -127,7 +128,9 @@ func TestBackfillOfManyLotsAtOnce(t *testing.T) {
 	if failed.Load() > 0 || short.Load() > 0 {
 		t.Errorf("%d of %d backfills failed and %d were incomplete", failed.Load(), lots, short.Load())
 	}
-	if calls > lots/20 {
+	// The first few reads are served one by one, the rest by a sweep of
+	// 64 batches, once more for those that joined it under way.
+	if calls > lots/4 {
 		t.Errorf("%d API requests for %d lots, want a few sweeps of the log", calls, lots)
 	}
 }
