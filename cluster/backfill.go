@@ -224,9 +224,17 @@ type sweepWant struct {
 // reads and those asked for meanwhile, until each has all its entries.
 func (b *JetStream) sweep(ctx context.Context, reads []*logRead) {
 	want := make(map[int64]*sweepWant)
+	// later holds the reads of a product the sweep is finishing in its
+	// second round: they may want entries appended after the sweep passed
+	// the log's end, so they start again once it is done.
+	var later []*logRead
 	join := func(rs []*logRead, at uint64) {
 		for _, r := range rs {
 			w := want[r.id]
+			if w != nil && w.wrapped {
+				later = append(later, r)
+				continue
+			}
 			if w == nil {
 				w = &sweepWant{from: at}
 				want[r.id] = w
@@ -244,6 +252,7 @@ func (b *JetStream) sweep(ctx context.Context, reads []*logRead) {
 			w.res = logResult{err: err}
 			finish(id, w)
 		}
+		answer(later, logResult{err: err})
 	}
 	join(reads, 1)
 	nc, err := b.conn()
@@ -280,7 +289,11 @@ func (b *JetStream) sweep(ctx context.Context, reads []*logRead) {
 			}
 		}
 		if len(want) == 0 {
-			return
+			if len(later) == 0 {
+				return
+			}
+			join(later, next) // the product they waited for is gone
+			later = nil
 		}
 		pctx, cancel := context.WithTimeout(ctx, pageWait)
 		after, err := b.readPage(pctx, nc, sub, inbox, next, take)
@@ -293,6 +306,9 @@ func (b *JetStream) sweep(ctx context.Context, reads []*logRead) {
 			for id, w := range want {
 				byID[id] = w.reads
 				delete(want, id)
+			}
+			for _, r := range later {
+				byID[r.id] = append(byID[r.id], r)
 			}
 			b.readEach(ctx, byID)
 			return
@@ -316,7 +332,9 @@ func (b *JetStream) sweep(ctx context.Context, reads []*logRead) {
 				}
 			}
 		}
-		join(b.gather(nil), next)
+		waiting := later
+		later = nil
+		join(b.gather(waiting), next)
 	}
 }
 

@@ -250,14 +250,44 @@ func TestBackfillJoinsASweepUnderWay(t *testing.T) {
 		read(id)
 		time.Sleep(time.Millisecond)
 	}
+	// Read again, each after a change appended once the sweep may have
+	// passed the log's end: the second read has that change too.
+	again := make(map[int64][]Entry)
+	var mu sync.Mutex
+	for id := int64(lots/2 + 5); id <= lots; id += 10 {
+		last, err := owner.Last(testCtx(t), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := owner.Append(testCtx(t), record(id, "e", history+1), last.StreamSeq); err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			all, err := reader.Backfill(testCtx(t), id, 0)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			again[id] = all
+			mu.Unlock()
+		})
+	}
 	wg.Wait()
 	for id := int64(1); id <= lots; id++ {
 		want := fmt.Sprint(seqRange(1, history))
 		if id > lots/2 && id%10 == 0 {
 			want = fmt.Sprint(seqRange(1, history+1))
 		}
+		if id > lots/2 && id%10 == 5 && len(got[id]) == history+1 {
+			want = fmt.Sprint(seqRange(1, history+1)) // appended before it was read
+		}
 		if errs[id] != nil || fmt.Sprint(seqsOf(got[id])) != want {
 			t.Fatalf("product %d: read %v, %v; want %s", id, seqsOf(got[id]), errs[id], want)
+		}
+	}
+	for id, all := range again {
+		if fmt.Sprint(seqsOf(all)) != fmt.Sprint(seqRange(1, history+1)) {
+			t.Fatalf("product %d read again after an append: %v, want 1..%d", id, seqsOf(all), history+1)
 		}
 	}
 }
