@@ -44,6 +44,9 @@ func (sh *feedShare) readWait() time.Duration {
 // run is logged.
 func (f *feed) readFailed(err error) {
 	sh := f.share
+	if hook := f.h.hooks.LogRead; hook != nil {
+		hook(f.id, false)
+	}
 	if sh.readFails == 0 {
 		f.log.Warn("cluster: reading the product's log failed; trying again", zap.Error(err))
 	} else {
@@ -56,6 +59,9 @@ func (f *feed) readFailed(err error) {
 // readDone ends a run of failed reads.
 func (f *feed) readDone() {
 	sh := f.share
+	if hook := f.h.hooks.LogRead; hook != nil {
+		hook(f.id, true)
+	}
 	if sh.readFails > 0 {
 		f.log.Info("cluster: read the product's log", zap.Int("tries", sh.readFails+1))
 	}

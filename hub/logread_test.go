@@ -198,11 +198,9 @@ func TestReaderJoinsThousandsOfLots(t *testing.T) {
 type flakyReadBus struct {
 	*cluster.JetStream
 	failing atomic.Bool
-	tries   atomic.Int64
 }
 
 func (b *flakyReadBus) Backfill(ctx context.Context, id int64, since uint64) ([]cluster.Entry, error) {
-	b.tries.Add(1)
 	if b.failing.Load() {
 		return nil, errors.New("nats: timeout")
 	}
@@ -210,8 +208,9 @@ func (b *flakyReadBus) Backfill(ctx context.Context, id int64, since uint64) ([]
 }
 
 // A new feed whose read of a quiet lot's log fails has no state and
-// answers a resuming client recovered:false; it reads the log again, and
-// then has the lot's state and history, with no new change to the lot.
+// answers a resuming client recovered:false; the failures are reported
+// (Hooks.LogRead, and the log); it reads the log again, and then has the
+// lot's state and history, with no new change to the lot.
 func TestFailedLogReadIsRetried(t *testing.T) {
 	const id, history = 77, 6
 	r := newClusterRig(t)
@@ -224,22 +223,35 @@ func TestFailedLogReadIsRetried(t *testing.T) {
 	fillLog(t, owner.jet, []int64{id}, history)
 
 	var flaky *flakyReadBus
+	var readsOK, readsFailed atomic.Int64
 	reader := r.node("gw-b", func(j *cluster.JetStream) cluster.Bus {
 		flaky = &flakyReadBus{JetStream: j}
 		flaky.failing.Store(true)
 		return flaky
+	}, func(d *Deps) {
+		d.Hooks.LogRead = func(_ int64, ok bool) {
+			if ok {
+				readsOK.Add(1)
+			} else {
+				readsFailed.Add(1)
+			}
+		}
 	})
 	got := new(changeLog)
 	reader.h.Subscribe(id, got)
-	waitFor(t, "two failed reads", func() bool { return flaky.tries.Load() >= 2 })
+	waitFor(t, "two failed reads, reported", func() bool { return readsFailed.Load() >= 2 })
 	if c, ok := reader.h.State(id); ok {
 		t.Fatalf("the feed's read failed, yet State = seq %d", c.Seq)
 	}
 	if changes, ok := reader.h.Since(id, "e", 3); ok {
 		t.Fatalf("the feed's read failed, yet a client resuming at e/3 got %s, recovered", summary(changes))
 	}
+	if n := readsOK.Load(); n != 0 {
+		t.Fatalf("%d of the failing reads were reported ok", n)
+	}
 	flaky.failing.Store(false)
 	got.waitPrice(t, "gw-b", 100+history)
+	waitFor(t, "the read reported", func() bool { return readsOK.Load() >= 1 })
 	if c, ok := reader.h.State(id); !ok || c.Seq != history {
 		t.Fatalf("State after the retry = %v, %v; want seq %d", c, ok, history)
 	}
