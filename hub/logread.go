@@ -18,18 +18,22 @@ import (
 // joinReadWait bounds a new feed's first read of the log, and doubles
 // with each failure up to maxReadWait: the node's reads queue, and
 // thousands of feeds joining at once wait for a sweep of the whole log
-// (cluster.JetStream.Backfill), which on a loaded machine can take longer
-// than any fixed wait; State and Since wait no longer than readyWait for
-// it anyway. A later read (after a gap) gets readyWait, doubling with
-// each failure up to joinReadWait.
+// (cluster.JetStream.Backfill), about 11 s for 5,000 lots of 64 changes
+// on this 2-core machine; State and Since wait no longer than readyWait
+// for it anyway, and the feed takes the log's new entries once it is
+// done. A later read (after a gap) gets readyWait, doubling with each
+// failure up to joinReadWait.
 const (
-	joinReadWait = 4 * readyWait
-	maxReadWait  = 4 * joinReadWait
+	joinReadWait = 15 * readyWait
+	maxReadWait  = 2 * joinReadWait
 )
 
 // firstReadRetry is the wait before the first retry of a failed read of
-// the log; each further one waits twice as long, up to joinReadWait.
-const firstReadRetry = readyWait / 4
+// the log; each further one waits twice as long, up to maxReadRetry.
+const (
+	firstReadRetry = readyWait / 4
+	maxReadRetry   = 4 * readyWait
+)
 
 // readWait is how long the next read of the log may take.
 func (sh *feedShare) readWait() time.Duration {
@@ -52,7 +56,7 @@ func (f *feed) readFailed(err error) {
 	} else {
 		f.log.Debug("cluster: reading the product's log failed again", zap.Int("tries", sh.readFails+1), zap.Error(err))
 	}
-	sh.readAt = time.Now().Add(min(firstReadRetry<<min(sh.readFails, 5), joinReadWait))
+	sh.readAt = time.Now().Add(min(firstReadRetry<<min(sh.readFails, 5), maxReadRetry))
 	sh.readFails++
 }
 
