@@ -86,6 +86,16 @@ func countRequests(t testing.TB, url string) *apiRequests {
 	return c
 }
 
+func (c *apiRequests) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, k := range c.byKind {
+		n += k
+	}
+	return n
+}
+
 func (c *apiRequests) String() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -191,6 +201,12 @@ func TestReaderJoinsThousandsOfLots(t *testing.T) {
 		if !ok || len(got) != 4 || got[3].Product.CurrentBid != 100+history {
 			t.Fatalf("lot %d: a client resuming at seq %d got %s, %v; want the last 4 changes", id, history-4, summary(got), ok)
 		}
+	}
+	// A few sweeps of the log, and after them one listing of the live
+	// nodes for all the feeds' first claims, not a consumer each.
+	time.Sleep(time.Second)
+	if n := api.total(); n > lots/4 {
+		t.Errorf("the join made %d JetStream API requests for %d lots: %v", n, lots, api)
 	}
 }
 

@@ -79,7 +79,8 @@ func (s *sharing) liveNodes(ctx context.Context) ([]string, error) {
 	if !s.nodesAt.IsZero() && time.Since(s.nodesAt) < every {
 		return s.nodes, s.nodesErr
 	}
-	ctx, cancel := context.WithTimeout(ctx, every)
+	// For all the feeds waiting: not ended by the asking one's end.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), every)
 	defer cancel()
 	s.nodes, s.nodesErr = s.bus.LiveNodes(ctx)
 	s.nodesAt = time.Now()
