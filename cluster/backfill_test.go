@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -288,6 +289,95 @@ func TestBackfillJoinsASweepUnderWay(t *testing.T) {
 	for id, all := range again {
 		if fmt.Sprint(seqsOf(all)) != fmt.Sprint(seqRange(1, history+1)) {
 			t.Fatalf("product %d read again after an append: %v, want 1..%d", id, seqsOf(all), history+1)
+		}
+	}
+}
+
+// oldDirectGets answers the feed stream's direct gets as a server before
+// 2.11 does, one message a request whatever the batch, from msgs (stream
+// sequence i+1 is msgs[i]); the stream itself is gone.
+func oldDirectGets(t *testing.T, url, stream string, msgs []*nats.Msg) *atomic.Int64 {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	var asked atomic.Int64
+	_, err = nc.Subscribe("$JS.API.DIRECT.GET."+stream, func(m *nats.Msg) {
+		asked.Add(1)
+		var req directGet
+		if err := json.Unmarshal(m.Data, &req); err != nil {
+			t.Error(err)
+			return
+		}
+		for seq := max(req.Seq, 1); seq <= uint64(len(msgs)); seq++ {
+			stored := msgs[seq-1]
+			wild := strings.HasSuffix(req.NextFor, ">") && strings.HasPrefix(stored.Subject, strings.TrimSuffix(req.NextFor, ">"))
+			if stored.Subject != req.NextFor && !wild {
+				continue
+			}
+			h := nats.Header{}
+			for k, v := range stored.Header {
+				h[k] = v
+			}
+			h.Set("Nats-Stream", stream)
+			h.Set("Nats-Subject", stored.Subject)
+			h.Set("Nats-Sequence", fmt.Sprint(seq))
+			_ = m.RespondMsg(&nats.Msg{Header: h, Data: stored.Data})
+			return
+		}
+		_ = m.RespondMsg(&nats.Msg{Header: nats.Header{"Status": []string{"404"}, "Description": []string{"Message Not Found"}}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return &asked
+}
+
+// A server before 2.11 answers a batched direct get with one message: the
+// log is read one message a request, a product at a time, whether a few
+// products or many are asked for at once.
+func TestBackfillFromAServerWithoutBatches(t *testing.T) {
+	const lots, history = sweepAt + 10, 3
+	n := startNATS(t)
+	reader := n.bus("reader")
+	var msgs []*nats.Msg
+	for seq := uint64(1); seq <= history; seq++ {
+		for id := int64(1); id <= lots; id++ {
+			rec := record(id, "e", seq)
+			m := &nats.Msg{Subject: reader.feedSubject(id), Header: nats.Header{}, Data: rec.Payload}
+			m.Header.Set(headerEpoch, rec.Epoch)
+			m.Header.Set(headerSeq, fmt.Sprint(rec.Seq))
+			m.Header.Set(headerSource, rec.Source)
+			m.Header.Set(headerReceived, rec.ReceivedAt.Format(time.RFC3339Nano))
+			msgs = append(msgs, m)
+		}
+	}
+	if err := reader.js.DeleteStream(testCtx(t), reader.feedStream()); err != nil {
+		t.Fatal(err)
+	}
+	asked := oldDirectGets(t, n.url(), reader.feedStream(), msgs)
+	one, err := reader.Backfill(testCtx(t), 7, 0)
+	if err != nil || fmt.Sprint(seqsOf(one)) != fmt.Sprint(seqRange(1, history)) {
+		t.Fatalf("one product: read %v, %v; want 1..%d", seqsOf(one), err, history)
+	}
+	if n := asked.Load(); n != history+1 {
+		t.Fatalf("one product took %d requests, want %d (one a message, and the last finds none)", n, history+1)
+	}
+	var wg sync.WaitGroup
+	got := make([][]Entry, lots+1)
+	errs := make([]error, lots+1)
+	for id := int64(1); id <= lots; id++ {
+		wg.Go(func() { got[id], errs[id] = reader.Backfill(testCtx(t), id, 0) })
+	}
+	wg.Wait()
+	for id := int64(1); id <= lots; id++ {
+		if errs[id] != nil || fmt.Sprint(seqsOf(got[id])) != fmt.Sprint(seqRange(1, history)) {
+			t.Fatalf("product %d of %d at once: read %v, %v; want 1..%d", id, lots, seqsOf(got[id]), errs[id], history)
 		}
 	}
 }
