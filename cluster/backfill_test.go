@@ -136,6 +136,9 @@ func TestBackfillOfManyLotsAtOnce(t *testing.T) {
 	}
 }
 
+// BenchmarkBackfillOneOfManyLots: one product's read while the log holds
+// 2,000 products' entries interleaved, the cost of a node's single join
+// (the server scans the log for the product's entries).
 func BenchmarkBackfillOneOfManyLots(b *testing.B) {
 	const lots, history = 2000, 16
 	n := startNATS(b)
