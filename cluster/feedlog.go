@@ -69,66 +69,6 @@ func (b *JetStream) Last(ctx context.Context, productID int64) (Entry, error) {
 	return decodeEntry(productID, raw.Header, raw.Data, raw.Sequence)
 }
 
-// Backfill reads the product's log from its oldest stored entry and keeps
-// the newest epoch's entries above sinceSeq.
-func (b *JetStream) Backfill(ctx context.Context, productID int64, sinceSeq uint64) ([]Entry, error) {
-	if err := b.usable(); err != nil {
-		return nil, err
-	}
-	cons, err := b.js.OrderedConsumer(ctx, b.feedStream(), jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{b.feedSubject(productID)},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cluster: reading product %d's log: %w", productID, err)
-	}
-	defer func() {
-		// The server would drop the idle consumer by itself later.
-		del, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		_ = b.js.DeleteConsumer(del, b.feedStream(), cons.CachedInfo().Name)
-		cancel()
-	}()
-	pending := cons.CachedInfo().NumPending
-	var all []Entry
-	for pending > 0 {
-		batch, err := cons.Fetch(int(min(pending, 256)), jetstream.FetchContext(ctx))
-		if err != nil {
-			return nil, fmt.Errorf("cluster: reading product %d's log: %w", productID, err)
-		}
-		got := 0
-		for m := range batch.Messages() {
-			got++
-			md, err := m.Metadata()
-			if err != nil {
-				return nil, fmt.Errorf("cluster: reading product %d's log: %w", productID, err)
-			}
-			pending = md.NumPending
-			e, err := decodeEntry(productID, m.Headers(), m.Data(), md.Sequence.Stream)
-			if err != nil {
-				return nil, err
-			}
-			all = append(all, e)
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return nil, fmt.Errorf("cluster: reading product %d's log: %w", productID, err)
-		}
-		if got == 0 {
-			break // the rest aged out meanwhile
-		}
-	}
-	if len(all) == 0 {
-		return nil, nil
-	}
-	epoch := all[len(all)-1].Epoch
-	out := all[:0]
-	for _, e := range all {
-		if e.Epoch == epoch && e.Seq > sinceSeq {
-			out = append(out, e)
-		}
-	}
-	return out, nil
-}
-
 // Subscribe delivers every product's entries appended from now on to
 // handle, from one ordered consumer: in log order, on one goroutine,
 // resumed where it stopped after a reconnect.

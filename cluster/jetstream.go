@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -43,8 +44,15 @@ type JetStream struct {
 	// (ownWrite), never while a feed of this process may still act on it.
 	leases   map[int64]*Lease
 	closed   bool
-	stopBeat context.CancelFunc
+	stopBeat context.CancelFunc // ends announce and serveReads
 	beatDone chan struct{}
+	// reads takes Backfill's reads to serveReads, which closes readsDone
+	// when it ends (cluster/backfill.go).
+	reads     chan *logRead
+	readsDone chan struct{}
+	// noDirectAt is when the stream was last found to serve no direct
+	// get, in Unix nanoseconds; 0: never.
+	noDirectAt atomic.Int64
 	// downSince is when the connection dropped; zero while connected.
 	// answeredAt is when JetStream last acknowledged a write of this
 	// node (cluster/lost.go).
@@ -80,6 +88,7 @@ func New(cfg Config) (*JetStream, error) {
 		wrote:   make(map[int64]uint64),
 		leases:  make(map[int64]*Lease),
 		beatNow: make(chan struct{}, 1),
+		reads:   make(chan *logRead),
 	}, nil
 }
 
@@ -157,7 +166,9 @@ func (b *JetStream) Connect(ctx context.Context) error {
 	beat, stop := context.WithCancel(context.Background())
 	b.stopBeat = stop
 	b.beatDone = make(chan struct{})
+	b.readsDone = make(chan struct{})
 	go b.announce(beat, b.beatDone)
+	go b.serveReads(beat, b.readsDone)
 	return nil
 }
 
@@ -297,7 +308,7 @@ func (b *JetStream) Close() error {
 	for s := range b.subs {
 		subs = append(subs, s)
 	}
-	nc, stop, done := b.nc, b.stopBeat, b.beatDone
+	nc, stop, done, readsDone := b.nc, b.stopBeat, b.beatDone, b.readsDone
 	b.mu.Unlock()
 	for _, s := range subs {
 		s.Stop()
@@ -305,6 +316,7 @@ func (b *JetStream) Close() error {
 	if stop != nil {
 		stop()
 		<-done
+		<-readsDone
 	}
 	if nc != nil {
 		nc.Close()

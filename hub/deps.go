@@ -76,6 +76,10 @@ type Hooks struct {
 	// log's past); receivedAt is the owner's receipt of its upstream
 	// bytes, from the entry's header and by the owner's clock.
 	LogPublished func(receivedAt time.Time)
+	// LogRead: in cluster mode, a feed read its product's log (joining,
+	// after a gap, or retrying), with whether the read succeeded; a
+	// failed read is tried again later (hub/logread.go).
+	LogRead func(productID int64, ok bool)
 	// Standalone: in cluster mode, the node lost NATS for a full lease
 	// and serves its own clients alone (true), or NATS is back (false).
 	Standalone func(alone bool)

@@ -61,9 +61,7 @@ func (f *feed) joinShared() {
 func (f *feed) firstClaimAt() time.Time {
 	bus := f.share.s.bus
 	now := time.Now()
-	ctx, cancel := context.WithTimeout(f.ctx, bus.RenewEvery())
-	defer cancel()
-	nodes, err := bus.LiveNodes(ctx)
+	nodes, err := f.share.s.liveNodes(f.ctx)
 	if err != nil || len(nodes) == 0 || cluster.Rendezvous(f.id, nodes) == bus.Node() {
 		return now
 	}
@@ -93,7 +91,12 @@ func (f *feed) sharedWake() time.Time {
 		if ask := f.askDue(); !ask.IsZero() && (at.IsZero() || ask.Before(at)) {
 			at = ask
 		}
+		if sh.role == roleReader && !sh.readAt.IsZero() && (at.IsZero() || sh.readAt.Before(at)) {
+			at = sh.readAt
+		}
 		return at
+	case sh.role == roleReader:
+		return sh.readAt // a lingering reader still reads what it missed
 	}
 	return time.Time{}
 }
@@ -120,6 +123,9 @@ func (f *feed) tickShared() {
 		return
 	}
 	f.takeInbox()
+	if !lost {
+		f.retryRead()
+	}
 	f.followInterest()
 	if sh.role == roleOwner {
 		switch {
@@ -389,10 +395,12 @@ func (f *feed) takeEntry(e cluster.Entry) {
 }
 
 // catchUp reads the log from the history's last seq (or all of it, for
-// another epoch) and applies what is new; false when it could not.
+// another epoch) and applies what is new; false when it could not. A
+// failed read is tried again (retryRead), so that a feed whose read of the
+// log's past failed is not left without the product's state.
 func (f *feed) catchUp() bool {
 	bus := f.share.s.bus
-	ctx, cancel := context.WithTimeout(f.ctx, readyWait)
+	ctx, cancel := context.WithTimeout(f.ctx, f.share.readWait())
 	defer cancel()
 	var since uint64
 	if f.last != nil && !f.share.fromStart {
@@ -403,9 +411,10 @@ func (f *feed) catchUp() bool {
 		entries, err = bus.Backfill(ctx, f.id, 0) // another epoch: all of it
 	}
 	if err != nil {
-		f.log.Debug("cluster: reading the product's log failed", zap.Error(err))
+		f.readFailed(err)
 		return false
 	}
+	f.readDone()
 	f.share.fromStart = false
 	var fresh []cluster.Entry
 	for _, e := range entries {

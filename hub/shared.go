@@ -58,6 +58,33 @@ type sharing struct {
 	// subscribed is closed once the node follows the log: a feed reads
 	// the log's past only after that, so that nothing falls in between.
 	subscribed chan struct{}
+
+	// The live nodes as last listed, for every feed joining until a
+	// renewal period later (liveNodes).
+	nodesMu  sync.Mutex
+	nodes    []string
+	nodesErr error
+	nodesAt  time.Time
+}
+
+// liveNodes lists the live nodes, once per renewal period for all the
+// feeds that join meanwhile: a listing reads the nodes' bucket through a
+// consumer of its own, and a node whose clients ask for thousands of lots
+// at once would otherwise make one per lot (TestReaderJoinsThousandsOfLots).
+// The list changes only when a node comes or goes, a lease apart.
+func (s *sharing) liveNodes(ctx context.Context) ([]string, error) {
+	s.nodesMu.Lock()
+	defer s.nodesMu.Unlock()
+	every := s.bus.RenewEvery()
+	if !s.nodesAt.IsZero() && time.Since(s.nodesAt) < every {
+		return s.nodes, s.nodesErr
+	}
+	// For all the feeds waiting: not ended by the asking one's end.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), every)
+	defer cancel()
+	s.nodes, s.nodesErr = s.bus.LiveNodes(ctx)
+	s.nodesAt = time.Now()
+	return s.nodes, s.nodesErr
 }
 
 func newSharing(h *Hub, bus cluster.Bus) *sharing {
@@ -180,6 +207,11 @@ type feedShare struct {
 	// fromStart makes the next catch-up read the log's newest epoch
 	// whole: the history holds another epoch the log may not know.
 	fromStart bool
+	// Reads of the log (hub/logread.go): whether one succeeded yet, how
+	// many failed in a row since, and when to try again (real clock).
+	readOnce  bool
+	readFails int
+	readAt    time.Time
 	// For handovers (hub/handover.go): when this node began owning the
 	// product, when the feed's local interest began, a reader's next ask.
 	ownedAt       time.Time

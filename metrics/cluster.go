@@ -16,11 +16,15 @@ type clusterCollectors struct {
 	standalone prometheus.Gauge
 	handovers  *knownCounterVec // reason
 	appends    *knownCounterVec // result
+	logReads   *knownCounterVec // result
 	crossNode  prometheus.Histogram
 }
 
 // handoverReasons are the values of the reason label on handovers.
 var handoverReasons = []string{"claimed", hub.HandoverReleased, hub.HandoverHanded, hub.HandoverDeposed, hub.HandoverLapsed, hub.HandoverError, other}
+
+// logReadResults are the values of the result label on log reads.
+var logReadResults = []string{"ok", "failed"}
 
 // appendResults are the values of the result label on appends.
 var appendResults = []string{hub.AppendOK, hub.AppendDeposed, hub.AppendLapsed, hub.AppendError, other}
@@ -41,6 +45,9 @@ func newClusterCollectors() *clusterCollectors {
 		appends: knownCounters("cluster_appends_total",
 			"Owned changes appended to the feed log, by result: ok, deposed (refused by the log's fence: another node appended since), lapsed (not sent: the lease had run out), error.",
 			"result", appendResults),
+		logReads: knownCounters("cluster_log_reads_total",
+			"Reads of a product's feed log by this node's feeds (a new feed's read of the log's past, a read after a gap, a retry), by result: ok, failed (tried again later; until one succeeds the feed has no state and resuming clients get recovered false).",
+			"result", logReadResults),
 		crossNode: histogram("cluster_cross_node_delivery_seconds",
 			"Time from the owning node's receipt of a change's upstream bytes (the log entry's header, by the owner's clock) to its publication on this node, which read it from the log: what a change gains crossing nodes, the clocks' skew included. Changes read back from the log's past are not timed.",
 			latencyBuckets),
@@ -48,7 +55,7 @@ func newClusterCollectors() *clusterCollectors {
 }
 
 func (c *clusterCollectors) collectors() []prometheus.Collector {
-	return []prometheus.Collector{c.owned, c.standalone, c.handovers, c.appends, c.crossNode}
+	return []prometheus.Collector{c.owned, c.standalone, c.handovers, c.appends, c.logReads, c.crossNode}
 }
 
 func (m *Metrics) ownership(_ int64, owned bool, reason string) {
@@ -79,4 +86,12 @@ func (m *Metrics) logPublished(receivedAt time.Time) {
 
 func (m *Metrics) sharedAppend(_ int64, result string) {
 	m.cluster.appends.inc(result)
+}
+
+func (m *Metrics) logRead(_ int64, ok bool) {
+	if ok {
+		m.cluster.logReads.inc("ok")
+	} else {
+		m.cluster.logReads.inc("failed")
+	}
 }

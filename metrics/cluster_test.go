@@ -89,3 +89,19 @@ func TestHubHooksTimeCrossNodeDeliveries(t *testing.T) {
 		t.Fatalf("the cross-node histogram registered as %d series (%v), want one without labels", n, err)
 	}
 }
+
+// A feed's reads of the log are counted by result, never by product.
+func TestHubHooksCountLogReads(t *testing.T) {
+	m := New()
+	h := m.HubHooks()
+	h.LogRead(1, false)
+	h.LogRead(1, false)
+	h.LogRead(1, true)
+	h.LogRead(2, true)
+	expectMetrics(t, registered(t, m), `
+# HELP nellis_cluster_log_reads_total Reads of a product's feed log by this node's feeds (a new feed's read of the log's past, a read after a gap, a retry), by result: ok, failed (tried again later; until one succeeds the feed has no state and resuming clients get recovered false).
+# TYPE nellis_cluster_log_reads_total counter
+nellis_cluster_log_reads_total{result="failed"} 2
+nellis_cluster_log_reads_total{result="ok"} 2
+`, "nellis_cluster_log_reads_total")
+}

@@ -24,6 +24,7 @@ func (m *Metrics) HubHooks() hub.Hooks {
 		Ownership:         m.ownership,
 		SharedAppend:      m.sharedAppend,
 		LogPublished:      m.logPublished,
+		LogRead:           m.logRead,
 		Standalone:        m.standalone,
 	}
 }
