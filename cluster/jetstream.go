@@ -58,6 +58,14 @@ type JetStream struct {
 	// node (cluster/lost.go).
 	downSince  time.Time
 	answeredAt time.Time
+	// beatAt is the presence goroutine's last tick, resumedAt its first
+	// tick after a stall of the process, lostSaid Lost's last verdict
+	// (cluster/lost.go).
+	beatAt, resumedAt time.Time
+	lostSaid          bool
+	// now is the clock of the loss's reckoning: time.Now, or a test's
+	// that jumps as a stalled process's does.
+	now func() time.Time
 	// beatNow asks the presence goroutine for a put at once.
 	beatNow chan struct{}
 }
@@ -89,6 +97,7 @@ func New(cfg Config) (*JetStream, error) {
 		leases:  make(map[int64]*Lease),
 		beatNow: make(chan struct{}, 1),
 		reads:   make(chan *logRead),
+		now:     time.Now,
 	}, nil
 }
 
@@ -221,7 +230,8 @@ func (b *JetStream) setUp(ctx context.Context, nc *nats.Conn) error {
 		return fmt.Errorf("cluster: announcing node %s: %w", b.cfg.Node, err)
 	}
 	b.js, b.feed, b.owners, b.nodes = js, feed, owners, nodes
-	b.answeredAt = time.Now()
+	b.answeredAt = b.now()
+	b.beatAt = b.answeredAt
 	return nil
 }
 
@@ -249,6 +259,7 @@ func (b *JetStream) announce(ctx context.Context, done chan<- struct{}) {
 		case <-t.C:
 		case <-b.beatNow:
 		}
+		b.beat()
 		select {
 		case slots <- struct{}{}:
 		default:

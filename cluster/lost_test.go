@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -157,4 +158,51 @@ func TestNotLostWhileJetStreamAnswersSlowly(t *testing.T) {
 	if took := time.Since(sent); took < rtt {
 		t.Fatalf("a round trip took %v, want the proxy's delay (%v)", took, rtt)
 	}
+}
+
+// stallClock is the real clock plus the time a stalled process missed.
+type stallClock struct{ missed atomic.Int64 }
+
+func (c *stallClock) now() time.Time { return time.Now().Add(time.Duration(c.missed.Load())) }
+
+// stall makes d pass at once, as it does for a process stopped for d.
+func (c *stallClock) stall(d time.Duration) { c.missed.Add(int64(d)) }
+
+// A node whose process stalled past a lease (a long GC pause, a frozen
+// VM: nothing ran while its clock moved on) is not lost on waking: it
+// sent no write meanwhile, so none went unanswered. It has a lease from
+// waking for JetStream to answer, and is found lost only if JetStream
+// really is gone: here, cut off while it was stalled.
+func TestNotLostAfterAStall(t *testing.T) {
+	n := startNATS(t)
+	proxy := n.NewProxy()
+	cfg := n.config("stalled")
+	cfg.Servers = []string{proxy.URL()}
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := new(stallClock)
+	b.now = clock.now
+	if err := b.Connect(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	lease := time.Duration(cfg.Lease)
+	time.Sleep(lease / 2)
+
+	clock.stall(3 * lease)
+	woke := time.Now()
+	for time.Since(woke) < 2*lease {
+		if b.Lost() {
+			t.Fatalf("lost %v after waking from a stall of %v, JetStream answering", time.Since(woke), 3*lease)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	proxy.Cut()
+	clock.stall(3 * lease)
+	woke = time.Now()
+	waitFor(t, 3*lease, b.Lost)
+	t.Logf("cut off during a stall: lost %v after waking", time.Since(woke).Round(time.Millisecond))
 }

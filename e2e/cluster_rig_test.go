@@ -3,12 +3,14 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -41,6 +43,11 @@ type stack struct {
 	nats  *natstest.Server
 	nodes []*stackNode
 
+	// bidsArrived counts the bid requests that reached the simulator,
+	// counted as they arrive: with a bid delay (SetBidDelay) a bid is
+	// held there for a while after.
+	bidsArrived atomic.Int64
+
 	// streams is the simulator's stream counts, sampled until the test
 	// ends (sampleStreams).
 	streamsMu sync.Mutex
@@ -55,6 +62,9 @@ type stackNode struct {
 	proxy        *natstest.Proxy // between the node and NATS; nil: direct
 	dir, cfgText string
 	proc         *caddyProcess
+	// frozen while the process is stopped (stack.stall): it answers
+	// nothing, so the rig asks it nothing.
+	frozen atomic.Bool
 }
 
 // newStack starts the simulator with lots lots, NATS, and three gateways
@@ -65,12 +75,17 @@ func newStack(t *testing.T, lease time.Duration, lots int, proxied bool) *stack 
 	// A soft close of 2 s: a rival announcing a close 9 s away leaves it
 	// there, and so does a sniper bidding 3 s before it.
 	sim := nellissim.New(nellissim.Config{Seed: 15, Auctions: lots, AuctionLength: 30 * time.Minute, ExtensionInterval: 2})
-	srv := httptest.NewServer(sim)
+	s := &stack{t: t, lease: lease, sim: sim, maxOpen: map[int64]int{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/api/bids" {
+			s.bidsArrived.Add(1)
+		}
+		sim.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(sim.Close) // before the server's Close, which waits on open streams
 	sim.Start()
-
-	s := &stack{t: t, lease: lease, sim: sim, nats: natstest.Start(t), maxOpen: map[int64]int{}}
+	s.nats = natstest.Start(t)
 	for i, name := range []string{"a", "b", "c"} {
 		n := &stackNode{name: name, port: stackFirstPort + i, admin: stackFirstAdmin + i, dir: t.TempDir()}
 		natsURL := s.nats.URL()
@@ -128,8 +143,12 @@ http://localhost:%d {
 `, n.admin, n.dir, simURL, simURL, stackToken, stackCookieKey, stackJWTKey, natsURL, n.name, lease, n.port)
 }
 
-// running reports whether the node's process has not exited.
+// running reports whether the node's process has not exited and is
+// not frozen.
 func (n *stackNode) running() bool {
+	if n.frozen.Load() {
+		return false
+	}
 	select {
 	case <-n.proc.exited:
 		return false
@@ -138,10 +157,14 @@ func (n *stackNode) running() bool {
 	}
 }
 
+// adminClient asks the nodes' admin endpoints: bounded, so that a node
+// that never answers (a frozen one) fails the test rather than hang it.
+var adminClient = &http.Client{Timeout: 10 * time.Second}
+
 // adminGet decodes the node's admin endpoint path into v and returns the
 // status.
 func (n *stackNode) adminGet(path string, v any) (int, error) {
-	res, err := http.Get(fmt.Sprintf("http://localhost:%d%s", n.admin, path))
+	res, err := adminClient.Get(fmt.Sprintf("http://localhost:%d%s", n.admin, path))
 	if err != nil {
 		return 0, err
 	}
@@ -159,6 +182,56 @@ func (n *stackNode) ready() (int, string) {
 		return 0, err.Error()
 	}
 	return status, v.Reason
+}
+
+// metric is the sum of node n's series on its admin /metrics whose
+// line starts with series (a name, or a name and the start of its
+// labels: `nellis_cluster_appends_total{result="ok"`); 0 when none.
+func (s *stack) metric(n *stackNode, series string) float64 {
+	s.t.Helper()
+	res, err := adminClient.Get(fmt.Sprintf("http://localhost:%d/metrics", n.admin))
+	if err != nil {
+		s.t.Fatalf("node %s: metrics: %v", n.name, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		s.t.Fatalf("node %s: metrics: %v", n.name, err)
+	}
+	var sum float64
+	for line := range strings.Lines(string(body)) {
+		if !strings.HasPrefix(line, series) {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err != nil {
+			s.t.Fatalf("node %s: metrics line %q: %v", n.name, line, err)
+		}
+		sum += v
+	}
+	return sum
+}
+
+// stall stops node n's process (SIGSTOP: what a long GC pause or a
+// frozen VM does to a gateway) until wake; the test's end wakes it if
+// the test did not, so that no frozen process is left behind.
+func (s *stack) stall(n *stackNode) {
+	s.t.Helper()
+	if err := n.proc.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		s.t.Fatalf("node %s: SIGSTOP: %v", n.name, err)
+	}
+	n.frozen.Store(true)
+	s.t.Cleanup(func() { _ = n.proc.cmd.Process.Signal(syscall.SIGCONT) })
+}
+
+// wake continues node n's process after stall.
+func (s *stack) wake(n *stackNode) {
+	s.t.Helper()
+	if err := n.proc.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		s.t.Fatalf("node %s: SIGCONT: %v", n.name, err)
+	}
+	n.frozen.Store(false)
 }
 
 // stackFeed is one feed of /nellis/feeds.
@@ -468,6 +541,7 @@ type stackClient struct {
 	// a resumed socket may get live states among the replayed ones.
 	extension bool
 	msgs      []map[string]any
+	arrived   []time.Time // when each of msgs was read
 	lots      map[int64]*lotView
 	bad       []string
 	more      chan struct{} // signalled after each message
@@ -515,8 +589,10 @@ func (c *stackClient) read() {
 		if err := c.conn.ReadJSON(&m); err != nil {
 			return
 		}
+		at := time.Now()
 		c.mu.Lock()
 		c.msgs = append(c.msgs, m)
+		c.arrived = append(c.arrived, at)
 		if m["type"] == "auctionState" {
 			c.noteLocked(m)
 		}
@@ -566,6 +642,31 @@ func (c *stackClient) noteLocked(m map[string]any) {
 	}
 }
 
+// checkSameStory fails the test if two clients saw lot id, in one
+// epoch, at different prices under one seq: each seq of the log is one
+// change, whichever node delivered it.
+func checkSameStory(t *testing.T, clients map[string]*stackClient, ids []int64) {
+	t.Helper()
+	for _, id := range ids {
+		type seen struct {
+			node  string
+			price float64
+		}
+		first := map[string]seen{} // by epoch and seq
+		for name, c := range clients {
+			v := c.view(id)
+			for seq, price := range v.prices {
+				key := fmt.Sprintf("%s/%d", v.epoch, seq)
+				if f, ok := first[key]; !ok {
+					first[key] = seen{name, price}
+				} else if f.price != price {
+					t.Errorf("lot %d seq %s: $%.0f on node %s, $%.0f on node %s", id, key, f.price, f.node, price, name)
+				}
+			}
+		}
+	}
+}
+
 // asExtension makes the client ignore what the extension ignores (see
 // stackClient.extension).
 func (c *stackClient) asExtension() {
@@ -595,6 +696,13 @@ func (c *stackClient) regressions() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]string(nil), c.bad...)
+}
+
+// arrivedAt is when message i was read.
+func (c *stackClient) arrivedAt(i int) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.arrived[i]
 }
 
 // mark is the index the next message will have.

@@ -216,6 +216,9 @@ func (a *App) relayConfig(origins []string) wsrelay.Config {
 	// A product a user stopped watching counts against their limit as long
 	// as its feed lingers.
 	c.FeedLinger = time.Duration(a.Upstream.Linger)
+	if a.Cluster != nil {
+		c.SaveDelay = wsrelay.ClusterSaveDelay
+	}
 	return c.WithDefaults()
 }
 
