@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -231,12 +232,20 @@ func (b *JetStream) forget(productID int64) {
 // is lost (ErrDeposed). Any other error leaves the lease to lapse at
 // ValidUntil unless a later Renew succeeds.
 func (b *JetStream) Renew(ctx context.Context, l *Lease) error {
-	if err := b.usable(); err != nil {
+	nc, err := b.conn()
+	if err != nil {
 		return err
 	}
 	rev, lost := l.current()
 	if lost {
 		return ErrDeposed
+	}
+	if !nc.IsConnected() {
+		// Not sent into the reconnect buffer: a renewal that waited
+		// there past its caller's deadline was written on the reconnect
+		// all the same, moved the key past rev, and deposed the owner
+		// at its next renewal after every NATS restart.
+		return fmt.Errorf("cluster: renewing product %d: %w", l.ProductID, nats.ErrConnectionReconnecting)
 	}
 	sent := time.Now()
 	next, err := b.owners.Update(ctx, ownerKey(l.ProductID), []byte(b.cfg.Node), rev)

@@ -61,6 +61,13 @@ type Store struct {
 	mu   sync.Mutex // a leaf
 	base map[string]known
 
+	// applyMu orders the records this node merges into its users (the
+	// watch's, a save's) against the records SaveSnapshot takes: a
+	// record taken before a merge never goes out on the merged base,
+	// which would write over the other node's change. Taken before
+	// the caller's locks (Changed's, the snapshot's).
+	applyMu sync.Mutex
+
 	strangers *strangers
 
 	watchMu sync.Mutex
@@ -230,12 +237,38 @@ func (s *Store) known(name string) (known, bool) {
 // removed or reconfigured, cookies) is applied to it, and the write is
 // tried again: concurrent edits on two nodes lose nothing. After a merge
 // the user's record here takes the other nodes' changes (Changed).
+//
+// rec must not have been taken before a change the watch merged into the
+// user since: Save would take it for one made after, and write over that
+// change. While the store watches, save with SaveSnapshot.
 func (s *Store) Save(ctx context.Context, name string, rec users.Record, key []byte) error {
+	base, ok := s.known(name)
+	return s.save(ctx, name, rec, base, ok, key)
+}
+
+// SaveSnapshot is Save of the record snapshot returns, taken together
+// with the revision it is based on, while no other node's change is
+// being merged into the user here. A change merged after it is one
+// the write conflicts with, and merges.
+func (s *Store) SaveSnapshot(ctx context.Context, name string, snapshot func() (users.Record, bool), key []byte) error {
+	s.applyMu.Lock()
+	rec, found := snapshot()
+	base, ok := s.known(name)
+	s.applyMu.Unlock()
+	if !found {
+		return nil
+	}
+	return s.save(ctx, name, rec, base, ok, key)
+}
+
+var _ users.SnapshotSaver = (*Store)(nil)
+
+// save writes rec, which reflects base (ok: base is known).
+func (s *Store) save(ctx context.Context, name string, rec users.Record, base known, ok bool, key []byte) error {
 	if key == nil {
 		return errors.New("clusterusers: no cookie key: cookies must travel sealed")
 	}
 	ours := rec
-	base, ok := s.known(name)
 	merged := false
 	if !ok {
 		theirs, rev, err := s.read(ctx, name, key)
@@ -260,6 +293,7 @@ func (s *Store) Save(ctx context.Context, name string, rec users.Record, key []b
 		}
 		cancel()
 		if err == nil {
+			s.applyMu.Lock()
 			s.remember(name, rec, rev)
 			if merged && s.opts.Changed != nil {
 				// What the other nodes wrote is known now, so the watch
@@ -268,6 +302,7 @@ func (s *Store) Save(ctx context.Context, name string, rec users.Record, key []b
 				written := rec
 				s.opts.Changed(name, func(local users.Record) users.Record { return merge(ours, local, written) })
 			}
+			s.applyMu.Unlock()
 			return nil
 		}
 		if !isConflict(err) {
@@ -278,8 +313,10 @@ func (s *Store) Save(ctx context.Context, name string, rec users.Record, key []b
 			return err
 		}
 		rec, merged = merge(base.rec, rec, theirs), true
+		// Not remembered yet: this node's record takes theirs only
+		// with the write (Changed above); until then the watch may
+		// merge it, and a snapshot taken meanwhile is based on ours.
 		base = known{rec: theirs, revision: theirRev}
-		s.remember(name, theirs, theirRev)
 	}
 	return fmt.Errorf("clusterusers: save user %q: still conflicting after %d merges", name, maxAttempts)
 }

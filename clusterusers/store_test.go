@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,9 +63,8 @@ func (nd *node) edit(change func(d *users.Directory)) {
 	nd.t.Helper()
 	nd.mu.Lock()
 	change(nd.dir)
-	rec, _ := nd.dir.Record("alice")
 	nd.mu.Unlock()
-	if err := nd.store.Save(context.Background(), "alice", rec, testKey); err != nil {
+	if err := nd.store.SaveSnapshot(context.Background(), "alice", func() (users.Record, bool) { return nd.record(), true }, testKey); err != nil {
 		nd.t.Error(err)
 	}
 }
@@ -89,7 +89,16 @@ func within(t *testing.T, d time.Duration, what string, nodes []*node, ok func(u
 			return time.Since(start)
 		}
 		if time.Since(start) > d {
-			t.Fatalf("%s: not on every node within %v", what, d)
+			var had []string
+			for _, nd := range nodes {
+				rec := nd.record()
+				ids := make([]string, 0, len(rec.Auctions))
+				for _, a := range rec.Auctions {
+					ids = append(ids, a.ID)
+				}
+				had = append(had, fmt.Sprintf("auctions %v, cookies %t", ids, rec.Cookies != ""))
+			}
+			t.Fatalf("%s: not on every node within %v; they have %q", what, d, had)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -203,6 +212,63 @@ func TestConcurrentEditsLoseNothing(t *testing.T) {
 	stored, err := newNode(t, n, false).store.Load(testCtx(t), "alice", testKey)
 	if err != nil || len(stored.Auctions) != 30 || stored.Cookies != "__session=c" {
 		t.Fatalf("stored %d auctions, cookies %q, %v", len(stored.Auctions), stored.Cookies, err)
+	}
+}
+
+// A save whose record was taken just before the watch merged another
+// node's change into the user loses neither: the relay's saver takes a
+// record, and the watch may merge before the saver writes it. The record
+// went out on the merged change's revision, without that change, and
+// every node then dropped it (TestConcurrentEditsLoseNothing failed 1 run
+// in 20 with an auction missing for good).
+func TestASaveTakenBeforeAMergeLosesNothing(t *testing.T) {
+	n := startNATS(t)
+	a, b := newNode(t, n, true), newNode(t, n, true)
+	a.edit(func(d *users.Directory) {
+		d.Monitor("alice", users.Auction{ID: "1", ProductID: 1, AddedAt: 1, Config: users.DefaultAuctionConfig})
+	})
+	within(t, 5*time.Second, "a's first auction", []*node{b}, func(r users.Record) bool { return len(r.Auctions) == 1 })
+	a.mu.Lock()
+	a.dir.Monitor("alice", users.Auction{ID: "3", ProductID: 3, AddedAt: 3, Config: users.DefaultAuctionConfig})
+	a.mu.Unlock()
+	var taken atomic.Bool
+	saver := users.NewSaver(a.store, users.SaverOptions{
+		Snapshot: func(name string) (users.Record, bool) {
+			rec := a.record()
+			if taken.CompareAndSwap(false, true) {
+				// b's change lands now; a's watch may merge it before
+				// the saver writes what it took (it always did within
+				// the wait below, when it could).
+				b.edit(func(d *users.Directory) {
+					d.Monitor("alice", users.Auction{ID: "2", ProductID: 2, AddedAt: 2, Config: users.DefaultAuctionConfig})
+				})
+				for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+					if _, ok := auctionOf(a.record(), "2"); ok {
+						break
+					}
+				}
+			}
+			return rec, true
+		},
+		Key:   func() []byte { return testKey },
+		Delay: func() time.Duration { return 0 },
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		saver.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-ran
+	}()
+	saver.MarkDirty("alice")
+	all := func(r users.Record) bool { return len(r.Auctions) == 3 }
+	within(t, 5*time.Second, "auctions 1, 2 and 3", []*node{a, b}, all)
+	stored, err := newNode(t, n, false).store.Load(testCtx(t), "alice", testKey)
+	if err != nil || !all(stored) {
+		t.Fatalf("stored %+v, %v: want auctions 1, 2 and 3", stored.Auctions, err)
 	}
 }
 

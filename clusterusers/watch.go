@@ -77,6 +77,13 @@ func (s *Store) apply(e jetstream.KeyValueEntry) {
 		return // removed (a loaded user stays), or known already
 	}
 	theirs := s.decode(name, e.Value(), s.opts.Key())
+	// The base moves with the user's record here, not before it: a save
+	// that took the record before this merge must not go out on it.
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	if base, _ = s.known(name); e.Revision() <= base.revision {
+		return // known since: written or merged by a save meanwhile
+	}
 	s.remember(name, theirs, e.Revision())
 	s.opts.Changed(name, func(local users.Record) users.Record { return merge(base.rec, local, theirs) })
 }

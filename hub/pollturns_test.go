@@ -90,8 +90,11 @@ func TestALotLosingItsStreamIsAsFreshAsItsStream(t *testing.T) {
 
 	release := e.holdLimiter()
 	// Lot 1's safety-net polls wait from 30 s on; its stream keeps it
-	// current until lot 2 nears its close and takes the stream.
-	promote := closeB.Add(-2*time.Minute + time.Second)
+	// current until lot 2 nears its close and takes the stream: at
+	// closing window plus margin (2 min) before it, that bound included.
+	// The clock lands a second short of it, so that no rebalance can take
+	// the stream before the ping below is played.
+	promote := closeB.Add(-2 * time.Minute)
 	e.clk.Set(promote.Add(-time.Second))
 	s1.pinged(promote.Add(-time.Second))
 	e.stepUntil(2*time.Second, "lot 2 streamed", func() bool { return len(e.op.opened) > 0 })

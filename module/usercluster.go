@@ -207,6 +207,20 @@ func (w *switchStore) Save(ctx context.Context, name string, rec users.Record, k
 	return w.current().Save(ctx, name, rec, key)
 }
 
+// SaveSnapshot is the current store's when it has one (the cluster's
+// bucket), or a Save of the snapshot.
+func (w *switchStore) SaveSnapshot(ctx context.Context, name string, snapshot func() (users.Record, bool), key []byte) error {
+	store := w.current()
+	if ss, ok := store.(users.SnapshotSaver); ok {
+		return ss.SaveSnapshot(ctx, name, snapshot, key)
+	}
+	rec, ok := snapshot()
+	if !ok {
+		return nil
+	}
+	return store.Save(ctx, name, rec, key)
+}
+
 func (w *switchStore) Quarantined() []users.QuarantinedRecord { return w.current().Quarantined() }
 
 // Sweep is the current store's, for user_retention.

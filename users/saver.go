@@ -116,13 +116,16 @@ func (s *Saver) flush(ctx context.Context) {
 const saveWorkers = 8
 
 func (s *Saver) save(ctx context.Context, name string) error {
-	rec, ok := s.opts.Snapshot(name)
-	if !ok {
-		return nil
-	}
 	var key []byte
 	if s.opts.Key != nil {
 		key = s.opts.Key()
+	}
+	if ss, ok := s.store.(SnapshotSaver); ok {
+		return ss.SaveSnapshot(ctx, name, func() (Record, bool) { return s.opts.Snapshot(name) }, key)
+	}
+	rec, ok := s.opts.Snapshot(name)
+	if !ok {
+		return nil
 	}
 	return s.store.Save(ctx, name, rec, key)
 }

@@ -30,6 +30,15 @@ type UserStore interface {
 	Quarantined() []QuarantinedRecord
 }
 
+// SnapshotSaver is a UserStore that changes the caller's records itself
+// (clusterusers merges in other nodes' changes as they come): a record
+// taken before such a merge and saved after it would write over the
+// merged change. It takes the record with snapshot itself, ordered against
+// its merges, and writes that. The Saver uses it when the store has it.
+type SnapshotSaver interface {
+	SaveSnapshot(ctx context.Context, name string, snapshot func() (Record, bool), key []byte) error
+}
+
 // Storage is the key-value storage StorageStore writes to: the subset of
 // certmagic.Storage that Caddy's ctx.Storage() satisfies. Load must return
 // an error matching fs.ErrNotExist for a missing key.

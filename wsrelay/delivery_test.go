@@ -144,7 +144,13 @@ func TestSlowClientDoesNotDelayOthers(t *testing.T) {
 				}
 				stuckClosed = true
 			case <-time.After(5 * time.Second):
-				t.Fatalf("change %d did not reach every reader", seq)
+				var missing []int
+				for i, l := range last {
+					if l < seq {
+						missing = append(missing, i)
+					}
+				}
+				t.Fatalf("change %d did not reach readers %v within 5s (a socket closed slow: %t, %d slow closes)", seq, missing, stuckClosed, slow.Load())
 			}
 		}
 		worst = max(worst, time.Since(start))

@@ -3,6 +3,7 @@ package wsrelay
 import (
 	"bytes"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,17 @@ type peerNode struct {
 	*fixture
 	nc   *nats.Conn
 	news *clusterusers.UserNews
+
+	mu       sync.Mutex
+	answered map[string]int // the other nodes' asks for a user's news, answered
+}
+
+// answeredFor reports whether the node has answered another node's ask
+// for name's news (clusterusers' usersync).
+func (n *peerNode) answeredFor(name string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.answered[name] > 0
 }
 
 func newPeerNode(t *testing.T, url, node string, owns bool) *peerNode {
@@ -30,11 +42,19 @@ func newPeerNode(t *testing.T, url, node string, owns bool) *peerNode {
 	if err != nil {
 		t.Fatal(err)
 	}
+	n := &peerNode{fixture: f, nc: nc, answered: make(map[string]int)}
 	news, err := clusterusers.NewUserNews(nc, clusterusers.NewsOptions{
 		Prefix: "nellis", Node: node, Key: func() []byte { return key },
 		Owns:    func(int64) bool { return owns },
 		Present: f.relay.HasSockets, AutoBid: f.relay.ApplyPeerAutoBid, UserState: f.relay.ApplyPeerUserState,
-		Current: f.relay.PeerNews,
+		Current: func(name string) ([]users.AutoBidState, []users.LotUserState) {
+			defer func() {
+				n.mu.Lock()
+				n.answered[name]++
+				n.mu.Unlock()
+			}()
+			return f.relay.PeerNews(name)
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +65,8 @@ func newPeerNode(t *testing.T, url, node string, owns bool) *peerNode {
 		news.Close()
 		nc.Close()
 	})
-	return &peerNode{fixture: f, nc: nc, news: news}
+	n.news = news
+	return n
 }
 
 // TestOwnersUserNewsReachesTheUserOnAnotherNode: node a owns lot 100,
@@ -79,6 +100,10 @@ func TestOwnersUserNewsReachesTheUserOnAnotherNode(t *testing.T) {
 	if err := b.nc.Flush(); err != nil { // b's interest reached the server
 		t.Fatal(err)
 	}
+	// b asked the owners for alice's news when it began following her; a
+	// answers with what it last said to her, so an answer after the
+	// report below would bring alice that state twice.
+	waitFor(t, "a to answer b's ask for alice's news", func() bool { return a.answeredFor("alice") })
 
 	// a's engine reports alice's state.
 	start := time.Now()
