@@ -1,9 +1,12 @@
+//go:build unix
+
 package e2e
 
 import (
 	"fmt"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -160,4 +163,25 @@ func TestClusterStalledOwner(t *testing.T) {
 	s.checkStreams()
 	checkClients(t, clients, ids, true)
 	checkSameStory(t, clients, ids)
+}
+
+// stall stops node n's process (SIGSTOP: what a long GC pause or a
+// frozen VM does to a gateway) until wake; the test's end wakes it if
+// the test did not, so that no frozen process is left behind.
+func (s *stack) stall(n *stackNode) {
+	s.t.Helper()
+	if err := n.proc.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		s.t.Fatalf("node %s: SIGSTOP: %v", n.name, err)
+	}
+	n.frozen.Store(true)
+	s.t.Cleanup(func() { _ = n.proc.cmd.Process.Signal(syscall.SIGCONT) })
+}
+
+// wake continues node n's process after stall.
+func (s *stack) wake(n *stackNode) {
+	s.t.Helper()
+	if err := n.proc.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		s.t.Fatalf("node %s: SIGCONT: %v", n.name, err)
+	}
+	n.frozen.Store(false)
 }
