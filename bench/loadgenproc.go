@@ -15,6 +15,7 @@ import (
 
 	"github.com/nellis-edge/gateway/bench/benchcert"
 	"github.com/nellis-edge/gateway/bench/loadgen"
+	"github.com/nellis-edge/gateway/internal/childproc/tied"
 )
 
 // loadgenProc is one running nellis-loadgen and its JSON line pipe.
@@ -70,7 +71,8 @@ func startPiped(cmd *exec.Cmd, logPath string) (*loadgenProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	started, err := tied.Start(cmd) // dies with the driver, as startLogged's
+	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
 	p := &loadgenProc{cmd: cmd, in: in, log: logPath, lines: make(chan []byte, 2), done: make(chan error, 1)}
@@ -84,7 +86,7 @@ func startPiped(cmd *exec.Cmd, logPath string) (*loadgenProc, error) {
 			p.lines <- append([]byte(nil), p.out.Bytes()...)
 		}
 		close(p.lines)
-		p.done <- cmd.Wait()
+		p.done <- started.Wait()
 	}()
 	return p, nil
 }

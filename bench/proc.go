@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nellis-edge/gateway/internal/childproc/tied"
 )
 
 // clockTick is the unit of utime and stime in /proc/<pid>/stat: USER_HZ,
@@ -98,7 +100,9 @@ func selfCPU() time.Duration {
 }
 
 // startLogged starts cmd with its stdout and stderr in a new file at
-// logPath and returns the channel (buffered 1) its exit arrives on.
+// logPath and returns the channel (buffered 1) its exit arrives on. On
+// Linux cmd dies with the driver (package tied), so a driver killed
+// mid-run leaves no gateway or NATS holding its ports.
 func startLogged(cmd *exec.Cmd, logPath string) (done chan error, err error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -106,10 +110,11 @@ func startLogged(cmd *exec.Cmd, logPath string) (done chan error, err error) {
 	}
 	defer logFile.Close()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
+	started, err := tied.Start(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() { exited <- started.Wait() }()
 	return exited, nil
 }

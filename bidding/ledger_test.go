@@ -3,6 +3,7 @@ package bidding
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -317,5 +318,49 @@ func TestAcceptedBidLeadsAtTheNextOwner(t *testing.T) {
 	r.settle()
 	if sent := r.bidsSent(); len(sent) != 2 || sent[1].user != "alice" || sent[1].amount == next {
 		t.Fatalf("bids at Nellis %+v: want a's, then b's one answer to the rival", sent)
+	}
+}
+
+// A new owner whose read of the lot's record was overtaken by the old
+// owner's late answer refuses the user's bid (the compare-and-set that
+// fences a stalled owner), saying what happened and what to do, naming
+// no cookie; the user's next bid goes out.
+func TestBidOnARecordJustChangedSaysSo(t *testing.T) {
+	shared := users.NewStorageLedger(memstorage.New())
+	r := newRigWith(t, rigOptions{}, func(o *Options) { o.Ledger, o.Owner, o.Node = shared, owner(true), "b" })
+	lot := r.lots[0]
+	ctx := context.Background()
+	if res, _ := r.engine.PlaceBid(ctx, manualBid(lot.ID, lot.NextBid)); !res.Success {
+		t.Fatalf("b's bid as the new owner: %+v", res)
+	}
+	// The old owner's answer to a bid it sent before stalling lands on
+	// the record, as its commitAnswer merges it.
+	rec, rev, err := shared.LoadBids(ctx, "alice", lot.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Tried = append(rec.Tried, lot.NextBid+5)
+	if _, err := shared.CommitBids(ctx, "alice", lot.ID, rec, rev); err != nil {
+		t.Fatal(err)
+	}
+	bid := manualBid(lot.ID, lot.NextBid+10)
+	res, _ := r.engine.PlaceBid(ctx, bid)
+	if res.Success || res.ErrorType != ErrTypeNoOwner || !res.Retryable {
+		t.Fatalf("a bid on a record changed since read: %+v, want a retryable refusal", res)
+	}
+	for _, want := range []string{"not sent", "another gateway changed your bid record", "bid again"} {
+		if !strings.Contains(res.Error, want) {
+			t.Errorf("refusal %q does not say %q", res.Error, want)
+		}
+	}
+	if strings.Contains(res.Error, "handover is under way") || strings.Contains(res.Error, bid.Cookies) ||
+		strings.Contains(res.Error, "sim_user") {
+		t.Errorf("refusal %q blames a handover or names the cookies", res.Error)
+	}
+	if sent := r.bidsSent(); len(sent) != 1 {
+		t.Fatalf("Nellis saw %+v: the refused bid was sent", sent)
+	}
+	if res, _ := r.engine.PlaceBid(ctx, bid); !res.Success {
+		t.Fatalf("bidding again after reading the record: %+v", res)
 	}
 }

@@ -39,9 +39,16 @@ const (
 
 // The refusals of a bid this node may not send.
 var (
-	refusalNoOwner     = refusal(ErrTypeNoOwner, "No gateway handles this lot right now (a handover is under way): bid again in a moment.", true)
-	refusalNotRecorded = refusal(ErrTypeNotRecorded, "The bid could not be recorded before sending, so it was not sent: bid again in a moment.", true)
-	refusalNoAnswer    = refusal(ErrTypeNoAnswer, "The gateway that handles this lot did not answer in time; the bid may have been placed: check the auction before bidding again.", false)
+	refusalNoOwner = refusal(ErrTypeNoOwner, "No gateway handles this lot right now (a handover is under way): bid again in a moment.", true)
+	// refusalRecordChanged is the compare-and-set that fences a stalled
+	// owner refusing a bid: the lot's bid record changed since this node
+	// read it. On a new owner that is most often the old owner's late
+	// answer to an earlier bid, not a handover, and the next bid reads
+	// the record again and goes out; the type stays NO_OWNER, which the
+	// extension already retries.
+	refusalRecordChanged = refusal(ErrTypeNoOwner, "This bid was not sent: another gateway changed your bid record for this lot just before it (an earlier bid's answer arriving late, or a handover). Check the lot's price, then bid again.", true)
+	refusalNotRecorded   = refusal(ErrTypeNotRecorded, "The bid could not be recorded before sending, so it was not sent: bid again in a moment.", true)
+	refusalNoAnswer      = refusal(ErrTypeNoAnswer, "The gateway that handles this lot did not answer in time; the bid may have been placed: check the auction before bidding again.", false)
 )
 
 // errorTypes maps an outcome to the bidResult's errorType.
@@ -129,7 +136,10 @@ func (e *Engine) PlaceOwnBid(ctx context.Context, b users.Bid) (users.BidResult,
 	}
 	if e.cluster().Ledger != nil && !st.loaded && !st.inFlight {
 		e.mu.Unlock() // unloaded since: this node lost the lot, or its record moved on
-		return refusalNoOwner, nil
+		if !e.owns(b.ProductID) {
+			return refusalNoOwner, nil
+		}
+		return refusalRecordChanged, nil
 	}
 	if st.inFlight {
 		e.mu.Unlock()
@@ -159,7 +169,9 @@ func (e *Engine) PlaceOwnBid(ctx context.Context, b users.Bid) (users.BidResult,
 
 	res, err := e.send(ctx, launch{key: k, amount: amount, cookies: b.Cookies, strategy: StrategyManual})
 	switch {
-	case errors.Is(err, users.ErrBidConflict) || errors.Is(err, ErrNoOwner):
+	case errors.Is(err, users.ErrBidConflict):
+		return refusalRecordChanged, nil
+	case errors.Is(err, ErrNoOwner):
 		return refusalNoOwner, nil
 	case err != nil:
 		return refusalNotRecorded, nil

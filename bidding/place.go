@@ -73,7 +73,10 @@ func (e *Engine) abandon(l launch, why error) {
 		st.inFlight = false
 		st.loaded = false
 		msg := "Not sent: the bid could not be recorded first; trying again shortly."
-		if errors.Is(why, users.ErrBidConflict) || errors.Is(why, ErrNoOwner) {
+		switch {
+		case errors.Is(why, users.ErrBidConflict):
+			msg = "Not sent: another gateway had just changed this lot's bid record; reading it again before the next bid."
+		case errors.Is(why, ErrNoOwner):
 			msg = "Not sent: another gateway handles this lot now."
 		}
 		st.setStatus(StatusBidding, msg)

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -382,5 +383,31 @@ func TestBackfillFromAServerWithoutBatches(t *testing.T) {
 		if errs[id] != nil || fmt.Sprint(seqsOf(got[id])) != fmt.Sprint(seqRange(1, history)) {
 			t.Fatalf("product %d of %d at once: read %v, %v; want 1..%d", id, lots, seqsOf(got[id]), errs[id], history)
 		}
+	}
+}
+
+// Last, what a new owner reads to continue a product's epoch, copes with a
+// stream whose direct gets were turned off by hand as Backfill does:
+// before, it waited unanswered until the caller's deadline, so TakeOver
+// timed out until a node's Connect turned them on again.
+func TestLastOfAStreamWithoutDirectGets(t *testing.T) {
+	const lots, history = 3, 4
+	n := startNATS(t)
+	owner := n.bus("owner")
+	fillLogs(t, owner, lots, history)
+	setDirect(t, owner, false)
+	for id := int64(1); id <= lots; id++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		start := time.Now()
+		e, err := owner.Last(ctx, id)
+		cancel()
+		if err != nil || e.Seq != history {
+			t.Fatalf("product %d: last %+v, %v after %v; want seq %d", id, e, err, time.Since(start).Round(time.Millisecond), history)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := owner.Last(ctx, lots+1); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("a product with no log: %v, want ErrEmpty", err)
 	}
 }

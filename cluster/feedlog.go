@@ -59,7 +59,7 @@ func (b *JetStream) Last(ctx context.Context, productID int64) (Entry, error) {
 	if err := b.usable(); err != nil {
 		return Entry{}, err
 	}
-	raw, err := b.feed.GetLastMsgForSubject(ctx, b.feedSubject(productID))
+	raw, err := b.lastMsg(ctx, b.feedSubject(productID))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return Entry{}, ErrEmpty
 	}
@@ -67,6 +67,33 @@ func (b *JetStream) Last(ctx context.Context, productID int64) (Entry, error) {
 		return Entry{}, fmt.Errorf("cluster: reading product %d's last change: %w", productID, err)
 	}
 	return decodeEntry(productID, raw.Header, raw.Data, raw.Sequence)
+}
+
+// lastMsg reads the newest message on subject: by a direct get, unless
+// the stream was found to serve none (turned off by hand, see
+// servesDirect), then from the stream's leader, as Backfill falls back to
+// a consumer. The stream handle of Connect believes in direct gets for
+// good, so that read takes a fresh handle, which knows.
+func (b *JetStream) lastMsg(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
+	if b.direct() {
+		wait, cancel := context.WithTimeout(ctx, directStall)
+		raw, err := b.feed.GetLastMsgForSubject(wait, subject)
+		cancel()
+		switch {
+		case err == nil || errors.Is(err, jetstream.ErrMsgNotFound) || ctx.Err() != nil:
+			return raw, err
+		case !errors.Is(err, nats.ErrNoResponders) && wait.Err() == nil:
+			return raw, err // refused for another reason
+		case b.servesDirect(ctx):
+			// Slow, not refused: wait on, as long as the caller does.
+			return b.feed.GetLastMsgForSubject(ctx, subject)
+		}
+	}
+	s, err := b.js.Stream(ctx, b.feedStream())
+	if err != nil {
+		return nil, err
+	}
+	return s.GetLastMsgForSubject(ctx, subject)
 }
 
 // Subscribe delivers every product's entries appended from now on to

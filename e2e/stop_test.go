@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/nellis-edge/gateway/internal/childproc/tied"
 )
 
 // The stop tests run the demo as a process of its own and stop it as a
@@ -71,7 +73,7 @@ func (b *lockedBuffer) String() string {
 
 // caddyProcess is this test binary running as Caddy (see TestMain).
 type caddyProcess struct {
-	cmd    *exec.Cmd
+	cmd    *tied.Cmd
 	out    *lockedBuffer // stdout and stderr
 	exited chan struct{} // closed when the process has been reaped
 	err    error         // how it exited; read after exited is closed
@@ -87,14 +89,14 @@ func runCaddyProcess(t *testing.T, dir, cfg string, env ...string) *caddyProcess
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &caddyProcess{
-		cmd:    caddyCommand(t, dir, "run", "--config", path, "--adapter", "caddyfile"),
-		out:    new(lockedBuffer),
-		exited: make(chan struct{}),
-	}
-	p.cmd.Env = append(p.cmd.Env, env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
+	p := &caddyProcess{out: new(lockedBuffer), exited: make(chan struct{})}
+	cmd := caddyCommand(t, dir, "run", "--config", path, "--adapter", "caddyfile")
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	// Tied: a test binary killed by go test's timeout runs no cleanup,
+	// and its Caddy nodes, some frozen by SIGSTOP, would hold the ports.
+	var err error
+	if p.cmd, err = tied.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	go func() {
@@ -287,8 +289,8 @@ func TestDemoStops(t *testing.T) {
 		{"caddy stop after a reload", true, func(t *testing.T, p *caddyProcess) {
 			// `caddy stop` answers once the process has stopped its
 			// apps; the exit below is what this test times.
-			stop := caddyCommand(t, t.TempDir(), "stop", "--address", fmt.Sprintf("localhost:%d", stopAdminPort))
-			if err := stop.Start(); err != nil {
+			stop, err := tied.Start(caddyCommand(t, t.TempDir(), "stop", "--address", fmt.Sprintf("localhost:%d", stopAdminPort)))
+			if err != nil {
 				t.Fatal(err)
 			}
 			done := make(chan struct{})

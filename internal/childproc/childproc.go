@@ -18,11 +18,13 @@ import (
 	"testing"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/nellis-edge/gateway/internal/childproc/tied"
 )
 
 // Child is a running child process of the test binary.
 type Child struct {
-	cmd   *exec.Cmd
+	cmd   *tied.Cmd
 	stdin io.WriteCloser
 	once  sync.Once
 	err   error
@@ -31,7 +33,8 @@ type Child struct {
 // Start runs this test binary again, running no tests, with env
 // ("NAME=value") added to its environment, and returns once the child has
 // written its first line, which it returns. The child ends at the latest
-// when the test does.
+// when the test does, or, on Linux, when this process dies without
+// cleaning up (see package tied).
 func Start(tb testing.TB, env ...string) (*Child, string) {
 	tb.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -45,10 +48,11 @@ func Start(tb testing.TB, env ...string) (*Child, string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	started, err := tied.Start(cmd)
+	if err != nil {
 		tb.Fatal(err)
 	}
-	c := &Child{cmd: cmd, stdin: stdin}
+	c := &Child{cmd: started, stdin: stdin}
 	tb.Cleanup(func() { _ = c.Stop() })
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
