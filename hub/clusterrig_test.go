@@ -23,6 +23,17 @@ import (
 // testLease is the cluster tests' lease, the shortest allowed.
 const testLease = time.Second
 
+// starvedLease is the lease of the tests whose claim does not depend on
+// the lease being short (lots move to their rendezvous node, a reload
+// keeps leases, a closing lot stays): one their nodes keep on a starved
+// machine. With testLease an owner must renew within 0.8 s of its last
+// renewal; in CI's `go test -race ./...` on two cores, beside packages
+// that start Caddy processes, a process went that long without running
+// and every lease of the test lapsed at once (the reload test failed 1 run
+// in 5, with "could not be renewed in time" for all its lots together).
+// With 2 s it renews within 1.6 s. Their bounds stay relative to it.
+const starvedLease = 2 * time.Second
+
 // clusterRig is several hubs, each on its own bus to one embedded NATS
 // server, with one fake upstream: the snapshots' truth is shared and every
 // stream any hub opens is recorded with its node.
@@ -71,7 +82,7 @@ func (r *clusterRig) node(name string, wrap func(*cluster.JetStream) cluster.Bus
 // nodeAt starts a hub named name whose bus dials url (a proxy, say).
 func (r *clusterRig) nodeAt(name, url string, wrap func(*cluster.JetStream) cluster.Bus, opts ...func(*Deps)) *rigNode {
 	r.t.Helper()
-	lease := cmp.Or(r.lease, testLease)
+	lease := r.leaseOf()
 	jet, err := cluster.New(cluster.Config{Servers: []string{url}, Node: name, Lease: settings.Duration(lease), History: 16})
 	if err != nil {
 		r.t.Fatal(err)
@@ -110,6 +121,9 @@ func (r *clusterRig) nodeAt(name, url string, wrap func(*cluster.JetStream) clus
 	r.mu.Unlock()
 	return n
 }
+
+// leaseOf is the rig's nodes' lease.
+func (r *clusterRig) leaseOf() time.Duration { return cmp.Or(r.lease, testLease) }
 
 // hubConfig is the rig's hubs' config.
 func (r *clusterRig) hubConfig() Config {

@@ -40,6 +40,7 @@ func (r *clusterRig) streamsOnRendezvous(ids []int64, names []string, within tim
 // the lots stay where they are.
 func TestClusterOwnershipReturnsToTheRendezvousChoice(t *testing.T) {
 	r := newClusterRig(t)
+	r.lease = starvedLease
 	names := []string{"gw-a", "gw-b", "gw-c"}
 	var ids []int64
 	for id := int64(41); id <= 52; id++ {
@@ -73,12 +74,11 @@ func TestClusterOwnershipReturnsToTheRendezvousChoice(t *testing.T) {
 	}
 	r.watchStreams(ids...)
 	logs := subscribeAll(nodes, ids...)
-	lease := testLease
+	lease := r.leaseOf()
 	// Whoever claimed first, each lot moves to its rendezvous node: a
 	// lease of interest before its node asks, two leases of owning before
-	// an owner hands over; the rest is for a loaded machine (a 1 s lease
-	// lapses now and then under -race with other work, moving lots).
-	r.streamsOnRendezvous(ids, names, 2*waitTimeout)
+	// an owner hands over; the rest is for a loaded machine.
+	r.streamsOnRendezvous(ids, names, 3*lease+waitTimeout)
 
 	dead := nodes[2]
 	var deadLots []int64
@@ -155,6 +155,8 @@ func TestClusterOwnershipReturnsToTheRendezvousChoice(t *testing.T) {
 // but only once its owner has held it for two leases.
 func TestClusterClosingLotIsNotHandedOver(t *testing.T) {
 	r := newClusterRig(t)
+	r.lease = starvedLease
+	lease := r.leaseOf()
 	names := []string{"gw-a", "gw-b"}
 	var closing, far int64
 	for id := int64(60); closing == 0 || far == 0; id++ {
@@ -184,13 +186,13 @@ func TestClusterClosingLotIsNotHandedOver(t *testing.T) {
 	for _, id := range []int64{closing, far} {
 		b.h.Subscribe(id, new(changeLog))
 	}
-	r.streamOn(far, "gw-b", 3*testLease+time.Second)
+	r.streamOn(far, "gw-b", 3*lease+time.Second)
 	// gw-b asks a lease into its interest; gw-a hands over two leases
 	// into its ownership, not before.
-	if held := time.Since(owned); held < 2*testLease-300*time.Millisecond {
+	if held := time.Since(owned); held < 2*lease-300*time.Millisecond {
 		t.Fatalf("gw-a handed the lot over after owning it %v, under two leases", held)
 	}
-	until := time.Now().Add(testLease)
+	until := time.Now().Add(lease)
 	for time.Now().Before(until) {
 		if s := r.oneStream(closing, 0); s.node != "gw-a" {
 			t.Fatalf("the closing lot moved to %s", s.node)
@@ -268,13 +270,14 @@ func TestClusterReaderTimesChangesFromTheLog(t *testing.T) {
 // another node within a second, and prices go on.
 func TestClusterReloadKeepsLeasesGracefulStopHandsOverWithinASecond(t *testing.T) {
 	r := newClusterRig(t)
+	r.lease = starvedLease
 	var ids []int64
 	for id := int64(81); id <= 92; id++ {
 		ids = append(ids, id)
 	}
 	nodes, logs := r.threeHubsFollowing(ids...)
 	// Spread first, so that no handover moves a lot during the reload.
-	r.streamsOnRendezvous(ids, []string{"gw-a", "gw-b", "gw-c"}, 2*waitTimeout)
+	r.streamsOnRendezvous(ids, []string{"gw-a", "gw-b", "gw-c"}, 3*r.leaseOf()+waitTimeout)
 	owned := map[string][]int64{}
 	before := map[int64]*rigStream{}
 	for _, id := range ids {
@@ -290,7 +293,7 @@ func TestClusterReloadKeepsLeasesGracefulStopHandsOverWithinASecond(t *testing.T
 		n.h.UpdateConfig(cfg)
 	}
 	// Two leases later: the same streams, the same owners.
-	time.Sleep(2 * testLease)
+	time.Sleep(2 * r.leaseOf())
 	for _, id := range ids {
 		if s := r.oneStream(id, 0); s != before[id] {
 			t.Fatalf("product %d: its stream changed across the reload (%s, then %s)", id, before[id].node, s.node)
