@@ -93,6 +93,17 @@ func TestClosingLotsLeavePolledLotsABoundedInterval(t *testing.T) {
 		t.Cleanup(e.h.Subscribe(id, newRecorder()))
 		e.waitPoll(SourcePoll)
 	}
+	// The rebalancer learns each lot's close time from its feed after
+	// the poll: weighed at 1/s while a closing lot still counted as
+	// routine, the routine interval would be 15 s, and it is rightly held
+	// while lots wait out that turn (TestBudgetHoldsTheIntervalTheWaiting
+	// LotsWaitOut).
+	e.eventually("every lot's close time weighed", func() bool {
+		e.clk.Advance(rebalanceEvery)
+		e.rebalancedAt()
+		b := e.h.PollBudget()
+		return b.PolledLots == 5 && b.ClosingPolledLots == 3
+	})
 	e.h.UpdateConfig(Config{Limiter: fallback.LimiterConfig{Rate: 1}})
 	e.eventually("budget weighed at 1/s", func() bool {
 		e.clk.Advance(rebalanceEvery)
