@@ -112,10 +112,18 @@ func TestSlowClientDoesNotDelayOthers(t *testing.T) {
 		reader int
 		seq    uint64
 	}
+	type stopped struct {
+		reader int
+		err    error
+	}
 	got := make(chan receipt, sockets*changes)
+	ended := make(chan stopped, sockets)
 	var wg sync.WaitGroup
 	for i, c := range readers {
-		wg.Go(func() { c.readStates(func(seq uint64) { got <- receipt{i, seq} }) })
+		wg.Go(func() {
+			err := c.readStates(func(seq uint64) { got <- receipt{i, seq} })
+			ended <- stopped{i, err}
+		})
 	}
 	defer func() {
 		for _, c := range readers {
@@ -138,6 +146,10 @@ func TestSlowClientDoesNotDelayOthers(t *testing.T) {
 				}
 				last[r.reader] = r.seq
 				n++
+			case e := <-ended:
+				// Its connection ended (the server closed it, or the
+				// client gave up): not a change lost on an open socket.
+				t.Fatalf("reader %d stopped reading at change %d: %v", e.reader, seq, e.err)
 			case code := <-closeCodes:
 				if code != CloseSlow || stuckClosed {
 					t.Fatalf("a reading client was closed with %d", code)
