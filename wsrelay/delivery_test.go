@@ -100,6 +100,11 @@ func TestSlowClientDoesNotDelayOthers(t *testing.T) {
 		"metadata": map[string]any{"title": strings.Repeat("big ", 2048), "url": "https://www.nellisauction.com/p/x/9"}})
 	owner.expectType("response")
 	owner.expectType("auctionState")
+	// The start also pushes the state to alice's other sockets, from a
+	// goroutine; run late on a loaded machine, it would reach the sockets
+	// signing in below (which get the state in their list) as an extra
+	// auctionState, in the middle of their sign-in or with seq 0.
+	waitPushed(t, f, "alice", "9")
 
 	stuck := f.stuckClient(stuckPort)
 	// From here on the stuck client reads nothing.
@@ -112,10 +117,18 @@ func TestSlowClientDoesNotDelayOthers(t *testing.T) {
 		reader int
 		seq    uint64
 	}
+	type stopped struct {
+		reader int
+		err    error
+	}
 	got := make(chan receipt, sockets*changes)
+	ended := make(chan stopped, sockets)
 	var wg sync.WaitGroup
 	for i, c := range readers {
-		wg.Go(func() { c.readStates(func(seq uint64) { got <- receipt{i, seq} }) })
+		wg.Go(func() {
+			err := c.readStates(func(seq uint64) { got <- receipt{i, seq} })
+			ended <- stopped{i, err}
+		})
 	}
 	defer func() {
 		for _, c := range readers {
@@ -138,6 +151,10 @@ func TestSlowClientDoesNotDelayOthers(t *testing.T) {
 				}
 				last[r.reader] = r.seq
 				n++
+			case e := <-ended:
+				// Its connection ended (the server closed it, or the
+				// client gave up): not a change lost on an open socket.
+				t.Fatalf("reader %d stopped reading at change %d: %v", e.reader, seq, e.err)
 			case code := <-closeCodes:
 				if code != CloseSlow || stuckClosed {
 					t.Fatalf("a reading client was closed with %d", code)
@@ -180,6 +197,25 @@ func TestSlowClientDoesNotDelayOthers(t *testing.T) {
 			break
 		}
 	}
+}
+
+// waitPushed waits until no push of the user's auction waits or runs: the
+// last push sent the auction's current state.
+func waitPushed(t *testing.T, f *fixture, name, auctionID string) {
+	t.Helper()
+	waitFor(t, "the auction's push", func() bool {
+		f.relay.mu.RLock()
+		a := f.relay.users[name].auctions[auctionID]
+		f.relay.mu.RUnlock()
+		a.sendMu.Lock()
+		defer a.sendMu.Unlock()
+		a.pushMu.Lock()
+		due := a.pending.due
+		a.pushMu.Unlock()
+		f.relay.mu.RLock()
+		defer f.relay.mu.RUnlock()
+		return !due && a.pushed == a.version
+	})
 }
 
 // TestQueueCoalescesStates: while a socket is not read, newer states of an

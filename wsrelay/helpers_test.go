@@ -301,12 +301,18 @@ func (c *client) readRaw() []byte {
 }
 
 // readStates reads until the connection ends, passing on the seq of every
-// auctionState; it is for a goroutine of its own, so it never fails the test.
-func (c *client) readStates(got func(seq uint64)) {
+// auctionState, and returns the read error that ended it; it is for a
+// goroutine of its own, so it never fails the test. It reads as an
+// extension does, with no deadline: the one readRaw left on the
+// connection (5 s from the client's last reply during set-up) would end
+// it mid-test on a loaded machine, and a reader that stops reading looks
+// like a change that never came.
+func (c *client) readStates(got func(seq uint64)) error {
+	_ = c.ws.SetReadDeadline(time.Time{})
 	for {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
-			return
+			return err
 		}
 		var m struct {
 			Type    string `json:"type"`
