@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/nellis-edge/gateway/internal/natstest"
 )
 
 // fillLogs stores history entries of epoch "e" (seqs 1..history) for each
@@ -42,49 +43,6 @@ func fillLogs(t testing.TB, b *JetStream, lots, history int) {
 	}
 }
 
-// apiCounter counts the JetStream API requests any client sends to the
-// server, by kind ("CONSUMER.CREATE", "DIRECT.GET", ...).
-type apiCounter struct {
-	mu     sync.Mutex
-	byKind map[string]int
-}
-
-func countAPI(t testing.TB, url string) *apiCounter {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	c := &apiCounter{byKind: map[string]int{}}
-	if _, err := nc.Subscribe("$JS.API.>", func(m *nats.Msg) {
-		kind := strings.Join(strings.SplitN(m.Subject, ".", 5)[2:4], ".")
-		c.mu.Lock()
-		c.byKind[kind]++
-		c.mu.Unlock()
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// take returns the counts so far and starts again from zero.
-func (c *apiCounter) take() (total int, kinds string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var parts []string
-	for k, n := range c.byKind {
-		total += n
-		parts = append(parts, fmt.Sprintf("%s %d", k, n))
-	}
-	slices.Sort(parts)
-	clear(c.byKind)
-	return total, strings.Join(parts, ", ")
-}
-
 // A reader node that gets interest in thousands of lots at once reads
 // every lot's whole log, in a few requests for all of them. (With a
 // consumer per read, most reads were refused: the stream allows 1,000
@@ -95,9 +53,9 @@ func TestBackfillOfManyLotsAtOnce(t *testing.T) {
 	n := startNATS(t)
 	owner, reader := n.bus("owner"), n.bus("reader")
 	fillLogs(t, owner, lots, history)
-	api := countAPI(t, n.url())
+	api := natstest.CountAPI(t, n.url())
 	time.Sleep(50 * time.Millisecond) // the fill's last acks are not requests
-	api.take()
+	api.Take()
 
 	var failed, short atomic.Int64
 	var firstErr atomic.Value
@@ -124,7 +82,7 @@ func TestBackfillOfManyLotsAtOnce(t *testing.T) {
 	wg.Wait()
 	took := time.Since(start)
 	time.Sleep(100 * time.Millisecond) // a consumer's delete follows its read
-	calls, kinds := api.take()
+	calls, kinds := api.Take()
 	t.Logf("%d lots × %d entries read at once in %v: %d failed (first: %v), %d incomplete; %d API requests (%.1f per lot: %s)",
 		lots, history, took.Round(time.Millisecond), failed.Load(), firstErr.Load(), short.Load(), calls, float64(calls)/lots, kinds)
 	if failed.Load() > 0 || short.Load() > 0 {
@@ -184,7 +142,7 @@ func TestBackfillOfAStreamWithoutDirectGets(t *testing.T) {
 	owner := n.bus("owner")
 	fillLogs(t, owner, lots, history)
 	setDirect(t, owner, false)
-	api := countAPI(t, n.url())
+	api := natstest.CountAPI(t, n.url())
 	readAll := func(b *JetStream) {
 		t.Helper()
 		var wg sync.WaitGroup
@@ -204,15 +162,15 @@ func TestBackfillOfAStreamWithoutDirectGets(t *testing.T) {
 		}
 	}
 	readAll(owner)
-	if _, kinds := api.take(); !strings.Contains(kinds, "CONSUMER.CREATE") {
+	if _, kinds := api.Take(); !strings.Contains(kinds, "CONSUMER.CREATE") {
 		t.Fatalf("without direct gets the log was read by %s, want consumers", kinds)
 	}
 	reader := n.bus("reader") // its Connect turns direct gets on
 	time.Sleep(50 * time.Millisecond)
-	api.take()
+	api.Take()
 	readAll(reader)
 	time.Sleep(50 * time.Millisecond)
-	if calls, kinds := api.take(); strings.Contains(kinds, "CONSUMER") || calls > lots {
+	if calls, kinds := api.Take(); strings.Contains(kinds, "CONSUMER") || calls > lots {
 		t.Fatalf("after a node's Connect the log was read by %d requests (%s), want a direct get per product", calls, kinds)
 	}
 }

@@ -5,16 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/nellis-edge/gateway/cluster"
+	"github.com/nellis-edge/gateway/internal/natstest"
 	"github.com/nellis-edge/gateway/nellis"
 )
 
@@ -55,58 +52,6 @@ func fillLog(t testing.TB, bus *cluster.JetStream, ids []int64, history int) {
 func logRecord(id int64, seq uint64) cluster.Record {
 	body, _ := json.Marshal(nellis.Product{ID: id, CurrentBid: 100 + float64(seq), BidCount: int(seq)})
 	return cluster.Record{ProductID: id, Epoch: "e", Seq: seq, Source: string(SourceSSE), ReceivedAt: time.Now(), Payload: body}
-}
-
-// apiRequests counts the JetStream API requests of every client, by kind
-// ("CONSUMER.CREATE", "DIRECT.GET", ...).
-type apiRequests struct {
-	mu     sync.Mutex
-	byKind map[string]int
-}
-
-func countRequests(t testing.TB, url string) *apiRequests {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	c := &apiRequests{byKind: map[string]int{}}
-	if _, err := nc.Subscribe("$JS.API.>", func(m *nats.Msg) {
-		kind := strings.Join(strings.SplitN(m.Subject, ".", 5)[2:4], ".")
-		c.mu.Lock()
-		c.byKind[kind]++
-		c.mu.Unlock()
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func (c *apiRequests) total() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, k := range c.byKind {
-		n += k
-	}
-	return n
-}
-
-func (c *apiRequests) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var parts []string
-	total := 0
-	for k, n := range c.byKind {
-		total += n
-		parts = append(parts, fmt.Sprintf("%s %d", k, n))
-	}
-	slices.Sort(parts)
-	return fmt.Sprintf("%d (%s)", total, strings.Join(parts, ", "))
 }
 
 // readCountingBus counts its Backfill calls and failures, and finds every
@@ -164,7 +109,7 @@ func TestReaderJoinsThousandsOfLots(t *testing.T) {
 		counted = &readCountingBus{JetStream: j}
 		return counted
 	})
-	api := countRequests(t, r.nats.URL())
+	api := natstest.CountAPI(t, r.nats.URL())
 	logs := make([]*changeLog, lots)
 	start := time.Now()
 	for i, id := range ids {
@@ -205,7 +150,7 @@ func TestReaderJoinsThousandsOfLots(t *testing.T) {
 	// A few sweeps of the log, and after them one listing of the live
 	// nodes for all the feeds' first claims, not a consumer each.
 	time.Sleep(time.Second)
-	if n := api.total(); n > lots/4 {
+	if n := api.Total(); n > lots/4 {
 		t.Errorf("the join made %d JetStream API requests for %d lots: %v", n, lots, api)
 	}
 }
