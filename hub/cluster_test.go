@@ -542,3 +542,39 @@ func TestClusterRacingHubsNeverOpenTwoStreams(t *testing.T) {
 		time.Sleep(time.Duration(rand.IntN(int(2 * r.linger))))
 	}
 }
+
+// A node follows the log once told to (the gateway does at Start), not
+// when its first client asks for a lot: that client's first state would
+// otherwise wait for the subscription, up to readyWait. Its first lot,
+// owned by another node, gets the owner's state at once.
+func TestClusterFollowsTheLogBeforeItsFirstFeed(t *testing.T) {
+	r := newClusterRig(t)
+	a, b := r.node("gw-a", nil), r.node("gw-b", nil)
+	select {
+	case <-b.h.sharing.subscribed:
+		t.Fatal("a node with no feed and no Follow follows the log")
+	case <-time.After(100 * time.Millisecond):
+	}
+	b.h.Follow()
+	select {
+	case <-b.h.sharing.subscribed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Follow did not make the node follow the log")
+	}
+
+	const id = 4242
+	r.ft.set(id, r.lot(id, 31, 3))
+	owned := new(changeLog)
+	a.h.Subscribe(id, owned)
+	owned.waitPrice(t, "the owner's first state", 31)
+	start := time.Now()
+	got := new(changeLog)
+	b.h.Subscribe(id, got)
+	st, ok := b.h.State(id)
+	if !ok || st.Product.CurrentBid != 31 {
+		t.Fatalf("node b's first state of the lot: %v, %v; want $31 from the log", st, ok)
+	}
+	if took := time.Since(start); took >= readyWait {
+		t.Fatalf("node b's first state took %v: the full readyWait", took)
+	}
+}

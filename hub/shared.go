@@ -91,8 +91,22 @@ func newSharing(h *Hub, bus cluster.Bus) *sharing {
 	return &sharing{h: h, bus: bus, subscribed: make(chan struct{})}
 }
 
-// startSharing starts following the log and keeping leases, with the
-// first feed; the caller holds h.mu. Close ends both.
+// Follow starts following the cluster (the feed log, the owners, the
+// handovers) before any feed asks for it; without a cluster it does
+// nothing. The gateway calls it once the bus is connected: a node that
+// first subscribes to the log when its first client asks for a lot keeps
+// that client waiting for the subscription, up to readyWait, and the
+// first lot of a node is often one whose owner is another node.
+func (h *Hub) Follow() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.closed {
+		h.startSharing()
+	}
+}
+
+// startSharing starts following the log and keeping leases, at Follow or
+// with the first feed; the caller holds h.mu. Close ends both.
 func (h *Hub) startSharing() {
 	s := h.sharing
 	if s == nil || s.started {

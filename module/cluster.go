@@ -279,6 +279,7 @@ func (a *App) startCluster(ctx context.Context) error {
 	if err := a.clusterHold.connect(ctx); err != nil {
 		return fmt.Errorf("nellis: %w", err)
 	}
+	a.shared.hub.Follow()
 	return nil
 }
 
