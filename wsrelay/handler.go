@@ -254,13 +254,8 @@ func (c *conn) handleStartMonitoring(u *user, m *ClientMessage) {
 			c.sendError(refusal, m.RequestID)
 			return
 		}
-		added := Auction{ID: m.AuctionID, ProductID: productID, Config: defaultAuctionConfig, AddedAt: r.now().UnixMilli()}
-		r.dir.Monitor(u.name, added)
-		a = newMonitored(added, u)
-		u.auctions[a.ID] = a
-		r.addMonitorLocked(a)
 	}
-	auction, _ := r.dir.UpdateAuction(u.name, m.AuctionID, func(a *Auction) {
+	patch := func(a *Auction) {
 		if md.Title != "" {
 			a.Title = md.Title
 		}
@@ -271,7 +266,20 @@ func (c *conn) handleStartMonitoring(u *user, m *ClientMessage) {
 			a.ImageURL = md.ImageURL
 		}
 		applyPatch(&a.Config, m.Config)
-	})
+	}
+	if !exists {
+		// Added whole: the saver reads the directory under its own lock,
+		// and an auction added bare and patched after could be saved in
+		// between, with the default config; in a cluster the other nodes
+		// would show the user that maxBid of 0 until the next save.
+		added := Auction{ID: m.AuctionID, ProductID: productID, Config: defaultAuctionConfig, AddedAt: r.now().UnixMilli()}
+		patch(&added)
+		r.dir.Monitor(u.name, added)
+		a = newMonitored(added, u)
+		u.auctions[a.ID] = a
+		r.addMonitorLocked(a)
+	}
+	auction, _ := r.dir.UpdateAuction(u.name, m.AuctionID, patch)
 	a.setHead(auction)
 	changed := !exists || !bytes.Equal(before, a.head)
 	productID = a.ProductID // an auction keeps the product it started with
