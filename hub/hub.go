@@ -248,6 +248,19 @@ func (h *Hub) State(productID int64) (*Change, bool) {
 	return f.last, f.last != nil
 }
 
+// AwaitReady returns once productID's feed has read its past from the
+// cluster's log, or after readyWait: what State and Since wait for. A
+// caller that holds a lock the feed's subscribers take (the relay's
+// per-auction send lock) calls it first, so that State then answers at
+// once: the feed hands the log's past to its subscribers before it is
+// ready, and a State waiting under that lock would stall the feed, and
+// itself, for readyWait.
+func (h *Hub) AwaitReady(productID int64) {
+	if f := h.feed(productID); f != nil {
+		f.awaitShared()
+	}
+}
+
 // Since returns the changes after seq in epoch, in order (none when seq is
 // the latest), or false when the epoch is not the feed's (the feed was
 // recreated) or its history no longer reaches back to seq: the client then

@@ -51,6 +51,7 @@ func (r *Relay) answerState(c *conn, u *user, auctionID string, others bool) {
 	if !ok {
 		return
 	}
+	r.awaitFeed(a.ProductID)
 	a.sendMu.Lock()
 	r.mu.RLock()
 	_, signedIn := u.conns[c] // one socket: never a visit of all of them
@@ -126,6 +127,7 @@ func (r *Relay) push(u *user, a *monitored) {
 	defer r.wg.Done()
 	defer r.recoverPanic("push")
 	r.auctionToPush(u, a.ID) // the engine's state, when none was reported yet
+	r.awaitFeed(a.ProductID)
 	a.sendMu.Lock()
 	defer a.sendMu.Unlock()
 	// What is asked for from here on is a new push: this one reads the
@@ -172,10 +174,28 @@ func (r *Relay) auctionToPush(u *user, auctionID string) (*monitored, bool) {
 	return a, a != nil
 }
 
+// readyAwaiter is implemented by Feeds whose State may wait for a new
+// feed to read its past (hub.Hub in a cluster).
+type readyAwaiter interface {
+	AwaitReady(productID int64)
+}
+
+// awaitFeed waits, bounded, until the product's feed can answer State at
+// once. Call it before taking an auction's sendMu, never under it: a new
+// cluster feed hands the log's past to the fan-out (deliverTo, which takes
+// sendMu) before it is ready, so a State waiting under sendMu would hold
+// the feed, and the user's state, for the hub's whole wait (2 s).
+func (r *Relay) awaitFeed(productID int64) {
+	if w, ok := r.feeds.(readyAwaiter); ok {
+		w.AwaitReady(productID)
+	}
+}
+
 // sendState sends conns the auction's state with the feed's latest change,
 // after the autoBidState message when withAutoBid. Callers hold the
-// auction's sendMu, not r.mu: the hub calls deliver outside its own locks,
-// so reading its state here cannot deadlock.
+// auction's sendMu, not r.mu, and have awaited the feed (awaitFeed): the
+// hub calls deliver outside its own locks, so reading its state here
+// cannot deadlock.
 func (r *Relay) sendState(auctionID string, s *auctionSnapshot, conns []*conn, withAutoBid bool) {
 	if withAutoBid && s.autoBid.known() {
 		sendToAll(conns, wsconn.Message{Frame: wsconn.TextFrame(autoBidStateJSON(auctionID, s.autoBid)), Kind: "autoBidState"})
