@@ -12,6 +12,7 @@ import (
 	"github.com/nellis-edge/gateway/hub"
 	"github.com/nellis-edge/gateway/internal/memstorage"
 	"github.com/nellis-edge/gateway/nellis"
+	"github.com/nellis-edge/gateway/nellissim"
 	"github.com/nellis-edge/gateway/users"
 )
 
@@ -128,39 +129,60 @@ func TestRateWindowAndHistorySurviveARestart(t *testing.T) {
 	}
 }
 
+// handover is a lot followed by two engines sharing one ledger: a (the
+// rig's engine) owns it, b waits to take over. Alice auto-bids on it up
+// to next+50, next being the lot's next bid after a rival's.
+type handover struct {
+	r              *rig
+	b              *Engine
+	ledgerA        *dyingLedger
+	ownerA, ownerB *flagOwner
+	lot            nellissim.Auction
+	next           int
+}
+
+func newHandover(t *testing.T, o rigOptions) *handover {
+	t.Helper()
+	shared := users.NewStorageLedger(memstorage.New())
+	h := &handover{ledgerA: &dyingLedger{BidLedger: shared}, ownerA: owner(true), ownerB: owner(false)}
+	h.r = newRigWith(t, o, func(o *Options) { o.Ledger, o.Owner, o.Node = h.ledgerA, h.ownerA, "a" })
+	h.b = h.r.engineOn(Config{}, func(o *Options) { o.Ledger, o.Owner, o.Node = shared, h.ownerB, "b" })
+	h.lot = h.r.lots[0]
+	h.r.rivalBid(h.lot.ID, h.lot.NextBid+3)
+	h.next = h.r.lot(h.lot.ID).NextBid
+	w := alice(h.lot.ID, AuctionConfig{MaxBid: float64(h.next + 50), Strategy: StrategyAuto, AutoBid: true})
+	w.StateKey = "alice-key"
+	h.r.dir.set(h.lot.ID, w)
+	h.b.Refresh(h.lot.ID) // follows the lot, but does not own it
+	h.r.engine.Refresh(h.lot.ID)
+	return h
+}
+
+// aDies ends a as a killed node ends: its connection is gone, its lease
+// runs out, b takes over.
+func (h *handover) aDies() {
+	h.ledgerA.dead.Store(true)
+	h.ownerA.owns.Store(false)
+	h.ownerB.owns.Store(true)
+	h.r.engine.Close()
+	h.r.engine = h.b
+	h.r.advance(ownerRecheck)
+}
+
 // A node records its bid, sends it, and dies before the answer: the next
 // owner counts the amount as tried, and bids again only once a snapshot
 // fetched with the user's cookies shows the lot as it is. Nellis sees the
 // user's amount once.
 func TestUnansweredIntentCountsAsTriedAtTheNextOwner(t *testing.T) {
-	shared := users.NewStorageLedger(memstorage.New())
 	lostA := &lostAnswer{sent: make(chan struct{}, 1)}
-	ledgerA := &dyingLedger{BidLedger: shared}
-	ownerA, ownerB := owner(true), owner(false)
-	r := newRigWith(t, rigOptions{placer: func(p Placer) Placer { lostA.Placer = p; return lostA }}, func(o *Options) {
-		o.Ledger, o.Owner, o.Node = ledgerA, ownerA, "a"
-	})
-	b := r.engineOn(Config{}, func(o *Options) { o.Ledger, o.Owner, o.Node = shared, ownerB, "b" })
-	lot := r.lots[0]
-	r.rivalBid(lot.ID, lot.NextBid+3)
-	next := r.lot(lot.ID).NextBid
-	w := alice(lot.ID, AuctionConfig{MaxBid: float64(next + 50), Strategy: StrategyAuto, AutoBid: true})
-	w.StateKey = "alice-key"
-	r.dir.set(lot.ID, w)
-	b.Refresh(lot.ID) // follows the lot, but does not own it
-	r.engine.Refresh(lot.ID)
+	h := newHandover(t, rigOptions{placer: func(p Placer) Placer { lostA.Placer = p; return lostA }})
+	r, lot, next := h.r, h.lot, h.next
 	select {
 	case <-lostA.sent:
 	case <-time.After(5 * time.Second):
 		t.Fatal("a never sent its bid")
 	}
-	// a dies: its connection is gone, its lease runs out, b takes over.
-	ledgerA.dead.Store(true)
-	ownerA.owns.Store(false)
-	ownerB.owns.Store(true)
-	r.engine.Close()
-	r.engine = b
-	r.advance(ownerRecheck)
+	h.aDies()
 
 	// The price b knows is from before a's bid: a's amount is next.
 	if sent := r.bidsSent(); len(sent) != 1 {
@@ -281,31 +303,15 @@ func (f *fakeForwarder) Forward(_ context.Context, b users.Bid) (users.BidResult
 // leads. From the lot's record it knows the user's own bid leads: it does
 // not raise it; a rival's bid above it draws one bid.
 func TestAcceptedBidLeadsAtTheNextOwner(t *testing.T) {
-	shared := users.NewStorageLedger(memstorage.New())
-	ledgerA := &dyingLedger{BidLedger: shared}
-	ownerA, ownerB := owner(true), owner(false)
-	r := newRigWith(t, rigOptions{}, func(o *Options) { o.Ledger, o.Owner, o.Node = ledgerA, ownerA, "a" })
-	b := r.engineOn(Config{}, func(o *Options) { o.Ledger, o.Owner, o.Node = shared, ownerB, "b" })
-	lot := r.lots[0]
-	r.rivalBid(lot.ID, lot.NextBid+3)
-	next := r.lot(lot.ID).NextBid
-	w := alice(lot.ID, AuctionConfig{MaxBid: float64(next + 50), Strategy: StrategyAuto, AutoBid: true})
-	w.StateKey = "alice-key"
-	r.dir.set(lot.ID, w)
-	b.Refresh(lot.ID) // follows the lot, but does not own it
-	r.engine.Refresh(lot.ID)
+	h := newHandover(t, rigOptions{})
+	r, lot, next := h.r, h.lot, h.next
 	r.settle()
 	if sent := r.bidsSent(); len(sent) != 1 || sent[0].amount != next {
 		t.Fatalf("a's bids %+v, want one of %d", sent, next)
 	}
 	r.publish(lot.ID) // the live event of a's bid, which b reads too
 
-	ledgerA.dead.Store(true)
-	ownerA.owns.Store(false)
-	ownerB.owns.Store(true)
-	r.engine.Close()
-	r.engine = b
-	r.advance(ownerRecheck)
+	h.aDies()
 	r.publish(lot.ID)
 	r.settle()
 	if sent := r.bidsSent(); len(sent) != 1 {
