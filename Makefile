@@ -65,8 +65,17 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+# CI shows only the end of what a run prints, and the Caddy logs of the tests
+# that ran after a failure push the failure out of it. So the whole output is
+# kept in $(UNIT_LOG), and a failed run ends with each failure's own lines.
+UNIT_LOG := bin/unit.log
 unit:
-	$(GO) test -race -count=1 ./...
+	@mkdir -p bin
+	@echo '$(GO) test -race -count=1 ./...'
+	@bash -o pipefail -c '$(GO) test -race -count=1 ./... 2>&1 | tee $(UNIT_LOG)' || { \
+		echo "== what failed (the whole output is in $(UNIT_LOG))"; \
+		grep -v '^{"level"' $(UNIT_LOG) | grep -A30 -E -e '--- FAIL|^panic:|DATA RACE|^FAIL' | head -400; \
+		exit 1; }
 
 caddyfiles: build
 	$(EXAMPLE_ENV) $(CADDY) validate --config Caddyfile.example --adapter caddyfile
