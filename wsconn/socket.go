@@ -98,6 +98,11 @@ type Message struct {
 	// replaced by one of the same epoch and a lower seq.
 	Epoch string
 	Seq   uint64
+	// Fence: no keyed message sent after this one replaces one queued
+	// before it. A newer state coalesced into an older one's place would
+	// overtake the fence, say a listing of states the client reads as
+	// the newest it has, and the listing's older state would then follow it.
+	Fence bool
 
 	off int // how much of Frame is written already (a frame begun)
 }

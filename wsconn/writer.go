@@ -38,7 +38,9 @@ func (s *Socket) Send(m Message) {
 		return
 	}
 	if m.Key != (Key{}) {
-		for i := range s.queue {
+		// From the newest back to the last fence: a key is queued at most
+		// once between two fences.
+		for i := len(s.queue) - 1; i >= 0 && !s.queue[i].Fence; i-- {
 			if s.queue[i].Key == m.Key {
 				if q := s.queue[i]; q.Epoch == m.Epoch && q.Seq > m.Seq {
 					s.mu.Unlock() // the queued message is newer: keep it
