@@ -3,6 +3,7 @@ package wsrelay
 import (
 	"encoding/json"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -34,6 +35,12 @@ type conn struct {
 	unauthedSince int64     // unix ns since when user is nil: the sweeper's AuthTimeout
 	expires       time.Time // the signed token's exp, when signed in with one: the sweeper closes the socket then
 	subs          map[int64]struct{}
+
+	// hold, while the socket lists its user's auctions (a sign-in,
+	// getMonitoredAuctions), keeps what the fan-out and the pushes send
+	// it until the listing is queued (signin.go); nil otherwise. Set by
+	// the reader goroutine (under Relay.mu for a sign-in).
+	hold atomic.Pointer[listHold]
 }
 
 // The coalescing keys' classes (wsconn.Key): a newer message of the same
@@ -52,12 +59,18 @@ func stateKey(auctionID string) wsconn.Key {
 // frame (wsconn.Frame).
 func (c *conn) enqueue(m wsconn.Message) { c.s.Send(m) }
 
-// sendToAll sends m to every socket of conns, sharing its frame: each
-// socket takes a reference, and the caller's own is released after, so
-// the frame goes back to its pool once the last socket has written it.
-func sendToAll(conns []*conn, m wsconn.Message) {
+// sendToAll sends m, the state of a (nil for a message of no auction), to
+// every socket of conns, sharing its frame: each socket takes a
+// reference, and the caller's own is released after, so the frame goes
+// back to its pool once the last socket has written it. A socket that is
+// listing its auctions holds m until the listing is queued (listHold).
+// Callers sending a's state hold a.sendMu.
+func sendToAll(conns []*conn, a *monitored, m wsconn.Message) {
 	for _, c := range conns {
 		m.Frame.Retain()
+		if h := c.hold.Load(); h != nil && h.hold(a, m) {
+			continue
+		}
 		c.enqueue(m)
 	}
 	m.Frame.Release()
@@ -71,12 +84,19 @@ func (c *conn) sendText(msgType string, data []byte) {
 
 // send encodes a reply and sends it to this socket alone.
 func (c *conn) send(msgType string, v any) {
+	if data := c.encode(msgType, v); data != nil {
+		c.sendText(msgType, data)
+	}
+}
+
+// encode encodes a reply; nil, logged, for one that does not encode.
+func (c *conn) encode(msgType string, v any) []byte {
 	data, err := json.Marshal(v)
 	if err != nil {
 		c.r.log().Error("encode reply", zap.String("type", msgType), zap.Error(err))
-		return
+		return nil
 	}
-	c.sendText(msgType, data)
+	return data
 }
 
 // requestClose has the socket send a close frame, after a frame begun,

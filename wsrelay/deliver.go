@@ -73,7 +73,7 @@ func (r *Relay) deliver(c *hub.Change) {
 		}
 	}
 	if len(t.conns) > 0 {
-		sendToAll(t.conns, wsconn.Message{Frame: auctionUpdateFrame(c.ProductID, c, now), Kind: "auctionUpdate",
+		sendToAll(t.conns, nil, wsconn.Message{Frame: auctionUpdateFrame(c.ProductID, c, now), Kind: "auctionUpdate",
 			Key: productKey(c.ProductID), ReceivedAt: c.ReceivedAt})
 	}
 }
@@ -155,6 +155,6 @@ func (r *Relay) deliverTo(a *monitored, c *hub.Change, cf *changeFields, scratch
 		scratch = append(scratch, conn)
 	}
 	r.mu.RUnlock()
-	sendToAll(scratch, wsconn.Message{Frame: f, Kind: "auctionState", Key: stateKey(a.ID), ReceivedAt: c.ReceivedAt, Epoch: c.Epoch, Seq: c.Seq})
+	sendToAll(scratch, a, wsconn.Message{Frame: f, Kind: "auctionState", Key: stateKey(a.ID), ReceivedAt: c.ReceivedAt, Epoch: c.Epoch, Seq: c.Seq})
 	return scratch
 }

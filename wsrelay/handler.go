@@ -96,8 +96,10 @@ func (c *conn) handle(data []byte) {
 		c.handleAuthenticate(m)
 		return
 	case TypeGetMonitoredAuctions:
-		c.send("response", dataReply{Type: "response", RequestID: m.RequestID,
-			Data: map[string]json.RawMessage{"auctions": c.r.auctionList(c.userOf())}})
+		c.r.listTo(c, c.userOf(), func(list json.RawMessage) []byte {
+			return c.encode("response", dataReply{Type: "response", RequestID: m.RequestID,
+				Data: map[string]json.RawMessage{"auctions": list}})
+		})
 		return
 	case TypeUnsubscribe:
 		c.handleUnsubscribe(m)
@@ -173,6 +175,11 @@ func (c *conn) handleAuthenticate(m *ClientMessage) {
 		refuse(refusal)
 		return
 	}
+	// From here on, what the fan-out and the pushes send c waits until
+	// the listing is queued (signin.go): the answer comes first, and the
+	// listing is never older than a state sent after it.
+	hold := newListHold(r, u)
+	c.hold.Store(hold)
 	// The peers follow a user from their first socket here to their last.
 	var joined, left string
 	if c.user != u {
@@ -196,8 +203,11 @@ func (c *conn) handleAuthenticate(m *ClientMessage) {
 	r.mu.Unlock()
 	r.touchPeers(left)
 	r.hooksNow().authenticated(u.name)
-	c.send("authenticated", authenticatedReply{Type: "authenticated", Success: true, RequestID: m.RequestID})
-	c.send("monitoredAuctions", monitoredAuctionsMsg{Type: "monitoredAuctions", Auctions: r.auctionList(u)})
+	r.listAuctions(c, u, hold, func() {
+		c.send("authenticated", authenticatedReply{Type: "authenticated", Success: true, RequestID: m.RequestID})
+	}, "monitoredAuctions", func(list json.RawMessage) []byte {
+		return c.encode("monitoredAuctions", monitoredAuctionsMsg{Type: "monitoredAuctions", Auctions: list})
+	})
 	// After the listing: what the other nodes send the user now follows it.
 	r.touchPeers(joined)
 }

@@ -66,7 +66,7 @@ func (r *Relay) answerState(c *conn, u *user, auctionID string, others bool) {
 	if !signedIn {
 		c = nil
 	} else {
-		r.sendState(auctionID, &s, []*conn{c}, false)
+		r.sendState(a, &s, []*conn{c}, false)
 	}
 	// Still under sendMu, so no push takes what waits between c's answer
 	// and the note that c has it.
@@ -157,7 +157,7 @@ func (r *Relay) push(u *user, a *monitored) {
 	}
 	r.mu.RUnlock()
 	if len(conns) > 0 {
-		r.sendState(a.ID, &s, conns, p.autoBid)
+		r.sendState(a, &s, conns, p.autoBid)
 	}
 }
 
@@ -196,17 +196,17 @@ func (r *Relay) awaitFeed(productID int64) {
 // auction's sendMu, not r.mu, and have awaited the feed (awaitFeed): the
 // hub calls deliver outside its own locks, so reading its state here
 // cannot deadlock.
-func (r *Relay) sendState(auctionID string, s *auctionSnapshot, conns []*conn, withAutoBid bool) {
+func (r *Relay) sendState(a *monitored, s *auctionSnapshot, conns []*conn, withAutoBid bool) {
 	if withAutoBid && s.autoBid.known() {
-		sendToAll(conns, wsconn.Message{Frame: wsconn.TextFrame(autoBidStateJSON(auctionID, s.autoBid)), Kind: "autoBidState"})
+		sendToAll(conns, a, wsconn.Message{Frame: wsconn.TextFrame(autoBidStateJSON(a.ID, s.autoBid)), Kind: "autoBidState"})
 	}
 	state, _ := r.feeds.State(s.productID)
 	f := auctionStateFrame(s.head, s.addedAt, state, s.autoBid, s.userFor(state), r.now())
-	msg := wsconn.Message{Frame: f, Kind: "auctionState", Key: stateKey(auctionID)}
+	msg := wsconn.Message{Frame: f, Kind: "auctionState", Key: stateKey(a.ID)}
 	if state != nil {
 		msg.Epoch, msg.Seq = state.Epoch, state.Seq
 	}
-	sendToAll(conns, msg)
+	sendToAll(conns, a, msg)
 }
 
 // autoBidStateJSON is the autoBidState message of an auction's state:
