@@ -60,13 +60,11 @@ type heldMessage struct {
 	m wsconn.Message
 }
 
-// heldKey says which held message a newer one replaces: the same key
-// (an auction's state, a subscribed product's update), or an auction's
-// autoBidState.
+// heldKey says which held message a newer one replaces: the same
+// auction's (or none's) message of the same key.
 type heldKey struct {
-	a       *monitored
-	key     wsconn.Key
-	autoBid bool
+	a   *monitored
+	key wsconn.Key
 }
 
 func newListHold(r *Relay, u *user) *listHold {
@@ -88,14 +86,14 @@ func (h *listHold) hold(a *monitored, m wsconn.Message) bool {
 		m.Frame.Release()
 		return true
 	}
-	k := heldKey{a: a, key: m.Key, autoBid: m.Kind == "autoBidState"}
-	if m.Key == (wsconn.Key{}) && !k.autoBid {
+	k := heldKey{a, m.Key}
+	if m.Key == (wsconn.Key{}) {
 		h.held = append(h.held, heldMessage{a, m})
 		return true
 	}
 	i, ok := h.at[k]
 	if mark, marked := h.marks[a]; ok && (!marked || i >= mark) {
-		if q := h.held[i].m; q.Key != (wsconn.Key{}) && q.Epoch == m.Epoch && q.Seq > m.Seq {
+		if q := h.held[i].m; q.Epoch == m.Epoch && q.Seq > m.Seq {
 			m.Frame.Release() // the held one is newer
 			return true
 		}
