@@ -49,19 +49,10 @@ const (
 	kindState uint8 = 1 + iota
 	kindUpdate
 	kindHeartbeat
-	kindAutoBid
 )
 
 func stateKey(auctionID string) wsconn.Key {
 	return wsconn.Key{Class: kindState, ID: auctionID}
-}
-
-// autoBidKey is an autoBidState's key. Coalesced as the auction's states
-// are: a newer state takes an older one's place in the queue, which may
-// be before an autoBidState still queued, and that report, unkeyed,
-// would then arrive after the newer one's.
-func autoBidKey(auctionID string) wsconn.Key {
-	return wsconn.Key{Class: kindAutoBid, ID: auctionID}
 }
 
 // enqueue sends m to the socket, which takes over one reference to its

@@ -198,7 +198,7 @@ func (r *Relay) awaitFeed(productID int64) {
 // cannot deadlock.
 func (r *Relay) sendState(a *monitored, s *auctionSnapshot, conns []*conn, withAutoBid bool) {
 	if withAutoBid && s.autoBid.known() {
-		sendToAll(conns, a, wsconn.Message{Frame: wsconn.TextFrame(autoBidStateJSON(a.ID, s.autoBid)), Kind: "autoBidState", Key: autoBidKey(a.ID)})
+		sendToAll(conns, a, wsconn.Message{Frame: wsconn.TextFrame(autoBidStateJSON(a.ID, s.autoBid)), Kind: "autoBidState"})
 	}
 	state, _ := r.feeds.State(s.productID)
 	f := auctionStateFrame(s.head, s.addedAt, state, s.autoBid, s.userFor(state), r.now())

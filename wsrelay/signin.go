@@ -60,11 +60,15 @@ type heldMessage struct {
 	m wsconn.Message
 }
 
-// heldKey says which held message a newer one replaces: the same
-// auction's (or none's) message of the same key.
+// heldKey says which held message a newer one replaces: the same key
+// (an auction's state, a subscribed product's update), or an auction's
+// autoBidState, which the queue does not coalesce (it is sent with each
+// push) but which a socket holding its messages needs only the newest
+// of, as it needs one state.
 type heldKey struct {
-	a   *monitored
-	key wsconn.Key
+	a       *monitored
+	key     wsconn.Key
+	autoBid bool
 }
 
 func newListHold(r *Relay, u *user) *listHold {
@@ -86,8 +90,8 @@ func (h *listHold) hold(a *monitored, m wsconn.Message) bool {
 		m.Frame.Release()
 		return true
 	}
-	k := heldKey{a, m.Key}
-	if m.Key == (wsconn.Key{}) {
+	k := heldKey{a, m.Key, m.Kind == "autoBidState"}
+	if m.Key == (wsconn.Key{}) && !k.autoBid {
 		h.held = append(h.held, heldMessage{a, m})
 		return true
 	}
@@ -121,7 +125,7 @@ func (h *listHold) mark(a *monitored, listed bool) {
 	}
 }
 
-// release sends s's socket what was held for it, after the listing, then
+// release sends c what was held for it, after the listing, then
 // opens: from then on senders send to the socket themselves. It sends
 // outside h.mu, so a fan-out that holds a message meanwhile waits only
 // for a slice to be swapped; what it holds then goes in the next round.

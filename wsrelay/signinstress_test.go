@@ -37,12 +37,19 @@ func (a listedAuction) seen() seen {
 
 // orderWatch reads one socket from its sign-in on and checks the rules
 // of what it shows: the answer first, then the listing, then no auction's
-// state older than one shown before, in the listing or in a message. It
+// state older than one shown before, in the listing or in a message, and
+// no auto-bid report older than one an autoBidState or the listing showed. It
 // counts the changes a socket skipped (gaps in an auction's seqs), which
 // only coalescing may explain.
 type orderWatch struct {
-	mu       sync.Mutex
-	last     map[string]seen
+	mu   sync.Mutex
+	last map[string]seen
+	// reports is, per auction, the last auto-bid report an autoBidState
+	// or a listing showed. An autoBidState is checked against these
+	// alone: it is not coalesced in the queue, and a newer auctionState
+	// may take an older one's place before it (the extension reads the
+	// auction's autoBid in auctionState).
+	reports  map[string]int
 	listed   bool // the first listing arrived
 	answered bool // the first authenticated arrived
 	faults   []string
@@ -65,6 +72,9 @@ func (w *orderWatch) show(where string, a listedAuction) {
 		w.skipped += s.seq - prev.seq - 1
 	}
 	w.last[a.ID] = s
+	if where != "auctionState" {
+		w.reports[a.ID] = s.report
+	}
 }
 
 func (w *orderWatch) message(data []byte) {
@@ -116,9 +126,10 @@ func (w *orderWatch) message(data []byte) {
 		w.show("auctionState", m.Auction)
 	case "autoBidState":
 		n, _ := strconv.Atoi(m.State.Message)
-		if prev := w.last[m.AuctionID]; n < prev.report {
-			w.fault("autoBidState of %s went back from report %d to %d", m.AuctionID, prev.report, n)
+		if prev := w.reports[m.AuctionID]; n < prev {
+			w.fault("autoBidState of %s went back from report %d to %d", m.AuctionID, prev, n)
 		}
+		w.reports[m.AuctionID] = n
 	}
 }
 
@@ -234,7 +245,7 @@ func TestSignInsWhileChangesFlowKeepEveryAuctionInOrder(t *testing.T) {
 			}
 		}
 		_ = ws.SetReadDeadline(time.Time{})
-		w := &orderWatch{last: make(map[string]seen)}
+		w := &orderWatch{last: make(map[string]seen), reports: make(map[string]int)}
 		mu.Lock()
 		sockets = append(sockets, socket{ws, w})
 		mu.Unlock()
