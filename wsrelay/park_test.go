@@ -134,8 +134,10 @@ func TestSilentParkedSocketIsDropped(t *testing.T) {
 	cfg.PingInterval = settings.Duration(40 * time.Millisecond)
 	f := newFixture(t, cfg, Options{Hooks: Hooks{ConnClosed: func(code int) { closed <- code }}})
 	requireIdlePoller(t, f.relay)
-	f.dial(nil) // never reads, so never answers a ping
+	// Before the dial: the socket's silence counts from its upgrade, which
+	// the server finishes before the client's dial returns.
 	start := time.Now()
+	f.dial(nil) // never reads, so never answers a ping
 	select {
 	case code := <-closed:
 		if code != websocket.CloseAbnormalClosure {

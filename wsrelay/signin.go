@@ -154,8 +154,6 @@ func (h *listHold) release(c *conn) {
 
 // listEntry is one auction of a listing, read under its sendMu.
 type listEntry struct {
-	id    string
-	a     *monitored
 	s     auctionSnapshot
 	state *hub.Change
 }
@@ -226,7 +224,7 @@ func (r *Relay) readListing(u *user, h *listHold) []listEntry {
 		}
 		a.sendMu.Unlock()
 		if listed {
-			entries = append(entries, listEntry{a.ID, a, s, state})
+			entries = append(entries, listEntry{s, state})
 		}
 	}
 	return entries
