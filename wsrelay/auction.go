@@ -67,8 +67,10 @@ type monitored struct {
 	userState atomic.Pointer[hub.UserState]
 	// sendMu orders the auction's states on its owner's sockets: held from
 	// reading the state to sending its frame (deliverTo, push, answerState), so a
-	// state read earlier is never sent after one read later. Relay.mu is
-	// taken inside it, never the other way.
+	// state read earlier is never sent after one read later, and while a
+	// socket's listing reads the state (readListing, signin.go). Relay.mu
+	// is taken inside it, never the other way; a listing's listHold.mu
+	// inside both.
 	sendMu sync.Mutex
 	// version counts the changes of what the owner sees of the auction
 	// apart from the feed's (head, autoBid); guarded by the relay's lock.
