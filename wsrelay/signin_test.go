@@ -193,3 +193,35 @@ func TestGetMonitoredAuctionsIsNeverOlderThanAStateSentAfterIt(t *testing.T) {
 		t.Fatalf("after the listing: %v, want auction 1's change (seq 2)", a)
 	}
 }
+
+// TestSigningInAsAnotherUserAnswersBeforeTheirStates: a socket of alice's
+// signs in again as bob while the lot both monitor changes; the change
+// reaches it as bob's state, after the answer and bob's listing, and
+// none of alice's follows.
+func TestSigningInAsAnotherUserAnswersBeforeTheirStates(t *testing.T) {
+	var during atomic.Pointer[func()]
+	f := newFixture(t, testConfig(), Options{Hooks: Hooks{Authenticated: func(string) {
+		if fn := during.Swap(nil); fn != nil {
+			(*fn)()
+		}
+	}}})
+	bob := f.login(tokenBob)
+	startMonitoring(bob, "8", 20)
+	c := f.login(tokenAlice)
+	startMonitoring(c, "8", 10)
+	f.login(tokenAlice) // alice keeps a socket: her states still flow
+
+	publish := func() { f.feeds.publish(newChange(t, product(8, 12), "e", 2)) }
+	during.Store(&publish)
+	c.authenticateListing(tokenBob, func(auctions any) {
+		if seq := listedSeq(t, auctions, "8"); seq != 2 {
+			t.Fatalf("listing shows seq %v, want 2", seq)
+		}
+	})
+	f.feeds.publish(newChange(t, product(8, 13), "e", 3))
+	a := auctionOf(c.expectType("auctionState"))
+	if cfg := a["config"].(map[string]any); a["seq"] != float64(3) || cfg["maxBid"] != float64(20) {
+		t.Fatalf("after the listing: %v, want bob's auction at seq 3", a)
+	}
+	c.roundTrip()
+}
