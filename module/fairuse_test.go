@@ -95,7 +95,19 @@ func TestFairUseChurnDoesNotDelayClosingPolls(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	t.Logf("while %d churners subscribed to %d new products: %d polls of the closing lot in 5s, longest gap %v (%v)", churners, sent, n, longest, all)
-	if n < 4 || longest > 1600*time.Millisecond {
+	// Each poll of the lot comes poll_interval_closing (1s, ±10% jitter)
+	// after the last one's answer and waits for at most two of the
+	// limiter's tokens (poll_rate 10/s): the one background request
+	// holding its place, then its own. So a gap is at most about 1.3s and
+	// a fetch; 1.6s leaves a fetch on a loaded machine 0.3s, while a poll
+	// queued behind the churners' first snapshots waits seconds (with the
+	// limiter's priorities taken out, no poll came in the 5s). Three polls
+	// in 5s follow from that bound. Four, as asked here before, need
+	// every gap at or under 1.25s, less than the cadence allows: the polls
+	// land on the limiter's 100ms grid, 1.1-1.3s apart on this machine,
+	// and a window opening just after a poll saw its fourth 43ms before
+	// the end.
+	if n < 3 || longest > 1600*time.Millisecond {
 		t.Errorf("closing lot polled %d times in 5s, longest gap %v, while churners ran; want its 1s cadence", n, longest)
 	}
 	if sent < churners*30 {
