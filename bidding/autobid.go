@@ -2,6 +2,7 @@ package bidding
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -47,9 +48,10 @@ func (e *Engine) evaluate(w *worker, c *hub.Change) time.Time {
 	w.owned = true
 	watchers := e.dir.AutoBidders(productID)
 	if e.cluster().Ledger != nil {
-		ctx, cancel := context.WithTimeout(e.ctx, ledgerTimeout)
+		ctx, cancel := context.WithTimeout(e.rightsContext(), ledgerTimeout)
 		for _, lw := range lotWatchers(watchers) {
-			if err := e.ensureLoaded(ctx, stateKey{lw.User, productID}, c); err != nil {
+			// Ended by Recheck or Close: the worker looks again at once.
+			if err := e.ensureLoaded(ctx, stateKey{lw.User, productID}, c); err != nil && !errors.Is(err, context.Canceled) {
 				e.log().Warn("reading a lot's bid record failed", zap.String("user", lw.User),
 					zap.Int64("product_id", productID), zap.Error(err))
 			}

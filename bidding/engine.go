@@ -69,6 +69,15 @@ type Engine struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // workers and bids
 
+	// rights, under mu, is the context a worker reads a lot's record
+	// under (evaluate): Recheck ends it and makes the next. A read begun
+	// before the node's right to bid changed is of no use after it, and
+	// one waiting on a NATS connection that has gone would hold its
+	// worker for ledgerTimeout, the users' states not saying meanwhile
+	// that auto-bid is paused.
+	rights       context.Context
+	rightsCancel context.CancelFunc
+
 	// active counts work not yet done: wake-ups queued for workers and
 	// bids in flight. Tests wait for it to drain.
 	active atomic.Int64
@@ -127,6 +136,7 @@ func New(cfg Config, opts Options) (*Engine, error) {
 	e.SetLogger(opts.Logger)
 	e.SetHooks(opts.Hooks)
 	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.rights, e.rightsCancel = context.WithCancel(e.ctx)
 	return e, nil
 }
 

@@ -1,5 +1,7 @@
 package bidding
 
+import "context"
+
 // msgClusterLost is the auto-bid state of a user on a cluster node cut off
 // from the others: it bids on nothing until they are back, and says why
 // rather than going quiet.
@@ -80,9 +82,13 @@ func (e *Engine) showPause(productID int64, paused bool) []stateKey {
 
 // Recheck makes every lot's worker look again at once: the node's right to
 // bid changed for all of them together (a cluster node cut off from the
-// others, or back), with no news from the feeds to wake them.
+// others, or back), with no news from the feeds to wake them. A read of a
+// lot's record under way ends first (Engine.rights), so that no worker
+// waits on it before it looks.
 func (e *Engine) Recheck() {
 	e.mu.Lock()
+	e.rightsCancel()
+	e.rights, e.rightsCancel = context.WithCancel(e.ctx)
 	workers := make([]*worker, 0, len(e.workers))
 	for _, w := range e.workers {
 		workers = append(workers, w)
@@ -91,4 +97,12 @@ func (e *Engine) Recheck() {
 	for _, w := range workers {
 		w.poke()
 	}
+}
+
+// rightsContext is the context of the node's right to bid as it stands:
+// Recheck ends it.
+func (e *Engine) rightsContext() context.Context {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.rights
 }

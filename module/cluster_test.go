@@ -163,6 +163,20 @@ func loadJSON(t *testing.T, src string) error {
 	return caddy.Load(raw, true)
 }
 
+// unloadAfterRefusal loads the config without the gateway in process, as
+// the reloads it follows were made. Right after a refused reload Caddy's
+// admin endpoint on :2999 may be down for a few milliseconds (the refused
+// config's endpoint is stopped with it): caddytest's first request found
+// nothing listening, or a connection closed under it, in 2 of 45 loaded
+// runs, and loadCaddy failed the test though the gateway had done all it
+// should.
+func unloadAfterRefusal(t *testing.T) {
+	t.Helper()
+	if err := loadJSON(t, noGatewayConfig); err != nil {
+		t.Fatalf("loading a config without the gateway: %v", err)
+	}
+}
+
 // The first start connects and announces the node; a reload that keeps
 // `cluster` keeps the connection, one that adds, changes or removes it
 // fails and leaves the running config as it was.
@@ -185,7 +199,7 @@ func TestClusterReloadNeedsRestart(t *testing.T) {
 	if err := loadJSON(t, gateway(withCluster("2s"))); err == nil || !strings.Contains(err.Error(), "restart to change cluster") {
 		t.Fatalf("adding cluster by a reload: got %v, want restart to change cluster", err)
 	}
-	loadCaddy(t, noGatewayConfig)
+	unloadAfterRefusal(t)
 
 	if err := loadJSON(t, gateway(withCluster("2s"))); err != nil {
 		t.Fatal(err)
@@ -225,7 +239,7 @@ func TestClusterReloadNeedsRestart(t *testing.T) {
 	}
 
 	// Stopping the gateway closes the connection: the node drops out.
-	loadCaddy(t, noGatewayConfig)
+	unloadAfterRefusal(t)
 	if runningCluster() != nil {
 		t.Fatal("the bus outlived the gateway")
 	}

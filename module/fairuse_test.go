@@ -22,7 +22,11 @@ func TestFairUseChurnDoesNotDelayClosingPolls(t *testing.T) {
 		fmt.Fprintf(&users, "\n\t\tuser churner%d churn-token-%d", i, i)
 	}
 	// Every lot closes within 3h, so the whole test is its closing window.
-	startGateway(t, sim, simURL, simURL, "use_sse off\n\t\tclosing_window 3h\n\t\tconnections_per_minute 200"+users.String())
+	// poll_concurrency 16 leaves the churners' snapshots slots enough to
+	// hold the closing lot's poll back by 16 of poll_rate's tokens (1.6s)
+	// if more than one at a time could wait for a token: the one-at-a-time
+	// rule for background requests is what keeps it on time.
+	startGateway(t, sim, simURL, simURL, "use_sse off\n\t\tclosing_window 3h\n\t\tpoll_concurrency 16\n\t\tconnections_per_minute 200"+users.String())
 	lot := sim.Auctions()[0]
 	w := watch(t, lot.ID)
 	w.await(t, float64(lot.CurrentBid), time.Now().Add(5*time.Second))
@@ -95,7 +99,20 @@ func TestFairUseChurnDoesNotDelayClosingPolls(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	t.Logf("while %d churners subscribed to %d new products: %d polls of the closing lot in 5s, longest gap %v (%v)", churners, sent, n, longest, all)
-	if n < 4 || longest > 1600*time.Millisecond {
+	// Each poll of the lot comes poll_interval_closing (1s, ±10% jitter)
+	// after the last one's answer and waits for at most two of the
+	// limiter's tokens (poll_rate 10/s): the one background request
+	// holding its place, then its own. So a gap is at most about 1.3s and
+	// a fetch; 1.6s leaves a fetch on a loaded machine 0.3s, while a poll
+	// held back by the churners waits seconds (with the limiter's
+	// priorities taken out, no poll came in the 5s; with any number of
+	// background requests let in at once, one poll, 2.5s and more after
+	// the last). Three polls in 5s follow from that bound. Four, as asked
+	// here before, need every gap at or under 1.25s, less than the
+	// cadence allows: the polls land on the limiter's 100ms grid, 1.1-1.3s
+	// apart on this machine, and a window opening just after a poll saw
+	// its fourth 43ms before the end.
+	if n < 3 || longest > 1600*time.Millisecond {
 		t.Errorf("closing lot polled %d times in 5s, longest gap %v, while churners ran; want its 1s cadence", n, longest)
 	}
 	if sent < churners*30 {
