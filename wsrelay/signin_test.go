@@ -25,6 +25,19 @@ func listedSeq(t *testing.T, auctions any, auctionID string) float64 {
 	return 0
 }
 
+// newSignInFixture is a relay whose sign-ins run the function stored in
+// during, once, at the moment a socket has joined its user's sockets and
+// not yet been answered (the Authenticated hook).
+func newSignInFixture(t *testing.T) (*fixture, *atomic.Pointer[func()]) {
+	during := new(atomic.Pointer[func()])
+	f := newFixture(t, testConfig(), Options{Hooks: Hooks{Authenticated: func(string) {
+		if fn := during.Swap(nil); fn != nil {
+			(*fn)()
+		}
+	}}})
+	return f, during
+}
+
 // TestSignInAnswersBeforeAnyState: a change fanned out while a socket
 // signs in, after it has joined its user's sockets and before its answer
 // (the moment the Authenticated hook runs), reaches it after the answer
@@ -32,12 +45,7 @@ func listedSeq(t *testing.T, auctions any, auctionID string) float64 {
 // then monitoredAuctions. The listing already shows that change, so it
 // is not sent again.
 func TestSignInAnswersBeforeAnyState(t *testing.T) {
-	var during atomic.Pointer[func()]
-	f := newFixture(t, testConfig(), Options{Hooks: Hooks{Authenticated: func(string) {
-		if fn := during.Swap(nil); fn != nil {
-			(*fn)()
-		}
-	}}})
+	f, during := newSignInFixture(t)
 	first := f.login(tokenAlice)
 	startMonitoring(first, "8", 10)
 	f.feeds.publish(newChange(t, product(8, 11), "e", 1))
@@ -66,12 +74,7 @@ func TestSignInAnswersBeforeAnyState(t *testing.T) {
 // feed's state may be ahead of what it delivered, as a cluster reader's
 // caught-up history is); it is dropped, not sent after the listing.
 func TestAStateHeldBeforeTheListingReadsItIsDropped(t *testing.T) {
-	var during atomic.Pointer[func()]
-	f := newFixture(t, testConfig(), Options{Hooks: Hooks{Authenticated: func(string) {
-		if fn := during.Swap(nil); fn != nil {
-			(*fn)()
-		}
-	}}})
+	f, during := newSignInFixture(t)
 	first := f.login(tokenAlice)
 	startMonitoring(first, "8", 10)
 
@@ -199,12 +202,7 @@ func TestGetMonitoredAuctionsIsNeverOlderThanAStateSentAfterIt(t *testing.T) {
 // reaches it as bob's state, after the answer and bob's listing, and
 // none of alice's follows.
 func TestSigningInAsAnotherUserAnswersBeforeTheirStates(t *testing.T) {
-	var during atomic.Pointer[func()]
-	f := newFixture(t, testConfig(), Options{Hooks: Hooks{Authenticated: func(string) {
-		if fn := during.Swap(nil); fn != nil {
-			(*fn)()
-		}
-	}}})
+	f, during := newSignInFixture(t)
 	bob := f.login(tokenBob)
 	startMonitoring(bob, "8", 20)
 	c := f.login(tokenAlice)
