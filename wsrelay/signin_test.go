@@ -137,6 +137,14 @@ func (r *readingFeeds) State(productID int64) (*hub.Change, bool) {
 	return r.fakeFeeds.State(productID)
 }
 
+// newReadingFixture is a relay over readingFeeds.
+func newReadingFixture(t *testing.T) (*fixture, *readingFeeds) {
+	feeds := &readingFeeds{fakeFeeds: newFakeFeeds()}
+	f := newFixture(t, testConfig(), Options{Feeds: feeds})
+	f.feeds = feeds.fakeFeeds
+	return f, feeds
+}
+
 // TestSignInListingIsNeverOlderThanAStateSentAfterIt: auction 1's state
 // has been read for the listing when its feed publishes a change, before
 // the listing is sent (while it reads auction 2). The socket must see
@@ -144,9 +152,7 @@ func (r *readingFeeds) State(productID int64) (*hub.Change, bool) {
 // first and the listing then took the price back until the lot's next
 // change.
 func TestSignInListingIsNeverOlderThanAStateSentAfterIt(t *testing.T) {
-	feeds := &readingFeeds{fakeFeeds: newFakeFeeds()}
-	f := newFixture(t, testConfig(), Options{Feeds: feeds})
-	f.feeds = feeds.fakeFeeds
+	f, feeds := newReadingFixture(t)
 	first := f.login(tokenAlice)
 	startMonitoring(first, "1", 10)
 	startMonitoring(first, "2", 10) // listed after 1
@@ -169,9 +175,7 @@ func TestSignInListingIsNeverOlderThanAStateSentAfterIt(t *testing.T) {
 // TestGetMonitoredAuctionsIsNeverOlderThanAStateSentAfterIt: the same
 // for the listing a signed-in socket asks for.
 func TestGetMonitoredAuctionsIsNeverOlderThanAStateSentAfterIt(t *testing.T) {
-	feeds := &readingFeeds{fakeFeeds: newFakeFeeds()}
-	f := newFixture(t, testConfig(), Options{Feeds: feeds})
-	f.feeds = feeds.fakeFeeds
+	f, feeds := newReadingFixture(t)
 	c := f.login(tokenAlice)
 	startMonitoring(c, "1", 10)
 	startMonitoring(c, "2", 10)
