@@ -3,6 +3,7 @@ package clusterusers
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -73,12 +74,7 @@ func (h *holder) Loaded(name string) bool {
 func (h *holder) names() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var names []string
-	for name := range h.held {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	return names
+	return slices.Sorted(maps.Keys(h.held))
 }
 
 func (h *holder) tried(name string) bool {
